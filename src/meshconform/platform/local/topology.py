@@ -1,0 +1,117 @@
+"""From applied resources to the mesh snapshot: namespaces, services, pods (with injection decided)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from meshconform.errors import ConfigError
+from meshconform.meshapi.istio import DestinationRule, Gateway, PeerAuthentication, VirtualService
+from meshconform.meshapi.kube import Deployment, Namespace, Secret, Service
+from meshconform.meshapi.loader import Sourced
+from meshconform.platform.local.injection import should_inject
+from meshconform.platform.local.translator.model import ROOT_NAMESPACE, MeshSnapshot, Pod
+
+LOCAL_APP = "meshconform.io/local-app"
+KNOWN_APPS = ("productpage", "details", "reviews", "ratings", "echo", "client")
+BUILTIN_NAMESPACES = {"default": {}, ROOT_NAMESPACE: {}}
+GATEWAY_LABELS = {"app": "istio-ingressgateway", "istio": "ingressgateway"}
+
+
+@dataclass(frozen=True)
+class PodSpec:
+    """A pod plus what it takes to run its app locally."""
+
+    pod: Pod
+    app: str
+    env: dict[str, str]
+    template_hash: str
+
+
+def _hash(data: object, length: int = 10) -> str:
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    alphabet = "bcdfghjklmnpqrstvwxz2456789"
+    number = int(digest, 16)
+    out = ""
+    while len(out) < length:
+        number, rest = divmod(number, len(alphabet))
+        out += alphabet[rest]
+    return out
+
+
+def build(resources: Sequence[Sourced], allocate_ip: Callable[[str], str], no_injection: bool = False
+          ) -> tuple[MeshSnapshot, list[PodSpec]]:
+    namespaces = {k: dict(v) for k, v in BUILTIN_NAMESPACES.items()}
+    by_kind: dict[str, list[Sourced]] = {}
+    for item in resources:
+        by_kind.setdefault(item.resource.kind, []).append(item)
+    for item in by_kind.get("Namespace", []):
+        assert isinstance(item.resource, Namespace)
+        namespaces[item.resource.metadata.name] = dict(item.resource.metadata.labels)
+    for kind, items in by_kind.items():
+        for item in items:
+            ns = item.resource.metadata.namespace
+            if kind != "Namespace" and ns not in namespaces:
+                raise ConfigError(f"namespace {ns!r} not found (apply a Namespace first)", source=item.source,
+                                  resource=item.resource.ref, field="metadata.namespace")
+    services = [i.resource for i in by_kind.get("Service", []) if isinstance(i.resource, Service)]
+    specs: list[PodSpec] = []
+    for item in by_kind.get("Deployment", []):
+        specs.extend(_pods(item, namespaces, services, allocate_ip, no_injection))
+    gateway = Pod(name="istio-ingressgateway", namespace=ROOT_NAMESPACE, deployment="istio-ingressgateway",
+                  labels=dict(GATEWAY_LABELS), service_account="istio-ingressgateway-service-account",
+                  ip=allocate_ip(f"{ROOT_NAMESPACE}/istio-ingressgateway"), container_ports=(), injected=False,
+                  is_gateway=True)
+    snapshot = MeshSnapshot(
+        namespaces=namespaces, services=services, pods=[gateway, *(s.pod for s in specs)],
+        virtual_services=[i.resource for i in by_kind.get("VirtualService", [])],  # type: ignore[misc]
+        destination_rules=[i.resource for i in by_kind.get("DestinationRule", [])],  # type: ignore[misc]
+        gateways=[i.resource for i in by_kind.get("Gateway", [])],  # type: ignore[misc]
+        peer_authentications=[i.resource for i in by_kind.get("PeerAuthentication", [])],  # type: ignore[misc]
+        secrets=[i.resource for i in by_kind.get("Secret", [])],  # type: ignore[misc]
+    )
+    for group in (snapshot.virtual_services, snapshot.destination_rules, snapshot.gateways,
+                  snapshot.peer_authentications):
+        assert all(isinstance(r, VirtualService | DestinationRule | Gateway | PeerAuthentication) for r in group)
+    assert all(isinstance(s, Secret) for s in snapshot.secrets)
+    return snapshot, specs
+
+
+def _pods(item: Sourced, namespaces: dict[str, dict[str, str]], services: list[Service],
+          allocate_ip: Callable[[str], str], no_injection: bool) -> list[PodSpec]:
+    deployment = item.resource
+    assert isinstance(deployment, Deployment)
+    template = deployment.spec.template
+    app = template.metadata.annotations.get(LOCAL_APP)
+    if app not in KNOWN_APPS:
+        raise ConfigError(f"the local platform runs only its own apps: set annotation {LOCAL_APP} to one of "
+                          f"{', '.join(KNOWN_APPS)} (got {app!r})", source=item.source, resource=deployment.ref,
+                          field=f"spec.template.metadata.annotations.{LOCAL_APP}")
+    selector = deployment.spec.selector.match_labels
+    if any(template.metadata.labels.get(k) != v for k, v in selector.items()):
+        raise ConfigError("spec.selector does not match the template labels", source=item.source,
+                          resource=deployment.ref, field="spec.selector.matchLabels")
+    ns = deployment.metadata.namespace
+    ports = {p.container_port for c in template.spec.containers for p in c.ports}
+    labels = dict(template.metadata.labels)
+    for service in services:
+        if service.metadata.namespace == ns and service.spec.selector and all(
+                labels.get(k) == v for k, v in service.spec.selector.items()):
+            ports.update(p.container_port for p in service.spec.ports)
+    injected = not no_injection and should_inject(namespaces.get(ns, {}), labels, template.metadata.annotations)
+    if injected:
+        labels["security.istio.io/tlsMode"] = "istio"
+        labels.setdefault("service.istio.io/canonical-name", labels.get("app", deployment.metadata.name))
+        labels.setdefault("service.istio.io/canonical-revision", labels.get("version", "latest"))
+    env = {e.name: e.value for c in template.spec.containers for e in c.env}
+    template_hash = _hash(template.model_dump(by_alias=True))
+    specs = []
+    for index in range(deployment.spec.replicas):
+        name = f"{deployment.metadata.name}-{template_hash}-{_hash([template_hash, index], 5)}"
+        pod = Pod(name=name, namespace=ns, deployment=deployment.metadata.name, labels=labels,
+                  service_account=template.spec.service_account_name, ip=allocate_ip(f"{ns}/{name}"),
+                  container_ports=tuple(sorted(ports)), injected=injected)
+        specs.append(PodSpec(pod, app, env, template_hash))  # type: ignore[arg-type]
+    return specs

@@ -1,0 +1,66 @@
+"""The reference translator: (Istio resources, workloads, certificate paths) -> Envoy config per proxy.
+
+A pure function: it reads a snapshot and returns dictionaries; it starts nothing and writes nothing,
+so every rule is unit-testable. Deliberate misbehaviours (`misbehave`) exist only so that the
+conformance suite can prove it catches a broken mesh."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from meshconform.errors import ConfigError
+from meshconform.platform.local.translator import clusters, listeners
+from meshconform.platform.local.translator.model import (
+    CertificatePaths,
+    GatewayPorts,
+    MeshSnapshot,
+    Pod,
+    ProxyConfig,
+)
+
+MISBEHAVIOURS = {
+    "weights-skewed": "moves 15 points of weight to the first destination of every split",
+    "faults-ignored": "drops every fault (delay and abort)",
+    "mirror-dropped": "drops every mirror policy",
+    "strict-as-permissive": "treats STRICT PeerAuthentication as PERMISSIVE",
+    "mtls-plaintext": "clients never originate mTLS (no identity reaches servers)",
+    "gateway-host-ignored": "gateway servers accept every host",
+    "header-match-ignored": "VirtualService header matches are dropped",
+    "no-injection": "no workload gets a sidecar",
+}
+
+
+def translate(mesh: MeshSnapshot, certs: CertificatePaths, gateway_ports: GatewayPorts,
+              proxy_paths: Callable[[Pod], tuple[Path, Path]],
+              misbehave: frozenset[str] = frozenset()) -> dict[str, ProxyConfig]:
+    """Config for every proxy (injected pods and the gateway), keyed by "namespace/pod".
+
+    `proxy_paths(pod)` gives (xDS folder, access log path) for the proxy of that pod."""
+    unknown = misbehave - MISBEHAVIOURS.keys()
+    if unknown:
+        raise ConfigError(f"unknown misbehaviour(s) {sorted(unknown)}; known: {sorted(MISBEHAVIOURS)}")
+    for rule in mesh.destination_rules:
+        clusters.check_supported(rule)
+    outbound_by_namespace: dict[str, dict] = {}
+    configs: dict[str, ProxyConfig] = {}
+    for pod in mesh.pods:
+        if not (pod.injected or pod.is_gateway):
+            continue
+        config_dir, log_path = proxy_paths(pod)
+        config = ProxyConfig(clusters=clusters.outbound_clusters(mesh, pod, certs, misbehave))
+        if pod.is_gateway:
+            config.listeners, config.routes = listeners.gateway_config(
+                mesh, pod, gateway_ports, certs, config_dir, log_path, misbehave)
+        else:
+            if pod.namespace not in outbound_by_namespace:
+                outbound_by_namespace[pod.namespace] = listeners.outbound_routes(mesh, pod.namespace, misbehave)
+            config.routes = {"outbound": outbound_by_namespace[pod.namespace]}
+            config.listeners = [*listeners.inbound_listeners(mesh, pod, certs, log_path, misbehave),
+                                listeners.outbound_listener(pod, config_dir, log_path)]
+            config.clusters += [clusters.inbound_cluster(pod, port) for port in pod.container_ports]
+        configs[f"{pod.namespace}/{pod.name}"] = config
+    return configs
+
+
+__all__ = ["MISBEHAVIOURS", "CertificatePaths", "GatewayPorts", "MeshSnapshot", "Pod", "ProxyConfig", "translate"]

@@ -1,0 +1,153 @@
+"""Outbound clusters (service x port x subset) and inbound clusters (pod port -> app)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meshconform.errors import ConfigError
+from meshconform.meshapi.durations import envoy_duration
+from meshconform.meshapi.istio import (
+    ClientTLSMode,
+    DestinationRule,
+    LoadBalancerKind,
+    Subset,
+    TrafficPolicy,
+)
+from meshconform.meshapi.kube import Service
+from meshconform.platform.local.translator import mtls
+from meshconform.platform.local.translator.envoy_types import HTTP_OPTIONS, MAX_UINT32, socket_address
+from meshconform.platform.local.translator.model import CertificatePaths, MeshSnapshot, Pod
+from meshconform.platform.local.translator.names import cluster_name, inbound_cluster_name, resolve_host
+
+LB_POLICY = {
+    LoadBalancerKind.UNSPECIFIED: "LEAST_REQUEST",  # istiod's default
+    LoadBalancerKind.LEAST_REQUEST: "LEAST_REQUEST",
+    LoadBalancerKind.LEAST_CONN: "LEAST_REQUEST",
+    LoadBalancerKind.ROUND_ROBIN: "ROUND_ROBIN",
+    LoadBalancerKind.RANDOM: "RANDOM",
+}
+
+
+def destination_rule_for(mesh: MeshSnapshot, service: Service) -> DestinationRule | None:
+    """The oldest DR whose host names this service (short names resolve in the DR's namespace)."""
+    for rule in mesh.destination_rules:
+        if resolve_host(rule.spec.host, rule.metadata.namespace) == service.fqdn:
+            return rule
+    return None
+
+
+def check_supported(rule: DestinationRule) -> None:
+    """DR settings the local platform cannot honour are refused, never ignored."""
+    policies: list[tuple[str, TrafficPolicy | None]] = [("spec.trafficPolicy", rule.spec.traffic_policy)]
+    policies += [(f"spec.subsets[{i}].trafficPolicy", s.traffic_policy) for i, s in enumerate(rule.spec.subsets)]
+    for where, policy in policies:
+        if policy is None:
+            continue
+        if policy.tls is not None and policy.tls.mode in (ClientTLSMode.SIMPLE, ClientTLSMode.MUTUAL):
+            raise ConfigError(f"tls mode {policy.tls.mode} (origination to non-mesh servers) is not supported "
+                              "by the local reference platform", resource=rule.ref, field=f"{where}.tls.mode")
+        if policy.load_balancer is not None and policy.load_balancer.simple is LoadBalancerKind.PASSTHROUGH:
+            raise ConfigError("loadBalancer PASSTHROUGH is not supported by the local reference platform",
+                              resource=rule.ref, field=f"{where}.loadBalancer.simple")
+
+
+def selected_pods(mesh: MeshSnapshot, service: Service, subset: Subset | None) -> list[Pod]:
+    wanted = {**service.spec.selector, **(subset.labels if subset else {})}
+    if not service.spec.selector:
+        return []
+    return [p for p in mesh.pods if p.namespace == service.metadata.namespace and not p.is_gateway
+            and all(p.labels.get(k) == v for k, v in wanted.items())]
+
+
+def outbound_clusters(mesh: MeshSnapshot, caller: Pod, certs: CertificatePaths,
+                      misbehave: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    clusters = []
+    for service in mesh.services:
+        rule = destination_rule_for(mesh, service)
+        base_policy = rule.spec.traffic_policy if rule else None
+        subsets: list[Subset | None] = [None, *(rule.spec.subsets if rule else [])]
+        for port in service.spec.ports:
+            for subset in subsets:
+                policy = (base_policy or TrafficPolicy()).overlay(subset.traffic_policy if subset else None)
+                clusters.append(_outbound_cluster(mesh, caller, certs, service, port.port, port.container_port,
+                                                  subset, policy, misbehave))
+    return clusters
+
+
+def _outbound_cluster(mesh: MeshSnapshot, caller: Pod, certs: CertificatePaths, service: Service, port: int,
+                      target_port: int, subset: Subset | None, policy: TrafficPolicy,
+                      misbehave: frozenset[str]) -> dict[str, Any]:
+    name = cluster_name(port, subset.name if subset else None, service.fqdn)
+    pods = selected_pods(mesh, service, subset)
+    endpoints = []
+    for pod in pods:
+        endpoint: dict[str, Any] = {"endpoint": {"address": socket_address(pod.ip, target_port)}}
+        if mtls.accepts_mtls(mesh, pod, target_port):
+            endpoint["metadata"] = {"filter_metadata": {"envoy.transport_socket_match": {"tlsMode": "istio"}}}
+        endpoints.append(endpoint)
+    sni = f"outbound_.{port}_.{subset.name if subset else ''}_.{service.fqdn}"
+    identities = sorted({p.identity for p in pods})
+    socket = mtls.upstream_mtls(certs, caller, sni, identities)
+    if "mtls-plaintext" in misbehave:
+        policy = policy.model_copy(update={"tls": None})
+        tls_fields: dict[str, Any] = {"transport_socket": mtls.RAW}
+    else:
+        tls_fields = mtls.client_tls(policy, socket)
+    pool = policy.connection_pool
+    tcp = pool.tcp if pool else None
+    http = pool.http if pool else None
+    cluster: dict[str, Any] = {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": envoy_duration(tcp.connect_timeout if tcp and tcp.connect_timeout else 10.0),
+        "lb_policy": LB_POLICY[policy.load_balancer.simple if policy.load_balancer else LoadBalancerKind.UNSPECIFIED],
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": endpoints}]},
+        # istiod fills every unset threshold with the maximum, replacing Envoy's small defaults.
+        "circuit_breakers": {"thresholds": [{
+            "max_connections": tcp.max_connections if tcp and tcp.max_connections else MAX_UINT32,
+            "max_pending_requests": http.http1_max_pending_requests
+            if http and http.http1_max_pending_requests else MAX_UINT32,
+            "max_requests": http.http2_max_requests if http and http.http2_max_requests else MAX_UINT32,
+            "max_retries": http.max_retries if http and http.max_retries is not None else MAX_UINT32,
+        }]},
+        **tls_fields,
+    }
+    if http and http.max_requests_per_connection:
+        cluster["typed_extension_protocol_options"] = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": HTTP_OPTIONS,
+            "common_http_protocol_options": {"max_requests_per_connection": http.max_requests_per_connection},
+            "explicit_http_config": {"http_protocol_options": {}},
+        }}
+    if policy.outlier_detection is not None:
+        cluster["outlier_detection"] = _outlier_detection(policy)
+    return cluster
+
+
+def _outlier_detection(policy: TrafficPolicy) -> dict[str, Any]:
+    od = policy.outlier_detection
+    assert od is not None
+    result: dict[str, Any] = {"enforcing_success_rate": 0, "max_ejection_percent": od.max_ejection_percent or 10}
+    if od.consecutive_5xx_errors is not None:
+        result["consecutive_5xx"] = od.consecutive_5xx_errors
+        result["enforcing_consecutive_5xx"] = 100 if od.consecutive_5xx_errors > 0 else 0
+    if od.consecutive_gateway_errors:
+        result["consecutive_gateway_failure"] = od.consecutive_gateway_errors
+        result["enforcing_consecutive_gateway_failure"] = 100
+    else:
+        result["enforcing_consecutive_gateway_failure"] = 0
+    if od.interval is not None:
+        result["interval"] = envoy_duration(od.interval)
+    if od.base_ejection_time is not None:
+        result["base_ejection_time"] = envoy_duration(od.base_ejection_time)
+    return result
+
+
+def inbound_cluster(pod: Pod, port: int) -> dict[str, Any]:
+    name = inbound_cluster_name(port)
+    return {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "10s",
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": socket_address(pod.ip, pod.app_port(port))}}]}]},
+    }

@@ -1,0 +1,242 @@
+"""Sidecar (inbound + outbound) and ingress gateway listeners, with their route configurations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from meshconform.errors import ConfigError
+from meshconform.meshapi.istio import Gateway, MutualTLSMode, ServerProtocol, ServerTLSMode, VirtualService
+from meshconform.meshapi.kube import Service
+from meshconform.platform.local.translator import mtls
+from meshconform.platform.local.translator.envoy_types import (
+    DOWNSTREAM_TLS,
+    FAULT,
+    FAULT_FILTER,
+    HCM,
+    ROUTER,
+    TLS_INSPECTOR,
+    access_log,
+    socket_address,
+    tls_certificate,
+)
+from meshconform.platform.local.translator.model import CertificatePaths, GatewayPorts, MeshSnapshot, Pod
+from meshconform.platform.local.translator.names import (
+    host_matches,
+    inbound_cluster_name,
+    resolve_host,
+    service_domains,
+)
+from meshconform.platform.local.translator.routes import RouteBuilder, default_route
+
+OUTBOUND_PORT = 15001
+HTTP_FILTERS = [
+    {"name": FAULT_FILTER, "typed_config": {"@type": FAULT}},
+    {"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER}},
+]
+
+
+def rds(name: str, config_dir: Path) -> dict[str, Any]:
+    path = config_dir / f"rds-{name}.json"
+    return {"route_config_name": name, "config_source": {
+        "resource_api_version": "V3",
+        "path_config_source": {"path": str(path), "watched_directory": {"path": str(config_dir)}}}}
+
+
+def _hcm(stat_prefix: str, route: dict[str, Any], log: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {"name": "envoy.filters.network.http_connection_manager",
+            "typed_config": {"@type": HCM, "stat_prefix": stat_prefix, **route, "http_filters": HTTP_FILTERS,
+                             "access_log": log, **extra}}
+
+
+# ---------------------------------------------------------------- sidecar
+
+def inbound_listeners(mesh: MeshSnapshot, pod: Pod, certs: CertificatePaths, log_path: Path,
+                      misbehave: frozenset[str]) -> list[dict[str, Any]]:
+    listeners = []
+    for port in pod.container_ports:
+        mode = mtls.effective_mode(mesh, pod, port)
+        if "strict-as-permissive" in misbehave and mode is MutualTLSMode.STRICT:
+            mode = MutualTLSMode.PERMISSIVE
+        route = {"route_config": {"name": f"inbound|{port}", "virtual_hosts": [{
+            "name": "inbound", "domains": ["*"],
+            "routes": [{"match": {"prefix": "/"},
+                        "route": {"cluster": inbound_cluster_name(port), "timeout": "0s"}}]}]}}
+        log = access_log(log_path, pod.name, "inbound")
+        # The app learns its caller's identity from XFCC, set only from a verified client certificate.
+        tls_hcm = _hcm(f"inbound_{port}", route, log, forward_client_cert_details="SANITIZE_SET",
+                       set_current_client_cert_details={"subject": True, "uri": True})
+        plain_hcm = _hcm(f"inbound_{port}", route, log, forward_client_cert_details="SANITIZE")
+        mtls_chain = {"name": "mtls", "filter_chain_match": {"transport_protocol": "tls",
+                                                             "application_protocols": mtls.ALPN_MESH},
+                      "transport_socket": mtls.downstream_mtls(certs, pod), "filters": [tls_hcm]}
+        plain_chain = {"name": "plaintext", "filters": [plain_hcm]}
+        if mode is MutualTLSMode.STRICT:
+            chains = [mtls_chain]
+        elif mode is MutualTLSMode.DISABLE:
+            chains = [plain_chain]
+        else:
+            chains = [mtls_chain, plain_chain]
+        listeners.append({
+            "name": f"inbound_{pod.ip}_{port}",
+            "address": socket_address(pod.ip, port),
+            "listener_filters": [{"name": "envoy.filters.listener.tls_inspector",
+                                  "typed_config": {"@type": TLS_INSPECTOR}}],
+            "filter_chains": chains,
+        })
+    return listeners
+
+
+def outbound_listener(pod: Pod, config_dir: Path, log_path: Path) -> dict[str, Any]:
+    """The app's HTTP proxy: stands in for iptables capture of outbound traffic on port 15001."""
+    return {"name": "outbound", "address": socket_address(pod.ip, OUTBOUND_PORT),
+            "filter_chains": [{"filters": [_hcm("outbound", {"rds": rds("outbound", config_dir)},
+                                                access_log(log_path, pod.name, "outbound"))]}]}
+
+
+def mesh_virtual_services(mesh: MeshSnapshot) -> dict[str, VirtualService]:
+    """Service FQDN -> the VirtualService that governs it for sidecars (oldest wins)."""
+    owners: dict[str, VirtualService] = {}
+    for vs in mesh.virtual_services:
+        if not vs.bound_to_mesh:
+            continue
+        for host in vs.spec.hosts:
+            pattern = resolve_host(host, vs.metadata.namespace)
+            for service in mesh.services:
+                if host_matches(pattern, service.fqdn):
+                    owners.setdefault(service.fqdn, vs)
+    return owners
+
+
+def outbound_routes(mesh: MeshSnapshot, caller_namespace: str, misbehave: frozenset[str]) -> dict[str, Any]:
+    services = {s.fqdn: s for s in mesh.services}
+    owners = mesh_virtual_services(mesh)
+    hosts = []
+    for service in mesh.services:
+        for port in service.spec.ports:
+            vs = owners.get(service.fqdn)
+            routes = RouteBuilder(vs, services, misbehave).routes(port.port) if vs else [
+                default_route(service, port.port)]
+            hosts.append({"name": f"{service.fqdn}:{port.port}",
+                          "domains": service_domains(service, port.port, caller_namespace),
+                          "routes": routes})
+    return {"name": "outbound", "virtual_hosts": hosts, "validate_clusters": False}
+
+
+# ---------------------------------------------------------------- gateway
+
+GATEWAY_PORT_ALIASES = {80: "http", 8080: "http", 443: "https", 8443: "https"}
+
+
+def gateway_servers(mesh: MeshSnapshot, gateway_pod: Pod) -> list[tuple[Gateway, int]]:
+    """(Gateway, server index) of every server whose Gateway selects this gateway pod."""
+    found = []
+    for gateway in mesh.gateways:
+        selector = gateway.spec.selector
+        if all(gateway_pod.labels.get(k) == v for k, v in selector.items()):
+            found.extend((gateway, i) for i in range(len(gateway.spec.servers)))
+    return found
+
+
+def _vs_for_gateway(mesh: MeshSnapshot, gateway: Gateway) -> list[VirtualService]:
+    own = f"{gateway.metadata.namespace}/{gateway.metadata.name}"
+    bound = []
+    for vs in mesh.virtual_services:
+        names = {g if "/" in g else f"{vs.metadata.namespace}/{g}" for g in vs.spec.gateways}
+        if own in names:
+            bound.append(vs)
+    return bound
+
+
+def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: CertificatePaths,
+                   config_dir: Path, log_path: Path, misbehave: frozenset[str]) -> tuple[list[dict], dict[str, dict]]:
+    services = {s.fqdn: s for s in mesh.services}
+    http_hosts: dict[str, dict[str, Any]] = {}
+    https_chains: list[dict[str, Any]] = []
+    routes: dict[str, dict] = {}
+    for gateway, index in gateway_servers(mesh, pod):
+        server = gateway.spec.servers[index]
+        where = f"spec.servers[{index}]"
+        kind = GATEWAY_PORT_ALIASES.get(server.port.number)
+        if kind is None:
+            raise ConfigError(f"port {server.port.number} is not a port of the local ingress gateway Service "
+                              "(use 80 or 8080 for HTTP, 443 or 8443 for HTTPS)",
+                              resource=gateway.ref, field=f"{where}.port.number")
+        protocol = server.port.protocol
+        if kind == "http" and protocol not in (ServerProtocol.HTTP, ServerProtocol.HTTP2):
+            raise ConfigError(f"protocol {protocol} on the HTTP port is not supported by the local platform",
+                              resource=gateway.ref, field=f"{where}.port.protocol")
+        if kind == "https" and protocol is not ServerProtocol.HTTPS:
+            raise ConfigError(f"protocol {protocol} on the HTTPS port is not supported by the local platform",
+                              resource=gateway.ref, field=f"{where}.port.protocol")
+        server_hosts = [h.split("/", 1)[1] if "/" in h else h for h in server.hosts]
+        if "gateway-host-ignored" in misbehave:
+            server_hosts = ["*"]
+        vhosts = _gateway_virtual_hosts(mesh, gateway, server_hosts, services, misbehave)
+        if server.tls is not None and server.tls.https_redirect:
+            for vhost in vhosts.values():
+                vhost["require_tls"] = "ALL"
+        if kind == "http":
+            for domain, vhost in vhosts.items():
+                existing = http_hosts.setdefault(domain, {**vhost, "routes": []})
+                existing["routes"].extend(vhost["routes"])
+            continue
+        assert server.tls is not None
+        if server.tls.mode is not ServerTLSMode.SIMPLE or not server.tls.credential_name:
+            raise ConfigError("only tls mode SIMPLE with a credentialName is supported by the local platform",
+                              resource=gateway.ref, field=f"{where}.tls")
+        secret = next((s for s in mesh.secrets if s.metadata.namespace == pod.namespace
+                       and s.metadata.name == server.tls.credential_name), None)
+        if secret is None:
+            raise ConfigError(f"no Secret {pod.namespace}/{server.tls.credential_name}: the credential must live in "
+                              "the gateway's namespace", resource=gateway.ref, field=f"{where}.tls.credentialName")
+        name = f"https.443.{server.port.name}.{gateway.metadata.name}.{gateway.metadata.namespace}"
+        routes[name] = {"name": name, "virtual_hosts": list(vhosts.values()), "validate_clusters": False}
+        cert, key = certs.gateway_credential(pod.namespace, server.tls.credential_name)
+        chain: dict[str, Any] = {
+            "name": name,
+            "transport_socket": {"name": "envoy.transport_sockets.tls", "typed_config": {
+                "@type": DOWNSTREAM_TLS,
+                "common_tls_context": {"tls_certificates": [tls_certificate(cert, key)],
+                                       "alpn_protocols": ["h2", "http/1.1"]}}},
+            "filters": [_gateway_hcm(name, config_dir, log_path, pod)],
+        }
+        sni = [h for h in server_hosts if h != "*"]
+        if sni:
+            chain["filter_chain_match"] = {"server_names": sni}
+        https_chains.append(chain)
+    listeners = []
+    if http_hosts:
+        routes["http.8080"] = {"name": "http.8080", "virtual_hosts": list(http_hosts.values()),
+                               "validate_clusters": False}
+        listeners.append({"name": "0.0.0.0_8080", "address": socket_address("127.0.0.1", ports.http),
+                          "filter_chains": [{"filters": [_gateway_hcm("http.8080", config_dir, log_path, pod)]}]})
+    if https_chains:
+        listeners.append({"name": "0.0.0.0_8443", "address": socket_address("127.0.0.1", ports.https),
+                          "listener_filters": [{"name": "envoy.filters.listener.tls_inspector",
+                                               "typed_config": {"@type": TLS_INSPECTOR}}],
+                          "filter_chains": https_chains})
+    return listeners, routes
+
+
+def _gateway_hcm(route_name: str, config_dir: Path, log_path: Path, pod: Pod) -> dict[str, Any]:
+    return _hcm(route_name, {"rds": rds(route_name, config_dir)}, access_log(log_path, pod.name, "gateway"),
+                use_remote_address=True, preserve_external_request_id=True, strip_any_host_port=True,
+                codec_type="AUTO")
+
+
+def _gateway_virtual_hosts(mesh: MeshSnapshot, gateway: Gateway, server_hosts: list[str],
+                           services: dict[str, Service], misbehave: frozenset[str]) -> dict[str, dict[str, Any]]:
+    vhosts: dict[str, dict[str, Any]] = {}
+    for vs in _vs_for_gateway(mesh, gateway):
+        for host in vs.spec.hosts:
+            for server_host in server_hosts:
+                if host_matches(server_host, host):
+                    domain = host
+                elif host == "*" or (host.startswith("*") and host_matches(host, server_host)):
+                    domain = server_host
+                else:
+                    continue
+                vhost = vhosts.setdefault(domain, {"name": domain, "domains": [domain], "routes": []})
+                vhost["routes"].extend(RouteBuilder(vs, services, misbehave).routes(None))
+    return vhosts

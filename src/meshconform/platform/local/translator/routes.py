@@ -1,0 +1,232 @@
+"""VirtualService HTTP rules -> Envoy routes, with Istio's defaults and ordering."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meshconform.errors import ConfigError
+from meshconform.meshapi.durations import envoy_duration
+from meshconform.meshapi.istio import (
+    Destination,
+    HeaderOperations,
+    Headers,
+    HTTPMatchRequest,
+    HTTPRetry,
+    HTTPRoute,
+    StringMatch,
+    VirtualService,
+)
+from meshconform.meshapi.kube import Service
+from meshconform.platform.local.translator.envoy_types import FAULT, FAULT_FILTER, PREVIOUS_HOSTS, fraction
+from meshconform.platform.local.translator.names import cluster_name, resolve_host
+
+DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
+PREVIOUS_HOSTS_PREDICATE = [{"name": "envoy.retry_host_predicates.previous_hosts",
+                             "typed_config": {"@type": PREVIOUS_HOSTS}}]
+
+
+def default_retry_policy() -> dict[str, Any]:
+    """The mesh default when a VirtualService gives no `retries` (Istio >= 1.28: no 503)."""
+    return {"retry_on": DEFAULT_RETRY_ON, "num_retries": 2, "retry_host_predicate": PREVIOUS_HOSTS_PREDICATE,
+            "host_selection_retry_max_attempts": 5}
+
+
+def default_route(service: Service, port: int) -> dict[str, Any]:
+    return {"name": "default", "match": {"prefix": "/"},
+            "route": {"cluster": cluster_name(port, None, service.fqdn), "timeout": "0s",
+                      "retry_policy": default_retry_policy()}}
+
+
+class RouteBuilder:
+    """Builds routes for one VirtualService; `services` resolves destination ports."""
+
+    def __init__(self, vs: VirtualService, services: dict[str, Service], misbehave: frozenset[str]) -> None:
+        self.vs = vs
+        self.services = services
+        self.misbehave = misbehave
+
+    def routes(self, port: int | None) -> list[dict[str, Any]]:
+        """Every match block becomes its own route, in order; istiod stops after the first catch-all."""
+        result = []
+        for index, rule in enumerate(self.vs.spec.http):
+            matches: list[HTTPMatchRequest | None] = list(rule.match) or [None]
+            for match in matches:
+                if match is not None and match.port is not None and port is not None and match.port != port:
+                    continue
+                if match is not None and "header-match-ignored" in self.misbehave and match.headers:
+                    match = match.model_copy(update={"headers": {}})
+                    if match.uri is None and not match.query_params and not match.without_headers:
+                        match = None
+                route = {"name": rule.name or f"{self.vs.metadata.name}.{index}",
+                         "match": self._match(match), **self._action(rule, index, port)}
+                result.append(route)
+                if _is_catch_all(match):
+                    return result
+        return result
+
+    def _match(self, match: HTTPMatchRequest | None) -> dict[str, Any]:
+        if match is None:
+            return {"prefix": "/"}
+        envoy: dict[str, Any] = {}
+        uri = match.uri
+        if uri is None:
+            envoy["prefix"] = "/"
+        elif uri.exact is not None:
+            envoy["path"] = uri.exact
+        elif uri.prefix is not None:
+            envoy["prefix"] = uri.prefix
+        else:
+            envoy["safe_regex"] = {"regex": uri.regex}
+        if match.ignore_uri_case and uri is not None and uri.regex is None:
+            envoy["case_sensitive"] = False
+        headers = [_header(name, value) for name, value in match.headers.items()]
+        headers += [{**_header(name, value), "invert_match": True} for name, value in match.without_headers.items()]
+        for pseudo, value in ((":method", match.method), (":authority", match.authority),
+                              (":scheme", match.scheme)):
+            if value is not None:
+                headers.append(_header(pseudo, value))
+        if headers:
+            envoy["headers"] = headers
+        if match.query_params:
+            envoy["query_parameters"] = [
+                {"name": name, "present_match": True} if value.is_presence
+                else {"name": name, "string_match": _string_matcher(value)}
+                for name, value in match.query_params.items()]
+        return envoy
+
+    def _action(self, rule: HTTPRoute, index: int, port: int | None) -> dict[str, Any]:
+        where = f"spec.http[{index}]"
+        destinations = [d for d in rule.route if len(rule.route) == 1 or d.weight > 0]
+        action: dict[str, Any] = {"timeout": envoy_duration(rule.timeout or 0.0)}
+        if len(destinations) == 1:
+            action["cluster"] = self._cluster(destinations[0].destination, port, f"{where}.route[0]")
+        else:
+            weights = [d.weight for d in destinations]
+            if "weights-skewed" in self.misbehave:
+                weights = _skew(weights)
+            action["weighted_clusters"] = {"clusters": [
+                {"name": self._cluster(d.destination, port, f"{where}.route[{i}]"), "weight": w,
+                 **_header_fields(d.headers)}
+                for i, (d, w) in enumerate(zip(destinations, weights, strict=True))]}
+        action["retry_policy"] = _retry_policy(rule.retries) if rule.retries else default_retry_policy()
+        if not action["retry_policy"]:
+            del action["retry_policy"]
+        if rule.mirror is not None and "mirror-dropped" not in self.misbehave:
+            action["request_mirror_policies"] = [{
+                "cluster": self._cluster(rule.mirror, port, f"{where}.mirror"),
+                "runtime_fraction": {"default_value": fraction(rule.mirror_fraction)},
+                "trace_sampled": False,
+                "disable_shadow_host_suffix_append": True,  # Istio >= 1.28 default
+            }]
+        route: dict[str, Any] = {"route": action}
+        if len(destinations) == 1:
+            route.update(_header_fields(destinations[0].headers))
+        _merge_header_fields(route, _header_fields(rule.headers))
+        if rule.fault is not None and "faults-ignored" not in self.misbehave:
+            route["typed_per_filter_config"] = {FAULT_FILTER: _fault(rule)}
+        return route
+
+    def _cluster(self, destination: Destination, port: int | None, where: str) -> str:
+        fqdn = resolve_host(destination.host, self.vs.metadata.namespace)
+        service = self.services.get(fqdn)
+        if destination.port is not None:
+            number = destination.port.number
+        elif service is not None and len(service.spec.ports) == 1:
+            number = service.spec.ports[0].port
+        elif port is not None:
+            number = port
+        else:
+            raise ConfigError(f"destination {destination.host} has several ports: set destination.port.number",
+                              resource=self.vs.ref, field=f"{where}.destination.port")
+        return cluster_name(number, destination.subset, fqdn)
+
+
+def _is_catch_all(match: HTTPMatchRequest | None) -> bool:
+    if match is None:
+        return True
+    only_uri = not (match.headers or match.without_headers or match.query_params or match.method
+                    or match.authority or match.scheme or match.port)
+    return only_uri and (match.uri is None or match.uri.prefix == "/" or match.uri.regex in ("*", ".*"))
+
+
+def _string_matcher(value: StringMatch) -> dict[str, Any]:
+    if value.exact is not None:
+        return {"exact": value.exact}
+    if value.prefix is not None:
+        return {"prefix": value.prefix}
+    return {"safe_regex": {"regex": value.regex}}
+
+
+def _header(name: str, value: StringMatch) -> dict[str, Any]:
+    if value.is_presence or value.regex == "*":
+        return {"name": name, "present_match": True}
+    return {"name": name, "string_match": _string_matcher(value)}
+
+
+def _retry_policy(retries: HTTPRetry) -> dict[str, Any]:
+    if retries.attempts == 0:
+        return {}
+    tokens = [t.strip() for t in (retries.retry_on or DEFAULT_RETRY_ON).split(",") if t.strip()]
+    codes = [int(t) for t in tokens if t.isdigit()]
+    names = [t for t in tokens if not t.isdigit()]
+    if codes and "retriable-status-codes" not in names:
+        names.append("retriable-status-codes")
+    policy: dict[str, Any] = {"retry_on": ",".join(names), "num_retries": retries.attempts,
+                              "retry_host_predicate": PREVIOUS_HOSTS_PREDICATE,
+                              "host_selection_retry_max_attempts": 5}
+    if codes:
+        policy["retriable_status_codes"] = codes
+    if retries.per_try_timeout is not None:
+        policy["per_try_timeout"] = envoy_duration(retries.per_try_timeout)
+    return policy
+
+
+def _fault(rule: HTTPRoute) -> dict[str, Any]:
+    assert rule.fault is not None
+    config: dict[str, Any] = {"@type": FAULT}
+    if rule.fault.delay is not None:
+        config["delay"] = {"fixed_delay": envoy_duration(rule.fault.delay.fixed_delay),
+                           "percentage": fraction(rule.fault.delay.fraction)}
+    if rule.fault.abort is not None:
+        config["abort"] = {"http_status": rule.fault.abort.http_status,
+                           "percentage": fraction(rule.fault.abort.fraction)}
+    return config
+
+
+def _header_values(ops: HeaderOperations) -> list[dict[str, Any]]:
+    values = [{"header": {"key": k, "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+              for k, v in ops.set.items()]
+    values += [{"header": {"key": k, "value": v}, "append_action": "APPEND_IF_EXISTS_OR_ADD"}
+               for k, v in ops.add.items()]
+    return values
+
+
+def _header_fields(headers: Headers | None) -> dict[str, Any]:
+    if headers is None:
+        return {}
+    fields: dict[str, Any] = {}
+    if headers.request is not None:
+        fields["request_headers_to_add"] = _header_values(headers.request)
+        fields["request_headers_to_remove"] = list(headers.request.remove)
+    if headers.response is not None:
+        fields["response_headers_to_add"] = _header_values(headers.response)
+        fields["response_headers_to_remove"] = list(headers.response.remove)
+    return {k: v for k, v in fields.items() if v}
+
+
+def _merge_header_fields(route: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, values in extra.items():
+        route[key] = [*route.get(key, []), *values]
+
+
+def _skew(weights: list[int]) -> list[int]:
+    """Deliberate misbehaviour for self-tests: move 15 points of share to the first destination."""
+    total = sum(weights)
+    shift = max(1, round(total * 0.15))
+    skewed = list(weights)
+    skewed[0] += shift
+    for i in range(1, len(skewed)):
+        take = min(skewed[i], shift)
+        skewed[i] -= take
+        shift -= take
+    return [max(w, 0) for w in skewed]

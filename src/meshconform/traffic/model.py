@@ -1,0 +1,93 @@
+"""Requests a vantage point sends and the typed responses it gets back."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request. `host` is a service host ("reviews:9080") from inside the mesh, or the
+    virtual host sent to the gateway from outside; `path` may carry a query string."""
+
+    path: str = "/"
+    host: str | None = None
+    method: str = "GET"
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str | None = None
+    scheme: str = "http"
+    timeout: float = 15.0
+    ca_pem: str | None = None  # trust anchor for https to the gateway
+    request_id: str = field(default_factory=new_request_id)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Request:
+        return cls(**data)
+
+
+_REVIEWS_POD = re.compile(r"Reviews served by:\s*(?:<[^>]+>\s*)*([A-Za-z0-9.-]+)")
+
+
+@dataclass(frozen=True)
+class Response:
+    request_id: str
+    status: int | None  # None when no HTTP response came back
+    error: str | None  # reset | refused | timeout | tls | other:<text>
+    latency: float  # seconds, from send to the complete body
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+    path: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def json(self) -> Any:
+        import json
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    @property
+    def answered_by(self) -> str | None:
+        """The workload (pod) that produced the answer: echo's `pod`, reviews' `podname`,
+        or the reviews pod named in the Bookinfo page."""
+        data = self.json()
+        if isinstance(data, dict):
+            for key in ("pod", "podname"):
+                if isinstance(data.get(key), str):
+                    return data[key]
+        match = _REVIEWS_POD.search(self.body)
+        return match.group(1) if match else None
+
+    @property
+    def version(self) -> str | None:
+        """The app version that answered: echo's `version`, or reviews' version from its pod name."""
+        data = self.json()
+        if isinstance(data, dict) and isinstance(data.get("version"), str):
+            return data["version"]
+        pod = self.answered_by
+        match = re.match(r"^[a-z]+-(v\d+)-", pod or "")
+        return match.group(1) if match else None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Response:
+        return cls(**data)
+
+    def summary(self) -> str:
+        what = str(self.status) if self.status is not None else f"no response ({self.error})"
+        return f"{self.path} -> {what} in {self.latency * 1000:.1f} ms by {self.answered_by or '?'}"

@@ -1,0 +1,87 @@
+"""Sends a batch of requests concurrently and returns typed responses (never raises per request)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ssl
+import time
+from collections.abc import Sequence
+
+import aiohttp
+
+from meshconform.traffic.model import Request, Response
+from meshconform.traffic.transport import Transport
+
+BODY_LIMIT = 16_384
+KEPT_HEADERS = ("server", "content-type", "x-envoy-upstream-service-time", "x-envoy-overloaded",
+                "x-meshconform-config", "location", "x-request-id")
+
+
+def _classify(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timeout"
+    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+        return "tls"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "reset"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        os_error = getattr(exc, "os_error", None)
+        if getattr(os_error, "errno", None) == errno.ECONNREFUSED:
+            return "refused"
+        return "reset" if getattr(os_error, "errno", None) == errno.ECONNRESET else f"connect:{exc}"
+    if isinstance(exc, aiohttp.ClientOSError | ConnectionResetError):
+        return "reset"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "reset"
+    return f"other:{type(exc).__name__}:{exc}"
+
+
+async def _one(session: aiohttp.ClientSession, transport: Transport, request: Request,
+               ssl_contexts: dict[str, ssl.SSLContext]) -> Response:
+    host = request.host or "localhost"
+    target = transport.target(host, request.path, request.scheme)
+    headers = {"x-request-id": request.request_id, **request.headers}
+    if target.host_header:
+        headers["Host"] = target.host_header
+    started = time.perf_counter()
+    if target.url is None:
+        return Response(request.request_id, None, "unresolved", 0.0, path=request.path)
+    kwargs: dict = {}
+    if request.scheme == "https":
+        pem = request.ca_pem or ""
+        if pem not in ssl_contexts:
+            ssl_contexts[pem] = ssl.create_default_context(cadata=pem) if pem else ssl.create_default_context()
+        kwargs["ssl"] = ssl_contexts[pem]
+        kwargs["server_hostname"] = host.split(":")[0]
+    try:
+        async with session.request(request.method, target.url, headers=headers, data=request.body,
+                                   proxy=target.proxy, allow_redirects=False,
+                                   timeout=aiohttp.ClientTimeout(total=request.timeout), **kwargs) as reply:
+            body = await reply.read()
+            kept = {k.lower(): v for k, v in reply.headers.items() if k.lower() in KEPT_HEADERS}
+            return Response(request.request_id, reply.status, None, time.perf_counter() - started,
+                            kept, body[:BODY_LIMIT].decode(errors="replace"), request.path)
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ssl.SSLError) as exc:
+        return Response(request.request_id, None, _classify(exc), time.perf_counter() - started,
+                        path=request.path)
+
+
+async def send_batch_async(requests: Sequence[Request], transport: Transport, concurrency: int = 10,
+                           reuse_connections: bool = True) -> list[Response]:
+    """All requests, at most `concurrency` in flight; order of results = order of requests.
+    A fresh connection pool per batch, so a batch never rides on connections from before a config change."""
+    limit = asyncio.Semaphore(max(1, concurrency))
+    connector = aiohttp.TCPConnector(limit=max(1, concurrency), force_close=not reuse_connections,
+                                     use_dns_cache=False)
+    ssl_contexts: dict[str, ssl.SSLContext] = {}
+    async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
+        async def guarded(request: Request) -> Response:
+            async with limit:
+                return await _one(session, transport, request, ssl_contexts)
+        return list(await asyncio.gather(*(guarded(r) for r in requests)))
+
+
+def send_batch(requests: Sequence[Request], transport: Transport, concurrency: int = 10,
+               reuse_connections: bool = True) -> list[Response]:
+    return asyncio.run(send_batch_async(requests, transport, concurrency, reuse_connections))
