@@ -15,7 +15,7 @@ from meshconform.traffic.transport import Transport
 
 BODY_LIMIT = 16_384
 KEPT_HEADERS = ("server", "content-type", "x-envoy-upstream-service-time", "x-envoy-overloaded",
-                "x-meshconform-config", "location", "x-request-id")
+                "x-meshconform-config", "location", "x-request-id", "set-cookie")
 
 
 def _classify(exc: BaseException) -> str:
@@ -62,7 +62,7 @@ async def _one(session: aiohttp.ClientSession, transport: Transport, request: Re
             kept = {k.lower(): v for k, v in reply.headers.items() if k.lower() in KEPT_HEADERS}
             return Response(request.request_id, reply.status, None, time.perf_counter() - started,
                             kept, body[:BODY_LIMIT].decode(errors="replace"), request.path)
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ssl.SSLError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError, ssl.SSLError) as exc:
         return Response(request.request_id, None, _classify(exc), time.perf_counter() - started,
                         path=request.path)
 

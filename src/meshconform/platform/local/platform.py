@@ -372,9 +372,12 @@ class LocalPlatform:
         tmp.replace(self.files.state)
 
     def _has_tls_server(self) -> bool:
-        return any(entry["document"].get("kind") == "Gateway" and any(
-            (s.get("port") or {}).get("protocol") == "HTTPS" for s in entry["document"].get("spec", {}).get("servers", []))
-            for entry in self._state.get("resources", []))
+        for entry in self._state.get("resources", []):
+            document = entry["document"]
+            servers = document.get("spec", {}).get("servers", []) if document.get("kind") == "Gateway" else []
+            if any((server.get("port") or {}).get("protocol") == "HTTPS" for server in servers):
+                return True
+        return False
 
     # ------------------------------------------------------------------ observation
 

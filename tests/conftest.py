@@ -1,0 +1,32 @@
+"""Shared fixtures for the engine's own tests: one local platform per test module that needs one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from meshconform import runs
+from meshconform.meshapi.loader import Sourced, load_text
+from meshconform.platform.local.platform import LocalPlatform
+
+
+@pytest.fixture(scope="session")
+def run_root() -> Path:
+    return runs.new_run_dir("tests")
+
+
+@pytest.fixture(scope="module")
+def platform(run_root: Path, request: pytest.FixtureRequest) -> Iterator[LocalPlatform]:
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    local = LocalPlatform(run_root / name)
+    local.up()
+    try:
+        yield local
+    finally:
+        local.down()
+
+
+def resources(text: str) -> list[Sourced]:
+    return load_text(text, "<test>")

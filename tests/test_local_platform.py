@@ -1,0 +1,282 @@
+"""The local platform with real requests through real Envoy proxies.
+
+Proportion checks use exact binomial acceptance regions at a false-failure rate of 1e-4 per
+assertion; sample sizes follow from the stated tolerance (meshconform.stats.proportions)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from meshconform import bookinfo
+from meshconform.errors import ConfigError
+from meshconform.meshapi.loader import load_files
+from meshconform.platform.local.ca import CertificateAuthority
+from meshconform.platform.local.platform import LocalPlatform
+from meshconform.stats.proportions import judge, judge_split, sample_size, split_sample_size
+from meshconform.traffic.model import Request
+from tests.conftest import resources
+
+NETWORKING = Path(bookinfo.__file__).parent / "networking"
+ALPHA = 1e-4
+
+DR_ECHO = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: echo}
+spec: {host: echo, subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]}
+"""
+
+
+def vs_echo(http: str) -> str:
+    return f"""
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: echo}}
+spec:
+  hosts: [echo]
+  http:
+{http}
+"""
+
+
+@pytest.fixture
+def cleanup(platform: LocalPlatform):  # type: ignore[no-untyped-def]
+    applied = []
+
+    def apply(text: str) -> None:
+        items = resources(text)
+        platform.apply(items)
+        applied.extend(items)
+    yield apply
+    platform.delete(applied, ignore_missing=True)
+
+
+def test_bookinfo_through_the_gateway(platform: LocalPlatform, cleanup) -> None:  # type: ignore[no-untyped-def]
+    cleanup((NETWORKING / "bookinfo-gateway.yaml").read_text())
+    ingress = platform.vantage("ingress")
+    page, health, index = ingress.send([Request("/productpage"), Request("/health"), Request("/")])
+    assert page.status == 200 and "<title>Simple Bookstore App</title>" in page.body
+    assert "Book Details" in page.body and "Book Reviews" in page.body
+    assert health.status == 404 and index.status == 404  # not exposed by the gateway VirtualService
+    assert page.headers.get("server") == "envoy"
+
+
+def test_weighted_split_within_tolerance(platform: LocalPlatform, cleanup) -> None:  # type: ignore[no-untyped-def]
+    cleanup(DR_ECHO + "---" + vs_echo("""
+  - route:
+    - {destination: {host: echo, subset: v1}, weight: 80}
+    - {destination: {host: echo, subset: v2}, weight: 20}"""))
+    expected = {"v1": 0.8, "v2": 0.2}
+    n = split_sample_size(expected, tolerance=0.05, alpha=ALPHA)
+    replies = platform.vantage("default/client").send(
+        [Request(f"/split?i={i}", host="echo:8080") for i in range(n)], concurrency=20)
+    counts = Counter(r.version for r in replies)
+    verdicts = judge_split(counts, expected, alpha=ALPHA, tolerance=0.05)
+    assert all(v.passed for v in verdicts), [v.describe() for v in verdicts]
+
+
+def test_abort_and_delay_rates(platform: LocalPlatform, cleanup) -> None:  # type: ignore[no-untyped-def]
+    cleanup(vs_echo("""
+  - match: [{uri: {prefix: /abort}}]
+    fault: {abort: {httpStatus: 418, percentage: {value: 50}}}
+    route: [{destination: {host: echo}}]
+  - match: [{uri: {prefix: /delay}}]
+    fault: {delay: {fixedDelay: 0.3s, percentage: {value: 50}}}
+    route: [{destination: {host: echo}}]
+  - route: [{destination: {host: echo}}]"""))
+    client = platform.vantage("default/client")
+    n = sample_size(0.5, tolerance=0.1, alpha=ALPHA)
+    aborted = client.send([Request(f"/abort/{i}", host="echo:8080") for i in range(n)], concurrency=20)
+    assert {r.status for r in aborted} <= {200, 418}
+    assert all(r.body == "fault filter abort" for r in aborted if r.status == 418)
+    verdict = judge("aborted", sum(r.status == 418 for r in aborted), n, 0.5, ALPHA, 0.1)
+    assert verdict.passed, verdict.describe()
+    delayed = client.send([Request(f"/delay/{i}", host="echo:8080") for i in range(n)], concurrency=100)
+    assert all(r.status == 200 for r in delayed)
+    # A delayed reply takes at least the delay; an undelayed one here takes well under 0.3 s.
+    verdict = judge("delayed", sum(r.latency >= 0.3 for r in delayed), n, 0.5, ALPHA, 0.1)
+    assert verdict.passed, verdict.describe()
+
+
+def test_mirror_receives_a_copy_with_the_request_id(platform: LocalPlatform, cleanup) -> None:  # type: ignore[no-untyped-def]
+    cleanup(vs_echo("""
+  - route: [{destination: {host: echo}}]
+    mirror: {host: echo-mirror}"""))
+    replies = platform.vantage("default/client").send([Request(f"/mirror/{i}", host="echo:8080") for i in range(20)])
+    assert all(r.status == 200 and r.json()["service"] == "echo" for r in replies)
+    import time
+    deadline = time.monotonic() + 10
+    wanted = {r.request_id for r in replies}
+    seen: set[str] = set()
+    while time.monotonic() < deadline and not wanted <= seen:
+        seen = {rec["request_id"] for rec in platform.request_log("default", "echo-mirror")}
+        time.sleep(0.05)
+    assert wanted <= seen, f"mirror saw {len(wanted & seen)} of {len(wanted)} request ids"
+    mirrored = [rec for rec in platform.request_log("default", "echo-mirror") if rec["request_id"] in wanted]
+    assert all(not rec["host"].endswith("-shadow:8080") for rec in mirrored)  # Istio >= 1.28: no suffix
+
+
+def test_strict_and_permissive_mtls(platform: LocalPlatform, cleanup) -> None:  # type: ignore[no-untyped-def]
+    meshed, unmeshed = platform.vantage("default/client"), platform.vantage("legacy/client")
+    probe = Request("/mtls", host="echo.default:8080")
+    before = unmeshed.send([probe])[0]
+    assert before.status == 200 and "x-forwarded-client-cert" not in before.json()["headers"]  # PERMISSIVE
+    cleanup("""
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: default}
+spec: {mtls: {mode: STRICT}}
+""")
+    rejected = unmeshed.send([Request("/mtls", host="echo.default:8080") for _ in range(5)])
+    assert all(r.status is None and r.error == "reset" for r in rejected), [r.summary() for r in rejected]
+    accepted = meshed.send([Request("/mtls", host="echo:8080")])[0]
+    assert accepted.status == 200
+    xfcc = accepted.json()["headers"]["x-forwarded-client-cert"]
+    assert "URI=spiffe://cluster.local/ns/default/sa/client" in xfcc
+    assert "By=spiffe://cluster.local/ns/default/sa/echo" in xfcc
+
+
+def test_gateway_host_path_and_tls(platform: LocalPlatform, cleanup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    authority = CertificateAuthority(tmp_path / "ca", "test CA")
+    authority.issue(tmp_path / "tls.crt", tmp_path / "tls.key", dns_names=("echo.example.com",))
+    import base64
+    crt = base64.b64encode((tmp_path / "tls.crt").read_bytes()).decode()
+    key = base64.b64encode((tmp_path / "tls.key").read_bytes()).decode()
+    cleanup(f"""
+apiVersion: v1
+kind: Secret
+metadata: {{name: echo-credential, namespace: istio-system}}
+type: kubernetes.io/tls
+data: {{tls.crt: {crt}, tls.key: {key}}}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: echo-gateway}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 80, name: http, protocol: HTTP}}
+    hosts: [echo.example.com]
+  - port: {{number: 443, name: https, protocol: HTTPS}}
+    tls: {{mode: SIMPLE, credentialName: echo-credential}}
+    hosts: [echo.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: echo-ingress}}
+spec:
+  hosts: [echo.example.com]
+  gateways: [echo-gateway]
+  http:
+  - match: [{{uri: {{prefix: /status}}}}]
+    route: [{{destination: {{host: echo}}}}]
+""")
+    assert platform.endpoint.https is not None
+    ca = authority.pem.decode()
+    ok, wrong_path, wrong_host, secure = platform.vantage("ingress").send([
+        Request("/status/200", host="echo.example.com"), Request("/headers", host="echo.example.com"),
+        Request("/status/200", host="other.example.com"),
+        Request("/status/418", host="echo.example.com", scheme="https", ca_pem=ca)])
+    assert ok.status == 200 and ok.json()["service"] == "echo"
+    assert wrong_path.status == 404 and wrong_host.status == 404
+    assert secure.status == 418, secure.summary()
+
+
+def test_header_match_for_jason(platform: LocalPlatform, cleanup) -> None:  # type: ignore[no-untyped-def]
+    cleanup("\n---\n".join((NETWORKING / f).read_text() for f in (
+        "bookinfo-gateway.yaml", "destination-rule-all.yaml", "virtual-service-reviews-test-v2.yaml")))
+    client = platform.vantage("default/client")
+    as_jason = client.send([Request("/reviews/0", host="reviews:9080", headers={"end-user": "jason"})] * 20)
+    others = client.send([Request("/reviews/0", host="reviews:9080", headers={"end-user": "Jason"})] * 20)
+    assert {r.version for r in as_jason} == {"v2"}
+    assert {r.version for r in others} == {"v1"}  # matching is case-sensitive
+
+
+def test_injection_follows_labels(platform: LocalPlatform) -> None:
+    sidecars = {(w.namespace, w.deployment): w.sidecar for w in platform.workloads()}
+    assert sidecars[("default", "echo-v1")] is True          # istio-injection=enabled
+    assert sidecars[("default", "echo-optout")] is False     # pod label opt-out wins
+    assert sidecars[("legacy", "echo-v1")] is False          # unlabelled namespace
+    assert sidecars[("optin", "echo-v1")] is True            # pod label opt-in
+    through_proxy = platform.vantage("default/client").send([
+        Request("/", host="echo-optout:8080"), Request("/", host="echo:8080")])
+    assert "x-forwarded-client-cert" not in through_proxy[0].json()["headers"]  # plaintext: no sidecar there
+    assert "x-forwarded-client-cert" in through_proxy[1].json()["headers"]
+
+
+def test_bad_config_is_refused_and_nothing_changes(platform: LocalPlatform, cleanup) -> None:  # type: ignore[no-untyped-def]
+    cleanup(DR_ECHO + "---" + vs_echo("  - route: [{destination: {host: echo, subset: v2}}]"))
+    bad = DR_ECHO.replace("spec: {host: echo,", "spec: {host: echo, trafficPolicy: {tls: {mode: SIMPLE}},")
+    with pytest.raises(ConfigError) as caught:
+        platform.apply(resources(bad))
+    assert caught.value.resource == "DestinationRule default/echo" and caught.value.field.endswith("tls.mode")
+    replies = platform.vantage("default/client").send([Request("/", host="echo:8080")] * 5)
+    assert {r.version for r in replies} == {"v2"}  # previous config still in force
+
+
+@pytest.mark.slow
+def test_bookinfo_delay_for_jason_gives_the_documented_error_after_6s(platform: LocalPlatform, cleanup) -> None:  # type: ignore[no-untyped-def]
+    cleanup("\n---\n".join((NETWORKING / f).read_text() for f in (
+        "bookinfo-gateway.yaml", "destination-rule-all.yaml", "virtual-service-all-v1.yaml")))
+    platform.apply(load_files([NETWORKING / "virtual-service-reviews-test-v2.yaml",
+                               NETWORKING / "virtual-service-ratings-test-delay.yaml"]))
+    try:
+        page = platform.vantage("default/client").send(
+            [Request("/productpage", host="productpage:9080", headers={"cookie": _jason_cookie(platform)})])[0]
+    finally:
+        platform.delete(load_files([NETWORKING / "virtual-service-ratings-test-delay.yaml"]), ignore_missing=True)
+    assert page.status == 200
+    assert "Sorry, product reviews are currently unavailable for this book." in page.body
+    assert 5.8 <= page.latency <= 7.0, page.latency  # 2 tries x 3 s app timeout, before the 7 s delay ends
+
+
+def _jason_cookie(platform: LocalPlatform) -> str:
+    reply = platform.vantage("default/client").send([Request(
+        "/login", host="productpage:9080", method="POST", body="username=jason&passwd=pw",
+        headers={"content-type": "application/x-www-form-urlencoded", "referer": "/productpage"})])[0]
+    assert reply.status == 302, reply.summary()
+    return reply.headers["set-cookie"].split(";")[0]
+
+
+def test_down_leaves_no_process(run_root: Path) -> None:
+    local = LocalPlatform(run_root / "lifecycle")
+    local.up()
+    pids = [r.pid for r in local.supervisor.records()]
+    assert len(pids) >= 20
+    local.down()
+    assert not [pid for pid in pids if _running(pid)]
+
+
+def test_failed_up_leaves_no_process(run_root: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: crasher}
+spec:
+  selector: {matchLabels: {app: crasher}}
+  template:
+    metadata: {labels: {app: crasher}, annotations: {meshconform.io/local-app: echo}}
+    spec:
+      containers: [{name: c, image: x, ports: [{containerPort: 99999}]}]
+""")
+    with pytest.raises(ConfigError):
+        LocalPlatform(run_root / "broken", manifests=[broken]).up()
+    crash = tmp_path / "crash.yaml"  # behind a sidecar the app moves to port + 10000: 70000 cannot bind
+    crash.write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: default, labels: {istio-injection: enabled}}\n"
+                     "---\n" + broken.read_text().replace("99999", "60000"))
+    local = LocalPlatform(run_root / "crash", manifests=[crash])
+    with pytest.raises(Exception, match="exited during start-up|not ready"):
+        local.up()
+    assert not [r.pid for r in local.supervisor.records()]
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -1,0 +1,112 @@
+"""Parsing and validation: errors name the file, the resource and the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from meshconform.errors import ConfigError
+from meshconform.meshapi.istio import VirtualService
+from meshconform.meshapi.loader import load_text
+
+VS = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{headers: {end-user: {exact: jason}}}]
+    fault: {delay: {fixedDelay: 7s, percentage: {value: 100}}}
+    route: [{destination: {host: reviews, subset: v2}}]
+  - route:
+    - {destination: {host: reviews, subset: v1}, weight: 80}
+    - {destination: {host: reviews, subset: v2}, weight: 20}
+"""
+
+
+def _error(text: str) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        load_text(text, "bad.yaml")
+    return caught.value
+
+
+def test_valid_virtual_service_parses_with_istio_defaults() -> None:
+    [item] = load_text(VS, "vs.yaml")
+    vs = item.resource
+    assert isinstance(vs, VirtualService)
+    assert vs.bound_to_mesh  # no gateways means mesh only
+    assert vs.spec.http[0].fault is not None and vs.spec.http[0].fault.delay is not None
+    assert vs.spec.http[0].fault.delay.fixed_delay == 7.0
+    assert vs.spec.http[0].mirror_fraction == 1.0  # absent mirrorPercentage means 100%
+
+
+def test_unknown_field_names_file_resource_and_field() -> None:
+    error = _error(VS.replace("weight: 20}", "wieght: 20}"))
+    assert error.source == "bad.yaml"
+    assert error.resource == "VirtualService default/reviews"
+    assert error.field == "spec.http[1].route[1].wieght"
+    assert "unknown field" in str(error)
+
+
+def test_known_but_unsupported_field_is_refused_not_ignored() -> None:
+    error = _error(VS.replace("route: [{destination: {host: reviews, subset: v2}}]",
+                              "route: [{destination: {host: reviews, subset: v2}}]\n    corsPolicy: {}"))
+    assert error.field == "spec.http[0].corsPolicy"
+    assert "not supported" in str(error)
+
+
+@pytest.mark.parametrize(("change", "field", "words"), [
+    (("weight: 80", "weight: -5"), "spec.http[1].route[0].weight", "greater than or equal"),
+    (("fixedDelay: 7s", "fixedDelay: 7sec"), "spec.http[0].fault.delay.fixedDelay", "duration"),
+    (("{value: 100}", "{value: 150}"), "spec.http[0].fault.delay.percentage.value", "less than or equal"),
+    (("subset: v2}}]", "subset: V_2}}]"), "spec.http[0].route[0].destination.subset", "pattern"),
+])
+def test_semantic_errors_point_at_the_field(change: tuple[str, str], field: str, words: str) -> None:
+    error = _error(VS.replace(*change, 1))
+    assert error.field == field
+    assert words in str(error)
+
+
+def test_zero_total_weight_is_rejected() -> None:
+    error = _error(VS.replace("weight: 80", "weight: 0").replace("weight: 20", "weight: 0"))
+    assert error.field == "spec.http[1]"
+    assert "more than 0" in str(error)
+
+
+def test_weights_need_not_sum_to_100() -> None:
+    [item] = load_text(VS.replace("weight: 80", "weight: 3").replace("weight: 20", "weight: 1"))
+    assert [d.weight for d in item.resource.spec.http[1].route] == [3, 1]  # type: ignore[attr-defined]
+
+
+def test_malformed_yaml_names_the_line() -> None:
+    error = _error("apiVersion: v1\nkind: [Service\n")
+    assert error.source == "bad.yaml"
+    assert "line" in str(error) and "malformed YAML" in str(error)
+
+
+def test_unknown_kind_and_api_version() -> None:
+    assert _error("apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n").field == "kind"
+    error = _error(VS.replace("networking.istio.io/v1", "networking.istio.io/v2"))
+    assert error.field == "apiVersion"
+
+
+def test_gateway_https_server_requires_tls() -> None:
+    error = _error("""
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 443, name: https, protocol: HTTPS}, hosts: ["*"]}]
+""")
+    assert error.field == "spec.servers[0]" and "must have tls" in str(error)
+
+
+def test_port_level_mtls_requires_selector() -> None:
+    error = _error("""
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: pa}
+spec: {mtls: {mode: STRICT}, portLevelMtls: {8080: {mode: DISABLE}}}
+""")
+    assert "selector" in str(error)
