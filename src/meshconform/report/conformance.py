@@ -1,0 +1,93 @@
+"""The conformance report (shaped after the Gateway API ConformanceReport) and its HTML view."""
+
+from __future__ import annotations
+
+import datetime
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from meshconform.suite.features import PROFILES
+
+
+@dataclass
+class TestResult:
+    id: str
+    description: str
+    features: list[str]
+    outcome: str  # passed | failed | skipped
+    duration_s: float
+    message: str = ""
+    figures: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def _summary(results: list[TestResult]) -> dict[str, Any]:
+    stats = {"Passed": 0, "Skipped": 0, "Failed": 0}
+    for result in results:
+        stats[result.outcome.capitalize()] = stats.get(result.outcome.capitalize(), 0) + 1
+    verdict = "failure" if stats["Failed"] else "partial" if stats["Skipped"] else "success"
+    if not results:
+        verdict = "partial"
+    return {"result": verdict, "statistics": stats,
+            "failedTests": sorted(r.id for r in results if r.outcome == "failed"),
+            "skippedTests": sorted(r.id for r in results if r.outcome == "skipped")}
+
+
+def build(results: list[TestResult], implementation: dict[str, Any], under_test: dict[str, Any],
+          timeouts: dict[str, Any], overrides: dict[str, Any], supported: set[str]) -> dict[str, Any]:
+    profiles = []
+    for profile in PROFILES.values():
+        core = [r for r in results if set(r.features) & profile.core and not set(r.features) - profile.core]
+        extended = [r for r in results if r not in core and set(r.features) & (profile.core | profile.extended)]
+        ext = _summary(extended)
+        ext["supportedFeatures"] = sorted(profile.extended & supported)
+        ext["unsupportedFeatures"] = sorted(profile.extended - supported)
+        profiles.append({"name": profile.name, "core": _summary(core), "extended": ext})
+    return {
+        "apiVersion": "meshconform.io/v1alpha1",
+        "kind": "ConformanceReport",
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "mode": under_test.get("platform", "unknown"),
+        "implementation": implementation,
+        "underTest": under_test,
+        "timeouts": timeouts,
+        "timeoutOverrides": overrides,
+        "profiles": profiles,
+        "tests": [{"id": r.id, "description": r.description, "features": r.features, "result": r.outcome,
+                   "durationSeconds": round(r.duration_s, 3), "message": r.message[:2000],
+                   "figures": r.figures, **({"evidence": r.evidence} if r.outcome == "failed" else {})}
+                  for r in sorted(results, key=lambda r: r.id)],
+    }
+
+
+def write(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    yaml_path = folder / "conformance.yaml"
+    yaml_path.write_text(yaml.safe_dump(json.loads(json.dumps(report, default=str)), sort_keys=False, width=120))
+    html_path = folder / "report.html"
+    html_path.write_text(render_html(report))
+    return yaml_path, html_path
+
+
+def render_html(report: dict[str, Any]) -> str:
+    rows = []
+    for test in report["tests"]:
+        colour = {"passed": "#1a7f37", "failed": "#cf222e"}.get(test["result"], "#9a6700")
+        details = html.escape(yaml.safe_dump({k: test[k] for k in ("figures", "evidence") if k in test},
+                                             sort_keys=False, width=120))
+        rows.append(f"<tr><td>{html.escape(test['id'])}</td><td style='color:{colour}'><b>{test['result']}</b></td>"
+                    f"<td>{html.escape(', '.join(test['features']))}</td><td>{test['durationSeconds']}</td>"
+                    f"<td>{html.escape(test['description'])}<pre>{html.escape(test['message'])}</pre>"
+                    f"<details><summary>figures and evidence</summary><pre>{details}</pre></details></td></tr>")
+    profiles = "".join(f"<li>{p['name']}: core <b>{p['core']['result']}</b> {p['core']['statistics']}, extended "
+                       f"<b>{p['extended']['result']}</b> {p['extended']['statistics']}</li>" for p in report["profiles"])
+    under = html.escape(json.dumps(report["underTest"], indent=1))
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>meshconform report</title></head><body>"
+            f"<h1>meshconform conformance report</h1><p>{report['date']}</p><pre>{under}</pre><ul>{profiles}</ul>"
+            f"<table border='1' cellpadding='4'><tr><th>test</th><th>result</th><th>features</th><th>s</th>"
+            f"<th>details</th></tr>{''.join(rows)}</table></body></html>")

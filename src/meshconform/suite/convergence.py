@@ -1,0 +1,39 @@
+"""Waiting for a new configuration to show, without being fooled by the previous one.
+
+The probe must be specific to the new config (a unique marker header or path), so an older
+config cannot pass for it. Not converging within the cap is its own failure, distinct from
+converging to the wrong behaviour, and both report what was observed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from meshconform.suite.timeouts import Timeouts
+
+
+class NeverConverged(AssertionError):
+    """The new behaviour was not seen N times in a row within the cap."""
+
+
+def await_convergence(probe: Callable[[], tuple[bool, str]], timeouts: Timeouts, what: str) -> float:
+    """Call `probe` until it succeeds N times in a row; a failure resets the count.
+    Returns the seconds it took. `probe` returns (ok, what was observed)."""
+    started = time.monotonic()
+    deadline = started + timeouts.max_time_to_consistency
+    streak, pause = 0, timeouts.poll_interval
+    observed: list[str] = []
+    while True:
+        ok, seen = probe()
+        observed = (observed + [seen])[-5:]
+        streak = streak + 1 if ok else 0
+        if streak >= timeouts.required_consecutive_successes:
+            return time.monotonic() - started
+        if time.monotonic() > deadline:
+            raise NeverConverged(
+                f"{what}: never converged within {timeouts.max_time_to_consistency:.0f}s "
+                f"(needed {timeouts.required_consecutive_successes} successes in a row); last observed: "
+                + " | ".join(observed))
+        if not ok:
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)

@@ -1,0 +1,26 @@
+"""Every timeout of the suite in one place; overrides are recorded in the report."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    max_time_to_consistency: float = 30.0  # cap for a new config to show
+    required_consecutive_successes: int = 3  # new behaviour seen N times in a row
+    request_timeout: float = 10.0
+    poll_interval: float = 0.1  # first pause between probes; doubles up to 1 s
+
+    def with_overrides(self, pairs: list[str]) -> tuple[Timeouts, dict[str, float]]:
+        names = {f.name: f.type for f in fields(self)}
+        overrides: dict[str, float] = {}
+        for pair in pairs:
+            name, _, value = pair.partition("=")
+            if name not in names:
+                raise ValueError(f"unknown timeout {name!r}; known: {', '.join(names)}")
+            overrides[name] = int(value) if name == "required_consecutive_successes" else float(value)
+        return replace(self, **overrides), overrides  # type: ignore[arg-type]
+
+    def to_json(self) -> dict[str, float]:
+        return asdict(self)
