@@ -55,7 +55,8 @@ def main() -> None:
         unmeshed = throughput(plain)
     finally:
         plain.down()
-    print(f"up -> ready: median {statistics.median(ups):.2f} s over {len(ups)} runs ({', '.join(f'{u:.2f}' for u in ups)})")
+    each = ", ".join(f"{u:.2f}" for u in ups)
+    print(f"up -> ready: median {statistics.median(ups):.2f} s over {len(ups)} runs ({each})")
     print(f"apply -> converged (one VirtualService, 11 sidecars + gateway): median "
           f"{statistics.median(applies) * 1000:.0f} ms over {len(applies)} applies")
     print(f"productpage via ingress, 32 concurrent: {meshed:.0f} req/s with sidecars, "

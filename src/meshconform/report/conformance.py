@@ -84,8 +84,9 @@ def render_html(report: dict[str, Any]) -> str:
                     f"<td>{html.escape(', '.join(test['features']))}</td><td>{test['durationSeconds']}</td>"
                     f"<td>{html.escape(test['description'])}<pre>{html.escape(test['message'])}</pre>"
                     f"<details><summary>figures and evidence</summary><pre>{details}</pre></details></td></tr>")
-    profiles = "".join(f"<li>{p['name']}: core <b>{p['core']['result']}</b> {p['core']['statistics']}, extended "
-                       f"<b>{p['extended']['result']}</b> {p['extended']['statistics']}</li>" for p in report["profiles"])
+    profiles = "".join(
+        f"<li>{p['name']}: core <b>{p['core']['result']}</b> {p['core']['statistics']}, extended "
+        f"<b>{p['extended']['result']}</b> {p['extended']['statistics']}</li>" for p in report["profiles"])
     under = html.escape(json.dumps(report["underTest"], indent=1))
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>meshconform report</title></head><body>"
             f"<h1>meshconform conformance report</h1><p>{report['date']}</p><pre>{under}</pre><ul>{profiles}</ul>"

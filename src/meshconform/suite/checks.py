@@ -26,7 +26,8 @@ def wait_for_marker(vantage: Vantage, request: Request, marker: str, timeouts: T
     def probe() -> tuple[bool, str]:
         reply = vantage.send([Request(request.path, host=request.host, headers=request.headers,
                                       timeout=timeouts.request_timeout)])[0]
-        return reply.headers.get(MARKER_HEADER) == marker, reply.summary() + f" marker={reply.headers.get(MARKER_HEADER)}"
+        seen = reply.headers.get(MARKER_HEADER)
+        return seen == marker, f"{reply.summary()} marker={seen}"
     return await_convergence(probe, timeouts, f"config {marker}")
 
 

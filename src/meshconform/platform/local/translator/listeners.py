@@ -173,6 +173,9 @@ def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: Cer
         if "gateway-host-ignored" in misbehave:
             server_hosts = ["*"]
         vhosts = _gateway_virtual_hosts(mesh, gateway, server_hosts, services, misbehave)
+        if "gateway-host-ignored" in misbehave and vhosts:
+            routes_any = [route for vhost in vhosts.values() for route in vhost["routes"]]
+            vhosts = {"*": {"name": "*", "domains": ["*"], "routes": routes_any}}
         if server.tls is not None and server.tls.https_redirect:
             for vhost in vhosts.values():
                 vhost["require_tls"] = "ALL"
