@@ -23,12 +23,8 @@ def marker_headers(marker: str) -> str:
 
 def wait_for_marker(vantage: Vantage, request: Request, marker: str, timeouts: Timeouts) -> float:
     """Converged when the response carries this test's own marker N times in a row."""
-    def probe() -> tuple[bool, str]:
-        reply = vantage.send([Request(request.path, host=request.host, headers=request.headers,
-                                      timeout=timeouts.request_timeout)])[0]
-        seen = reply.headers.get(MARKER_HEADER)
-        return seen == marker, f"{reply.summary()} marker={seen}"
-    return await_convergence(probe, timeouts, f"config {marker}")
+    return wait_for(vantage, request, lambda reply: reply.headers.get(MARKER_HEADER) == marker, timeouts,
+                    f"config {marker}")
 
 
 def wait_for(vantage: Vantage, request: Request, predicate, timeouts: Timeouts, what: str) -> float:  # type: ignore[no-untyped-def]

@@ -118,10 +118,6 @@ def _write_if_changed(path: Path, resources: list[dict[str, Any]]) -> str:
     return version
 
 
-def rds_path_for(xds_dir: Path, name: str) -> Path:
-    return xds_dir / f"rds-{name}.json"
-
-
 class Admin:
     """A small client for one Envoy's admin interface (loopback only)."""
 

@@ -31,7 +31,6 @@ from meshconform.traffic.model import Request, Response
 from meshconform.traffic.sender import send_batch
 from meshconform.traffic.transport import DirectTransport
 
-BASE_MANIFESTS = Path(__file__).resolve().parents[2] / "bookinfo" / "manifests"
 CLIENT_CONTROL_PORT = 15900
 READY_DEADLINE_S = 60.0
 CONVERGE_DEADLINE_S = 30.0
@@ -493,4 +492,4 @@ def _interrupts_as_exceptions() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-__all__ = ["BASE_MANIFESTS", "LocalPlatform", "LocalVantage"]
+__all__ = ["LocalPlatform", "LocalVantage"]

@@ -8,8 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from meshconform.errors import ConfigError
-from meshconform.meshapi.istio import DestinationRule, Gateway, PeerAuthentication, VirtualService
-from meshconform.meshapi.kube import Deployment, Namespace, Secret, Service
+from meshconform.meshapi.kube import Deployment, Namespace, Service
 from meshconform.meshapi.loader import Sourced
 from meshconform.platform.local.injection import should_inject
 from meshconform.platform.local.translator.model import ROOT_NAMESPACE, MeshSnapshot, Pod
@@ -72,10 +71,6 @@ def build(resources: Sequence[Sourced], allocate_ip: Callable[[str], str], no_in
         peer_authentications=[i.resource for i in by_kind.get("PeerAuthentication", [])],  # type: ignore[misc]
         secrets=[i.resource for i in by_kind.get("Secret", [])],  # type: ignore[misc]
     )
-    for group in (snapshot.virtual_services, snapshot.destination_rules, snapshot.gateways,
-                  snapshot.peer_authentications):
-        assert all(isinstance(r, VirtualService | DestinationRule | Gateway | PeerAuthentication) for r in group)
-    assert all(isinstance(s, Secret) for s in snapshot.secrets)
     return snapshot, specs
 
 
