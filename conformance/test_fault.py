@@ -51,10 +51,10 @@ def test_fault_abort(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result
     assert verdict.passed, verdict.describe()
 
 
-@conformance_test("fault-delay", "A 0.5 s delay on 50% of matching requests: delayed replies take at least the "
+@conformance_test("fault-delay", "A 1 s delay on 50% of matching requests: delayed replies take at least the "
                   "delay and at most delay + the platform's measured base latency p99 + 1 s.", features={"FaultDelay"})
 def test_fault_delay(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    delay = 0.5
+    delay = 1.0
     marker = new_marker("delay")
     base = mesh_meshed_client.send([Request(f"/base/{i}", host="echo:8080") for i in range(100)], concurrency=10)
     base_p99 = sorted(r.latency for r in base)[98]
