@@ -1,75 +1,95 @@
-"""Fault injection: abort and delay, with percentages, scoped by match."""
+"""Fault injection: abort and delay, with percentages, scoped by a match; and Bookinfo's fault scenarios."""
 
 from __future__ import annotations
 
-from collections import Counter
-
-from meshconform.stats.proportions import judge, sample_size
-from meshconform.suite.checks import marker_headers, new_marker, wait_for_marker
+from meshconform.stats.proportions import DEFAULT_ALPHA
+from meshconform.suite.checks import bookinfo_login, wait_for_marker
+from meshconform.suite.sampling import measure_shares
 from meshconform.suite.unit import conformance_test
 from meshconform.traffic.model import Request
 
-ALPHA = 1e-4
+ABORT = {"x-fault": "abort"}
+BOOKINFO = tuple(f"bookinfo/networking/{name}.yaml" for name in (
+    "bookinfo-gateway", "destination-rule-all", "virtual-service-all-v1", "virtual-service-reviews-test-v2"))
 
 
-def _vs(marker: str, fault: str) -> str:
-    return f"""apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: echo}}
-spec:
-  hosts: [echo]
-  http:
-  - match: [{{uri: {{prefix: /fault}}}}]
-    headers: {marker_headers(marker)}
-    fault: {fault}
-    route: [{{destination: {{host: echo}}}}]
-  - headers: {marker_headers(marker)}
-    route: [{{destination: {{host: echo}}}}]
-"""
-
-
-@conformance_test("fault-abort", "Abort with status 418 on 100% and on 30% of matching requests; "
-                  "other paths are untouched.", features={"FaultAbort"})
+@conformance_test("fault-abort", "Abort with 418 for requests matching a header, on 100% and on 30% of them "
+                  "(tolerance 0.05, false-failure 1e-4); requests without the header are untouched.",
+                  features={"FaultAbort"}, manifests=("fault/echo-abort.yaml",))
 def test_fault_abort(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    marker = new_marker("abort")
-    mesh_config.apply_yaml(_vs(marker, "{abort: {httpStatus: 418, percentage: {value: 100}}}"))
-    wait_for_marker(mesh_meshed_client, Request("/other", host="echo:8080"), marker, mesh_timeouts)
-    n_all = sample_size(1.0, 0.05, ALPHA)
-    replies = mesh_meshed_client.send([Request(f"/fault/{i}", host="echo:8080") for i in range(n_all)], concurrency=20)
-    untouched = mesh_meshed_client.send([Request(f"/other/{i}", host="echo:8080") for i in range(20)])
-    mesh_result.figure("full_abort_statuses", dict(Counter(r.status for r in replies)))
-    assert {r.status for r in replies} == {418}, Counter(r.status for r in replies)
-    assert {r.status for r in untouched} == {200}
-    marker = new_marker("abort30")
-    mesh_config.apply_yaml(_vs(marker, "{abort: {httpStatus: 418, percentage: {value: 30}}}"))
-    wait_for_marker(mesh_meshed_client, Request("/other", host="echo:8080"), marker, mesh_timeouts)
-    n = sample_size(0.3, 0.05, ALPHA)
-    replies = mesh_meshed_client.send([Request(f"/fault/{i}", host="echo:8080") for i in range(n)], concurrency=20)
-    verdict = judge("aborted", sum(r.status == 418 for r in replies), n, 0.3, ALPHA, 0.05)
-    mesh_result.figure("partial_abort", verdict.to_json())
-    assert {r.status for r in replies} <= {200, 418}
-    assert verdict.passed, verdict.describe()
+    for percent in (100, 30):
+        marker = mesh_config.apply_manifest("fault/echo-abort.yaml", status=418, percent=percent)
+        wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
+        sample = measure_shares(mesh_meshed_client, lambda i: Request(f"/fault/{i}", host="echo:8080", headers=ABORT),
+                                lambda r: {418: "aborted", 200: "passed"}.get(r.status, f"other:{r.status or r.error}"),
+                                {"aborted": percent / 100, "passed": 1 - percent / 100} if percent < 100
+                                else {"aborted": 1.0}, DEFAULT_ALPHA, 0.05)
+        untouched = mesh_meshed_client.send([Request(f"/plain/{i}", host="echo:8080") for i in range(20)])
+        mesh_result.figure(f"abort_{percent}", sample.to_json())
+        assert sample.passed, sample.describe()
+        assert {r.status for r in untouched} == {200}, [r.summary() for r in untouched[:3]]
 
 
-@conformance_test("fault-delay", "A 1 s delay on 50% of matching requests: delayed replies take at least the "
-                  "delay and at most delay + the platform's measured base latency p99 + 1 s.", features={"FaultDelay"})
+@conformance_test("fault-delay", "A 1 s delay on 50% of requests under /fault (tolerance 0.1, false-failure 1e-4): "
+                  "delayed replies take at least the delay and at most delay + the platform's measured base latency "
+                  "p99 + 1 s; other paths are not delayed.", features={"FaultDelay"},
+                  manifests=("fault/echo-delay.yaml",))
 def test_fault_delay(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    delay = 1.0
-    marker = new_marker("delay")
+    delay = 1.0  # long enough that load on a small machine cannot push a prompt reply past it
     base = mesh_meshed_client.send([Request(f"/base/{i}", host="echo:8080") for i in range(100)], concurrency=10)
     base_p99 = sorted(r.latency for r in base)[98]
-    mesh_config.apply_yaml(_vs(marker, f"{{delay: {{fixedDelay: {delay}s, percentage: {{value: 50}}}}}}"))
+    marker = mesh_config.apply_manifest("fault/echo-delay.yaml", delay=f"{delay:g}s", percent=50)
     wait_for_marker(mesh_meshed_client, Request("/other", host="echo:8080"), marker, mesh_timeouts)
-    n = sample_size(0.5, 0.1, ALPHA)
-    replies = mesh_meshed_client.send([Request(f"/fault/{i}", host="echo:8080") for i in range(n)], concurrency=200)
-    assert all(r.status == 200 for r in replies)
-    delayed = [r for r in replies if r.latency >= delay]
-    undelayed = [r for r in replies if r.latency < delay]
-    verdict = judge("delayed", len(delayed), n, 0.5, ALPHA, 0.1)
+    sample = measure_shares(mesh_meshed_client, lambda i: Request(f"/fault/{i}", host="echo:8080"),
+                            lambda r: "failed" if r.status != 200 else "delayed" if r.latency >= delay else "prompt",
+                            {"delayed": 0.5, "prompt": 0.5}, DEFAULT_ALPHA, 0.1, concurrency=400, chunks=1)
     upper = delay + base_p99 + 1.0
+    delayed = [r.latency for r in sample.replies if r.latency >= delay]
+    untouched = mesh_meshed_client.send([Request(f"/other/{i}", host="echo:8080") for i in range(20)])
     mesh_result.figure("base_p99_ms", round(base_p99 * 1000, 2))
-    mesh_result.figure("delayed", verdict.to_json())
-    mesh_result.figure("max_delayed_latency_s", max((r.latency for r in delayed), default=None))
-    assert verdict.passed, verdict.describe()
-    assert all(r.latency <= upper for r in delayed), f"a delayed reply took more than {upper:.2f}s"
-    assert all(r.latency < delay for r in undelayed)
+    mesh_result.figure("delayed", sample.to_json())
+    mesh_result.figure("delayed_latency_s", {"min": min(delayed, default=None), "max": max(delayed, default=None),
+                                             "upper_bound": round(upper, 3)})
+    assert sample.passed, sample.describe()
+    assert all(latency <= upper for latency in delayed), f"a delayed reply took more than {upper:.2f}s"
+    assert all(r.status == 200 and r.latency < delay for r in untouched), [r.summary() for r in untouched[:3]]
+
+
+@conformance_test("bookinfo-ratings-delay", "Bookinfo: a 7 s ratings delay for jason with reviews v2 makes the "
+                  "product page show 'Sorry, product reviews are currently unavailable' after about 6 s "
+                  "(productpage's 3 s timeout, tried twice); other users are unaffected.",
+                  features={"FaultDelay", "BookinfoScenarios"}, parallel=False,
+                  manifests=(*BOOKINFO, "bookinfo/networking/virtual-service-ratings-test-delay.yaml"))
+def test_bookinfo_ratings_delay(mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+    marker = mesh_config.apply_manifest(*BOOKINFO, "bookinfo/networking/virtual-service-ratings-test-delay.yaml")
+    wait_for_marker(mesh_ingress, Request("/productpage"), marker, mesh_timeouts)
+    cookie = bookinfo_login(mesh_ingress, "jason")
+    base = mesh_ingress.send([Request("/productpage") for _ in range(20)])
+    jason = mesh_ingress.send([Request("/productpage", headers={"cookie": cookie}, timeout=20) for _ in range(8)])
+    base_p99 = max(r.latency for r in base)
+    latencies = sorted(round(r.latency, 3) for r in jason)
+    mesh_result.figure("jason_latencies_s", latencies)
+    mesh_result.figure("anonymous_max_latency_s", round(base_p99, 3))
+    assert all(r.status == 200 for r in base + jason), [r.summary() for r in base + jason if r.status != 200][:3]
+    assert all("Sorry, product reviews are currently unavailable for this book." in r.body for r in jason)
+    # 2 tries x 3 s: at least 6 s (less a scheduling margin), well before the 7 s delay would end plus base latency.
+    assert all(5.9 <= r.latency <= 6.0 + base_p99 + 1.0 for r in jason), latencies
+    assert all("Sorry" not in r.body for r in base)
+
+
+@conformance_test("bookinfo-ratings-abort", "Bookinfo: an HTTP 500 abort on ratings for jason makes the product page "
+                  "say 'Ratings service is currently unavailable'; other users see reviews v1 without ratings.",
+                  features={"FaultAbort", "BookinfoScenarios"}, parallel=False,
+                  manifests=(*BOOKINFO, "bookinfo/networking/virtual-service-ratings-test-abort.yaml"))
+def test_bookinfo_ratings_abort(mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+    marker = mesh_config.apply_manifest(*BOOKINFO, "bookinfo/networking/virtual-service-ratings-test-abort.yaml")
+    wait_for_marker(mesh_ingress, Request("/productpage"), marker, mesh_timeouts)
+    cookie = bookinfo_login(mesh_ingress, "jason")
+    jason = mesh_ingress.send([Request("/productpage", headers={"cookie": cookie})] * 180, concurrency=20)
+    anonymous = mesh_ingress.send([Request("/productpage")] * 20)
+    unavailable = sum("Ratings service is currently unavailable" in r.body for r in jason)
+    mesh_result.figure("jason_unavailable", f"{unavailable}/{len(jason)}")
+    assert unavailable == len(jason), [r.summary() for r in jason if "currently unavailable" not in r.body][:3]
+    assert all(r.version == "v2" for r in jason)
+    assert all(r.status == 200 and r.version == "v1" and "unavailable" not in r.body for r in anonymous)
+

@@ -1,60 +1,62 @@
-"""Mirroring: the mirror receives copies; the caller sees only the primary's answers."""
+"""Mirroring: the mirror receives copies; callers see only the primary's answers.
+
+echo-mirror answers 500 to everything, so any of its answers leaking to a caller would show."""
 
 from __future__ import annotations
 
-import time
-
-from meshconform.suite.checks import marker_headers, new_marker, wait_for_marker
+from meshconform.stats.proportions import DEFAULT_ALPHA, judge, sample_size
+from meshconform.suite.checks import new_marker, wait_for_marker
+from meshconform.suite.convergence import await_convergence
 from meshconform.suite.unit import conformance_test
 from meshconform.traffic.model import Request
 
+MIRROR_TOLERANCE = 0.1
 
-@conformance_test("mirror-full", "With mirror and no mirrorPercentage (100%), every request id reaches the mirror "
-                  "backend, and callers see only the primary's replies.", features={"Mirroring"})
+
+def _mirrored_ids(platform, path: str) -> set[str]:  # type: ignore[no-untyped-def]
+    return {rec["request_id"] for rec in platform.request_log("default", "echo-mirror") if rec["path"].startswith(path)}
+
+
+@conformance_test("mirror-full", "With mirror and no mirrorPercentage (100%), every request id reaches the mirror, "
+                  "and callers get only the primary's 200s although the mirror answers 500.",
+                  features={"Mirroring"}, manifests=("mirroring/echo-mirror.yaml",))
 def test_mirror_full(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    marker = new_marker("mirror")
-    mesh_config.apply_yaml(f"""apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: echo}}
-spec:
-  hosts: [echo]
-  http:
-  - headers: {marker_headers(marker)}
-    route: [{{destination: {{host: echo}}}}]
-    mirror: {{host: echo-mirror}}
-""")
+    marker = mesh_config.apply_manifest("mirroring/echo-mirror.yaml", percent=None)
     wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
-    path = f"/mirror-{marker}"  # a path of its own: no other test's traffic can be counted
+    path = f"/{new_marker('mirror')}"  # a path of its own: no other traffic can be counted
     replies = mesh_meshed_client.send([Request(f"{path}/{i}", host="echo:8080") for i in range(100)])
-    assert all(r.status == 200 and r.json()["service"] == "echo" for r in replies)
     wanted = {r.request_id for r in replies}
-    deadline = time.monotonic() + mesh_timeouts.max_time_to_consistency
+    # Copies are sent while the primaries are in flight but may land after them: wait for all of them.
     seen: set[str] = set()
-    while time.monotonic() < deadline and not wanted <= seen:
-        seen = {rec["request_id"] for rec in mesh_platform.request_log("default", "echo-mirror")
-                if rec["path"].startswith(path)}
-        time.sleep(0.05)
-    mesh_result.figure("mirrored", f"{len(wanted & seen)}/{len(wanted)}")
-    assert wanted <= seen, f"the mirror saw {len(wanted & seen)} of {len(wanted)} request ids"
+
+    def all_arrived() -> tuple[bool, str]:
+        seen.update(_mirrored_ids(mesh_platform, path))
+        return wanted <= seen, f"{len(wanted & seen)} of {len(wanted)} request ids at the mirror"
+    await_convergence(all_arrived, mesh_timeouts, "every request id at the mirror", consecutive=1)
+    mesh_result.figure("caller_statuses", sorted({str(r.status) for r in replies}))
+    assert all(r.status == 200 and r.json()["service"] == "echo" for r in replies), [
+        r.summary() for r in replies if r.status != 200][:3]
 
 
-@conformance_test("mirror-errors-hidden", "A mirror that answers 500 does not change what callers get.",
-                  features={"Mirroring"})
-def test_mirror_errors_hidden(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    marker = new_marker("mirror-err")
-    mesh_config.apply_yaml(f"""apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: echo}}
-spec:
-  hosts: [echo]
-  http:
-  - headers: {marker_headers(marker)}
-    route: [{{destination: {{host: echo}}}}]
-    mirror: {{host: echo-mirror}}
-    fault: {{abort: {{httpStatus: 200, percentage: {{value: 0}}}}}}
-""")
+@conformance_test("mirror-fraction", "mirrorPercentage 50: the share of request ids reaching the mirror is 0.5 "
+                  "(tolerance 0.1, false-failure 1e-4); callers still see only the primary.",
+                  features={"Mirroring"}, manifests=("mirroring/echo-mirror.yaml",))
+def test_mirror_fraction(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+    marker = mesh_config.apply_manifest("mirroring/echo-mirror.yaml", percent=50)
     wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
-    replies = mesh_meshed_client.send([Request("/status/200", host="echo:8080") for _ in range(50)])
-    mesh_result.figure("statuses", sorted({r.status for r in replies}))
-    assert {r.status for r in replies} == {200}
-    assert {r.json()["service"] for r in replies} == {"echo"}
+    path = f"/{new_marker('mirror')}"
+    n = sample_size(0.5, MIRROR_TOLERANCE, DEFAULT_ALPHA)
+    replies = mesh_meshed_client.send([Request(f"{path}/{i}", host="echo:8080") for i in range(n)], concurrency=20)
+    wanted = {r.request_id for r in replies}
+    # Copies leave with their primaries, which have all completed; the count is final once it has
+    # stopped growing (unchanged over the required number of polls, 0.2 s apart).
+    counts: list[int] = []
+
+    def settled() -> tuple[bool, str]:
+        counts.append(len(wanted & _mirrored_ids(mesh_platform, path)))
+        return len(counts) > 1 and counts[-1] == counts[-2], f"{counts[-1]} of {n} mirrored"
+    await_convergence(settled, mesh_timeouts, "the mirror's request count to settle", spacing=0.2)
+    verdict = judge("mirrored", counts[-1], n, 0.5, DEFAULT_ALPHA, MIRROR_TOLERANCE)
+    mesh_result.figure("mirrored", verdict.to_json())
+    assert all(r.status == 200 and r.json()["service"] == "echo" for r in replies)
+    assert verdict.passed, verdict.describe()

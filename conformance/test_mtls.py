@@ -1,4 +1,4 @@
-"""mTLS enforcement with PeerAuthentication."""
+"""mTLS enforcement with PeerAuthentication: modes, and which policy wins."""
 
 from __future__ import annotations
 
@@ -6,48 +6,83 @@ from meshconform.suite.checks import wait_for
 from meshconform.suite.unit import conformance_test
 from meshconform.traffic.model import Request
 
-PROBE = Request("/mtls", host="echo.default:8080")
+# An un-meshed caller names the namespace: it is in `legacy`, the servers are in `default`.
+FROM_OUTSIDE = Request("/mtls", host="echo.default:8080")
+FROM_MESH = Request("/mtls", host="echo:8080")
+CLIENT_ID = "URI=spiffe://cluster.local/ns/default/sa/client"
 
 
-def _pa(name: str, mode: str, selector: str = "") -> str:
-    return f"""apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {{name: {name}, namespace: default}}
-spec: {{{selector}mtls: {{mode: {mode}}}}}
-"""
+def _client_identity(reply) -> str:  # type: ignore[no-untyped-def]
+    """The caller identity the server's proxy vouched for (Istio's X-Forwarded-Client-Cert), or ''."""
+    data = reply.json() or {}
+    return str(data.get("headers", {}).get("x-forwarded-client-cert", ""))
 
 
 @conformance_test("mtls-strict", "Namespace STRICT: a caller without a sidecar is rejected; a meshed caller "
-                  "succeeds and the server sees its SPIFFE identity.", features={"MTLSStrict"}, parallel=False)
+                  "succeeds and the server sees its SPIFFE identity.", features={"MTLSStrict"}, parallel=False,
+                  manifests=("mtls/namespace-strict.yaml",))
 def test_strict(mesh_config, mesh_meshed_client, mesh_unmeshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    mesh_config.apply_yaml(_pa("default", "STRICT"))
-    took = wait_for(mesh_unmeshed_client, PROBE, lambda r: r.status is None, mesh_timeouts, "STRICT rejects plaintext")
-    rejected = mesh_unmeshed_client.send([PROBE] * 20)
-    accepted = mesh_meshed_client.send([Request("/mtls", host="echo:8080")] * 20)
+    mesh_config.apply_manifest("mtls/namespace-strict.yaml")
+    took = wait_for(mesh_unmeshed_client, FROM_OUTSIDE, lambda r: r.status is None, mesh_timeouts,
+                    "STRICT rejects plaintext")
+    rejected = mesh_unmeshed_client.send([FROM_OUTSIDE] * 20)
+    accepted = mesh_meshed_client.send([FROM_MESH] * 20)
     mesh_result.figure("converged_s", round(took, 3))
     mesh_result.figure("unmeshed", sorted({str(r.status or r.error) for r in rejected}))
     assert all(r.status is None for r in rejected), [r.summary() for r in rejected[:3]]
-    assert all(r.status == 200 for r in accepted)
-    identities = {r.json()["headers"].get("x-forwarded-client-cert", "") for r in accepted}
-    assert all("URI=spiffe://cluster.local/ns/default/sa/client" in x for x in identities), identities
+    assert all(r.status == 200 for r in accepted), [r.summary() for r in accepted[:3]]
+    assert all(CLIENT_ID in _client_identity(r) for r in accepted), {_client_identity(r) for r in accepted}
 
 
-@conformance_test("mtls-permissive", "PERMISSIVE accepts callers with and without a sidecar.",
-                  features={"MTLSPermissive"}, parallel=False)
+@conformance_test("mtls-permissive", "PERMISSIVE accepts callers with and without a sidecar; meshed callers still "
+                  "use mTLS (auto mTLS), so the server sees their identity.", features={"MTLSPermissive"},
+                  parallel=False, manifests=("mtls/namespace-permissive.yaml",))
 def test_permissive(mesh_config, mesh_meshed_client, mesh_unmeshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    mesh_config.apply_yaml(_pa("default", "PERMISSIVE"))
-    wait_for(mesh_unmeshed_client, PROBE, lambda r: r.status == 200, mesh_timeouts, "PERMISSIVE accepts plaintext")
-    assert {r.status for r in mesh_unmeshed_client.send([PROBE] * 20)} == {200}
-    assert {r.status for r in mesh_meshed_client.send([Request("/mtls", host="echo:8080")] * 20)} == {200}
+    mesh_config.apply_manifest("mtls/namespace-permissive.yaml")
+    wait_for(mesh_unmeshed_client, FROM_OUTSIDE, lambda r: r.status == 200, mesh_timeouts,
+             "PERMISSIVE accepts plaintext")
+    plain = mesh_unmeshed_client.send([FROM_OUTSIDE] * 20)
+    meshed = mesh_meshed_client.send([FROM_MESH] * 20)
+    assert {r.status for r in plain} == {200}, [r.summary() for r in plain[:3]]
+    assert all(_client_identity(r) == "" for r in plain)
+    assert {r.status for r in meshed} == {200}
+    assert all(CLIENT_ID in _client_identity(r) for r in meshed)
+
+
+@conformance_test("mtls-disable", "Namespace DISABLE: both callers succeed, and a meshed caller talks plaintext "
+                  "(auto mTLS honours the server's policy), so the server sees no client identity.",
+                  features={"MTLSDisable"}, parallel=False, manifests=("mtls/namespace-disable.yaml",))
+def test_disable(mesh_config, mesh_meshed_client, mesh_unmeshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+    mesh_config.apply_manifest("mtls/namespace-disable.yaml")
+    wait_for(mesh_meshed_client, FROM_MESH, lambda r: r.status == 200 and not _client_identity(r), mesh_timeouts,
+             "meshed caller switched to plaintext")
+    meshed = mesh_meshed_client.send([FROM_MESH] * 20)
+    plain = mesh_unmeshed_client.send([FROM_OUTSIDE] * 20)
+    mesh_result.figure("meshed_identities", sorted({_client_identity(r) for r in meshed}))
+    assert all(r.status == 200 and _client_identity(r) == "" for r in meshed), [r.summary() for r in meshed[:3]]
+    assert {r.status for r in plain} == {200}
 
 
 @conformance_test("mtls-workload-precedence", "A workload-level DISABLE overrides a namespace STRICT for that "
-                  "workload only.", features={"MTLSPrecedence", "MTLSStrict"}, parallel=False)
+                  "workload only.", features={"MTLSPrecedence", "MTLSStrict"}, parallel=False,
+                  manifests=("mtls/workload-disable.yaml",))
 def test_workload_precedence(mesh_config, mesh_unmeshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    mesh_config.apply_yaml(_pa("default", "STRICT") + "---\n" + _pa("echo-plain", "DISABLE",
-                                                                    "selector: {matchLabels: {app: echo}}, "))
-    wait_for(mesh_unmeshed_client, PROBE, lambda r: r.status == 200, mesh_timeouts, "workload DISABLE wins")
+    mesh_config.apply_manifest("mtls/workload-disable.yaml")
     other = Request("/mtls", host="echo-mirror.default:8080")
+    wait_for(mesh_unmeshed_client, FROM_OUTSIDE, lambda r: r.status == 200, mesh_timeouts, "workload DISABLE wins")
     wait_for(mesh_unmeshed_client, other, lambda r: r.status is None, mesh_timeouts, "namespace STRICT elsewhere")
-    assert {r.status for r in mesh_unmeshed_client.send([PROBE] * 10)} == {200}
+    assert {r.status for r in mesh_unmeshed_client.send([FROM_OUTSIDE] * 10)} == {200}
     assert {r.status for r in mesh_unmeshed_client.send([other] * 10)} == {None}
+
+
+@conformance_test("mtls-namespace-precedence", "A namespace PERMISSIVE overrides a mesh-wide STRICT (root namespace) "
+                  "in that namespace only: plaintext reaches default/echo but not optin/echo.",
+                  features={"MTLSPrecedence", "MTLSStrict"}, parallel=False,
+                  manifests=("mtls/mesh-strict-namespace-permissive.yaml",))
+def test_namespace_precedence(mesh_config, mesh_unmeshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+    mesh_config.apply_manifest("mtls/mesh-strict-namespace-permissive.yaml")
+    elsewhere = Request("/mtls", host="echo.optin:8080")
+    wait_for(mesh_unmeshed_client, elsewhere, lambda r: r.status is None, mesh_timeouts, "mesh STRICT in optin")
+    wait_for(mesh_unmeshed_client, FROM_OUTSIDE, lambda r: r.status == 200, mesh_timeouts, "PERMISSIVE in default")
+    assert {r.status for r in mesh_unmeshed_client.send([FROM_OUTSIDE] * 10)} == {200}
+    assert {r.status for r in mesh_unmeshed_client.send([elsewhere] * 10)} == {None}

@@ -12,10 +12,13 @@ from aiohttp import web
 from meshconform.bookinfo.apps.common import NAMESPACE, POD, VERSION, make_app, serve
 
 SERVICE = os.environ.get("MESHCONFORM_SERVICE", "echo")
+# A testbed workload may answer every request with one status (the mirror answers 500 so that
+# any leak of its answers to callers is visible).
+FORCED_STATUS = int(os.environ.get("ECHO_STATUS", "0")) or None
 
 
 async def echo(request: web.Request) -> web.Response:
-    status = 200
+    status = FORCED_STATUS or 200
     parts = request.path.strip("/").split("/")
     if len(parts) >= 2 and parts[-2] == "status" and parts[-1].isdigit():
         status = int(parts[-1])

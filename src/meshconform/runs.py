@@ -13,10 +13,11 @@ def reports_root() -> Path:
     return Path(os.environ.get("MESHCONFORM_REPORTS", "reports")).resolve()
 
 
-def new_run_dir(kind: str = "run") -> Path:
+def new_run_dir(kind: str = "run", create: bool = True) -> Path:
     run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{kind}-{secrets.token_hex(3)}"
     path = reports_root() / run_id
-    path.mkdir(parents=True, exist_ok=False)
+    if create:
+        path.mkdir(parents=True, exist_ok=False)
     return path
 
 

@@ -16,24 +16,30 @@ class NeverConverged(AssertionError):
     """The new behaviour was not seen N times in a row within the cap."""
 
 
-def await_convergence(probe: Callable[[], tuple[bool, str]], timeouts: Timeouts, what: str) -> float:
-    """Call `probe` until it succeeds N times in a row; a failure resets the count.
-    Returns the seconds it took. `probe` returns (ok, what was observed)."""
+def await_convergence(probe: Callable[[], tuple[bool, str]], timeouts: Timeouts, what: str,
+                      consecutive: int | None = None, spacing: float = 0.0) -> float:
+    """Call `probe` until it succeeds N times in a row (default: the configured count); a failure
+    resets the count. `spacing` is the pause between successful probes (for conditions that must
+    hold over time, such as a count that stopped growing). Returns the seconds it took.
+    `probe` returns (ok, what was observed)."""
     started = time.monotonic()
     deadline = started + timeouts.max_time_to_consistency
+    needed = consecutive or timeouts.required_consecutive_successes
     streak, pause = 0, timeouts.poll_interval
     observed: list[str] = []
     while True:
         ok, seen = probe()
         observed = (observed + [seen])[-5:]
         streak = streak + 1 if ok else 0
-        if streak >= timeouts.required_consecutive_successes:
+        if streak >= needed:
             return time.monotonic() - started
         if time.monotonic() > deadline:
             raise NeverConverged(
                 f"{what}: never converged within {timeouts.max_time_to_consistency:.0f}s "
-                f"(needed {timeouts.required_consecutive_successes} successes in a row); last observed: "
+                f"(needed {needed} successes in a row); last observed: "
                 + " | ".join(observed))
         if not ok:
             time.sleep(pause)
             pause = min(pause * 2, 1.0)
+        elif spacing:
+            time.sleep(spacing)

@@ -12,12 +12,14 @@ class Profile:
     extended: frozenset[str]
 
 
+# Core: the six features every mesh implementing the Istio API is expected to have. Extended:
+# further behaviour an implementation may declare unsupported (reported as such, not failed).
 MESH_HTTP = Profile(
     "MESH-HTTP",
-    core=frozenset({"SidecarInjection", "WeightedRouting", "HeaderRouting", "MTLSStrict", "MTLSPermissive",
-                    "GatewayHTTP"}),
-    extended=frozenset({"FaultAbort", "FaultDelay", "Mirroring", "GatewayTLS", "MTLSPrecedence",
-                        "RequestTimeout", "BookinfoScenarios"}),
+    core=frozenset({"SidecarInjection", "WeightedRouting", "HeaderRouting", "FaultAbort", "FaultDelay", "Mirroring",
+                    "MTLSStrict", "MTLSPermissive", "GatewayHTTP"}),
+    extended=frozenset({"GatewayTLS", "MTLSPrecedence", "MTLSDisable", "RequestTimeout", "Retries",
+                        "CircuitBreaking", "Authorization", "BookinfoScenarios"}),
 )
 PROFILES = {MESH_HTTP.name: MESH_HTTP}
 ALL_FEATURES = frozenset().union(*(p.core | p.extended for p in PROFILES.values()))

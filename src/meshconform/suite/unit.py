@@ -1,4 +1,8 @@
-"""A conformance test is a small declared unit: id, description, features, config, parallel-safe."""
+"""A conformance test is a small declared unit: id, description, features, the manifests it applies
+(see suite/manifests.py) and whether it may share a cluster with other tests running in parallel.
+
+`parallel=False` matters on shared clusters (kind): such tests change namespace-wide or mesh-wide
+policy. On the local platform every xdist worker has a platform of its own, so all tests are isolated."""
 
 from __future__ import annotations
 
@@ -31,6 +35,9 @@ def conformance_test(id: str, description: str, features: set[str], manifests: t
         raise ValueError(f"{id}: unknown features {sorted(unknown)}")
     if id in REGISTRY:
         raise ValueError(f"conformance test id {id!r} declared twice")
+    from meshconform.suite.manifests import manifest_path
+    for name in manifests:
+        manifest_path(name)  # a typo fails at import, not halfway through a run
     unit = ConformanceTest(id, description, frozenset(features), manifests, parallel, provisional)
     REGISTRY[id] = unit
 

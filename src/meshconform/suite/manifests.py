@@ -1,0 +1,67 @@
+"""The Istio config a conformance test applies: declared files, rendered and tagged.
+
+A test declares its manifests by name (like the Gateway API suite's per-test YAML). Names starting
+with `bookinfo/` are Bookinfo's own scenario configs; others live in `conformance/manifests/`.
+Files are Jinja2 templates (for weights, percentages, hosts) rendered with StrictUndefined, so a
+missing value is an error rather than an empty string.
+
+Tagging: every HTTP route of every VirtualService gets a response header carrying a marker unique
+to this apply. A convergence probe that sees the marker knows the *new* config answered, which a
+previous test's config never can."""
+
+from __future__ import annotations
+
+import copy
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from meshconform.errors import ConfigError
+from meshconform.meshapi.loader import Sourced, load_text, parse_document
+
+MARKER_HEADER = "x-meshconform-config"
+
+
+def manifest_path(name: str) -> Path:
+    if name.startswith("bookinfo/"):
+        root = Path(str(resources.files("meshconform.bookinfo")))
+        path = root / name.removeprefix("bookinfo/")
+    else:
+        path = Path(str(resources.files("meshconform.conformance"))) / "manifests" / name
+    if not path.is_file():
+        raise ConfigError("no such manifest", source=name)
+    return path
+
+
+def render(name: str, values: dict[str, Any]) -> str:
+    path = manifest_path(name)
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                                     autoescape=False)  # noqa: S701 (YAML, not HTML)
+    try:
+        return environment.from_string(path.read_text()).render(**values)
+    except jinja2.UndefinedError as exc:
+        raise ConfigError(f"template value missing: {exc.message}", source=str(path)) from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise ConfigError(f"line {exc.lineno}: template syntax: {exc.message}", source=str(path)) from None
+
+
+def load_manifest(name: str, marker: str | None = None, **values: Any) -> list[Sourced]:
+    items = load_text(render(name, values), str(manifest_path(name)))
+    return tag_routes(items, marker) if marker else items
+
+
+def tag_routes(items: list[Sourced], marker: str) -> list[Sourced]:
+    """A copy of `items` whose VirtualService HTTP routes all set the marker response header."""
+    tagged = []
+    for item in items:
+        if item.resource.kind != "VirtualService":
+            tagged.append(item)
+            continue
+        document = copy.deepcopy(item.document)
+        for route in document.get("spec", {}).get("http", []) or []:
+            response = route.setdefault("headers", {}).setdefault("response", {})
+            response.setdefault("set", {})[MARKER_HEADER] = marker
+        tagged.append(Sourced(parse_document(document, item.source), item.source, document))
+    return tagged
