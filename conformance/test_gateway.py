@@ -40,8 +40,8 @@ def test_gateway_host_routing(mesh_config, mesh_ingress, mesh_timeouts, mesh_res
 
 
 @conformance_test("gateway-tls-simple", "SIMPLE TLS with a certificate from the test's own CA: https with that CA "
-                  "and the bound SNI reaches echo; an unbound SNI gets no certificate, and a client trusting another "
-                  "CA fails the handshake.", features={"GatewayTLS"}, manifests=("gateway/echo-tls.yaml",))
+                  "and the bound SNI reaches echo; a client trusting another CA fails the handshake, and one asking "
+                  "for an unbound name gets no answer.", features={"GatewayTLS"}, manifests=("gateway/echo-tls.yaml",))
 def test_gateway_tls(mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     host = "secure.echo.example.com"
     credential = issue_server_credential(host)

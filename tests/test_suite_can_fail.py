@@ -1,32 +1,69 @@
-"""The suite must be able to fail: each conformance test fails against a realistic misbehaviour
-of the local platform (and passes on the correct one, see the conformance run itself)."""
+"""The suite must be able to fail: every conformance test fails against at least one realistic
+misbehaviour of the local platform (and passes on the correct one: see the conformance run itself).
+
+Each misbehaviour gets one pytest run of exactly the tests it should break; the run's own
+conformance report must list each of them as failed."""
 
 from __future__ import annotations
 
+import pkgutil
 import subprocess
 import sys
+from importlib import import_module
+from pathlib import Path
 
 import pytest
+import yaml
 
-CASES = [
-    ("weights-skewed", "weighted-split-echo"),
-    ("faults-ignored", "fault-abort"),
-    ("mirror-dropped", "mirror-full"),
-    ("strict-as-permissive", "mtls-strict"),
-    ("mtls-plaintext", "mtls-strict"),
-    ("gateway-host-ignored", "gateway-host-path"),
-    ("header-match-ignored", "header-routing-jason"),
-    ("no-injection", "injection-rules"),
-]
+from meshconform import conformance
+from meshconform.platform.local.translator import MISBEHAVIOURS
+from meshconform.suite.unit import REGISTRY
+
+CATCHES = {
+    "weights-skewed": ["weighted-split-echo", "bookinfo-traffic-shifting"],
+    "header-match-ignored": ["header-routing-jason", "fault-abort"],
+    "faults-ignored": ["fault-abort", "fault-delay", "bookinfo-ratings-delay", "bookinfo-ratings-abort"],
+    "mirror-dropped": ["mirror-full", "mirror-fraction"],
+    "mirror-percentage-ignored": ["mirror-fraction"],
+    "strict-as-permissive": ["mtls-strict", "mtls-workload-precedence", "mtls-namespace-precedence"],
+    "permissive-as-strict": ["mtls-permissive"],
+    "mtls-plaintext": ["mtls-strict", "mtls-permissive", "injection-rules"],
+    "auto-mtls-ignores-disable": ["mtls-disable"],
+    "precedence-reversed": ["mtls-workload-precedence", "mtls-namespace-precedence"],
+    "gateway-host-ignored": ["gateway-host-path", "gateway-host-routing"],
+    "gateway-credential-ignored": ["gateway-tls-simple"],
+    "timeouts-ignored": ["request-timeout"],
+    "retries-ignored": ["retries"],
+    "circuit-breakers-ignored": ["circuit-breaking"],
+    "no-injection": ["injection-rules"],
+}
+FOLDER = Path(conformance.__file__).parent
 
 
-@pytest.mark.parametrize(("misbehaviour", "test_id"), CASES, ids=[f"{m}->{t}" for m, t in CASES])
-def test_conformance_test_catches_misbehaviour(misbehaviour: str, test_id: str) -> None:
-    from meshconform import conformance
-    folder = conformance.__file__.rsplit("/", 1)[0]
-    run = subprocess.run([sys.executable, "-m", "pytest", folder, "-q", "-p", "no:cacheprovider",
-                          "--import-mode=importlib", f"--mesh-misbehave={misbehaviour}",
-                          f"--mesh-run-test={test_id}", "--mesh-timeout=max_time_to_consistency=5"],
+def test_every_conformance_test_and_misbehaviour_is_covered() -> None:
+    for module in pkgutil.iter_modules([str(FOLDER)]):
+        import_module(f"meshconform.conformance.{module.name}")
+    caught = {test_id for ids in CATCHES.values() for test_id in ids}
+    assert set(REGISTRY) - caught == set(), "conformance tests no misbehaviour is shown to break"
+    assert set(MISBEHAVIOURS) == set(CATCHES), "misbehaviours without a conformance test that catches them"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("misbehaviour", list(CATCHES))
+def test_conformance_tests_catch_misbehaviour(misbehaviour: str, tmp_path: Path) -> None:
+    selection = [f"--mesh-run-test={test_id}" for test_id in CATCHES[misbehaviour]]
+    run = subprocess.run([sys.executable, "-m", "pytest", str(FOLDER), "-q", "-p", "no:cacheprovider",
+                          "--import-mode=importlib", f"--mesh-misbehave={misbehaviour}", *selection,
+                          "--mesh-timeout=max_time_to_consistency=2", f"--mesh-report-dir={tmp_path}"],
                          capture_output=True, text=True, timeout=300)
-    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
-    assert " failed" in run.stdout and "error" not in run.stdout.splitlines()[-1], run.stdout[-1500:]
+    output = run.stdout[-3000:] + run.stderr[-2000:]
+    assert run.returncode == 1, output
+    report = yaml.safe_load((tmp_path / "conformance.yaml").read_text())
+    assert report["underTest"]["misbehave"] == [misbehaviour]
+    failed = {test.partition("[")[0] for profile in report["profiles"] for part in ("core", "extended")
+              for test in profile[part]["failedTests"]}
+    assert failed == set(CATCHES[misbehaviour]), output
+    # A failure carries its evidence: what was applied and the traffic that was seen.
+    for result in report["tests"]:
+        if result["result"] == "failed" and result["id"].partition("[")[0] != "injection-rules":
+            assert result["evidence"].get("applied_config") and result["evidence"].get("traffic"), result["id"]

@@ -33,14 +33,20 @@ def conformance_test(id: str, description: str, features: set[str], manifests: t
     unknown = set(features) - ALL_FEATURES
     if unknown:
         raise ValueError(f"{id}: unknown features {sorted(unknown)}")
-    if id in REGISTRY:
-        raise ValueError(f"conformance test id {id!r} declared twice")
     from meshconform.suite.manifests import manifest_path
     for name in manifests:
         manifest_path(name)  # a typo fails at import, not halfway through a run
     unit = ConformanceTest(id, description, frozenset(features), manifests, parallel, provisional)
-    REGISTRY[id] = unit
 
     def decorate(function: F) -> F:
+        # The same file may be imported under two module names (pytest's importlib mode and the
+        # installed package); only a second *definition* of an id is an error.
+        where = f"{function.__code__.co_filename}:{function.__name__}"
+        if _DEFINED_AT.setdefault(id, where) != where:
+            raise ValueError(f"conformance test id {id!r} declared twice: {_DEFINED_AT[id]} and {where}")
+        REGISTRY[id] = unit
         return pytest.mark.mesh_conformance(unit)(function)  # type: ignore[no-any-return]
     return decorate
+
+
+_DEFINED_AT: dict[str, str] = {}

@@ -26,8 +26,16 @@ MISBEHAVIOURS = {
     "strict-as-permissive": "treats STRICT PeerAuthentication as PERMISSIVE",
     "mtls-plaintext": "clients never originate mTLS (no identity reaches servers)",
     "gateway-host-ignored": "gateway servers accept every host",
+    "gateway-credential-ignored": "HTTPS gateway servers present the gateway's mesh certificate, not credentialName's",
     "header-match-ignored": "VirtualService header matches are dropped",
     "no-injection": "no workload gets a sidecar",
+    "permissive-as-strict": "treats PERMISSIVE PeerAuthentication as STRICT",
+    "auto-mtls-ignores-disable": "clients send mTLS to every sidecar, even one whose policy is DISABLE",
+    "precedence-reversed": "the widest PeerAuthentication wins (mesh > namespace > workload)",
+    "mirror-percentage-ignored": "mirrors every request whatever mirrorPercentage says",
+    "timeouts-ignored": "drops VirtualService route timeouts",
+    "retries-ignored": "drops VirtualService retry settings (the mesh default applies)",
+    "circuit-breakers-ignored": "drops DestinationRule connection-pool limits",
 }
 
 

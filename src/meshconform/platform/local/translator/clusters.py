@@ -82,7 +82,7 @@ def _outbound_cluster(mesh: MeshSnapshot, caller: Pod, certs: CertificatePaths, 
     endpoints = []
     for pod in pods:
         endpoint: dict[str, Any] = {"endpoint": {"address": socket_address(pod.ip, target_port)}}
-        if mtls.accepts_mtls(mesh, pod, target_port):
+        if mtls.accepts_mtls(mesh, pod, target_port, misbehave):
             endpoint["metadata"] = {"filter_metadata": {"envoy.transport_socket_match": {"tlsMode": "istio"}}}
         endpoints.append(endpoint)
     sni = f"outbound_.{port}_.{subset.name if subset else ''}_.{service.fqdn}"
@@ -93,7 +93,7 @@ def _outbound_cluster(mesh: MeshSnapshot, caller: Pod, certs: CertificatePaths, 
         tls_fields: dict[str, Any] = {"transport_socket": mtls.RAW}
     else:
         tls_fields = mtls.client_tls(policy, socket)
-    pool = policy.connection_pool
+    pool = None if "circuit-breakers-ignored" in misbehave else policy.connection_pool
     tcp = pool.tcp if pool else None
     http = pool.http if pool else None
     cluster: dict[str, Any] = {

@@ -55,9 +55,11 @@ def inbound_listeners(mesh: MeshSnapshot, pod: Pod, certs: CertificatePaths, log
                       misbehave: frozenset[str]) -> list[dict[str, Any]]:
     listeners = []
     for port in pod.container_ports:
-        mode = mtls.effective_mode(mesh, pod, port)
+        mode = mtls.effective_mode(mesh, pod, port, misbehave)
         if "strict-as-permissive" in misbehave and mode is MutualTLSMode.STRICT:
             mode = MutualTLSMode.PERMISSIVE
+        if "permissive-as-strict" in misbehave and mode is MutualTLSMode.PERMISSIVE:
+            mode = MutualTLSMode.STRICT
         route = {"route_config": {"name": f"inbound|{port}", "virtual_hosts": [{
             "name": "inbound", "domains": ["*"],
             "routes": [{"match": {"prefix": "/"},
@@ -196,6 +198,8 @@ def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: Cer
         name = f"https.443.{server.port.name}.{gateway.metadata.name}.{gateway.metadata.namespace}"
         routes[name] = {"name": name, "virtual_hosts": list(vhosts.values()), "validate_clusters": False}
         cert, key = certs.gateway_credential(pod.namespace, server.tls.credential_name)
+        if "gateway-credential-ignored" in misbehave:
+            cert, key = certs.workload(pod)
         chain: dict[str, Any] = {
             "name": name,
             "transport_socket": {"name": "envoy.transport_sockets.tls", "typed_config": {

@@ -26,7 +26,7 @@ def _selects(policy: PeerAuthentication, pod: Pod) -> bool:
     return bool(labels) and all(pod.labels.get(k) == v for k, v in labels.items())
 
 
-def effective_mode(mesh: MeshSnapshot, pod: Pod, port: int) -> MutualTLSMode:
+def effective_mode(mesh: MeshSnapshot, pod: Pod, port: int, misbehave: frozenset[str] = frozenset()) -> MutualTLSMode:
     """Narrowest scope wins (workload > namespace > mesh); the oldest policy wins within a scope;
     UNSET inherits from the next wider scope; nothing set means PERMISSIVE."""
     policies = mesh.peer_authentications  # oldest first
@@ -40,15 +40,20 @@ def effective_mode(mesh: MeshSnapshot, pod: Pod, port: int) -> MutualTLSMode:
         port_level = workload.spec.port_level_mtls.get(port)
         if port_level is not None and port_level.mode is not MutualTLSMode.UNSET:
             return port_level.mode
-    for policy in (workload, namespace, mesh_wide):
+    scopes = (workload, namespace, mesh_wide)
+    if "precedence-reversed" in misbehave:
+        scopes = scopes[::-1]
+    for policy in scopes:
         if policy is not None and policy.spec.mtls is not None and policy.spec.mtls.mode is not MutualTLSMode.UNSET:
             return policy.spec.mtls.mode
     return MutualTLSMode.PERMISSIVE
 
 
-def accepts_mtls(mesh: MeshSnapshot, pod: Pod, port: int) -> bool:
+def accepts_mtls(mesh: MeshSnapshot, pod: Pod, port: int, misbehave: frozenset[str] = frozenset()) -> bool:
     """Auto mTLS sends mTLS only to endpoints that have a sidecar whose policy is not DISABLE."""
-    return pod.injected and effective_mode(mesh, pod, port) is not MutualTLSMode.DISABLE
+    if "auto-mtls-ignores-disable" in misbehave:
+        return pod.injected
+    return pod.injected and effective_mode(mesh, pod, port, misbehave) is not MutualTLSMode.DISABLE
 
 
 def downstream_mtls(certs: CertificatePaths, pod: Pod) -> dict[str, Any]:

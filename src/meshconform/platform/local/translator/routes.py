@@ -97,7 +97,8 @@ class RouteBuilder:
     def _action(self, rule: HTTPRoute, index: int, port: int | None) -> dict[str, Any]:
         where = f"spec.http[{index}]"
         destinations = [d for d in rule.route if len(rule.route) == 1 or d.weight > 0]
-        action: dict[str, Any] = {"timeout": envoy_duration(rule.timeout or 0.0)}
+        timeout = None if "timeouts-ignored" in self.misbehave else rule.timeout
+        action: dict[str, Any] = {"timeout": envoy_duration(timeout or 0.0)}
         if len(destinations) == 1:
             action["cluster"] = self._cluster(destinations[0].destination, port, f"{where}.route[0]")
         else:
@@ -108,13 +109,15 @@ class RouteBuilder:
                 {"name": self._cluster(d.destination, port, f"{where}.route[{i}]"), "weight": w,
                  **_header_fields(d.headers)}
                 for i, (d, w) in enumerate(zip(destinations, weights, strict=True))]}
-        action["retry_policy"] = _retry_policy(rule.retries) if rule.retries else default_retry_policy()
+        retries = None if "retries-ignored" in self.misbehave else rule.retries
+        action["retry_policy"] = _retry_policy(retries) if retries else default_retry_policy()
         if not action["retry_policy"]:
             del action["retry_policy"]
         if rule.mirror is not None and "mirror-dropped" not in self.misbehave:
             action["request_mirror_policies"] = [{
                 "cluster": self._cluster(rule.mirror, port, f"{where}.mirror"),
-                "runtime_fraction": {"default_value": fraction(rule.mirror_fraction)},
+                "runtime_fraction": {"default_value": fraction(
+                    1.0 if "mirror-percentage-ignored" in self.misbehave else rule.mirror_fraction)},
                 "trace_sampled": False,
                 "disable_shadow_host_suffix_append": True,  # Istio >= 1.28 default
             }]
