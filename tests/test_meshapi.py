@@ -110,3 +110,43 @@ metadata: {name: pa}
 spec: {mtls: {mode: STRICT}, portLevelMtls: {8080: {mode: DISABLE}}}
 """)
     assert "selector" in str(error)
+
+
+AP = """
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: viewer, namespace: default}
+spec:
+  selector: {matchLabels: {app: details}}
+  rules:
+  - from: [{source: {principals: ["cluster.local/ns/default/sa/bookinfo-productpage"]}}]
+    to: [{operation: {methods: [GET], paths: ["/details/*"]}}]
+"""
+
+
+def test_authorization_policy_parses_and_defaults_to_allow() -> None:
+    [item] = load_text(AP, "ap.yaml")
+    spec = item.resource.spec  # type: ignore[attr-defined]
+    assert spec.action.value == "ALLOW"
+    assert spec.rules[0].from_[0].source.principals == ["cluster.local/ns/default/sa/bookinfo-productpage"]
+    [allow_nothing] = load_text("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n"
+                                "metadata: {name: deny-all}\nspec: {}\n", "empty.yaml")
+    assert allow_nothing.resource.spec.rules == []  # type: ignore[attr-defined]  # matches nothing: denies all
+
+
+@pytest.mark.parametrize(("change", "field", "words"), [
+    ("  action: AUDIT\n", "spec.action", "valid Istio but not supported"),
+    ("    when: [{key: 'request.auth.claims[iss]', values: [x]}]\n", "spec.rules[0].when",
+     "valid Istio but not supported"),
+    ("    to: [{operation: {paths: ['/a*b']}}]\n", "spec.rules[0].to[0].operation", "'*' may only lead or end"),
+    ("    to: [{operation: {ports: ['http']}}]\n", "spec.rules[0].to[0].operation", "not a port number"),
+    ("    to: [{operation: {verbs: [GET]}}]\n", "spec.rules[0].to[0].operation.verbs", "unknown field 'verbs'"),
+])
+def test_authorization_policy_errors_name_the_field(change: str, field: str, words: str) -> None:
+    base = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p}\nspec:\n"
+    text = base + (change if change.startswith("  action") else "  rules:\n  - from: [{source: {namespaces: [a]}}]\n"
+                   + change)
+    error = _error(text)
+    assert error.resource == "AuthorizationPolicy default/p"
+    assert error.field == field, str(error)
+    assert words in str(error)

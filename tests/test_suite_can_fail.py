@@ -36,6 +36,7 @@ CATCHES = {
     "retries-ignored": ["retries"],
     "circuit-breakers-ignored": ["circuit-breaking"],
     "no-injection": ["injection-rules"],
+    "authz-ignored": ["authz-allow-nothing", "authz-allow-rules"],
 }
 FOLDER = Path(conformance.__file__).parent
 

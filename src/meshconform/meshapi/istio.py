@@ -400,9 +400,99 @@ class PeerAuthentication(Resource):
     spec: PeerAuthenticationSpec
 
 
+# ---------------------------------------------------------------- AuthorizationPolicy
+
+def _check_patterns(values: list[str], field: str) -> list[str]:
+    """Istio's string forms: exact, `prefix*`, `*suffix`, or `*` (presence)."""
+    for value in values:
+        if value != "*" and "*" in value.strip("*"):
+            raise ValueError(f"{field}: {value!r}: '*' may only lead or end a value")
+        if value.startswith("*") and value.endswith("*") and value != "*":
+            raise ValueError(f"{field}: {value!r}: use a prefix or a suffix wildcard, not both")
+    return values
+
+
+class AuthorizationSource(IstioMessage):
+    unsupported = frozenset({"requestPrincipals", "notRequestPrincipals", "ipBlocks", "notIpBlocks",
+                             "remoteIpBlocks", "notRemoteIpBlocks", "serviceAccounts", "notServiceAccounts"})
+    principals: list[str] = Field(default_factory=list)
+    not_principals: list[str] = Field(default_factory=list)
+    namespaces: list[str] = Field(default_factory=list)
+    not_namespaces: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _patterns(self) -> AuthorizationSource:
+        for name in ("principals", "not_principals", "namespaces", "not_namespaces"):
+            _check_patterns(getattr(self, name), name)
+        return self
+
+
+class AuthorizationOperation(IstioMessage):
+    hosts: list[str] = Field(default_factory=list)
+    not_hosts: list[str] = Field(default_factory=list)
+    ports: list[str] = Field(default_factory=list)
+    not_ports: list[str] = Field(default_factory=list)
+    methods: list[str] = Field(default_factory=list)
+    not_methods: list[str] = Field(default_factory=list)
+    paths: list[str] = Field(default_factory=list)
+    not_paths: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _patterns(self) -> AuthorizationOperation:
+        for name in ("hosts", "not_hosts", "methods", "not_methods", "paths", "not_paths"):
+            values = _check_patterns(getattr(self, name), name)
+            if name.endswith("paths") and any("{" in v for v in values):
+                raise ValueError(f"{name}: path templates ({{*}}, {{**}}) are not supported by the local platform")
+        for name in ("ports", "not_ports"):
+            for value in getattr(self, name):
+                if not value.isdigit() or not 1 <= int(value) <= 65535:
+                    raise ValueError(f"{name}: {value!r} is not a port number")
+        return self
+
+
+class AuthorizationFrom(IstioMessage):
+    source: AuthorizationSource
+
+
+class AuthorizationTo(IstioMessage):
+    operation: AuthorizationOperation
+
+
+class AuthorizationRule(IstioMessage):
+    unsupported = frozenset({"when"})
+    from_: list[AuthorizationFrom] = Field(default_factory=list, alias="from")
+    to: list[AuthorizationTo] = Field(default_factory=list)
+
+
+class AuthorizationAction(StrEnum):
+    ALLOW = "ALLOW"
+    DENY = "DENY"
+
+
+class AuthorizationPolicySpec(IstioMessage):
+    unsupported = frozenset({"targetRef", "targetRefs", "provider"})
+    selector: WorkloadSelector | None = None
+    action: AuthorizationAction = AuthorizationAction.ALLOW
+    rules: list[AuthorizationRule] = Field(default_factory=list)
+
+    @field_validator("action", mode="before")
+    @classmethod
+    def _supported_action(cls, value: object) -> object:
+        if value in ("AUDIT", "CUSTOM"):
+            raise ValueError(f"action {value} is valid Istio but not supported by meshconform's local reference "
+                             "platform (ALLOW and DENY are)")
+        return value
+
+
+class AuthorizationPolicy(Resource):
+    api_versions: ClassVar[tuple[str, ...]] = ("security.istio.io/v1", "security.istio.io/v1beta1")
+    spec: AuthorizationPolicySpec = Field(default_factory=AuthorizationPolicySpec)
+
+
 ISTIO_KINDS: dict[str, type[Resource]] = {
     "VirtualService": VirtualService,
     "DestinationRule": DestinationRule,
     "Gateway": Gateway,
     "PeerAuthentication": PeerAuthentication,
+    "AuthorizationPolicy": AuthorizationPolicy,
 }

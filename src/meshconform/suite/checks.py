@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from meshconform.platform.api import Vantage
 from meshconform.suite.convergence import await_convergence
 from meshconform.suite.manifests import MARKER_HEADER
 from meshconform.suite.timeouts import Timeouts
-from meshconform.traffic.model import Request, new_request_id
+from meshconform.traffic.model import Request, Response, new_request_id
 
 
 def new_marker(test_id: str) -> str:
@@ -27,6 +28,20 @@ def wait_for(vantage: Vantage, request: Request, predicate, timeouts: Timeouts, 
         probe_request = replace(request, timeout=timeouts.request_timeout, request_id=new_request_id())
         reply = vantage.send([probe_request])[0]
         return bool(predicate(reply)), reply.summary()
+    return await_convergence(probe, timeouts, what)
+
+
+def wait_for_all(vantage: Vantage, expectations: Sequence[tuple[Request, Callable[[Response], bool]]],
+                 timeouts: Timeouts, what: str) -> float:
+    """Converged when every request of the batch meets its own expectation, N times in a row.
+    A batch that only the new config can satisfy (e.g. one path now allowed, another now denied)
+    makes the probe specific to it when no marker header is available."""
+    def probe() -> tuple[bool, str]:
+        batch = [replace(request, timeout=timeouts.request_timeout, request_id=new_request_id())
+                 for request, _ in expectations]
+        replies = vantage.send(batch)
+        ok = all(check(reply) for (_, check), reply in zip(expectations, replies, strict=True))
+        return ok, "; ".join(reply.summary() for reply in replies)
     return await_convergence(probe, timeouts, what)
 
 

@@ -70,6 +70,7 @@ def build(resources: Sequence[Sourced], allocate_ip: Callable[[str], str], no_in
         gateways=[i.resource for i in by_kind.get("Gateway", [])],  # type: ignore[misc]
         peer_authentications=[i.resource for i in by_kind.get("PeerAuthentication", [])],  # type: ignore[misc]
         secrets=[i.resource for i in by_kind.get("Secret", [])],  # type: ignore[misc]
+        authorization_policies=[i.resource for i in by_kind.get("AuthorizationPolicy", [])],  # type: ignore[misc]
     )
     return snapshot, specs
 

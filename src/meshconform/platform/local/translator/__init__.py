@@ -36,6 +36,7 @@ MISBEHAVIOURS = {
     "timeouts-ignored": "drops VirtualService route timeouts",
     "retries-ignored": "drops VirtualService retry settings (the mesh default applies)",
     "circuit-breakers-ignored": "drops DestinationRule connection-pool limits",
+    "authz-ignored": "sidecars enforce no AuthorizationPolicy",
 }
 
 

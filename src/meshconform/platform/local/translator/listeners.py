@@ -8,7 +8,7 @@ from typing import Any
 from meshconform.errors import ConfigError
 from meshconform.meshapi.istio import Gateway, MutualTLSMode, ServerProtocol, ServerTLSMode, VirtualService
 from meshconform.meshapi.kube import Service
-from meshconform.platform.local.translator import mtls
+from meshconform.platform.local.translator import authz, mtls
 from meshconform.platform.local.translator.envoy_types import (
     DOWNSTREAM_TLS,
     FAULT,
@@ -43,10 +43,11 @@ def rds(name: str, config_dir: Path) -> dict[str, Any]:
         "path_config_source": {"path": str(path), "watched_directory": {"path": str(config_dir)}}}}
 
 
-def _hcm(stat_prefix: str, route: dict[str, Any], log: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+def _hcm(stat_prefix: str, route: dict[str, Any], log: list[dict[str, Any]],
+         first_filters: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
     return {"name": "envoy.filters.network.http_connection_manager",
-            "typed_config": {"@type": HCM, "stat_prefix": stat_prefix, **route, "http_filters": HTTP_FILTERS,
-                             "access_log": log, **extra}}
+            "typed_config": {"@type": HCM, "stat_prefix": stat_prefix, **route,
+                             "http_filters": [*(first_filters or []), *HTTP_FILTERS], "access_log": log, **extra}}
 
 
 # ---------------------------------------------------------------- sidecar
@@ -66,9 +67,10 @@ def inbound_listeners(mesh: MeshSnapshot, pod: Pod, certs: CertificatePaths, log
                         "route": {"cluster": inbound_cluster_name(port), "timeout": "0s"}}]}]}}
         log = access_log(log_path, pod.name, "inbound")
         # The app learns its caller's identity from XFCC, set only from a verified client certificate.
-        tls_hcm = _hcm(f"inbound_{port}", route, log, forward_client_cert_details="SANITIZE_SET",
+        rbac = authz.rbac_filters(mesh, pod, misbehave)
+        tls_hcm = _hcm(f"inbound_{port}", route, log, rbac, forward_client_cert_details="SANITIZE_SET",
                        set_current_client_cert_details={"subject": True, "uri": True})
-        plain_hcm = _hcm(f"inbound_{port}", route, log, forward_client_cert_details="SANITIZE")
+        plain_hcm = _hcm(f"inbound_{port}", route, log, rbac, forward_client_cert_details="SANITIZE")
         mtls_chain = {"name": "mtls", "filter_chain_match": {"transport_protocol": "tls",
                                                              "application_protocols": mtls.ALPN_MESH},
                       "transport_socket": mtls.downstream_mtls(certs, pod), "filters": [tls_hcm]}
@@ -156,6 +158,7 @@ def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: Cer
     http_hosts: dict[str, dict[str, Any]] = {}
     https_chains: list[dict[str, Any]] = []
     routes: dict[str, dict] = {}
+    rbac = authz.rbac_filters(mesh, pod, misbehave)
     for gateway, index in gateway_servers(mesh, pod):
         server = gateway.spec.servers[index]
         where = f"spec.servers[{index}]"
@@ -206,7 +209,7 @@ def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: Cer
                 "@type": DOWNSTREAM_TLS,
                 "common_tls_context": {"tls_certificates": [tls_certificate(cert, key)],
                                        "alpn_protocols": ["h2", "http/1.1"]}}},
-            "filters": [_gateway_hcm(name, config_dir, log_path, pod)],
+            "filters": [_gateway_hcm(name, config_dir, log_path, pod, rbac)],
         }
         sni = [h for h in server_hosts if h != "*"]
         if sni:
@@ -217,7 +220,7 @@ def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: Cer
         routes["http.8080"] = {"name": "http.8080", "virtual_hosts": list(http_hosts.values()),
                                "validate_clusters": False}
         listeners.append({"name": "0.0.0.0_8080", "address": socket_address("127.0.0.1", ports.http),
-                          "filter_chains": [{"filters": [_gateway_hcm("http.8080", config_dir, log_path, pod)]}]})
+                          "filter_chains": [{"filters": [_gateway_hcm("http.8080", config_dir, log_path, pod, rbac)]}]})
     if https_chains:
         listeners.append({"name": "0.0.0.0_8443", "address": socket_address("127.0.0.1", ports.https),
                           "listener_filters": [{"name": "envoy.filters.listener.tls_inspector",
@@ -226,8 +229,9 @@ def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: Cer
     return listeners, routes
 
 
-def _gateway_hcm(route_name: str, config_dir: Path, log_path: Path, pod: Pod) -> dict[str, Any]:
-    return _hcm(route_name, {"rds": rds(route_name, config_dir)}, access_log(log_path, pod.name, "gateway"),
+def _gateway_hcm(route_name: str, config_dir: Path, log_path: Path, pod: Pod,
+                 rbac: list[dict[str, Any]]) -> dict[str, Any]:
+    return _hcm(route_name, {"rds": rds(route_name, config_dir)}, access_log(log_path, pod.name, "gateway"), rbac,
                 use_remote_address=True, preserve_external_request_id=True, strip_any_host_port=True,
                 codec_type="AUTO")
 

@@ -6,7 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from meshconform.meshapi.istio import DestinationRule, Gateway, PeerAuthentication, VirtualService
+from meshconform.meshapi.istio import (
+    AuthorizationPolicy,
+    DestinationRule,
+    Gateway,
+    PeerAuthentication,
+    VirtualService,
+)
 from meshconform.meshapi.kube import Secret, Service
 
 TRUST_DOMAIN = "cluster.local"
@@ -48,6 +54,7 @@ class MeshSnapshot:
     gateways: list[Gateway] = field(default_factory=list)
     peer_authentications: list[PeerAuthentication] = field(default_factory=list)
     secrets: list[Secret] = field(default_factory=list)
+    authorization_policies: list[AuthorizationPolicy] = field(default_factory=list)
 
 
 class CertificatePaths(Protocol):

@@ -1,0 +1,58 @@
+"""AuthorizationPolicy: ALLOW and DENY rules on sidecars, judged from both kinds of caller."""
+
+from __future__ import annotations
+
+from meshconform.suite.checks import wait_for, wait_for_all
+from meshconform.suite.unit import conformance_test
+from meshconform.traffic.model import Request
+
+DENIED_BODY = "RBAC: access denied"
+
+
+def _denied(reply) -> bool:  # type: ignore[no-untyped-def]
+    return reply.status == 403 and DENIED_BODY in reply.body
+
+
+@conformance_test("authz-allow-nothing", "An ALLOW policy with no rules on echo denies every request to echo with "
+                  "403 'RBAC: access denied'; other workloads are unaffected.", features={"Authorization"},
+                  parallel=False, manifests=("authorization/allow-nothing.yaml",))
+def test_allow_nothing(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+    mesh_config.apply_manifest("authorization/allow-nothing.yaml")
+    wait_for(mesh_meshed_client, Request("/probe", host="echo:8080"), _denied, mesh_timeouts, "allow-nothing denies")
+    to_echo = mesh_meshed_client.send([Request(f"/any/{i}", host="echo:8080") for i in range(20)])
+    elsewhere = mesh_meshed_client.send([Request("/details/0", host="details:9080")] * 5)
+    mesh_result.figure("echo_statuses", sorted({str(r.status) for r in to_echo}))
+    assert all(_denied(r) for r in to_echo), [r.summary() for r in to_echo if not _denied(r)][:3]
+    assert all(r.status == 200 for r in elsewhere), [r.summary() for r in elsewhere][:3]
+
+
+@conformance_test("authz-allow-rules", "ALLOW GET /public* from the meshed client's principal: that passes; another "
+                  "method, another path, or a caller without a sidecar (no mTLS identity) is denied. A DENY policy "
+                  "wins over an ALLOW that matches everything.", features={"Authorization"}, parallel=False,
+                  manifests=("authorization/allow-client-get.yaml", "authorization/deny-admin.yaml"))
+def test_allow_and_deny_rules(mesh_config, mesh_meshed_client, mesh_unmeshed_client,  # type: ignore[no-untyped-def]
+                              mesh_timeouts, mesh_result) -> None:
+    mesh_config.apply_manifest("authorization/allow-client-get.yaml")
+    wait_for_all(mesh_meshed_client, [(Request("/public/probe", host="echo:8080"), lambda r: r.status == 200),
+                                      (Request("/private/probe", host="echo:8080"), _denied)],
+                 mesh_timeouts, "ALLOW rules apply")
+    allowed, wrong_method, wrong_path = mesh_meshed_client.send([
+        Request("/public/1", host="echo:8080"), Request("/public/1", host="echo:8080", method="POST", body="x"),
+        Request("/private/1", host="echo:8080")])
+    anonymous = mesh_unmeshed_client.send([Request("/public/1", host="echo.default:8080")])[0]
+    mesh_result.figure("allow_rules", {"allowed": allowed.status, "post": wrong_method.status,
+                                       "other_path": wrong_path.status, "no_identity": anonymous.status})
+    assert allowed.status == 200, allowed.summary()
+    assert _denied(wrong_method) and _denied(wrong_path), (wrong_method.summary(), wrong_path.summary())
+    assert _denied(anonymous), anonymous.summary()
+
+    mesh_config.cleanup()
+    mesh_config.apply_manifest("authorization/deny-admin.yaml")
+    wait_for_all(mesh_meshed_client, [(Request("/admin/probe", host="echo:8080"), _denied),
+                                      (Request("/private/probe", host="echo:8080"), lambda r: r.status == 200)],
+                 mesh_timeouts, "DENY applies, ALLOW-all elsewhere")
+    admin, other = mesh_meshed_client.send([Request("/admin/users", host="echo:8080"),
+                                            Request("/private/1", host="echo:8080")])
+    mesh_result.figure("deny_rules", {"admin": admin.status, "other": other.status})
+    assert _denied(admin), admin.summary()
+    assert other.status == 200, other.summary()
