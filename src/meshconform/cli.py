@@ -138,7 +138,7 @@ def run(ctx: click.Context, platform_name: str, workers: str, misbehave: str) ->
     run_dir = runs.new_run_dir("conformance")
     args = [str(Path(conformance.__file__).parent), "-p", "no:cacheprovider", "--import-mode=importlib",
             f"--mesh-platform={platform_name}", f"--mesh-report-dir={run_dir}",
-            f"--junitxml={run_dir / 'junit.xml'}", "-q"]
+            "-q"]
     if misbehave:
         args.append(f"--mesh-misbehave={misbehave}")
     if workers != "0":

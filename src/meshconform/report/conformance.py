@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import datetime
-import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import yaml
 
+from meshconform.report import junit
 from meshconform.suite.features import PROFILES
 
 
 @dataclass
 class TestResult:
+    __test__ = False  # not a pytest test class
     id: str
     description: str
     features: list[str]
@@ -66,29 +68,19 @@ def build(results: list[TestResult], implementation: dict[str, Any], under_test:
 
 
 def write(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
+    """conformance.yaml, junit.xml and report.html into the run's folder."""
     folder.mkdir(parents=True, exist_ok=True)
+    plain = json.loads(json.dumps(report, default=str))
     yaml_path = folder / "conformance.yaml"
-    yaml_path.write_text(yaml.safe_dump(json.loads(json.dumps(report, default=str)), sort_keys=False, width=120))
+    yaml_path.write_text(yaml.safe_dump(plain, sort_keys=False, width=120))
+    junit.write(plain, folder / "junit.xml")
     html_path = folder / "report.html"
-    html_path.write_text(render_html(report))
+    html_path.write_text(render_html(plain))
     return yaml_path, html_path
 
 
 def render_html(report: dict[str, Any]) -> str:
-    rows = []
-    for test in report["tests"]:
-        colour = {"passed": "#1a7f37", "failed": "#cf222e"}.get(test["result"], "#9a6700")
-        details = html.escape(yaml.safe_dump({k: test[k] for k in ("figures", "evidence") if k in test},
-                                             sort_keys=False, width=120))
-        rows.append(f"<tr><td>{html.escape(test['id'])}</td><td style='color:{colour}'><b>{test['result']}</b></td>"
-                    f"<td>{html.escape(', '.join(test['features']))}</td><td>{test['durationSeconds']}</td>"
-                    f"<td>{html.escape(test['description'])}<pre>{html.escape(test['message'])}</pre>"
-                    f"<details><summary>figures and evidence</summary><pre>{details}</pre></details></td></tr>")
-    profiles = "".join(
-        f"<li>{p['name']}: core <b>{p['core']['result']}</b> {p['core']['statistics']}, extended "
-        f"<b>{p['extended']['result']}</b> {p['extended']['statistics']}</li>" for p in report["profiles"])
-    under = html.escape(json.dumps(report["underTest"], indent=1))
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>meshconform report</title></head><body>"
-            f"<h1>meshconform conformance report</h1><p>{report['date']}</p><pre>{under}</pre><ul>{profiles}</ul>"
-            f"<table border='1' cellpadding='4'><tr><th>test</th><th>result</th><th>features</th><th>s</th>"
-            f"<th>details</th></tr>{''.join(rows)}</table></body></html>")
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("meshconform.report", "templates"),
+                                     autoescape=True, undefined=jinja2.StrictUndefined)
+    environment.filters["toyaml"] = lambda value: yaml.safe_dump(value, sort_keys=False, width=120)
+    return environment.get_template("report.html.j2").render(report=report)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -21,6 +20,7 @@ from filelock import FileLock
 
 from meshconform import __version__
 from meshconform.errors import ConfigError, PlatformError
+from meshconform.interrupts import sigterm_as_interrupt
 from meshconform.meshapi.loader import Sourced, load_files, parse_document
 from meshconform.platform.api import INGRESS, Endpoint, Workload
 from meshconform.platform.local import addresses, envoy, topology
@@ -139,7 +139,7 @@ class LocalPlatform:
                        "started": time.time()}
         self._save()
         try:
-            with _interrupts_as_exceptions():
+            with sigterm_as_interrupt():
                 self.apply(load_files(self.manifests))
         except BaseException:
             self.down()
@@ -474,22 +474,6 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
-
-
-@contextmanager
-def _interrupts_as_exceptions() -> Iterator[None]:
-    """SIGTERM during start-up unwinds like Ctrl-C, so the caller's cleanup runs."""
-    def handler(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 __all__ = ["LocalPlatform", "LocalVantage"]

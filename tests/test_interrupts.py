@@ -1,0 +1,74 @@
+"""Ctrl-C (SIGINT) or a cancellation (SIGTERM) leaves no process behind: not during `meshconform up`,
+not in the middle of a conformance run. Processes are identified by the PIDs and start times the
+run itself recorded, never by name."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from meshconform import conformance
+
+
+def _alive(record: dict) -> bool:
+    try:
+        fields = Path(f"/proc/{record['pid']}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    state, start_ticks = fields[0], int(fields[19])
+    return start_ticks == record["start_ticks"] and state not in ("Z", "X")  # a zombie has exited
+
+
+def _wait_for(condition, what: str, deadline_s: float = 90.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + deadline_s
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.05)
+
+
+def _recorded(registry: Path) -> list[dict]:
+    try:
+        return json.loads(registry.read_text())
+    except (OSError, ValueError):
+        return []
+
+
+def _interrupt_and_check(process: subprocess.Popen, registry: Path, sig: signal.Signals) -> None:  # type: ignore[type-arg]
+    started = _recorded(registry)
+    assert started, "nothing was recorded as started"
+    process.send_signal(sig)
+    process.wait(timeout=60)
+    _wait_for(lambda: not any(_alive(r) for r in started), "every started process to exit", 15)
+    assert process.returncode != 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupting_up_leaves_no_process(sig: signal.Signals, tmp_path: Path) -> None:
+    env = {**os.environ, "MESHCONFORM_REPORTS": str(tmp_path)}
+    process = subprocess.Popen([sys.executable, "-m", "meshconform.cli", "up"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # Interrupt half-way: once some workloads run, before the platform is ready.
+    _wait_for(lambda: len(_recorded(next(tmp_path.glob("*/platform/processes.json"), tmp_path / "x"))) >= 6,
+              "six processes to be started")
+    registry = next(tmp_path.glob("*/platform/processes.json"))
+    _interrupt_and_check(process, registry, sig)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupting_a_conformance_run_leaves_no_process(sig: signal.Signals, tmp_path: Path) -> None:
+    process = subprocess.Popen([sys.executable, "-m", "pytest", str(Path(conformance.__file__).parent), "-q",
+                                "-p", "no:cacheprovider", "--import-mode=importlib", f"--mesh-report-dir={tmp_path}",
+                                "--mesh-run-test=bookinfo-ratings-delay"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # Interrupt in the middle of a test: the platform is up (it described itself) and traffic flows.
+    _wait_for(lambda: (tmp_path / "platform-main" / "describe.json").exists(), "the platform to come up")
+    _interrupt_and_check(process, tmp_path / "platform-main" / "processes.json", sig)
