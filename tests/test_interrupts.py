@@ -40,12 +40,33 @@ def _recorded(registry: Path) -> list[dict]:
         return []
 
 
-def _interrupt_and_check(process: subprocess.Popen, registry: Path, sig: signal.Signals) -> None:  # type: ignore[type-arg]
+def _mentioning(folder: Path) -> list[int]:
+    """Live processes whose command line or environment names `folder`: everything a platform in it
+    started (Envoy's bootstrap path, an app's log paths), recorded or not. Read-only: a leak
+    detector, never used to stop anything."""
+    needle = str(folder).encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if needle in (proc / "cmdline").read_bytes() or needle in (proc / "environ").read_bytes():
+                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state not in ("Z", "X"):
+                    found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def _interrupt_and_check(process: subprocess.Popen, registry: Path, sig: signal.Signals,  # type: ignore[type-arg]
+                         folder: Path) -> None:
     started = _recorded(registry)
     assert started, "nothing was recorded as started"
     process.send_signal(sig)
     process.wait(timeout=60)
     _wait_for(lambda: not any(_alive(r) for r in started), "every started process to exit", 15)
+    _wait_for(lambda: not _mentioning(folder), "no process of the run to remain (recorded or not)", 15)
     assert process.returncode != 0
 
 
@@ -59,7 +80,7 @@ def test_interrupting_up_leaves_no_process(sig: signal.Signals, tmp_path: Path) 
     _wait_for(lambda: len(_recorded(next(tmp_path.glob("*/platform/processes.json"), tmp_path / "x"))) >= 6,
               "six processes to be started")
     registry = next(tmp_path.glob("*/platform/processes.json"))
-    _interrupt_and_check(process, registry, sig)
+    _interrupt_and_check(process, registry, sig, tmp_path)
 
 
 @pytest.mark.slow
@@ -71,4 +92,4 @@ def test_interrupting_a_conformance_run_leaves_no_process(sig: signal.Signals, t
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     # Interrupt in the middle of a test: the platform is up (it described itself) and traffic flows.
     _wait_for(lambda: (tmp_path / "platform-main" / "describe.json").exists(), "the platform to come up")
-    _interrupt_and_check(process, tmp_path / "platform-main" / "processes.json", sig)
+    _interrupt_and_check(process, tmp_path / "platform-main" / "processes.json", sig, tmp_path)

@@ -111,18 +111,25 @@ def judge(name: str, observed: int, total: int, expected: float, alpha: float = 
 
 def judge_split(counts: dict[str, int], expected: dict[str, float], alpha: float = DEFAULT_ALPHA,
                 tolerance: float = 0.05) -> list[ProportionVerdict]:
-    """One verdict per expected outcome (Bonferroni: alpha shared out), plus a zero-share verdict for
+    """One verdict per expected outcome (alpha per `split_alpha`), plus a zero-share verdict for
     every unexpected outcome that showed up (exactly the expected set must answer)."""
     total = sum(counts.values())
-    share = alpha / max(1, len(expected))
+    share = split_alpha(expected, alpha)
     verdicts = [judge(name, counts.get(name, 0), total, p, share, tolerance) for name, p in expected.items()]
     verdicts += [judge(name, count, total, 0.0, share, tolerance) for name, count in counts.items()
                  if name not in expected]
     return verdicts
 
 
+def split_alpha(expected: dict[str, float], alpha: float) -> float:
+    """The false-failure probability each outcome's band gets. Two outcomes: the two bands reject
+    the same samples (one count is the total minus the other), so each gets all of alpha; more:
+    Bonferroni, alpha shared out."""
+    return alpha if len(expected) <= 2 else alpha / len(expected)
+
+
 def split_sample_size(expected: dict[str, float], tolerance: float, alpha: float = DEFAULT_ALPHA) -> int:
-    share = alpha / max(1, len(expected))
+    share = split_alpha(expected, alpha)
     return max(sample_size(p, tolerance, share) for p in expected.values())
 
 

@@ -18,6 +18,7 @@ from meshconform.stats.proportions import (
     judge,
     judge_split,
     sample_size,
+    split_alpha,
     split_sample_size,
 )
 from meshconform.traffic.model import Request, Response
@@ -54,10 +55,10 @@ def measure_shares(vantage: Vantage, make_request: Callable[[int], Request], cla
     """Send requests until the verdict on `expected` shares is known.
 
     exclusive=True: a split; every outcome must be one of `expected`, whose shares sum to 1
-    (Bonferroni: alpha is shared among them). exclusive=False: each named share is judged on its own
+    (with three or more, Bonferroni shares alpha among them). exclusive=False: each named share is judged on its own
     against all other outcomes, e.g. {"aborted": 0.3}."""
     if exclusive:
-        planned, alpha_each = split_sample_size(expected, tolerance, alpha), alpha / max(1, len(expected))
+        planned, alpha_each = split_sample_size(expected, tolerance, alpha), split_alpha(expected, alpha)
     else:
         planned, alpha_each = max(sample_size(p, tolerance, alpha) for p in expected.values()), alpha
     replies: list[Response] = []

@@ -13,6 +13,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from meshconform.interrupts import deferred_interrupts
+
 
 @dataclass(frozen=True)
 class ProcessRecord:
@@ -51,12 +53,12 @@ class Supervisor:
 
     def start(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> ProcessRecord:
         log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "ab") as out:
+        with deferred_interrupts(), open(log, "ab") as out:  # a started process is always recorded
             proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
-        self._children[proc.pid] = proc
-        record = ProcessRecord(name, proc.pid, _start_ticks(proc.pid) or 0, str(log))
-        self._save([*(r for r in self.records() if r.name != name), record])
+            self._children[proc.pid] = proc
+            record = ProcessRecord(name, proc.pid, _start_ticks(proc.pid) or 0, str(log))
+            self._save([*(r for r in self.records() if r.name != name), record])
         return record
 
     def is_alive(self, record: ProcessRecord) -> bool:
@@ -70,7 +72,12 @@ class Supervisor:
         return [r for r in self.records() if not self.is_alive(r)]
 
     def stop(self, names: set[str] | None = None, grace: float = 5.0) -> None:
-        """SIGTERM each recorded group, wait up to `grace`, then SIGKILL what is left."""
+        """SIGTERM each recorded group, wait up to `grace`, then SIGKILL what is left.
+        Ctrl-C while stopping is held until everything is stopped."""
+        with deferred_interrupts():
+            self._stop(names, grace)
+
+    def _stop(self, names: set[str] | None, grace: float) -> None:
         records = self.records()
         targets = [r for r in records if names is None or r.name in names]
         for record in targets:
