@@ -6,11 +6,15 @@ from meshconform.stats.proportions import DEFAULT_ALPHA
 from meshconform.suite.checks import bookinfo_login, wait_for_marker
 from meshconform.suite.sampling import measure_shares
 from meshconform.suite.unit import conformance_test
-from meshconform.traffic.model import Request
+from meshconform.traffic.model import Request, Response
 
 ABORT = {"x-fault": "abort"}
 BOOKINFO = tuple(f"bookinfo/networking/{name}.yaml" for name in (
     "bookinfo-gateway", "destination-rule-all", "virtual-service-all-v1", "virtual-service-reviews-test-v2"))
+
+
+def _abort_outcome(reply: Response) -> str:
+    return {418: "aborted", 200: "passed"}.get(reply.status or 0, f"other:{reply.status or reply.error}")
 
 
 @conformance_test("fault-abort", "Abort with 418 for requests matching a header, on 100% and on 30% of them "
@@ -21,7 +25,7 @@ def test_fault_abort(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result
         marker = mesh_config.apply_manifest("fault/echo-abort.yaml", status=418, percent=percent)
         wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
         sample = measure_shares(mesh_meshed_client, lambda i: Request(f"/fault/{i}", host="echo:8080", headers=ABORT),
-                                lambda r: {418: "aborted", 200: "passed"}.get(r.status, f"other:{r.status or r.error}"),
+                                _abort_outcome,
                                 {"aborted": percent / 100, "passed": 1 - percent / 100} if percent < 100
                                 else {"aborted": 1.0}, DEFAULT_ALPHA, 0.05)
         untouched = mesh_meshed_client.send([Request(f"/plain/{i}", host="echo:8080") for i in range(20)])

@@ -102,7 +102,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return path
 
 
-def _explain(error: dict[str, Any], model: type[BaseModel]) -> str:
+def _explain(error: Any, model: type[BaseModel]) -> str:
     if error["type"] == "extra_forbidden":
         name = str(error["loc"][-1])
         owner = _owner_model(model, error["loc"][:-1])

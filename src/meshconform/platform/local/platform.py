@@ -9,7 +9,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +37,7 @@ CONVERGE_DEADLINE_S = 30.0
 
 
 def base_manifests() -> list[Path]:
-    from meshconform import bookinfo
+    from meshconform import bookinfo  # type: ignore[attr-defined]  # mapped from bookinfo/ at install
     folder = Path(bookinfo.__file__).parent / "manifests"
     return [folder / "namespaces.yaml", folder / "bookinfo.yaml", folder / "testbed.yaml"]
 
@@ -405,20 +405,10 @@ class LocalPlatform:
         return LocalVantage(name, None, f"http://{pods[0].ip}:{CLIENT_CONTROL_PORT}/batch")
 
     def request_log(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
-        records = []
-        for pod in self._pods_of(namespace, deployment):
-            path = self.files.request_log(namespace, pod.name)
-            if path.exists():
-                records.extend(json.loads(line) for line in path.read_text().splitlines() if line.strip())
-        return records
+        return _json_lines(self.files.request_log(namespace, p.name) for p in self._pods_of(namespace, deployment))
 
     def access_log(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
-        records = []
-        for pod in self._pods_of(namespace, deployment):
-            path = self.files.proxy_dir(pod) / "access.log"
-            if path.exists():
-                records.extend(json.loads(line) for line in path.read_text().splitlines() if line.strip())
-        return records
+        return _json_lines(self.files.proxy_dir(p) / "access.log" for p in self._pods_of(namespace, deployment))
 
     def evidence(self, namespace: str, deployment: str) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -467,6 +457,12 @@ def _clean_env() -> dict[str, str]:
     """The environment for child processes: no proxy settings may leak into the apps."""
     return {k: v for k, v in os.environ.items() if k.lower() not in (
         "http_proxy", "https_proxy", "all_proxy", "no_proxy")}
+
+
+def _json_lines(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    """One record per line of each existing file (request logs and Envoy access logs)."""
+    return [json.loads(line) for path in paths if path.exists()
+            for line in path.read_text().splitlines() if line.strip()]
 
 
 def _tail(path: Path, lines: int = 15) -> str:

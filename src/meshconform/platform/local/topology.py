@@ -15,7 +15,7 @@ from meshconform.platform.local.translator.model import ROOT_NAMESPACE, MeshSnap
 
 LOCAL_APP = "meshconform.io/local-app"
 KNOWN_APPS = ("productpage", "details", "reviews", "ratings", "echo", "client")
-BUILTIN_NAMESPACES = {"default": {}, ROOT_NAMESPACE: {}}
+BUILTIN_NAMESPACES: dict[str, dict[str, str]] = {"default": {}, ROOT_NAMESPACE: {}}
 GATEWAY_LABELS = {"app": "istio-ingressgateway", "istio": "ingressgateway"}
 
 

@@ -71,10 +71,10 @@ def inbound_listeners(mesh: MeshSnapshot, pod: Pod, certs: CertificatePaths, log
         tls_hcm = _hcm(f"inbound_{port}", route, log, rbac, forward_client_cert_details="SANITIZE_SET",
                        set_current_client_cert_details={"subject": True, "uri": True})
         plain_hcm = _hcm(f"inbound_{port}", route, log, rbac, forward_client_cert_details="SANITIZE")
-        mtls_chain = {"name": "mtls", "filter_chain_match": {"transport_protocol": "tls",
+        mtls_chain: dict[str, Any] = {"name": "mtls", "filter_chain_match": {"transport_protocol": "tls",
                                                              "application_protocols": mtls.ALPN_MESH},
                       "transport_socket": mtls.downstream_mtls(certs, pod), "filters": [tls_hcm]}
-        plain_chain = {"name": "plaintext", "filters": [plain_hcm]}
+        plain_chain: dict[str, Any] = {"name": "plaintext", "filters": [plain_hcm]}
         if mode is MutualTLSMode.STRICT:
             chains = [mtls_chain]
         elif mode is MutualTLSMode.DISABLE:
@@ -134,7 +134,7 @@ GATEWAY_PORT_ALIASES = {80: "http", 8080: "http", 443: "https", 8443: "https"}
 
 def gateway_servers(mesh: MeshSnapshot, gateway_pod: Pod) -> list[tuple[Gateway, int]]:
     """(Gateway, server index) of every server whose Gateway selects this gateway pod."""
-    found = []
+    found: list[tuple[Gateway, int]] = []
     for gateway in mesh.gateways:
         selector = gateway.spec.selector
         if all(gateway_pod.labels.get(k) == v for k, v in selector.items()):
