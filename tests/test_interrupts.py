@@ -40,6 +40,13 @@ def _recorded(registry: Path) -> list[dict]:
         return []
 
 
+def _default_signals() -> None:
+    """In the child before exec: Ctrl-C and SIGTERM at their defaults, whatever this process
+    inherited (a shell's background job ignores SIGINT, and Python would keep ignoring it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _mentioning(folder: Path) -> list[int]:
     """Live processes whose command line or environment names `folder`: everything a platform in it
     started (Envoy's bootstrap path, an app's log paths), recorded or not. Read-only: a leak
@@ -75,7 +82,7 @@ def _interrupt_and_check(process: subprocess.Popen, registry: Path, sig: signal.
 def test_interrupting_up_leaves_no_process(sig: signal.Signals, tmp_path: Path) -> None:
     env = {**os.environ, "MESHCONFORM_REPORTS": str(tmp_path)}
     process = subprocess.Popen([sys.executable, "-m", "meshconform.cli", "up"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_default_signals)
     # Interrupt half-way: once some workloads run, before the platform is ready.
     _wait_for(lambda: len(_recorded(next(tmp_path.glob("*/platform/processes.json"), tmp_path / "x"))) >= 6,
               "six processes to be started")
@@ -89,7 +96,7 @@ def test_interrupting_a_conformance_run_leaves_no_process(sig: signal.Signals, t
     process = subprocess.Popen([sys.executable, "-m", "pytest", str(Path(conformance.__file__).parent), "-q",
                                 "-p", "no:cacheprovider", "--import-mode=importlib", f"--mesh-report-dir={tmp_path}",
                                 "--mesh-run-test=bookinfo-ratings-delay"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_default_signals)
     # Interrupt in the middle of a test: the platform is up (it described itself) and traffic flows.
     _wait_for(lambda: (tmp_path / "platform-main" / "describe.json").exists(), "the platform to come up")
     _interrupt_and_check(process, tmp_path / "platform-main" / "processes.json", sig, tmp_path)
