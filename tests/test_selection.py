@@ -1,0 +1,61 @@
+"""Selecting what runs, and what the report says about it: exempt features are 'not supported', not
+failed; overrides and the vendor's implementation block are recorded; a misspelt name is an error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from meshconform import conformance
+
+FOLDER = str(Path(conformance.__file__).parent)
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest", FOLDER, "-q", "-p", "no:cacheprovider",
+                           "--import-mode=importlib", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_exempt_features_are_reported_as_not_supported(tmp_path: Path) -> None:
+    run = _run("--mesh-run-test=fault-delay", "--mesh-run-test=gateway-tls-simple",
+               "--mesh-exempt-features=FaultDelay,GatewayTLS", "--mesh-timeout=max_time_to_consistency=45",
+               "--mesh-implementation=organization=acme,project=acme-mesh,version=1.2,contact=@a;@b",
+               f"--mesh-report-dir={tmp_path}")
+    assert run.returncode == 0, run.stdout[-2000:]
+    report = yaml.safe_load((tmp_path / "conformance.yaml").read_text())
+    results = {t["id"]: t for t in report["tests"]}
+    assert set(results) == {"fault-delay", "gateway-tls-simple"}
+    assert all(t["result"] == "skipped" for t in results.values())
+    assert "not supported: FaultDelay" in results["fault-delay"]["message"]
+    [profile] = report["profiles"]
+    assert profile["core"]["result"] == "partial" and profile["core"]["skippedTests"] == ["fault-delay"]
+    assert "GatewayTLS" in profile["extended"]["unsupportedFeatures"]
+    assert report["timeoutOverrides"] == {"max_time_to_consistency": 45.0}
+    assert report["implementation"] == {"organization": "acme", "project": "acme-mesh", "version": "1.2",
+                                        "contact": ["@a", "@b"]}
+    assert (tmp_path / "junit.xml").exists() and (tmp_path / "report.html").exists()
+    assert not list(tmp_path.glob("platform-*")), "no test ran, so no platform should have started"
+
+
+def test_skip_test_and_profile_narrow_the_collection() -> None:
+    run = _run("--collect-only", "--mesh-skip-test=weighted-split-echo", "--mesh-profile=MESH-HTTP")
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert "test_weighted_split" not in run.stdout and "test_header_routing" in run.stdout
+
+
+@pytest.mark.parametrize(("option", "words"), [
+    ("--mesh-profile=MESH-TCP", "--mesh-profile: unknown MESH-TCP"),
+    ("--mesh-exempt-features=Faults", "--mesh-exempt-features: unknown Faults"),
+    ("--mesh-misbehave=weights-skwed", "--mesh-misbehave: unknown weights-skwed"),
+    ("--mesh-timeout=max_time=3", "--mesh-timeout: unknown timeout 'max_time'"),
+    ("--mesh-implementation=company=acme", "--mesh-implementation: 'company=acme'"),
+    ("--mesh-run-test=fault-abrot", "no collected conformance test has id fault-abrot"),
+])
+def test_misspelt_names_are_errors(option: str, words: str) -> None:
+    run = _run("--collect-only", option)
+    assert run.returncode == 4, run.stdout[-1000:] + run.stderr[-1000:]  # pytest's usage error
+    assert words in run.stderr + run.stdout
