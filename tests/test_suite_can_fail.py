@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from meshconform import conformance
+from meshconform.platform.local.platform import LocalPlatform
 from meshconform.platform.local.translator import MISBEHAVIOURS
 from meshconform.suite.unit import REGISTRY
 
@@ -51,10 +52,12 @@ def test_every_conformance_test_and_misbehaviour_is_covered() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("misbehaviour", list(CATCHES))
-def test_conformance_tests_catch_misbehaviour(misbehaviour: str, tmp_path: Path) -> None:
+def test_conformance_tests_catch_misbehaviour(misbehaviour: str, platform: LocalPlatform, tmp_path: Path) -> None:
+    # One platform per worker serves every case: each run switches the misbehaviour on and back off.
     selection = [f"--mesh-run-test={test_id}" for test_id in CATCHES[misbehaviour]]
     run = subprocess.run([sys.executable, "-m", "pytest", str(FOLDER), "-q", "-p", "no:cacheprovider",
-                          "--import-mode=importlib", f"--mesh-misbehave={misbehaviour}", *selection,
+                          "--import-mode=importlib", f"--mesh-platform-dir={platform.files.root}",
+                          f"--mesh-misbehave={misbehaviour}", *selection,
                           "--mesh-timeout=max_time_to_consistency=2", f"--mesh-report-dir={tmp_path}"],
                          capture_output=True, text=True, timeout=300)
     output = run.stdout[-3000:] + run.stderr[-2000:]
@@ -68,3 +71,4 @@ def test_conformance_tests_catch_misbehaviour(misbehaviour: str, tmp_path: Path)
     for result in report["tests"]:
         if result["result"] == "failed" and result["id"].partition("[")[0] != "injection-rules":
             assert result["evidence"].get("applied_config") and result["evidence"].get("traffic"), result["id"]
+    assert LocalPlatform(platform.files.root).misbehave == frozenset(), "the misbehaviour was not switched off"

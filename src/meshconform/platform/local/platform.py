@@ -152,6 +152,17 @@ class LocalPlatform:
             self._state["stopped"] = time.time()
             self._save()
 
+    def misbehave_as(self, misbehave: frozenset[str]) -> None:
+        """Switch the deliberate misbehaviours of a running platform (self-tests only): every proxy
+        gets re-translated config, and pods restart if injection changes."""
+        unknown = set(misbehave) - MISBEHAVIOURS.keys()
+        if unknown:
+            raise PlatformError(f"unknown misbehaviour(s) {sorted(unknown)}; known: {sorted(MISBEHAVIOURS)}")
+        with self._locked():
+            self.misbehave = frozenset(misbehave)
+            self._state["misbehave"] = sorted(self.misbehave)
+            self._reconcile(self._resources(), self._state["next_seq"])
+
     # ------------------------------------------------------------------ config
 
     def apply(self, resources: Sequence[Sourced]) -> None:
