@@ -5,7 +5,7 @@ has them), sends batches of requests from a vantage point, and lets tests observ
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -65,8 +65,9 @@ class Platform(Protocol):
         """Requests the workload's app received (one dict per request, with `request_id`)."""
         ...
 
-    def evidence(self, namespace: str, deployment: str) -> dict[str, Any]:
-        """Proxy config excerpts and access-log lines for a failing test's report."""
+    def evidence(self, namespace: str, deployment: str, hosts: Collection[str] = ()) -> dict[str, Any]:
+        """Proxy config excerpts (the parts about `hosts`, if given) and access-log lines for a
+        failing test's report."""
         ...
 
     def describe(self) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -421,12 +421,13 @@ class LocalPlatform:
     def access_log(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
         return _json_lines(self.files.proxy_dir(p) / "access.log" for p in self._pods_of(namespace, deployment))
 
-    def evidence(self, namespace: str, deployment: str) -> dict[str, Any]:
+    def evidence(self, namespace: str, deployment: str, hosts: Collection[str] = ()) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for pod in self._pods_of(namespace, deployment):
             folder = self.files.proxy_dir(pod) / "xds"
             if folder.exists():
-                result[pod.name] = {"routes": {p.name: json.loads(p.read_text()) for p in folder.glob("rds-*.json")},
+                routes = {p.name: _route_excerpt(json.loads(p.read_text()), hosts) for p in folder.glob("rds-*.json")}
+                result[pod.name] = {"routes": {name: r for name, r in routes.items() if r},
                                     "access_log_tail": _tail(self.files.proxy_dir(pod) / "access.log", 10)}
         return result
 
@@ -468,6 +469,17 @@ def _clean_env() -> dict[str, str]:
     """The environment for child processes: no proxy settings may leak into the apps."""
     return {k: v for k, v in os.environ.items() if k.lower() not in (
         "http_proxy", "https_proxy", "all_proxy", "no_proxy")}
+
+
+def _route_excerpt(discovery: dict[str, Any], hosts: Collection[str]) -> list[dict[str, Any]]:
+    """The virtual hosts of an RDS file that serve one of `hosts` (all of them if none given)."""
+    excerpt = []
+    for config in discovery.get("resources", []):
+        vhosts = [v for v in config.get("virtual_hosts", [])
+                  if not hosts or any(h in domain for h in hosts for domain in v.get("domains", []))]
+        if vhosts:
+            excerpt.append({"name": config.get("name"), "virtual_hosts": vhosts})
+    return excerpt
 
 
 def _json_lines(paths: Iterable[Path]) -> list[dict[str, Any]]:
