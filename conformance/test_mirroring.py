@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from meshconform.stats.proportions import DEFAULT_ALPHA, judge, sample_size
 from meshconform.suite.checks import new_marker, wait_for_marker
-from meshconform.suite.convergence import await_convergence
+from meshconform.suite.convergence import await_convergence, await_settled
 from meshconform.suite.unit import conformance_test
 from meshconform.traffic.model import Request
 
@@ -50,13 +50,9 @@ def test_mirror_fraction(mesh_platform, mesh_config, mesh_meshed_client, mesh_ti
     wanted = {r.request_id for r in replies}
     # Copies leave with their primaries, which have all completed; the count is final once it has
     # stopped growing (unchanged over the required number of polls, 0.2 s apart).
-    counts: list[int] = []
-
-    def settled() -> tuple[bool, str]:
-        counts.append(len(wanted & _mirrored_ids(mesh_platform, path)))
-        return len(counts) > 1 and counts[-1] == counts[-2], f"{counts[-1]} of {n} mirrored"
-    await_convergence(settled, mesh_timeouts, "the mirror's request count to settle", spacing=0.2)
-    verdict = judge("mirrored", counts[-1], n, 0.5, DEFAULT_ALPHA, MIRROR_TOLERANCE)
+    mirrored = await_settled(lambda: len(wanted & _mirrored_ids(mesh_platform, path)), mesh_timeouts,
+                             "the mirror's request count to settle")
+    verdict = judge("mirrored", mirrored, n, 0.5, DEFAULT_ALPHA, MIRROR_TOLERANCE)
     mesh_result.figure("mirrored", verdict.to_json())
     assert all(r.status == 200 and r.json()["service"] == "echo" for r in replies)
     assert verdict.passed, verdict.describe()

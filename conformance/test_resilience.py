@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from meshconform.suite.checks import new_marker, wait_for_marker
-from meshconform.suite.convergence import await_convergence
+from meshconform.suite.convergence import await_settled
 from meshconform.suite.unit import conformance_test
 from meshconform.traffic.model import Request
 
@@ -45,12 +45,7 @@ def _tries_per_request(platform, vantage, timeouts) -> Counter[int]:  # type: ig
 
     # Every try is logged on arrival; the last ones may land a moment after the caller got its answer,
     # so wait until the log stops growing.
-    totals: list[int] = []
-
-    def settled() -> tuple[bool, str]:
-        totals.append(sum(tries().values()))
-        return len(totals) > 1 and totals[-1] == totals[-2] >= len(ids), f"{totals[-1]} tries logged"
-    await_convergence(settled, timeouts, "the backend's request log to settle", spacing=0.2)
+    await_settled(lambda: sum(tries().values()), timeouts, "the backend's request log to settle", at_least=len(ids))
     return Counter(tries().values())
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from aiohttp import web
+
 from meshconform.bookinfo.apps.common import make_app, serve
 
 DETAILS = {"author": "William Shakespeare", "year": 1595, "type": "paperback", "pages": 200,

@@ -9,6 +9,7 @@ import json
 import os
 
 from aiohttp import web
+
 from meshconform.bookinfo.apps.common import NAMESPACE, POD, VERSION, make_app, serve
 
 SERVICE = os.environ.get("MESHCONFORM_SERVICE", "echo")

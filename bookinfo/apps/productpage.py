@@ -14,6 +14,7 @@ import re
 from html import escape
 
 from aiohttp import web
+
 from meshconform.bookinfo.apps.common import Outbound, make_app, serve
 
 DOMAIN = f".{os.environ['SERVICES_DOMAIN']}" if os.environ.get("SERVICES_DOMAIN") else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from aiohttp import web
+
 from meshconform.bookinfo.apps.common import make_app, serve
 
 STORED: dict[int, dict] = {}

@@ -6,6 +6,7 @@ import json
 import os
 
 from aiohttp import web
+
 from meshconform.bookinfo.apps.common import POD, Outbound, make_app, serve
 
 ENABLE_RATINGS = os.environ.get("ENABLE_RATINGS", "false").lower() == "true"

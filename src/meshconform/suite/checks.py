@@ -23,12 +23,10 @@ def wait_for_marker(vantage: Vantage, request: Request, marker: str, timeouts: T
                     f"config {marker}")
 
 
-def wait_for(vantage: Vantage, request: Request, predicate, timeouts: Timeouts, what: str) -> float:  # type: ignore[no-untyped-def]
-    def probe() -> tuple[bool, str]:
-        probe_request = replace(request, timeout=timeouts.request_timeout, request_id=new_request_id())
-        reply = vantage.send([probe_request])[0]
-        return bool(predicate(reply)), reply.summary()
-    return await_convergence(probe, timeouts, what)
+def wait_for(vantage: Vantage, request: Request, predicate: Callable[[Response], bool], timeouts: Timeouts,
+             what: str) -> float:
+    """Converged when the reply to `request` meets `predicate` N times in a row."""
+    return wait_for_all(vantage, [(request, predicate)], timeouts, what)
 
 
 def wait_for_all(vantage: Vantage, expectations: Sequence[tuple[Request, Callable[[Response], bool]]],
@@ -40,7 +38,7 @@ def wait_for_all(vantage: Vantage, expectations: Sequence[tuple[Request, Callabl
         batch = [replace(request, timeout=timeouts.request_timeout, request_id=new_request_id())
                  for request, _ in expectations]
         replies = vantage.send(batch)
-        ok = all(check(reply) for (_, check), reply in zip(expectations, replies, strict=True))
+        ok = all(bool(check(reply)) for (_, check), reply in zip(expectations, replies, strict=True))
         return ok, "; ".join(reply.summary() for reply in replies)
     return await_convergence(probe, timeouts, what)
 

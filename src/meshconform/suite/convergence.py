@@ -43,3 +43,16 @@ def await_convergence(probe: Callable[[], tuple[bool, str]], timeouts: Timeouts,
             pause = min(pause * 2, 1.0)
         elif spacing:
             time.sleep(spacing)
+
+
+def await_settled(count: Callable[[], int], timeouts: Timeouts, what: str, at_least: int = 0) -> int:
+    """Wait until a growing count (requests a backend logged) is at least `at_least` and has stopped
+    growing: unchanged over the required number of polls, 0.2 s apart. Returns the final count.
+    For copies and retries that land after the caller got its answer."""
+    counts: list[int] = []
+
+    def probe() -> tuple[bool, str]:
+        counts.append(count())
+        return len(counts) > 1 and counts[-1] == counts[-2] >= at_least, f"{counts[-1]} counted"
+    await_convergence(probe, timeouts, what, spacing=0.2)
+    return counts[-1]
