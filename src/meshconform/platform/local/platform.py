@@ -23,7 +23,7 @@ from meshconform.errors import ConfigError, PlatformError
 from meshconform.interrupts import sigterm_as_interrupt
 from meshconform.meshapi.loader import Sourced, load_files, parse_document
 from meshconform.platform.api import INGRESS, Endpoint, Workload
-from meshconform.platform.local import addresses, envoy, topology
+from meshconform.platform.local import addresses, capabilities, envoy, topology
 from meshconform.platform.local.ca import CertificateAuthority, write_private
 from meshconform.platform.local.supervisor import Supervisor
 from meshconform.platform.local.translator import MISBEHAVIOURS, GatewayPorts, MeshSnapshot, Pod, translate
@@ -218,6 +218,7 @@ class LocalPlatform:
         """Compute everything first (nothing changes on a ConfigError), then start/stop processes,
         write Envoy config, and wait until every proxy runs it. A rejection rolls back."""
         items = [item for _, item in desired]
+        capabilities.check(items)
         pod_ips = dict(self._state["pod_ips"])
         snapshot, specs = topology.build(items, lambda key: self._ip_for(key, pod_ips),
                                          no_injection="no-injection" in self.misbehave)

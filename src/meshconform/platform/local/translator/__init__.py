@@ -32,8 +32,6 @@ def translate(mesh: MeshSnapshot, certs: CertificatePaths, gateway_ports: Gatewa
     unknown = misbehave - MISBEHAVIOURS.keys()
     if unknown:
         raise ConfigError(f"unknown misbehaviour(s) {sorted(unknown)}; known: {sorted(MISBEHAVIOURS)}")
-    for rule in mesh.destination_rules:
-        clusters.check_supported(rule)
     outbound_by_namespace: dict[str, dict] = {}
     configs: dict[str, ProxyConfig] = {}
     for pod in mesh.pods:
