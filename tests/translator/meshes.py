@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
+from meshconform.meshapi.base import Resource
 from meshconform.meshapi.istio import (
     AuthorizationPolicy,
     DestinationRule,
@@ -91,6 +93,12 @@ spec:
 """
 
 
+@cache
+def parse(text: str) -> tuple[Resource, ...]:
+    """Resources are frozen models, so one parse per distinct text serves every test (PyYAML is slow)."""
+    return tuple(item.resource for item in load_text(text, "<test>"))
+
+
 @dataclass
 class Mesh:
     """A snapshot under construction: YAML documents in creation order (oldest first) plus pods."""
@@ -109,7 +117,7 @@ class Mesh:
         return self
 
     def snapshot(self) -> MeshSnapshot:
-        resources = [item.resource for text in self.yaml for item in load_text(text, "<test>")]
+        resources = [r for text in self.yaml for r in parse(text)]
         namespaces = dict(self.namespaces)
         for r in resources:
             if isinstance(r, Namespace):

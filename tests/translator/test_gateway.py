@@ -9,11 +9,12 @@ import pytest
 
 from meshconform.platform.local.translator.model import ProxyConfig
 from tests.translator import envoy_view as ev
-from tests.translator.meshes import ECHO_SUBSETS, GATEWAY_PORTS, Mesh, echo_mesh, vs
+from tests.translator.meshes import ECHO_SUBSETS, GATEWAY_PORTS, echo_mesh, vs
 
 ECHO = "echo.default.svc.cluster.local"
 V1, V2, ALL = f"outbound|80|v1|{ECHO}", f"outbound|80|v2|{ECHO}", f"outbound|80||{ECHO}"
 HTTP, HTTPS = GATEWAY_PORTS.http, GATEWAY_PORTS.https
+PLAIN = ev.Connection()
 
 
 def gateway(servers: str, name: str = "gw", namespace: str = "default", selector: str = "{istio: ingressgateway}"
@@ -45,7 +46,7 @@ def gateway_config(*texts: str) -> ProxyConfig:
 
 
 def answer(config: ProxyConfig, host: str, path: str = "/", port: int = HTTP,
-           connection: ev.Connection = ev.Connection()) -> tuple[str, dict[str, float] | None]:
+           connection: ev.Connection = PLAIN) -> tuple[str, dict[str, float] | None]:
     result = ev.gateway_handles(config, port, ev.Request(host, path), connection)
     return result.kind, (ev.cluster_shares(result.route) if result.route else None)
 
