@@ -209,6 +209,16 @@ def test_connection_pool_applies_to_every_subset_cluster() -> None:
     assert ev.thresholds(ev.cluster(config, ALL))["max_connections"] == 7
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "HTTPSettings.maxRetries is a plain int32 in istio/api, so 0 is its unset value: Istio keeps the documented "
+    "default 2^32-1 ('Defaults to 2^32-1', istio.io DestinationRule reference, ConnectionPoolSettings.HTTPSettings; "
+    "istiod sets MaxRetries only when > 0, cluster_traffic_policy.go applyConnectionPool). Our translator writes "
+    "max_retries 0, so Envoy allows no retry at all towards the cluster."))
+def test_max_retries_zero_is_unset_and_keeps_istios_default() -> None:
+    mesh = echo_mesh().add(dr("{connectionPool: {http: {maxRetries: 0}}}"))
+    assert ev.thresholds(ev.cluster(client(mesh), ALL))["max_retries"] == MAX
+
+
 CIRCUIT_BREAKING_TASK = """{outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 3m,
     maxEjectionPercent: 100}}"""
 
@@ -246,3 +256,44 @@ def test_inbound_cluster_reaches_the_app_behind_the_sidecar() -> None:
     [endpoint] = ev.endpoints(ev.cluster(config, "inbound|8080||"))
     assert (endpoint.address, endpoint.port) == (echo_pod.ip, echo_pod.app_port(8080))
     assert endpoint.port != 8080, "the sidecar owns the pod port; the app listens elsewhere"
+
+
+# ---------------------------------------------------------------- which DestinationRule a client uses
+
+LOOKUP_PATH = ("istio.io Traffic Management Best Practices, 'Cross-namespace configuration': a destination rule is "
+               "looked up in the client namespace, then the service namespace, then the root namespace "
+               "(istio-system)")
+
+
+def clients_in(*namespaces: str) -> Mesh:
+    mesh = Mesh().add(service("echo")).with_pods(pod("echo-0", labels={"app": "echo"}))
+    for ns in namespaces:
+        mesh.namespaces[ns] = {"istio-injection": "enabled"}
+        mesh.with_pods(pod("client-0", namespace=ns, labels={"app": "client"}))
+    return mesh
+
+
+def lb_seen_from(mesh: Mesh, namespace: str) -> str:
+    return ev.lb_policy(ev.cluster(mesh.translate()[f"{namespace}/client-0"], ALL))
+
+
+def test_a_destination_rule_in_the_service_namespace_applies_to_clients_everywhere() -> None:
+    mesh = clients_in("default", "ns1").add(dr("{loadBalancer: {simple: RANDOM}}"))
+    assert lb_seen_from(mesh, "default") == "RANDOM" and lb_seen_from(mesh, "ns1") == "RANDOM"
+
+
+@pytest.mark.xfail(strict=True, reason=f"{LOOKUP_PATH}, so a rule in ns1 for a service in default applies to "
+                   "clients in ns1 only. Our translator applies the oldest matching rule of any namespace to "
+                   "every client.")
+def test_a_destination_rule_in_a_client_namespace_applies_to_that_namespace_only() -> None:
+    mesh = clients_in("ns1", "ns2").add(dr("{loadBalancer: {simple: RANDOM}}", host=ECHO, namespace="ns1"))
+    assert lb_seen_from(mesh, "ns1") == "RANDOM"
+    assert lb_seen_from(mesh, "ns2") == "LEAST_REQUEST"
+
+
+@pytest.mark.xfail(strict=True, reason=f"{LOOKUP_PATH}, so the client namespace's rule wins over an older one in "
+                   "the service namespace. Our translator picks the oldest rule whatever its namespace.")
+def test_the_client_namespace_rule_wins_over_the_service_namespace_rule() -> None:
+    mesh = clients_in("ns1").add(dr("{loadBalancer: {simple: ROUND_ROBIN}}"),
+                                 dr("{loadBalancer: {simple: RANDOM}}", host=ECHO, namespace="ns1"))
+    assert lb_seen_from(mesh, "ns1") == "RANDOM"
