@@ -99,6 +99,16 @@ def test_deny_is_evaluated_before_allow() -> None:
     assert allowed(config, ev.Request("echo", "/status"))
 
 
+def test_deny_filter_comes_before_allow_filter() -> None:
+    """Istio evaluates DENY before ALLOW (AuthorizationPolicy reference, 'Authorization Policy' evaluation order);
+    with one RBAC filter per action both orders reach the same verdicts, so the order itself is checked."""
+    config = echo_config(DENY_ADMIN_ALLOW_ALL)["echo"]
+    chain = ev.filter_chain(ev.inbound_listener(config, 8080), MUTUAL_TLS)
+    assert chain is not None
+    actions = [f["rules"]["action"] for f in ev.rbac_filters(chain)]
+    assert actions == ["DENY", "ALLOW"]
+
+
 def test_deny_without_allow_lets_everything_else_through() -> None:
     config = echo_config(policy("{action: DENY, rules: [{from: [{source: {notNamespaces: [default]}}]}]}"))["echo"]
     assert allowed(config, GET, CLIENT)
