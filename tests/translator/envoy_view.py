@@ -287,7 +287,8 @@ class HeaderEdits:
 
 def header_edits(holder: Json, direction: str) -> HeaderEdits:
     """Header operations on a route or a weighted cluster; append_action decides set (overwrite) vs add."""
-    set_, add = {}, {}
+    set_: dict[str, str] = {}
+    add: dict[str, str] = {}
     for option in holder.get(f"{direction}_headers_to_add", []):
         action = option.get("append_action", "APPEND_IF_EXISTS_OR_ADD")
         if "append" in option:  # the deprecated bool, if a translator used it

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from meshconform.platform.local.translator.model import ProxyConfig
 from tests.translator import envoy_view as ev
 from tests.translator.meshes import Mesh, pod, service
 
@@ -26,16 +27,16 @@ spec: {spec}
 """
 
 
-def echo_config(*policies: str, misbehave: tuple[str, ...] = ()) -> dict:
+def echo_config(*policies: str, misbehave: tuple[str, ...] = ()) -> dict[str, ProxyConfig]:
     mesh = Mesh().add(service("echo"), *policies).with_pods(
         pod("echo-0", labels={"app": "echo"}), pod("other-0", labels={"app": "other"}))
     configs = mesh.translate(misbehave)
     return {"echo": configs["default/echo-0"], "other": configs["default/other-0"]}
 
 
-def allowed(config: object, request: ev.Request, principal: str | None = CLIENT, port: int = 8080) -> bool:
+def allowed(config: ProxyConfig, request: ev.Request, principal: str | None = CLIENT, port: int = 8080) -> bool:
     """Whether the request gets through RBAC on the chain a caller with that identity lands on."""
-    inbound = ev.inbound_listener(config, 8080)  # type: ignore[arg-type]
+    inbound = ev.inbound_listener(config, 8080)
     chain = ev.filter_chain(inbound, MUTUAL_TLS if principal else PLAINTEXT)
     assert chain is not None
     names = ev.http_filter_names(chain)

@@ -150,7 +150,9 @@ def test_https_server_terminates_tls_with_the_credential_and_routes() -> None:
     assert answer(config, "secure.example.com", port=HTTPS, connection=tls_to("secure.example.com")) == (
         "route", {V1: 1.0})
     assert answer(config, "secure.example.com", port=HTTPS)[0] == "refused", "plaintext on the HTTPS port"
-    chain = ev.filter_chain(ev.listener_on(config, HTTPS), tls_to("secure.example.com"))  # type: ignore[arg-type]
+    https = ev.listener_on(config, HTTPS)
+    assert https is not None
+    chain = ev.filter_chain(https, tls_to("secure.example.com"))
     assert chain is not None
     tls = ev.downstream_tls(chain)
     assert tls is not None and not tls.get("require_client_certificate", False), "SIMPLE: no client certificate"
