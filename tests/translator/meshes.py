@@ -19,6 +19,7 @@ from meshconform.meshapi.istio import (
 )
 from meshconform.meshapi.kube import Namespace, Secret, Service
 from meshconform.meshapi.loader import load_text
+from meshconform.platform.local import topology
 from meshconform.platform.local.translator import translate
 from meshconform.platform.local.translator.model import (
     ROOT_NAMESPACE,
@@ -193,3 +194,61 @@ metadata: {{name: {name}, namespace: {namespace}}}
 spec:{spec}
 ---
 """
+
+
+# ---------------------------------------------------------------- pods from Deployments, as the platform makes them
+
+def deployment(name: str, namespace: str, app: str, labels: str = "") -> str:
+    extra = f", {labels}" if labels else ""
+    return f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata:
+      labels: {{app: {name}{extra}}}
+      annotations: {{meshconform.io/local-app: {app}}}
+    spec:
+      containers: [{{name: app, image: local, ports: [{{containerPort: 8080}}]}}]
+---
+"""
+
+
+NAMESPACES = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: injected, labels: {istio-injection: enabled}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: revision, labels: {istio.io/rev: default}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: plain}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: disabled, labels: {istio-injection: disabled}}
+---
+"""
+
+WORKLOADS = NAMESPACES + "".join([
+    deployment("a", "injected", "echo"),
+    deployment("b", "injected", "echo", "sidecar.istio.io/inject: 'false'"),
+    deployment("c", "revision", "echo"),
+    deployment("d", "plain", "echo"),
+    deployment("e", "plain", "echo", "sidecar.istio.io/inject: 'true'"),
+    deployment("f", "disabled", "echo", "sidecar.istio.io/inject: 'true'"),
+    deployment("client", "injected", "client"),
+]) + service("d", "plain", selector={"app": "d"}) + service("a", "injected", selector={"app": "a"})
+
+
+def build(no_injection: bool = False) -> MeshSnapshot:
+    addresses: dict[str, str] = {}
+    snapshot, _ = topology.build(load_text(WORKLOADS, "<test>"),
+                                 lambda key: addresses.setdefault(key, f"127.0.20.{len(addresses) + 2}"),
+                                 no_injection=no_injection)
+    return snapshot

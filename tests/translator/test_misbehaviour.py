@@ -14,8 +14,7 @@ from meshconform.platform.local.misbehaviour import Misbehaviour
 from meshconform.platform.local.translator import translate
 from meshconform.platform.local.translator.model import ProxyConfig
 from tests.translator import envoy_view as ev
-from tests.translator.meshes import GATEWAY_PORTS, FakeCerts, Mesh, peer_auth, pod, proxy_paths, service, vs
-from tests.translator.test_injection import build
+from tests.translator.meshes import GATEWAY_PORTS, FakeCerts, Mesh, build, peer_auth, pod, proxy_paths, service, vs
 
 ECHO = "echo.default.svc.cluster.local"
 V1, V2 = f"outbound|80|v1|{ECHO}", f"outbound|80|v2|{ECHO}"
