@@ -152,6 +152,7 @@ def summary(cases: CaseSet, results: list[Result], out_of_scope: list[dict[str, 
         "ported": len(results),
         "agreed": agreed,
         "out_of_scope": out_count,
+        "istio_expectations": len(results) + out_count,
         "by_file": dict(sorted(files.items())),
         "divergences": [{"case": r.call.id, "istio": r.call.expect.describe(), "local": r.outcome.describe(),
                          "reason": r.divergence.reason if r.divergence else "UNEXPLAINED"}

@@ -20,6 +20,7 @@ from filelock import FileLock
 
 from meshconform import __version__
 from meshconform.errors import ConfigError, PlatformError
+from meshconform.fidelity.figure import under_test_block
 from meshconform.interrupts import sigterm_as_interrupt
 from meshconform.meshapi.loader import Sourced, load_files, parse_document
 from meshconform.platform.api import INGRESS, Endpoint, Workload
@@ -439,6 +440,7 @@ class LocalPlatform:
                 "mesh": {"name": "meshconform-reference-translator", "version": __version__,
                          "istio_semantics": "Istio 1.28+ defaults (no -shadow suffix, no 503 default retries)"},
                 "proxy": {"name": "envoy", "version": env.get("version"), "sha256": env.get("sha256")},
+                "fidelity": under_test_block(),
                 "misbehave": sorted(self.misbehave),
                 "run_dir": str(self.files.root)}
 
