@@ -1,0 +1,205 @@
+"""Fast checks of the fidelity data and of the translator rules Istio's cases led to (no platform needed)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from meshconform.errors import ConfigError
+from meshconform.fidelity import routes
+from meshconform.fidelity.cases import load_cases, load_file
+from meshconform.fidelity.figure import under_test_block
+from meshconform.fidelity.runner import CASES_DIR, SUMMARY, load_divergences, load_out_of_scope
+from meshconform.meshapi.istio import MutualTLSMode
+from meshconform.meshapi.loader import load_text
+from meshconform.platform.local import topology
+from meshconform.platform.local.platform import LocalPlatform
+from meshconform.platform.local.translator import listeners, mtls
+from meshconform.platform.local.translator.model import GatewayPorts, MeshSnapshot, Pod
+from meshconform.suite.unit import REGISTRY
+
+HERE = Path(__file__).parent
+COVERAGE = HERE / "coverage.yaml"
+
+
+# ---------------------------------------------------------------- the case data and the figure
+
+def test_committed_figure_accounts_for_every_istio_expectation() -> None:
+    """Ported + out of scope = every expectation; the figure names the cases the files hold (cheap staleness
+    guard; the platform test compares the whole figure with a fresh run)."""
+    cases = load_cases(CASES_DIR)
+    figure = json.loads(SUMMARY.read_text())
+    assert figure["ported"] == figure["in_scope"] == len(cases.calls)
+    assert figure["out_of_scope"] == sum(int(e["calls"]) for e in load_out_of_scope())
+    assert figure["istio_expectations"] == figure["ported"] + figure["out_of_scope"]
+    assert all(e.get("reason") for e in load_out_of_scope())
+    divergent = {d["case"] for d in figure["divergences"]}
+    assert divergent == set(load_divergences()), "divergences.yaml and the committed figure disagree"
+    assert all(d["reason"] != "UNEXPLAINED" for d in figure["divergences"])
+    assert figure["statement"].startswith(f"agrees with {figure['agreed']} of {figure['in_scope']} ")
+
+
+def test_every_case_cites_an_istio_file_and_case_name() -> None:
+    for scenario in load_cases(CASES_DIR).scenarios:
+        assert scenario.istio_file.startswith("pilot/pkg/networking/core/")
+        assert scenario.test.startswith("Test") and scenario.subtest
+        assert all(call.id.startswith(f"{scenario.test}/{scenario.subtest}/") for call in scenario.calls)
+
+
+def test_a_bad_case_names_file_case_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"file": "gateway", "scenarios": [{"test": "TestX", "subtest": "s", "calls": [
+        {"name": "c", "from": "ingress", "port": 80, "host": "h", "expect": {"error": "teapot"}}]}]}))
+    with pytest.raises(ConfigError) as caught:
+        load_file(bad)
+    assert caught.value.source == str(bad) and caught.value.resource == "TestX/s/c"
+    assert caught.value.field == "expect.error"
+
+
+def test_describe_carries_the_committed_figure(tmp_path: Path) -> None:
+    block = LocalPlatform(tmp_path).describe()["fidelity"]
+    figure = json.loads(SUMMARY.read_text())
+    assert block["statement"] == figure["statement"] and block["istioVersion"] == "1.30.3"
+    assert [d["case"] for d in block["knownDivergences"]] == [d["case"] for d in figure["divergences"]]
+    assert under_test_block(tmp_path / "missing.json") == {"statement": "no fidelity figure committed"}
+
+
+def test_every_conformance_check_names_its_backing() -> None:
+    import meshconform.conformance  # noqa: F401  (registers nothing by itself: the test modules do)
+    for module in ("test_authorization", "test_fault", "test_gateway", "test_injection", "test_mirroring",
+                   "test_mtls", "test_resilience", "test_routing"):
+        __import__(f"meshconform.conformance.{module}")
+    entries = yaml.safe_load(COVERAGE.read_text())
+    assert sorted(e["check"] for e in entries) == sorted(REGISTRY)
+    ids = [c.id for c in load_cases(CASES_DIR).calls]
+    for entry in entries:
+        for pattern in entry["istio_cases"]:
+            prefix = pattern[:-1] if pattern.endswith("/*") else None
+            hits = [i for i in ids if i.startswith(prefix)] if prefix else [i for i in ids if i == pattern]
+            assert hits, f"{entry['check']}: {pattern!r} names no ported case"
+        assert entry["backed"] == bool(entry["istio_cases"] or entry["istio_io"]), entry["check"]
+
+
+# ---------------------------------------------------------------- reading route configuration as Envoy does
+
+def test_virtual_host_choice_follows_envoy_order() -> None:
+    config = {"virtual_hosts": [{"name": "any", "domains": ["*"]}, {"name": "wide", "domains": ["*.com"]},
+                                {"name": "narrow", "domains": ["*.example.com"]}, {"name": "exact",
+                                                                                    "domains": ["a.example.com"]}]}
+    assert routes.virtual_host_for(config, "a.example.com")["name"] == "exact"
+    assert routes.virtual_host_for(config, "b.example.com")["name"] == "narrow"
+    assert routes.virtual_host_for(config, "b.org")["name"] == "any"
+    assert routes.virtual_host_for({"virtual_hosts": []}, "x") is None
+    vhost = {"routes": [{"match": {"path": "/exact"}, "route": {"cluster": "a"}},
+                        {"match": {"prefix": "/"}, "route": {"cluster": "b"}}]}
+    assert routes.routed_cluster(routes.route_for(vhost, "/exact?q=1")) == "a"
+    assert routes.routed_cluster(routes.route_for(vhost, "/other")) == "b"
+
+
+# ---------------------------------------------------------------- translator rules from Istio's cases
+
+SERVICES = """
+apiVersion: v1
+kind: Service
+metadata: {name: known, namespace: default}
+spec: {selector: {app: known}, ports: [{name: http, port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: alt-known, namespace: default}
+spec: {selector: {app: alt-known}, ports: [{name: http, port: 80}]}
+"""
+
+
+def _snapshot(text: str) -> MeshSnapshot:
+    counter = itertools.count(2)
+    snapshot, _ = topology.build(load_text(SERVICES + "---\n" + text, "<test>"), lambda key: f"127.0.9.{next(counter)}")
+    return snapshot
+
+
+def _vhost(config: dict[str, Any], authority: str) -> dict[str, Any]:
+    found = routes.virtual_host_for(config, authority)
+    assert found is not None, authority
+    return found
+
+
+def _vs(name: str, host: str, dest: str) -> str:
+    return (f"apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: {name}, namespace: default}}\n"
+            f"spec: {{hosts: ['{host}'], http: [{{route: [{{destination: {{host: {dest}}}}}]}}]}}\n---\n")
+
+
+def test_exact_virtual_service_host_beats_an_older_wildcard() -> None:
+    mesh = _snapshot(_vs("wild", "*.cluster.local", "wild.example.com") + _vs("exact", "known.default.svc.cluster.local",
+                                                                              "explicit.example.com"))
+    config = listeners.outbound_routes(mesh, "default", frozenset())
+    assert _vhost(config, "known.default.svc.cluster.local")["routes"][0]["route"]["cluster"] == \
+        "outbound|80||explicit.example.com"
+    assert _vhost(config, "alt-known.default.svc.cluster.local")["routes"][0]["route"]["cluster"] == \
+        "outbound|80||wild.example.com"
+    assert routes.has_domain(config, "*.cluster.local") is None  # it matched services: no as-is host
+
+
+def test_virtual_service_host_naming_no_service_is_routed_on_port_80() -> None:
+    config = listeners.outbound_routes(_snapshot(_vs("w", "*.unknown.example.com", "arbitrary.example.com")),
+                                       "default", frozenset())
+    assert _vhost(config, "x.unknown.example.com")["routes"][0]["route"]["cluster"] == \
+        "outbound|80||arbitrary.example.com"
+    assert routes.has_domain(config, "*.unknown.example.com:8080") is None
+
+
+class _Certs:
+    ca = Path("/nonexistent/ca.pem")
+
+    def workload(self, pod: Pod) -> tuple[Path, Path]:
+        return Path("/nonexistent/cert.pem"), Path("/nonexistent/key.pem")
+
+    def gateway_credential(self, namespace: str, name: str) -> tuple[Path, Path]:
+        return self.workload(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("mode", "alpn"), [(MutualTLSMode.STRICT, None),
+                                            (MutualTLSMode.PERMISSIVE, mtls.ALPN_MESH_MATCH)])
+def test_inbound_mtls_chain_matches_as_istiod(mode: MutualTLSMode, alpn: list[str] | None) -> None:
+    text = (f"apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {{name: default, namespace: "
+            f"istio-system}}\nspec: {{mtls: {{mode: {mode.value}}}}}\n---\n")
+    deployment = ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: known, namespace: default}\nspec:\n"
+                  "  selector: {matchLabels: {app: known}}\n  template:\n    metadata:\n      labels: {app: known}\n"
+                  "      annotations: {meshconform.io/local-app: echo}\n    spec:\n      containers: [{name: e, "
+                  "image: x, ports: [{containerPort: 80}]}]\n")
+    namespace = "apiVersion: v1\nkind: Namespace\nmetadata: {name: default, labels: {istio-injection: enabled}}\n---\n"
+    mesh = _snapshot(namespace + text + deployment)
+    pod = next(p for p in mesh.pods if p.deployment == "known")
+    chains = listeners.inbound_listeners(mesh, pod, _Certs(), Path("/dev/null"), frozenset())[0]["filter_chains"]
+    match = chains[0]["filter_chain_match"]
+    assert match["transport_protocol"] == "tls"
+    assert match.get("application_protocols") == alpn
+    assert "istio-http/1.1" in mtls.ALPN_MESH_MATCH
+
+
+def _gateway(server: str) -> str:
+    return ("apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: default}\n"
+            f"spec: {{selector: {{istio: ingressgateway}}, servers: [{server}]}}\n")
+
+
+def test_gateway_http_server_without_routes_listens_and_answers_404() -> None:
+    mesh = _snapshot(_gateway("{port: {number: 80, name: http, protocol: HTTP}, hosts: [foo.bar]}"))
+    gateway = next(p for p in mesh.pods if p.is_gateway)
+    found, route_configs = listeners.gateway_config(mesh, gateway, GatewayPorts(1, 2), _Certs(), Path("/x"),
+                                                    Path("/dev/null"), frozenset())
+    assert [item["name"] for item in found] == ["0.0.0.0_8080"]
+    vhost = _vhost(route_configs["http.8080"], "foo.bar")
+    assert vhost["name"] == "blackhole:80" and vhost["routes"] == []
+
+
+def test_redirecting_gateway_server_redirects_hosts_without_routes() -> None:
+    mesh = _snapshot(_gateway("{port: {number: 80, name: http, protocol: HTTP}, hosts: [example.com], "
+                              "tls: {httpsRedirect: true}}"))
+    gateway = next(p for p in mesh.pods if p.is_gateway)
+    _, route_configs = listeners.gateway_config(mesh, gateway, GatewayPorts(1, 2), _Certs(), Path("/x"),
+                                                Path("/dev/null"), frozenset())
+    assert _vhost(route_configs["http.8080"], "example.com")["require_tls"] == "ALL"
