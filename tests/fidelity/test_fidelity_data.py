@@ -129,13 +129,14 @@ def _vhost(config: dict[str, Any], authority: str) -> dict[str, Any]:
 
 
 def _vs(name: str, host: str, dest: str) -> str:
-    return (f"apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: {name}, namespace: default}}\n"
+    return (f"apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+            f"metadata: {{name: {name}, namespace: default}}\n"
             f"spec: {{hosts: ['{host}'], http: [{{route: [{{destination: {{host: {dest}}}}}]}}]}}\n---\n")
 
 
 def test_exact_virtual_service_host_beats_an_older_wildcard() -> None:
-    mesh = _snapshot(_vs("wild", "*.cluster.local", "wild.example.com") + _vs("exact", "known.default.svc.cluster.local",
-                                                                              "explicit.example.com"))
+    mesh = _snapshot(_vs("wild", "*.cluster.local", "wild.example.com")
+                     + _vs("exact", "known.default.svc.cluster.local", "explicit.example.com"))
     config = listeners.outbound_routes(mesh, "default", frozenset())
     assert _vhost(config, "known.default.svc.cluster.local")["routes"][0]["route"]["cluster"] == \
         "outbound|80||explicit.example.com"
@@ -203,3 +204,16 @@ def test_redirecting_gateway_server_redirects_hosts_without_routes() -> None:
     _, route_configs = listeners.gateway_config(mesh, gateway, GatewayPorts(1, 2), _Certs(), Path("/x"),
                                                 Path("/dev/null"), frozenset())
     assert _vhost(route_configs["http.8080"], "example.com")["require_tls"] == "ALL"
+
+
+def test_readme_states_the_committed_figure_and_unbacked_checks() -> None:
+    readme = (HERE.parents[1] / "README.md").read_text()
+    figure = json.loads(SUMMARY.read_text())
+    assert figure["statement"] in readme
+    assert f"of Istio's {figure['istio_expectations']} expectations" in readme
+    assert f"{figure['in_scope']} fall inside" in readme and f"{figure['out_of_scope']}\n  are out of scope" in readme
+    for entry in yaml.safe_load(COVERAGE.read_text()):
+        if not entry["backed"]:
+            assert f"| `{entry['check']}` |" in readme, entry["check"]
+    for divergence in figure["divergences"]:
+        assert divergence["case"] in readme, divergence["case"]

@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{mark} {result.explain() if not result.agrees else result.call.id}")
     figure = summary(cases, results)
     print(json.dumps({k: figure[k] for k in ("in_scope", "agreed", "statement")}, indent=1))
-    print(f"platform up in {up:.1f} s; {len(results)} cases in {time.monotonic() - started:.1f} s; run dir {run.run_dir}")
+    print(f"platform up in {up:.1f} s; {len(results)} cases in {time.monotonic() - started:.1f} s; "
+          f"run dir {run.run_dir}")
     if args.update:
         if args.only:
             print("--update needs the full set of cases (no -k)", file=sys.stderr)

@@ -173,11 +173,10 @@ class Observer:
                                                           f"for {call.path!r}")
         if response.status == 503 and vhost is not None:
             route = routes.route_for(vhost, call.path)
-            cluster = routes.routed_cluster(route) if route else None
-            known = {c for c in self._cluster_names(pod)}
-            if cluster and cluster not in known:
-                return Outcome(cluster=cluster, evidence=f"503: the route in {vhost.get('name')!r} names "
-                                                         f"{cluster}, which the proxy does not have")
+            target = routes.routed_cluster(route) if route else None
+            if target and target not in self._cluster_names(pod):
+                return Outcome(cluster=target, evidence=f"503: the route in {vhost.get('name')!r} names "
+                                                        f"{target}, which the proxy does not have")
         return Outcome(evidence=f"unexplained: {seen}; body {response.body[:200]!r}")
 
     def _cluster_names(self, pod: Pod) -> set[str]:
