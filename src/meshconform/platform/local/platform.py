@@ -24,7 +24,7 @@ from meshconform.fidelity.figure import under_test_block
 from meshconform.interrupts import sigterm_as_interrupt
 from meshconform.meshapi.loader import Sourced, load_files, parse_document
 from meshconform.platform.api import INGRESS, Endpoint, Workload
-from meshconform.platform.local import addresses, envoy, topology
+from meshconform.platform.local import addresses, capabilities, envoy, topology
 from meshconform.platform.local.ca import CertificateAuthority, write_private
 from meshconform.platform.local.supervisor import Supervisor
 from meshconform.platform.local.translator import MISBEHAVIOURS, GatewayPorts, MeshSnapshot, Pod, translate
@@ -113,6 +113,7 @@ class LocalPlatform:
         self.manifests = list(manifests) if manifests is not None else base_manifests()
         self.supervisor = Supervisor(self.files.processes)
         self._state: dict[str, Any] = {}
+        self._restore_misbehave: frozenset[str] | None = None
         if self.files.state.exists():
             self._state = json.loads(self.files.state.read_text())
             self.misbehave = frozenset(self._state.get("misbehave", []))
@@ -120,10 +121,14 @@ class LocalPlatform:
     # ------------------------------------------------------------------ lifecycle
 
     @property
+    def folder(self) -> Path:
+        return self.files.root
+
+    @property
     def endpoint(self) -> Endpoint:
         ports = self._state["gateway_ports"]
         https = f"https://127.0.0.1:{ports['https']}" if self._has_tls_server() else None
-        return Endpoint(f"http://127.0.0.1:{ports['http']}", https)
+        return Endpoint(f"http://127.0.0.1:{ports['http']}", https, {"ca_cert": str(self.files.certs / "ca.pem")})
 
     def is_up(self) -> bool:
         return bool(self._state) and any(self.supervisor.is_alive(r) for r in self.supervisor.records())
@@ -152,6 +157,18 @@ class LocalPlatform:
         if self.files.state.exists():
             self._state["stopped"] = time.time()
             self._save()
+
+    def misbehave_for_session(self, misbehave: frozenset[str]) -> None:
+        """Switch misbehaviours on an attached platform until `detach` (self-tests share one platform)."""
+        if self._restore_misbehave is None:
+            self._restore_misbehave = self.misbehave
+        if misbehave != self.misbehave:
+            self.misbehave_as(misbehave)
+
+    def detach(self) -> None:
+        if self._restore_misbehave is not None and self._restore_misbehave != self.misbehave:
+            self.misbehave_as(self._restore_misbehave)
+        self._restore_misbehave = None
 
     def misbehave_as(self, misbehave: frozenset[str]) -> None:
         """Switch the deliberate misbehaviours of a running platform (self-tests only): every proxy
@@ -202,6 +219,7 @@ class LocalPlatform:
         """Compute everything first (nothing changes on a ConfigError), then start/stop processes,
         write Envoy config, and wait until every proxy runs it. A rejection rolls back."""
         items = [item for _, item in desired]
+        capabilities.check(items)
         pod_ips = dict(self._state["pod_ips"])
         snapshot, specs = topology.build(items, lambda key: self._ip_for(key, pod_ips),
                                          no_injection="no-injection" in self.misbehave)
