@@ -217,3 +217,76 @@ def test_readme_states_the_committed_figure_and_unbacked_checks() -> None:
             assert f"| `{entry['check']}` |" in readme, entry["check"]
     for divergence in figure["divergences"]:
         assert divergence["case"] in readme, divergence["case"]
+
+
+# ---------------------------------------------------------------- judging: a different outcome is a failure
+
+def _call(**overrides: Any) -> Any:
+    from meshconform.fidelity.cases import Call, Expect
+    fields: dict[str, Any] = {"id": "T/s/c", "name": "c", "source": "inbound", "port": 80,
+                              "expect": Expect(cluster="inbound|80||"), "workload": "ns/foo"}
+    return Call(**(fields | overrides))
+
+
+POD = Pod("foo-abc", "ns", "foo", {}, "foo", "127.0.9.9", (80,), True)
+
+
+def test_inbound_refusals_are_told_apart_by_the_proxy_counters() -> None:
+    from meshconform.fidelity.observe import _classify_inbound
+    listener = "listener.127.0.9.9_80."
+    assert _classify_inbound(_call(), POD, None, b"", "reset", {listener + "no_filter_chain_match": 1}).error == \
+        "no_filter_chain"
+    assert _classify_inbound(_call(), POD, None, b"", "ssl", {listener + "ssl.connection_error": 1}).error == \
+        "mtls_error"
+    assert _classify_inbound(_call(), POD, 400, b"", "", {"http.inbound_80.downstream_cx_protocol_error": 1}).error \
+        == "protocol_error"
+    served = _classify_inbound(_call(), POD, 200, b'{"pod": "foo-abc"}', "",
+                               {"cluster.inbound|80||.upstream_rq_total": 1})
+    assert served.cluster == "inbound|80||"
+    # Another pod answering, or nothing the proxy counted, is no outcome Istio names: the case fails.
+    other = _classify_inbound(_call(), POD, 200, b'{"pod": "bar-xyz"}', "",
+                              {"cluster.inbound|80||.upstream_rq_total": 1})
+    assert other.cluster is None and other.error is None
+    assert _classify_inbound(_call(), POD, None, b"", "timeout", {}).describe() == "nothing Istio would name"
+
+
+def test_a_proxied_call_is_judged_by_the_counter_and_the_echo_that_answered() -> None:
+    from meshconform.fidelity.observe import Observer
+    from meshconform.traffic.model import Response
+    observer = Observer.__new__(Observer)
+    observer._route_config = lambda pod, name: {"virtual_hosts": [  # type: ignore[method-assign]
+        {"name": "a", "domains": ["a.example.com"],
+         "routes": [{"match": {"path": "/x"}, "route": {"cluster": "outbound|80||gone.example.com"}}]}]}
+    observer._cluster_names = lambda pod: set()  # type: ignore[method-assign]
+    call = _call(source="ingress", host="a.example.com", path="/x")
+    moved = {"cluster.outbound|80||a.default.svc.cluster.local.upstream_rq_total": 1}
+    good = Response("r", 200, None, 0.01, body='{"service": "a", "namespace": "default"}')
+    served = observer._judge_proxied(call, good, moved, POD, "http.8080")
+    assert served.cluster == "outbound|80||a.default.svc.cluster.local"
+    wrong = Response("r", 200, None, 0.01, body='{"service": "b", "namespace": "default"}')
+    assert observer._judge_proxied(call, wrong, moved, POD, "http.8080").cluster is None
+    no_cluster = Response("r", 503, None, 0.01)
+    assert observer._judge_proxied(call, no_cluster, {}, POD, "http.8080").cluster == "outbound|80||gone.example.com"
+    assert observer._judge_proxied(_call(source="ingress", host="b.example.com"), Response("r", 404, None, 0.01), {},
+                                   POD, "http.8080").error == "no_virtual_host"
+    assert observer._judge_proxied(_call(source="ingress", host="a.example.com", path="/y"),
+                                   Response("r", 404, None, 0.01), {}, POD, "http.8080").error == "no_route"
+    redirect = Response("r", 301, None, 0.01, headers={"location": "https://a.example.com/"})
+    assert observer._judge_proxied(call, redirect, {}, POD, "http.8080").error == "tls_redirect"
+
+
+def test_a_known_divergence_must_keep_its_recorded_outcome() -> None:
+    from meshconform.fidelity.cases import Expect, Scenario
+    from meshconform.fidelity.observe import Outcome
+    from meshconform.fidelity.runner import Divergence, Result, summary
+    call = _call(expect=Expect(error="no_filter_chain"))
+    scenario = Scenario("sidecar", "T", "s", "<test>", [], [], [call])
+    recorded = Divergence(call.id, {"error": "protocol_error"}, "deliberately different, for the test")
+    kept = Result(scenario, call, Outcome(error="protocol_error"), recorded)
+    assert not kept.agrees and kept.as_recorded
+    drifted = Result(scenario, call, Outcome(cluster="inbound|80||"), recorded)
+    assert not drifted.as_recorded
+    from meshconform.fidelity.cases import CaseSet
+    figure = summary(CaseSet([scenario], set()), [kept], out_of_scope=[{"case": "x", "calls": 2, "reason": "r"}])
+    assert figure["agreed"] == 0 and figure["divergences"][0]["reason"] == "deliberately different, for the test"
+    assert figure["statement"].endswith("1 known divergences, listed") and figure["istio_expectations"] == 3
