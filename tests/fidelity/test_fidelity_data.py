@@ -243,6 +243,12 @@ def test_inbound_refusals_are_told_apart_by_the_proxy_counters() -> None:
     served = _classify_inbound(_call(), POD, 200, b'{"pod": "foo-abc"}', "",
                                {"cluster.inbound|80||.upstream_rq_total": 1})
     assert served.cluster == "inbound|80||"
+    from meshconform.fidelity.observe import CALLER_IDENTITY
+    mtls_body = json.dumps({"pod": "foo-abc", "headers": {"x-forwarded-client-cert": f"URI={CALLER_IDENTITY}"}})
+    counted = {"cluster.inbound|80||.upstream_rq_total": 1}
+    assert _classify_inbound(_call(tls="mtls"), POD, 200, mtls_body.encode(), "", counted).cluster == "inbound|80||"
+    # mTLS the proxy did not terminate (no identity reached the app) is not Istio's outcome.
+    assert _classify_inbound(_call(tls="mtls"), POD, 200, b'{"pod": "foo-abc"}', "", counted).cluster is None
     # Another pod answering, or nothing the proxy counted, is no outcome Istio names: the case fails.
     other = _classify_inbound(_call(), POD, 200, b'{"pod": "bar-xyz"}', "",
                               {"cluster.inbound|80||.upstream_rq_total": 1})

@@ -256,7 +256,13 @@ def _classify_inbound(call: Call, pod: Pod, status: int | None, body: bytes, fai
             answer = None
         if isinstance(answer, dict) and answer.get("pod") != pod.name:
             return Outcome(evidence=f"answered by {answer.get('pod')}, not {pod.name}: {seen}")
-        return Outcome(cluster=cluster, evidence=seen)
+        if isinstance(answer, dict):
+            # The proxy tells the app who called only over mTLS it terminated (XFCC): it must match the call.
+            xfcc = (answer.get("headers") or {}).get("x-forwarded-client-cert", "")
+            if (call.tls == "mtls") != (CALLER_IDENTITY in xfcc):
+                return Outcome(evidence=f"a {call.tls} call, but the app saw XFCC {xfcc!r}: {seen}")
+        return Outcome(cluster=cluster, evidence=f"{seen}; XFCC {'with' if call.tls == 'mtls' else 'without'} "
+                                                 "the caller's identity")
     if any(k.endswith(".no_filter_chain_match") for k in moved):
         return Outcome(error="no_filter_chain", evidence=seen)
     if any(k.endswith((".ssl.connection_error", ".ssl.fail_verify_no_cert")) for k in moved):
