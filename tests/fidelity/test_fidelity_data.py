@@ -296,3 +296,19 @@ def test_a_known_divergence_must_keep_its_recorded_outcome() -> None:
     figure = summary(CaseSet([scenario], set()), [kept], out_of_scope=[{"case": "x", "calls": 2, "reason": "r"}])
     assert figure["agreed"] == 0 and figure["divergences"][0]["reason"] == "deliberately different, for the test"
     assert figure["statement"].endswith("1 known divergences, listed") and figure["istio_expectations"] == 3
+
+
+def test_a_scenario_the_platform_refuses_fails_its_calls_and_the_run_goes_on(tmp_path: Path) -> None:
+    from meshconform.fidelity.cases import CaseSet, Expect, Scenario
+    from meshconform.fidelity.runner import FidelityRun
+
+    class Refusing:
+        def apply(self, items: Any) -> None:
+            raise ConfigError("not supported", source="<case>", resource="Gateway/x", field="spec.servers")
+
+    scenario = Scenario("gateway", "T", "s", "<case>", [], [], [_call(expect=Expect(error="no_route"))])
+    run = FidelityRun(CaseSet([scenario], set()), tmp_path, divergences={})
+    run.platform, run.observer = Refusing(), object()  # type: ignore[assignment]
+    [result] = run.run_scenario(scenario)
+    assert not result.agrees and not result.as_recorded
+    assert "refused the scenario" in result.explain() and "spec.servers" in result.explain()

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from meshconform.errors import ConfigError
+from meshconform.errors import ConfigError, PlatformError
 from meshconform.fidelity import cases as case_data
 from meshconform.fidelity.cases import Call, CaseSet, Scenario
 from meshconform.fidelity.manifests import base_manifests, scenario_secrets, scenario_services
@@ -118,12 +118,20 @@ class FidelityRun:
             self.platform.delete(items, ignore_missing=True)
 
     def run_scenario(self, scenario: Scenario) -> list[Result]:
+        """Every call's outcome; a scenario the platform refuses gives each of its calls a failed outcome
+        naming the refusal (the platform leaves nothing half-applied), and the run goes on."""
         assert self.observer is not None
         results = []
-        with self.applied(scenario) as credentials:
-            for call in scenario.calls:
-                outcome = self.observer.observe(call, credentials)
-                results.append(Result(scenario, call, outcome, self.divergences.get(call.id)))
+        try:
+            with self.applied(scenario) as credentials:
+                for call in scenario.calls:
+                    outcome = self.observer.observe(call, credentials)
+                    results.append(Result(scenario, call, outcome, self.divergences.get(call.id)))
+        except (ConfigError, PlatformError) as exc:
+            done = {r.call.id for r in results}
+            refused = Outcome(evidence=f"the local platform refused the scenario: {exc}")
+            results += [Result(scenario, c, refused, self.divergences.get(c.id)) for c in scenario.calls
+                        if c.id not in done]
         return results
 
     def run_all(self) -> list[Result]:
