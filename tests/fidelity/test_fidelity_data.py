@@ -13,11 +13,11 @@ import yaml
 from meshconform.errors import ConfigError
 from meshconform.fidelity import routes
 from meshconform.fidelity.cases import load_cases, load_file
-from meshconform.fidelity.figure import under_test_block
 from meshconform.fidelity.runner import CASES_DIR, SUMMARY, load_divergences, load_out_of_scope
 from meshconform.meshapi.istio import MutualTLSMode
 from meshconform.meshapi.loader import load_text
 from meshconform.platform.local import topology
+from meshconform.platform.local.fidelity import under_test_block
 from meshconform.platform.local.platform import LocalPlatform
 from meshconform.platform.local.translator import listeners, mtls
 from meshconform.platform.local.translator.model import GatewayPorts, MeshSnapshot, Pod

@@ -51,7 +51,8 @@ def _path_matches(match: dict[str, Any], path: str) -> bool:
 def route_for(vhost: dict[str, Any], path: str) -> dict[str, Any] | None:
     """The first route whose path matches; routes with header or query matches are not evaluated (a
     call in the fidelity cases carries none), so such a route is skipped."""
-    for route in vhost.get("routes", []):
+    found: list[dict[str, Any]] = vhost.get("routes", [])
+    for route in found:
         match = route.get("match", {})
         if match.get("headers") or match.get("query_parameters"):
             continue

@@ -21,11 +21,11 @@ from filelock import FileLock
 
 from meshconform import __version__
 from meshconform.errors import ConfigError, PlatformError
-from meshconform.fidelity.figure import under_test_block
 from meshconform.interrupts import sigterm_as_interrupt
 from meshconform.meshapi.loader import Sourced, load_files
 from meshconform.platform.api import INGRESS, Endpoint, Workload
 from meshconform.platform.local import addresses, envoy, observation, reconcile
+from meshconform.platform.local.fidelity import under_test_block
 from meshconform.platform.local.misbehaviour import Misbehaviour, parse
 from meshconform.platform.local.observation import LocalVantage
 from meshconform.platform.local.processes import Processes
@@ -41,7 +41,7 @@ LOCK_TIMEOUT_S = 120.0
 
 
 def base_manifests() -> list[Path]:
-    from meshconform import bookinfo  # type: ignore[attr-defined]  # mapped from bookinfo/ at install
+    from meshconform import bookinfo  # mapped from bookinfo/ at install
     folder = Path(bookinfo.__file__).parent / "manifests"
     return [folder / "namespaces.yaml", folder / "bookinfo.yaml", folder / "testbed.yaml"]
 

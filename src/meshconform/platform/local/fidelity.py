@@ -1,6 +1,6 @@
-"""The committed fidelity figure (src/meshconform/platform/local/fidelity.json) as reports show it.
+"""The committed fidelity figure (fidelity.json beside this module) as every report's underTest block shows it.
 
-Import-light on purpose: the local platform's describe() reads it for every report's underTest block."""
+The figure is written by `python -m meshconform.fidelity --update`; this module only reads it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-FIGURE = Path(__file__).resolve().parents[1] / "platform" / "local" / "fidelity.json"
+FIGURE = Path(__file__).resolve().with_name("fidelity.json")
 
 
 def under_test_block(path: Path = FIGURE) -> dict[str, Any]:
