@@ -312,3 +312,16 @@ def test_a_scenario_the_platform_refuses_fails_its_calls_and_the_run_goes_on(tmp
     [result] = run.run_scenario(scenario)
     assert not result.agrees and not result.as_recorded
     assert "refused the scenario" in result.explain() and "spec.servers" in result.explain()
+
+
+def test_the_http2_call_reads_status_and_body_from_frames() -> None:
+    import socket
+
+    from meshconform.fidelity.observe import H2_PREFACE, _h2_frame, _http2_get
+    client, server = socket.socketpair()
+    with client, server:
+        server.sendall(_h2_frame(0x4, 0, 0) + _h2_frame(0x1, 0x4, 1, bytes([0x88]))
+                       + _h2_frame(0x0, 0x1, 1, b'{"pod": "p"}'))
+        assert _http2_get(client, "/", "fidelity") == (200, b'{"pod": "p"}', "")
+        sent = server.recv(65536)
+        assert sent.startswith(H2_PREFACE) and bytes([0x82, 0x86]) in sent  # GET over http, static table

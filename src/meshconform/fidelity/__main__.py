@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     figure = summary(cases, results)
     print(json.dumps({k: figure[k] for k in ("in_scope", "agreed", "statement")}, indent=1))
     print(f"platform up in {up:.1f} s; {len(results)} cases in {time.monotonic() - started:.1f} s; "
-          f"run dir {run.run_dir}")
+          f"verdicts and evidence in {run.run_dir / 'results.json'}")
     if args.update:
         if args.only:
             print("--update needs the full set of cases (no -k)", file=sys.stderr)

@@ -24,7 +24,7 @@ ISTIO_FILES = {
 ERRORS = ("no_route", "no_virtual_host", "tls_redirect", "no_listener", "no_filter_chain", "mtls_error",
           "protocol_error")
 TLS_MODES = ("plaintext", "tls", "mtls")
-PROTOCOLS = ("http", "tcp")
+PROTOCOLS = ("http", "http2", "tcp")
 DEFAULT_TARGET_PORT = 8080  # where a backend's app listens when the case does not care
 
 

@@ -219,6 +219,8 @@ class Observer:
                 if call.tls == "mtls":
                     context.load_cert_chain(self.caller_cert, self.caller_key)
                 conn = context.wrap_socket(raw)
+            if call.protocol == "http2":
+                return _http2_get(conn, call.path, call.host or "fidelity")
             payload = NOT_HTTP if call.protocol == "tcp" else (
                 f"GET {call.path} HTTP/1.1\r\nHost: {call.host or 'fidelity'}\r\nConnection: close\r\n\r\n").encode()
             conn.sendall(payload)
@@ -236,6 +238,45 @@ class Observer:
             return None, data, "closed without an HTTP response" if not data else "not an HTTP response"
         head, _, body = data.partition(b"\r\n\r\n")
         return int(head.split(b" ", 2)[1]), body, ""
+
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+H2_STATUS = {0x88: 200, 0x89: 204, 0x8A: 206, 0x8B: 304, 0x8C: 400, 0x8D: 404, 0x8E: 500}  # HPACK static table
+
+
+def _h2_frame(kind: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+def _http2_get(conn: socket.socket, path: str, authority: str) -> tuple[int | None, bytes, str]:
+    """One GET over HTTP/2 with prior knowledge (h2c), enough to tell whether a port speaks HTTP/2: the
+    request uses HPACK's static table and literals without Huffman coding; the answer's status is read
+    from the static table (Envoy sends common statuses that way), the body from DATA frames."""
+    def literal(index: int, value: str) -> bytes:  # literal without indexing, indexed name
+        data = value.encode()
+        return bytes([index]) + bytes([len(data)]) + data
+    block = bytes([0x82, 0x86]) + literal(0x04, path) + literal(0x01, authority)  # GET, http, :path, :authority
+    conn.sendall(H2_PREFACE + _h2_frame(0x4, 0, 0) + _h2_frame(0x1, 0x5, 1, block))  # SETTINGS, HEADERS
+    buffer, status, body = b"", None, b""
+    while True:
+        while len(buffer) < 9 or len(buffer) < 9 + int.from_bytes(buffer[:3], "big"):
+            chunk = conn.recv(65536)
+            if not chunk:
+                return status, body, "" if status else "closed without an HTTP/2 response"
+            buffer += chunk
+        length, kind, flags = int.from_bytes(buffer[:3], "big"), buffer[3], buffer[4]
+        stream, payload, buffer = int.from_bytes(buffer[5:9], "big") & 0x7FFFFFFF, buffer[9:9 + length], \
+            buffer[9 + length:]
+        if kind == 0x4 and not flags & 0x1:
+            conn.sendall(_h2_frame(0x4, 0x1, 0))  # acknowledge the server's SETTINGS
+        elif kind == 0x7:  # GOAWAY
+            return status, body, "" if status else "GOAWAY before a response"
+        elif stream == 1 and kind == 0x1:
+            status = H2_STATUS.get(payload[0]) if payload else None
+        elif stream == 1 and kind == 0x0:
+            body += payload
+        if stream == 1 and kind in (0x0, 0x1) and flags & 0x1:  # END_STREAM
+            return status, body, ""
 
 
 def _default_alpn(call: Call) -> str | None:

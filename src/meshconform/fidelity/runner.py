@@ -135,7 +135,13 @@ class FidelityRun:
         return results
 
     def run_all(self) -> list[Result]:
-        return [r for scenario in self.cases.scenarios for r in self.run_scenario(scenario)]
+        """Every scenario in turn; each case's verdict and evidence also go to results.json in the run folder."""
+        results = [r for scenario in self.cases.scenarios for r in self.run_scenario(scenario)]
+        (self.run_dir / "results.json").write_text(json.dumps([{
+            "case": r.call.id, "istio_file": r.scenario.istio_file, "istio": r.call.expect.describe(),
+            "local": r.outcome.describe(), "agrees": r.agrees, "as_recorded": r.as_recorded,
+            "evidence": r.outcome.evidence} for r in results], indent=1))
+        return results
 
 
 def summary(cases: CaseSet, results: list[Result], out_of_scope: list[dict[str, Any]] | None = None) -> dict[str, Any]:
