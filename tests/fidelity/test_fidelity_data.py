@@ -295,7 +295,7 @@ def test_a_known_divergence_must_keep_its_recorded_outcome() -> None:
     from meshconform.fidelity.cases import CaseSet
     figure = summary(CaseSet([scenario], set()), [kept], out_of_scope=[{"case": "x", "calls": 2, "reason": "r"}])
     assert figure["agreed"] == 0 and figure["divergences"][0]["reason"] == "deliberately different, for the test"
-    assert figure["statement"].endswith("1 known divergences, listed") and figure["istio_expectations"] == 3
+    assert figure["statement"].endswith("1 known divergence, listed") and figure["istio_expectations"] == 3
 
 
 def test_a_scenario_the_platform_refuses_fails_its_calls_and_the_run_goes_on(tmp_path: Path) -> None:

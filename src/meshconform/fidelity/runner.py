@@ -172,7 +172,8 @@ def summary(cases: CaseSet, results: list[Result], out_of_scope: list[dict[str, 
                          "reason": r.divergence.reason if r.divergence else "UNEXPLAINED"}
                         for r in results if not r.agrees],
         "statement": f"agrees with {agreed} of {len(results)} in-scope Istio simulation cases at "
-                     f"{case_data.ISTIO_VERSION}; {len(results) - agreed} known divergences, listed",
+                     f"{case_data.ISTIO_VERSION}; {len(results) - agreed} known "
+                     f"divergence{'' if len(results) - agreed == 1 else 's'}, listed",
     }
 
 
