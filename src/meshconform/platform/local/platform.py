@@ -25,6 +25,7 @@ from meshconform.interrupts import sigterm_as_interrupt
 from meshconform.meshapi.loader import Sourced, load_files
 from meshconform.platform.api import INGRESS, ContainerState, Endpoint, Workload
 from meshconform.platform.local import addresses, envoy, observation, reconcile
+from meshconform.platform.local.fidelity import under_test_block
 from meshconform.platform.local.misbehaviour import Misbehaviour, parse
 from meshconform.platform.local.observation import LocalVantage
 from meshconform.platform.local.processes import Processes
@@ -287,6 +288,7 @@ class LocalPlatform:
                          "istio_semantics": "Istio 1.28+ defaults (no -shadow suffix, no 503 default retries)"},
                 "proxy": {"name": "envoy", "version": env.version if env else None,
                           "sha256": env.sha256 if env else None},
+                "fidelity": under_test_block(),
                 "misbehave": sorted(self._misbehave),
                 "run_dir": str(self.files.root)}
 
