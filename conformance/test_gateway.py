@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from meshconform.suite.checks import wait_for, wait_for_marker
 from meshconform.suite.tls import issue_server_credential
 from meshconform.suite.unit import conformance_test
@@ -58,3 +60,30 @@ def test_gateway_tls(mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> N
     assert all(r.status == 200 and r.json()["service"] == "echo" for r in good), [r.summary() for r in good[:3]]
     assert untrusted.status is None and untrusted.error == "tls", untrusted.summary()
     assert unbound.status is None, unbound.summary()
+
+
+@conformance_test("gateway-wildcard-near-misses", "Wildcard hosts through the gateway: '*.wild.Z' takes names one or "
+                  "more labels under it; its bare domain and names ending like it without the dot boundary "
+                  "('badwild.Z') fall to the wider '*.Z', and names '*.Z' does not cover get 404; an authority regex "
+                  "must match the whole Host.", features={"GatewayHTTP"}, manifests=("gateway/echo-wildcard.yaml",))
+def test_gateway_wildcard_near_misses(mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+    from meshconform.meshapi.istio import Gateway, VirtualService
+    from meshconform.suite.manifests import load_manifest
+    from meshconform.suite.near_miss import Probe, expect, host_variants, near_misses, wrong_routes
+
+    zone = "gwnm.example"
+    values = {"zone": zone, "authority_regex": rf"api-[0-9]+\.wild\.{re.escape(zone)}"}
+    marker = mesh_config.apply_manifest("gateway/echo-wildcard.yaml", **values)
+    items = [item.resource for item in load_manifest("gateway/echo-wildcard.yaml", **values)]
+    services = [r for r in items if isinstance(r, VirtualService)]
+    server_hosts = [h for r in items if isinstance(r, Gateway) for s in r.spec.servers for h in s.hosts]
+    probes = [Probe(f"host {label}: {host}", Request("/", host=host))
+              for pattern in [h for vs in services for h in vs.spec.hosts] for label, host in host_variants(pattern)]
+    probes += [p for vs in services for rule in vs.spec.http for m in rule.match
+               for p in near_misses(m, Request("/", host=f"a.wild.{zone}"), {values["authority_regex"]:
+                                                                            f"api-7.wild.{zone}"})]
+    probes = expect(probes, services, server_hosts)
+    wait_for_marker(mesh_ingress, Request("/", host=f"a.wild.{zone}"), marker, mesh_timeouts)
+    wrong = wrong_routes(mesh_ingress, probes)
+    mesh_result.figure("probes", {p.label: p.expected for p in probes})
+    assert not wrong, f"{len(wrong)} of {len(probes)} host probes took the wrong route: " + "; ".join(wrong)

@@ -83,3 +83,43 @@ def test_header_routing(mesh_config, mesh_meshed_client, mesh_ingress, mesh_time
     assert {_version(r) for r in others} == {"v1"}
     assert {_version(r) for r in page_jason} == {"v2"}
     assert {_version(r) for r in page_anonymous} == {"v1"}
+
+
+# One rule per kind of match (Istio's HTTPMatchRequest); regexes carry an example they match in full.
+MATCH_RULES = [
+    {"name": "header-exact", "match": {"headers": {"x-nm-exact": {"exact": "alpha"}}}},
+    {"name": "header-prefix", "match": {"headers": {"x-nm-prefix": {"prefix": "beta"}}}},
+    {"name": "header-regex", "match": {"headers": {"x-nm-regex": {"regex": "ga[0-9]+ma"}}}},
+    {"name": "uri-exact", "match": {"uri": {"exact": "/nm/exact"}}},
+    {"name": "uri-prefix", "match": {"uri": {"prefix": "/nm/prefix"}}},
+    {"name": "uri-regex", "match": {"uri": {"regex": "/nm/re/[0-9]+"}}},
+    {"name": "uri-nocase", "match": {"uri": {"exact": "/nm/NoCase"}, "ignoreUriCase": True}},
+    {"name": "query-exact", "match": {"uri": {"prefix": "/nm/q"}, "queryParams": {"nmq": {"exact": "yes"}}}},
+    {"name": "query-regex", "match": {"uri": {"prefix": "/nm/q"}, "queryParams": {"nmr": {"regex": "[a-c]+"}}}},
+    {"name": "method-put", "match": {"uri": {"prefix": "/nm/method"}, "method": {"exact": "PUT"}}},
+]
+REGEX_EXAMPLES = {"ga[0-9]+ma": "ga42ma", "/nm/re/[0-9]+": "/nm/re/123", "[a-c]+": "abc"}
+
+
+@conformance_test("match-near-misses", "Every kind of HTTP match (headers exact/prefix/regex, uri exact/prefix/regex, "
+                  "ignoreUriCase, query parameters, method) gets its matching input and its closest misses: a value "
+                  "that only starts or ends with the exact one, a case variant, a path that contains a regex match "
+                  "without being one, a missing header; each must take the route Istio's documented semantics pick "
+                  "(first match wins, else the fallback).", features={"HeaderRouting"},
+                  manifests=("routing/echo-match-rules.yaml",))
+def test_match_near_misses(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+    from meshconform.meshapi.istio import VirtualService
+    from meshconform.suite.manifests import load_manifest
+    from meshconform.suite.near_miss import expect, near_misses, wrong_routes
+
+    marker = mesh_config.apply_manifest("routing/echo-match-rules.yaml", rules=MATCH_RULES)
+    services = [item.resource for item in load_manifest("routing/echo-match-rules.yaml", rules=MATCH_RULES)
+                if isinstance(item.resource, VirtualService)]
+    base = Request("/nm/none", host="echo:8080")
+    probes = expect([probe for rule in services[0].spec.http for match in rule.match
+                     for probe in near_misses(match, base, REGEX_EXAMPLES)], services)
+    wait_for_marker(mesh_meshed_client, base, marker, mesh_timeouts)
+    wrong = wrong_routes(mesh_meshed_client, probes)
+    mesh_result.figure("probes", {"sent": len(probes), "near_misses": sum(p.expected == "fallback" for p in probes),
+                                  "wrong": len(wrong)})
+    assert not wrong, f"{len(wrong)} of {len(probes)} match probes took the wrong route: " + "; ".join(wrong[:8])

@@ -38,6 +38,9 @@ CATCHES = {
     "circuit-breakers-ignored": ["circuit-breaking"],
     "no-injection": ["injection-rules"],
     "authz-ignored": ["authz-allow-nothing", "authz-allow-rules"],
+    "exact-as-prefix": ["match-near-misses"],
+    "regex-as-partial-match": ["match-near-misses", "gateway-wildcard-near-misses"],
+    "wildcard-without-dot-boundary": ["gateway-wildcard-near-misses"],
 }
 FOLDER = Path(conformance.__file__).parent
 

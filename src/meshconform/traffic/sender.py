@@ -16,7 +16,7 @@ from meshconform.traffic.transport import Transport
 
 BODY_LIMIT = 16_384
 KEPT_HEADERS = ("server", "content-type", "x-envoy-upstream-service-time", "x-envoy-overloaded",
-                "x-meshconform-config", "location", "x-request-id", "set-cookie")
+                "x-meshconform-config", "x-meshconform-route", "location", "x-request-id", "set-cookie")
 
 
 def _classify(exc: BaseException) -> str:

@@ -37,6 +37,11 @@ class Misbehaviour(StrEnum):
     RETRIES_IGNORED = "retries-ignored", "drops VirtualService retry settings (the mesh default applies)"
     CIRCUIT_BREAKERS_IGNORED = "circuit-breakers-ignored", "drops DestinationRule connection-pool limits"
     AUTHZ_IGNORED = "authz-ignored", "sidecars enforce no AuthorizationPolicy"
+    EXACT_AS_PREFIX = "exact-as-prefix", "exact string matches (uri, headers, query, method, authority) act as prefixes"
+    REGEX_AS_PARTIAL_MATCH = ("regex-as-partial-match",
+                              "regex matches succeed when the regex matches any part of the value, not all of it")
+    WILDCARD_WITHOUT_DOT_BOUNDARY = ("wildcard-without-dot-boundary",
+                                     "a host '*.example.com' also matches 'badexample.com' and 'example.com'")
 
 
 Misbehaviours = frozenset[Misbehaviour]

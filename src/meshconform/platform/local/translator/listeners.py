@@ -148,7 +148,8 @@ def outbound_routes(mesh: MeshSnapshot, caller_namespace: str, misbehave: Misbeh
                           "domains": service_domains(service, port.port, caller_namespace),
                           "routes": routes})
     for pattern, vs in unmatched_hosts(mesh).items():
-        hosts.append({"name": f"{pattern}:80", "domains": [pattern, f"{pattern}:80"],
+        domain = _wildcard_domain(pattern, misbehave)
+        hosts.append({"name": f"{pattern}:80", "domains": [domain, f"{domain}:80"],
                       "routes": RouteBuilder(vs, services, misbehave).routes(80)})
     return {"name": "outbound", "virtual_hosts": hosts, "validate_clusters": False}
 
@@ -267,6 +268,14 @@ def _gateway_virtual_hosts(mesh: MeshSnapshot, gateway: Gateway, server_hosts: l
                     domain = server_host
                 else:
                     continue
-                vhost = vhosts.setdefault(domain, {"name": domain, "domains": [domain], "routes": []})
+                vhost = vhosts.setdefault(domain, {"name": domain, "domains": [_wildcard_domain(domain, misbehave)],
+                                                   "routes": []})
                 vhost["routes"].extend(RouteBuilder(vs, services, misbehave).routes(None))
     return vhosts
+
+
+def _wildcard_domain(domain: str, misbehave: Misbehaviours) -> str:
+    """Envoy's `*.example.com` needs the dot; the misbehaviour drops it, so `badexample.com` matches too."""
+    if Misbehaviour.WILDCARD_WITHOUT_DOT_BOUNDARY in misbehave and domain.startswith("*."):
+        return "*" + domain[2:]
+    return domain

@@ -72,26 +72,29 @@ class RouteBuilder:
         uri = match.uri
         if uri is None:
             envoy["prefix"] = "/"
+        elif uri.exact is not None and Misbehaviour.EXACT_AS_PREFIX in self.misbehave:
+            envoy["prefix"] = uri.exact
         elif uri.exact is not None:
             envoy["path"] = uri.exact
         elif uri.prefix is not None:
             envoy["prefix"] = uri.prefix
         else:
-            envoy["safe_regex"] = {"regex": uri.regex}
+            envoy["safe_regex"] = {"regex": _regex(uri.regex or "", self.misbehave)}
         if match.ignore_uri_case and uri is not None and uri.regex is None:
             envoy["case_sensitive"] = False
-        headers = [_header(name, value) for name, value in match.headers.items()]
-        headers += [{**_header(name, value), "invert_match": True} for name, value in match.without_headers.items()]
+        m = self.misbehave
+        headers = [_header(name, value, m) for name, value in match.headers.items()]
+        headers += [{**_header(name, value, m), "invert_match": True} for name, value in match.without_headers.items()]
         for pseudo, value in ((":method", match.method), (":authority", match.authority),
                               (":scheme", match.scheme)):
             if value is not None:
-                headers.append(_header(pseudo, value))
+                headers.append(_header(pseudo, value, m))
         if headers:
             envoy["headers"] = headers
         if match.query_params:
             envoy["query_parameters"] = [
                 {"name": name, "present_match": True} if value.is_presence
-                else {"name": name, "string_match": _string_matcher(value)}
+                else {"name": name, "string_match": _string_matcher(value, m)}
                 for name, value in match.query_params.items()]
         return envoy
 
@@ -153,18 +156,23 @@ def _is_catch_all(match: HTTPMatchRequest | None) -> bool:
     return only_uri and (match.uri is None or match.uri.prefix == "/" or match.uri.regex in ("*", ".*"))
 
 
-def _string_matcher(value: StringMatch) -> dict[str, Any]:
+def _regex(regex: str, misbehave: Misbehaviours) -> str:
+    # Envoy's safe_regex must match the whole value; the misbehaviour lets it match anywhere inside.
+    return f".*(?:{regex}).*" if Misbehaviour.REGEX_AS_PARTIAL_MATCH in misbehave else regex
+
+
+def _string_matcher(value: StringMatch, misbehave: Misbehaviours = frozenset()) -> dict[str, Any]:
     if value.exact is not None:
-        return {"exact": value.exact}
+        return {"prefix" if Misbehaviour.EXACT_AS_PREFIX in misbehave else "exact": value.exact}
     if value.prefix is not None:
         return {"prefix": value.prefix}
-    return {"safe_regex": {"regex": value.regex}}
+    return {"safe_regex": {"regex": _regex(value.regex or "", misbehave)}}
 
 
-def _header(name: str, value: StringMatch) -> dict[str, Any]:
+def _header(name: str, value: StringMatch, misbehave: Misbehaviours = frozenset()) -> dict[str, Any]:
     if value.is_presence or value.regex == "*":
         return {"name": name, "present_match": True}
-    return {"name": name, "string_match": _string_matcher(value)}
+    return {"name": name, "string_match": _string_matcher(value, misbehave)}
 
 
 def _retry_policy(retries: HTTPRetry) -> dict[str, Any]:
