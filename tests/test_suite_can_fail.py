@@ -28,7 +28,7 @@ CATCHES = {
     "mirror-percentage-ignored": ["mirror-fraction"],
     "strict-as-permissive": ["mtls-strict", "mtls-workload-precedence", "mtls-namespace-precedence"],
     "permissive-as-strict": ["mtls-permissive"],
-    "mtls-plaintext": ["mtls-strict", "mtls-permissive", "injection-rules"],
+    "mtls-plaintext": ["mtls-strict", "mtls-permissive", "injection-rules", "identity-by-service-account"],
     "auto-mtls-ignores-disable": ["mtls-disable"],
     "precedence-reversed": ["mtls-workload-precedence", "mtls-namespace-precedence"],
     "gateway-host-ignored": ["gateway-host-path", "gateway-host-routing"],
@@ -37,10 +37,12 @@ CATCHES = {
     "retries-ignored": ["retries"],
     "circuit-breakers-ignored": ["circuit-breaking"],
     "no-injection": ["injection-rules"],
-    "authz-ignored": ["authz-allow-nothing", "authz-allow-rules"],
+    "authz-ignored": ["authz-allow-nothing", "authz-allow-rules", "authz-principal-from-certificate"],
     "exact-as-prefix": ["match-near-misses"],
     "regex-as-partial-match": ["match-near-misses", "gateway-wildcard-near-misses"],
     "wildcard-without-dot-boundary": ["gateway-wildcard-near-misses"],
+    "xfcc-forwarded-from-untrusted": ["xfcc-forged-untrusted"],
+    "identity-from-deployment-name": ["identity-by-service-account", "authz-principal-from-certificate"],
 }
 FOLDER = Path(conformance.__file__).parent
 

@@ -55,6 +55,8 @@ spec:
     timeout: 1s
     retries: {attempts: 3, retryOn: 5xx}
     route: [{destination: {host: echo, subset: v2}}]
+  - match: [{uri: {regex: "/re/[0-9]+"}}]
+    route: [{destination: {host: echo, subset: v2}}]
   - route:
     - {destination: {host: echo, subset: v1}, weight: 50}
     - {destination: {host: echo, subset: v2}, weight: 50}
@@ -80,6 +82,17 @@ data: {tls.crt: Y2VydA==, tls.key: a2V5}
 ---""",
         vs("  - route: [{destination: {host: echo, subset: v1}}]", name="site", hosts="[a.example.com]",
            gateways="[gw]"),
+        """
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: wild, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - {port: {number: 80, name: http, protocol: HTTP}, hosts: ["*.wild.example.com"]}
+---""",
+        vs("  - route: [{destination: {host: echo, subset: v1}}]", name="wild", hosts='["*.wild.example.com"]',
+           gateways="[wild]"),
         """
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -111,6 +124,18 @@ def split_route(c: Configs) -> dict:
     route = ev.route_for(ev.sidecar_routes(c["default/client-0"]), ev.Request("echo"))
     assert route is not None
     return route
+
+
+def route_to(c: Configs, request: ev.Request) -> dict:
+    route = ev.route_for(ev.sidecar_routes(c["default/client-0"]), request)
+    assert route is not None
+    return route
+
+
+def plaintext_xfcc(c: Configs) -> str:
+    chain = ev.filter_chain(ev.inbound_listener(c["default/echo-v1-0"], 8080), PLAINTEXT)
+    assert chain is not None
+    return str(chain["filters"][0]["typed_config"]["forward_client_cert_details"])
 
 
 def inbound_mode(config: ProxyConfig) -> str:
@@ -217,11 +242,24 @@ CASES: dict[Misbehaviour, Case] = {
         (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[len\]$",),
         echo_allows_plaintext_caller, False, True,
         proxies=("default/echo-v1-0", "default/echo-v2-0")),
+    Misbehaviour.EXACT_AS_PREFIX: Case(
+        (ROUTES + r".*\.routes\[\d+\]\.match\.(headers\[\d+\]\.string_match\.(exact|prefix)|path|prefix)$",),
+        lambda c: ev.cluster_shares(route_to(c, ev.Request("echo", headers={"end-user": "jasonx"}))),
+        {V1: 0.5, V2: 0.5}, {V2: 1.0}),
+    Misbehaviour.REGEX_AS_PARTIAL_MATCH: Case(
+        (ROUTES + r".*\.routes\[\d+\]\.match\.safe_regex\.regex$",),
+        lambda c: ev.cluster_shares(route_to(c, ev.Request("echo", path="/x/re/1"))), {V1: 0.5, V2: 0.5}, {V2: 1.0}),
+    Misbehaviour.WILDCARD_WITHOUT_DOT_BOUNDARY: Case(
+        (r"^istio-system/istio-ingressgateway:routes\..*\.domains\[\d+\]$",),
+        lambda c: gateway_answer(c, "badwild.example.com"), "not-found", "route", proxies=(GATEWAY,)),
+    Misbehaviour.XFCC_FORWARDED_FROM_UNTRUSTED: Case(
+        (LISTENER_CHAINS,), plaintext_xfcc, "SANITIZE", "ALWAYS_FORWARD_ONLY"),
 }
 
 
 def test_every_translator_misbehaviour_has_a_case() -> None:
-    assert set(CASES) == set(Misbehaviour) - {Misbehaviour.NO_INJECTION}
+    # no-injection and identity-from-deployment-name act on the snapshot (pods, identities), not the translator.
+    assert set(CASES) == set(Misbehaviour) - {Misbehaviour.NO_INJECTION, Misbehaviour.IDENTITY_FROM_DEPLOYMENT_NAME}
 
 
 @pytest.fixture(scope="module")

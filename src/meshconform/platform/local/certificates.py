@@ -36,7 +36,9 @@ class Certificates:
         return self.files.certs / "ca.pem"
 
     def workload(self, pod: Pod) -> tuple[Path, Path]:
-        folder = self.files.certs / f"{pod.namespace}.{pod.name}"
+        # Named after the identity too: a pod whose identity changes gets a new certificate, and its proxy
+        # config a new path, so Envoy loads it.
+        folder = self.files.certs / f"{pod.namespace}.{pod.name}.{_digest(pod.identity.encode())}"
         return folder / "cert.pem", folder / "key.pem"
 
     def gateway_credential(self, namespace: str, name: str) -> tuple[Path, Path]:

@@ -40,6 +40,10 @@ class Misbehaviour(StrEnum):
     EXACT_AS_PREFIX = "exact-as-prefix", "exact string matches (uri, headers, query, method, authority) act as prefixes"
     REGEX_AS_PARTIAL_MATCH = ("regex-as-partial-match",
                               "regex matches succeed when the regex matches any part of the value, not all of it")
+    IDENTITY_FROM_DEPLOYMENT_NAME = ("identity-from-deployment-name",
+                                     "SPIFFE identities name the Deployment instead of the ServiceAccount")
+    XFCC_FORWARDED_FROM_UNTRUSTED = ("xfcc-forwarded-from-untrusted",
+                                     "sidecars pass a plaintext caller's own X-Forwarded-Client-Cert to the app")
     WILDCARD_WITHOUT_DOT_BOUNDARY = ("wildcard-without-dot-boundary",
                                      "a host '*.example.com' also matches 'badexample.com' and 'example.com'")
 

@@ -6,7 +6,7 @@ Pure: a ConfigError here leaves the running platform untouched."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from meshconform.errors import ConfigError, PlatformError
 from meshconform.meshapi.loader import Sourced
@@ -49,6 +49,10 @@ def snapshot_of(items: Sequence[Sourced], state: RunState, misbehave: frozenset[
     pod_ips = dict(state.pod_ips)
     snapshot, specs = topology.build(items, lambda key: allocate_ip(key, pod_ips, state.block),
                                      no_injection=Misbehaviour.NO_INJECTION in misbehave)
+    if Misbehaviour.IDENTITY_FROM_DEPLOYMENT_NAME in misbehave:
+        # Only the identities change (certificates, SANs, principals), not the pods' processes.
+        snapshot = replace(snapshot, pods=[p if p.is_gateway else replace(p, service_account=p.deployment)
+                                           for p in snapshot.pods])
     return snapshot, specs, pod_ips
 
 

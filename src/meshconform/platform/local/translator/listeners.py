@@ -71,7 +71,10 @@ def inbound_listeners(mesh: MeshSnapshot, pod: Pod, certs: CertificatePaths, log
         rbac = authz.rbac_filters(mesh, pod, misbehave)
         tls_hcm = _hcm(f"inbound_{port}", route, log, rbac, forward_client_cert_details="SANITIZE_SET",
                        set_current_client_cert_details={"subject": True, "uri": True})
-        plain_hcm = _hcm(f"inbound_{port}", route, log, rbac, forward_client_cert_details="SANITIZE")
+        # A caller without mTLS has no certificate to vouch for: any XFCC it sent is dropped (Envoy strips
+        # XFCC on non-mTLS connections in every mode but ALWAYS_FORWARD_ONLY, which the misbehaviour uses).
+        plain_hcm = _hcm(f"inbound_{port}", route, log, rbac, forward_client_cert_details=(
+            "ALWAYS_FORWARD_ONLY" if Misbehaviour.XFCC_FORWARDED_FROM_UNTRUSTED in misbehave else "SANITIZE"))
         # As istiod: STRICT takes any TLS (a client without a certificate then fails the handshake),
         # PERMISSIVE tells mTLS from plaintext by Istio's ALPN values.
         tls_match: dict[str, Any] = {"transport_protocol": "tls"}
