@@ -82,8 +82,8 @@ def test_xfcc_forged_untrusted(mode, mesh_config, mesh_unmeshed_client, mesh_mes
 
 
 @conformance_test("authz-principal-from-certificate", "ALLOW only principal ledger-reader on echo: the caller "
-                  "with that service account passes; the meshed client (another identity) and a caller without a sidecar are "
-                  "denied with 403 even when they send an X-Forwarded-Client-Cert naming ledger-reader.",
+                  "with that service account passes; the meshed client (another identity) and a caller without a "
+                  "sidecar are denied with 403 even when they send an X-Forwarded-Client-Cert naming ledger-reader.",
                   features={"Authorization"}, parallel=False, manifests=("authorization/allow-ledger-reader.yaml",))
 def test_authz_principal_from_certificate(mesh_config, mesh_vantage, mesh_meshed_client,  # type: ignore[no-untyped-def]
                                           mesh_unmeshed_client, mesh_timeouts, mesh_result) -> None:
