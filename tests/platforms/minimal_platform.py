@@ -73,6 +73,9 @@ class MinimalPlatform:
     def request_log(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
         return []
 
+    def access_log(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
+        return []
+
     def evidence(self, namespace: str, deployment: str, hosts: Collection[str] = ()) -> dict[str, Any]:
         return {}
 

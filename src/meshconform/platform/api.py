@@ -103,6 +103,13 @@ class Platform(Protocol):
         """Requests the workload's app received (one dict per request, with `request_id`)."""
         ...
 
+    def access_log(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
+        """The access log of the workload's proxies (the gateway: "istio-system", "istio-ingressgateway"), one
+        dict per request with at least `request_id`, `status`, `flags` (Envoy's %RESPONSE_FLAGS%, e.g. "UO",
+        "UT", "NR"), `details` (%RESPONSE_CODE_DETAILS%) and `direction` ("inbound", "outbound" or "gateway");
+        [] where the platform cannot read it. Istio's default access log carries the same fields."""
+        ...
+
     def evidence(self, namespace: str, deployment: str, hosts: Collection[str] = ()) -> dict[str, Any]:
         """Proxy config excerpts (the parts about `hosts`, if given) and access-log lines for a
         failing test's report."""

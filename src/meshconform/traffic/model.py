@@ -48,7 +48,7 @@ def version_of_pod(pod: str | None) -> str | None:
 class Response:
     request_id: str
     status: int | None  # None when no HTTP response came back
-    error: str | None  # reset | refused | timeout | tls | other:<text>
+    error: str | None  # reset | refused | timeout | tls (handshake failed) | tls-certificate | other:<text>
     latency: float  # seconds, from send to the complete body
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""

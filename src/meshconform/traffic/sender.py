@@ -22,6 +22,9 @@ KEPT_HEADERS = ("server", "content-type", "x-envoy-upstream-service-time", "x-en
 def _classify(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError):
         return "timeout"
+    # The client rejecting the certificate it was given is not the server refusing the handshake.
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | ssl.SSLCertVerificationError):
+        return "tls-certificate"
     if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
         return "tls"
     if isinstance(exc, aiohttp.ServerDisconnectedError):

@@ -41,6 +41,7 @@ def access_log(path: Path, proxy: str, direction: str) -> list[dict[str, Any]]:
         "authority": "%REQ(:AUTHORITY)%",
         "status": "%RESPONSE_CODE%",
         "flags": "%RESPONSE_FLAGS%",
+        "details": "%RESPONSE_CODE_DETAILS%",
         "duration_ms": "%DURATION%",
         "upstream_cluster": "%UPSTREAM_CLUSTER%",
         "upstream_host": "%UPSTREAM_HOST%",

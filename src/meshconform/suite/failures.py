@@ -1,0 +1,63 @@
+"""How a request failed, from the proxies' access logs: a negative check asserts the mechanism (RBAC's 403,
+the circuit breaker's overflow, the route timeout, no route), not merely that something failed.
+
+Envoy's response flags and details (facts/bookinfo-istio.md, "Envoy local replies and response flags"; Istio's
+default access log format carries %RESPONSE_FLAGS% and %RESPONSE_CODE_DETAILS% too):
+- no route (unbound host or path): 404, flag NR;
+- circuit-breaker overflow at the caller's proxy: 503, flag UO (and `x-envoy-overloaded: true` on the reply);
+- route timeout: 504, flag UT;
+- AuthorizationPolicy denial: 403, details starting `rbac_access_denied`."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from meshconform.platform.api import Platform
+from meshconform.suite.timeouts import Timeouts
+from meshconform.traffic.model import Response
+
+GATEWAY = ("istio-system", "istio-ingressgateway")
+
+
+def records_for(platform: Platform, workloads: Iterable[tuple[str, str]], replies: Collection[Response],
+                timeouts: Timeouts, direction: str | None = None) -> dict[str, dict[str, Any]]:
+    """The access-log record of each reply's request at the given workloads' proxies, by request id.
+    Envoy writes its file log in the background (about once a second), so this polls until every request
+    shows or `max_time_to_consistency` passes, then fails naming the requests no proxy logged."""
+    wanted = {r.request_id for r in replies}
+    targets = list(workloads)
+    deadline = time.monotonic() + timeouts.max_time_to_consistency
+    pause = timeouts.poll_interval
+    while True:
+        found = {rec["request_id"]: rec for namespace, deployment in targets
+                 for rec in platform.access_log(namespace, deployment)
+                 if rec.get("request_id") in wanted and (direction is None or rec.get("direction") == direction)}
+        if set(found) >= wanted or time.monotonic() >= deadline:
+            break
+        time.sleep(pause)
+        pause = min(pause * 2, 1.0)
+    missing = wanted - set(found)
+    assert not missing, (f"{len(missing)} of {len(wanted)} requests never showed in the access log of "
+                         f"{['/'.join(t) for t in targets]} within {timeouts.max_time_to_consistency:g}s")
+    return found
+
+
+def outcomes(records: dict[str, dict[str, Any]]) -> Counter[str]:
+    """'status flags details' per record, counted: what the report shows when a mechanism is wrong."""
+    return Counter(f"{rec.get('status')} {rec.get('flags')} {rec.get('details')}" for rec in records.values())
+
+
+def failed_as(records: dict[str, dict[str, Any]], status: int, flag: str | None = None,
+              details_prefix: str | None = None) -> list[str]:
+    """Request ids whose record is not `status` with `flag` among its response flags (and, if given,
+    details starting with `details_prefix`); [] when every one failed the expected way."""
+    wrong = []
+    for request_id, rec in records.items():
+        flags = str(rec.get("flags", "")).split(",")
+        if (str(rec.get("status")) != str(status) or (flag is not None and flag not in flags)
+                or (details_prefix is not None and not str(rec.get("details", "")).startswith(details_prefix))):
+            wrong.append(request_id)
+    return wrong
