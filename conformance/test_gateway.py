@@ -13,7 +13,8 @@ from meshconform.traffic.model import Request
 
 
 @conformance_test("gateway-host-path", "Exposed paths of a bound host reach the backend; other paths and "
-                  "other hosts get the gateway's own 404 (no route, NR).", features={"GatewayHTTP"}, manifests=("gateway/echo-http.yaml",))
+                  "other hosts get the gateway's own 404 (no route, NR).", features={"GatewayHTTP"},
+                  manifests=("gateway/echo-http.yaml",))
 def test_gateway_host_and_path(mesh_platform, mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     host = "echo-gw.example.com"
     marker = mesh_config.apply_manifest("gateway/echo-http.yaml", host=host)
@@ -68,8 +69,8 @@ def test_gateway_tls(mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> N
     assert all(r.status == 200 and r.json()["service"] == "echo" for r in good), [r.summary() for r in good[:3]]
     # A client trusting another CA rejects the (right) certificate it was given.
     wrong = [r for r in untrusted if not (r.status is None and r.error == "tls-certificate")]
-    assert not wrong, f"{len(wrong)} of {len(untrusted)} https requests trusting another CA did not fail by rejecting " \
-                      f"the gateway's certificate: {wrong[0].summary()}"
+    assert not wrong, f"{len(wrong)} of {len(untrusted)} https requests trusting another CA did not fail by " \
+                      f"rejecting the gateway's certificate: {wrong[0].summary()}"
     # An unbound SNI: the gateway refuses the handshake (no filter chain), so even a client trusting the test's CA
     # never gets a certificate to reject; a certificate rejection here means the gateway answered with one.
     wrong = [r for r in unbound if not (r.status is None and r.error in ("tls", "reset"))]
