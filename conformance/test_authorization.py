@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from meshconform.suite.checks import wait_for, wait_for_all
+from meshconform.suite.failures import assert_failed_as
 from meshconform.suite.unit import conformance_test
 from meshconform.traffic.model import Request
 
 DENIED_BODY = "RBAC: access denied"
+ECHO = [("default", "echo-v1"), ("default", "echo-v2")]
+
+
+def _rbac_denied(platform, replies, timeouts, what: str) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """The 403s were RBAC's own, at echo's inbound proxy (details rbac_access_denied...)."""
+    return assert_failed_as(platform, ECHO, replies, timeouts, 403, details_prefix="rbac_access_denied",
+                            direction="inbound", what=what)
 
 
 def _denied(reply) -> bool:  # type: ignore[no-untyped-def]
@@ -16,13 +24,14 @@ def _denied(reply) -> bool:  # type: ignore[no-untyped-def]
 @conformance_test("authz-allow-nothing", "An ALLOW policy with no rules on echo denies every request to echo with "
                   "403 'RBAC: access denied'; other workloads are unaffected.", features={"Authorization"},
                   parallel=False, manifests=("authorization/allow-nothing.yaml",))
-def test_allow_nothing(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+def test_allow_nothing(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     mesh_config.apply_manifest("authorization/allow-nothing.yaml")
     wait_for(mesh_meshed_client, Request("/probe", host="echo:8080"), _denied, mesh_timeouts, "allow-nothing denies")
     to_echo = mesh_meshed_client.send([Request(f"/any/{i}", host="echo:8080") for i in range(20)])
     elsewhere = mesh_meshed_client.send([Request("/details/0", host="details:9080")] * 5)
     mesh_result.figure("echo_statuses", sorted({str(r.status) for r in to_echo}))
     assert all(_denied(r) for r in to_echo), [r.summary() for r in to_echo if not _denied(r)][:3]
+    mesh_result.figure("echo_proxy_log", _rbac_denied(mesh_platform, to_echo, mesh_timeouts, "requests to echo"))
     assert all(r.status == 200 for r in elsewhere), [r.summary() for r in elsewhere][:3]
 
 
@@ -30,7 +39,7 @@ def test_allow_nothing(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_resu
                   "method, another path, or a caller without a sidecar (no mTLS identity) is denied. A DENY policy "
                   "wins over an ALLOW that matches everything.", features={"Authorization"}, parallel=False,
                   manifests=("authorization/allow-client-get.yaml", "authorization/deny-admin.yaml"))
-def test_allow_and_deny_rules(mesh_config, mesh_meshed_client, mesh_unmeshed_client,  # type: ignore[no-untyped-def]
+def test_allow_and_deny_rules(mesh_platform, mesh_config, mesh_meshed_client, mesh_unmeshed_client,  # type: ignore[no-untyped-def]
                               mesh_timeouts, mesh_result) -> None:
     mesh_config.apply_manifest("authorization/allow-client-get.yaml")
     wait_for_all(mesh_meshed_client, [(Request("/public/probe", host="echo:8080"), lambda r: r.status == 200),
@@ -45,6 +54,7 @@ def test_allow_and_deny_rules(mesh_config, mesh_meshed_client, mesh_unmeshed_cli
     assert allowed.status == 200, allowed.summary()
     assert _denied(wrong_method) and _denied(wrong_path), (wrong_method.summary(), wrong_path.summary())
     assert _denied(anonymous), anonymous.summary()
+    _rbac_denied(mesh_platform, [wrong_method, wrong_path, anonymous], mesh_timeouts, "requests ALLOW does not match")
 
     mesh_config.cleanup()
     mesh_config.apply_manifest("authorization/deny-admin.yaml")
@@ -55,4 +65,5 @@ def test_allow_and_deny_rules(mesh_config, mesh_meshed_client, mesh_unmeshed_cli
                                             Request("/private/1", host="echo:8080")])
     mesh_result.figure("deny_rules", {"admin": admin.status, "other": other.status})
     assert _denied(admin), admin.summary()
+    _rbac_denied(mesh_platform, [admin], mesh_timeouts, "a request DENY matches")
     assert other.status == 200, other.summary()

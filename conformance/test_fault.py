@@ -5,6 +5,7 @@ from __future__ import annotations
 from meshconform.bookinfo import pages
 from meshconform.stats.proportions import DEFAULT_ALPHA
 from meshconform.suite.checks import bookinfo_login, wait_for_marker
+from meshconform.suite.failures import assert_failed_as
 from meshconform.suite.sampling import measure_shares
 from meshconform.suite.unit import conformance_test
 from meshconform.traffic.model import Request, Response
@@ -21,7 +22,7 @@ def _abort_outcome(reply: Response) -> str:
 @conformance_test("fault-abort", "Abort with 418 for requests matching a header, on 100% and on 30% of them "
                   "(tolerance 0.05, false-failure 1e-4); requests without the header are untouched.",
                   features={"FaultAbort"}, manifests=("fault/echo-abort.yaml",))
-def test_fault_abort(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+def test_fault_abort(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     for percent in (100, 30):
         marker = mesh_config.apply_manifest("fault/echo-abort.yaml", status=418, percent=percent)
         wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
@@ -33,6 +34,11 @@ def test_fault_abort(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result
         mesh_result.figure(f"abort_{percent}", sample.to_json())
         assert sample.passed, sample.describe()
         assert {r.status for r in untouched} == {200}, [r.summary() for r in untouched[:3]]
+        if percent == 100:  # the 418s are the caller's proxy injecting the fault (FI), not echo answering 418
+            aborted = [r for r in sample.replies if r.status == 418][:20]
+            mesh_result.figure("caller_proxy_log", assert_failed_as(
+                mesh_platform, [("default", "client")], aborted, mesh_timeouts, 418, "FI", direction="outbound",
+                what="aborted requests"))
 
 
 @conformance_test("fault-delay", "A 1 s delay on 50% of requests under /fault (tolerance 0.1, false-failure 1e-4): "

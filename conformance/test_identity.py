@@ -15,6 +15,7 @@ from __future__ import annotations
 import pytest
 
 from meshconform.suite.checks import wait_for
+from meshconform.suite.failures import assert_failed_as
 from meshconform.suite.unit import conformance_test
 from meshconform.traffic.model import Request
 
@@ -85,7 +86,7 @@ def test_xfcc_forged_untrusted(mode, mesh_config, mesh_unmeshed_client, mesh_mes
                   "with that service account passes; the meshed client (another identity) and a caller without a "
                   "sidecar are denied with 403 even when they send an X-Forwarded-Client-Cert naming ledger-reader.",
                   features={"Authorization"}, parallel=False, manifests=("authorization/allow-ledger-reader.yaml",))
-def test_authz_principal_from_certificate(mesh_config, mesh_vantage, mesh_meshed_client,  # type: ignore[no-untyped-def]
+def test_authz_principal_from_certificate(mesh_platform, mesh_config, mesh_vantage, mesh_meshed_client,  # type: ignore[no-untyped-def]
                                           mesh_unmeshed_client, mesh_timeouts, mesh_result) -> None:
     mesh_config.apply_manifest("authorization/allow-ledger-reader.yaml")
     caller = mesh_vantage(CALLER)
@@ -101,3 +102,6 @@ def test_authz_principal_from_certificate(mesh_config, mesh_vantage, mesh_meshed
         wrong = [r for r in replies if not (r.status == 403 and DENIED_BODY in r.body)]
         assert not wrong, f"{name} with a forged XFCC: {len(wrong)} of {len(replies)} not denied by RBAC: " \
                           f"{wrong[0].summary()}"
+    mesh_result.figure("echo_proxy_log", assert_failed_as(
+        mesh_platform, [("default", "echo-v1"), ("default", "echo-v2")], [*inside, *outside], mesh_timeouts, 403,
+        details_prefix="rbac_access_denied", direction="inbound", what="forged XFCC requests"))

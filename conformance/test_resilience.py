@@ -6,14 +6,18 @@ from collections import Counter
 
 from meshconform.suite.checks import new_marker, wait_for_marker
 from meshconform.suite.convergence import await_settled
+from meshconform.suite.failures import assert_failed_as
 from meshconform.suite.unit import conformance_test
 from meshconform.traffic.model import Request
 
+CALLER = [("default", "client")]  # the meshed client's own proxy, where timeouts and circuit breakers act
+
 
 @conformance_test("request-timeout", "A 0.5 s route timeout turns a 1.5 s reply into a 504 after 0.5 s (plus at "
-                  "most the measured base latency p99 + 0.5 s); fast replies pass.", features={"RequestTimeout"},
+                  "most the measured base latency p99 + 0.5 s), logged by the caller's proxy as a route timeout "
+                  "(UT); fast replies pass.", features={"RequestTimeout"},
                   manifests=("resilience/echo-timeout.yaml",))
-def test_request_timeout(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+def test_request_timeout(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     timeout = 0.5
     base = mesh_meshed_client.send([Request(f"/base/{i}", host="echo:8080") for i in range(100)])
     base_p99 = sorted(r.latency for r in base)[98]
@@ -28,6 +32,8 @@ def test_request_timeout(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_re
                                               round(max(r.latency for r in slow), 3)], "upper_bound_s": upper})
     assert all(r.status == 504 for r in slow), [r.summary() for r in slow if r.status != 504][:3]
     assert all(timeout <= r.latency <= upper for r in slow), sorted(round(r.latency, 3) for r in slow)
+    mesh_result.figure("caller_proxy_log", assert_failed_as(
+        mesh_platform, CALLER, slow, mesh_timeouts, 504, "UT", direction="outbound", what="slow requests"))
     assert all(r.status == 200 for r in fast)
 
 
@@ -64,9 +70,10 @@ def test_retries(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, 
 
 
 @conformance_test("circuit-breaking", "With one connection and one pending request allowed, a burst of 40 slow "
-                  "requests gets both 200s and 503s; the 503s come from the caller's proxy, not from echo.",
+                  "requests gets both 200s and 503s; the 503s come from the caller's proxy as overflow (UO, "
+                  "x-envoy-overloaded), not from echo.",
                   features={"CircuitBreaking"}, manifests=("resilience/echo-circuit-breaker.yaml",))
-def test_circuit_breaking(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+def test_circuit_breaking(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     marker = mesh_config.apply_manifest("resilience/echo-circuit-breaker.yaml")
     wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
     burst = mesh_meshed_client.send([Request(f"/delay/300?i={i}", host="echo:8080") for i in range(40)],
@@ -77,3 +84,7 @@ def test_circuit_breaking(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_r
     assert statuses[200] >= 1 and rejected, dict(statuses)
     assert set(statuses) <= {200, 503}, dict(statuses)
     assert all(not (r.json() or {}).get("service") for r in rejected), "a 503 came from echo itself"
+    overloaded = [r for r in rejected if r.headers.get("x-envoy-overloaded") != "true"]
+    assert not overloaded, f"{len(overloaded)} of {len(rejected)} 503s lack x-envoy-overloaded: true"
+    mesh_result.figure("caller_proxy_log", assert_failed_as(
+        mesh_platform, CALLER, rejected, mesh_timeouts, 503, "UO", direction="outbound", what="rejected requests"))

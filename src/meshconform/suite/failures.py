@@ -61,3 +61,16 @@ def failed_as(records: dict[str, dict[str, Any]], status: int, flag: str | None 
                 or (details_prefix is not None and not str(rec.get("details", "")).startswith(details_prefix))):
             wrong.append(request_id)
     return wrong
+
+
+def assert_failed_as(platform: Platform, workloads: Iterable[tuple[str, str]], replies: Collection[Response],
+                     timeouts: Timeouts, status: int, flag: str | None = None, details_prefix: str | None = None,
+                     direction: str | None = None, what: str = "requests") -> dict[str, int]:
+    """Assert that every reply's request was logged at `workloads`' proxies as `status` with `flag` (and
+    details); returns the outcomes counted, for the report's figures."""
+    records = records_for(platform, workloads, replies, timeouts, direction)
+    counted = dict(outcomes(records))
+    wrong = failed_as(records, status, flag, details_prefix)
+    expected = " ".join(str(part) for part in (status, flag, details_prefix) if part)
+    assert not wrong, f"{what}: {len(wrong)} of {len(records)} did not fail as {expected}; the proxy logged {counted}"
+    return counted
