@@ -96,13 +96,18 @@ MATCH_RULES = [
     {"name": "uri-nocase", "match": {"uri": {"exact": "/nm/NoCase"}, "ignoreUriCase": True}},
     {"name": "query-exact", "match": {"uri": {"prefix": "/nm/q"}, "queryParams": {"nmq": {"exact": "yes"}}}},
     {"name": "query-regex", "match": {"uri": {"prefix": "/nm/q"}, "queryParams": {"nmr": {"regex": "[a-c]+"}}}},
-    {"name": "method-put", "match": {"uri": {"prefix": "/nm/method"}, "method": {"exact": "PUT"}}},
+    {"name": "method-put", "match": {"name": "put-only", "uri": {"prefix": "/nm/method"}, "method": {"exact": "PUT"}}},
+    {"name": "method-prefix", "match": {"uri": {"prefix": "/nm/mprefix"}, "method": {"prefix": "PO"}}},
+    {"name": "method-regex", "match": {"uri": {"prefix": "/nm/mregex"}, "method": {"regex": "DEL[A-Z]+"}}},
+    {"name": "scheme-http", "match": {"uri": {"prefix": "/nm/scheme"}, "scheme": {"exact": "http"}}},
+    {"name": "without-header", "match": {"uri": {"prefix": "/nm/without"},
+                                         "withoutHeaders": {"x-nm-skip": {"exact": "yes"}}}},
 ]
-REGEX_EXAMPLES = {"ga[0-9]+ma": "ga42ma", "/nm/re/[0-9]+": "/nm/re/123", "[a-c]+": "abc"}
+REGEX_EXAMPLES = {"ga[0-9]+ma": "ga42ma", "/nm/re/[0-9]+": "/nm/re/123", "[a-c]+": "abc", "DEL[A-Z]+": "DELETE"}
 
 
 @conformance_test("match-near-misses", "Every kind of HTTP match (headers exact/prefix/regex, uri exact/prefix/regex, "
-                  "ignoreUriCase, query parameters, method) gets its matching input and its closest misses: a value "
+                  "ignoreUriCase, query parameters, method exact/prefix/regex, scheme, withoutHeaders) gets its matching input and its closest misses: a value "
                   "that only starts or ends with the exact one, a case variant, a path that contains a regex match "
                   "without being one, a missing header; each must take the route Istio's documented semantics pick "
                   "(first match wins, else the fallback).", features={"HeaderRouting"},

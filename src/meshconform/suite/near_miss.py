@@ -8,7 +8,9 @@ istio.io VirtualService reference, StringMatch), never from a translator:
   `prefix: /a` also matches `/ab`), `regex` is RE2 and must match the whole value (Envoy safe_regex);
   all are case-sensitive; `ignoreUriCase` relaxes only uri exact and prefix.
 - uri is matched against the path without its query string; a header or query parameter that is absent
-  does not match; an empty StringMatch on a header is a presence check, as is regex `*`.
+  does not match; an empty StringMatch on a header is a presence check, as is regex `*`; for `withoutHeaders`
+  a missing header counts as "" (istiod sets Envoy's treat_missing_header_as_empty: route_test.go), so a
+  request without it matches the block.
 - the conditions of one match block are ANDed, the blocks of a rule ORed, and the first rule that
   matches wins; no matching rule (or no virtual host for the Host) is a 404.
 - hosts: `*.example.com` matches any name ending in `.example.com` (one or more labels in front) and
@@ -27,6 +29,7 @@ from meshconform.platform.api import Vantage
 from meshconform.traffic.model import Request
 
 NO_ROUTE = "404"
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,8 @@ def match_applies(match: HTTPMatchRequest, request: Request, authority: str) -> 
         match.authority is None or string_matches(match.authority, authority),
         match.scheme is None or string_matches(match.scheme, request.scheme),
         all(string_matches(m, headers.get(name.lower())) for name, m in match.headers.items()),
-        not any(string_matches(m, headers.get(name.lower())) for name, m in match.without_headers.items()),
+        not any(string_matches(m, headers.get(name.lower(), None if m.is_presence else ""))
+                for name, m in match.without_headers.items()),
         all(string_matches(m, query.get(name)) for name, m in match.query_params.items()),
     ]
     return all(checks)
@@ -160,6 +164,11 @@ def near_misses(match: HTTPMatchRequest, base: Request,
         add(f"header {name} missing", replace(satisfied, headers=without))
         add(f"the value under another header ({name}-other)",
             replace(satisfied, headers={**without, f"{name}-other": satisfied.headers[name]}))
+    for name, m in match.without_headers.items():
+        # The block holds while the header is absent; each value near the forbidden one is sent as that header.
+        for label, value in value_variants(m, examples.get(m.regex or "")):
+            add(f"withoutHeaders {name} {label}: {value}",
+                replace(satisfied, headers={**satisfied.headers, name: value}))
     for name, m in match.query_params.items():
         parts = urlsplit(satisfied.path)
         params = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
@@ -176,9 +185,14 @@ def near_misses(match: HTTPMatchRequest, base: Request,
                                            case_variant=False):
             add(f"authority {label}: {value}", replace(satisfied, host=value))
     if match.method is not None:
-        add(f"method {_value_of(match.method, examples)}", satisfied)
-        other = "POST" if _value_of(match.method, examples) != "POST" else "PUT"
-        add(f"another method: {other}", replace(satisfied, method=other))
+        # Methods are tokens a client library may normalise: no case variants, and only real methods.
+        for label, value in value_variants(match.method, examples.get(match.method.regex or ""), case_variant=False):
+            if value in HTTP_METHODS:
+                add(f"method {label}: {value}", replace(satisfied, method=value))
+        for other in sorted(m for m in HTTP_METHODS if not string_matches(match.method, m))[:2]:
+            add(f"another method: {other}", replace(satisfied, method=other))
+    if match.scheme is not None:
+        add(f"scheme {_value_of(match.scheme, examples)}", satisfied)  # a vantage sends one scheme: no variants
     return probes
 
 
@@ -194,6 +208,17 @@ def _value_of(match: StringMatch, examples: Mapping[str, str]) -> str:
     return "present"
 
 
+def _method_of(match: StringMatch, examples: Mapping[str, str]) -> str:
+    """A real HTTP method the match accepts (a prefix such as 'PO' is not one itself)."""
+    value = _value_of(match, examples)
+    if value in HTTP_METHODS:
+        return value
+    accepted = sorted(m for m in HTTP_METHODS if string_matches(match, m))
+    if not accepted:
+        raise ValueError(f"method match {match} accepts none of {sorted(HTTP_METHODS)}")
+    return accepted[0]
+
+
 def _satisfy(match: HTTPMatchRequest, base: Request, examples: Mapping[str, str]) -> Request:
     """`base` changed so that every field of `match` holds (the matching input)."""
     request = base
@@ -206,7 +231,7 @@ def _satisfy(match: HTTPMatchRequest, base: Request, examples: Mapping[str, str]
         query = urlencode([(n, _value_of(m, examples)) for n, m in match.query_params.items()])
         request = replace(request, path=f"{urlsplit(request.path).path}?{query}")
     if match.method is not None:
-        request = replace(request, method=_value_of(match.method, examples))
+        request = replace(request, method=_method_of(match.method, examples))
     if match.authority is not None:
         request = replace(request, host=_value_of(match.authority, examples))
     return request

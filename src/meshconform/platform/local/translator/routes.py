@@ -84,7 +84,11 @@ class RouteBuilder:
             envoy["case_sensitive"] = False
         m = self.misbehave
         headers = [_header(name, value, m) for name, value in match.headers.items()]
-        headers += [{**_header(name, value, m), "invert_match": True} for name, value in match.without_headers.items()]
+        # As istiod (route_test.go, "regex matching on without header"): a missing header counts as "", so a
+        # request without it matches a withoutHeaders block rather than falling through.
+        headers += [{**_header(name, value, m), "invert_match": True,
+                     **({} if value.is_presence else {"treat_missing_header_as_empty": True})}
+                    for name, value in match.without_headers.items()]
         for pseudo, value in ((":method", match.method), (":authority", match.authority),
                               (":scheme", match.scheme)):
             if value is not None:
