@@ -93,3 +93,26 @@ def test_namespace_precedence(mesh_config, mesh_unmeshed_client, mesh_timeouts, 
     wait_for(mesh_unmeshed_client, FROM_OUTSIDE, lambda r: r.status == 200, mesh_timeouts, "PERMISSIVE in default")
     assert {r.status for r in mesh_unmeshed_client.send([FROM_OUTSIDE] * 10)} == {200}
     assert {str(r.status or r.error) for r in mesh_unmeshed_client.send([elsewhere] * 10)} == {"reset"}
+
+
+@conformance_test("mtls-port-level", "portLevelMtls on a workload policy overrides its own mode for that port (the "
+                  "workload's port, istio.io PeerAuthentication reference): STRICT with port 8080 PERMISSIVE takes "
+                  "plaintext on 8080 and still mTLS from meshed callers; with port 8080 STRICT, plaintext is reset "
+                  "again; a workload the policy does not select stays STRICT.", features={"MTLSPrecedence"},
+                  parallel=False, manifests=("mtls/port-level-permissive.yaml",))
+def test_port_level(mesh_config, mesh_unmeshed_client, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+    other = Request("/mtls", host="echo-mirror.default:8080")
+    mesh_config.apply_manifest("mtls/port-level-permissive.yaml", port_mode="PERMISSIVE")
+    wait_for(mesh_unmeshed_client, FROM_OUTSIDE, lambda r: r.status == 200, mesh_timeouts, "port 8080 PERMISSIVE")
+    plain = mesh_unmeshed_client.send([FROM_OUTSIDE] * 10)
+    meshed = mesh_meshed_client.send([FROM_MESH] * 10)
+    elsewhere = mesh_unmeshed_client.send([other] * 10)
+    mesh_result.figure("permissive_port", {"plain": sorted({str(r.status or r.error) for r in plain}),
+                                           "unselected": sorted({str(r.status or r.error) for r in elsewhere})})
+    assert {r.status for r in plain} == {200}, [r.summary() for r in plain[:3]]
+    assert all(r.status == 200 and CLIENT_ID in _client_identity(r) for r in meshed), [r.summary() for r in meshed[:3]]
+    assert all(_refused_by_strict(r) for r in elsewhere), [r.summary() for r in elsewhere[:3]]
+    mesh_config.apply_manifest("mtls/port-level-permissive.yaml", port_mode="STRICT")
+    wait_for(mesh_unmeshed_client, FROM_OUTSIDE, _refused_by_strict, mesh_timeouts, "port 8080 STRICT")
+    strict = mesh_unmeshed_client.send([FROM_OUTSIDE] * 10)
+    assert all(_refused_by_strict(r) for r in strict), [r.summary() for r in strict[:3]]

@@ -26,7 +26,8 @@ CATCHES = {
     "faults-ignored": ["fault-abort", "fault-delay", "bookinfo-ratings-delay", "bookinfo-ratings-abort"],
     "mirror-dropped": ["mirror-full", "mirror-fraction"],
     "mirror-percentage-ignored": ["mirror-fraction"],
-    "strict-as-permissive": ["mtls-strict", "mtls-workload-precedence", "mtls-namespace-precedence"],
+    "strict-as-permissive": ["mtls-strict", "mtls-workload-precedence", "mtls-namespace-precedence",
+                             "mtls-port-level"],
     "permissive-as-strict": ["mtls-permissive"],
     "mtls-plaintext": ["mtls-strict", "mtls-permissive", "injection-rules", "identity-by-service-account"],
     "auto-mtls-ignores-disable": ["mtls-disable"],
@@ -42,6 +43,7 @@ CATCHES = {
     "regex-as-partial-match": ["match-near-misses", "gateway-wildcard-near-misses"],
     "wildcard-without-dot-boundary": ["gateway-wildcard-near-misses"],
     "xfcc-forwarded-from-untrusted": ["xfcc-forged-untrusted"],
+    "port-level-mtls-ignored": ["mtls-port-level"],
     "identity-from-deployment-name": ["identity-by-service-account", "authz-principal-from-certificate"],
 }
 FOLDER = Path(conformance.__file__).parent

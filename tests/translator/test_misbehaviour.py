@@ -32,9 +32,11 @@ def everything() -> Mesh:
     and an ALLOW policy on echo."""
     mesh = Mesh().add(
         service("echo"), service("client"), service("quiet"), service("vault", namespace="secure"),
+        service("portal", namespace="secure"),
         peer_auth("default", "istio-system", "STRICT"),
         peer_auth("default", "default", "PERMISSIVE"),
         peer_auth("quiet", "default", "DISABLE", selector={"app": "quiet"}),
+        peer_auth("portal", "secure", "STRICT", selector={"app": "portal"}, ports={8080: "PERMISSIVE"}),
         """
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -107,6 +109,7 @@ spec:
         pod("client-0", labels={"app": "client"}),
         pod("quiet-0", labels={"app": "quiet"}),
         pod("vault-0", namespace="secure", labels={"app": "vault"}),
+        pod("portal-0", namespace="secure", labels={"app": "portal"}),
     )
     mesh.namespaces["secure"] = {"istio-injection": "enabled"}
     return mesh
@@ -207,7 +210,7 @@ CASES: dict[Misbehaviour, Case] = {
         proxies=("secure/vault-0",)),
     Misbehaviour.PERMISSIVE_AS_STRICT: Case(
         (LISTENER_CHAINS,), lambda c: inbound_mode(c["default/echo-v1-0"]), "PERMISSIVE", "STRICT",
-        proxies=("default/echo-v1-0", "default/echo-v2-0", "default/client-0")),
+        proxies=("default/echo-v1-0", "default/echo-v2-0", "default/client-0", "secure/portal-0")),
     Misbehaviour.MTLS_PLAINTEXT: Case(
         (r":clusters\[\d+\]\.transport_socket(_matches)?$",),
         lambda c: client_tls_to(c, V1), {True}, {False}),
@@ -252,6 +255,9 @@ CASES: dict[Misbehaviour, Case] = {
     Misbehaviour.WILDCARD_WITHOUT_DOT_BOUNDARY: Case(
         (r"^istio-system/istio-ingressgateway:routes\..*\.domains\[\d+\]$",),
         lambda c: gateway_answer(c, "badwild.example.com"), "not-found", "route", proxies=(GATEWAY,)),
+    Misbehaviour.PORT_LEVEL_MTLS_IGNORED: Case(
+        (LISTENER_CHAINS,), lambda c: inbound_mode(c["secure/portal-0"]), "PERMISSIVE", "STRICT",
+        proxies=("secure/portal-0",)),
     Misbehaviour.XFCC_FORWARDED_FROM_UNTRUSTED: Case(
         (LISTENER_CHAINS,), plaintext_xfcc, "SANITIZE", "ALWAYS_FORWARD_ONLY"),
 }

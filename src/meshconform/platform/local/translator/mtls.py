@@ -40,7 +40,7 @@ def effective_mode(mesh: MeshSnapshot, pod: Pod, port: int, misbehave: Misbehavi
                       and not (p.spec.selector and p.spec.selector.match_labels)), None)
     mesh_wide = next((p for p in policies if p.metadata.namespace == ROOT_NAMESPACE
                       and not (p.spec.selector and p.spec.selector.match_labels)), None)
-    if workload is not None:
+    if workload is not None and Misbehaviour.PORT_LEVEL_MTLS_IGNORED not in misbehave:
         port_level = workload.spec.port_level_mtls.get(port)
         if port_level is not None and port_level.mode is not MutualTLSMode.UNSET:
             return port_level.mode
