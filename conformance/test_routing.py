@@ -110,8 +110,8 @@ REGEX_EXAMPLES = {"ga[0-9]+ma": "ga42ma", "/nm/re/[0-9]+": "/nm/re/123", "[a-c]+
                   "ignoreUriCase, query parameters, method exact/prefix/regex, scheme, withoutHeaders) gets its "
                   "matching input and its closest misses: a value that only starts or ends with the exact one, a "
                   "case variant, a path that contains a regex match without being one, a missing header; each must "
-                  "take the route Istio's documented semantics pick (first match wins, else the fallback).", features={"HeaderRouting"},
-                  manifests=("routing/echo-match-rules.yaml",))
+                  "take the route Istio's documented semantics pick (first match wins, else the fallback).",
+                  features={"HeaderRouting"}, manifests=("routing/echo-match-rules.yaml",))
 def test_match_near_misses(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     from meshconform.meshapi.istio import VirtualService
     from meshconform.suite.manifests import load_manifest
