@@ -33,7 +33,7 @@ CATCHES = {
     "auto-mtls-ignores-disable": ["mtls-disable"],
     "precedence-reversed": ["mtls-workload-precedence", "mtls-namespace-precedence"],
     "gateway-host-ignored": ["gateway-host-path", "gateway-host-routing", "gateway-tls-simple"],
-    "gateway-credential-ignored": ["gateway-tls-simple"],
+    "gateway-credential-ignored": ["gateway-tls-simple", "gateway-https-redirect"],
     "timeouts-ignored": ["request-timeout"],
     "retries-ignored": ["retries"],
     "circuit-breakers-ignored": ["circuit-breaking"],
@@ -44,6 +44,7 @@ CATCHES = {
     "wildcard-without-dot-boundary": ["gateway-wildcard-near-misses"],
     "xfcc-forwarded-from-untrusted": ["xfcc-forged-untrusted"],
     "port-level-mtls-ignored": ["mtls-port-level"],
+    "https-redirect-ignored": ["gateway-https-redirect"],
     "identity-from-deployment-name": ["identity-by-service-account", "authz-principal-from-certificate"],
 }
 FOLDER = Path(conformance.__file__).parent

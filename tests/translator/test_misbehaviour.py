@@ -92,6 +92,7 @@ spec:
   selector: {istio: ingressgateway}
   servers:
   - {port: {number: 80, name: http, protocol: HTTP}, hosts: ["*.wild.example.com"]}
+  - {port: {number: 80, name: http2, protocol: HTTP}, hosts: [secure.example.com], tls: {httpsRedirect: true}}
 ---""",
         vs("  - route: [{destination: {host: echo, subset: v1}}]", name="wild", hosts='["*.wild.example.com"]',
            gateways="[wild]"),
@@ -258,6 +259,9 @@ CASES: dict[Misbehaviour, Case] = {
     Misbehaviour.PORT_LEVEL_MTLS_IGNORED: Case(
         (LISTENER_CHAINS,), lambda c: inbound_mode(c["secure/portal-0"]), "PERMISSIVE", "STRICT",
         proxies=("secure/portal-0",)),
+    Misbehaviour.HTTPS_REDIRECT_IGNORED: Case(
+        (r"^istio-system/istio-ingressgateway:routes\..*\.(require_tls|virtual_hosts\[len\])$",),
+        lambda c: gateway_answer(c, "secure.example.com"), "redirect", "not-found", proxies=(GATEWAY,)),
     Misbehaviour.XFCC_FORWARDED_FROM_UNTRUSTED: Case(
         (LISTENER_CHAINS,), plaintext_xfcc, "SANITIZE", "ALWAYS_FORWARD_ONLY"),
 }

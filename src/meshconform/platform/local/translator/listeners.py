@@ -202,7 +202,8 @@ def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: Cer
         if Misbehaviour.GATEWAY_HOST_IGNORED in misbehave and vhosts:
             routes_any = [route for vhost in vhosts.values() for route in vhost["routes"]]
             vhosts = {"*": {"name": "*", "domains": ["*"], "routes": routes_any}}
-        if server.tls is not None and server.tls.https_redirect:
+        redirects = server.tls is not None and server.tls.https_redirect
+        if redirects and Misbehaviour.HTTPS_REDIRECT_IGNORED not in misbehave:
             # As istiod: every host of a redirecting server redirects, whether or not a route binds it.
             for host in server_hosts:
                 vhosts.setdefault(host, {"name": host, "domains": [host], "routes": []})
