@@ -128,3 +128,24 @@ def test_match_near_misses(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_
     mesh_result.figure("probes", {"sent": len(probes), "near_misses": sum(p.expected == "fallback" for p in probes),
                                   "wrong": len(wrong)})
     assert not wrong, f"{len(wrong)} of {len(probes)} match probes took the wrong route: " + "; ".join(wrong[:8])
+
+
+@conformance_test("header-operations", "Request header operations of a route rule and of its destination reach the "
+                  "app: set overwrites what the caller sent, add adds, remove drops the caller's header "
+                  "(HTTPRoute.headers and HTTPRouteDestination.headers).", features={"HeaderRouting"},
+                  manifests=("routing/echo-header-ops.yaml",))
+def test_header_operations(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+    marker = mesh_config.apply_manifest("routing/echo-header-ops.yaml")
+    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
+    sent = {"x-ops-set": "from-caller", "x-ops-remove": "from-caller", "x-ops-destination": "from-caller",
+            "x-ops-destination-remove": "from-caller", "x-ops-kept": "from-caller"}
+    replies = mesh_meshed_client.send([Request(f"/ops/{i}", host="echo:8080", headers=sent) for i in range(10)])
+    expected = {"x-ops-set": "from-rule", "x-ops-add": "added", "x-ops-destination": "from-destination",
+                "x-ops-destination-add": "added", "x-ops-kept": "from-caller",
+                "x-ops-remove": None, "x-ops-destination-remove": None}
+    seen = [{name: (r.json() or {}).get("headers", {}).get(name) for name in expected} for r in replies]
+    mesh_result.figure("app_saw", seen[0])
+    assert all(r.status == 200 for r in replies), [r.summary() for r in replies[:3]]
+    wrong = [s for s in seen if s != expected]
+    assert not wrong, f"{len(wrong)} of {len(seen)} requests reached the app with other headers: {wrong[0]}, " \
+                      f"expected {expected}"

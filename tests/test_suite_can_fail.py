@@ -45,6 +45,7 @@ CATCHES = {
     "xfcc-forwarded-from-untrusted": ["xfcc-forged-untrusted"],
     "port-level-mtls-ignored": ["mtls-port-level"],
     "https-redirect-ignored": ["gateway-https-redirect"],
+    "request-header-operations-ignored": ["header-operations"],
     "identity-from-deployment-name": ["identity-by-service-account", "authz-principal-from-certificate"],
 }
 FOLDER = Path(conformance.__file__).parent

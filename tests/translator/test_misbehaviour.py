@@ -63,7 +63,8 @@ spec:
     - {destination: {host: echo, subset: v1}, weight: 50}
     - {destination: {host: echo, subset: v2}, weight: 50}
     mirror: {host: echo, subset: v2}
-    mirrorPercentage: {value: 25}"""),
+    mirrorPercentage: {value: 25}
+    headers: {request: {set: {x-set: a}, remove: [x-drop]}}"""),
         """
 apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -262,6 +263,9 @@ CASES: dict[Misbehaviour, Case] = {
     Misbehaviour.HTTPS_REDIRECT_IGNORED: Case(
         (r"^istio-system/istio-ingressgateway:routes\..*\.(require_tls|virtual_hosts\[len\])$",),
         lambda c: gateway_answer(c, "secure.example.com"), "redirect", "not-found", proxies=(GATEWAY,)),
+    Misbehaviour.REQUEST_HEADER_OPERATIONS_IGNORED: Case(
+        (ROUTES + r".*\.routes\[\d+\]\.request_headers_to_(add|remove)$",),
+        lambda c: sorted(split_route(c).get("request_headers_to_remove", [])), ["x-drop"], []),
     Misbehaviour.XFCC_FORWARDED_FROM_UNTRUSTED: Case(
         (LISTENER_CHAINS,), plaintext_xfcc, "SANITIZE", "ALWAYS_FORWARD_ONLY"),
 }

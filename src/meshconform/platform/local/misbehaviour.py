@@ -40,6 +40,8 @@ class Misbehaviour(StrEnum):
     EXACT_AS_PREFIX = "exact-as-prefix", "exact string matches (uri, headers, query, method, authority) act as prefixes"
     REGEX_AS_PARTIAL_MATCH = ("regex-as-partial-match",
                               "regex matches succeed when the regex matches any part of the value, not all of it")
+    REQUEST_HEADER_OPERATIONS_IGNORED = ("request-header-operations-ignored",
+                                         "VirtualService request header set/add/remove are dropped")
     HTTPS_REDIRECT_IGNORED = "https-redirect-ignored", "gateway servers serve plain HTTP despite httpsRedirect"
     PORT_LEVEL_MTLS_IGNORED = "port-level-mtls-ignored", "PeerAuthentication portLevelMtls is ignored"
     IDENTITY_FROM_DEPLOYMENT_NAME = ("identity-from-deployment-name",

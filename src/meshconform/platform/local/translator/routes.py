@@ -115,7 +115,7 @@ class RouteBuilder:
                 weights = _skew(weights)
             action["weighted_clusters"] = {"clusters": [
                 {"name": self._cluster(d.destination, port, f"{where}.route[{i}]"), "weight": w,
-                 **_header_fields(d.headers)}
+                 **_header_fields(d.headers, self.misbehave)}
                 for i, (d, w) in enumerate(zip(destinations, weights, strict=True))]}
         retries = None if Misbehaviour.RETRIES_IGNORED in self.misbehave else rule.retries
         action["retry_policy"] = _retry_policy(retries) if retries else default_retry_policy()
@@ -131,8 +131,8 @@ class RouteBuilder:
             }]
         route: dict[str, Any] = {"route": action}
         if len(destinations) == 1:
-            route.update(_header_fields(destinations[0].headers))
-        _merge_header_fields(route, _header_fields(rule.headers))
+            route.update(_header_fields(destinations[0].headers, self.misbehave))
+        _merge_header_fields(route, _header_fields(rule.headers, self.misbehave))
         if rule.fault is not None and Misbehaviour.FAULTS_IGNORED not in self.misbehave:
             route["typed_per_filter_config"] = {FAULT_FILTER: _fault(rule)}
         return route
@@ -217,11 +217,11 @@ def _header_values(ops: HeaderOperations) -> list[dict[str, Any]]:
     return values
 
 
-def _header_fields(headers: Headers | None) -> dict[str, Any]:
+def _header_fields(headers: Headers | None, misbehave: Misbehaviours = frozenset()) -> dict[str, Any]:
     if headers is None:
         return {}
     fields: dict[str, Any] = {}
-    if headers.request is not None:
+    if headers.request is not None and Misbehaviour.REQUEST_HEADER_OPERATIONS_IGNORED not in misbehave:
         fields["request_headers_to_add"] = _header_values(headers.request)
         fields["request_headers_to_remove"] = list(headers.request.remove)
     if headers.response is not None:
