@@ -102,8 +102,15 @@ MATCH_RULES = [
     {"name": "scheme-http", "match": {"uri": {"prefix": "/nm/scheme"}, "scheme": {"exact": "http"}}},
     {"name": "without-header", "match": {"uri": {"prefix": "/nm/without"},
                                          "withoutHeaders": {"x-nm-skip": {"exact": "yes"}}}},
+    {"name": "without-prefix", "match": {"uri": {"prefix": "/nm/wprefix"},
+                                         "withoutHeaders": {"x-nm-skip": {"prefix": "sk"}}}},
+    {"name": "without-regex", "match": {"uri": {"prefix": "/nm/wregex"},
+                                        "withoutHeaders": {"x-nm-skip": {"regex": "s[0-9]+"}}}},
+    {"name": "scheme-prefix", "match": {"uri": {"prefix": "/nm/sprefix"}, "scheme": {"prefix": "ht"}}},
+    {"name": "scheme-regex", "match": {"uri": {"prefix": "/nm/sregex"}, "scheme": {"regex": "https?"}}},
 ]
-REGEX_EXAMPLES = {"ga[0-9]+ma": "ga42ma", "/nm/re/[0-9]+": "/nm/re/123", "[a-c]+": "abc", "DEL[A-Z]+": "DELETE"}
+REGEX_EXAMPLES = {"ga[0-9]+ma": "ga42ma", "/nm/re/[0-9]+": "/nm/re/123", "[a-c]+": "abc", "DEL[A-Z]+": "DELETE",
+                  "s[0-9]+": "s42", "https?": "http"}
 
 
 @conformance_test("match-near-misses", "Every kind of HTTP match (headers exact/prefix/regex, uri exact/prefix/regex, "

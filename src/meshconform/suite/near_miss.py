@@ -183,7 +183,9 @@ def near_misses(match: HTTPMatchRequest, base: Request,
         # No case variant: a Host is a DNS name, and proxies may normalise its case before matching.
         for label, value in value_variants(match.authority, examples.get(match.authority.regex or ""),
                                            case_variant=False):
-            add(f"authority {label}: {value}", replace(satisfied, host=value))
+            # A prefix is put in front of the base host, so the variants stay under the same virtual host.
+            host = value + (base.host or "") if match.authority.prefix is not None else value
+            add(f"authority {label}: {host}", replace(satisfied, host=host))
     if match.method is not None:
         # Methods are tokens a client library may normalise: no case variants, and only real methods.
         for label, value in value_variants(match.method, examples.get(match.method.regex or ""), case_variant=False):
@@ -233,7 +235,8 @@ def _satisfy(match: HTTPMatchRequest, base: Request, examples: Mapping[str, str]
     if match.method is not None:
         request = replace(request, method=_method_of(match.method, examples))
     if match.authority is not None:
-        request = replace(request, host=_value_of(match.authority, examples))
+        value = _value_of(match.authority, examples)
+        request = replace(request, host=value + (base.host or "") if match.authority.prefix is not None else value)
     return request
 
 
