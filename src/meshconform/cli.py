@@ -10,8 +10,10 @@ import click
 
 from meshconform import runs
 from meshconform.errors import MeshconformError
+from meshconform.meshapi.analyze import analyze
 from meshconform.meshapi.loader import load_files
 from meshconform.platform.local.platform import LocalPlatform
+from meshconform.report.redact import redact_text
 
 
 def _attached() -> LocalPlatform:
@@ -80,6 +82,8 @@ def apply(files: tuple[Path, ...]) -> None:
     """Apply Istio/Kubernetes resources; returns when every proxy runs the new configuration."""
     resources = load_files(list(files))
     platform = _attached()
+    for warning in analyze(resources, platform.resources()):  # as istioctl analyze would warn
+        click.echo(redact_text(str(warning)), err=True)
     platform.apply(resources)
     for item in resources:
         click.echo(f"{item.resource.ref} applied")
@@ -161,7 +165,7 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except MeshconformError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {redact_text(str(exc))}", err=True)  # a log tail or quoted value may hold a secret
         sys.exit(1)
 
 

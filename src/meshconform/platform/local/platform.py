@@ -190,6 +190,10 @@ class LocalPlatform:
             remaining = [(s, item) for s, item in current if item.key not in keys]
             self._reconcile(remaining, next_seq=self._state["next_seq"])
 
+    def resources(self) -> list[Sourced]:
+        """What is applied now, in creation order (for analysis of what is applied next)."""
+        return [item for _, item in self._resources()]
+
     def _resources(self) -> list[tuple[int, Sourced]]:
         result = []
         for entry in self._state.get("resources", []):
@@ -378,7 +382,7 @@ class LocalPlatform:
 
     def _save(self) -> None:
         tmp = self.files.state.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._state, indent=1))
+        write_private(tmp, json.dumps(self._state, indent=1).encode())  # 0600: it holds applied Secrets
         tmp.replace(self.files.state)
 
     def _has_tls_server(self) -> bool:
