@@ -4,7 +4,6 @@ evidence, the result record and the report writers."""
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 

@@ -55,13 +55,21 @@ def _host_covers(pattern: str, host: str) -> bool:
 
 
 def analyze(resources: Sequence[Sourced], context: Iterable[Sourced] = ()) -> list[AnalysisWarning]:
-    """Warnings about `resources`, judged against everything that will exist once they are applied
-    (`context`: what the platform already holds; a resource in both counts as the new version)."""
-    applied = {item.key: item for item in context}
-    applied.update({item.key: item for item in resources})
-    everything = list(applied.values())
+    """Warnings about applying `resources` on top of `context` (what the platform already holds; a
+    resource in both counts as the new version): every finding on the applied resources, and the
+    findings this apply newly causes on the others (a subset removed that a route still names)."""
+    before = {item.key: item for item in context}
+    after = {**before, **{item.key: item for item in resources}}
+    applied = {item.key for item in resources}
+    earlier = {(w.kind, w.namespace, w.resource, w.field, w.message) for w in _findings(list(before.values()))}
+    return [w for w in _findings(list(after.values()))
+            if (w.kind, w.namespace, w.resource) in applied
+            or (w.kind, w.namespace, w.resource, w.field, w.message) not in earlier]
+
+
+def _findings(everything: list[Sourced]) -> list[AnalysisWarning]:
     warnings: list[AnalysisWarning] = []
-    for item in resources:
+    for item in everything:
         resource = item.resource
         if isinstance(resource, VirtualService):
             warnings += _gateways_exist(item, resource, everything)

@@ -44,6 +44,8 @@ class ShareSample:
         if self.passed:
             return ""
         off = [v for v in self.verdicts if not v.passed] or self.verdicts
+        if len(self.verdicts) == 2 and len(off) == 2:  # a two-way split: the second is the first's complement
+            off = off[:1]
         return "shares outside their acceptance bands: " + "; ".join(
             f"{v.name} got {v.observed} of {v.total} ({v.share:.1%}) where {v.expected:.0%} was expected "
             f"(accepted {v.accept_low}..{v.accept_high})" for v in off)
