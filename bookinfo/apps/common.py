@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 from aiohttp import web
 
+from meshconform.report.redact import redact_text
 from meshconform.traffic.transport import Transport, transport_from_env
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -33,7 +34,8 @@ def _request_logger(path: str | None) -> Callable[[web.Request, Handler], Awaita
         finally:
             if log is not None:
                 log.write(json.dumps({
-                    "time": started, "pod": POD, "method": request.method, "path": request.path_qs,
+                    # a token in a query string stays out of the log (see meshconform.report.redact)
+                    "time": started, "pod": POD, "method": request.method, "path": redact_text(request.path_qs),
                     "host": request.host, "request_id": request.headers.get("x-request-id"),
                     "status": locals().get("status", 500),
                     "xfcc": request.headers.get("x-forwarded-client-cert"),

@@ -52,6 +52,8 @@ def up(platform_name: str, files: tuple[Path, ...], output: str) -> None:
     try:
         platform.up()
         if extra:
+            for warning in analyze(extra, platform.resources()):
+                click.echo(redact_text(str(warning)), err=True)
             platform.apply(extra)
     except BaseException:
         platform.down()

@@ -84,8 +84,8 @@ def redact_text(text: str) -> str:
     text = _B64_PEM.sub(_encoded_private_key, text)
     text = _SCHEME_TOKEN.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
     text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
-    text = _JWT.sub(f"{MASK} (JWT)", text)
     text = _QUERY_TOKEN.sub(lambda m: f"{m.group(1)}{MASK}", text)
+    text = _JWT.sub(f"{MASK} (JWT)", text)
     if "kind: Secret" in text:
         text = _redact_yaml_text(text)
     return text
