@@ -193,7 +193,7 @@ def test_cli_apply_warns_on_stderr_and_applies(tmp_path: Path, monkeypatch: pyte
     manifest = tmp_path / "vs.yaml"
     manifest.write_text(route(subset="v3", gateways="missing-gateway"))
     platform = _Platform(items(RULE, WORKLOADS))
-    monkeypatch.setattr(cli, "_attached", lambda: platform)
+    monkeypatch.setattr(cli, "_attached", lambda name: platform)
     result = CliRunner().invoke(cli.cli, ["apply", "-f", str(manifest)])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "VirtualService default/reviews applied"

@@ -1,12 +1,14 @@
 """The platform-neutral API. Conformance tests talk to this and nothing else.
 
 A platform brings a mesh up and down, applies and deletes resources (returning once its data plane
-has them), sends batches of requests from a vantage point, and lets tests observe workloads."""
+has them), sends batches of requests from a vantage point, and lets tests observe workloads.
+Platforms are chosen and attached through `meshconform.platform.registry`."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from meshconform.meshapi.loader import Sourced
@@ -49,9 +51,30 @@ class Vantage(Protocol):
 class Platform(Protocol):
     name: str
 
-    def up(self) -> Endpoint: ...
+    @property
+    def folder(self) -> Path:
+        """Where this platform keeps its state, logs and diagnostics (inside the run's folder)."""
+        ...
 
-    def down(self) -> None: ...
+    @property
+    def endpoint(self) -> Endpoint:
+        """Where the outside world reaches the mesh (valid once up)."""
+        ...
+
+    def up(self) -> Endpoint:
+        """Create what the platform needs, install the mesh and the workloads, wait until ready."""
+        ...
+
+    def down(self) -> None:
+        """Remove everything `up` created, and nothing else."""
+        ...
+
+    def is_up(self) -> bool: ...
+
+    def detach(self) -> None:
+        """Stop using a platform this process attached to, leaving it running (undoing any
+        session-only change made on attach, e.g. the local platform's self-test misbehaviours)."""
+        ...
 
     def apply(self, resources: Sequence[Sourced]) -> None: ...
 
