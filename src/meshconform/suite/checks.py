@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -27,6 +28,13 @@ def miss_kind(reply: Response) -> str:
     if reply.status is None:
         return _NO_ANSWER.get(str(reply.error), f"got no answer ({reply.error})")
     return f"answered {reply.status}"
+
+
+def outcomes(replies: Sequence[Response], describe: Callable[[Response], str] | None = None) -> str:
+    """How a batch went, with counts, most frequent first: "18 answered 200, 2 failed the TLS handshake".
+    `describe` names what matters of each reply (default: its status or how it got none)."""
+    counts = Counter((describe or miss_kind)(reply) for reply in replies)
+    return ", ".join(f"{count} {what}" for what, count in counts.most_common()) or "no replies"
 
 
 def wait_for_marker(vantage: Vantage, request: Request, marker: str, timeouts: Timeouts) -> float:
