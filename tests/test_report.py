@@ -27,7 +27,8 @@ from meshconform.stats.proportions import judge_split
 from meshconform.suite.convergence import NeverConverged
 from meshconform.suite.sampling import ShareSample
 
-VOID = {"meta", "br", "img", "hr", "input", "link"}
+# HTML void elements (no end tag)
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
 
 @dataclass
