@@ -40,7 +40,7 @@ LOCK_TIMEOUT_S = 120.0
 
 
 def base_manifests() -> list[Path]:
-    from meshconform import bookinfo  # type: ignore[attr-defined]  # mapped from bookinfo/ at install
+    from meshconform import bookinfo  # mapped from bookinfo/ at install
     folder = Path(bookinfo.__file__).parent / "manifests"
     return [folder / "namespaces.yaml", folder / "bookinfo.yaml", folder / "testbed.yaml"]
 
