@@ -138,26 +138,3 @@ def test_report_files_carry_no_secret(tmp_path: Path) -> None:
         if name != "junit.xml":  # the object is still identified (junit carries no evidence)
             assert "echo-tls-credential" in text and "tls.key" in text, name
 
-
-def test_app_request_log_keeps_tokens_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import asyncio
-
-    from aiohttp import web
-    from aiohttp.test_utils import TestClient, TestServer
-
-    from meshconform.bookinfo.apps.common import make_app  # type: ignore[import-not-found]
-
-    log = tmp_path / "requests.jsonl"
-    monkeypatch.setenv("MESHCONFORM_REQUEST_LOG", str(log))
-
-    async def scenario() -> None:
-        app = make_app()
-
-        async def ok(request: web.Request) -> web.Response:
-            return web.Response(text="ok")
-        app.router.add_get("/api", ok)
-        async with TestClient(TestServer(app)) as client:
-            assert (await client.get(f"/api?access_token={JWT}&user=jason")).status == 200
-    asyncio.run(scenario())
-    [entry] = [json.loads(line) for line in log.read_text().splitlines()]
-    assert entry["path"] == "/api?access_token=<masked>&user=jason"

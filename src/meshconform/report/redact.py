@@ -16,10 +16,11 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import yaml
 
+T = TypeVar("T")
 MASK = "<masked>"
 # Header names whose values are credentials (case-insensitive), as client-go masks Authorization.
 CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization"})
@@ -125,17 +126,24 @@ def redact_secret(secret: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def redact(value: Any) -> Any:
-    """A redacted copy of JSON-like data (see the module docstring); other objects are kept."""
+def redact(value: T) -> T:
+    """A redacted copy of JSON-like data (see the module docstring), of the same shape; other
+    objects are kept as they are."""
+    return cast(T, _redact(value))
+
+
+def _redact(value: Any) -> Any:
     if isinstance(value, str):
         return redact_text(value)
     if _is_secret(value):
         return redact_secret(value)
     if isinstance(value, Mapping):
         return {key: _header_value(item) if isinstance(item, str) and str(key).lower() in CREDENTIAL_HEADERS
-                else redact(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact(item) for item in value]
+                else _redact(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redact(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_redact(item) for item in value)
     return value
 
 
