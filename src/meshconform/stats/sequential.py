@@ -26,16 +26,18 @@ lambda1 tuned by bisection until both exact error probabilities meet their targe
 broken mesh from being sampled to the end before it fails. Why this and not the alternatives:
 - Wald's SPRT minimises the mean sample size under both of *two* simple hypotheses, but our
   alternative is two-sided; the usual pair of one-sided SPRTs (Sobel-Wald) must wait until both
-  accept, and needed 540 requests on average for 50/50 at these error rates, checked in batches
-  and truncated, against 476 here. Wald's boundaries also only approximate the error rates
-  (overshoot at batch ends, truncation), where this design computes them.
+  accept. With Wald's thresholds for these rates, checked in batches of 50 and truncated at 1500,
+  it averaged 541 requests for 50/50 and still missed 2.7e-3 (truncation); this design averages
+  476 and misses 9.8e-4. Wald's thresholds only approximate the error rates (overshoot at batch
+  ends, truncation), where this design computes them.
 - Error-spending group-sequential designs (O'Brien-Fleming, Pocock) aim at few looks and at the
   sample size under the alternative; here looks are cheap and the sample size that matters is
   the conforming mesh's.
-- Keeping the old miss rate at 2t (about 1e-4) is not possible within 500 requests: the optimal
-  design at beta = 1e-4 needs 604 on average for 50/50 (the one-sided Wald bound alone is 451). So
-  beta = 1e-3 is declared at 2t; at t itself a mesh is caught with probability about 0.36 (50/50;
-  the fixed design caught it about half the time).
+- Keeping the fixed design's miss rate at 2t (about 1e-4) is not possible within 500 requests: this
+  method at beta = 1e-4 needs about 600 on average for 50/50 (batches of 50, up to 2000 requests),
+  and no sequential test can go below Wald's bound of 451 for even one side. So beta = 1e-3 is
+  declared at 2t. At t itself a mesh is now caught with probability 0.27 (80/20) to 0.51 (90/10),
+  0.36 for 50/50; the fixed design caught it about half the time (bench/bench_sequential.py).
 The count regions are intervals at every look (reject in the tails, accept in the middle) and are
 checked to be so; `Look` holds them and is what both the suite and the simulations decide with.
 
@@ -53,14 +55,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Any, Literal
 
 import numpy as np
 from scipy.stats import binom
 
 from meshconform.stats.proportions import sample_size
-
 
 DEFAULT_BETA = 1e-3  # miss probability ...
 MISS_SHIFT = 2.0  # ... for a mesh off by this many tolerances,
@@ -156,13 +157,21 @@ class SequentialDesign:
 
     def exact_errors(self) -> tuple[float, float]:
         """(false-failure probability at the expected share, worst miss probability at expected ± shift)."""
+        return self._exact_errors
+
+    @cached_property
+    def _exact_errors(self) -> tuple[float, float]:
         miss = max((self.operating(p).accept for p in self.alternatives()), default=0.0)
         return self.operating(self.expected).reject, miss
+
+    @cached_property
+    def conforming(self) -> Operating:
+        return self.operating(self.expected)
 
     def to_json(self, upto: int | None = None) -> dict[str, Any]:
         """Figures for the report; `upto` cuts the boundary table after the look where sampling stopped."""
         false_failure, miss = self.exact_errors()
-        conforming = self.operating(self.expected)
+        conforming = self.conforming
         looks = [look for look in self.looks if upto is None or look.n <= upto]
         return {"kind": self.kind, "batch": self.batch, "planned_max": self.n_max,
                 "false_failure_exact": float(f"{false_failure:.3g}"), "miss_probability": self.beta,

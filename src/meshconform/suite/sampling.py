@@ -3,7 +3,7 @@
 Requests go out in batches; after each batch a sequential test (stats.sequential, stats.splits)
 says pass, fail or go on, at a false-failure probability `alpha` per assertion and a miss
 probability of 1e-3 for a mesh off by twice the tolerance, both exact for this batch schedule.
-On a conforming mesh that takes 124 to 476 requests on average per check (the fixed samples were
+On a conforming mesh that takes 140 to 476 requests on average per check (the fixed samples were
 379 to 1500); a broken one fails after about as many."""
 
 from __future__ import annotations
