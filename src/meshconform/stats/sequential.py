@@ -4,8 +4,8 @@
 probability alpha (1e-4 per assertion in the suite):
 - a conforming mesh (true share exactly p0) fails with probability <= alpha (false failure);
 - a mesh off by 2 x t (true share p0 - 2t or p0 + 2t) passes with probability <= beta = 1e-3
-  (miss); near 0 or 1, where p0 - 2t would be 0 or less, the miss is bounded at p0 / 4 instead
-  (1 - (1 - p0) / 4 near 1), so that 90/10 must see the 10 % halve, not only vanish;
+  (miss); near 0 or 1, where p0 - 2t is below p0 / 4 (p0 < 8t/3), the miss is bounded at p0 / 4
+  instead (at 1 - (1 - p0) / 4 near 1): 90/10 must catch the 10 % dropping to 2.5 %, not only vanishing;
 - at most `n_max` requests are sent: the fixed sample size the suite used before (the smallest n whose
   exact central 1 - alpha binomial band lies within p0 ± t, see stats.proportions), rounded up to
   whole batches. At that last look the acceptance band is about p0 ± t, as the fixed test's was.
@@ -48,7 +48,7 @@ same (all replies agree), and any test that passes it after fewer replies misses
 with probability (1 - t)^n > alpha.
 
 Tuned multipliers for the suite's own checks are stored in stats.tuned (regenerate with
-`python -m meshconform.stats.sequential`); any other design is tuned on first use (about a second).
+`python -m meshconform.stats.sequential`); any other design is tuned on first use (a few seconds).
 """
 
 from __future__ import annotations
@@ -283,7 +283,7 @@ def _planned_max(p0: float, tolerance: float, alpha: float, batch: int) -> int:
 
 def tune(p0: float, tolerance: float, alpha: float, beta: float, batch: int) -> tuple[float, float]:
     """log10 of (lambda0, lambda1) for the design at p0 <= 0.5: the smallest penalties (fewest
-    requests) whose exact error probabilities meet alpha and beta. Nested bisection; about a second."""
+    requests) whose exact error probabilities meet alpha and beta. Nested bisection; seconds."""
     n_max = _planned_max(p0, tolerance, alpha, batch)
 
     def build(log0: float, log1: float) -> SequentialDesign:

@@ -69,8 +69,9 @@ def measure_counted(send_batch: Callable[[int, int], Mapping[str, int]], expecte
         counts.update(got)
         sent += size
         test.observe(counts)
+    declared_miss = max(design.beta for design in test.designs.values())  # exact checks declare alpha at t
     return ShareSample(test.planned, sent, counts, test.final_verdicts(counts), test.decision == "accept", alpha,
-                       tolerance, beta, batch, test.reason)
+                       tolerance, declared_miss, batch, test.reason)
 
 
 def measure_shares(vantage: Vantage, make_request: Callable[[int], Request], classify: Callable[[Response], str],
