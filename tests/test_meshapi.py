@@ -53,7 +53,8 @@ def test_unknown_field_names_file_resource_and_field() -> None:
 def test_valid_istio_the_local_platform_does_not_implement_is_accepted_by_the_schema_refused_by_local() -> None:
     from meshconform.platform.local import capabilities
     text = VS.replace("route: [{destination: {host: reviews, subset: v2}}]",
-                      "route: [{destination: {host: reviews, subset: v2}}]\n    corsPolicy: {allowOrigins: [{exact: a}]}")
+                      "route: [{destination: {host: reviews, subset: v2}}]\n"
+                      "    corsPolicy: {allowOrigins: [{exact: a}]}")
     [item] = load_text(text, "cors.yaml")  # valid Istio: the schema accepts it, as a cluster would
     assert item.resource.spec.http[0].unmodelled_fields == {"corsPolicy": {"allowOrigins": [{"exact": "a"}]}}
     with pytest.raises(ConfigError) as caught:

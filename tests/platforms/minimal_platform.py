@@ -81,7 +81,7 @@ class MinimalPlatform:
 
 
 def _create(context: PlatformContext) -> Platform:
-    return MinimalPlatform(context.folder, str(context.settings["greeting"]))
+    return MinimalPlatform(context.folder, str(context.settings.get("greeting", "hello")))
 
 
 def _attach(folder: Path, settings: Mapping[str, Any]) -> Platform:
@@ -91,3 +91,8 @@ def _attach(folder: Path, settings: Mapping[str, Any]) -> Platform:
 
 PLATFORM = PlatformKind("minimal", "answers every request in process (registry test)", _create, _attach,
                         options=(PlatformOption("greeting", "what the one workload says", default="hello"),))
+
+# The same platform, declared as one mesh shared by every xdist worker (as a cluster is).
+SHARED_PLATFORM = PlatformKind("minimal-shared", "the minimal platform, shared between workers", _create, _attach,
+                               options=(PlatformOption("shared-greeting", "what it says", default="hello"),),
+                               shared=True)

@@ -153,11 +153,12 @@ def _vs_for_gateway(mesh: MeshSnapshot, gateway: Gateway) -> list[VirtualService
 
 
 def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: CertificatePaths,
-                   config_dir: Path, log_path: Path, misbehave: frozenset[str]) -> tuple[list[dict], dict[str, dict]]:
+                   config_dir: Path, log_path: Path, misbehave: frozenset[str]
+                   ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     services = {s.fqdn: s for s in mesh.services}
     http_hosts: dict[str, dict[str, Any]] = {}
     https_chains: list[dict[str, Any]] = []
-    routes: dict[str, dict] = {}
+    routes: dict[str, dict[str, Any]] = {}
     rbac = authz.rbac_filters(mesh, pod, misbehave)
     for gateway, index in gateway_servers(mesh, pod):
         server = gateway.spec.servers[index]
