@@ -190,6 +190,7 @@ class Simulated:
     rejected: int
     accepted: int
     mean_n: float
+    n_percentiles: tuple[float, float, float]  # median, 90th and 99th percentile of the requests sent
 
 
 def simulate(design: SequentialDesign, share: float, runs: int, rng: np.random.Generator,
@@ -197,11 +198,12 @@ def simulate(design: SequentialDesign, share: float, runs: int, rng: np.random.G
     """Run the design `runs` times on a mesh whose true share is `share`, batch by batch as the suite
     sends them, deciding with the same `Look.decide_many` the suite uses."""
     rejected = accepted = 0
-    total_n = 0.0
+    sizes = []
     for start in range(0, runs, chunk):
         size = min(chunk, runs - start)
         counts = np.zeros(size, dtype=np.int64)
         state = np.zeros(size, dtype=np.int8)
+        stopped_at = np.zeros(size, dtype=np.int64)
         sent = 0
         for look in design.looks:
             live = np.flatnonzero(state == _CONTINUE)
@@ -210,12 +212,15 @@ def simulate(design: SequentialDesign, share: float, runs: int, rng: np.random.G
             counts[live] += rng.binomial(look.n - sent, share, size=len(live))
             sent = look.n
             state[live] = look.decide_many(counts[live])
-            total_n += look.n * float(np.count_nonzero(state[live] != _CONTINUE))
+            stopped_at[live] = look.n
         if np.any(state == _CONTINUE):
             raise AssertionError("runs left undecided after the last look")
         rejected += int(np.count_nonzero(state == _REJECT))
         accepted += int(np.count_nonzero(state == _ACCEPT))
-    return Simulated(share, runs, rejected, accepted, total_n / runs)
+        sizes.append(stopped_at)
+    n = np.concatenate(sizes)
+    p50, p90, p99 = (float(q) for q in np.percentile(n, [50, 90, 99]))
+    return Simulated(share, runs, rejected, accepted, float(n.mean()), (p50, p90, p99))
 
 
 def _alternatives(p0: float, shift: float) -> list[float]:
@@ -232,7 +237,8 @@ def _log_lr(n: int, counts: np.ndarray, p0: float, p1: float) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         hits = np.where(counts == 0, 0.0, counts * math.log(p1 / p0) if p1 > 0 else -np.inf)
         misses = np.where(counts == n, 0.0, (n - counts) * math.log((1 - p1) / (1 - p0)) if p1 < 1 else -np.inf)
-    return np.minimum(hits + misses, _LOG_CAP)
+    capped: np.ndarray = np.minimum(hits + misses, _LOG_CAP)
+    return capped
 
 
 def _optimal_regions(p0: float, shift: float, batch: int, n_max: int, lam0: float, lam1: float) -> list[np.ndarray]:
