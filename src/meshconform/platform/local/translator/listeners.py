@@ -71,9 +71,13 @@ def inbound_listeners(mesh: MeshSnapshot, pod: Pod, certs: CertificatePaths, log
         tls_hcm = _hcm(f"inbound_{port}", route, log, rbac, forward_client_cert_details="SANITIZE_SET",
                        set_current_client_cert_details={"subject": True, "uri": True})
         plain_hcm = _hcm(f"inbound_{port}", route, log, rbac, forward_client_cert_details="SANITIZE")
-        mtls_chain: dict[str, Any] = {"name": "mtls", "filter_chain_match": {"transport_protocol": "tls",
-                                                             "application_protocols": mtls.ALPN_MESH},
-                      "transport_socket": mtls.downstream_mtls(certs, pod), "filters": [tls_hcm]}
+        # As istiod: STRICT takes any TLS (a client without a certificate then fails the handshake),
+        # PERMISSIVE tells mTLS from plaintext by Istio's ALPN values.
+        tls_match: dict[str, Any] = {"transport_protocol": "tls"}
+        if mode is not MutualTLSMode.STRICT:
+            tls_match["application_protocols"] = mtls.ALPN_MESH_MATCH
+        mtls_chain: dict[str, Any] = {"name": "mtls", "filter_chain_match": tls_match,
+                                      "transport_socket": mtls.downstream_mtls(certs, pod), "filters": [tls_hcm]}
         plain_chain: dict[str, Any] = {"name": "plaintext", "filters": [plain_hcm]}
         if mode is MutualTLSMode.STRICT:
             chains = [mtls_chain]
@@ -99,17 +103,35 @@ def outbound_listener(pod: Pod, config_dir: Path, log_path: Path) -> dict[str, A
 
 
 def mesh_virtual_services(mesh: MeshSnapshot) -> dict[str, VirtualService]:
-    """Service FQDN -> the VirtualService that governs it for sidecars (oldest wins)."""
+    """Service FQDN -> the VirtualService that governs it for sidecars: one naming the service
+    exactly wins over a wildcard one (istiod: "most exact match wins"), then the oldest wins."""
     owners: dict[str, VirtualService] = {}
+    for exact in (True, False):
+        for vs in mesh.virtual_services:
+            if not vs.bound_to_mesh:
+                continue
+            for host in vs.spec.hosts:
+                pattern = resolve_host(host, vs.metadata.namespace)
+                if pattern.startswith("*") == exact:
+                    continue
+                for service in mesh.services:
+                    if host_matches(pattern, service.fqdn):
+                        owners.setdefault(service.fqdn, vs)
+    return owners
+
+
+def unmatched_hosts(mesh: MeshSnapshot) -> dict[str, VirtualService]:
+    """VirtualService hosts that name no service (e.g. *.example.com): istiod routes them as written,
+    on port 80 only; the oldest VirtualService naming a host wins."""
+    found: dict[str, VirtualService] = {}
     for vs in mesh.virtual_services:
         if not vs.bound_to_mesh:
             continue
         for host in vs.spec.hosts:
             pattern = resolve_host(host, vs.metadata.namespace)
-            for service in mesh.services:
-                if host_matches(pattern, service.fqdn):
-                    owners.setdefault(service.fqdn, vs)
-    return owners
+            if not any(host_matches(pattern, service.fqdn) for service in mesh.services):
+                found.setdefault(pattern, vs)
+    return found
 
 
 def outbound_routes(mesh: MeshSnapshot, caller_namespace: str, misbehave: frozenset[str]) -> dict[str, Any]:
@@ -124,6 +146,9 @@ def outbound_routes(mesh: MeshSnapshot, caller_namespace: str, misbehave: frozen
             hosts.append({"name": f"{service.fqdn}:{port.port}",
                           "domains": service_domains(service, port.port, caller_namespace),
                           "routes": routes})
+    for pattern, vs in unmatched_hosts(mesh).items():
+        hosts.append({"name": f"{pattern}:80", "domains": [pattern, f"{pattern}:80"],
+                      "routes": RouteBuilder(vs, services, misbehave).routes(80)})
     return {"name": "outbound", "virtual_hosts": hosts, "validate_clusters": False}
 
 
@@ -159,6 +184,7 @@ def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: Cer
     http_hosts: dict[str, dict[str, Any]] = {}
     https_chains: list[dict[str, Any]] = []
     routes: dict[str, dict[str, Any]] = {}
+    http_server = False
     rbac = authz.rbac_filters(mesh, pod, misbehave)
     for gateway, index in gateway_servers(mesh, pod):
         server = gateway.spec.servers[index]
@@ -172,9 +198,13 @@ def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: Cer
             routes_any = [route for vhost in vhosts.values() for route in vhost["routes"]]
             vhosts = {"*": {"name": "*", "domains": ["*"], "routes": routes_any}}
         if server.tls is not None and server.tls.https_redirect:
+            # As istiod: every host of a redirecting server redirects, whether or not a route binds it.
+            for host in server_hosts:
+                vhosts.setdefault(host, {"name": host, "domains": [host], "routes": []})
             for vhost in vhosts.values():
                 vhost["require_tls"] = "ALL"
         if kind == "http":
+            http_server = True
             for domain, vhost in vhosts.items():
                 existing = http_hosts.setdefault(domain, {**vhost, "routes": []})
                 existing["routes"].extend(vhost["routes"])
@@ -203,9 +233,10 @@ def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: Cer
             chain["filter_chain_match"] = {"server_names": sni}
         https_chains.append(chain)
     listeners = []
-    if http_hosts:
-        routes["http.8080"] = {"name": "http.8080", "virtual_hosts": list(http_hosts.values()),
-                               "validate_clusters": False}
+    if http_server:
+        # An HTTP server with nothing bound still listens and answers 404, as istiod's blackhole host.
+        vhosts_80 = list(http_hosts.values()) or [{"name": "blackhole:80", "domains": ["*"], "routes": []}]
+        routes["http.8080"] = {"name": "http.8080", "virtual_hosts": vhosts_80, "validate_clusters": False}
         listeners.append({"name": "0.0.0.0_8080", "address": socket_address("127.0.0.1", ports.http),
                           "filter_chains": [{"filters": [_gateway_hcm("http.8080", config_dir, log_path, pod, rbac)]}]})
     if https_chains:

@@ -19,6 +19,9 @@ from meshconform.platform.local.translator.model import (
 )
 
 ALPN_MESH = ["istio"]
+# What a PERMISSIVE inbound mTLS chain accepts from clients (istiod's allIstioMtlsALPNs): Istio clients
+# offer istio-http/1.1 or istio-h2 for HTTP and istio-peer-exchange/istio for TCP.
+ALPN_MESH_MATCH = ["istio", "istio-peer-exchange", "istio-http/1.0", "istio-http/1.1", "istio-h2"]
 
 
 def _selects(policy: PeerAuthentication, pod: Pod) -> bool:
