@@ -174,7 +174,8 @@ def status(output: str, platform_name: str | None) -> None:
                      "yes" if w.sidecar else "no", last or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
-        click.echo("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
+        padded = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        click.echo("  " + "  ".join([*padded, row[-1]]))
 
 
 @cli.command()
