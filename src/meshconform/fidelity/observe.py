@@ -85,7 +85,7 @@ class Observer:
     # ---------------------------------------------------------------- helpers
 
     def _pod(self, namespace: str, deployment: str) -> Pod:
-        pods = self.platform._pods_of(namespace, deployment)  # the platform API has no pod addresses
+        pods = self.platform.pods_of(namespace, deployment)  # the local platform's own pods (addresses)
         if not pods:
             raise LookupError(f"no pod for {namespace}/{deployment}")
         return pods[0]

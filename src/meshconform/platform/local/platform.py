@@ -231,7 +231,8 @@ class LocalPlatform:
         items = [item for _, item in self._parsed.of(self.state.resources)]
         return reconcile.snapshot_of(items, self.state, self._misbehave)[0]
 
-    def _pods_of(self, namespace: str, deployment: str) -> list[Pod]:
+    def pods_of(self, namespace: str, deployment: str) -> list[Pod]:
+        """The local pods of a Deployment, with their loopback addresses (local-specific, not the Platform API)."""
         return [p for p in self._snapshot().pods if p.namespace == namespace and p.deployment == deployment]
 
     def workloads(self) -> list[Workload]:
@@ -257,21 +258,21 @@ class LocalPlatform:
         if name == INGRESS:
             return LocalVantage.ingress(name, self.state.gateway_ports)
         namespace, _, deployment = name.rpartition("/")
-        pods = self._pods_of(namespace or "default", deployment)
+        pods = self.pods_of(namespace or "default", deployment)
         if not pods:
             raise PlatformError(f"no vantage {name!r}: use 'ingress' or '<namespace>/<client deployment>'")
         return LocalVantage.client(name, pods[0])
 
     def request_log(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
-        return observation.request_log(self.files, self._pods_of(namespace, deployment))
+        return observation.request_log(self.files, self.pods_of(namespace, deployment))
 
     def access_log(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
-        return observation.access_log(self.files, self._pods_of(namespace, deployment))
+        return observation.access_log(self.files, self.pods_of(namespace, deployment))
 
     def evidence(self, namespace: str, deployment: str, hosts: Collection[str] = ()) -> dict[str, Any]:
         """Proxy routes and access logs per pod, and its containers' states: a test that ran while a
         process was down says so (restarts, how and when it last ended)."""
-        found = observation.evidence(self.files, self._pods_of(namespace, deployment), hosts)
+        found = observation.evidence(self.files, self.pods_of(namespace, deployment), hosts)
         for workload in self.workloads():
             if workload.namespace == namespace and workload.deployment == deployment:
                 found.setdefault(workload.name, {})["containers"] = [

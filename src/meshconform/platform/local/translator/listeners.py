@@ -8,6 +8,7 @@ from typing import Any
 from meshconform.errors import ConfigError
 from meshconform.meshapi.istio import Gateway, MutualTLSMode, VirtualService
 from meshconform.meshapi.kube import Service
+from meshconform.platform.local.misbehaviour import Misbehaviour, Misbehaviours
 from meshconform.platform.local.translator import authz, mtls
 from meshconform.platform.local.translator.envoy_types import (
     DOWNSTREAM_TLS,
@@ -53,13 +54,13 @@ def _hcm(stat_prefix: str, route: dict[str, Any], log: list[dict[str, Any]],
 # ---------------------------------------------------------------- sidecar
 
 def inbound_listeners(mesh: MeshSnapshot, pod: Pod, certs: CertificatePaths, log_path: Path,
-                      misbehave: frozenset[str]) -> list[dict[str, Any]]:
+                      misbehave: Misbehaviours) -> list[dict[str, Any]]:
     listeners = []
     for port in pod.container_ports:
         mode = mtls.effective_mode(mesh, pod, port, misbehave)
-        if "strict-as-permissive" in misbehave and mode is MutualTLSMode.STRICT:
+        if Misbehaviour.STRICT_AS_PERMISSIVE in misbehave and mode is MutualTLSMode.STRICT:
             mode = MutualTLSMode.PERMISSIVE
-        if "permissive-as-strict" in misbehave and mode is MutualTLSMode.PERMISSIVE:
+        if Misbehaviour.PERMISSIVE_AS_STRICT in misbehave and mode is MutualTLSMode.PERMISSIVE:
             mode = MutualTLSMode.STRICT
         route = {"route_config": {"name": f"inbound|{port}", "virtual_hosts": [{
             "name": "inbound", "domains": ["*"],
@@ -134,7 +135,7 @@ def unmatched_hosts(mesh: MeshSnapshot) -> dict[str, VirtualService]:
     return found
 
 
-def outbound_routes(mesh: MeshSnapshot, caller_namespace: str, misbehave: frozenset[str]) -> dict[str, Any]:
+def outbound_routes(mesh: MeshSnapshot, caller_namespace: str, misbehave: Misbehaviours) -> dict[str, Any]:
     services = {s.fqdn: s for s in mesh.services}
     owners = mesh_virtual_services(mesh)
     hosts = []
@@ -178,7 +179,7 @@ def _vs_for_gateway(mesh: MeshSnapshot, gateway: Gateway) -> list[VirtualService
 
 
 def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: CertificatePaths,
-                   config_dir: Path, log_path: Path, misbehave: frozenset[str]
+                   config_dir: Path, log_path: Path, misbehave: Misbehaviours
                    ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     services = {s.fqdn: s for s in mesh.services}
     http_hosts: dict[str, dict[str, Any]] = {}
@@ -191,10 +192,10 @@ def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: Cer
         where = f"spec.servers[{index}]"
         kind = GATEWAY_PORT_ALIASES[server.port.number]  # other ports: refused by local.capabilities
         server_hosts = [h.split("/", 1)[1] if "/" in h else h for h in server.hosts]
-        if "gateway-host-ignored" in misbehave:
+        if Misbehaviour.GATEWAY_HOST_IGNORED in misbehave:
             server_hosts = ["*"]
         vhosts = _gateway_virtual_hosts(mesh, gateway, server_hosts, services, misbehave)
-        if "gateway-host-ignored" in misbehave and vhosts:
+        if Misbehaviour.GATEWAY_HOST_IGNORED in misbehave and vhosts:
             routes_any = [route for vhost in vhosts.values() for route in vhost["routes"]]
             vhosts = {"*": {"name": "*", "domains": ["*"], "routes": routes_any}}
         if server.tls is not None and server.tls.https_redirect:
@@ -218,7 +219,7 @@ def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: Cer
         name = f"https.443.{server.port.name}.{gateway.metadata.name}.{gateway.metadata.namespace}"
         routes[name] = {"name": name, "virtual_hosts": list(vhosts.values()), "validate_clusters": False}
         cert, key = certs.gateway_credential(pod.namespace, server.tls.credential_name)
-        if "gateway-credential-ignored" in misbehave:
+        if Misbehaviour.GATEWAY_CREDENTIAL_IGNORED in misbehave:
             cert, key = certs.workload(pod)
         chain: dict[str, Any] = {
             "name": name,
@@ -255,7 +256,7 @@ def _gateway_hcm(route_name: str, config_dir: Path, log_path: Path, pod: Pod,
 
 
 def _gateway_virtual_hosts(mesh: MeshSnapshot, gateway: Gateway, server_hosts: list[str],
-                           services: dict[str, Service], misbehave: frozenset[str]) -> dict[str, dict[str, Any]]:
+                           services: dict[str, Service], misbehave: Misbehaviours) -> dict[str, dict[str, Any]]:
     vhosts: dict[str, dict[str, Any]] = {}
     for vs in _vs_for_gateway(mesh, gateway):
         for host in vs.spec.hosts:
