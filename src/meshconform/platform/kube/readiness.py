@@ -155,7 +155,9 @@ def wait_ready(source: Source, wanted: Wanted, deadline: float, what: str,
                     objects[name] = obj
                 elif kind == "ERROR":  # e.g. 410 Gone: the resourceVersion is too old; list again
                     break
-                if not problems(wanted, objects) or clock() >= deadline:
+                if not problems(wanted, objects):
+                    return
+                if clock() >= deadline:
                     break
         except PlatformError:
             pass  # a broken watch: list again below

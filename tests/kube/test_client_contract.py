@@ -1,0 +1,133 @@
+"""The exact API calls KubeClient makes, against the loopback fake API server (conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from meshconform.errors import ConfigError, PlatformError
+from meshconform.meshapi.loader import load_text
+from meshconform.platform.kube import apply as applying
+from meshconform.platform.kube.client import KubeClient
+from meshconform.platform.kube.contracts import ClusterAccess
+from meshconform.platform.kube.names import NamespaceMap
+from meshconform.platform.kube.ownership import RUN_LABEL, ObjectRef
+
+RUN = "20261122-061017-run-3fa2c1"
+NAMES = NamespaceMap("mc-3fa2c1")
+VS = """apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+  namespace: default
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: reviews.default.svc.cluster.local, subset: v1}
+"""
+
+
+def client_for(kubeconfig: Path, tmp_path: Path) -> KubeClient:
+    return KubeClient(ClusterAccess(kubeconfig, "fake"), tmp_path / "discovery.json")
+
+
+def test_server_version_from_discovery(fake_api, tmp_path):
+    fake, kubeconfig = fake_api
+    assert client_for(kubeconfig, tmp_path).server_version()["gitVersion"] == "v1.36.4"
+
+
+def test_apply_is_server_side_apply_with_our_field_manager_after_a_dry_run(fake_api, tmp_path):
+    fake, kubeconfig = fake_api
+    client = client_for(kubeconfig, tmp_path)
+    prepared = applying.prepare(load_text(VS, "vs.yaml"), NAMES, RUN, ["default"])
+    applying.apply_all(client, prepared, RUN)
+    path = "/apis/networking.istio.io/v1/namespaces/mc-3fa2c1-default/virtualservices/reviews"
+    assert [(c.method, c.path) for c in fake.calls_of("GET")] == [("GET", path)]  # the ownership check
+    dry, real = fake.calls_of("PATCH")
+    for call in (dry, real):
+        assert call.path == path
+        assert call.content_type == "application/apply-patch+yaml"
+        assert call.query["fieldManager"] == "meshconform"
+        assert call.query["force"] in ("true", "True")
+        assert call.body["metadata"]["labels"][RUN_LABEL] == RUN
+        assert call.body["spec"]["http"][0]["route"][0]["destination"]["host"] == \
+            "reviews.mc-3fa2c1-default.svc.cluster.local"
+    assert dry.query["dryRun"] == "All" and "dryRun" not in real.query
+    assert fake.objects[path]["metadata"]["labels"][RUN_LABEL] == RUN
+
+
+def test_an_object_not_created_by_the_run_is_refused_and_nothing_is_sent(fake_api, tmp_path):
+    fake, kubeconfig = fake_api
+    fake.put("networking.istio.io/v1", "virtualservices",
+             {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+              "metadata": {"name": "reviews", "namespace": "mc-3fa2c1-default", "labels": {"team": "someone"}},
+              "spec": {"hosts": ["reviews"]}})
+    client = client_for(kubeconfig, tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        applying.apply_all(client, applying.prepare(load_text(VS, "vs.yaml"), NAMES, RUN, ["default"]), RUN)
+    assert "VirtualService mc-3fa2c1-default/reviews already exists" in str(caught.value)
+    assert "vs.yaml" in str(caught.value) and "outside meshconform" in str(caught.value)
+    assert fake.calls_of("PATCH") == []
+
+
+def test_delete_waits_until_gone_and_never_deletes_foreign_objects(fake_api, tmp_path):
+    fake, kubeconfig = fake_api
+    client = client_for(kubeconfig, tmp_path)
+    prepared = applying.prepare(load_text(VS, "vs.yaml"), NAMES, RUN, ["default"])
+    applying.apply_all(client, prepared, RUN)
+    path = "/apis/networking.istio.io/v1/namespaces/mc-3fa2c1-default/virtualservices/reviews"
+    fake.linger[path] = 2  # still there (terminating) for two more GETs
+    fake.calls.clear()
+    naps: list[float] = []
+    deleted = applying.delete_all(client, prepared, RUN, False, lambda ref: 30.0, (0.01, 0.02), sleep=naps.append)
+    assert deleted == [ObjectRef("networking.istio.io/v1", "VirtualService", "mc-3fa2c1-default", "reviews")]
+    assert [c.method for c in fake.calls if c.path == path] == ["GET", "DELETE", "GET", "GET", "GET"]
+    delete_call = next(c for c in fake.calls if c.method == "DELETE")
+    assert delete_call.query.get("propagationPolicy") == "Background"
+    assert len(naps) == 2 and path not in fake.objects
+    # Missing: an error unless ignore_missing.
+    with pytest.raises(ConfigError, match="not found on the cluster"):
+        applying.delete_all(client, prepared, RUN, False, lambda ref: 1.0, (0.01, 0.02))
+    assert applying.delete_all(client, prepared, RUN, True, lambda ref: 1.0, (0.01, 0.02)) == []
+    # Someone else's object of that name: refused, untouched.
+    fake.put("networking.istio.io/v1", "virtualservices",
+             {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+              "metadata": {"name": "reviews", "namespace": "mc-3fa2c1-default", "labels": {RUN_LABEL: "other-run"}}})
+    with pytest.raises(ConfigError, match="was not created by this run"):
+        applying.delete_all(client, prepared, RUN, False, lambda ref: 1.0, (0.01, 0.02))
+    assert path in fake.objects
+
+
+def test_list_uses_the_label_selector_and_returns_the_resource_version(fake_api, tmp_path):
+    fake, kubeconfig = fake_api
+    for name, run in (("a", RUN), ("b", "other")):
+        fake.put("v1", "pods", {"apiVersion": "v1", "kind": "Pod",
+                                "metadata": {"name": name, "namespace": "ns1", "labels": {RUN_LABEL: run}}})
+    listing = client_for(kubeconfig, tmp_path).list("v1", "Pod", "ns1", f"{RUN_LABEL}={RUN}")
+    assert [p["metadata"]["name"] for p in listing.items] == ["a"]
+    assert listing.resource_version == str(fake.version)
+    call = fake.calls_of("GET")[-1]
+    assert call.path == "/api/v1/namespaces/ns1/pods" and call.query["labelSelector"] == f"{RUN_LABEL}={RUN}"
+
+
+def test_pod_log_reads_the_named_container(fake_api, tmp_path):
+    fake, kubeconfig = fake_api
+    fake.logs[("ns1", "echo-v1-abc", "echo")] = '{"request_id": "r1"}\n'
+    text = client_for(kubeconfig, tmp_path).pod_log("ns1", "echo-v1-abc", "echo", tail_lines=50)
+    assert text == '{"request_id": "r1"}\n'
+    call = fake.calls_of("GET")[-1]
+    assert call.path == "/api/v1/namespaces/ns1/pods/echo-v1-abc/log"
+    assert call.query == {"container": "echo", "tailLines": "50"}
+
+
+def test_api_errors_name_the_object_and_the_servers_reason(fake_api, tmp_path):
+    fake, kubeconfig = fake_api
+    with pytest.raises(PlatformError, match="Sidecar"):
+        client_for(kubeconfig, tmp_path).list("networking.istio.io/v1", "Sidecar", "ns1")
+
+
+def test_a_missing_kubeconfig_is_a_clear_error(tmp_path):
+    with pytest.raises(PlatformError, match="does not exist"):
+        KubeClient(ClusterAccess(tmp_path / "nope", None), tmp_path / "d.json")
