@@ -112,6 +112,8 @@ def send_one(request: dict[str, Any], reuse: bool, local: _Connections) -> dict[
             else:
                 conn = http.client.HTTPConnection(host, timeout=timeout)
         conn.timeout = timeout
+        if conn.sock is not None:  # a reused connection keeps the timeout its socket was made with
+            conn.sock.settimeout(timeout)
         body = request.get("body")
         if not reuse:
             headers["Connection"] = "close"
