@@ -63,6 +63,7 @@ class FakeApiServer:
     proxy_handler: Callable[[str, Any], Any] | None = None
     logs: dict[tuple[str, str, str], str] = field(default_factory=dict)
     linger: dict[str, int] = field(default_factory=dict)
+    controller: bool = False  # play the Deployment controller, scheduler, kubelet and Istio's injector
     version: int = 100
     url: str = ""
 
@@ -80,6 +81,37 @@ class FakeApiServer:
         self.version += 1
         meta.setdefault("resourceVersion", str(self.version))
         self.objects[f"{self.collection_of(api_version, plural, ns)}/{meta['name']}"] = obj
+
+    def roll_out(self, deployment: dict[str, Any]) -> None:
+        """What the cluster does with an applied Deployment, in shapes from the Kubernetes docs: the Deployment
+        Available and rolled out, one Running and Ready pod owned by its ReplicaSet, and Istio's proxy injected as a
+        native sidecar where the webhook selectors apply."""
+        meta, spec = deployment["metadata"], deployment["spec"]
+        replicas = spec.get("replicas", 1)
+        deployment["metadata"]["generation"] = 1
+        deployment["status"] = {"observedGeneration": 1, "replicas": replicas, "updatedReplicas": replicas,
+                                "readyReplicas": replicas, "availableReplicas": replicas, "conditions": [
+                                    {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+                                    {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}]}
+        template = spec["template"]
+        labels = {**template["metadata"].get("labels", {}), "pod-template-hash": "7f9c8d6b5"}
+        namespace = self.objects.get(f"/api/v1/namespaces/{meta['namespace']}", {})
+        ns_labels = namespace.get("metadata", {}).get("labels") or {}
+        inject = (ns_labels.get("istio-injection") == "enabled" and labels.get("sidecar.istio.io/inject") != "false") \
+            or (not ns_labels.get("istio-injection") and labels.get("sidecar.istio.io/inject") == "true")
+        pod_spec = json.loads(json.dumps(template["spec"]))
+        if inject:
+            pod_spec["initContainers"] = [{"name": "istio-init", "image": "docker.io/istio/proxyv2:1.31.1"},
+                                          {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.31.1",
+                                           "restartPolicy": "Always"}]
+        name = f"{meta['name']}-7f9c8d6b5-x2k9p"
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": name, "namespace": meta["namespace"], "labels": labels,
+                            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "controller": True,
+                                                 "name": f"{meta['name']}-7f9c8d6b5", "uid": "u1"}]},
+               "spec": pod_spec,
+               "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+        self.put("v1", "pods", pod)
 
     def calls_of(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and not self._discovery(c.path)]
@@ -176,6 +208,8 @@ def _handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
             stored["metadata"] = {**body.get("metadata", {}), "resourceVersion": str(server.version),
                                   "uid": f"uid-{server.version}"}
             server.objects[path] = stored
+            if server.controller and stored.get("kind") == "Deployment":
+                server.roll_out(stored)
             return self._send(200, stored)
 
         def do_DELETE(self) -> None:  # noqa: N802
@@ -186,6 +220,10 @@ def _handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
                 server.objects[path]["metadata"]["deletionTimestamp"] = "2026-11-22T06:00:00Z"
             else:
                 del server.objects[path]
+            if path.startswith("/api/v1/namespaces/") and path.count("/") == 4:  # a namespace takes its contents
+                inside = f"/namespaces/{path.rsplit('/', 1)[1]}/"
+                for other in [p for p in server.objects if inside in p]:
+                    del server.objects[other]
             return self._send(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
 
         def do_POST(self) -> None:  # noqa: N802
