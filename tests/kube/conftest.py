@@ -25,8 +25,8 @@ CORE = [("namespaces", "Namespace", False), ("pods", "Pod", True), ("services", 
         ("events", "Event", True)]
 GROUPS = {
     "apps/v1": [("deployments", "Deployment", True)],
-    "networking.istio.io/v1": [("virtualservices", "VirtualService", True), ("destinationrules", "DestinationRule", True),
-                               ("gateways", "Gateway", True)],
+    "networking.istio.io/v1": [("virtualservices", "VirtualService", True),
+                               ("destinationrules", "DestinationRule", True), ("gateways", "Gateway", True)],
     "security.istio.io/v1": [("peerauthentications", "PeerAuthentication", True),
                              ("authorizationpolicies", "AuthorizationPolicy", True)],
 }

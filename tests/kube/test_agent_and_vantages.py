@@ -128,7 +128,8 @@ def test_pod_vantage_sends_one_pod_proxy_call_per_batch(fake_api, testbed, tmp_p
     assert [r.status for r in responses] == [200] * 40
     posts = fake.calls_of("POST")
     assert len(posts) == 1
-    assert posts[0].path == f"/api/v1/namespaces/mc-3fa2c1-default/pods/client-5b6d7c8f9-abcde:{CONTROL_PORT}/proxy/batch"
+    assert posts[0].path == \
+        f"/api/v1/namespaces/mc-3fa2c1-default/pods/client-5b6d7c8f9-abcde:{CONTROL_PORT}/proxy/batch"
     assert posts[0].content_type == "application/json"
     assert posts[0].body["concurrency"] == 8 and len(posts[0].body["requests"]) == 40
     # Hosts naming the suite's namespaces are mapped before they leave.
@@ -138,8 +139,9 @@ def test_pod_vantage_sends_one_pod_proxy_call_per_batch(fake_api, testbed, tmp_p
 
 def test_ingress_address_from_the_gateway_service():
     service = {"metadata": {"name": "istio-ingressgateway", "namespace": "istio-system"},
-               "spec": {"type": "LoadBalancer", "ports": [{"name": "status-port", "port": 15021},
-                                                          {"name": "http2", "port": 80}, {"name": "https", "port": 443}]},
+               "spec": {"type": "LoadBalancer", "ports": [
+                   {"name": "status-port", "port": 15021}, {"name": "http2", "port": 80},
+                   {"name": "https", "port": 443}]},
                "status": {"loadBalancer": {"ingress": [{"ip": "172.18.255.200"}]}}}
     assert ingress_from_service(service) == ("172.18.255.200", 80, 443)
     service["status"] = {"loadBalancer": {}}

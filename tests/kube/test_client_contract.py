@@ -131,3 +131,51 @@ def test_api_errors_name_the_object_and_the_servers_reason(fake_api, tmp_path):
 def test_a_missing_kubeconfig_is_a_clear_error(tmp_path):
     with pytest.raises(PlatformError, match="does not exist"):
         KubeClient(ClusterAccess(tmp_path / "nope", None), tmp_path / "d.json")
+
+
+def test_readiness_follows_a_real_watch_request(fake_api, tmp_path):
+    """list, then GET ...?watch=true from the listed resourceVersion with the run's selector and a server timeout."""
+    import copy
+
+    import yaml
+
+    from meshconform.platform.kube import readiness
+    objects = yaml.safe_load((Path(__file__).parent / "data" / "objects.yaml").read_text())
+    fake, kubeconfig = fake_api
+    rolling = copy.deepcopy(objects["deployment_rolling"])
+    rolling["metadata"]["labels"] = {RUN_LABEL: RUN}
+    fake.put("apps/v1", "deployments", rolling)
+    ready = copy.deepcopy(objects["deployment_ready"])
+    ready["metadata"]["resourceVersion"] = "200"
+    fake.watch_events["/apis/apps/v1/namespaces/mc-3fa2c1-default/deployments"] = [
+        {"type": "MODIFIED", "object": ready}]
+    client = client_for(kubeconfig, tmp_path)
+    wanted = readiness.Wanted("apps/v1", "Deployment", "mc-3fa2c1-default", f"{RUN_LABEL}={RUN}",
+                              readiness.deployment_problem)
+    import time
+    readiness.wait_ready(client, wanted, time.monotonic() + 30, "Deployments")
+    listed, watched = [c for c in fake.calls_of("GET") if c.path.endswith("/deployments")]
+    assert listed.query == {"labelSelector": f"{RUN_LABEL}={RUN}"}
+    assert watched.query["watch"] in ("True", "true") and watched.query["labelSelector"] == f"{RUN_LABEL}={RUN}"
+    assert watched.query["resourceVersion"] == str(fake.version) and 1 <= int(watched.query["timeoutSeconds"]) <= 60
+
+
+def test_exec_uses_a_dedicated_client_and_the_documented_arguments(fake_api, tmp_path, monkeypatch):
+    """The websocket itself is not faked; the call into kubernetes.stream.stream is (kubernetes-client/python#928:
+    exec must not share the REST client)."""
+    import kubernetes.stream
+    fake, kubeconfig = fake_api
+    client = client_for(kubeconfig, tmp_path)
+    seen: dict = {}
+
+    def fake_stream(method, *args, **kwargs):
+        seen.update(method=method, args=args, kwargs=kwargs)
+        return '{"configs": []}'
+    monkeypatch.setattr(kubernetes.stream, "stream", fake_stream)
+    out = client.exec("ns1", "echo-v1-abc", "istio-proxy", ["pilot-agent", "request", "GET", "config_dump"])
+    assert out == '{"configs": []}'
+    assert seen["method"].__name__ == "connect_get_namespaced_pod_exec"
+    assert seen["method"].__self__.api_client is client.stream_api and client.stream_api is not client.api
+    assert seen["args"] == ("echo-v1-abc", "ns1")
+    assert seen["kwargs"] == {"container": "istio-proxy", "command": ["pilot-agent", "request", "GET", "config_dump"],
+                              "stderr": True, "stdin": False, "stdout": True, "tty": False}

@@ -91,7 +91,8 @@ def test_access_lines_and_request_records_from_container_logs():
         "2026-11-22T06:00:00.000000Z\tinfo\tEnvoy proxy is ready",
         '[2026-11-22T06:00:05.123Z] "GET /status/418 HTTP/1.1" 418 - via_upstream - "-" 0 135 4 4 "-" '
         '"curl/8.16.0" "d6bc1a4b-1b32-9e3d-b26f-a7c6b2c1f6e2" "httpbin:8000" "10.244.0.12:8080" '
-        'outbound|8000||httpbin.default.svc.cluster.local 10.244.0.11:39658 10.96.183.81:8000 10.244.0.11:48242 - default',
+        'outbound|8000||httpbin.default.svc.cluster.local 10.244.0.11:39658 10.96.183.81:8000 10.244.0.11:48242 - '
+        'default',
         '{"response_code": 200, "method": "GET", "path": "/x"}'])
     lines = evidence.access_lines(log)
     assert len(lines) == 2 and lines[0].startswith('[2026-11-22T06:00:05.123Z] "GET /status/418')

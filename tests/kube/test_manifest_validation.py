@@ -49,7 +49,8 @@ def manifests() -> list[tuple[str, dict[str, Any]]]:
     """(label, document) for everything a run applies: base manifests, Bookinfo's scenarios, rendered suite
     templates (marker-tagged, as applied), and the agent ConfigMap."""
     out = []
-    base = sorted((ROOT / "bookinfo" / "manifests").glob("*.yaml")) + sorted((ROOT / "bookinfo" / "networking").glob("*.yaml"))
+    base = [*sorted((ROOT / "bookinfo" / "manifests").glob("*.yaml")),
+            *sorted((ROOT / "bookinfo" / "networking").glob("*.yaml"))]
     for item in load_files(base):
         out.append((item.source, item))
     templates = sorted(p.relative_to(ROOT / "conformance" / "manifests").as_posix()

@@ -14,8 +14,8 @@ from meshconform.errors import ConfigError, PlatformError
 from meshconform.meshapi.loader import load_text
 from meshconform.platform.kube import parallel
 from meshconform.platform.kube.contracts import ClusterAccess, ClusterLifecycle, MeshInstaller
-from meshconform.platform.kube.platform import KubePlatform
 from meshconform.platform.kube.ownership import RUN_LABEL
+from meshconform.platform.kube.platform import KubePlatform
 from meshconform.platform.kube.testbed import AGENT_CONFIGMAP
 from meshconform.platform.local.platform import base_manifests
 from meshconform.platform.registry import PlatformContext
@@ -77,8 +77,9 @@ class Installer:
     def proxy_status(self, access: ClusterAccess) -> str | None:
         self.log.append("proxy-status")
         ns = self.node_namespace
-        return json.dumps({"resources": [{"node": {"id": f"sidecar~10.0.0.1~client-1.{ns}~{ns}.svc.cluster.local"},
-                                          "genericXdsConfigs": [{"typeUrl": "x.Cluster", "configStatus": self.status}]}]})
+        node = {"id": f"sidecar~10.0.0.1~client-1.{ns}~{ns}.svc.cluster.local"}
+        configs = [{"typeUrl": "x.Cluster", "configStatus": self.status}]
+        return json.dumps({"resources": [{"node": node, "genericXdsConfigs": configs}]})
 
     def diagnostics(self, access: ClusterAccess, folder: Path) -> list[Path]:
         return []

@@ -38,7 +38,8 @@ def collect(client: Any, namespaces: Iterable[str], folder: Path, proxies: bool 
     for namespace in sorted(set(namespaces)):
         pods: list[dict[str, Any]] = []
         for api_version, kind in KINDS:
-            def dump(api_version: str = api_version, kind: str = kind, namespace: str = namespace) -> None:
+            def dump(api_version: str = api_version, kind: str = kind, namespace: str = namespace,
+                     pods: list[dict[str, Any]] = pods) -> None:
                 items = client.list(api_version, kind, namespace).items
                 if kind == "Pod":
                     pods.extend(items)

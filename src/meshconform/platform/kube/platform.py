@@ -7,6 +7,7 @@ removed by `down`; one pytest worker per cluster (parallel.py)."""
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Collection, Sequence
@@ -44,7 +45,7 @@ class KubePlatform:
                  name: str = "cluster", manifests: Sequence[Path] | None = None,
                  gateway_namespace: str = "istio-system", gateway_deployment: str = "istio-ingressgateway",
                  gateway_service: str = "istio-ingressgateway", allow_tag_images: bool = False,
-                 timeouts: KubeTimeouts = KubeTimeouts()) -> None:
+                 timeouts: KubeTimeouts | None = None) -> None:
         check_single_worker(context.worker)
         self.name = name
         self.context = context
@@ -55,7 +56,7 @@ class KubePlatform:
         self.gateway_deployment = gateway_deployment
         self.gateway_service = gateway_service
         self.allow_tag_images = allow_tag_images
-        self.timeouts = timeouts
+        self.timeouts = timeouts or KubeTimeouts()
         self._client: KubeClient | None = None
         self._state: dict[str, Any] = {}
         if self.state_path.exists():
@@ -134,8 +135,8 @@ class KubePlatform:
     def up(self) -> Endpoint:
         if self._state.get("up"):
             raise PlatformError(f"the {self.name} platform in {self.folder} is already up; run 'meshconform down'")
-        run_id = check_run_id(self.context.folder.parent.name[-40:].strip("-_.") or secrets.token_hex(4))
-        prefix = run_prefix(f"{run_id}-{secrets.token_hex(3)}")
+        run_id = _run_id(self.context.session_dir.name)
+        prefix = run_prefix(f"{run_id}-{secrets.token_hex(3)}")  # fresh per `up`: a rerun never meets old objects
         self._state = {"run_id": run_id, "prefix": prefix, "applied": [], "up": False, "started": time.time()}
         self._save()
         try:
@@ -409,6 +410,15 @@ class KubePlatform:
         except Exception as exc:  # noqa: BLE001
             (folder / "lifecycle-error.txt").write_text(f"{type(exc).__name__}: {exc}\n")
         return written
+
+
+def _run_id(session_name: str) -> str:
+    """The run label value: the run folder's name (e.g. 20261122-061017-run-3fa2c1) when it is a valid label value."""
+    candidate = re.sub(r"[^A-Za-z0-9_.-]", "-", session_name)[-63:].strip("-_.")
+    try:
+        return check_run_id(candidate)
+    except ValueError:
+        return f"run-{secrets.token_hex(4)}"
 
 
 def ingress_from_service(service: dict[str, Any]) -> tuple[str, int, int | None]:

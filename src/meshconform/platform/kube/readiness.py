@@ -34,7 +34,8 @@ def deployment_problem(dep: Mapping[str, Any]) -> str | None:
     if int(status.get("updatedReplicas", 0)) < want:
         return f"{status.get('updatedReplicas', 0)} of {want} replicas updated"
     if int(status.get("replicas", 0)) > int(status.get("updatedReplicas", 0)):
-        return f"{int(status.get('replicas', 0)) - int(status.get('updatedReplicas', 0))} old replicas pending termination"
+        old = int(status.get("replicas", 0)) - int(status.get("updatedReplicas", 0))
+        return f"{old} old replicas pending termination"
     if int(status.get("availableReplicas", 0)) < want:
         return f"{status.get('availableReplicas', 0)} of {want} replicas available"
     available = condition(dep, "Available")
@@ -125,7 +126,8 @@ def problems(wanted: Wanted, objects: Mapping[str, Mapping[str, Any]]) -> dict[s
     for name in wanted.expected_names - objects.keys():
         found[name] = "does not exist"
     if len(objects) < wanted.minimum:
-        found[f"({wanted.kind} matching {wanted.label_selector})"] = f"{len(objects)} of at least {wanted.minimum} exist"
+        found[f"({wanted.kind} matching {wanted.label_selector})"] = \
+            f"{len(objects)} of at least {wanted.minimum} exist"
     return found
 
 

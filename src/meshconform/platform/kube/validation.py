@@ -103,11 +103,11 @@ def _compiled(rule: str) -> Any:
 def cel_findings(schema: Mapping[str, Any], value: Any, path: list[Any]) -> list[tuple[str, str]]:
     """(field, message) for every `x-kubernetes-validations` rule that does not hold on `value`, walking the schema
     along the value as the API server does (a rule sees its own node as `self`)."""
-    import celpy
+    import celpy.adapter
     out: list[tuple[str, str]] = []
     for rule in schema.get("x-kubernetes-validations") or []:
         try:
-            result = _compiled(rule["rule"]).evaluate({"self": celpy.json_to_cel(value)})
+            result = _compiled(rule["rule"]).evaluate({"self": celpy.adapter.json_to_cel(value)})
         except Exception as exc:  # noqa: BLE001 (an evaluation error fails validation, as on the server)
             out.append((_path(path), f"rule {rule['rule']!r} could not be evaluated: {exc}"))
             continue
