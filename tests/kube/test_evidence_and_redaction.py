@@ -113,3 +113,8 @@ def test_secrets_keep_names_and_sizes_only():
     assert secret == before  # the input is not changed
     assert redact({"kind": "Secret", "metadata": {"name": "s"}, "stringData": {"password": "hunter2"}})["data"] == \
         {"password": "<redacted: 7 bytes>"}
+
+
+def test_configmaps_keep_names_and_sizes_only():
+    out = redact({"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"agent.py": "print('hi')\n"}})
+    assert out == {"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"agent.py": "<redacted: 12 bytes>"}}

@@ -170,7 +170,15 @@ def test_up_apply_observe_and_down(fake_api, tmp_path, monkeypatch):
     assert found["access_log_tail"].startswith('[2026-11-22T06:00:05.123Z] "GET /x')
 
     # Diagnostics: written under the platform's folder, Secrets by name and size only.
+    from meshconform.suite.tls import issue_server_credential
+    credential = issue_server_credential("secure.example.com").secret_data()
+    platform.apply(load_manifest("gateway/echo-tls.yaml", "m2", host="secure.example.com", **credential))
     written = platform.diagnostics("a test failed")
+    secrets_file = next(p for p in written if p.name == "secrets.json" and p.parent.name == "istio-system")
+    assert "echo-tls-credential" in secrets_file.read_text()
+    for path in written:
+        text = path.read_text(errors="replace")
+        assert credential["key"][:40] not in text and credential["crt"][:40] not in text, path
     assert all(str(p).startswith(str(platform.folder)) for p in written)
     assert any(p.name == "kind-logs.txt" for p in written)
 

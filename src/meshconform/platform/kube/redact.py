@@ -13,13 +13,18 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 def redact(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of `obj` fit to write down: a Secret's data/stringData replaced by sizes, and the copies of it that
-    metadata can carry (last-applied annotation, managedFields) dropped. Other kinds are returned unchanged
+    """A copy of `obj` fit to write down: a Secret's (and a ConfigMap's) data replaced by sizes, and the copies of it
+    that metadata can carry (last-applied annotation, managedFields) dropped. Other kinds are returned unchanged
     except for managedFields (noise)."""
     out = copy.deepcopy(dict(obj))
     meta = out.get("metadata")
     if isinstance(meta, dict):
         meta.pop("managedFields", None)
+    if out.get("kind") == "ConfigMap":  # may carry credentials too: keep names and sizes
+        out["data"] = {key: f"<redacted: {len(str(value).encode())} bytes>"
+                       for key, value in sorted((out.get("data") or {}).items())}
+        out.pop("binaryData", None)
+        return out
     if out.get("kind") != "Secret":
         return out
     if isinstance(meta, dict):
