@@ -12,7 +12,6 @@ import pytest
 
 from meshconform.errors import ConfigError, PlatformError
 from meshconform.meshapi.loader import load_text
-from meshconform.platform.kube import parallel
 from meshconform.platform.kube.contracts import ClusterAccess, ClusterLifecycle, MeshInstaller
 from meshconform.platform.kube.ownership import RUN_LABEL
 from meshconform.platform.kube.platform import KubePlatform
@@ -243,8 +242,34 @@ def test_proxies_that_never_sync_are_named(fake_api, tmp_path):
     platform.down()
 
 
-def test_more_than_one_xdist_worker_is_refused():
-    parallel.check_single_worker("gw0", {"PYTEST_XDIST_WORKER_COUNT": "1"})
-    parallel.check_single_worker("main", {})
-    with pytest.raises(PlatformError, match="run with -n 0 or -n 1"):
-        parallel.check_single_worker("gw1", {"PYTEST_XDIST_WORKER_COUNT": "2"})
+def test_the_runs_workers_share_one_platform(fake_api, tmp_path):
+    """gw0 brings it up, gw1 joins (no second install, same namespaces); the last one out removes everything."""
+    fake, kubeconfig = fake_api
+    fake.controller = True
+    session = tmp_path / "20261122-061017-run-3fa2c1"
+    lifecycle, installer = Lifecycle(kubeconfig), Installer()
+    workers = [KubePlatform(PlatformContext(session / f"platform-{w}", session, w), lifecycle, installer,
+                            manifests=base_manifests(), allow_tag_images=True) for w in ("gw0", "gw1")]
+    assert [p.up().http for p in workers] == ["http://127.0.0.1:30080"] * 2
+    assert installer.log.count("install fake") == 1 and lifecycle.log == ["ensure"]
+    assert workers[0].names == workers[1].names
+    workers[1].apply(load_manifest("routing/echo-weighted.yaml", "m1", v1=80, v2=20))
+    assert {w.deployment for w in workers[0].workloads()} >= {"echo-v1", "client"}
+    workers[0].down()  # gw0 finishes first: gw1 still uses the platform
+    assert lifecycle.log == ["ensure"] and workers[1].is_up()
+    workers[1].down()
+    assert lifecycle.log == ["ensure", "teardown"] and installer.log.count("uninstall") == 1
+    assert not any(f"/{workers[0].names.prefix}-" in p for p in fake.objects)
+
+
+def test_a_failed_up_is_not_retried_by_the_other_workers(fake_api, tmp_path):
+    fake, kubeconfig = fake_api
+    session = tmp_path / "20261122-061017-run-3fa2c1"
+    installer = Installer(fail=True)
+    first, second = (KubePlatform(PlatformContext(session / f"platform-{w}", session, w), Lifecycle(kubeconfig),
+                                  installer, manifests=base_manifests()) for w in ("gw0", "gw1"))
+    with pytest.raises(PlatformError, match="istiod not ready"):
+        first.up()
+    with pytest.raises(PlatformError, match="failed to come up: PlatformError: istiod not ready"):
+        second.up()
+    assert installer.log.count("install fake") == 1

@@ -1,7 +1,13 @@
 """The contract between the Kubernetes platform core (this package) and what brings a cluster and a mesh:
 a `ClusterLifecycle` (kind creates one, `cluster` only checks the user's) and a `MeshInstaller`
 (istioctl, helm, none, or a vendor's executable). Both live in `meshconform.platform.kind`; the core only
-calls them through these protocols. Extend only by adding optional members."""
+calls them through these protocols. Extend only by adding optional members.
+
+How KubePlatform calls them, per run (a run's xdist workers share one platform, see shared.py): `ensure`,
+`install` and `ingress_address` once, by the first worker, under the run's lock; `teardown` and `uninstall` once,
+by the last worker leaving (or by a failed `up`); `proxy_status` after every apply and delete (return None when
+istioctl is not available: convergence then rests on the suite's marker probes); `describe` for the report;
+`diagnostics` on any failure, into a folder of the platform's diagnostics."""
 
 from __future__ import annotations
 

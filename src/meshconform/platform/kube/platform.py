@@ -2,7 +2,7 @@
 platforms, which bring the cluster (a ClusterLifecycle) and the mesh (a MeshInstaller); see contracts.py.
 
 The suite's namespaces are mapped to the run's own (names.py); everything created is labelled with the run and
-removed by `down`; one pytest worker per cluster (parallel.py)."""
+removed by `down`; the run's xdist workers share one platform (shared.py)."""
 
 from __future__ import annotations
 
@@ -23,30 +23,30 @@ from meshconform.platform.kube.client import KubeClient
 from meshconform.platform.kube.contracts import ClusterAccess, ClusterLifecycle, MeshInstaller
 from meshconform.platform.kube.names import NamespaceMap, run_prefix
 from meshconform.platform.kube.ownership import ObjectRef, check_run_id, cleanup_order, owner_of, run_selector
-from meshconform.platform.kube.parallel import check_single_worker
+from meshconform.platform.kube.shared import SharedRun
 from meshconform.platform.kube.timeouts import KubeTimeouts
 from meshconform.platform.kube.vantages import IngressVantage, PodVantage
 from meshconform.platform.kube.workloads import app_container, deployment_of, proxy_image, to_workload
 from meshconform.platform.registry import PlatformContext
 
-STATE_FILE = "kube-platform.json"
-
 
 def base_manifests() -> list[Path]:
-    from meshconform.platform.local.platform import base_manifests as local_base
-    return local_base()  # the same manifests serve both platforms
+    """Bookinfo and the testbed: the same manifests the local platform runs."""
+    from importlib import resources
+    folder = Path(str(resources.files("meshconform.bookinfo"))) / "manifests"
+    return [folder / "namespaces.yaml", folder / "bookinfo.yaml", folder / "testbed.yaml"]
 
 
 class KubePlatform:
-    """See the module docstring. State (run id, access, what was applied) lives in the platform's folder, so a
-    later process (`meshconform apply`, `down`) attaches to the same run."""
+    """See the module docstring. The run's state (run id, access, what was applied, which workers use it) lives in
+    the run folder (SharedRun), so the run's other workers and later processes (`meshconform apply`, `down`)
+    work on the same platform."""
 
     def __init__(self, context: PlatformContext, lifecycle: ClusterLifecycle, installer: MeshInstaller, *,
                  name: str = "cluster", manifests: Sequence[Path] | None = None,
                  gateway_namespace: str = "istio-system", gateway_deployment: str = "istio-ingressgateway",
                  gateway_service: str = "istio-ingressgateway", allow_tag_images: bool = False,
                  timeouts: KubeTimeouts | None = None) -> None:
-        check_single_worker(context.worker)
         self.name = name
         self.context = context
         self.lifecycle = lifecycle
@@ -58,9 +58,8 @@ class KubePlatform:
         self.allow_tag_images = allow_tag_images
         self.timeouts = timeouts or KubeTimeouts()
         self._client: KubeClient | None = None
-        self._state: dict[str, Any] = {}
-        if self.state_path.exists():
-            self._state = json.loads(self.state_path.read_text())
+        self.shared = SharedRun(context.session_dir)
+        self._state: dict[str, Any] = self.shared.read()
 
     # ------------------------------------------------------------------ state
 
@@ -68,15 +67,9 @@ class KubePlatform:
     def folder(self) -> Path:
         return self.context.folder
 
-    @property
-    def state_path(self) -> Path:
-        return self.folder / STATE_FILE
-
-    def _save(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._state, indent=1))
-        tmp.replace(self.state_path)
+    def _update(self, change: Any) -> None:
+        """Change the run's shared record under its lock (other workers may be recording too)."""
+        self._state = self.shared.update(change)
 
     @property
     def run_id(self) -> str:
@@ -103,15 +96,17 @@ class KubePlatform:
         return self._client
 
     def _record(self, refs: Collection[ObjectRef]) -> None:
-        known = {ObjectRef.from_json(r) for r in self._state.get("applied", [])}
-        known |= set(refs)
-        self._state["applied"] = [r.to_json() for r in sorted(known)]
-        self._save()
+        def add(state: dict[str, Any]) -> None:
+            known = {ObjectRef.from_json(r) for r in state.get("applied", [])} | set(refs)
+            state["applied"] = [r.to_json() for r in sorted(known)]
+        self._update(add)
 
     def _forget(self, refs: Collection[ObjectRef]) -> None:
         gone = set(refs)
-        self._state["applied"] = [r for r in self._state.get("applied", []) if ObjectRef.from_json(r) not in gone]
-        self._save()
+
+        def drop(state: dict[str, Any]) -> None:
+            state["applied"] = [r for r in state.get("applied", []) if ObjectRef.from_json(r) not in gone]
+        self._update(drop)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -125,6 +120,7 @@ class KubePlatform:
                         {"namespaces": {n: self.names.real(n) for n in self.logical_namespaces}})
 
     def is_up(self) -> bool:
+        self._state = self.shared.read()
         if not self._state.get("up"):
             return False
         try:
@@ -133,40 +129,74 @@ class KubePlatform:
             return False
 
     def up(self) -> Endpoint:
-        if self._state.get("up"):
-            raise PlatformError(f"the {self.name} platform in {self.folder} is already up; run 'meshconform down'")
-        run_id = _run_id(self.context.session_dir.name)
-        prefix = run_prefix(f"{run_id}-{secrets.token_hex(3)}")  # fresh per `up`: a rerun never meets old objects
-        self._state = {"run_id": run_id, "prefix": prefix, "applied": [], "up": False, "started": time.time()}
-        self._save()
-        try:
-            access = self.lifecycle.ensure()
-            self._state["access"] = {"kubeconfig": str(access.kubeconfig), "context": access.context}
-            self._save()
-            version = self.client.server_version()
-            self._state["kubernetes"] = version
-            self._state["support_note"] = compat.check_supported(version.get("gitVersion", ""),
-                                                                 self.installer.describe().get("istio_version"))
-            self.installer.install(access)
-            items = load_files(self.manifests)
-            self._state["logical_namespaces"] = sorted(
-                {i.resource.metadata.name for i in items if i.resource.kind == "Namespace"}
-                | {i.resource.metadata.namespace for i in items if i.resource.kind != "Namespace"}
-                - self.names.shared)
-            self._save()
-            self._apply(items, wait=True, up=True)
-            self._state["ingress"] = list(self._ingress_address())
-            self._state["up"] = True
-            self._save()
-        except BaseException as exc:
-            self.diagnostics(f"up failed: {exc}")
-            self.down()
-            raise
+        """The first of the run's workers creates everything (the others wait on the run's lock), then joins;
+        the others only join. A failed `up` is recorded: the workers after it fail at once with its reason."""
+        worker = self.context.worker
+        with self.shared.locked():
+            self._state = self.shared.read()
+            if self._state.get("failed"):
+                raise PlatformError(f"the {self.name} platform of this run failed to come up: {self._state['failed']}")
+            if self._state.get("up"):
+                if worker in self._state.get("users", []):
+                    raise PlatformError(f"the {self.name} platform in {self.context.session_dir} is already up "
+                                        f"for {worker}; run 'meshconform down' first")
+                self._update(lambda state: state.setdefault("users", []).append(worker))
+                return self.endpoint
+            self._bring_up(worker)
         return self.endpoint
 
+    def _bring_up(self, worker: str) -> None:
+        run_id = _run_id(self.context.session_dir.name)
+        prefix = run_prefix(run_id)  # one per run: every worker maps the suite's namespaces alike
+        self._update(lambda state: (state.clear(), state.update(
+            {"run_id": run_id, "prefix": prefix, "applied": [], "up": False, "users": [], "started": time.time()})))
+        try:
+            access = self.lifecycle.ensure()
+            self._update(lambda s: s.update(access={"kubeconfig": str(access.kubeconfig), "context": access.context}))
+            version = self.client.server_version()
+            note = compat.check_supported(version.get("gitVersion", ""), self.installer.describe().get("istio_version"))
+            self._update(lambda s: s.update(kubernetes=version, support_note=note))
+            self.installer.install(access)
+            items = load_files(self.manifests)
+            logical = sorted({i.resource.metadata.name for i in items if i.resource.kind == "Namespace"}
+                             | {i.resource.metadata.namespace for i in items if i.resource.kind != "Namespace"}
+                             - self.names.shared)
+            self._update(lambda s: s.update(logical_namespaces=logical))
+            self._apply(items, wait=True, up=True)
+            ingress = list(self._ingress_address())
+            self._update(lambda s: s.update(ingress=ingress, up=True, users=[worker]))
+        except BaseException as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            self.diagnostics(f"up failed: {reason}")
+            try:
+                self._tear_down()
+            finally:
+                self._update(lambda s: s.update(failed=reason))
+            raise
+
     def down(self) -> None:
-        """Delete what this run created (namespaces last; each re-checked as ours first), uninstall the mesh and
-        tear the cluster down as the installer and lifecycle decide. Every step runs even if one fails."""
+        """This worker leaves the run's platform; the last one out deletes what the run created (namespaces last,
+        each re-checked as ours first), uninstalls the mesh and tears the cluster down as the installer and
+        lifecycle decide. Every step runs even if one fails."""
+        worker = self.context.worker
+        last = False
+
+        def leave(state: dict[str, Any]) -> None:
+            nonlocal last
+            users = [u for u in state.get("users", []) if u != worker]
+            state["users"] = users
+            last = not users
+            if last:
+                state["up"] = False
+        if self.shared.path.exists():
+            self._update(leave)
+        try:
+            if last or not self._state:
+                self._tear_down()
+        finally:
+            self.detach()
+
+    def _tear_down(self) -> None:
         failures: list[str] = []
         if self._state.get("access"):
             try:
@@ -182,10 +212,7 @@ class KubePlatform:
         except Exception as exc:  # noqa: BLE001
             failures.append(f"tearing the cluster down: {exc}")
         if self._state:
-            self._state["up"] = False
-            self._state["stopped"] = time.time()
-            self._save()
-        self.detach()
+            self._update(lambda s: s.update(up=False, stopped=time.time()))
         if failures:
             raise PlatformError(f"{self.name} platform down: " + "; ".join(failures))
 
@@ -223,7 +250,7 @@ class KubePlatform:
         unpinned = testbed.check_images([(p.source, p.document) for p in prepared if p.ref.kind == "Deployment"],
                                         self.allow_tag_images)
         if unpinned:
-            self._state["unpinned_images"] = sorted(set(self._state.get("unpinned_images", [])) | set(unpinned))
+            self._update(lambda s: s.update(unpinned_images=sorted(set(s.get("unpinned_images", [])) | set(unpinned))))
         prepared = self._with_agent(prepared)
         self._record([p.ref for p in prepared])  # recorded before applying: an interrupted apply is still cleaned up
         applying.apply_all(self.client, prepared, self.run_id)

@@ -5,7 +5,7 @@ Istio's default since 1.27 on kubelets >= 1.33). A timeout names what is not rea
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -52,11 +52,22 @@ def has_proxy(pod: Mapping[str, Any]) -> bool:
     return any(c.get("name") == PROXY and c.get("restartPolicy") == "Always" for c in spec.get("initContainers") or [])
 
 
-def injection_expected(namespace_labels: Mapping[str, str], pod_labels: Mapping[str, str]) -> bool:
-    """Istio's webhook selectors (istio-injection=enabled, istio.io/rev, or the pod label sidecar.istio.io/inject),
-    the rules the local platform implements too (meshconform.platform.local.injection)."""
-    from meshconform.platform.local.injection import should_inject
-    return should_inject(dict(namespace_labels), dict(pod_labels), {})
+def injection_expected(namespace_labels: Mapping[str, str], pod_labels: Mapping[str, str],
+                       revisions: Collection[str] = ("default",)) -> bool:
+    """Whether Istio's injector webhooks select this pod (istio.io "Installing the sidecar", "Controlling the
+    injection policy"): namespace `istio-injection=enabled` unless the pod label `sidecar.istio.io/inject` is
+    "false" (any other value of `istio-injection` means no); else namespace `istio.io/rev=<an installed revision>`
+    unless the pod opts out; else only the pod label `sidecar.istio.io/inject: "true"` or `istio.io/rev`."""
+    opt_out = pod_labels.get(INJECT) == "false"
+    legacy = namespace_labels.get("istio-injection")
+    if legacy is not None:
+        return legacy == "enabled" and not opt_out
+    revision = namespace_labels.get("istio.io/rev")
+    if revision is not None:
+        return revision in revisions and not opt_out
+    if opt_out:
+        return False
+    return pod_labels.get(INJECT) == "true" or pod_labels.get("istio.io/rev") in revisions
 
 
 def pod_problem(pod: Mapping[str, Any], expect_proxy: bool | None) -> str | None:
