@@ -27,16 +27,24 @@ ROUTES = {"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.RoutesConfig
 
 
 class Lifecycle:
+    """Shared by the run's workers as the kind platform's is: every worker calls ensure and teardown; the cluster is
+    made by the first ensure and goes with the last teardown (logged only then)."""
+
     def __init__(self, kubeconfig: Path) -> None:
         self.kubeconfig = kubeconfig
         self.log: list[str] = []
+        self.users = 0
 
     def ensure(self) -> ClusterAccess:
-        self.log.append("ensure")
+        if self.users == 0:
+            self.log.append("ensure")
+        self.users += 1
         return ClusterAccess(self.kubeconfig, "fake")
 
     def teardown(self) -> None:
-        self.log.append("teardown")
+        self.users -= 1
+        if self.users == 0:
+            self.log.append("teardown")
 
     def describe(self) -> dict[str, Any]:
         return {"cluster": "fake", "node_image": "kindest/node:v1.36.4@sha256:099e04"}
@@ -62,13 +70,17 @@ class Installer:
     def plan(self) -> list[str]:
         return ["istioctl install -y --set profile=default"]
 
-    def install(self, access: ClusterAccess) -> None:
-        self.log.append(f"install {access.context}")
-        if self.fail:
-            raise PlatformError("istiod not ready")
+    def install(self, access: ClusterAccess) -> None:  # shared like the lifecycle: installs once, last one out
+        self.users = getattr(self, "users", 0) + 1
+        if self.users == 1:
+            self.log.append(f"install {access.context}")
+            if self.fail:
+                raise PlatformError("istiod not ready")
 
     def uninstall(self, access: ClusterAccess) -> None:
-        self.log.append("uninstall")
+        self.users -= 1
+        if self.users == 0:
+            self.log.append("uninstall")
 
     def describe(self) -> dict[str, Any]:
         return {"method": "istioctl", "istio_version": "1.31.1", "profile": "default", "revision": None}
@@ -273,3 +285,9 @@ def test_a_failed_up_is_not_retried_by_the_other_workers(fake_api, tmp_path):
     with pytest.raises(PlatformError, match="failed to come up: PlatformError: istiod not ready"):
         second.up()
     assert installer.log.count("install fake") == 1
+    assert lifecycle_log(first) == ["ensure", "teardown"]
+
+
+def lifecycle_log(platform: KubePlatform) -> list[str]:
+    assert isinstance(platform.lifecycle, Lifecycle)
+    return platform.lifecycle.log

@@ -3,11 +3,13 @@ a `ClusterLifecycle` (kind creates one, `cluster` only checks the user's) and a 
 (istioctl, helm, none, or a vendor's executable). Both live in `meshconform.platform.kind`; the core only
 calls them through these protocols. Extend only by adding optional members.
 
-How KubePlatform calls them, per run (a run's xdist workers share one platform, see shared.py): `ensure`,
-`install` and `ingress_address` once, by the first worker, under the run's lock; `teardown` and `uninstall` once,
-by the last worker leaving (or by a failed `up`); `proxy_status` after every apply and delete (return None when
-istioctl is not available: convergence then rests on the suite's marker probes); `describe` for the report;
-`diagnostics` on any failure, into a folder of the platform's diagnostics."""
+How KubePlatform calls them (a run's xdist workers share one platform, see shared.py): `ensure` and `install`
+in every worker's `up`, `uninstall` and `teardown` in every worker's `down` (after the last worker has removed
+the run's objects): the lifecycle and installer share the cluster and the mesh among the run's workers themselves
+(first one makes, last one removes). `ingress_address` once per run, by the first worker; `proxy_status` after
+every apply and delete (`istioctl proxy-status -o json` output, or None when istioctl is not available:
+convergence then rests on the suite's marker probes); `describe` for the report; `diagnostics` on any failure,
+into a folder under the platform's diagnostics."""
 
 from __future__ import annotations
 

@@ -129,80 +129,84 @@ class KubePlatform:
             return False
 
     def up(self) -> Endpoint:
-        """The first of the run's workers creates everything (the others wait on the run's lock), then joins;
-        the others only join. A failed `up` is recorded: the workers after it fail at once with its reason."""
+        """Every worker takes its share of the cluster and the mesh (the lifecycle and installer share them among
+        the run's workers themselves); the first worker then applies the workloads under the run's lock while the
+        others wait, and the others join. A failed `up` is recorded: the workers after it fail at once with its
+        reason."""
         worker = self.context.worker
-        with self.shared.locked():
-            self._state = self.shared.read()
-            if self._state.get("failed"):
-                raise PlatformError(f"the {self.name} platform of this run failed to come up: {self._state['failed']}")
-            if self._state.get("up"):
-                if worker in self._state.get("users", []):
-                    raise PlatformError(f"the {self.name} platform in {self.context.session_dir} is already up "
-                                        f"for {worker}; run 'meshconform down' first")
-                self._update(lambda state: state.setdefault("users", []).append(worker))
-                return self.endpoint
-            self._bring_up(worker)
-        return self.endpoint
-
-    def _bring_up(self, worker: str) -> None:
-        run_id = _run_id(self.context.session_dir.name)
-        prefix = run_prefix(run_id)  # one per run: every worker maps the suite's namespaces alike
-        self._update(lambda state: (state.clear(), state.update(
-            {"run_id": run_id, "prefix": prefix, "applied": [], "up": False, "users": [], "started": time.time()})))
+        failed = self.shared.read().get("failed")
+        if failed:
+            raise PlatformError(f"the {self.name} platform of this run failed to come up: {failed}")
         try:
             access = self.lifecycle.ensure()
-            self._update(lambda s: s.update(access={"kubeconfig": str(access.kubeconfig), "context": access.context}))
-            version = self.client.server_version()
-            note = compat.check_supported(version.get("gitVersion", ""), self.installer.describe().get("istio_version"))
-            self._update(lambda s: s.update(kubernetes=version, support_note=note))
-            self.installer.install(access)
-            items = load_files(self.manifests)
-            logical = sorted({i.resource.metadata.name for i in items if i.resource.kind == "Namespace"}
-                             | {i.resource.metadata.namespace for i in items if i.resource.kind != "Namespace"}
-                             - self.names.shared)
-            self._update(lambda s: s.update(logical_namespaces=logical))
-            self._apply(items, wait=True, up=True)
-            ingress = list(self._ingress_address())
-            self._update(lambda s: s.update(ingress=ingress, up=True, users=[worker]))
+            with self.shared.locked():
+                self._state = self.shared.read()
+                if self._state.get("failed"):
+                    raise PlatformError(f"the {self.name} platform of this run failed to come up: "
+                                        f"{self._state['failed']}")
+                if not self._state.get("up"):
+                    self._start_run(access)
+                self.installer.install(access)  # once per run: the installer's own sharing
+                with self.shared.locked():
+                    if not self.shared.read().get("up"):
+                        self._bring_up(worker)
+                    else:
+                        self._update(lambda state: state.setdefault("users", []).append(worker))
         except BaseException as exc:
             reason = f"{type(exc).__name__}: {exc}"
-            self.diagnostics(f"up failed: {reason}")
+            if not self.shared.read().get("up"):
+                self.diagnostics(f"up failed: {reason}")
+                self._update(lambda s: s.update(failed=s.get("failed") or reason))
             try:
-                self._tear_down()
-            finally:
-                self._update(lambda s: s.update(failed=reason))
+                self.down()
+            except PlatformError:
+                pass  # the first error is the one to report; down's own is in the diagnostics
             raise
+        return self.endpoint
+
+    def _start_run(self, access: ClusterAccess) -> None:
+        """The run's record, by the first worker: run id, namespace prefix, where the cluster is, its version."""
+        run_id = _run_id(self.context.session_dir.name)
+        self._update(lambda state: (state.clear(), state.update(
+            {"run_id": run_id, "prefix": run_prefix(run_id), "applied": [], "up": False, "users": [],
+             "started": time.time(), "access": {"kubeconfig": str(access.kubeconfig), "context": access.context}})))
+        version = self.client.server_version()
+        note = compat.check_supported(version.get("gitVersion", ""), self.installer.describe().get("istio_version"))
+        self._update(lambda s: s.update(kubernetes=version, support_note=note))
+
+    def _bring_up(self, worker: str) -> None:
+        """Bookinfo and the testbed in the run's namespaces, ready; the gateway's address."""
+        items = load_files(self.manifests)
+        logical = sorted({i.resource.metadata.name for i in items if i.resource.kind == "Namespace"}
+                         | {i.resource.metadata.namespace for i in items if i.resource.kind != "Namespace"}
+                         - self.names.shared)
+        self._update(lambda s: s.update(logical_namespaces=logical, users=[worker]))
+        self._apply(items, wait=True, up=True)
+        ingress = list(self._ingress_address())
+        self._update(lambda s: s.update(ingress=ingress, up=True))
 
     def down(self) -> None:
-        """This worker leaves the run's platform; the last one out deletes what the run created (namespaces last,
-        each re-checked as ours first), uninstalls the mesh and tears the cluster down as the installer and
-        lifecycle decide. Every step runs even if one fails."""
+        """This worker leaves; the last one out deletes what the run created (namespaces last, each re-checked as
+        ours first). Every worker then returns its share of the mesh and the cluster (the installer and lifecycle
+        uninstall and delete when the last share goes, unless kept). Every step runs even if one fails."""
         worker = self.context.worker
         last = False
 
         def leave(state: dict[str, Any]) -> None:
             nonlocal last
-            users = [u for u in state.get("users", []) if u != worker]
-            state["users"] = users
-            last = not users
+            state["users"] = [u for u in state.get("users", []) if u != worker]
+            last = not state["users"]
             if last:
                 state["up"] = False
+        failures: list[str] = []
         if self.shared.path.exists():
             self._update(leave)
-        try:
-            if last or not self._state:
-                self._tear_down()
-        finally:
-            self.detach()
-
-    def _tear_down(self) -> None:
-        failures: list[str] = []
+            if last and self._state.get("access"):
+                try:
+                    self._delete_recorded()
+                except Exception as exc:  # noqa: BLE001 (keep going: the mesh and cluster still go)
+                    failures.append(f"deleting the run's objects: {exc}")
         if self._state.get("access"):
-            try:
-                self._delete_recorded()
-            except Exception as exc:  # noqa: BLE001 (keep going: the mesh and cluster still go)
-                failures.append(f"deleting the run's objects: {exc}")
             try:
                 self.installer.uninstall(self._access())
             except Exception as exc:  # noqa: BLE001
@@ -211,8 +215,9 @@ class KubePlatform:
             self.lifecycle.teardown()
         except Exception as exc:  # noqa: BLE001
             failures.append(f"tearing the cluster down: {exc}")
-        if self._state:
-            self._update(lambda s: s.update(up=False, stopped=time.time()))
+        if last:
+            self._update(lambda s: s.update(stopped=time.time()))
+        self.detach()
         if failures:
             raise PlatformError(f"{self.name} platform down: " + "; ".join(failures))
 
