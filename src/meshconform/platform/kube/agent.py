@@ -61,7 +61,8 @@ class EchoHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
-        self.wfile.write(payload)
+        if self.command != "HEAD":  # a HEAD reply announces the length but carries no body
+            self.wfile.write(payload)
         log_request({"time": started, "pod": POD, "method": self.command, "path": path, "host": host,
                      "request_id": self.headers.get("x-request-id"), "status": status,
                      "xfcc": self.headers.get("x-forwarded-client-cert"), "end_user": self.headers.get("end-user")})
