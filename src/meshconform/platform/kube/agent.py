@@ -40,6 +40,7 @@ def log_request(record: dict[str, Any]) -> None:
 
 class EchoHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the local echo (aiohttp) does
+    disable_nagle_algorithm = True  # headers and body are two writes: no Nagle wait between them
 
     def _any(self) -> None:
         started = time.time()
@@ -89,6 +90,18 @@ def _classify(exc: BaseException) -> str:
     return f"other:{type(exc).__name__}:{exc}"
 
 
+class _HTTP(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a body is a second write
+
+
+class _HTTPS(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class _Connections(threading.local):
     pool: dict[tuple[str, str], http.client.HTTPConnection]
 
@@ -109,9 +122,9 @@ def send_one(request: dict[str, Any], reuse: bool, local: _Connections) -> dict[
             if scheme == "https":
                 context = ssl.create_default_context(cadata=request["ca_pem"]) if request.get("ca_pem") \
                     else ssl.create_default_context()
-                conn = http.client.HTTPSConnection(host, timeout=timeout, context=context)
+                conn = _HTTPS(host, timeout=timeout, context=context)
             else:
-                conn = http.client.HTTPConnection(host, timeout=timeout)
+                conn = _HTTP(host, timeout=timeout)
         conn.timeout = timeout
         if conn.sock is not None:  # a reused connection keeps the timeout its socket was made with
             conn.sock.settimeout(timeout)
@@ -149,6 +162,7 @@ def send_batch(requests: list[dict[str, Any]], concurrency: int, reuse: bool) ->
 
 class ClientHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
 
     def do_POST(self) -> None:  # noqa: N802 (stdlib naming)
         if self.path.split("?")[0] != "/batch":
