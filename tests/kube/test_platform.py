@@ -291,3 +291,15 @@ def test_a_failed_up_is_not_retried_by_the_other_workers(fake_api, tmp_path):
 def lifecycle_log(platform: KubePlatform) -> list[str]:
     assert isinstance(platform.lifecycle, Lifecycle)
     return platform.lifecycle.log
+
+
+def test_a_mesh_found_only_after_install_is_checked_against_the_clusters_kubernetes(fake_api, tmp_path):
+    """`--install none` / a vendor hook: the Istio version is only known once installed; support is judged then
+    (before install the note says "unknown"; after it, 1.31.1 on v1.36.4 is supported: no note)."""
+    class FoundAfterInstall(Installer):
+        def describe(self) -> dict[str, Any]:
+            return {**super().describe(), "istio_version": "1.31.1" if self.log else None}
+    platform, _, installer = make(fake_api, tmp_path, FoundAfterInstall())
+    platform.up()
+    assert platform.describe()["support_note"] is None
+    platform.down()

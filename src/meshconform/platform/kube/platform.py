@@ -175,7 +175,12 @@ class KubePlatform:
         self._update(lambda s: s.update(kubernetes=version, support_note=note))
 
     def _bring_up(self, worker: str) -> None:
-        """Bookinfo and the testbed in the run's namespaces, ready; the gateway's address."""
+        """Bookinfo and the testbed in the run's namespaces, ready; the gateway's address. A mesh whose version
+        was only known once installed (`none`, a vendor hook) has its Kubernetes support checked now."""
+        if self._state.get("support_note") and "mesh version unknown" in str(self._state["support_note"]):
+            note = compat.check_supported(self._state["kubernetes"].get("gitVersion", ""),
+                                          self.installer.describe().get("istio_version"))
+            self._update(lambda s: s.update(support_note=note))
         items = load_files(self.manifests)
         logical = sorted({i.resource.metadata.name for i in items if i.resource.kind == "Namespace"}
                          | {i.resource.metadata.namespace for i in items if i.resource.kind != "Namespace"}
