@@ -179,3 +179,21 @@ def test_exec_uses_a_dedicated_client_and_the_documented_arguments(fake_api, tmp
     assert seen["args"] == ("echo-v1-abc", "ns1")
     assert seen["kwargs"] == {"container": "istio-proxy", "command": ["pilot-agent", "request", "GET", "config_dump"],
                               "stderr": True, "stdin": False, "stdout": True, "tty": False}
+
+
+def test_the_chosen_context_picks_the_cluster(fake_api, tmp_path):
+    """A kubeconfig with two contexts: the named one is used; an unknown one is a clear error; None is the
+    kubeconfig's current-context."""
+    import yaml
+    fake, kubeconfig = fake_api
+    config = yaml.safe_load(kubeconfig.read_text())
+    config["clusters"].append({"name": "elsewhere", "cluster": {"server": "http://127.0.0.1:9"}})
+    config["contexts"].append({"name": "other", "context": {"cluster": "elsewhere", "user": "fake"}})
+    config["current-context"] = "other"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    chosen = KubeClient(ClusterAccess(kubeconfig, "fake"), tmp_path / "a.json")
+    assert chosen.server_version()["gitVersion"] == "v1.36.4"
+    with pytest.raises(PlatformError, match="cannot reach the API server of context"):
+        KubeClient(ClusterAccess(kubeconfig, None), tmp_path / "b.json")  # current-context: nobody listens on :9
+    with pytest.raises(PlatformError, match="context missing"):
+        KubeClient(ClusterAccess(kubeconfig, "missing"), tmp_path / "c.json")
