@@ -38,6 +38,7 @@ CATCHES = {
     "circuit-breakers-ignored": ["circuit-breaking"],
     "no-injection": ["injection-rules"],
     "authz-ignored": ["authz-allow-nothing", "authz-allow-rules"],
+    "trace-headers-dropped": ["trace-context"],
 }
 FOLDER = Path(conformance.__file__).parent
 

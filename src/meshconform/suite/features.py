@@ -19,7 +19,10 @@ MESH_HTTP = Profile(
     core=frozenset({"SidecarInjection", "WeightedRouting", "HeaderRouting", "FaultAbort", "FaultDelay", "Mirroring",
                     "MTLSStrict", "MTLSPermissive", "GatewayHTTP"}),
     extended=frozenset({"GatewayTLS", "MTLSPrecedence", "MTLSDisable", "RequestTimeout", "Retries",
-                        "CircuitBreaking", "Authorization", "BookinfoScenarios"}),
+                        "CircuitBreaking", "Authorization", "BookinfoScenarios",
+                        # Extended, not core: trace propagation needs the apps' cooperation (Bookinfo's) and
+                        # is observability rather than traffic control; a mesh may be run without it.
+                        "TraceContext"}),
 )
 PROFILES = {MESH_HTTP.name: MESH_HTTP}
 ALL_FEATURES = frozenset().union(*(p.core | p.extended for p in PROFILES.values()))

@@ -28,6 +28,9 @@ POD = os.environ.get("HOSTNAME", "local")
 NAMESPACE = os.environ.get("MESHCONFORM_NAMESPACE", "default")
 VERSION = os.environ.get("MESHCONFORM_VERSION", "v1")
 SERVICE = os.environ.get("MESHCONFORM_SERVICE", "echo")
+# The trace-context headers a request record keeps (as bookinfo/apps/common.py): ids and flags, never credentials.
+TRACE_HEADERS = ("traceparent", "tracestate", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid",
+                 "x-b3-sampled", "x-b3-flags", "b3")
 FORCED_STATUS = int(os.environ.get("ECHO_STATUS", "0") or "0") or None
 _log_lock = threading.Lock()
 
@@ -66,7 +69,9 @@ class EchoHandler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
         log_request({"time": started, "pod": POD, "method": self.command, "path": path, "host": host,
                      "request_id": self.headers.get("x-request-id"), "status": status,
-                     "xfcc": self.headers.get("x-forwarded-client-cert"), "end_user": self.headers.get("end-user")})
+                     "xfcc": self.headers.get("x-forwarded-client-cert"), "end_user": self.headers.get("end-user"),
+                     "user_agent": self.headers.get("user-agent"),
+                     "trace": {h: self.headers[h] for h in TRACE_HEADERS if h in self.headers}})
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _any
 
@@ -109,7 +114,8 @@ class _Connections(threading.local):
 def send_one(request: dict[str, Any], reuse: bool, local: _Connections) -> dict[str, Any]:
     host = request.get("host") or "localhost"
     scheme = request.get("scheme", "http")
-    headers = {"x-request-id": request["request_id"], **(request.get("headers") or {}), "Host": host}
+    own_id = {"x-request-id": request["request_id"]} if request.get("send_request_id", True) else {}
+    headers = {**own_id, **(request.get("headers") or {}), "Host": host}
     timeout = float(request.get("timeout", 15.0))
     started = time.perf_counter()
     key = (scheme, host)

@@ -53,6 +53,10 @@ def _hcm(stat_prefix: str, route: dict[str, Any], log: list[dict[str, Any]],
 
 # ---------------------------------------------------------------- sidecar
 
+# What the trace-headers-dropped misbehaviour strips: the request id and W3C and B3 trace context.
+TRACE_HEADERS_DROPPED = ("x-request-id", "traceparent", "tracestate", "x-b3-traceid", "x-b3-spanid",
+                         "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags", "b3")
+
 def inbound_listeners(mesh: MeshSnapshot, pod: Pod, certs: CertificatePaths, log_path: Path,
                       misbehave: Misbehaviours) -> list[dict[str, Any]]:
     listeners = []
@@ -66,6 +70,8 @@ def inbound_listeners(mesh: MeshSnapshot, pod: Pod, certs: CertificatePaths, log
             "name": "inbound", "domains": ["*"],
             "routes": [{"match": {"prefix": "/"},
                         "route": {"cluster": inbound_cluster_name(port), "timeout": "0s"}}]}]}}
+        if Misbehaviour.TRACE_HEADERS_DROPPED in misbehave:
+            route["route_config"]["request_headers_to_remove"] = list(TRACE_HEADERS_DROPPED)
         log = access_log(log_path, pod.name, "inbound")
         # The app learns its caller's identity from XFCC, set only from a verified client certificate.
         rbac = authz.rbac_filters(mesh, pod, misbehave)
