@@ -36,7 +36,11 @@ SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
     "mirroring/echo-mirror.yaml": [{"percent": None}, {"percent": 50}],
     "mtls/mesh-strict-namespace-permissive.yaml": [{}], "mtls/namespace-disable.yaml": [{}],
     "mtls/namespace-permissive.yaml": [{}], "mtls/namespace-strict.yaml": [{}], "mtls/workload-disable.yaml": [{}],
-    "resilience/echo-circuit-breaker.yaml": [{}], "resilience/echo-retries.yaml": [{"attempts": 0}, {"attempts": 3}],
+    "resilience/echo-circuit-breaker.yaml": [{}],
+    "resilience/echo-pool-outlier.yaml": [{"consecutive": 3, "interval": "1s", "base_ejection": "4s",
+                                           "max_percent": 100}, {"consecutive": 3, "interval": "1s",
+                                                                 "base_ejection": "4s", "max_percent": 34}],
+    "resilience/echo-retries.yaml": [{"attempts": 0}, {"attempts": 3}],
     "resilience/echo-timeout.yaml": [{"timeout": "0.5s"}],
     "routing/echo-weighted.yaml": [{"v1": 80, "v2": 20}, {"v1": 100, "v2": 0}],
 }

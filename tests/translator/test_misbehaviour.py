@@ -144,6 +144,12 @@ def echo_allows_plaintext_caller(c: Configs) -> bool:
     return ev.rbac_allows(chain, ev.Request("echo"), ev.Caller(None))
 
 
+def inbound_headers_removed(config: ProxyConfig) -> list[str]:
+    chain = ev.filter_chain(ev.inbound_listener(config, 8080), PLAINTEXT)
+    assert chain is not None
+    return list(chain["filters"][0]["typed_config"]["route_config"].get("request_headers_to_remove", []))
+
+
 ROUTES = r"^[^:]+:routes\."
 # Which chains a listener has (STRICT: mTLS only, PERMISSIVE: both, DISABLE: plaintext only), and what makes a
 # chain the mTLS or the plaintext one; never the routes or filters behind them.
@@ -217,6 +223,13 @@ CASES: dict[Misbehaviour, Case] = {
         (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[len\]$",),
         echo_allows_plaintext_caller, False, True,
         proxies=("default/echo-v1-0", "default/echo-v2-0")),
+    Misbehaviour.OUTLIER_DETECTION_IGNORED: Case(
+        (r":clusters\[\d+\]\.(outlier_detection|common_lb_config)(\..*)?$",),
+        lambda c: "outlier_detection" in ev.cluster(c["default/client-0"], V1), True, False),
+    Misbehaviour.TRACE_HEADERS_DROPPED: Case(
+        (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.route_config"
+         r"\.request_headers_to_remove$",),
+        lambda c: "traceparent" in inbound_headers_removed(c["default/echo-v1-0"]), False, True),
 }
 
 

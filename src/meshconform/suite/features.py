@@ -22,7 +22,10 @@ MESH_HTTP = Profile(
                         "CircuitBreaking", "Authorization", "BookinfoScenarios",
                         # Extended, not core: trace propagation needs the apps' cooperation (Bookinfo's) and
                         # is observability rather than traffic control; a mesh may be run without it.
-                        "TraceContext"}),
+                        "TraceContext",
+                        # Extended: ejection needs several instances and per-caller health tracking, and its
+                        # timing rests on the API reference rather than on a task outcome.
+                        "OutlierDetection"}),
 )
 PROFILES = {MESH_HTTP.name: MESH_HTTP}
 ALL_FEATURES = frozenset().union(*(p.core | p.extended for p in PROFILES.values()))

@@ -33,6 +33,9 @@ TRACE_HEADERS = ("traceparent", "tracestate", "x-b3-traceid", "x-b3-spanid", "x-
                  "x-b3-sampled", "x-b3-flags", "b3")
 FORCED_STATUS = int(os.environ.get("ECHO_STATUS", "0") or "0") or None
 _log_lock = threading.Lock()
+# POST /meshconform/fail-for/<ms>: the instance receiving it answers 500 to everything else that long (echo.py).
+FAIL_CONTROL = "/meshconform/fail-for/"
+_failing_until = [0.0]
 
 
 def log_request(record: dict[str, Any]) -> None:
@@ -52,6 +55,11 @@ class EchoHandler(BaseHTTPRequestHandler):
         path = self.path
         parts = path.split("?", 1)[0].strip("/").split("/")
         status = FORCED_STATUS or 200
+        control = path.split("?", 1)[0][len(FAIL_CONTROL):] if path.startswith(FAIL_CONTROL) else ""
+        if self.command == "POST" and control.isdigit():
+            _failing_until[0] = time.monotonic() + int(control) / 1000
+        elif time.monotonic() < _failing_until[0]:
+            status = 500
         if len(parts) >= 2 and parts[-2] == "status" and parts[-1].isdigit():
             status = int(parts[-1])
         if len(parts) >= 2 and parts[-2] == "delay" and parts[-1].isdigit():
