@@ -39,6 +39,7 @@ CATCHES = {
     "no-injection": ["injection-rules"],
     "authz-ignored": ["authz-allow-nothing", "authz-allow-rules"],
     "trace-headers-dropped": ["trace-context"],
+    "jwt-ignored": ["jwt-request-authentication"],
     "outlier-detection-ignored": ["outlier-ejection", "outlier-max-ejection-percent"],
 }
 FOLDER = Path(conformance.__file__).parent

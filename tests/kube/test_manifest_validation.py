@@ -28,6 +28,9 @@ CREDENTIAL = issue_server_credential("secure.example.com").secret_data()
 SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
     "authorization/allow-client-get.yaml": [{}], "authorization/allow-nothing.yaml": [{}],
     "authorization/deny-admin.yaml": [{}],
+    "authorization/jwt-echo.yaml": [{"issuer": "https://issuer-0a1b.meshconform.test", "subject": "alice",
+                                     "jwks": '{"keys":[{"kty":"RSA","alg":"RS256","use":"sig","kid":"k1",'
+                                             '"n":"AQAB","e":"AQAB"}]}'}],
     "fault/echo-abort.yaml": [{"status": 418, "percent": 100}, {"status": 418, "percent": 30}],
     "fault/echo-delay.yaml": [{"delay": "1s", "percent": 50}],
     "gateway/echo-hosts.yaml": [{"host_a": "a.example.com", "host_b": "b.example.com"}],

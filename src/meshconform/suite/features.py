@@ -25,7 +25,10 @@ MESH_HTTP = Profile(
                         "TraceContext",
                         # Extended: ejection needs several instances and per-caller health tracking, and its
                         # timing rests on the API reference rather than on a task outcome.
-                        "OutlierDetection"}),
+                        "OutlierDetection",
+                        # Extended: end-user authentication needs an issuer and policy set up by the user; meshes
+                        # without JWT support can still route and secure service-to-service traffic.
+                        "JWTAuthentication"}),
 )
 PROFILES = {MESH_HTTP.name: MESH_HTTP}
 ALL_FEATURES = frozenset().union(*(p.core | p.extended for p in PROFILES.values()))

@@ -38,6 +38,7 @@ class Misbehaviour(StrEnum):
     CIRCUIT_BREAKERS_IGNORED = "circuit-breakers-ignored", "drops DestinationRule connection-pool limits"
     AUTHZ_IGNORED = "authz-ignored", "sidecars enforce no AuthorizationPolicy"
     OUTLIER_DETECTION_IGNORED = "outlier-detection-ignored", "drops DestinationRule outlierDetection (no ejection)"
+    JWT_IGNORED = "jwt-ignored", "sidecars verify no JWT (RequestAuthentication dropped)"
     TRACE_HEADERS_DROPPED = ("trace-headers-dropped",
                              "sidecars strip x-request-id, traceparent and B3 headers before the app")
 

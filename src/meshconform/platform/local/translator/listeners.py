@@ -9,7 +9,7 @@ from meshconform.errors import ConfigError
 from meshconform.meshapi.istio import Gateway, MutualTLSMode, VirtualService
 from meshconform.meshapi.kube import Service
 from meshconform.platform.local.misbehaviour import Misbehaviour, Misbehaviours
-from meshconform.platform.local.translator import authz, mtls
+from meshconform.platform.local.translator import authz, jwt, mtls
 from meshconform.platform.local.translator.envoy_types import (
     DOWNSTREAM_TLS,
     FAULT,
@@ -74,7 +74,8 @@ def inbound_listeners(mesh: MeshSnapshot, pod: Pod, certs: CertificatePaths, log
             route["route_config"]["request_headers_to_remove"] = list(TRACE_HEADERS_DROPPED)
         log = access_log(log_path, pod.name, "inbound")
         # The app learns its caller's identity from XFCC, set only from a verified client certificate.
-        rbac = authz.rbac_filters(mesh, pod, misbehave)
+        # JWT verification first, so RBAC can read the request principal it leaves in metadata.
+        rbac = [*jwt.jwt_filters(mesh, pod, misbehave), *authz.rbac_filters(mesh, pod, misbehave)]
         tls_hcm = _hcm(f"inbound_{port}", route, log, rbac, forward_client_cert_details="SANITIZE_SET",
                        set_current_client_cert_details={"subject": True, "uri": True})
         plain_hcm = _hcm(f"inbound_{port}", route, log, rbac, forward_client_cert_details="SANITIZE")
@@ -192,7 +193,7 @@ def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: Cer
     https_chains: list[dict[str, Any]] = []
     routes: dict[str, dict[str, Any]] = {}
     http_server = False
-    rbac = authz.rbac_filters(mesh, pod, misbehave)
+    rbac = [*jwt.jwt_filters(mesh, pod, misbehave), *authz.rbac_filters(mesh, pod, misbehave)]
     for gateway, index in gateway_servers(mesh, pod):
         server = gateway.spec.servers[index]
         where = f"spec.servers[{index}]"
