@@ -76,6 +76,9 @@ class KindLifecycle:
         return [str(kind), "create", "cluster", "--name", self.name, "--config", str(self.config_path()),
                 "--kubeconfig", str(self.kubeconfig_path()), "--wait", TIMEOUTS.kind_create_wait]
 
+    def export_kubeconfig_argv(self, kind: str | Path = "kind") -> list[str]:
+        return [str(kind), "export", "kubeconfig", "--name", self.name, "--kubeconfig", str(self.kubeconfig_path())]
+
     def delete_argv(self, kind: str | Path = "kind") -> list[str]:
         return [str(kind), "delete", "cluster", "--name", self.name, "--kubeconfig", str(self.kubeconfig_path())]
 
@@ -103,8 +106,8 @@ class KindLifecycle:
         kubeconfig = self.kubeconfig_path()
         kubeconfig.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.name in existing:  # reuse, and never delete it: we did not create it
-            self._kind(["export", "kubeconfig", "--name", self.name, "--kubeconfig", str(kubeconfig)],
-                       f"read the kubeconfig of the existing kind cluster {self.name}", TIMEOUTS.kind_query)
+            tools.run(self.export_kubeconfig_argv(self.toolbox.path("kind")), timeout=TIMEOUTS.kind_query,
+                      env=dict(self.engine().env), what=f"read the kubeconfig of the existing kind cluster {self.name}")
             created = False
         else:
             self._create()
@@ -172,9 +175,11 @@ class KindLifecycle:
     def _destroy(self, record: dict[str, Any]) -> None:
         if not record.get("created") or self.settings.keep_cluster:
             return  # reused (not ours) or kept on request
-        self._kind(["delete", "cluster", "--name", self.name, "--kubeconfig", record["kubeconfig"]],
-                   f"delete the kind cluster {self.name}", TIMEOUTS.kind_delete,
-                   hint=f"delete it by hand: kind delete cluster --name {self.name}")
+        kind = self.toolbox.path("kind")
+        argv = [str(kind), "delete", "cluster", "--name", self.name, "--kubeconfig", record["kubeconfig"]]
+        tools.run(argv, timeout=TIMEOUTS.kind_delete, env=dict(self.engine().env),
+                  what=f"delete the kind cluster {self.name}",
+                  hint=f"delete it by hand: kind delete cluster --name {self.name}")
         kubeconfig = Path(record["kubeconfig"])
         if kubeconfig.parent == private_dir(self.session_dir, create=False):  # ours; a --kubeconfig file is the user's
             kubeconfig.unlink(missing_ok=True)

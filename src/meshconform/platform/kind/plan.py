@@ -86,8 +86,8 @@ def plan(platform: str, mesh: MeshSettings, kind: KindSettings | None) -> str:
                 f"  container engine: {engine}; checked with `docker info --format {{{{.ServerVersion}}}}` / "
                 f"`podman info --format {{{{.Version.Version}}}}`; kind gets {PROVIDER_ENV}=<engine>",
                 f"  node image: {lifecycle.image}",
-                f"  reuse if `kind get clusters` lists {kind.cluster_name}: " + shlex.join(
-                    ["kind", "export", "kubeconfig", "--name", kind.cluster_name, "--kubeconfig", str(access.kubeconfig)]),
+                f"  reuse if `kind get clusters` lists {kind.cluster_name}: "
+                f"{shlex.join(lifecycle.export_kubeconfig_argv())}",
                 f"  else create: {shlex.join(lifecycle.create_argv())}",
                 f"  kind config ({lifecycle.config_path()}):", *_indent(lifecycle.config_text(), "      "),
                 f"  ingress: 127.0.0.1:<host port kind picks> -> nodePort {kindconfig.NODE_PORTS.http} (HTTP), "
