@@ -199,7 +199,7 @@ def platforms() -> None:
 @click.option("-n", "--workers", default="0", show_default=True, help="pytest-xdist workers (0: serial, 'auto')")
 @click.option("--dry-run", is_flag=True, help="Print the platform's plan and touch nothing.")
 @click.pass_context
-def run(ctx: click.Context, platform_name: str, workers: str, dry_run: bool, **given: Any) -> None:
+def run(ctx: click.Context, /, platform_name: str, workers: str, dry_run: bool, **given: Any) -> None:
     """Run the conformance suite; reports go to reports/<run-id>/. Extra arguments go to pytest."""
     import pytest
 

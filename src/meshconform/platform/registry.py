@@ -11,13 +11,13 @@ The CLI (`--platform`), the pytest plugin (`--mesh-platform`) and `meshconform r
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -79,6 +79,9 @@ class PlatformKind:
     preflight: Callable[[Mapping[str, Any]], None] | None = None
     # The whole plan, as text, without touching anything (`--dry-run`).
     plan: Callable[[Mapping[str, Any]], str] | None = None
+    # True: xdist workers share one mesh (a cluster), so units declared parallel=False run on one worker.
+    # False: every worker has a platform of its own (local), so every test is isolated anyway.
+    shared: bool = False
 
     def settings(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """This kind's option values from `given` (defaults filled in), each validated."""
@@ -91,13 +94,13 @@ class PlatformKind:
         return values
 
 
-@cache
+@functools.cache
 def _discovered() -> dict[str, PlatformKind]:
     found: dict[str, PlatformKind] = {}
     sources: list[tuple[str, Callable[[], object]]] = [
         (f"entry point {ep.name} ({ep.value})", ep.load) for ep in entry_points(group=ENTRY_POINT_GROUP)]
     for ref in filter(None, (r.strip() for r in os.environ.get(EXTRA_PLATFORMS_ENV, "").split(","))):
-        sources.append((f"{EXTRA_PLATFORMS_ENV} entry {ref}", lambda ref=ref: _load_reference(ref)))
+        sources.append((f"{EXTRA_PLATFORMS_ENV} entry {ref}", functools.partial(_load_reference, ref)))
     for where, load in sources:
         kind = load()
         if not isinstance(kind, PlatformKind):

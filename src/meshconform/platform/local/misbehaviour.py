@@ -51,4 +51,5 @@ def parse(names: object) -> Misbehaviours:
     unknown = chosen - known
     if unknown:
         raise ValueError(f"unknown misbehaviour(s) {sorted(unknown)}; known: {sorted(known)}")
-    return frozenset(Misbehaviour(n) for n in chosen)
+    by_name = {m.value: m for m in Misbehaviour}
+    return frozenset(by_name[n] for n in chosen)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from meshconform.errors import ConfigError
 from meshconform.platform.local.misbehaviour import Misbehaviour
@@ -32,9 +33,7 @@ def translate(mesh: MeshSnapshot, certs: CertificatePaths, gateway_ports: Gatewa
     unknown = misbehave - MISBEHAVIOURS.keys()
     if unknown:
         raise ConfigError(f"unknown misbehaviour(s) {sorted(unknown)}; known: {sorted(MISBEHAVIOURS)}")
-    for rule in mesh.destination_rules:
-        clusters.check_supported(rule)
-    outbound_by_namespace: dict[str, dict] = {}
+    outbound_by_namespace: dict[str, dict[str, Any]] = {}
     configs: dict[str, ProxyConfig] = {}
     for pod in mesh.pods:
         if not (pod.injected or pod.is_gateway):
