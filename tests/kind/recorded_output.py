@@ -45,11 +45,13 @@ Thanks for using kind! 😊
 # cmd/kind/app/main.go ("ERROR: %v"), createcluster.go ("failed to create cluster"), create.go alreadyExists.
 KIND_ALREADY_EXISTS_STDERR = ('ERROR: failed to create cluster: node(s) already exist for a cluster with the name '
                               '"meshconform"\n')
-# A failure part-way (the status line turns into " ✗ %s", status.go), then main.go's ERROR line.
+# A failure part-way (the status line turns into " ✗ %s", status.go), then main.go's ERROR line around
+# pkg/exec/types.go RunError ("command \"%s\" failed with error: %v").
 KIND_CREATE_FAILED_STDERR = """Creating cluster "meshconform" ...
  ✓ Ensuring node image (kindest/node:v1.36.4) 🖼
  ✗ Preparing nodes 📦
-ERROR: failed to create cluster: could not find a log line that matches "Reached target .*Multi-User System.*|detected cgroup v1"
+ERROR: failed to create cluster: command "docker run --name meshconform-control-plane ..." failed with error: \
+exit status 125
 """
 # pkg/cmd/kind/delete/cluster/deletecluster.go, pkg/cluster/internal/delete/delete.go
 KIND_DELETE_STDERR = 'Deleting cluster "meshconform" ...\nDeleted nodes: ["meshconform-control-plane"]\n'
@@ -85,8 +87,8 @@ ISTIOCTL_CLIENT_VERSION = json.dumps({"clientVersion": {
     "version": "1.31.1", "revision": "3e9a6c1d0f2b8a7c5d4e3f2a1b0c9d8e7f6a5b4c", "golang_version": "go1.25.4",
     "status": "Clean", "tag": "1.31.1"}}, indent=2) + "\n"
 # istioctl/pkg/version/version.go getRemoteInfoWrapper: without istiod it prints this line and no meshVersion.
-ISTIOCTL_VERSION_NO_MESH = "Istio is not present in the cluster: no running Istio pods in namespace \"istio-system\"\n" \
-    + ISTIOCTL_CLIENT_VERSION
+ISTIOCTL_VERSION_NO_MESH = ("Istio is not present in the cluster: no running Istio pods in namespace "
+                            "\"istio-system\"\n" + ISTIOCTL_CLIENT_VERSION)
 
 
 def istioctl_mesh_version(version: str = "1.31.1", revision: str = "default") -> str:

@@ -168,7 +168,8 @@ def test_concurrent_workers_download_once(standins, server: FileServer, tmp_path
     path = server.serve(art, body)
     server.delay = 1.0  # both workers are waiting while the first download is in flight
     code = ("import sys; from meshconform.platform.kind import binaries; "
-            f"print(binaries.ensure(binaries.artifact('kind', 'v0.33.0', sha256={sha(body)!r}, mirror={server.url!r})))")
+            f"art = binaries.artifact('kind', 'v0.33.0', sha256={sha(body)!r}, mirror={server.url!r}); "
+            "print(binaries.ensure(art))")
     workers = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [w.communicate(timeout=60)[0].strip() for w in workers]
     assert all(w.returncode == 0 for w in workers)

@@ -120,7 +120,7 @@ def test_two_meanings_of_one_option_name_are_refused() -> None:
 
 def test_down_rebuilds_with_the_settings_up_used(tmp_path: Path, monkeypatch) -> None:
     built: list[tuple[Any, Any, Any]] = []
-    monkeypatch.setattr(entry, "_kube_platform", lambda c, lifecycle, installer: built.append((c, lifecycle, installer)))
+    monkeypatch.setattr(entry, "_kube_platform", lambda *parts: built.append(parts))
     folder = tmp_path / "run" / "platform"
     context = PlatformContext(folder, tmp_path / "run", "main", {"install": "helm", "kind_cluster_name": "ci-1",
                                                                   "readiness_timeout": "600"})

@@ -137,7 +137,8 @@ def test_helm_installs_base_istiod_gateway_in_order(standins, tmp_path: Path, ma
     installer = build(HelmInstaller, tmp_path, make_settings, install="helm", readiness_timeout="300")
     installer.install(ACCESS)
     helm_kube = ["--kubeconfig", "/k/config", "--kube-context", "kind-meshconform"]
-    repo = ["--repo", "https://blob.istio.io/istio-release/charts", "--version", "1.31.1", "--namespace", "istio-system"]
+    repo = ["--repo", "https://blob.istio.io/istio-release/charts", "--version", "1.31.1",
+            "--namespace", "istio-system"]
     values = tmp_path / "run" / "platform-main" / "istio-gateway-values.yaml"
     wait = ["--wait", "--timeout", "300s"]
     assert standins.argvs() == [

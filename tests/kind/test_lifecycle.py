@@ -20,7 +20,8 @@ IMAGE = "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7
 
 def kind_rules(clusters: str = "", create: dict | None = None) -> list[dict]:
     return [{"args": ["version"], "stdout": rec.KIND_VERSION},
-            {"args": ["get", "clusters"], "stdout": clusters, "stderr": "" if clusters else rec.KIND_NO_CLUSTERS_STDERR},
+            {"args": ["get", "clusters"], "stdout": clusters,
+             "stderr": "" if clusters else rec.KIND_NO_CLUSTERS_STDERR},
             create or {"args": ["create", "cluster"], "stderr": rec.KIND_CREATE_STDERR, "write_arg": "--kubeconfig",
                        "write_text": rec.KUBECONFIG},
             {"args": ["export", "kubeconfig"], "stderr": rec.KIND_EXPORT_KUBECONFIG_STDERR,

@@ -24,7 +24,7 @@ MANIFEST_ORDER = ("namespaces.yaml", "bookinfo.yaml", "testbed.yaml")
 
 
 def manifests_dir() -> Path:
-    from meshconform import bookinfo  # type: ignore[attr-defined]  # mapped from bookinfo/ at install
+    from meshconform import bookinfo  # mapped from bookinfo/ at install
     return Path(bookinfo.__file__).parent / "manifests"
 
 
