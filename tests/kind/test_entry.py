@@ -25,8 +25,9 @@ DIGEST = "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d
 
 def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MESHCONFORM_REPORTS": str(tmp_path / "reports")}
+    (tmp_path / "cwd").mkdir(exist_ok=True)
     return subprocess.run([sys.executable, "-m", "meshconform.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, cwd=tmp_path / "cwd")
 
 
 def test_dry_run_prints_the_whole_plan_and_touches_nothing(standins, tmp_path: Path) -> None:
@@ -45,6 +46,7 @@ def test_dry_run_prints_the_whole_plan_and_touches_nothing(standins, tmp_path: P
     assert "nodePort: 30443" in plan
     assert "bookinfo.yaml" in plan and "Deployment default/productpage-v1 productpage:" in plan
     assert not (tmp_path / "reports").exists() and not (tmp_path / "cache").exists()
+    assert list((tmp_path / "cwd").iterdir()) == []  # no file written anywhere
     assert standins.calls() == []  # not even docker was asked
 
 
@@ -119,15 +121,15 @@ def test_two_meanings_of_one_option_name_are_refused() -> None:
 
 
 def test_down_rebuilds_with_the_settings_up_used(tmp_path: Path, monkeypatch) -> None:
-    built: list[tuple[Any, Any, Any]] = []
+    built: list[tuple[Any, ...]] = []
     monkeypatch.setattr(entry, "_kube_platform", lambda *parts: built.append(parts))
     folder = tmp_path / "run" / "platform"
     context = PlatformContext(folder, tmp_path / "run", "main", {"install": "helm", "kind_cluster_name": "ci-1",
                                                                   "readiness_timeout": "600"})
     entry.KIND.create(context)
     entry.KIND.attach(folder, registry.get("kind").settings({}))  # what `meshconform down` passes: defaults
-    (_, first_cycle, first_installer), (again, cycle, installer) = built
-    assert again.session_dir == tmp_path / "run" and again.worker == "main"
+    (_, _, _, name), (again, cycle, installer, _) = built
+    assert name == "kind" and again.session_dir == tmp_path / "run" and again.worker == "main"
     assert (cycle.name, installer.name, installer.mesh.readiness_timeout) == ("ci-1", "helm", 600.0)
     assert installer.cluster_goes_away == cycle.will_delete
 

@@ -16,7 +16,9 @@ from meshconform.platform.api import Platform
 from meshconform.platform.kind.settings import KIND_OPTIONS, SHARED_OPTIONS
 from meshconform.platform.registry import PlatformContext, PlatformKind
 
-RECORD = "kube-platform.json"  # in the platform's folder: what `attach` (e.g. `meshconform down`) rebuilds from
+# In the platform's folder (beside KubePlatform's own kube-platform.json): what `attach` (e.g. a later
+# `meshconform down`) rebuilds the lifecycle and installer from.
+RECORD = "kind-entry.json"
 
 
 def _parse(values: Mapping[str, Any], with_kind: bool) -> tuple[Any, Any]:
@@ -28,14 +30,14 @@ def _parse(values: Mapping[str, Any], with_kind: bool) -> tuple[Any, Any]:
     return mesh, kind
 
 
-def _kube_platform(context: PlatformContext, lifecycle: Any, installer: Any) -> Platform:
-    """The one place the Kubernetes platform core is built (imported lazily; it is a colleague's package)."""
+def _kube_platform(context: PlatformContext, lifecycle: Any, installer: Any, name: str) -> Platform:
+    """The one place the Kubernetes platform core is built (imported lazily: heavy, and a separate package)."""
     try:
         from meshconform.platform.kube.platform import KubePlatform
     except ImportError as exc:
         raise PlatformError(f"the Kubernetes platform core (meshconform.platform.kube) is not available in this "
                             f"build: {exc}") from None
-    platform: Platform = KubePlatform(context, lifecycle, installer)
+    platform: Platform = KubePlatform(context, lifecycle, installer, name=name)
     return platform
 
 
@@ -52,7 +54,7 @@ def _build(context: PlatformContext, with_kind: bool) -> Platform:
         installer.cluster_goes_away = lifecycle.will_delete
     else:
         lifecycle = ExistingCluster(mesh)
-    return _kube_platform(context, lifecycle, installer)
+    return _kube_platform(context, lifecycle, installer, "kind" if with_kind else "cluster")
 
 
 def _create(context: PlatformContext, with_kind: bool) -> Platform:
