@@ -186,6 +186,7 @@ def test_none_finds_the_installed_mesh_and_never_touches_it(standins, tmp_path: 
     installer.uninstall(ACCESS)
     assert {a[1] for a in standins.argvs()} == {"version"}
     assert installer.describe()["control_plane"][0]["version"] == "1.30.3"
+    assert installer.describe()["istio_version"] == "1.30.3"  # found, not the --istio-version default
     standins.tool("istioctl", istioctl_rules())
     with pytest.raises(MeshNotFound, match="--install none: no Istio control plane"):
         build(PreinstalledMesh, tmp_path / "b", make_settings, install="none").install(ACCESS)
@@ -195,16 +196,18 @@ def test_vendor_hook_contract(standins, tmp_path: Path, make_settings) -> None:
     hook = standins.tool("vendor-hook", [{"args": ["version"], "stdout": "acme-mesh 2.4.1 (istio 1.31.1)\n"},
                                          {"args": ["install"], "stdout": "installed\n"},
                                          {"args": ["cleanup"], "stdout": "removed\n"}])
+    standins.tool("istioctl", istioctl_rules(before=rec.istioctl_mesh_version("1.31.1-acme.2")))
     mesh, _ = make_settings(install=str(hook), istioctl_binary="istioctl", istio_revision="acme")
     installer = VendorHook(str(hook), mesh, tmp_path / "run" / "p", tmp_path / "run", "main")
     installer.install(ACCESS)
     installer.uninstall(ACCESS)
-    assert [a[1:] for a in standins.argvs()] == [["version"], ["install"], ["cleanup"]]
-    env = standins.calls()[1]["env"]
+    assert [a[1:] for a in standins.argvs("vendor-hook")] == [["version"], ["install"], ["cleanup"]]
+    env = standins.calls("vendor-hook")[1]["env"]
     assert env["KUBECONFIG"] == "/k/config" and env["MESHCONFORM_KUBE_CONTEXT"] == "kind-meshconform"
     assert env["MESHCONFORM_ISTIO_REVISION"] == "acme" and env["MESHCONFORM_INGRESS_HTTP_NODEPORT"] == "30080"
     described = installer.describe()
     assert described["method"] == "hook" and described["hook_version"] == "acme-mesh 2.4.1 (istio 1.31.1)"
+    assert described["istio_version"] == "1.31.1-acme.2"
 
 
 def test_a_failing_hook_is_cleaned_up_and_named(standins, tmp_path: Path, make_settings) -> None:

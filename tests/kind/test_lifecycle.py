@@ -237,3 +237,49 @@ def test_an_unreachable_cluster_is_one_clear_error(tmp_path: Path, make_settings
                 else "the kubernetes Python client is not installed")
     with pytest.raises(Exception, match=expected):
         ExistingCluster(mesh).ensure()
+
+
+def _kubeconfig(path: Path, server: str) -> Path:
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "ctx",
+        "clusters": [{"name": "c", "cluster": {"server": server}}],
+        "users": [{"name": "u", "user": {"token": "not-a-real-token"}}],
+        "contexts": [{"name": "ctx", "context": {"cluster": "c", "user": "u"}}]}))
+    return path
+
+
+@pytest.mark.skipif(importlib.util.find_spec("kubernetes") is None, reason="the kubernetes client is not installed")
+def test_a_reachable_cluster_reports_its_version_and_a_refused_one_is_named(tmp_path: Path, make_settings) -> None:
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class ApiServer(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            # GET /version as the API server answers it (k8s.io/apimachinery pkg/version.Info json tags)
+            body = json.dumps({"major": "1", "minor": "36", "gitVersion": "v1.36.4", "gitCommit": "abc",
+                               "gitTreeState": "clean", "buildDate": "2026-08-12T10:00:00Z", "goVersion": "go1.24.6",
+                               "compiler": "gc", "platform": "linux/amd64"}).encode()
+            self.send_response(200 if self.path.rstrip("/") == "/version" else 404)  # the client asks /version/
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ApiServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = _kubeconfig(tmp_path / "up", f"http://127.0.0.1:{server.server_address[1]}")
+        mesh, _ = make_settings(kubeconfig=str(config))
+        cluster = ExistingCluster(mesh)
+        access = cluster.ensure()
+        assert (access.kubeconfig, access.context) == (config.resolve(), "ctx")
+        assert cluster.describe()["kubernetes_version"] == "v1.36.4"
+    finally:
+        server.shutdown()
+        server.server_close()
+    mesh, _ = make_settings(kubeconfig=str(_kubeconfig(tmp_path / "down", "http://127.0.0.1:1")))
+    with pytest.raises(Exception, match="cannot reach the cluster of context 'ctx' \\(http://127.0.0.1:1\\)"):
+        ExistingCluster(mesh).ensure()

@@ -344,6 +344,12 @@ class PreinstalledMesh(_Installer):
                                "your mesh first, or let meshconform install Istio with --install istioctl|helm")
         return {"method": self.name, "installed": False, "control_plane": present}
 
+    def describe(self) -> dict[str, Any]:
+        """The version is the one found in the cluster, not the --istio-version option."""
+        described = super().describe()
+        found = sorted({c["version"] for c in described["control_plane"] if c.get("version")})
+        return {**described, "istio_version": ", ".join(found) or None, "profile": None, "hub": None}
+
 
 class VendorHook(_Installer):
     """A vendor's executable: `<hook> version` (one line, reported), `<hook> install` (returns when istiod
@@ -394,7 +400,11 @@ class VendorHook(_Installer):
             except (tools.ToolError, PlatformError):
                 pass
             raise
-        return {"method": "hook", "installed": True, "hook_version": version}
+        try:  # what the hook installed, if it is Istio-compatible (istioctl finds ready istiod pods)
+            present = self.control_plane(access)
+        except (tools.ToolError, PlatformError):
+            present = []
+        return {"method": "hook", "installed": True, "hook_version": version, "control_plane": present}
 
     def _uninstall(self, access: ClusterAccess, record: dict[str, Any]) -> None:
         tools.run([self.hook, "cleanup"], env=self.env(access), timeout=TIMEOUTS.hook,
@@ -402,8 +412,10 @@ class VendorHook(_Installer):
 
     def describe(self) -> dict[str, Any]:
         record = self.shared.read() or {}
+        found = sorted({c["version"] for c in record.get("control_plane", []) if c.get("version")})
         return {**super().describe(), "method": "hook", "hook": str(self.hook),
-                "hook_version": record.get("hook_version")}
+                "hook_version": record.get("hook_version"), "istio_version": ", ".join(found) or None,
+                "profile": None}
 
 
 def installer_for(mesh: MeshSettings, folder: Path, session_dir: Path, worker: str,
