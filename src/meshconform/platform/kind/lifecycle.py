@@ -259,8 +259,9 @@ class ExistingCluster:
             raise PlatformError("the kubernetes Python client is not installed: pip install 'kubernetes>=37,<38'") \
                 from None
         try:
-            api = config.new_client_from_config(config_file=str(self.kubeconfig_path()), context=context,
-                                                persist_config=False)
+            # through getattr: the client is untyped, and absent from some type-checking environments
+            new_client = getattr(config, "new_client_from_config")  # noqa: B009
+            api = new_client(config_file=str(self.kubeconfig_path()), context=context, persist_config=False)
             with api:
                 info = client.VersionApi(api).get_code(_request_timeout=TIMEOUTS.cluster_probe)
         except Exception as exc:  # connection refused, TLS, auth, timeout: all mean "not reachable as given"
