@@ -81,6 +81,15 @@ def test_an_existing_mesh_is_never_overwritten(standins, tmp_path: Path, make_se
     assert not [a for a in standins.argvs() if a[1] in ("install", "uninstall")]
 
 
+def test_the_same_version_already_there_is_reused_and_left(standins, tmp_path: Path, make_settings) -> None:
+    standins.tool("istioctl", istioctl_rules(before=rec.istioctl_mesh_version("1.31.1")))  # e.g. a kept cluster
+    installer = build(IstioctlInstaller, tmp_path, make_settings)
+    installer.install(ACCESS)
+    installer.uninstall(ACCESS)
+    assert not [a for a in standins.argvs() if a[1] in ("install", "uninstall")]
+    assert installer.describe()["installed_by_meshconform"] is False
+
+
 def test_a_failed_install_is_removed_and_named(standins, tmp_path: Path, make_settings) -> None:
     standins.tool("istioctl", istioctl_rules(install={"args": ["install"], "stderr": rec.ISTIOCTL_INSTALL_FAILED_STDERR,
                                                       "exit": 1}))

@@ -127,16 +127,23 @@ class _Installer:
     def _uninstall(self, access: ClusterAccess, record: dict[str, Any]) -> None:
         """Default: nothing (none, or kept)."""
 
-    def _refuse_existing(self, access: ClusterAccess) -> None:
+    def _existing(self, access: ClusterAccess) -> list[dict[str, str]]:
+        """The control plane already there that this install would meet: none (install), exactly the wanted
+        version and revision (reused as it is: e.g. a kept kind cluster; never uninstalled), or anything else
+        (refused: meshconform never overwrites nor later uninstalls a mesh it did not install)."""
         present = self.control_plane(access)
-        revisions = sorted({c["revision"] or "default" for c in present})
         wanted = self.mesh.revision or "default"
-        if present and (not self.mesh.revision or wanted in revisions):
-            versions = ", ".join(sorted({f"{c['revision'] or 'default'}={c['version']}" for c in present}))
-            raise MeshAlreadyInstalled(
-                f"an Istio control plane is already installed ({versions}); meshconform will not overwrite or later "
-                "uninstall a mesh it did not install. Test it as it is with --install none, or install another "
-                f"revision beside it with --istio-revision <new>{' (taken: ' + ', '.join(revisions) + ')'}")
+        same = [c for c in present if (c["revision"] or "default") == wanted]
+        if not present or (self.mesh.revision and not same):
+            return []  # nothing there, or a new revision beside the others
+        if same and all(c["version"] == self.mesh.istio_version for c in same):
+            return same
+        versions = ", ".join(sorted({f"{c['revision'] or 'default'}={c['version']}" for c in present}))
+        taken = ", ".join(sorted({c["revision"] or "default" for c in present}))
+        raise MeshAlreadyInstalled(
+            f"an Istio control plane is already installed ({versions}); meshconform will not overwrite or later "
+            "uninstall a mesh it did not install. Test it as it is with --install none, or install another "
+            f"revision beside it with --istio-revision <new> (taken: {taken})")
 
     def describe(self) -> dict[str, Any]:
         record = self.shared.read() or {}
@@ -201,14 +208,17 @@ class IstioctlInstaller(_Installer):
 
     def plan(self) -> list[str]:
         access = ClusterAccess(Path("<kubeconfig>"), "<context>")
-        return [f"check no Istio control plane is there: istioctl version -o json {shlex.join(kube_flags(access))}",
+        return [f"find the control plane already there (none: install; this very version and revision: use it as it "
+                f"is; another: refuse): istioctl version -o json {shlex.join(kube_flags(access))}",
                 f"write {self.overlay_path()} (the gateway Service: NodePort {kindconfig.NODE_PORTS.http} HTTP, "
                 f"{kindconfig.NODE_PORTS.https} HTTPS)",
                 f"install and wait for istiod and the gateway: {shlex.join(self.install_argv(access))}",
                 f"at the end, unless --keep-mesh/--keep-cluster: {shlex.join(self.uninstall_argv(access))}"]
 
     def _install(self, access: ClusterAccess) -> dict[str, Any]:
-        self._refuse_existing(access)
+        found = self._existing(access)
+        if found:  # the very version and revision asked for: used as it is, left as it is
+            return {"method": self.name, "installed": False, "reused": True, "control_plane": found}
         self.folder.mkdir(parents=True, exist_ok=True)
         self.overlay_path().write_text(self.overlay_text())
         try:
