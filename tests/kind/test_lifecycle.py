@@ -5,6 +5,7 @@ Also the `cluster` lifecycle's checks of the user's kubeconfig."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import threading
 from pathlib import Path
 
@@ -283,3 +284,36 @@ def test_a_reachable_cluster_reports_its_version_and_a_refused_one_is_named(tmp_
     mesh, _ = make_settings(kubeconfig=str(_kubeconfig(tmp_path / "down", "http://127.0.0.1:1")))
     with pytest.raises(Exception, match="cannot reach the cluster of context 'ctx' \\(http://127.0.0.1:1\\)"):
         ExistingCluster(mesh).ensure()
+
+
+def test_ctrl_c_during_create_stops_kind_and_deletes_the_half_made_cluster(standins, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+    standins.tool("kind", kind_rules(create={"args": ["create", "cluster"], "sleep": 120, "sleeping_child": True}))
+    standins.tool("docker", docker_rules())
+    code = ("from pathlib import Path; from meshconform.platform.kind.lifecycle import KindLifecycle; "
+            "from meshconform.platform.kind.settings import kind_settings, mesh_settings; "
+            "v = {'kind_binary': 'kind'}; "
+            f"KindLifecycle(Path({str(tmp_path / 'run' / 'p')!r}), Path({str(tmp_path / 'run')!r}), 'main', "
+            "mesh_settings(v), kind_settings(v)).ensure()")
+    process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (standins.dir / "child.pid").exists():
+        time.sleep(0.1)  # until kind create is running (its stand-in has started its child)
+    assert (standins.dir / "child.pid").exists(), "kind create never started"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0 and "KeyboardInterrupt" in stderr
+    kind_calls = [c["args"] for c in standins.calls("kind")]
+    assert kind_calls[-1][:4] == ["delete", "cluster", "--name", "meshconform"], kind_calls
+    creator = [c["pid"] for c in standins.calls("kind") if c["args"][:2] == ["create", "cluster"]][0]
+    for pid in (creator, int((standins.dir / "child.pid").read_text())):
+        try:
+            os.kill(pid, 0)
+            stat = Path(f"/proc/{pid}/stat")
+            assert stat.exists() and stat.read_text().split()[2] == "Z", f"process {pid} outlived Ctrl-C"
+        except ProcessLookupError:
+            pass
+    assert not (tmp_path / "run" / "kind-meshconform.json").exists()  # no record of a cluster to reuse
