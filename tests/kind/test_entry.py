@@ -97,6 +97,7 @@ def test_a_version_without_checksum_is_refused_before_anything(standins, tmp_pat
 
 def test_options_are_one_namespace(tmp_path: Path) -> None:
     kind, cluster = registry.get("kind"), registry.get("cluster")
+    assert kind.shared and cluster.shared  # workers share one mesh: serial units go to one worker
     shared = {o.name for o in kind.options} & {o.name for o in cluster.options}
     assert {"kubeconfig", "context", "install", "istio-version", "istio-revision", "istio-hub",
             "istioctl-sha256", "helm-sha256"} <= shared

@@ -114,6 +114,7 @@ KIND = PlatformKind(
     options=(*KIND_OPTIONS, *SHARED_OPTIONS),
     preflight=lambda settings: _preflight(settings, True),
     plan=lambda settings: _plan(settings, "kind"),
+    shared=True,  # every worker of a run uses the one cluster and mesh (see shared.py)
 )
 
 CLUSTER = PlatformKind(
@@ -124,4 +125,5 @@ CLUSTER = PlatformKind(
     options=SHARED_OPTIONS,
     preflight=lambda settings: _preflight(settings, False),
     plan=lambda settings: _plan(settings, "cluster"),
+    shared=True,
 )
