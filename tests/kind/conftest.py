@@ -61,3 +61,48 @@ def make_settings() -> Any:
     def make(**values: Any) -> tuple[Any, Any]:
         return mesh_settings(values), kind_settings(values)
     return make
+
+
+class FakeApiServer:
+    """A loopback HTTP server answering GET paths with canned Kubernetes JSON (shapes from the API
+    reference), and a kubeconfig pointing at it."""
+
+    def __init__(self, folder: Path) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        self.routes: dict[str, Any] = {}
+        self.seen: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                server.seen.append(self.path)
+                path = self.path.split("?")[0].rstrip("/")
+                body = json.dumps(server.routes.get(path, {"kind": "Status", "code": 404})).encode()
+                self.send_response(200 if path in server.routes else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.kubeconfig = folder / "fake-apiserver.kubeconfig"
+        import yaml
+        self.kubeconfig.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "ctx",
+            "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{self.httpd.server_address[1]}"}}],
+            "users": [{"name": "u", "user": {"token": "not-a-real-token"}}],
+            "contexts": [{"name": "ctx", "context": {"cluster": "c", "user": "u"}}]}))
+
+
+@pytest.fixture
+def apiserver(tmp_path: Path) -> Any:
+    pytest.importorskip("kubernetes")
+    server = FakeApiServer(tmp_path)
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()

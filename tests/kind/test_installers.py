@@ -247,3 +247,36 @@ def test_plans_name_every_command(tmp_path: Path, make_settings) -> None:
     steps = HelmInstaller(mesh, tmp_path, tmp_path, "main").plan()
     assert [s.split(":")[0] for s in steps[1:4]] == ["helm install base", "helm install istiod", "helm install gateway"]
     assert "istiod-r1" in steps[2] and "--set revision=r1" in steps[2]
+
+
+def _istiod_list(ready: int, revision: str = "default", tag: str = "1.30.3") -> dict:
+    """GET /apis/apps/v1/deployments (a DeploymentList, apps/v1 API reference) with one istiod."""
+    return {"kind": "DeploymentList", "apiVersion": "apps/v1", "metadata": {"resourceVersion": "7"}, "items": [{
+        "metadata": {"name": "istiod" if revision == "default" else f"istiod-{revision}", "namespace": "istio-system",
+                     "labels": {"app": "istiod", "istio.io/rev": revision}},
+        "spec": {"selector": {"matchLabels": {"app": "istiod"}},
+                 "template": {"metadata": {"labels": {"app": "istiod"}},
+                              "spec": {"containers": [{"name": "discovery",
+                                                       "image": f"docker.io/istio/pilot:{tag}"}]}}},
+        "status": {"replicas": 1, "readyReplicas": ready}}]}
+
+
+def test_an_istiod_that_is_not_ready_yet_is_never_installed_over(standins, tmp_path: Path, make_settings,
+                                                                 apiserver) -> None:
+    apiserver.routes["/apis/apps/v1/deployments"] = _istiod_list(ready=0)
+    standins.tool("istioctl", istioctl_rules())  # istioctl sees no ready istiod pod: "Istio is not present"
+    access = ClusterAccess(apiserver.kubeconfig, "ctx")
+    with pytest.raises(MeshAlreadyInstalled, match="istio-system/istiod revision default image "
+                                                   "docker.io/istio/pilot:1.30.3.*not install over it"):
+        build(IstioctlInstaller, tmp_path, make_settings).install(access)
+    assert "/apis/apps/v1/deployments?labelSelector=app%3Distiod" in apiserver.seen
+    assert not [a for a in standins.argvs() if a[1] in ("install", "uninstall")]
+
+
+def test_a_new_revision_beside_an_unready_other_one_is_allowed(standins, tmp_path: Path, make_settings,
+                                                               apiserver) -> None:
+    apiserver.routes["/apis/apps/v1/deployments"] = _istiod_list(ready=0, revision="old")
+    standins.tool("istioctl", istioctl_rules())
+    build(IstioctlInstaller, tmp_path, make_settings, istio_revision="new").install(
+        ClusterAccess(apiserver.kubeconfig, "ctx"))
+    assert len([a for a in standins.argvs() if a[1] == "install"]) == 1

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from meshconform.errors import PlatformError
-from meshconform.platform.kind import kindconfig, tools
+from meshconform.platform.kind import kindconfig, kubeprobe, tools
 from meshconform.platform.kind.contracts import ClusterAccess
 from meshconform.platform.kind.settings import MeshSettings
 from meshconform.platform.kind.shared import SharedResource
@@ -133,6 +133,16 @@ class _Installer:
         (refused: meshconform never overwrites nor later uninstalls a mesh it did not install)."""
         present = self.control_plane(access)
         wanted = self.mesh.revision or "default"
+        deployments = kubeprobe.istiod_deployments(access) or []
+        ready_revisions = {c["revision"] or "default" for c in present}
+        unready = [d for d in deployments if d["revision"] not in ready_revisions
+                   and (not self.mesh.revision or d["revision"] == wanted)]
+        if unready:  # istioctl sees only ready istiod pods: one that is not ready yet is still someone's
+            raise MeshAlreadyInstalled(
+                "an istiod Deployment is already there, not ready (" + ", ".join(
+                    f"{d['namespace']}/{d['name']} revision {d['revision']} image {d['image']}" for d in unready)
+                + "); meshconform will not install over it. Test it with --install none once it is ready, or "
+                "install another revision beside it with --istio-revision <new>")
         same = [c for c in present if (c["revision"] or "default") == wanted]
         if not present or (self.mesh.revision and not same):
             return []  # nothing there, or a new revision beside the others
@@ -209,7 +219,8 @@ class IstioctlInstaller(_Installer):
     def plan(self) -> list[str]:
         access = ClusterAccess(Path("<kubeconfig>"), "<context>")
         return [f"find the control plane already there (none: install; this very version and revision: use it as it "
-                f"is; another: refuse): istioctl version -o json {shlex.join(kube_flags(access))}",
+                f"is; another: refuse): istioctl version -o json {shlex.join(kube_flags(access))}, and istiod "
+                "Deployments ready or not: GET /apis/apps/v1/deployments?labelSelector=app=istiod",
                 f"write {self.overlay_path()} (the gateway Service: NodePort {kindconfig.NODE_PORTS.http} HTTP, "
                 f"{kindconfig.NODE_PORTS.https} HTTPS)",
                 f"install and wait for istiod and the gateway: {shlex.join(self.install_argv(access))}",

@@ -18,7 +18,7 @@ import yaml
 
 from meshconform.errors import PlatformError
 from meshconform.platform.kind import engine as engines
-from meshconform.platform.kind import kindconfig, tools
+from meshconform.platform.kind import kindconfig, kubeprobe, tools
 from meshconform.platform.kind.contracts import ClusterAccess
 from meshconform.platform.kind.settings import KindSettings, MeshSettings
 from meshconform.platform.kind.shared import SharedResource
@@ -253,23 +253,7 @@ class ExistingCluster:
     def check_reachable(self) -> str:
         """The API server's version (GET /version through the official client), or one clear error."""
         context, server = self.context_and_server()
-        try:
-            from kubernetes import client, config  # the colleague's pinned dependency (kubernetes>=37,<38)
-        except ImportError:
-            raise PlatformError("the kubernetes Python client is not installed: pip install 'kubernetes>=37,<38'") \
-                from None
-        try:
-            # through getattr: the client is untyped, and absent from some type-checking environments
-            new_client = getattr(config, "new_client_from_config")  # noqa: B009
-            api = new_client(config_file=str(self.kubeconfig_path()), context=context, persist_config=False)
-            with api:
-                info = client.VersionApi(api).get_code(_request_timeout=TIMEOUTS.cluster_probe)
-        except Exception as exc:  # connection refused, TLS, auth, timeout: all mean "not reachable as given"
-            raise PlatformError(f"cannot reach the cluster of context {context!r} ({server or 'no server'}) within "
-                                f"{TIMEOUTS.cluster_probe:g} s: {type(exc).__name__}: {str(exc)[:300]}. Check that "
-                                "the cluster is running and the kubeconfig's credentials are valid") from None
-        self._version = str(getattr(info, "git_version", "") or (info.get("gitVersion") if isinstance(info, dict)
-                                                                 else ""))
+        self._version = kubeprobe.server_version(ClusterAccess(self.kubeconfig_path(), context), server)
         return self._version
 
     def ensure(self) -> ClusterAccess:
