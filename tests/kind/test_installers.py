@@ -138,6 +138,7 @@ def test_diagnostics_keep_analyze_findings(standins, tmp_path: Path, make_settin
 
 
 def test_helm_installs_base_istiod_gateway_in_order(standins, tmp_path: Path, make_settings) -> None:
+    standins.tool("istioctl", istioctl_rules())
     standins.tool("helm", [{"args": ["version", "--short"], "stdout": rec.HELM_VERSION},
                            {"args": ["list"], "stdout": "[]\n"},
                            *[{"args": ["install", r], "stdout": rec.helm_install_stdout(r)}
@@ -153,6 +154,8 @@ def test_helm_installs_base_istiod_gateway_in_order(standins, tmp_path: Path, ma
     assert standins.argvs() == [
         ["helm", "version", "--short"],
         ["helm", "list", "--namespace", "istio-system", "--all", "-o", "json", *helm_kube],
+        ["istioctl", "version", "--remote=false", "-o", "json"],
+        ["istioctl", "version", "-o", "json", *KUBE],
         ["helm", "install", "istio-base", "base", *repo, "--create-namespace", "--set", "defaultRevision=default",
          *helm_kube],
         ["helm", "install", "istiod", "istiod", *repo, "--set", "hub=docker.io/istio", "--set",
@@ -167,6 +170,7 @@ def test_helm_installs_base_istiod_gateway_in_order(standins, tmp_path: Path, ma
 
 
 def test_helm_refuses_existing_releases_and_cleans_up_a_failure(standins, tmp_path: Path, make_settings) -> None:
+    standins.tool("istioctl", istioctl_rules())
     standins.tool("helm", [{"args": ["version", "--short"], "stdout": rec.HELM_VERSION},
                            {"args": ["list"], "stdout": rec.helm_list("istiod")}])
     with pytest.raises(MeshAlreadyInstalled, match="istiod already exist"):
@@ -179,6 +183,11 @@ def test_helm_refuses_existing_releases_and_cleans_up_a_failure(standins, tmp_pa
     with pytest.raises(tools.ToolFailed, match="invalid ownership metadata"):
         build(HelmInstaller, tmp_path / "b", make_settings, install="helm").install(ACCESS)
     assert standins.argvs()[-1][:3] == ["helm", "uninstall", "istio-base"]
+    standins.tool("helm", [{"args": ["version", "--short"], "stdout": rec.HELM_VERSION},
+                           {"args": ["list"], "stdout": "[]"}])
+    standins.tool("istioctl", istioctl_rules(before=rec.istioctl_mesh_version("1.30.3")))  # istioctl-installed
+    with pytest.raises(MeshAlreadyInstalled, match="default=1.30.3"):
+        build(HelmInstaller, tmp_path / "c", make_settings, install="helm").install(ACCESS)
 
 
 def test_helm_list_output_cut_short_is_named(standins, tmp_path: Path, make_settings) -> None:
@@ -245,8 +254,8 @@ def test_unreadable_istioctl_json_is_named() -> None:
 def test_plans_name_every_command(tmp_path: Path, make_settings) -> None:
     mesh, _ = make_settings(install="helm", istio_revision="r1")
     steps = HelmInstaller(mesh, tmp_path, tmp_path, "main").plan()
-    assert [s.split(":")[0] for s in steps[1:4]] == ["helm install base", "helm install istiod", "helm install gateway"]
-    assert "istiod-r1" in steps[2] and "--set revision=r1" in steps[2]
+    assert [s.split(":")[0] for s in steps[2:5]] == ["helm install base", "helm install istiod", "helm install gateway"]
+    assert "istiod-r1" in steps[3] and "--set revision=r1" in steps[3]
 
 
 def _istiod_list(ready: int, revision: str = "default", tag: str = "1.30.3") -> dict:

@@ -295,7 +295,10 @@ class HelmInstaller(_Installer):
 
     def plan(self) -> list[str]:
         access = ClusterAccess(Path("<kubeconfig>"), "<context>")
-        steps = [f"write {self.values_path()} (gateway Service: NodePort {kindconfig.NODE_PORTS.http} HTTP, "
+        steps = [f"refuse if our releases exist: helm list --namespace {ISTIO_NAMESPACE} --all -o json "
+                 f"{shlex.join(kube_flags(access, '--kube-context'))}; or another control plane (istioctl version -o "
+                 "json, istiod Deployments)",
+                 f"write {self.values_path()} (gateway Service: NodePort {kindconfig.NODE_PORTS.http} HTTP, "
                  f"{kindconfig.NODE_PORTS.https} HTTPS)"]
         steps += [f"helm install {chart}: {shlex.join(self.install_argv(r, chart, extra, access))}"
                   for r, chart, extra in self.releases()]
@@ -319,6 +322,9 @@ class HelmInstaller(_Installer):
         if taken:
             raise MeshAlreadyInstalled(f"Helm releases {', '.join(sorted(taken))} already exist in {ISTIO_NAMESPACE}; "
                                        "meshconform will not overwrite them: test that mesh with --install none")
+        found = self._existing(access)  # a control plane installed some other way
+        if found:
+            return {"method": self.name, "installed": False, "reused": True, "control_plane": found}
         self.folder.mkdir(parents=True, exist_ok=True)
         self.values_path().write_text(self.values_text())
         done: list[str] = []
