@@ -142,3 +142,21 @@ def helm_list(*releases: str) -> str:
 HELM_CONFLICT_STDERR = ('Error: INSTALLATION FAILED: Unable to continue with install: CustomResourceDefinition '
                         '"authorizationpolicies.security.istio.io" in namespace "" exists and cannot be imported into '
                         'the current release: invalid ownership metadata\n')
+
+# `istioctl proxy-status -o json`: protomarshal of istiod's DiscoveryResponse (istioctl/pkg/writer/pilot/status.go
+# printMachineReadable); the shape of istioctl/pkg/writer/pilot/testdata/multiXdsStatusSinglePilot.json.
+ISTIOCTL_PROXY_STATUS_JSON = json.dumps({
+    "versionInfo": "1.31.1",
+    "resources": [{
+        "@type": "type.googleapis.com/envoy.service.status.v3.ClientConfig",
+        "node": {"id": "productpage-v1-5d9b4c9849-zkq7d.default",
+                 "metadata": {"CLUSTER_ID": "Kubernetes", "ISTIO_VERSION": "1.31.1"}},
+        "genericXdsConfigs": [
+            {"typeUrl": "type.googleapis.com/envoy.config.cluster.v3.Cluster", "configStatus": "SYNCED"},
+            {"typeUrl": "type.googleapis.com/envoy.config.listener.v3.Listener", "configStatus": "SYNCED"},
+            {"typeUrl": "type.googleapis.com/envoy.config.route.v3.RouteConfiguration", "configStatus": "SYNCED"},
+            {"typeUrl": "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+             "configStatus": "SYNCED"}]}],
+    "typeUrl": "type.googleapis.com/envoy.service.status.v3.ClientConfig",
+    "controlPlane": {"identifier": json.dumps({"Component": "istiod", "ID": "istiod-7b69f9b5c4-x2j4q", "Info": {
+        "version": "1.31.1", "revision": "", "golang_version": "", "status": "", "tag": ""}})}}, indent=4) + "\n"

@@ -32,6 +32,7 @@ def istioctl_rules(before: str = rec.ISTIOCTL_VERSION_NO_MESH, install: dict | N
             {"args": ["version", "-o", "json"], "stdout": rec.istioctl_mesh_version()},
             install or {"args": ["install"], "stdout": rec.ISTIOCTL_INSTALL_STDOUT},
             {"args": ["uninstall"], "stdout": rec.ISTIOCTL_UNINSTALL_STDOUT},
+            {"args": ["proxy-status", "-o", "json"], "stdout": rec.ISTIOCTL_PROXY_STATUS_JSON},
             {"args": ["proxy-status"], "stdout": rec.ISTIOCTL_PROXY_STATUS},
             {"args": ["analyze"], "stderr": rec.ISTIOCTL_ANALYZE_FINDINGS, "exit": 79}]
 
@@ -134,7 +135,13 @@ def test_diagnostics_keep_analyze_findings(standins, tmp_path: Path, make_settin
     analyze = files[1].read_text()
     assert "IST0101" in analyze and not analyze.startswith("# exit")  # 79 = findings, a result not a failure
     assert ["istioctl", "analyze", "-A", *KUBE] in standins.argvs()
-    assert installer.proxy_status(ACCESS) == rec.ISTIOCTL_PROXY_STATUS
+    status = installer.proxy_status(ACCESS)
+    assert status == rec.ISTIOCTL_PROXY_STATUS_JSON and json.loads(status)["resources"][0]["genericXdsConfigs"]
+    assert standins.argvs()[-1] == ["istioctl", "proxy-status", "-o", "json", *KUBE]
+    standins.tool("istioctl", [{"args": ["version"], "stdout": rec.ISTIOCTL_CLIENT_VERSION},
+                               {"args": ["proxy-status"], "exit": 1,
+                                "stderr": "Error: no running Istio pods in \"istio-system\"\n"}])
+    assert build(IstioctlInstaller, tmp_path / "b", make_settings).proxy_status(ACCESS) is None
 
 
 def test_helm_installs_base_istiod_gateway_in_order(standins, tmp_path: Path, make_settings) -> None:

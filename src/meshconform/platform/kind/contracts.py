@@ -1,12 +1,21 @@
-"""A local copy of the contract in `meshconform.platform.kube.contracts` (the colleague's branch `kube`,
-not yet on main), kept identical below this docstring so that this package type-checks on its own. When
-`kube` lands on main, this module becomes `from meshconform.platform.kube.contracts import *`.
+"""A local copy of `meshconform.platform.kube.contracts` (branch `kube`, not yet on main): the code below is
+identical, so that this package type-checks on its own. When `kube` lands on main this module becomes
+`from meshconform.platform.kube.contracts import ClusterAccess, ClusterLifecycle, MeshInstaller`.
 
-Original docstring: the contract between the Kubernetes platform core (this package) and what brings a
-cluster and a mesh: a `ClusterLifecycle` (kind creates one, `cluster` only checks the user's) and a `MeshInstaller`
+The original docstring:
+
+The contract between the Kubernetes platform core (this package) and what brings a cluster and a mesh:
+a `ClusterLifecycle` (kind creates one, `cluster` only checks the user's) and a `MeshInstaller`
 (istioctl, helm, none, or a vendor's executable). Both live in `meshconform.platform.kind`; the core only
-calls them through these protocols. Extend only by adding optional members."""
+calls them through these protocols. Extend only by adding optional members.
 
+How KubePlatform calls them (a run's xdist workers share one platform, see shared.py): `ensure` and `install`
+in every worker's `up`, `uninstall` and `teardown` in every worker's `down` (after the last worker has removed
+the run's objects): the lifecycle and installer share the cluster and the mesh among the run's workers themselves
+(first one makes, last one removes). `ingress_address` once per run, by the first worker; `proxy_status` after
+every apply and delete (`istioctl proxy-status -o json` output, or None when istioctl is not available:
+convergence then rests on the suite's marker probes); `describe` for the report; `diagnostics` on any failure,
+into a folder under the platform's diagnostics."""
 
 from __future__ import annotations
 

@@ -162,7 +162,10 @@ class _Installer:
                 "control_plane": record.get("control_plane", self.detected)}
 
     def proxy_status(self, access: ClusterAccess) -> str | None:
-        argv = [str(self.istioctl), "proxy-status", *kube_flags(access)]
+        """`istioctl proxy-status -o json`: istiod's DiscoveryResponse per control plane instance, each proxy's
+        xDS types with SYNCED/STALE/NOT_SENT (istioctl/pkg/writer/pilot/status.go printMachineReadable).
+        None when istioctl cannot answer: convergence then rests on the suite's probes."""
+        argv = [str(self.istioctl), "proxy-status", "-o", "json", *kube_flags(access)]
         if self.mesh.revision:
             argv += ["--revision", self.mesh.revision]
         try:
