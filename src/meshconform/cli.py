@@ -5,6 +5,7 @@ one of the chosen kind, the others attach to the one that is up."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -160,11 +161,21 @@ def status(output: str, platform_name: str | None) -> None:
     platform = _attached(platform_name)
     if output == "json":
         click.echo(json.dumps({"describe": platform.describe(), "ingress": platform.endpoint.http,
-                               "workloads": [w.__dict__ for w in platform.workloads()]}))
+                               "workloads": [dataclasses.asdict(w) for w in platform.workloads()]}))
         return
     _print_endpoint(platform, "text")
-    for workload in platform.workloads():
-        click.echo(f"  {workload.namespace}/{workload.name}  sidecar={'yes' if workload.sidecar else 'no'}")
+    rows = [("NAMESPACE/POD", "READY", "STATUS", "RESTARTS", "SIDECAR", "LAST EXIT")]
+    for w in platform.workloads():
+        running = sum(c.state == "running" for c in w.containers)
+        state = "Running" if w.ready else next((c.state.capitalize() for c in w.containers if c.state != "running"),
+                                               "Unknown")
+        last = "; ".join(f"{c.name}: {c.last_exit}" for c in w.containers if c.last_exit)
+        rows.append((f"{w.namespace}/{w.name}", f"{running}/{len(w.containers)}", state, str(w.restarts),
+                     "yes" if w.sidecar else "no", last or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        padded = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        click.echo("  " + "  ".join([*padded, row[-1]]))
 
 
 @cli.command()
