@@ -139,3 +139,36 @@ def test_without_the_kube_core_the_error_is_clear(tmp_path: Path, monkeypatch) -
     monkeypatch.setitem(sys.modules, "meshconform.platform.kube.platform", None)  # as if not installed
     with pytest.raises(PlatformError, match="Kubernetes platform core .* is not available"):
         entry.CLUSTER.create(PlatformContext(tmp_path / "p", tmp_path, "main", {}))
+
+
+def test_kind_builds_the_kube_platform_with_this_lifecycle_and_installer(tmp_path: Path) -> None:
+    from meshconform.platform.kind.installers import HelmInstaller
+    from meshconform.platform.kind.lifecycle import KindLifecycle
+    platform: Any = entry.KIND.create(PlatformContext(tmp_path / "p", tmp_path, "main", {"install": "helm"}))
+    assert type(platform).__name__ == "KubePlatform" and platform.name == "kind"
+    assert isinstance(platform.lifecycle, KindLifecycle) and isinstance(platform.installer, HelmInstaller)
+    assert platform.installer.cluster_goes_away == platform.lifecycle.will_delete
+
+
+def test_a_failed_up_on_kind_collects_diagnostics_and_deletes_the_cluster(standins, tmp_path: Path) -> None:
+    """The two halves together: KubePlatform.up on a stand-in kind cluster whose kubeconfig the client
+    cannot use fails, and its own cleanup reaches `kind export logs` and `kind delete cluster`."""
+    standins.tool("docker", [{"args": ["info"], "stdout": rec.DOCKER_SERVER_VERSION},
+                             {"args": ["port"], "stdout": rec.DOCKER_PORT_HTTP}])
+    standins.tool("kind", [{"args": ["version"], "stdout": rec.KIND_VERSION},
+                           {"args": ["get", "clusters"], "stderr": rec.KIND_NO_CLUSTERS_STDERR},
+                           {"args": ["create", "cluster"], "stderr": rec.KIND_CREATE_STDERR,
+                            "write_arg": "--kubeconfig", "write_text": rec.KUBECONFIG},
+                           {"args": ["export", "logs"], "stdout": "x\n"},
+                           {"args": ["delete", "cluster"], "stderr": rec.KIND_DELETE_STDERR}])
+    standins.tool("istioctl", [{"args": ["version"], "stdout": rec.ISTIOCTL_CLIENT_VERSION},
+                               {"args": [], "stdout": ""}])
+    kind = registry.get("kind")
+    settings = kind.settings({"kind_binary": "kind", "istioctl_binary": "istioctl"})
+    platform = registry.create(kind, PlatformContext(tmp_path / "run" / "platform", tmp_path / "run", "main", settings))
+    with pytest.raises(Exception):  # noqa: B017 (the kube core's own error; what matters is the cleanup)
+        platform.up()
+    kind_calls = [a[1:3] for a in standins.argvs("kind")]
+    assert ["create", "cluster"] in kind_calls and ["export", "logs"] in kind_calls
+    assert kind_calls[-1] == ["delete", "cluster"]
+    assert not [a for a in standins.argvs("istioctl") if a[1] in ("install", "uninstall")]

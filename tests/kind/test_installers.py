@@ -12,7 +12,6 @@ import recorded_output as rec
 import yaml
 
 from meshconform.platform.kind import installers, tools
-from meshconform.platform.kind.contracts import ClusterAccess
 from meshconform.platform.kind.installers import (
     HelmInstaller,
     IstioctlInstaller,
@@ -21,6 +20,7 @@ from meshconform.platform.kind.installers import (
     PreinstalledMesh,
     VendorHook,
 )
+from meshconform.platform.kube.contracts import ClusterAccess
 
 KUBE = ["--kubeconfig", "/k/config", "--context", "kind-meshconform"]
 ACCESS = ClusterAccess(Path("/k/config"), "kind-meshconform")

@@ -14,6 +14,7 @@ from typing import Any
 from meshconform.errors import PlatformError
 from meshconform.platform.api import Platform
 from meshconform.platform.kind.settings import KIND_OPTIONS, SHARED_OPTIONS
+from meshconform.platform.kube.contracts import ClusterLifecycle, MeshInstaller
 from meshconform.platform.registry import PlatformContext, PlatformKind
 
 # In the platform's folder (beside KubePlatform's own kube-platform.json): what `attach` (e.g. a later
@@ -30,7 +31,8 @@ def _parse(values: Mapping[str, Any], with_kind: bool) -> tuple[Any, Any]:
     return mesh, kind
 
 
-def _kube_platform(context: PlatformContext, lifecycle: Any, installer: Any, name: str) -> Platform:
+def _kube_platform(context: PlatformContext, lifecycle: ClusterLifecycle, installer: MeshInstaller,
+                   name: str) -> Platform:
     """The one place the Kubernetes platform core is built (imported lazily: heavy, and a separate package)."""
     try:
         from meshconform.platform.kube.platform import KubePlatform
@@ -48,7 +50,7 @@ def _build(context: PlatformContext, with_kind: bool) -> Platform:
     mesh, kind = _parse(context.settings, with_kind)
     toolbox = Toolbox(mesh, kind)
     installer = installer_for(mesh, context.folder, context.session_dir, context.worker, toolbox)
-    lifecycle: Any
+    lifecycle: ClusterLifecycle
     if kind is not None:
         lifecycle = KindLifecycle(context.folder, context.session_dir, context.worker, mesh, kind, toolbox)
         installer.cluster_goes_away = lifecycle.will_delete

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from meshconform.errors import PlatformError
-from meshconform.platform.kind.contracts import ClusterAccess
 from meshconform.platform.kind.timeouts import TIMEOUTS
+from meshconform.platform.kube.contracts import ClusterAccess
 
 
 class Unreachable(PlatformError):

@@ -11,12 +11,12 @@ from typing import Any
 import yaml
 
 from meshconform.platform.kind import kindconfig
-from meshconform.platform.kind.contracts import ClusterAccess
 from meshconform.platform.kind.engine import PROVIDER_ENV
 from meshconform.platform.kind.installers import HelmInstaller, IstioctlInstaller, installer_for, kube_flags
 from meshconform.platform.kind.lifecycle import ExistingCluster, KindLifecycle
 from meshconform.platform.kind.settings import KindSettings, MeshSettings
 from meshconform.platform.kind.toolbox import Toolbox
+from meshconform.platform.kube.contracts import ClusterAccess
 
 RUN = Path("<run>")  # the run folder, named when the run starts
 FOLDER = RUN / "platform-<worker>"

@@ -148,6 +148,10 @@ class LocalPlatform:
             desired, next_seq = reconcile.merged(self._parsed.of(state.resources), resources, state.next_seq)
             self._reconcile(state, desired, next_seq)
 
+    def resources(self) -> list[Sourced]:
+        """What is applied now, in creation order (for analysis of what is applied next)."""
+        return [item for _, item in self._parsed.of(self.state.resources)]
+
     def delete(self, resources: Sequence[Sourced], ignore_missing: bool = False) -> None:
         with self._locked() as state:
             current = self._parsed.of(state.resources)

@@ -1,10 +1,4 @@
-"""A local copy of `meshconform.platform.kube.contracts` (branch `kube`, not yet on main): the code below is
-identical, so that this package type-checks on its own. When `kube` lands on main this module becomes
-`from meshconform.platform.kube.contracts import ClusterAccess, ClusterLifecycle, MeshInstaller`.
-
-The original docstring:
-
-The contract between the Kubernetes platform core (this package) and what brings a cluster and a mesh:
+"""The contract between the Kubernetes platform core (this package) and what brings a cluster and a mesh:
 a `ClusterLifecycle` (kind creates one, `cluster` only checks the user's) and a `MeshInstaller`
 (istioctl, helm, none, or a vendor's executable). Both live in `meshconform.platform.kind`; the core only
 calls them through these protocols. Extend only by adding optional members.
