@@ -5,6 +5,7 @@ shared options are one namespace, and `down` rebuilds the platform with the sett
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -45,6 +46,10 @@ def test_dry_run_prints_the_whole_plan_and_touches_nothing(standins, tmp_path: P
             "hub=docker.io/istio --set meshConfig.accessLogFile=/dev/stdout --readiness-timeout 300s") in plan
     assert "nodePort: 30443" in plan
     assert "bookinfo.yaml" in plan and "Deployment default/productpage-v1 productpage:" in plan
+    for line in plan.split("4. Manifests")[1].splitlines():  # every image: a real digest, or said not to be one
+        if line.strip().startswith("Deployment "):
+            image = line.split(": ", 1)[1]
+            assert re.search(r"@sha256:[0-9a-f]{64}$", image) or "<- " in image, line
     assert not (tmp_path / "reports").exists() and not (tmp_path / "cache").exists()
     assert list((tmp_path / "cwd").iterdir()) == []  # no file written anywhere
     assert standins.calls() == []  # not even docker was asked

@@ -4,6 +4,7 @@ the manifests to apply with their images. Pure: no process runs, no file is writ
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from meshconform.platform.kube.contracts import ClusterAccess
 RUN = Path("<run>")  # the run folder, named when the run starts
 FOLDER = RUN / "platform-<worker>"
 MANIFEST_ORDER = ("namespaces.yaml", "bookinfo.yaml", "testbed.yaml")
+_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
 def manifests_dir() -> Path:
@@ -47,7 +49,8 @@ def manifest_images(folder: Path | None = None) -> list[tuple[str, list[str]]]:
             containers = [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]
             for container in containers:
                 image = str(container.get("image", ""))
-                flag = "" if "@sha256:" in image else "   <- NOT pinned by digest"
+                flag = ("" if _DIGEST.search(image) else "   <- the digest is not a real one (placeholder)"
+                        if "@sha256:" in image else "   <- NOT pinned by digest")
                 lines.append(f"{ref} {container.get('name')}: {image}{flag}")
             if not containers:
                 lines.append(ref)
