@@ -13,17 +13,23 @@ from typing import Any
 
 from meshconform.errors import PlatformError
 from meshconform.platform.api import Platform
-from meshconform.platform.kind.settings import KIND_OPTIONS, SHARED_OPTIONS
+from meshconform.platform.kind.settings import (
+    KIND_OPTIONS,
+    SHARED_OPTIONS,
+    KindSettings,
+    MeshSettings,
+    kind_settings,
+    mesh_settings,
+)
 from meshconform.platform.kube.contracts import ClusterLifecycle, MeshInstaller
 from meshconform.platform.registry import PlatformContext, PlatformKind
 
-# In the platform's folder (beside KubePlatform's own kube-platform.json): what `attach` (e.g. a later
-# `meshconform down`) rebuilds the lifecycle and installer from.
+# In the platform's folder: what `attach` (e.g. a later `meshconform down`) rebuilds the lifecycle and the
+# installer from (KubePlatform keeps its own state in the run folder, kube-run.json).
 RECORD = "kind-entry.json"
 
 
-def _parse(values: Mapping[str, Any], with_kind: bool) -> tuple[Any, Any]:
-    from meshconform.platform.kind.settings import kind_settings, mesh_settings
+def _parse(values: Mapping[str, Any], with_kind: bool) -> tuple[MeshSettings, KindSettings | None]:
     mesh = mesh_settings(values)
     kind = kind_settings(values) if with_kind else None
     if kind is not None and kind.keep_cluster:
