@@ -39,13 +39,15 @@ def _parse(values: Mapping[str, Any], with_kind: bool) -> tuple[MeshSettings, Ki
 
 def _kube_platform(context: PlatformContext, lifecycle: ClusterLifecycle, installer: MeshInstaller,
                    name: str) -> Platform:
+    # Until Bookinfo's digests are pinned, a real run needs --allow-unpinned-images (the report lists them).
     """The one place the Kubernetes platform core is built (imported lazily: heavy, and a separate package)."""
     try:
         from meshconform.platform.kube.platform import KubePlatform
     except ImportError as exc:
         raise PlatformError(f"the Kubernetes platform core (meshconform.platform.kube) is not available in this "
                             f"build: {exc}") from None
-    platform: Platform = KubePlatform(context, lifecycle, installer, name=name)
+    platform: Platform = KubePlatform(context, lifecycle, installer, name=name,
+                                      allow_tag_images=bool(context.settings.get("allow_unpinned_images")))
     return platform
 
 
