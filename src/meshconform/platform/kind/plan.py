@@ -26,8 +26,8 @@ _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
 def manifests_dir() -> Path:
-    from meshconform import bookinfo  # mapped from bookinfo/ at install
-    return Path(bookinfo.__file__).parent / "manifests"
+    from importlib import resources
+    return Path(str(resources.files("meshconform.bookinfo"))) / "manifests"  # mapped from bookinfo/ at install
 
 
 def manifest_images(folder: Path | None = None) -> list[tuple[str, list[str]]]:
