@@ -306,7 +306,9 @@ def test_a_scenario_the_platform_refuses_fails_its_calls_and_the_run_goes_on(tmp
         def apply(self, items: Any) -> None:
             raise ConfigError("not supported", source="<case>", resource="Gateway/x", field="spec.servers")
 
-    scenario = Scenario("gateway", "T", "s", "<case>", [], [], [_call(expect=Expect(error="no_route"))])
+    gateway = {"apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": {"name": "x"},
+               "spec": {"servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}]}}
+    scenario = Scenario("gateway", "T", "s", "<case>", [gateway], [], [_call(expect=Expect(error="no_route"))])
     run = FidelityRun(CaseSet([scenario], set()), tmp_path, divergences={})
     run.platform, run.observer = Refusing(), object()  # type: ignore[assignment]
     [result] = run.run_scenario(scenario)
