@@ -73,3 +73,23 @@ class Platform(Protocol):
     def describe(self) -> dict[str, Any]:
         """What is under test, with versions, for the report."""
         ...
+
+
+@dataclass(frozen=True)
+class LoadTarget:
+    """Where a load generator outside the mesh sends requests (performance runs).
+
+    `host` is the Host header to send (None: the URL's own). `meshed`: the first hop is a proxy."""
+
+    name: str
+    base_url: str
+    host: str | None
+    meshed: bool
+
+
+@dataclass(frozen=True)
+class ProxyUsage:
+    """One proxy's resource use so far: CPU seconds consumed since it started, resident memory now."""
+
+    cpu_seconds: float
+    rss_bytes: int

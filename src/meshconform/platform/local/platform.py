@@ -22,7 +22,7 @@ from meshconform import __version__
 from meshconform.errors import ConfigError, PlatformError
 from meshconform.interrupts import sigterm_as_interrupt
 from meshconform.meshapi.loader import Sourced, load_files, parse_document
-from meshconform.platform.api import INGRESS, Endpoint, Workload
+from meshconform.platform.api import INGRESS, MESHED_CLIENT, Endpoint, LoadTarget, ProxyUsage, Workload
 from meshconform.platform.local import addresses, envoy, topology
 from meshconform.platform.local.ca import CertificateAuthority, write_private
 from meshconform.platform.local.supervisor import Supervisor
@@ -430,6 +430,49 @@ class LocalPlatform:
                 result[pod.name] = {"routes": {name: r for name, r in routes.items() if r},
                                     "access_log_tail": _tail(self.files.proxy_dir(pod) / "access.log", 10)}
         return result
+
+    def load_targets(self, service: str = "productpage", port: int = 9080,
+                     plain_namespace: str | None = None) -> dict[str, LoadTarget]:
+        """Addresses a load generator uses to reach `service` (in `default`) four ways:
+        'ingress' (the gateway), 'in-mesh' (the meshed client's sidecar, as the client app uses it),
+        'mesh' (a pod of the service through its sidecar), and 'no-mesh': the same service's pod in
+        `plain_namespace` (a namespace without injection), or else straight to the meshed pod's app
+        port (skipping only its inbound sidecar)."""
+        snapshot, _ = self._snapshot()
+
+        def pod_of(namespace: str) -> Pod:
+            for pod in snapshot.pods:
+                if pod.namespace == namespace and pod.labels.get("app") == service and port in pod.container_ports:
+                    return pod
+            raise PlatformError(f"no pod of service {service!r} with port {port} in namespace {namespace!r}")
+        meshed = pod_of("default")
+        client_ns, _, client = MESHED_CLIENT.partition("/")
+        clients = [p for p in snapshot.pods if p.namespace == client_ns and p.deployment == client and p.injected]
+        targets = {INGRESS: LoadTarget(INGRESS, self.endpoint.http, None, True),
+                   "mesh": LoadTarget("mesh", f"http://{meshed.ip}:{port}", None, meshed.injected)}
+        if clients:
+            targets["in-mesh"] = LoadTarget("in-mesh", f"http://{clients[0].ip}:15001", f"{service}:{port}", True)
+        if plain_namespace is not None:
+            plain = pod_of(plain_namespace)
+            targets["no-mesh"] = LoadTarget("no-mesh", f"http://{plain.ip}:{port}", None, plain.injected)
+        else:
+            targets["no-mesh"] = LoadTarget("no-mesh", f"http://{meshed.ip}:{meshed.app_port(port)}", None, False)
+        return targets
+
+    def proxy_usage(self) -> dict[str, ProxyUsage]:
+        """CPU seconds and resident memory of every running proxy (gateway and sidecars), by name."""
+        import psutil
+        usage = {}
+        for record in self.supervisor.records():
+            if not record.name.startswith("envoy:") or not self.supervisor.is_alive(record):
+                continue
+            try:
+                process = psutil.Process(record.pid)
+                times, memory = process.cpu_times(), process.memory_info()
+            except psutil.Error:
+                continue
+            usage[record.name.removeprefix("envoy:")] = ProxyUsage(times.user + times.system, memory.rss)
+        return usage
 
     def describe(self) -> dict[str, Any]:
         env = self._state.get("envoy", {})
