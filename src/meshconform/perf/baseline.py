@@ -59,7 +59,7 @@ def _judge(interval: bootstrap.Interval, tolerance: float) -> str:
 
 
 def compare(current: dict[str, Any], baseline: dict[str, Any], thresholds: Thresholds = Thresholds(),
-            seed: int | None = 0) -> list[Verdict]:
+            seed: int | None = 0, resamples: int = bootstrap.RESAMPLES) -> list[Verdict]:
     mine = {s["name"]: s for s in current["results"]}
     theirs = {s["name"]: s for s in baseline["results"]}
     shared = [name for name in mine if name in theirs and mine[name]["requests"] and theirs[name]["requests"]]
@@ -68,14 +68,14 @@ def compare(current: dict[str, Any], baseline: dict[str, Any], thresholds: Thres
     verdicts = []
     for name in shared:
         now, before = histograms.decode(mine[name]["histogram"]), histograms.decode(theirs[name]["histogram"])
-        intervals = bootstrap.percentile_differences(now, before, PERCENTILES, confidence, seed=seed)
+        intervals = bootstrap.percentile_differences(now, before, PERCENTILES, confidence, resamples, seed)
         for p, interval in intervals.items():
-            reference = before.get_value_at_percentile(p)
+            reference = histograms.percentile(before, p)
             tolerance = max(thresholds.relative * reference, thresholds.floor_us)
-            verdicts.append(Verdict(name, histograms.key_name(p), reference, now.get_value_at_percentile(p),
+            verdicts.append(Verdict(name, histograms.key_name(p), reference, histograms.percentile(now, p),
                                     interval, tolerance, _judge(interval, tolerance)))
         errors = bootstrap.rate_difference(mine[name]["errors"], mine[name]["requests"], theirs[name]["errors"],
-                                           theirs[name]["requests"], confidence, seed=seed)
+                                           theirs[name]["requests"], confidence, resamples, seed)
         verdicts.append(Verdict(name, "error_rate", theirs[name]["error_rate"], mine[name]["error_rate"], errors,
                                 thresholds.error_rate, _judge(errors, thresholds.error_rate)))
     return verdicts

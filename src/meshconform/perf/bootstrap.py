@@ -31,7 +31,7 @@ def quantile_replicates(histogram: HdrHistogram, percentile: float, resamples: i
                         rng: np.random.Generator) -> tuple[float, np.ndarray]:
     """(point estimate, bootstrap replicates) of one percentile.
 
-    The percentile is the k-th smallest of n values (k = ceil(p n / 100), as HDR reports it). In a
+    The percentile is the k-th smallest of n values (k = round(p n / 100), as HDR reports it). In a
     bootstrap resample it is at most bin value x_j exactly when at least k of the n draws fall at or
     below x_j, so P(q* <= x_j) = P(Binomial(n, F(x_j)) >= k): the whole bootstrap distribution, with no
     resampling error; replicates are drawn from it by inversion."""
@@ -39,7 +39,7 @@ def quantile_replicates(histogram: HdrHistogram, percentile: float, resamples: i
     n = int(counts.sum())
     if n == 0:
         raise ValueError("empty histogram: nothing to compare")
-    k = max(1, int(np.ceil(percentile / 100.0 * n)))
+    k = histograms.rank(percentile, n)
     cdf = np.cumsum(counts) / n
     distribution = stats.binom.sf(k - 1, n, cdf)  # P(q* <= values[j]), non-decreasing, ends at 1
     distribution[-1] = 1.0

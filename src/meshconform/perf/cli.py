@@ -60,12 +60,12 @@ def plan(phases: list[str], targets: dict[str, Any], mode: str, rate: float, use
 @click.option("--mode", type=click.Choice(["open", "closed"]), default="open", show_default=True,
               help="open: a fixed rate, latency from the intended send time (coordinated omission corrected); "
                    "closed: Locust's users (each waits for its reply; --rate paces them, 0 = no pause).")
-@click.option("--rate", type=click.FloatRange(min=0), default=50.0, show_default=True, help="Requests/s per phase.")
+@click.option("--rate", type=click.FloatRange(min=0), default=30.0, show_default=True, help="Requests/s per phase.")
 @click.option("--users", type=click.IntRange(min=1), default=8, show_default=True,
               help="Users = connections; each is one stream.")
-@click.option("--duration", type=click.FloatRange(min=1), default=30.0, show_default=True,
+@click.option("--duration", type=click.FloatRange(min=1), default=25.0, show_default=True,
               help="Measured seconds per phase (in-mesh: half, mesh-cost: twice, split between its two targets).")
-@click.option("--warmup", type=click.FloatRange(min=0), default=5.0, show_default=True,
+@click.option("--warmup", type=click.FloatRange(min=0), default=4.0, show_default=True,
               help="Seconds of load before measuring (excluded).")
 @click.option("--steps", default="", help="A load shape instead of one rate: 'users:rate:seconds,...'.")
 @click.option("--phases", default=",".join(PHASES), show_default=True, help="Which phases, comma-separated.")

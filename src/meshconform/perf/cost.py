@@ -60,8 +60,8 @@ def mesh_cost(outcome: PhaseOutcome, confidence: float = 0.95, seed: int | None 
     percentiles = {}
     for p, interval in intervals.items():
         name = histograms.key_name(p)
-        percentiles[name] = {"mesh_us": mesh.corrected.get_value_at_percentile(p),
-                             "no_mesh_us": none.corrected.get_value_at_percentile(p),
+        percentiles[name] = {"mesh_us": histograms.percentile(mesh.corrected, p),
+                             "no_mesh_us": histograms.percentile(none.corrected, p),
                              "added_us": interval.estimate, "ci_low_us": interval.low, "ci_high_us": interval.high}
     return {"request": "GET /productpage (productpage -> details, reviews -> ratings)",
             "mesh_target": "productpage pod through its sidecar, Bookinfo calls through sidecars (mTLS)",

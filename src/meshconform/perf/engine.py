@@ -20,7 +20,7 @@ from locust import LoadTestShape
 from locust.env import Environment
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
 
-from meshconform.perf import scenarios
+from meshconform.perf import histograms, scenarios
 from meshconform.perf.scenarios import Control
 from meshconform.perf.spec import PROCESS_EXIT_GRACE_S, WORKER_CONNECT_S, PhaseSpec
 
@@ -69,14 +69,21 @@ def _monitor(spec: PhaseSpec, role: str) -> None:
     process = psutil.Process()
     process.cpu_percent(None)
     last_print = 0.0
+    next_tick = time.perf_counter() + 1.0
     while True:
-        gevent.sleep(1.0)
+        scenarios.sleep_until(next_tick)
+        next_tick += 1.0
         now = time.perf_counter()
         cpu = process.cpu_percent(None)
         point = Control.recorder.tick(now, cpu) if Control.recorder else None
         if now - last_print >= PROGRESS_EVERY_S:
             _progress(spec, role, point, now)
             last_print = now
+
+
+def _at(moment: float, *call: object) -> None:
+    scenarios.sleep_until(moment)
+    call[0](*call[1:])  # type: ignore[operator]
 
 
 def _drain_then(action: object, deadline_s: float) -> None:
@@ -110,6 +117,7 @@ def main(argv: list[str]) -> int:
     index = int(argv[2]) if len(argv) > 2 else 0
     master_port = int(argv[3]) if len(argv) > 3 else 0
     classes = scenarios.configure(spec)
+    histograms.warm()  # the bin table, before any load
     env = Environment(user_classes=classes, events=locust.events, shape_class=_shape(spec), stop_timeout=1.0)
     env.events.test_start.add_listener(lambda **_: Control.begin(time.perf_counter()))
     if role == "worker":
@@ -143,8 +151,8 @@ def main(argv: list[str]) -> int:
         else:
             runner.start(spec.users, spawn_rate=max(1.0, spec.users / max(0.5, spec.warmup_s / 2)))
         # Workers end their own schedules (their clocks start a moment later); the master waits for them.
-        end = spec.total_s + (MASTER_LINGER_S if role == "master" else 0.0)
-        gevent.spawn_later(end, _drain_then, runner.quit, PROCESS_EXIT_GRACE_S / 4)
+        end = (Control.origin or 0.0) + spec.total_s + (MASTER_LINGER_S if role == "master" else 0.0)
+        gevent.spawn(_at, end, _drain_then, runner.quit, PROCESS_EXIT_GRACE_S / 4)
     else:
         gevent.spawn(_stop_worker_users_at_end, spec)
     runner.greenlet.join()
@@ -160,7 +168,7 @@ def _stop_worker_users_at_end(spec: PhaseSpec) -> None:
     """A worker stops scheduling at its own window's end (the master quits it a little later)."""
     while Control.origin is None:
         gevent.sleep(0.1)
-    gevent.sleep(max(0.0, Control.origin + spec.total_s - time.perf_counter()))
+    scenarios.sleep_until(Control.origin + spec.total_s)
     Control.stopping = True
 
 

@@ -2,7 +2,7 @@
 result is marked invalid (with the reason) instead of being reported as if it were fine.
 
 Two signs, per generator process: its CPU was pegged (mean over the window at or above Locust's
-own 90 % warning level), or its schedule slipped (more than 1 % of sends started over 2 ms late
+own 90 % warning level), or its schedule slipped (more than 5 % of sends started over 2 ms late
 for reasons of the generator itself; waits for a slow reply do not count, they are latency)."""
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ def percentile_curve(document: dict[str, Any], path: Path) -> Path:
             continue
         top = min(99.99, 100.0 * (1 - 1.0 / total))
         ps = 100.0 - np.logspace(np.log10(100.0), np.log10(100.0 - top), 200)
-        values = [histogram.get_value_at_percentile(p) / 1000.0 for p in ps]
+        values = [v / 1000.0 for v in histograms.percentiles(histogram, ps)]
         width = 2.5 if series["target"] in ("mesh", "no-mesh") else 1.2
         ax.plot(1.0 / (1.0 - ps / 100.0), values, label=f"{series['name']} (n={total})", linewidth=width)
     ax.set_xscale("log")

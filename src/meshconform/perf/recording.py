@@ -1,6 +1,9 @@
 """What a load-generator process records: per result key (target/request) HDR histograms of the
 corrected and the service latency, counts and errors inside the measurement window, a per-second
-timeline, and the generator's own health (CPU, late sends). No Locust import: tests drive it directly."""
+timeline, and the generator's own health (CPU, late sends). No Locust import: tests drive it directly.
+
+Raw values wait in lists and go into the histograms once a second, vectorised (see
+`histograms.record_many`); the timeline's per-second percentiles come from those raw values."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from meshconform.perf import histograms
@@ -21,12 +25,18 @@ from meshconform.perf.spec import LATE_SEND_US
 class _Series:
     corrected: HdrHistogram = field(default_factory=histograms.new)
     service: HdrHistogram = field(default_factory=histograms.new)
-    interval: HdrHistogram = field(default_factory=histograms.new)  # this second only, for the timeline
+    pending_corrected: list[int] = field(default_factory=list)  # this second, not yet in the histograms
+    pending_service: list[int] = field(default_factory=list)
     requests: int = 0
     errors: int = 0
-    interval_requests: int = 0
     interval_errors: int = 0
     error_kinds: dict[str, int] = field(default_factory=dict)
+
+    def flush(self) -> None:
+        histograms.record_many(self.corrected, self.pending_corrected)
+        histograms.record_many(self.service, self.pending_service)
+        self.pending_corrected, self.pending_service = [], []
+        self.interval_errors = 0
 
 
 class Recorder:
@@ -37,6 +47,7 @@ class Recorder:
         self.window_end = window_end
         self.series: dict[str, _Series] = {}
         self.lateness = histograms.new()
+        self._pending_lateness: list[int] = []
         self.late_sends = 0
         self.sends = 0
         self.timeline: list[dict[str, Any]] = []
@@ -46,18 +57,20 @@ class Recorder:
     def in_window(self, t: float) -> bool:
         return self.window_start <= t < self.window_end
 
+    def _series(self, key: str) -> _Series:
+        series = self.series.get(key)
+        if series is None:
+            series = self.series[key] = _Series()
+        return series
+
     def record(self, key: str, timing: Timing, ok: bool, error: str = "") -> None:
         if not self.in_window(timing.intended):
             self.warmup_requests += timing.intended < self.window_start
             return
-        series = self.series.get(key)
-        if series is None:
-            series = self.series[key] = _Series()
-        histograms.record(series.corrected, timing.corrected_us)
-        histograms.record(series.service, timing.service_us)
-        histograms.record(series.interval, timing.corrected_us)
+        series = self._series(key)
+        series.pending_corrected.append(timing.corrected_us)
+        series.pending_service.append(timing.service_us)
         series.requests += 1
-        series.interval_requests += 1
         if not ok:
             series.errors += 1
             series.interval_errors += 1
@@ -65,7 +78,7 @@ class Recorder:
             series.error_kinds[kind] = series.error_kinds.get(kind, 0) + 1
         self.sends += 1
         late_us = round(timing.lateness * 1e6)
-        histograms.record(self.lateness, late_us)
+        self._pending_lateness.append(late_us)
         if late_us > LATE_SEND_US:
             self.late_sends += 1
 
@@ -73,34 +86,39 @@ class Recorder:
         """A request still without reply when the process ends: an error, timed to now."""
         if not self.in_window(intended):
             return
-        series = self.series.setdefault(key, _Series())
-        histograms.record(series.corrected, round((now - intended) * 1e6))
+        series = self._series(key)
+        series.pending_corrected.append(round((now - intended) * 1e6))
         series.requests += 1
         series.errors += 1
         kind = "no reply by the end of the run"
         series.error_kinds[kind] = series.error_kinds.get(kind, 0) + 1
 
+    def flush(self) -> None:
+        for series in self.series.values():
+            series.flush()
+        histograms.record_many(self.lateness, self._pending_lateness)
+        self._pending_lateness = []
+
     def tick(self, now: float, cpu_percent: float) -> dict[str, Any] | None:
         """Close one second of the timeline (call once a second); None outside the window."""
-        if not self.in_window(now) and not (self.timeline and now < self.window_end + 1.0):
-            for series in self.series.values():
-                series.interval.reset()
-                series.interval_requests = series.interval_errors = 0
-            return None
+        measuring = self.in_window(now) or (bool(self.timeline) and now < self.window_end + 1.0)
         point: dict[str, Any] = {"t": round(now - self.window_start, 3), "cpu_percent": cpu_percent, "series": {}}
-        self.cpu_samples.append(cpu_percent)
         for key, series in self.series.items():
-            entry: dict[str, Any] = {"requests": series.interval_requests, "errors": series.interval_errors}
-            if series.interval_requests:
-                entry["p50_us"] = series.interval.get_value_at_percentile(50)
-                entry["p99_us"] = series.interval.get_value_at_percentile(99)
+            entry: dict[str, Any] = {"requests": len(series.pending_corrected), "errors": series.interval_errors}
+            if series.pending_corrected:
+                raw = np.asarray(series.pending_corrected)
+                entry["p50_us"] = int(np.percentile(raw, 50, method="inverted_cdf"))
+                entry["p99_us"] = int(np.percentile(raw, 99, method="inverted_cdf"))
             point["series"][key] = entry
-            series.interval.reset()
-            series.interval_requests = series.interval_errors = 0
+        self.flush()
+        if not measuring:
+            return None
+        self.cpu_samples.append(cpu_percent)
         self.timeline.append(point)
         return point
 
     def to_json(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.flush()
         return {
             "pid": os.getpid(),
             "window_s": self.window_end - self.window_start,

@@ -51,6 +51,13 @@ class Control:
         return rate / max(1, users)
 
 
+def sleep_until(moment: float) -> None:
+    """gevent's timers run on the event loop's cached clock, which can lag perf_counter (badly right
+    after a long start-up); a timer that fires early is simply slept again."""
+    while (pause := moment - time.perf_counter()) > 0:
+        gevent.sleep(pause)
+
+
 class _Silent:
     """Stands in for the request event while the open model fires it itself (corrected time)."""
 
@@ -90,9 +97,7 @@ class _Paced(FastHttpUser):
             if due >= recorder.window_end or Control.stopping:
                 gevent.sleep(0.2)  # the schedule is over; idle until the engine quits
                 return
-            pause = due - time.perf_counter()
-            if pause > 0:
-                gevent.sleep(pause)
+            sleep_until(due)
         elif Control.stopping or time.perf_counter() >= recorder.window_end:
             gevent.sleep(0.2)
             return

@@ -17,7 +17,7 @@ NETWORK_TIMEOUT_S = 10.0  # a request that takes longer counts as an error
 CONNECT_TIMEOUT_S = 5.0
 CPU_SATURATED_PERCENT = 90.0  # mean generator CPU (of one core) in the window: Locust's own warning level
 LATE_SEND_US = 2_000  # a send that starts this much after its due time (not waiting for a reply) is late
-LATE_FRACTION_INVALID = 0.01  # more than 1 % late sends: the schedule slipped, the result is invalid
+LATE_FRACTION_INVALID = 0.05  # more than 5 % late sends (fortio's warning level): the schedule slipped
 WORKER_CONNECT_S = 30.0  # distributed mode: all workers connected to the master within this
 PROCESS_EXIT_GRACE_S = 20.0  # a phase's processes get this long past their planned end
 
