@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 from hdrh.histogram import HdrHistogram
+from scipy import stats
 
 from meshconform.perf import histograms
 

@@ -8,16 +8,17 @@ process of its own and nothing else imports it."""
 
 from __future__ import annotations
 
-import locust  # noqa: I001  (first: gevent must patch the standard library before anything imports ssl)
 import json
 import sys
 import time
 from pathlib import Path
 
 import gevent
+import locust  # noqa: I001  (first: gevent must patch the standard library before anything imports ssl)
 import psutil
 from locust import LoadTestShape
 from locust.env import Environment
+from locust.runners import MasterRunner, Runner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
 
 from meshconform.perf import histograms, scenarios
@@ -118,8 +119,9 @@ def main(argv: list[str]) -> int:
     master_port = int(argv[3]) if len(argv) > 3 else 0
     classes = scenarios.configure(spec)
     histograms.warm()  # the bin table, before any load
-    env = Environment(user_classes=classes, events=locust.events, shape_class=_shape(spec), stop_timeout=1.0)
+    env = Environment(user_classes=list(classes), events=locust.events, shape_class=_shape(spec), stop_timeout=1.0)
     env.events.test_start.add_listener(lambda **_: Control.begin(time.perf_counter()))
+    runner: Runner
     if role == "worker":
         runner = env.create_worker_runner("127.0.0.1", master_port)
     elif role == "master":
@@ -136,6 +138,7 @@ def main(argv: list[str]) -> int:
         gevent.spawn(csv_writer)
     if role == "master":
         deadline = time.perf_counter() + WORKER_CONNECT_S
+        assert isinstance(runner, MasterRunner)
         while len(runner.clients.ready) < spec.processes:
             if time.perf_counter() > deadline:
                 print(f"[{spec.name}] only {len(runner.clients.ready)} of {spec.processes} workers connected "

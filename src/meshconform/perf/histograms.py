@@ -102,7 +102,7 @@ def bins(histogram: HdrHistogram) -> tuple[np.ndarray, np.ndarray]:
     return _bin_values()[nonzero], counts[nonzero]
 
 
-def percentiles(histogram: HdrHistogram, ps: Sequence[float]) -> list[float]:
+def percentiles(histogram: HdrHistogram, ps: Sequence[float] | np.ndarray) -> list[float]:
     """Values at the percentiles, as HdrHistogram's get_value_at_percentile gives them (its own is a
     Python loop over every bin, ~10 ms a call)."""
     values, counts = bins(histogram)

@@ -85,11 +85,11 @@ def trend(documents: list[dict[str, Any]], path: Path) -> Path:
     latency_ax.set_title("Nightly trend")
     latency_ax.legend(fontsize=6, ncol=2)
     for metric in ("p50", "p99"):
-        values = [((d.get("mesh_cost") or {}).get("percentiles") or {}).get(metric) for d in documents]
-        ys = np.array([v["added_us"] / 1000 if v else np.nan for v in values])
-        low = np.array([v["ci_low_us"] / 1000 if v else np.nan for v in values])
-        high = np.array([v["ci_high_us"] / 1000 if v else np.nan for v in values])
-        cost_ax.errorbar(x, ys, yerr=[ys - low, high - ys], fmt="-o", capsize=3, label=f"mesh cost {metric}")
+        cost_at = [((d.get("mesh_cost") or {}).get("percentiles") or {}).get(metric) for d in documents]
+        added = np.array([v["added_us"] / 1000 if v else np.nan for v in cost_at], dtype=float)
+        low = np.array([v["ci_low_us"] / 1000 if v else np.nan for v in cost_at])
+        high = np.array([v["ci_high_us"] / 1000 if v else np.nan for v in cost_at])
+        cost_ax.errorbar(x, added, yerr=[added - low, high - added], fmt="-o", capsize=3, label=f"mesh cost {metric}")
     cost_ax.set_ylabel("latency added by the mesh (ms)")
     cost_ax.set_xticks(x, labels, rotation=30, fontsize=7)
     cost_ax.legend(fontsize=7)

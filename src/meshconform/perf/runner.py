@@ -62,7 +62,7 @@ def run_phase(spec: PhaseSpec, out_dir: Path, sampler: Sampler | None = None,
     spec_path = out_dir / f"{spec.name}-spec.json"
     spec.write(spec_path)
     supervisor = Supervisor(out_dir / f"{spec.name}-processes.json")
-    logs = []
+    logs: list[list[Any]] = []  # [log path, bytes already shown]
     samples: list[tuple[float, dict[str, ProxyUsage]]] = []
     try:
         if spec.processes <= 1:
@@ -91,7 +91,7 @@ def run_phase(spec: PhaseSpec, out_dir: Path, sampler: Sampler | None = None,
         supervisor.stop()
     outputs = sorted(out_dir.glob(f"{spec.name}-local*.json")) + sorted(out_dir.glob(f"{spec.name}-worker*.json"))
     if not outputs:
-        tails = "\n".join(Path(log).read_text(errors="replace")[-2000:] for log, _ in logs)
+        tails = "\n".join(Path(str(log)).read_text(errors="replace")[-2000:] for log, _ in logs)
         raise PlatformError(f"perf phase {spec.name!r}: no load-generator output in {out_dir}; logs end:\n{tails}")
     outcome = merge(spec, [json.loads(p.read_text()) for p in outputs])
     outcome.proxy_samples = samples

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 import gevent
-from locust import FastHttpUser, constant, constant_throughput, task
+from locust import FastHttpUser, User, constant, constant_throughput, task
 
 from meshconform.perf.recording import Recorder
 from meshconform.perf.schedule import Stream
@@ -127,7 +127,8 @@ class _Paced(FastHttpUser):
                                     allow_redirects=False)
         status = reply.status_code
         ok = 200 <= status < 400
-        error = "" if ok else (f"{type(reply.error).__name__}: {reply.error}" if reply.error else f"HTTP {status}")
+        failure = getattr(reply, "error", None)  # FastResponse: set on connection errors and HTTP errors
+        error = "" if ok else (f"{type(failure).__name__}: {failure}" if failure else f"HTTP {status}")
         return ok, error, len(reply.content or b"") if ok else 0
 
 
@@ -154,9 +155,11 @@ class SignedInReader(_Paced):
 
     def setup_session(self) -> None:
         target = Control.spec.targets[0]
-        headers = {"Content-Type": "application/x-www-form-urlencoded", **({"Host": target.host} if target.host else {})}
-        self.client.request("POST", target.base_url + "/login", name="login", data=f"username={Control.spec.login_user}",
-                            headers=headers, allow_redirects=False)
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if target.host:
+            headers["Host"] = target.host
+        self.client.request("POST", target.base_url + "/login", name="login",
+                            data=f"username={Control.spec.login_user}", headers=headers, allow_redirects=False)
 
     def next_request(self) -> tuple[str, str, str, str | None]:
         return "page-signed-in", "GET", "/productpage", None
@@ -175,13 +178,13 @@ class ApiClient(_Paced):
 USER_CLASSES: dict[str, type[_Paced]] = {c.__name__: c for c in (Get, PageVisitor, SignedInReader, ApiClient)}
 
 
-def configure(spec: PhaseSpec) -> list[type[_Paced]]:
+def configure(spec: PhaseSpec) -> list[type[User]]:
     """The phase's user classes, with the wait time of its model."""
     Control.spec = spec
     unknown = [name for name in spec.user_classes if name not in USER_CLASSES]
     if unknown:
         raise ValueError(f"unknown user class(es) {unknown}; known: {sorted(USER_CLASSES)}")
-    classes = [USER_CLASSES[name] for name in spec.user_classes]
+    classes: list[type[User]] = [USER_CLASSES[name] for name in spec.user_classes]
     for cls in classes:
         if spec.mode == "closed" and spec.rate > 0:
             cls.wait_time = constant_throughput(spec.rate / max(1, spec.users))

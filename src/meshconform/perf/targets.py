@@ -20,9 +20,9 @@ import yaml
 from meshconform import runs
 from meshconform.errors import PlatformError
 from meshconform.meshapi.loader import Sourced, load_files, load_text
+from meshconform.perf.spec import Target
 from meshconform.platform.api import ProxyUsage
 from meshconform.platform.local.platform import LocalPlatform
-from meshconform.perf.spec import Target
 
 PLAIN_NAMESPACE = "meshconform-perf-nomesh"
 PROBE_TIMEOUT_S = 10.0
@@ -73,6 +73,11 @@ def plain_bookinfo() -> list[Sourced]:
     return load_text(yaml.safe_dump_all([namespace, *documents]), f"meshconform.perf:{PLAIN_NAMESPACE}")
 
 
+def _delete(platform: LocalPlatform, created: list[Sourced]) -> None:
+    if created:
+        platform.delete(created, ignore_missing=True)
+
+
 def _routed(ingress: str) -> bool:
     try:
         return requests.get(f"{ingress}/productpage", timeout=PROBE_TIMEOUT_S).status_code == 200
@@ -96,7 +101,7 @@ def attached(run_dir: Path, mesh_cost: bool, extra_files: Sequence[Path] = ()) -
         platform = perf.platform
         created: list[Sourced] = []
         if not perf.started_here:  # a platform we brought up goes down whole; one we found keeps only its own
-            cleanup.callback(lambda: created and platform.delete(created, ignore_missing=True))
+            cleanup.callback(_delete, platform, created)
         if not _routed(platform.endpoint.http):
             route = load_text(INGRESS_ROUTE, "meshconform.perf:ingress-route")
             created.extend(route)
@@ -109,7 +114,8 @@ def attached(run_dir: Path, mesh_cost: bool, extra_files: Sequence[Path] = ()) -
             created.extend(extra)
             platform.apply(extra)
         if not _routed(platform.endpoint.http):
-            raise PlatformError(f"Bookinfo's /productpage does not answer 200 through the ingress {platform.endpoint.http}")
+            raise PlatformError("Bookinfo's /productpage does not answer 200 through the ingress "
+                                f"{platform.endpoint.http}")
         found = platform.load_targets("productpage", 9080, PLAIN_NAMESPACE if mesh_cost else None)
         perf.targets = {name: Target(t.name, t.base_url, t.host) for name, t in found.items()}
         yield perf
