@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from meshconform.bookinfo import pages
 from meshconform.stats.proportions import DEFAULT_ALPHA
 from meshconform.suite.checks import bookinfo_login, wait_for_marker
 from meshconform.suite.sampling import measure_shares
@@ -90,8 +91,8 @@ def test_bookinfo_ratings_abort(mesh_config, mesh_ingress, mesh_timeouts, mesh_r
     unavailable = sum("Ratings service is currently unavailable" in r.body for r in jason)
     mesh_result.figure("jason_unavailable", f"{unavailable}/{len(jason)}")
     assert unavailable == len(jason), [r.summary() for r in jason if "currently unavailable" not in r.body][:3]
-    assert all(r.version == "v2" for r in jason)
-    assert all(r.status == 200 and r.version == "v1" and "unavailable" not in r.body for r in anonymous)
+    assert all(pages.version(r) == "v2" for r in jason)
+    assert all(r.status == 200 and pages.version(r) == "v1" and "unavailable" not in r.body for r in anonymous)
 
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from meshconform.bookinfo import pages
 from meshconform.stats.proportions import DEFAULT_ALPHA
 from meshconform.suite.checks import bookinfo_login, wait_for_marker
 from meshconform.suite.sampling import measure_shares
@@ -15,7 +16,7 @@ BOOKINFO_BASE = ("bookinfo/networking/bookinfo-gateway.yaml", "bookinfo/networki
 
 
 def _version(reply: Response) -> str:
-    return reply.version or f"error:{reply.status or reply.error}"
+    return pages.version(reply) or f"error:{reply.status or reply.error}"
 
 
 @pytest.mark.parametrize("weights", [(100, 0), (80, 20), (50, 50), (10, 90)], ids=lambda w: f"{w[0]}-{w[1]}")

@@ -9,6 +9,7 @@ import pytest
 
 from meshconform import runs
 from meshconform.meshapi.loader import Sourced, load_text
+from meshconform.platform import registry
 from meshconform.platform.local.platform import LocalPlatform
 
 
@@ -20,7 +21,9 @@ def run_root() -> Path:
 @pytest.fixture(scope="module")
 def platform(run_root: Path, request: pytest.FixtureRequest) -> Iterator[LocalPlatform]:
     name = request.module.__name__.rsplit(".", 1)[-1]
-    local = LocalPlatform(run_root / name)
+    folder = run_root / name
+    local = registry.create(registry.get("local"), registry.PlatformContext(folder, run_root, "main"))
+    assert isinstance(local, LocalPlatform)
     local.up()
     try:
         yield local

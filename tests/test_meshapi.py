@@ -25,8 +25,10 @@ spec:
 
 
 def _error(text: str) -> ConfigError:
+    """The error for `text`, from the schema or, for valid Istio, from the local platform's capability check."""
+    from meshconform.platform.local import capabilities
     with pytest.raises(ConfigError) as caught:
-        load_text(text, "bad.yaml")
+        capabilities.check(load_text(text, "bad.yaml"))
     return caught.value
 
 
@@ -48,11 +50,65 @@ def test_unknown_field_names_file_resource_and_field() -> None:
     assert "unknown field" in str(error)
 
 
-def test_known_but_unsupported_field_is_refused_not_ignored() -> None:
-    error = _error(VS.replace("route: [{destination: {host: reviews, subset: v2}}]",
-                              "route: [{destination: {host: reviews, subset: v2}}]\n    corsPolicy: {}"))
-    assert error.field == "spec.http[0].corsPolicy"
-    assert "not supported" in str(error)
+def test_valid_istio_the_local_platform_does_not_implement_is_accepted_by_the_schema_refused_by_local() -> None:
+    from meshconform.platform.local import capabilities
+    text = VS.replace("route: [{destination: {host: reviews, subset: v2}}]",
+                      "route: [{destination: {host: reviews, subset: v2}}]\n"
+                      "    corsPolicy: {allowOrigins: [{exact: a}]}")
+    [item] = load_text(text, "cors.yaml")  # valid Istio: the schema accepts it, as a cluster would
+    assert item.resource.spec.http[0].unmodelled_fields == {"corsPolicy": {"allowOrigins": [{"exact": "a"}]}}
+    with pytest.raises(ConfigError) as caught:
+        capabilities.check([item])
+    error = caught.value
+    assert (error.source, error.resource, error.field) == ("cors.yaml", "VirtualService default/reviews",
+                                                            "spec.http[0].corsPolicy")
+    assert "valid Istio, not implemented by the local platform" in str(error)
+
+
+@pytest.mark.parametrize(("document", "field", "words"), [
+    ("""apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: audit, namespace: default}
+spec: {action: AUDIT}
+""", "spec.action", "action AUDIT"),
+    ("""apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: tpl, namespace: default}
+spec:
+  rules: [{to: [{operation: {paths: ["/api/{*}/x"]}}]}]
+""", "spec.rules[0].to[0].operation.paths", "path templates"),
+    ("""apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ext, namespace: default}
+spec: {host: httpbin.org, trafficPolicy: {tls: {mode: SIMPLE}}}
+""", "spec.trafficPolicy.tls.mode", "tls mode SIMPLE"),
+    ("""apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: tcp, namespace: default}
+spec: {servers: [{port: {number: 31400, name: tcp, protocol: TCP}, hosts: ["*"]}]}
+""", "spec.servers[0].port.number", "port 31400"),
+])
+def test_capability_refusals_name_the_field(document: str, field: str, words: str) -> None:
+    from meshconform.platform.local import capabilities
+    items = load_text(document, "x.yaml")  # valid Istio
+    with pytest.raises(ConfigError) as caught:
+        capabilities.check(items)
+    assert caught.value.field == field and words in str(caught.value)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("7s", 7.0), ("0.5s", 0.5), ("30ms", 0.03), ("15m", 900.0), ("1h30m", 5400.0), ("100us", 1e-4), (".5s", 0.5),
+])
+def test_go_style_durations_are_accepted_as_istio_does(text: str, seconds: float) -> None:
+    from meshconform.meshapi.durations import parse_duration
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["7", "7sec", "-1s", "1d", "", "s", "1h 30m"])
+def test_malformed_durations_are_refused(text: str) -> None:
+    from meshconform.meshapi.durations import parse_duration
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)
 
 
 @pytest.mark.parametrize(("change", "field", "words"), [
@@ -135,9 +191,9 @@ def test_authorization_policy_parses_and_defaults_to_allow() -> None:
 
 
 @pytest.mark.parametrize(("change", "field", "words"), [
-    ("  action: AUDIT\n", "spec.action", "valid Istio but not supported"),
+    ("  action: AUDIT\n", "spec.action", "valid Istio, not implemented by the local platform"),
     ("    when: [{key: 'request.auth.claims[iss]', values: [x]}]\n", "spec.rules[0].when",
-     "valid Istio but not supported"),
+     "valid Istio, not implemented by the local platform"),
     ("    to: [{operation: {paths: ['/a*b']}}]\n", "spec.rules[0].to[0].operation", "'*' may only lead or end"),
     ("    to: [{operation: {ports: ['http']}}]\n", "spec.rules[0].to[0].operation", "not a port number"),
     ("    to: [{operation: {verbs: [GET]}}]\n", "spec.rules[0].to[0].operation.verbs", "unknown field 'verbs'"),

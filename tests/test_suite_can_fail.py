@@ -56,7 +56,7 @@ def test_conformance_tests_catch_misbehaviour(misbehaviour: str, platform: Local
     # One platform per worker serves every case: each run switches the misbehaviour on and back off.
     selection = [f"--mesh-run-test={test_id}" for test_id in CATCHES[misbehaviour]]
     run = subprocess.run([sys.executable, "-m", "pytest", str(FOLDER), "-q", "-p", "no:cacheprovider",
-                          "--import-mode=importlib", f"--mesh-platform-dir={platform.files.root}",
+                          "--import-mode=importlib", f"--mesh-platform-dir={platform.folder}",
                           f"--mesh-misbehave={misbehaviour}", *selection,
                           "--mesh-timeout=max_time_to_consistency=2", f"--mesh-report-dir={tmp_path}"],
                          capture_output=True, text=True, timeout=300)
@@ -71,4 +71,4 @@ def test_conformance_tests_catch_misbehaviour(misbehaviour: str, platform: Local
     for result in report["tests"]:
         if result["result"] == "failed" and result["id"].partition("[")[0] != "injection-rules":
             assert result["evidence"].get("applied_config") and result["evidence"].get("traffic"), result["id"]
-    assert LocalPlatform(platform.files.root).misbehave == frozenset(), "the misbehaviour was not switched off"
+    assert LocalPlatform(platform.folder).misbehave == frozenset(), "the misbehaviour was not switched off"

@@ -9,15 +9,15 @@ import os
 
 from aiohttp import web
 
+from meshconform.bookinfo.apps.common import outbound_transport
 from meshconform.traffic.model import Request
 from meshconform.traffic.sender import send_batch_async
-from meshconform.traffic.transport import transport_from_env
 
 
 async def batch(request: web.Request) -> web.Response:
     payload = await request.json()
     requests = [Request.from_json(r) for r in payload["requests"]]
-    responses = await send_batch_async(requests, transport_from_env(), int(payload.get("concurrency", 10)),
+    responses = await send_batch_async(requests, outbound_transport(), int(payload.get("concurrency", 10)),
                                        bool(payload.get("reuse_connections", True)))
     return web.json_response({"responses": [r.to_json() for r in responses]})
 

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 from aiohttp import web
 
-from meshconform.traffic.transport import Transport, transport_from_env
+from meshconform.traffic.transport import PlainTransport, Transport
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 POD = os.environ.get("HOSTNAME", "local")
@@ -51,11 +51,20 @@ def serve(app: web.Application) -> None:
     web.run_app(app, host=host, port=int(port), access_log=None, print=None, shutdown_timeout=1)
 
 
+def outbound_transport() -> Transport:
+    """How this workload reaches services: the local platform's stand-ins when it set them up in the
+    environment, otherwise the system's own name resolution (a pod on a real cluster)."""
+    if os.environ.get("MESHCONFORM_OUTBOUND_PROXY") or os.environ.get("MESHCONFORM_SERVICES_FILE"):
+        from meshconform.platform.local.transport import local_transport_from_env
+        return local_transport_from_env()
+    return PlainTransport()
+
+
 class Outbound:
     """Calls to other services, the way this workload's platform routes them."""
 
     def __init__(self, transport: Transport | None = None) -> None:
-        self.transport = transport or transport_from_env()
+        self.transport = transport or outbound_transport()
         self._session: aiohttp.ClientSession | None = None
 
     async def session(self) -> aiohttp.ClientSession:

@@ -1,28 +1,60 @@
-"""The meshconform command line: up, apply, delete, status, down, run."""
+"""The meshconform command line: up, apply, delete, status, down, run, platforms.
+
+Every command reaches its platform through the registry (meshconform.platform.registry): `up` creates
+one of the chosen kind, the others attach to the one that is up."""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from meshconform import runs
-from meshconform.errors import MeshconformError
+from meshconform.errors import MeshconformError, PlatformError
 from meshconform.meshapi.loader import load_files
-from meshconform.platform.local.platform import LocalPlatform
+from meshconform.platform import registry
+from meshconform.platform.api import Platform
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _attached() -> LocalPlatform:
-    platform_dir = runs.read_active()
-    if platform_dir is None:
+def _platform_choice(default: str | None) -> Callable[[F], F]:
+    return click.option("--platform", "platform_name", type=click.Choice(list(registry.kinds())), default=default,
+                        show_default=default is not None,
+                        help="Where the mesh runs: " + "; ".join(f"{k.name}: {k.summary}"
+                                                                  for k in registry.kinds().values()))
+
+
+def _platform_options(function: F) -> F:
+    """Every registered platform's own options (only the chosen platform's may be set)."""
+    for kind, option in reversed(registry.all_options()):
+        if option.flag:
+            function = click.option(f"--{option.name}", option.dest, is_flag=True, default=None,
+                                    help=f"[{kind.name}] {option.help}")(function)
+        else:
+            function = click.option(f"--{option.name}", option.dest, default=None,
+                                    help=f"[{kind.name}] {option.help}")(function)
+    return function
+
+
+def _chosen(platform_name: str, given: dict[str, Any]) -> tuple[registry.PlatformKind, dict[str, Any]]:
+    kind = registry.get(platform_name)
+    registry.check_foreign_options(kind, given)
+    return kind, kind.settings(given)
+
+
+def _attached(platform_name: str | None) -> Platform:
+    active = runs.read_active()
+    if active is None:
         raise MeshconformError(f"no platform is up (no {runs.active_pointer()}): run 'meshconform up' first")
-    platform = LocalPlatform(platform_dir)
-    if not platform.is_up():
-        raise MeshconformError(f"the platform in {platform_dir} is not running any more: run 'meshconform down' "
-                               "to clear it, then 'meshconform up'")
-    return platform
+    if platform_name is not None and platform_name != active.platform:
+        raise MeshconformError(f"the platform that is up is {active.platform!r} (in {active.folder}), "
+                               f"not {platform_name!r}")
+    return registry.attach(active.folder, expect=active.platform)
 
 
 @click.group()
@@ -32,21 +64,34 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--platform", "platform_name", type=click.Choice(["local"]), default="local", show_default=True,
-              help="Where the mesh runs. 'local' is meshconform's reference data plane (Envoy, not Istio).")
+@_platform_choice("local")
+@_platform_options
 @click.option("-f", "--filename", "files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Istio/Kubernetes YAML to apply once up (repeatable).")
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def up(platform_name: str, files: tuple[Path, ...], output: str) -> None:
-    """Start the platform (Bookinfo + testbed behind sidecars, ingress gateway) and wait until ready."""
-    existing = runs.read_active()
-    if existing is not None and LocalPlatform(existing).is_up():
-        raise MeshconformError(f"a platform is already up (run directory {existing}); "
-                               "run 'meshconform down' first")
+@click.option("--dry-run", is_flag=True, help="Print the whole plan and touch nothing.")
+def up(platform_name: str, files: tuple[Path, ...], output: str, dry_run: bool, **given: Any) -> None:
+    """Bring the platform up (mesh, Bookinfo, testbed, ingress gateway) and wait until ready."""
+    kind, settings = _chosen(platform_name, given)
     extra = load_files(list(files))  # validate before starting anything
+    if dry_run:
+        click.echo(_plan(kind, settings))
+        return
+    existing = runs.read_active()
+    if existing is not None and registry.owner_of(existing.folder) is not None:
+        try:
+            registry.attach(existing.folder, expect=existing.platform)
+        except PlatformError:
+            pass  # recorded, but no longer running: a new one may start
+        else:
+            raise MeshconformError(f"a {existing.platform} platform is already up (in {existing.folder}); "
+                                   "run 'meshconform down' first")
+    if kind.preflight is not None:
+        kind.preflight(settings)
     run_dir = runs.new_run_dir("platform")
-    platform = LocalPlatform(run_dir / "platform")
-    runs.write_active(platform.files.root)
+    context = registry.PlatformContext(run_dir / "platform", run_dir, "main", settings)
+    platform = registry.create(kind, context)
+    runs.write_active(kind.name, platform.folder)
     try:
         platform.up()
         if extra:
@@ -58,28 +103,36 @@ def up(platform_name: str, files: tuple[Path, ...], output: str) -> None:
     _print_endpoint(platform, output)
 
 
-def _print_endpoint(platform: LocalPlatform, output: str) -> None:
+def _plan(kind: registry.PlatformKind, settings: dict[str, Any]) -> str:
+    if kind.plan is None:
+        return f"platform {kind.name}: no external steps to plan ({kind.summary})"
+    return kind.plan(settings)
+
+
+def _print_endpoint(platform: Platform, output: str) -> None:
     endpoint = platform.endpoint
     if output == "json":
-        data = {"platform": platform.name, "ingress": endpoint.http, "run_dir": str(platform.files.root.parent)}
+        data = {"platform": platform.name, "ingress": endpoint.http, "run_dir": str(platform.folder.parent)}
         if endpoint.https:
             data["ingress_https"] = endpoint.https
-            data["ca_cert"] = str(platform.files.certs / "ca.pem")
+            data.update({k: v for k, v in endpoint.extra.items() if isinstance(v, str)})
         click.echo(json.dumps(data))
         return
+    click.echo(f"platform: {platform.name}")
     click.echo(f"ingress: {endpoint.http}")
     if endpoint.https:
         click.echo(f"ingress-https: {endpoint.https}")
-    click.echo(f"run directory: {platform.files.root.parent}")
+    click.echo(f"run directory: {platform.folder.parent}")
 
 
 @cli.command()
 @click.option("-f", "--filename", "files", multiple=True, required=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML file (repeatable).")
-def apply(files: tuple[Path, ...]) -> None:
+@_platform_choice(None)
+def apply(files: tuple[Path, ...], platform_name: str | None) -> None:
     """Apply Istio/Kubernetes resources; returns when every proxy runs the new configuration."""
     resources = load_files(list(files))
-    platform = _attached()
+    platform = _attached(platform_name)
     platform.apply(resources)
     for item in resources:
         click.echo(f"{item.resource.ref} applied")
@@ -89,10 +142,11 @@ def apply(files: tuple[Path, ...]) -> None:
 @click.option("-f", "--filename", "files", multiple=True, required=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML file (repeatable).")
 @click.option("--ignore-not-found", is_flag=True, help="Do not fail on resources that are not applied.")
-def delete(files: tuple[Path, ...], ignore_not_found: bool) -> None:
+@_platform_choice(None)
+def delete(files: tuple[Path, ...], ignore_not_found: bool, platform_name: str | None) -> None:
     """Delete the resources named in the files."""
     resources = load_files(list(files))
-    platform = _attached()
+    platform = _attached(platform_name)
     platform.delete(resources, ignore_missing=ignore_not_found)
     for item in resources:
         click.echo(f"{item.resource.ref} deleted")
@@ -100,9 +154,10 @@ def delete(files: tuple[Path, ...], ignore_not_found: bool) -> None:
 
 @cli.command()
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def status(output: str) -> None:
+@_platform_choice(None)
+def status(output: str, platform_name: str | None) -> None:
     """Show the running platform and its workloads."""
-    platform = _attached()
+    platform = _attached(platform_name)
     if output == "json":
         click.echo(json.dumps({"describe": platform.describe(), "ingress": platform.endpoint.http,
                                "workloads": [w.__dict__ for w in platform.workloads()]}))
@@ -113,34 +168,58 @@ def status(output: str) -> None:
 
 
 @cli.command()
-def down() -> None:
-    """Stop every process the platform started."""
-    platform_dir = runs.read_active()
-    if platform_dir is None:
+@_platform_choice(None)
+def down(platform_name: str | None) -> None:
+    """Take down what 'up' created (and nothing else)."""
+    active = runs.read_active()
+    if active is None:
         click.echo("nothing is up")
         return
-    LocalPlatform(platform_dir).down()
+    if platform_name is not None and platform_name != active.platform:
+        raise MeshconformError(f"the platform that is up is {active.platform!r}, not {platform_name!r}")
+    if registry.owner_of(active.folder) is not None:
+        kind = registry.get(active.platform)
+        kind.attach(active.folder, kind.settings({})).down()
     runs.clear_active()
-    click.echo(f"stopped; logs and config stay in {platform_dir.parent}")
+    click.echo(f"stopped; logs and config stay in {active.folder.parent}")
+
+
+@cli.command()
+def platforms() -> None:
+    """List the registered platforms and their options."""
+    for kind in registry.kinds().values():
+        click.echo(f"{kind.name}: {kind.summary}")
+        for option in kind.options:
+            click.echo(f"    --{option.name}: {option.help}")
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option("--platform", "platform_name", type=click.Choice(["local"]), default="local", show_default=True)
+@_platform_choice("local")
+@_platform_options
 @click.option("-n", "--workers", default="0", show_default=True, help="pytest-xdist workers (0: serial, 'auto')")
-@click.option("--misbehave", default="", help="local platform self-test: comma-separated misbehaviours")
+@click.option("--dry-run", is_flag=True, help="Print the platform's plan and touch nothing.")
 @click.pass_context
-def run(ctx: click.Context, platform_name: str, workers: str, misbehave: str) -> None:
+def run(ctx: click.Context, /, platform_name: str, workers: str, dry_run: bool, **given: Any) -> None:
     """Run the conformance suite; reports go to reports/<run-id>/. Extra arguments go to pytest."""
     import pytest
 
     from meshconform import conformance  # type: ignore[attr-defined]  # mapped from conformance/ at install
 
+    kind, settings = _chosen(platform_name, given)
+    if dry_run:
+        click.echo(_plan(kind, settings))
+        return
+    if kind.preflight is not None:
+        kind.preflight(settings)  # one clear error now, rather than thirty failed tests
     run_dir = runs.new_run_dir("conformance")
     args = [str(Path(conformance.__file__).parent), "-p", "no:cacheprovider", "--import-mode=importlib",
-            f"--mesh-platform={platform_name}", f"--mesh-report-dir={run_dir}",
-            "-q"]
-    if misbehave:
-        args.append(f"--mesh-misbehave={misbehave}")
+            f"--mesh-platform={platform_name}", f"--mesh-report-dir={run_dir}", "-q"]
+    for option in kind.options:
+        value = given.get(option.dest)
+        if value is True:
+            args.append(f"--mesh-{option.name}")
+        elif value not in (None, False, ""):
+            args.append(f"--mesh-{option.name}={value}")
     if workers != "0":
         args += ["-n", workers]
     code = pytest.main([*args, *ctx.args])

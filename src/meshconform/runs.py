@@ -1,4 +1,5 @@
-"""Run directories under reports/: one per run, plus a pointer to the platform that is up."""
+"""Run directories under reports/: one per run, plus a pointer to the platform that is up (and which
+platform it is, so every later command attaches to it through the registry)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import os
 import secrets
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -21,21 +23,28 @@ def new_run_dir(kind: str = "run", create: bool = True) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class ActivePlatform:
+    platform: str  # the registered platform's name
+    folder: Path  # its folder (holding the registry's owner record)
+
+
 def active_pointer() -> Path:
     return reports_root() / ".active-platform.json"
 
 
-def read_active() -> Path | None:
+def read_active() -> ActivePlatform | None:
     pointer = active_pointer()
     if not pointer.exists():
         return None
-    return Path(json.loads(pointer.read_text())["platform_dir"])
+    data = json.loads(pointer.read_text())
+    return ActivePlatform(data.get("platform", "local"), Path(data["platform_dir"]))
 
 
-def write_active(platform_dir: Path) -> None:
+def write_active(platform: str, platform_dir: Path) -> None:
     pointer = active_pointer()
     pointer.parent.mkdir(parents=True, exist_ok=True)
-    pointer.write_text(json.dumps({"platform_dir": str(platform_dir)}))
+    pointer.write_text(json.dumps({"platform": platform, "platform_dir": str(platform_dir)}))
 
 
 def clear_active() -> None:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from meshconform.meshapi.durations import parse_duration
@@ -17,18 +26,38 @@ def _positive(seconds: float) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
-"""Seconds, parsed from a protobuf duration string such as '7s'."""
+"""Seconds, parsed from a duration string as Istio accepts it ('7s', '0.5s', '30ms', '15m', '1h30m')."""
 PositiveDuration = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_positive)]
 
 
 class IstioMessage(BaseModel):
-    """An Istio API message. Unknown fields are errors; fields Istio has but we do not
-    implement are listed in `unsupported` so the error can say which case it is."""
+    """An Istio API message: the schema only (what Istio accepts), never what a platform implements.
+
+    Unknown fields are errors. Fields Istio has that meshconform does not model (`unmodelled`) are
+    accepted and kept as given in `unmodelled_fields`: a platform that applies resources as they are
+    (kind, cluster) passes them on, and one that implements the API itself (local) refuses those it
+    cannot honour in its own capability check, naming the field."""
 
     model_config = ConfigDict(
         extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
     )
-    unsupported: ClassVar[frozenset[str]] = frozenset()
+    unmodelled: ClassVar[frozenset[str]] = frozenset()
+    _unmodelled_fields: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _hold_unmodelled(cls, data: Any, handler: ModelWrapValidatorHandler[IstioMessage]) -> IstioMessage:
+        held: dict[str, Any] = {}
+        if isinstance(data, dict) and cls.unmodelled:
+            held = {key: value for key, value in data.items() if key in cls.unmodelled}
+            data = {key: value for key, value in data.items() if key not in cls.unmodelled}
+        message = handler(data)
+        message._unmodelled_fields = held
+        return message
+
+    @property
+    def unmodelled_fields(self) -> dict[str, Any]:
+        return dict(self._unmodelled_fields)
 
 
 class KubeObject(BaseModel):

@@ -40,7 +40,7 @@ class StringMatch(IstioMessage):
 
 
 class HTTPMatchRequest(IstioMessage):
-    unsupported = frozenset({"sourceLabels", "sourceNamespace", "gateways", "statPrefix"})
+    unmodelled = frozenset({"sourceLabels", "sourceNamespace", "gateways", "statPrefix"})
     name: str | None = None
     uri: StringMatch | None = None
     scheme: StringMatch | None = None
@@ -111,7 +111,7 @@ class Percent(IstioMessage):
 
 
 class Delay(IstioMessage):
-    unsupported = frozenset({"exponentialDelay"})
+    unmodelled = frozenset({"exponentialDelay"})
     fixed_delay: PositiveDuration
     percentage: Percent | None = None
     percent: int | None = Field(default=None, ge=0, le=100)
@@ -125,7 +125,7 @@ class Delay(IstioMessage):
 
 
 class Abort(IstioMessage):
-    unsupported = frozenset({"grpcStatus", "http2Error"})
+    unmodelled = frozenset({"grpcStatus", "http2Error"})
     http_status: int = Field(ge=200, le=600)
     percentage: Percent | None = None
 
@@ -146,14 +146,14 @@ class HTTPFaultInjection(IstioMessage):
 
 
 class HTTPRetry(IstioMessage):
-    unsupported = frozenset({"retryRemoteLocalities", "retryIgnorePreviousHosts", "backoff"})
+    unmodelled = frozenset({"retryRemoteLocalities", "retryIgnorePreviousHosts", "backoff"})
     attempts: int = Field(ge=0)
     per_try_timeout: PositiveDuration | None = None
     retry_on: str | None = None
 
 
 class HTTPRoute(IstioMessage):
-    unsupported = frozenset({
+    unmodelled = frozenset({
         "redirect", "directResponse", "delegate", "rewrite", "corsPolicy", "mirrors", "mirrorPercent",
     })
     name: str | None = None
@@ -179,7 +179,7 @@ class HTTPRoute(IstioMessage):
 
 
 class VirtualServiceSpec(IstioMessage):
-    unsupported = frozenset({"tcp", "tls", "exportTo"})
+    unmodelled = frozenset({"tcp", "tls", "exportTo"})
     hosts: list[str] = Field(min_length=1)
     gateways: list[str] = Field(default_factory=list)
     http: list[HTTPRoute] = Field(default_factory=list)
@@ -205,18 +205,18 @@ class LoadBalancerKind(StrEnum):
 
 
 class LoadBalancerSettings(IstioMessage):
-    unsupported = frozenset({"consistentHash", "localityLbSetting", "warmupDurationSecs", "warmup"})
+    unmodelled = frozenset({"consistentHash", "localityLbSetting", "warmupDurationSecs", "warmup"})
     simple: LoadBalancerKind = LoadBalancerKind.UNSPECIFIED
 
 
 class TCPSettings(IstioMessage):
-    unsupported = frozenset({"tcpKeepalive", "maxConnectionDuration", "idleTimeout"})
+    unmodelled = frozenset({"tcpKeepalive", "maxConnectionDuration", "idleTimeout"})
     max_connections: int | None = Field(default=None, ge=1)
     connect_timeout: PositiveDuration | None = None
 
 
 class HTTPSettings(IstioMessage):
-    unsupported = frozenset({
+    unmodelled = frozenset({
         "idleTimeout", "h2UpgradePolicy", "useClientProtocol", "maxConcurrentStreams", "http2KeepAlive",
     })
     http1_max_pending_requests: int | None = Field(default=None, ge=1, alias="http1MaxPendingRequests")
@@ -231,7 +231,7 @@ class ConnectionPoolSettings(IstioMessage):
 
 
 class OutlierDetection(IstioMessage):
-    unsupported = frozenset({"splitExternalLocalOriginErrors", "consecutiveLocalOriginFailures",
+    unmodelled = frozenset({"splitExternalLocalOriginErrors", "consecutiveLocalOriginFailures",
                              "consecutiveErrors"})
     consecutive_5xx_errors: int | None = Field(default=None, ge=0, alias="consecutive5xxErrors")
     consecutive_gateway_errors: int | None = Field(default=None, ge=0)
@@ -249,13 +249,13 @@ class ClientTLSMode(StrEnum):
 
 
 class ClientTLSSettings(IstioMessage):
-    unsupported = frozenset({"clientCertificate", "privateKey", "caCertificates", "credentialName",
+    unmodelled = frozenset({"clientCertificate", "privateKey", "caCertificates", "credentialName",
                              "subjectAltNames", "sni", "insecureSkipVerify", "caCrl"})
     mode: ClientTLSMode = ClientTLSMode.DISABLE
 
 
 class TrafficPolicy(IstioMessage):
-    unsupported = frozenset({"portLevelSettings", "tunnel", "proxyProtocol", "retryBudget"})
+    unmodelled = frozenset({"portLevelSettings", "tunnel", "proxyProtocol", "retryBudget"})
     load_balancer: LoadBalancerSettings | None = None
     connection_pool: ConnectionPoolSettings | None = None
     outlier_detection: OutlierDetection | None = None
@@ -276,7 +276,7 @@ class Subset(IstioMessage):
 
 
 class DestinationRuleSpec(IstioMessage):
-    unsupported = frozenset({"exportTo", "workloadSelector"})
+    unmodelled = frozenset({"exportTo", "workloadSelector"})
     host: str = Field(min_length=1)
     subsets: list[Subset] = Field(default_factory=list)
     traffic_policy: TrafficPolicy | None = None
@@ -307,7 +307,7 @@ class ServerProtocol(StrEnum):
 
 
 class GatewayPort(IstioMessage):
-    unsupported = frozenset({"targetPort"})
+    unmodelled = frozenset({"targetPort"})
     number: int = Field(ge=1, le=65535)
     name: str = Field(min_length=1)
     protocol: ServerProtocol
@@ -323,7 +323,7 @@ class ServerTLSMode(StrEnum):
 
 
 class ServerTLSSettings(IstioMessage):
-    unsupported = frozenset({
+    unmodelled = frozenset({
         "serverCertificate", "privateKey", "caCertificates", "caCrl", "credentialNames",
         "tlsCertificates", "subjectAltNames", "verifyCertificateSpki", "verifyCertificateHash",
         "minProtocolVersion", "maxProtocolVersion", "cipherSuites",
@@ -334,7 +334,7 @@ class ServerTLSSettings(IstioMessage):
 
 
 class Server(IstioMessage):
-    unsupported = frozenset({"bind", "defaultEndpoint"})
+    unmodelled = frozenset({"bind", "defaultEndpoint"})
     port: GatewayPort
     hosts: list[str] = Field(min_length=1)
     tls: ServerTLSSettings | None = None
@@ -383,7 +383,7 @@ class WorkloadSelector(IstioMessage):
 
 
 class PeerAuthenticationSpec(IstioMessage):
-    unsupported = frozenset({"targetRef", "targetRefs"})
+    unmodelled = frozenset({"targetRef", "targetRefs"})
     selector: WorkloadSelector | None = None
     mtls: PeerAuthenticationMTLS | None = None
     port_level_mtls: dict[int, PeerAuthenticationMTLS] = Field(default_factory=dict)
@@ -405,6 +405,8 @@ class PeerAuthentication(Resource):
 def _check_patterns(values: list[str], field: str) -> list[str]:
     """Istio's string forms: exact, `prefix*`, `*suffix`, or `*` (presence)."""
     for value in values:
+        if "{" in value:
+            continue  # a path template ({*}, {**}), Istio 1.22+
         if value != "*" and "*" in value.strip("*"):
             raise ValueError(f"{field}: {value!r}: '*' may only lead or end a value")
         if value.startswith("*") and value.endswith("*") and value != "*":
@@ -413,7 +415,7 @@ def _check_patterns(values: list[str], field: str) -> list[str]:
 
 
 class AuthorizationSource(IstioMessage):
-    unsupported = frozenset({"requestPrincipals", "notRequestPrincipals", "ipBlocks", "notIpBlocks",
+    unmodelled = frozenset({"requestPrincipals", "notRequestPrincipals", "ipBlocks", "notIpBlocks",
                              "remoteIpBlocks", "notRemoteIpBlocks", "serviceAccounts", "notServiceAccounts"})
     principals: list[str] = Field(default_factory=list)
     not_principals: list[str] = Field(default_factory=list)
@@ -440,9 +442,7 @@ class AuthorizationOperation(IstioMessage):
     @model_validator(mode="after")
     def _patterns(self) -> AuthorizationOperation:
         for name in ("hosts", "not_hosts", "methods", "not_methods", "paths", "not_paths"):
-            values = _check_patterns(getattr(self, name), name)
-            if name.endswith("paths") and any("{" in v for v in values):
-                raise ValueError(f"{name}: path templates ({{*}}, {{**}}) are not supported by the local platform")
+            _check_patterns(getattr(self, name), name)
         for name in ("ports", "not_ports"):
             for value in getattr(self, name):
                 if not value.isdigit() or not 1 <= int(value) <= 65535:
@@ -459,7 +459,7 @@ class AuthorizationTo(IstioMessage):
 
 
 class AuthorizationRule(IstioMessage):
-    unsupported = frozenset({"when"})
+    unmodelled = frozenset({"when"})
     from_: list[AuthorizationFrom] = Field(default_factory=list, alias="from")
     to: list[AuthorizationTo] = Field(default_factory=list)
 
@@ -467,21 +467,15 @@ class AuthorizationRule(IstioMessage):
 class AuthorizationAction(StrEnum):
     ALLOW = "ALLOW"
     DENY = "DENY"
+    AUDIT = "AUDIT"
+    CUSTOM = "CUSTOM"
 
 
 class AuthorizationPolicySpec(IstioMessage):
-    unsupported = frozenset({"targetRef", "targetRefs", "provider"})
+    unmodelled = frozenset({"targetRef", "targetRefs", "provider"})
     selector: WorkloadSelector | None = None
     action: AuthorizationAction = AuthorizationAction.ALLOW
     rules: list[AuthorizationRule] = Field(default_factory=list)
-
-    @field_validator("action", mode="before")
-    @classmethod
-    def _supported_action(cls, value: object) -> object:
-        if value in ("AUDIT", "CUSTOM"):
-            raise ValueError(f"action {value} is valid Istio but not supported by meshconform's local reference "
-                             "platform (ALLOW and DENY are)")
-        return value
 
 
 class AuthorizationPolicy(Resource):

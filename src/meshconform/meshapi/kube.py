@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
@@ -15,7 +15,7 @@ class Namespace(Resource):
 
     @model_validator(mode="before")
     @classmethod
-    def _cluster_scoped(cls, data: dict) -> dict:
+    def _cluster_scoped(cls, data: dict[str, Any]) -> dict[str, Any]:
         # A Namespace has no namespace of its own; we key it under "" for uniqueness.
         meta = dict(data.get("metadata") or {})
         meta["namespace"] = "cluster"

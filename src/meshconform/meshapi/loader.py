@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from meshconform.errors import ConfigError
-from meshconform.meshapi.base import IstioMessage, Resource
+from meshconform.meshapi.base import Resource
 from meshconform.meshapi.istio import ISTIO_KINDS
 from meshconform.meshapi.kube import KUBE_KINDS
 
@@ -82,10 +82,10 @@ def parse_document(document: Any, source: str, index: int = 1) -> Resource:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = _field_path(first["loc"])
-        message = _explain(first, model)
+        message = _explain(first)
         more = len(exc.errors()) - 1
         if more:
-            others = "; ".join(f"{_field_path(e['loc'])}: {_explain(e, model)}" for e in exc.errors()[1:4])
+            others = "; ".join(f"{_field_path(e['loc'])}: {_explain(e)}" for e in exc.errors()[1:4])
             message += f" (and {more} more: {others})"
         raise ConfigError(message, source=source, resource=resource, field=field) from None
 
@@ -102,43 +102,8 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return path
 
 
-def _explain(error: Any, model: type[BaseModel]) -> str:
+def _explain(error: Any) -> str:
     if error["type"] == "extra_forbidden":
-        name = str(error["loc"][-1])
-        owner = _owner_model(model, error["loc"][:-1])
-        if owner is not None and name in getattr(owner, "unsupported", ()):
-            return f"'{name}' is valid Istio but not supported by meshconform's local reference platform"
-        return f"unknown field '{name}' (not part of the Istio API)"
+        return f"unknown field '{error['loc'][-1]}' (not part of the Istio API)"
     message = str(error["msg"])
     return message.removeprefix("Value error, ")
-
-
-def _owner_model(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """Walk the model tree along an error location to find the message that owns the field."""
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
-            if isinstance(part, int):
-                continue
-        field = None
-        for fname, finfo in current.model_fields.items():
-            if part in (fname, finfo.alias):
-                field = finfo
-                break
-        if field is None:
-            # dict values (e.g. headers: {name: StringMatch}) are keyed by user strings
-            continue
-        current = _inner_model(field.annotation)
-        if current is None:
-            return None
-    return current if isinstance(current, type) and issubclass(current, IstioMessage) else None
-
-
-def _inner_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _inner_model(arg)
-        if found is not None:
-            return found
-    return None

@@ -12,6 +12,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import gevent
 import locust  # noqa: I001  (first: gevent must patch the standard library before anything imports ssl)
@@ -35,16 +36,16 @@ def _shape(spec: PhaseSpec) -> LoadTestShape | None:
 
     class Steps(LoadTestShape):
         def tick(self) -> tuple[int, float] | None:
-            elapsed = self.get_run_time()
+            elapsed = float(self.get_run_time())  # type: ignore[no-untyped-call]
             if elapsed >= spec.total_s:
                 return None
             _, users, _ = spec.rate_at(elapsed)
             return users, float(max(1, users))
 
-    return Steps()
+    return Steps()  # type: ignore[no-untyped-call]
 
 
-def _progress(spec: PhaseSpec, role: str, point: dict | None, now: float) -> None:
+def _progress(spec: PhaseSpec, role: str, point: dict[str, Any] | None, now: float) -> None:
     recorder, origin = Control.recorder, Control.origin
     if recorder is None or origin is None:
         return
@@ -109,7 +110,8 @@ def _write(spec: PhaseSpec, role: str, index: int, env: Environment) -> None:
     if role in ("local", "master"):
         if spec.html:
             from locust.html import get_html_report
-            (out / f"{spec.name}-locust.html").write_text(get_html_report(env, show_download_link=False))
+            report = get_html_report(env, show_download_link=False)  # type: ignore[no-untyped-call]
+            (out / f"{spec.name}-locust.html").write_text(str(report))
 
 
 def main(argv: list[str]) -> int:
@@ -120,7 +122,8 @@ def main(argv: list[str]) -> int:
     classes = scenarios.configure(spec)
     histograms.warm()  # the bin table, before any load
     env = Environment(user_classes=list(classes), events=locust.events, shape_class=_shape(spec), stop_timeout=1.0)
-    env.events.test_start.add_listener(lambda **_: Control.begin(time.perf_counter()))
+    env.events.test_start.add_listener(  # type: ignore[no-untyped-call]
+        lambda **_: Control.begin(time.perf_counter()))
     runner: Runner
     if role == "worker":
         runner = env.create_worker_runner("127.0.0.1", master_port)

@@ -37,7 +37,7 @@ def record_many(histogram: HdrHistogram, values_us: Sequence[float] | np.ndarray
 
 
 def encode(histogram: HdrHistogram) -> str:
-    return histogram.encode().decode("ascii")
+    return str(histogram.encode().decode("ascii"))
 
 
 def decode(blob: str) -> HdrHistogram:
@@ -87,7 +87,8 @@ def _bin_values() -> np.ndarray:
     lowest = sub_bucket << (bucket + h.unit_magnitude)
     # The equivalent range of a value is 1 << (unit magnitude + its bucket), one bucket up at the top edge.
     adjusted = bucket + (sub_bucket >= h.sub_bucket_count)
-    return (lowest + (np.int64(1) << (h.unit_magnitude + adjusted)) - 1).astype(float)
+    top: np.ndarray = (lowest + (np.int64(1) << (h.unit_magnitude + adjusted)) - 1).astype(float)
+    return top
 
 
 def warm() -> None:
@@ -128,4 +129,5 @@ def quantile_from_counts(values: np.ndarray, counts: np.ndarray, percentile: flo
     target = np.maximum(1, np.floor(percentile / 100.0 * total + 0.5)).astype(np.int64)
     cumulative = np.cumsum(counts, axis=1)
     index = (cumulative < target[:, None]).sum(axis=1)
-    return values[np.minimum(index, len(values) - 1)]
+    chosen: np.ndarray = values[np.minimum(index, len(values) - 1)]
+    return chosen

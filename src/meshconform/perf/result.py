@@ -19,6 +19,7 @@ from meshconform import __version__
 from meshconform.errors import ConfigError
 from meshconform.perf import histograms
 from meshconform.perf.runner import PhaseOutcome
+from meshconform.perf.spec import HISTOGRAM_DIGITS, HISTOGRAM_MAX_US
 
 API_VERSION = "meshconform.io/perf/v1"
 KIND = "PerformanceResult"
@@ -112,8 +113,8 @@ def build(run_id: str, outcomes: list[PhaseOutcome], platform: dict[str, Any], m
         "config": {"options": options, "load_generator": "locust (meshconform scenarios; open model = fixed rate, "
                                                          "latency from the intended send time)",
                    "protocol": "HTTP/1.1", "latency_unit": "us",
-                   "histogram": {"lowest_us": 1, "highest_us": histograms.HISTOGRAM_MAX_US,
-                                 "significant_digits": histograms.HISTOGRAM_DIGITS,
+                   "histogram": {"lowest_us": 1, "highest_us": HISTOGRAM_MAX_US,
+                                 "significant_digits": HISTOGRAM_DIGITS,
                                  "encoding": "HdrHistogram V2 base64"}},
         "mesh_config": {"mesh": mesh, "proxy": platform.get("proxy", {}),
                         "mtls_enabled": True, "proxy_concurrency": 1, "platform": platform.get("platform", "")},
@@ -125,7 +126,8 @@ def build(run_id: str, outcomes: list[PhaseOutcome], platform: dict[str, Any], m
 
 
 def schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text())
+    loaded: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
+    return loaded
 
 
 def validate(document: dict[str, Any], source: str = "<result>") -> None:
@@ -146,7 +148,7 @@ def write(document: dict[str, Any], run_dir: Path) -> Path:
 
 def read(path: Path) -> dict[str, Any]:
     try:
-        document = json.loads(Path(path).read_text())
+        document: dict[str, Any] = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"cannot read a perf result: {exc}", source=str(path)) from None
     validate(document, str(path))

@@ -5,6 +5,10 @@ it started on any exit, and merges what the processes recorded."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -15,11 +19,10 @@ from typing import Any, TextIO
 from hdrh.histogram import HdrHistogram
 
 from meshconform.errors import PlatformError
+from meshconform.interrupts import deferred_interrupts
 from meshconform.perf import guard, histograms
 from meshconform.perf.spec import PROCESS_EXIT_GRACE_S, PhaseSpec
 from meshconform.platform.api import ProxyUsage
-from meshconform.platform.local.addresses import free_port
-from meshconform.platform.local.supervisor import Supervisor
 
 STARTUP_ALLOWANCE_S = 30.0  # importing Locust and connecting workers, on a busy machine
 POLL_S = 0.5
@@ -51,6 +54,42 @@ class PhaseOutcome:
     warmup_requests: int = 0
 
 
+class _Processes:
+    """The phase's Locust processes: each in its own process group, all stopped on any exit."""
+
+    def __init__(self) -> None:
+        self.children: list[subprocess.Popen[bytes]] = []
+
+    def start(self, argv: list[str], log: Path) -> None:
+        with deferred_interrupts(), open(log, "ab") as out:  # a started process is always recorded
+            self.children.append(subprocess.Popen(argv, env=_env(), stdout=out, stderr=subprocess.STDOUT,
+                                                   stdin=subprocess.DEVNULL, start_new_session=True))
+
+    def running(self) -> bool:
+        return any(child.poll() is None for child in self.children)
+
+    def stop(self, grace: float = 5.0) -> None:
+        with deferred_interrupts():
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                for child in self.children:
+                    if child.poll() is None:
+                        try:
+                            os.killpg(child.pid, sig)
+                        except ProcessLookupError:
+                            pass
+                deadline = time.monotonic() + grace
+                while self.running() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                if not self.running():
+                    return
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def _argv(spec_path: Path, role: str, index: int = 0, port: int = 0) -> list[str]:
     return [sys.executable, "-m", "meshconform.perf.engine", str(spec_path), role, str(index), str(port)]
 
@@ -61,7 +100,7 @@ def run_phase(spec: PhaseSpec, out_dir: Path, sampler: Sampler | None = None,
     spec.out_dir = str(out_dir)
     spec_path = out_dir / f"{spec.name}-spec.json"
     spec.write(spec_path)
-    supervisor = Supervisor(out_dir / f"{spec.name}-processes.json")
+    processes = _Processes()
     logs: list[list[Any]] = []  # [log path, bytes already shown]
     samples: list[tuple[float, dict[str, ProxyUsage]]] = []
     try:
@@ -69,15 +108,15 @@ def run_phase(spec: PhaseSpec, out_dir: Path, sampler: Sampler | None = None,
             names = [("local", 0)]
             port = 0
         else:
-            port = free_port()
+            port = _free_port()
             names = [("master", 0)] + [("worker", i) for i in range(1, spec.processes + 1)]
         for role, index in names:
             log = out_dir / f"{spec.name}-{role}{index}.log"
-            supervisor.start(f"{role}{index}", _argv(spec_path, role, index, port), _env(), log)
+            processes.start(_argv(spec_path, role, index, port), log)
             logs.append([log, 0])
         deadline = time.monotonic() + spec.total_s + STARTUP_ALLOWANCE_S + PROCESS_EXIT_GRACE_S
         last_sample = 0.0
-        while any(supervisor.is_alive(r) for r in supervisor.records()):
+        while processes.running():
             if time.monotonic() > deadline:
                 raise PlatformError(f"perf phase {spec.name!r} did not finish within its planned "
                                     f"{spec.total_s:.0f}s plus allowances; logs: {out_dir}")
@@ -88,7 +127,7 @@ def run_phase(spec: PhaseSpec, out_dir: Path, sampler: Sampler | None = None,
             time.sleep(POLL_S)
         _relay(logs, progress)
     finally:
-        supervisor.stop()
+        processes.stop()
     outputs = sorted(out_dir.glob(f"{spec.name}-local*.json")) + sorted(out_dir.glob(f"{spec.name}-worker*.json"))
     if not outputs:
         tails = "\n".join(Path(str(log)).read_text(errors="replace")[-2000:] for log, _ in logs)
@@ -99,7 +138,6 @@ def run_phase(spec: PhaseSpec, out_dir: Path, sampler: Sampler | None = None,
 
 
 def _env() -> dict[str, str]:
-    import os
     return {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
 
 

@@ -21,8 +21,8 @@ from meshconform import runs
 from meshconform.errors import PlatformError
 from meshconform.meshapi.loader import Sourced, load_files, load_text
 from meshconform.perf.spec import Target
-from meshconform.platform.api import ProxyUsage
-from meshconform.platform.local.platform import LocalPlatform
+from meshconform.platform import registry
+from meshconform.platform.api import Platform, ProxyUsage, SupportsLoad
 
 PLAIN_NAMESPACE = "meshconform-perf-nomesh"
 PROBE_TIMEOUT_S = 10.0
@@ -48,7 +48,8 @@ spec:
 
 @dataclass
 class PerfPlatform:
-    platform: LocalPlatform
+    platform: Platform
+    load: SupportsLoad
     started_here: bool
     targets: dict[str, Target] = field(default_factory=dict)
 
@@ -56,15 +57,12 @@ class PerfPlatform:
         return self.platform.describe()
 
     def proxy_usage(self) -> dict[str, ProxyUsage]:
-        return self.platform.proxy_usage()
-
-    def apply(self, resources: Sequence[Sourced]) -> None:
-        self.platform.apply(resources)
+        return self.load.proxy_usage()
 
 
 def plain_bookinfo() -> list[Sourced]:
     """Bookinfo's own manifests, moved to a namespace without injection (the 'no mesh' twin)."""
-    from meshconform import bookinfo  # type: ignore[attr-defined]  # mapped from bookinfo/ at install
+    from meshconform import bookinfo  # mapped from bookinfo/ at install
     source = Path(bookinfo.__file__).parent / "manifests" / "bookinfo.yaml"
     documents = [d for d in yaml.safe_load_all(source.read_text()) if d]
     for document in documents:
@@ -73,7 +71,7 @@ def plain_bookinfo() -> list[Sourced]:
     return load_text(yaml.safe_dump_all([namespace, *documents]), f"meshconform.perf:{PLAIN_NAMESPACE}")
 
 
-def _delete(platform: LocalPlatform, created: list[Sourced]) -> None:
+def _delete(platform: Platform, created: list[Sourced]) -> None:
     if created:
         platform.delete(created, ignore_missing=True)
 
@@ -85,22 +83,39 @@ def _routed(ingress: str) -> bool:
         return False
 
 
+def _up_or_new(run_dir: Path, cleanup: ExitStack, platform_name: str) -> tuple[Platform, bool]:
+    """The platform that is up (through the registry), else a new one of `platform_name`, taken down at the end."""
+    active = runs.read_active()
+    if active is not None and registry.owner_of(active.folder) is not None:
+        try:
+            platform = registry.attach(active.folder, expect=active.platform)
+        except PlatformError:
+            pass  # recorded, but no longer running
+        else:
+            cleanup.callback(platform.detach)
+            return platform, False
+    kind = registry.get(platform_name)
+    settings = kind.settings({})
+    if kind.preflight is not None:
+        kind.preflight(settings)
+    platform = registry.create(kind, registry.PlatformContext(run_dir / "platform", run_dir, "main", settings))
+    cleanup.callback(platform.down)
+    platform.up()
+    return platform, True
+
+
 @contextmanager
-def attached(run_dir: Path, mesh_cost: bool, extra_files: Sequence[Path] = ()) -> Iterator[PerfPlatform]:
+def attached(run_dir: Path, mesh_cost: bool, extra_files: Sequence[Path] = (),
+             platform_name: str = "local") -> Iterator[PerfPlatform]:
     """The platform that is up (else one brought up for this run), prepared for perf; cleaned up on exit."""
     extra = load_files(list(extra_files))  # validate before touching anything
     with ExitStack() as cleanup:
-        active = runs.read_active()
-        if active is not None and LocalPlatform(active).is_up():
-            perf = PerfPlatform(LocalPlatform(active), started_here=False)
-        else:
-            platform = LocalPlatform(run_dir / "platform")
-            cleanup.callback(platform.down)
-            platform.up()
-            perf = PerfPlatform(platform, started_here=True)
-        platform = perf.platform
+        platform, started_here = _up_or_new(run_dir, cleanup, platform_name)
+        if not isinstance(platform, SupportsLoad):
+            raise PlatformError(f"the {platform.name} platform does not offer load targets yet "
+                                "(perf needs load_targets and proxy_usage, see platform/api.py SupportsLoad)")
         created: list[Sourced] = []
-        if not perf.started_here:  # a platform we brought up goes down whole; one we found keeps only its own
+        if not started_here:  # a platform we brought up goes down whole; one we found keeps only its own
             cleanup.callback(_delete, platform, created)
         if not _routed(platform.endpoint.http):
             route = load_text(INGRESS_ROUTE, "meshconform.perf:ingress-route")
@@ -117,5 +132,6 @@ def attached(run_dir: Path, mesh_cost: bool, extra_files: Sequence[Path] = ()) -
             raise PlatformError("Bookinfo's /productpage does not answer 200 through the ingress "
                                 f"{platform.endpoint.http}")
         found = platform.load_targets("productpage", 9080, PLAIN_NAMESPACE if mesh_cost else None)
-        perf.targets = {name: Target(t.name, t.base_url, t.host) for name, t in found.items()}
+        perf = PerfPlatform(platform, platform, started_here,
+                            {name: Target(t.name, t.base_url, t.host) for name, t in found.items()})
         yield perf

@@ -1,13 +1,15 @@
 """The platform-neutral API. Conformance tests talk to this and nothing else.
 
 A platform brings a mesh up and down, applies and deletes resources (returning once its data plane
-has them), sends batches of requests from a vantage point, and lets tests observe workloads."""
+has them), sends batches of requests from a vantage point, and lets tests observe workloads.
+Platforms are chosen and attached through `meshconform.platform.registry`."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 from meshconform.meshapi.loader import Sourced
 from meshconform.traffic.model import Request, Response
@@ -49,9 +51,30 @@ class Vantage(Protocol):
 class Platform(Protocol):
     name: str
 
-    def up(self) -> Endpoint: ...
+    @property
+    def folder(self) -> Path:
+        """Where this platform keeps its state, logs and diagnostics (inside the run's folder)."""
+        ...
 
-    def down(self) -> None: ...
+    @property
+    def endpoint(self) -> Endpoint:
+        """Where the outside world reaches the mesh (valid once up)."""
+        ...
+
+    def up(self) -> Endpoint:
+        """Create what the platform needs, install the mesh and the workloads, wait until ready."""
+        ...
+
+    def down(self) -> None:
+        """Remove everything `up` created, and nothing else."""
+        ...
+
+    def is_up(self) -> bool: ...
+
+    def detach(self) -> None:
+        """Stop using a platform this process attached to, leaving it running (undoing any
+        session-only change made on attach, e.g. the local platform's self-test misbehaviours)."""
+        ...
 
     def apply(self, resources: Sequence[Sourced]) -> None: ...
 
@@ -93,3 +116,20 @@ class ProxyUsage:
 
     cpu_seconds: float
     rss_bytes: int
+
+
+@runtime_checkable
+class SupportsLoad(Protocol):
+    """What `meshconform perf` needs beyond `Platform` (the local platform has it; kind and cluster:
+    an injected vs a non-injected namespace, proxies' use from the metrics API or cgroups)."""
+
+    def load_targets(self, service: str = "productpage", port: int = 9080,
+                     plain_namespace: str | None = None) -> dict[str, LoadTarget]:
+        """Named base URLs for load from outside the mesh: 'ingress', 'in-mesh' (through a meshed
+        client's sidecar; with a Host header), 'mesh' (the service's pod through its sidecar) and
+        'no-mesh' (the service's pod in `plain_namespace`, where nothing is injected)."""
+        ...
+
+    def proxy_usage(self) -> dict[str, ProxyUsage]:
+        """Every running proxy's cumulative CPU seconds and resident memory, by '<namespace>/<pod>'."""
+        ...

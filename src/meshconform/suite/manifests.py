@@ -7,7 +7,11 @@ missing value is an error rather than an empty string.
 
 Tagging: every HTTP route of every VirtualService gets a response header carrying a marker unique
 to this apply. A convergence probe that sees the marker knows the *new* config answered, which a
-previous test's config never can."""
+previous test's config never can.
+
+Naming: every object a test applies is named after the test (`<test id>-<name>`, as the Gateway API
+suite does), references between them (a VirtualService's gateways, a Gateway's credentialName)
+follow, so no two tests ever write the same object on a shared cluster."""
 
 from __future__ import annotations
 
@@ -50,6 +54,51 @@ def render(name: str, values: dict[str, Any]) -> str:
 def load_manifest(name: str, marker: str | None = None, **values: Any) -> list[Sourced]:
     items = load_text(render(name, values), str(manifest_path(name)))
     return tag_routes(items, marker) if marker else items
+
+
+# Kinds whose objects are shared infrastructure, never renamed (a test declares, the base manifests own them).
+_NEVER_RENAMED = frozenset({"Namespace"})
+
+
+def owned_name(owner: str, name: str) -> str:
+    """`<owner>-<name>`, kept a valid object name (DNS-1123 subdomain, at most 253 characters)."""
+    return f"{owner}-{name}"[:253].rstrip("-.")
+
+
+def name_after(items: list[Sourced], owner: str, renamed: dict[tuple[str, str], str]) -> list[Sourced]:
+    """Copies of `items` named after `owner`; `renamed` maps (kind, original name) to the new name and
+    grows with each call, so references to objects the same test applied earlier follow too."""
+    for item in items:
+        if item.resource.kind not in _NEVER_RENAMED:
+            renamed[(item.resource.kind, item.resource.metadata.name)] = owned_name(owner, item.resource.metadata.name)
+    result = []
+    for item in items:
+        if item.resource.kind in _NEVER_RENAMED:
+            result.append(item)
+            continue
+        document = copy.deepcopy(item.document)
+        document["metadata"]["name"] = renamed[(item.resource.kind, item.resource.metadata.name)]
+        spec = document.get("spec") or {}
+        if item.resource.kind == "VirtualService":
+            spec["gateways"] = [_gateway_reference(ref, renamed) for ref in spec.get("gateways") or []] or None
+            if spec["gateways"] is None:
+                del spec["gateways"]
+        if item.resource.kind == "Gateway":
+            for server in spec.get("servers") or []:
+                tls = server.get("tls") or {}
+                if tls.get("credentialName") and ("Secret", tls["credentialName"]) in renamed:
+                    tls["credentialName"] = renamed[("Secret", tls["credentialName"])]
+        result.append(Sourced(parse_document(document, item.source), item.source, document))
+    return result
+
+
+def _gateway_reference(reference: str, renamed: dict[tuple[str, str], str]) -> str:
+    """'name' or 'namespace/name' of a Gateway; 'mesh' and gateways this test did not apply stay as they are."""
+    namespace, _, name = reference.rpartition("/")
+    new = renamed.get(("Gateway", name))
+    if reference == "mesh" or new is None:
+        return reference
+    return f"{namespace}/{new}" if namespace else new
 
 
 def tag_routes(items: list[Sourced], marker: str) -> list[Sourced]:

@@ -2,7 +2,9 @@
 (see suite/manifests.py) and whether it may share a cluster with other tests running in parallel.
 
 `parallel=False` matters on shared clusters (kind): such tests change namespace-wide or mesh-wide
-policy. On the local platform every xdist worker has a platform of its own, so all tests are isolated."""
+policy, so they carry one xdist group and, on a platform whose workers share one mesh, run on one
+worker (the plugin switches xdist's loadgroup on there). On the local platform every xdist worker has
+a platform of its own, so all tests are isolated and the group is not used."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import pytest
 from meshconform.suite.features import ALL_FEATURES
 
 F = TypeVar("F", bound=Callable[..., Any])
+SERIAL_GROUP = "meshconform-serial"
 REGISTRY: dict[str, ConformanceTest] = {}
 
 
@@ -45,6 +48,8 @@ def conformance_test(id: str, description: str, features: set[str], manifests: t
         if _DEFINED_AT.setdefault(id, where) != where:
             raise ValueError(f"conformance test id {id!r} declared twice: {_DEFINED_AT[id]} and {where}")
         REGISTRY[id] = unit
+        if not parallel:
+            function = pytest.mark.xdist_group(SERIAL_GROUP)(function)
         return pytest.mark.mesh_conformance(unit)(function)  # type: ignore[no-any-return]
     return decorate
 

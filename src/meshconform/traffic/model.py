@@ -35,7 +35,13 @@ class Request:
         return cls(**data)
 
 
-_REVIEWS_POD = re.compile(r"Reviews served by:\s*(?:<[^>]+>\s*)*([A-Za-z0-9.-]+)")
+_VERSIONED_POD = re.compile(r"^[a-z]+-(v\d+)-")
+
+
+def version_of_pod(pod: str | None) -> str | None:
+    """The version in a Deployment-made pod name ("reviews-v2-5b6c9-x7k" -> "v2")."""
+    match = _VERSIONED_POD.match(pod or "")
+    return match.group(1) if match else None
 
 
 @dataclass(frozen=True)
@@ -61,25 +67,21 @@ class Response:
 
     @property
     def answered_by(self) -> str | None:
-        """The workload (pod) that produced the answer: echo's `pod`, reviews' `podname`,
-        or the reviews pod named in the Bookinfo page."""
+        """The workload (pod) that produced a JSON answer: its `pod` (echo) or `podname` (reviews)."""
         data = self.json()
         if isinstance(data, dict):
             for key in ("pod", "podname"):
                 if isinstance(data.get(key), str):
-                    return data[key]
-        match = _REVIEWS_POD.search(self.body)
-        return match.group(1) if match else None
+                    return str(data[key])
+        return None
 
     @property
     def version(self) -> str | None:
-        """The app version that answered: echo's `version`, or reviews' version from its pod name."""
+        """The app version of a JSON answer: its `version` (echo), or the one in its pod name (reviews)."""
         data = self.json()
         if isinstance(data, dict) and isinstance(data.get("version"), str):
-            return data["version"]
-        pod = self.answered_by
-        match = re.match(r"^[a-z]+-(v\d+)-", pod or "")
-        return match.group(1) if match else None
+            return str(data["version"])
+        return version_of_pod(self.answered_by)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

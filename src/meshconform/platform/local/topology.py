@@ -109,5 +109,5 @@ def _pods(item: Sourced, namespaces: dict[str, dict[str, str]], services: list[S
         pod = Pod(name=name, namespace=ns, deployment=deployment.metadata.name, labels=labels,
                   service_account=template.spec.service_account_name, ip=allocate_ip(f"{ns}/{name}"),
                   container_ports=tuple(sorted(ports)), injected=injected)
-        specs.append(PodSpec(pod, app, env, template_hash))  # type: ignore[arg-type]
+        specs.append(PodSpec(pod, str(app), env, template_hash))
     return specs

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from meshconform.errors import ConfigError
+from meshconform.platform.local.misbehaviour import Misbehaviour
 from meshconform.platform.local.translator import clusters, listeners
 from meshconform.platform.local.translator.model import (
     CertificatePaths,
@@ -19,25 +21,7 @@ from meshconform.platform.local.translator.model import (
     ProxyConfig,
 )
 
-MISBEHAVIOURS = {
-    "weights-skewed": "moves 15 points of weight to the first destination of every split",
-    "faults-ignored": "drops every fault (delay and abort)",
-    "mirror-dropped": "drops every mirror policy",
-    "strict-as-permissive": "treats STRICT PeerAuthentication as PERMISSIVE",
-    "mtls-plaintext": "clients never originate mTLS (no identity reaches servers)",
-    "gateway-host-ignored": "gateway servers accept every host",
-    "gateway-credential-ignored": "HTTPS gateway servers present the gateway's mesh certificate, not credentialName's",
-    "header-match-ignored": "VirtualService header matches are dropped",
-    "no-injection": "no workload gets a sidecar",
-    "permissive-as-strict": "treats PERMISSIVE PeerAuthentication as STRICT",
-    "auto-mtls-ignores-disable": "clients send mTLS to every sidecar, even one whose policy is DISABLE",
-    "precedence-reversed": "the widest PeerAuthentication wins (mesh > namespace > workload)",
-    "mirror-percentage-ignored": "mirrors every request whatever mirrorPercentage says",
-    "timeouts-ignored": "drops VirtualService route timeouts",
-    "retries-ignored": "drops VirtualService retry settings (the mesh default applies)",
-    "circuit-breakers-ignored": "drops DestinationRule connection-pool limits",
-    "authz-ignored": "sidecars enforce no AuthorizationPolicy",
-}
+MISBEHAVIOURS = {m.value: m.description for m in Misbehaviour}
 
 
 def translate(mesh: MeshSnapshot, certs: CertificatePaths, gateway_ports: GatewayPorts,
@@ -49,9 +33,7 @@ def translate(mesh: MeshSnapshot, certs: CertificatePaths, gateway_ports: Gatewa
     unknown = misbehave - MISBEHAVIOURS.keys()
     if unknown:
         raise ConfigError(f"unknown misbehaviour(s) {sorted(unknown)}; known: {sorted(MISBEHAVIOURS)}")
-    for rule in mesh.destination_rules:
-        clusters.check_supported(rule)
-    outbound_by_namespace: dict[str, dict] = {}
+    outbound_by_namespace: dict[str, dict[str, Any]] = {}
     configs: dict[str, ProxyConfig] = {}
     for pod in mesh.pods:
         if not (pod.injected or pod.is_gateway):

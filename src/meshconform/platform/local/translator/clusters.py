@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from meshconform.errors import ConfigError
 from meshconform.meshapi.durations import envoy_duration
 from meshconform.meshapi.istio import (
-    ClientTLSMode,
     DestinationRule,
     LoadBalancerKind,
     Subset,
@@ -34,21 +32,6 @@ def destination_rule_for(mesh: MeshSnapshot, service: Service) -> DestinationRul
         if resolve_host(rule.spec.host, rule.metadata.namespace) == service.fqdn:
             return rule
     return None
-
-
-def check_supported(rule: DestinationRule) -> None:
-    """DR settings the local platform cannot honour are refused, never ignored."""
-    policies: list[tuple[str, TrafficPolicy | None]] = [("spec.trafficPolicy", rule.spec.traffic_policy)]
-    policies += [(f"spec.subsets[{i}].trafficPolicy", s.traffic_policy) for i, s in enumerate(rule.spec.subsets)]
-    for where, policy in policies:
-        if policy is None:
-            continue
-        if policy.tls is not None and policy.tls.mode in (ClientTLSMode.SIMPLE, ClientTLSMode.MUTUAL):
-            raise ConfigError(f"tls mode {policy.tls.mode} (origination to non-mesh servers) is not supported "
-                              "by the local reference platform", resource=rule.ref, field=f"{where}.tls.mode")
-        if policy.load_balancer is not None and policy.load_balancer.simple is LoadBalancerKind.PASSTHROUGH:
-            raise ConfigError("loadBalancer PASSTHROUGH is not supported by the local reference platform",
-                              resource=rule.ref, field=f"{where}.loadBalancer.simple")
 
 
 def selected_pods(mesh: MeshSnapshot, service: Service, subset: Subset | None) -> list[Pod]:

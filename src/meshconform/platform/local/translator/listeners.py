@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from meshconform.errors import ConfigError
-from meshconform.meshapi.istio import Gateway, MutualTLSMode, ServerProtocol, ServerTLSMode, VirtualService
+from meshconform.meshapi.istio import Gateway, MutualTLSMode, VirtualService
 from meshconform.meshapi.kube import Service
 from meshconform.platform.local.translator import authz, mtls
 from meshconform.platform.local.translator.envoy_types import (
@@ -153,27 +153,17 @@ def _vs_for_gateway(mesh: MeshSnapshot, gateway: Gateway) -> list[VirtualService
 
 
 def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: CertificatePaths,
-                   config_dir: Path, log_path: Path, misbehave: frozenset[str]) -> tuple[list[dict], dict[str, dict]]:
+                   config_dir: Path, log_path: Path, misbehave: frozenset[str]
+                   ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     services = {s.fqdn: s for s in mesh.services}
     http_hosts: dict[str, dict[str, Any]] = {}
     https_chains: list[dict[str, Any]] = []
-    routes: dict[str, dict] = {}
+    routes: dict[str, dict[str, Any]] = {}
     rbac = authz.rbac_filters(mesh, pod, misbehave)
     for gateway, index in gateway_servers(mesh, pod):
         server = gateway.spec.servers[index]
         where = f"spec.servers[{index}]"
-        kind = GATEWAY_PORT_ALIASES.get(server.port.number)
-        if kind is None:
-            raise ConfigError(f"port {server.port.number} is not a port of the local ingress gateway Service "
-                              "(use 80 or 8080 for HTTP, 443 or 8443 for HTTPS)",
-                              resource=gateway.ref, field=f"{where}.port.number")
-        protocol = server.port.protocol
-        if kind == "http" and protocol not in (ServerProtocol.HTTP, ServerProtocol.HTTP2):
-            raise ConfigError(f"protocol {protocol} on the HTTP port is not supported by the local platform",
-                              resource=gateway.ref, field=f"{where}.port.protocol")
-        if kind == "https" and protocol is not ServerProtocol.HTTPS:
-            raise ConfigError(f"protocol {protocol} on the HTTPS port is not supported by the local platform",
-                              resource=gateway.ref, field=f"{where}.port.protocol")
+        kind = GATEWAY_PORT_ALIASES[server.port.number]  # other ports: refused by local.capabilities
         server_hosts = [h.split("/", 1)[1] if "/" in h else h for h in server.hosts]
         if "gateway-host-ignored" in misbehave:
             server_hosts = ["*"]
@@ -189,10 +179,7 @@ def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: Cer
                 existing = http_hosts.setdefault(domain, {**vhost, "routes": []})
                 existing["routes"].extend(vhost["routes"])
             continue
-        assert server.tls is not None
-        if server.tls.mode is not ServerTLSMode.SIMPLE or not server.tls.credential_name:
-            raise ConfigError("only tls mode SIMPLE with a credentialName is supported by the local platform",
-                              resource=gateway.ref, field=f"{where}.tls")
+        assert server.tls is not None and server.tls.credential_name  # SIMPLE only: see local.capabilities
         secret = next((s for s in mesh.secrets if s.metadata.namespace == pod.namespace
                        and s.metadata.name == server.tls.credential_name), None)
         if secret is None:

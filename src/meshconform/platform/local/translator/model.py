@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from meshconform.meshapi.istio import (
     AuthorizationPolicy,
@@ -80,6 +80,6 @@ class GatewayPorts:
 class ProxyConfig:
     """Envoy resources for one proxy, ready to be written as file-based xDS."""
 
-    listeners: list[dict] = field(default_factory=list)
-    clusters: list[dict] = field(default_factory=list)
-    routes: dict[str, dict] = field(default_factory=dict)
+    listeners: list[dict[str, Any]] = field(default_factory=list)
+    clusters: list[dict[str, Any]] = field(default_factory=list)
+    routes: dict[str, dict[str, Any]] = field(default_factory=dict)

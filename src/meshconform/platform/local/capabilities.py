@@ -1,0 +1,108 @@
+"""What the local platform implements of the Istio API: one pass over parsed resources that refuses,
+naming file, resource and field, anything valid in Istio that the local platform cannot honour.
+
+meshapi/ accepts what Istio accepts; this module is the only place that says what *local* does not do,
+so a refusal here is never mistaken for invalid Istio (kind and cluster apply the same resources as they are)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from meshconform.errors import ConfigError
+from meshconform.meshapi.base import IstioMessage
+from meshconform.meshapi.istio import (
+    AuthorizationAction,
+    AuthorizationPolicy,
+    ClientTLSMode,
+    DestinationRule,
+    Gateway,
+    LoadBalancerKind,
+    ServerProtocol,
+    ServerTLSMode,
+)
+from meshconform.meshapi.loader import Sourced
+from meshconform.platform.local.translator.listeners import GATEWAY_PORT_ALIASES
+
+NOT_IMPLEMENTED = "valid Istio, not implemented by the local platform"
+
+
+def check(resources: Sequence[Sourced]) -> None:
+    """Raises ConfigError on the first resource using what the local platform does not implement."""
+    for item in resources:
+        for field, detail in _refusals(item.resource):
+            raise ConfigError(f"{NOT_IMPLEMENTED}: {detail}", source=item.source, resource=item.resource.ref,
+                              field=field)
+
+
+def _refusals(resource: BaseModel) -> Iterator[tuple[str, str]]:
+    for path, message in _messages(resource, ""):
+        for name in message.unmodelled_fields:
+            yield _join(path, name), f"field {name}"
+    if isinstance(resource, DestinationRule):
+        yield from _destination_rule(resource)
+    elif isinstance(resource, AuthorizationPolicy):
+        yield from _authorization_policy(resource)
+    elif isinstance(resource, Gateway):
+        yield from _gateway(resource)
+
+
+def _messages(value: Any, path: str) -> Iterator[tuple[str, IstioMessage]]:
+    """Every Istio message inside `value`, with its field path (camelCase, as written in YAML)."""
+    if isinstance(value, IstioMessage):
+        yield path, value
+    if isinstance(value, BaseModel):
+        for name, info in type(value).model_fields.items():
+            yield from _messages(getattr(value, name), _join(path, info.alias or name))
+    elif isinstance(value, list):
+        for index, element in enumerate(value):
+            yield from _messages(element, f"{path}[{index}]")
+    elif isinstance(value, dict):
+        for key, element in value.items():
+            yield from _messages(element, f"{path}.{key}")
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _destination_rule(rule: DestinationRule) -> Iterator[tuple[str, str]]:
+    policies = [("spec.trafficPolicy", rule.spec.traffic_policy)]
+    policies += [(f"spec.subsets[{i}].trafficPolicy", s.traffic_policy) for i, s in enumerate(rule.spec.subsets)]
+    for where, policy in policies:
+        if policy is None:
+            continue
+        if policy.tls is not None and policy.tls.mode in (ClientTLSMode.SIMPLE, ClientTLSMode.MUTUAL):
+            yield f"{where}.tls.mode", f"tls mode {policy.tls.mode} (origination to servers outside the mesh)"
+        if policy.load_balancer is not None and policy.load_balancer.simple is LoadBalancerKind.PASSTHROUGH:
+            yield f"{where}.loadBalancer.simple", "loadBalancer PASSTHROUGH"
+
+
+def _authorization_policy(policy: AuthorizationPolicy) -> Iterator[tuple[str, str]]:
+    if policy.spec.action in (AuthorizationAction.AUDIT, AuthorizationAction.CUSTOM):
+        yield "spec.action", f"action {policy.spec.action} (ALLOW and DENY are)"
+    for r, rule in enumerate(policy.spec.rules):
+        for t, to in enumerate(rule.to):
+            for name in ("paths", "not_paths"):
+                if any("{" in value for value in getattr(to.operation, name)):
+                    field = "notPaths" if name == "not_paths" else "paths"
+                    yield (f"spec.rules[{r}].to[{t}].operation.{field}", "path templates ({*}, {**})")
+
+
+def _gateway(gateway: Gateway) -> Iterator[tuple[str, str]]:
+    for index, server in enumerate(gateway.spec.servers):
+        where = f"spec.servers[{index}]"
+        kind = GATEWAY_PORT_ALIASES.get(server.port.number)
+        protocol = server.port.protocol
+        if kind is None:
+            yield f"{where}.port.number", (f"port {server.port.number}: the local ingress gateway Service has "
+                                           "80 and 8080 for HTTP, 443 and 8443 for HTTPS")
+        elif kind == "http" and protocol not in (ServerProtocol.HTTP, ServerProtocol.HTTP2):
+            yield f"{where}.port.protocol", f"protocol {protocol} on the HTTP port"
+        elif kind == "https" and protocol is not ServerProtocol.HTTPS:
+            yield f"{where}.port.protocol", f"protocol {protocol} on the HTTPS port"
+        elif (kind == "https" and server.tls is not None
+              and (server.tls.mode is not ServerTLSMode.SIMPLE or not server.tls.credential_name)):
+            yield f"{where}.tls", "tls other than mode SIMPLE with a credentialName"

@@ -1,0 +1,48 @@
+"""Registers the local platform (entry point `meshconform.platforms: local`): its options and constructors.
+
+Kept free of heavy imports: the registry loads this module whenever platforms are listed."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any
+
+from meshconform.platform.api import Platform
+from meshconform.platform.registry import PlatformContext, PlatformKind, PlatformOption
+
+
+def _misbehaviours() -> Collection[str]:
+    from meshconform.platform.local.misbehaviour import Misbehaviour
+    return [m.value for m in Misbehaviour]
+
+
+def _misbehave(settings: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset(v.strip() for v in str(settings.get("misbehave") or "").split(",") if v.strip())
+
+
+def _create(context: PlatformContext) -> Platform:
+    from meshconform.platform.local.platform import LocalPlatform
+    return LocalPlatform(context.folder, misbehave=_misbehave(context.settings))
+
+
+def _attach(folder: Path, settings: Mapping[str, Any]) -> Platform:
+    """The local platform up in `folder`. Misbehaviours named in `settings` are switched on for as long
+    as this process uses it (`detach` restores the previous ones); none named leaves it as it is."""
+    from meshconform.platform.local.platform import LocalPlatform
+    platform = LocalPlatform(folder)
+    wanted = _misbehave(settings)
+    if wanted and platform.is_up():
+        platform.misbehave_for_session(wanted)
+    return platform
+
+
+PLATFORM = PlatformKind(
+    name="local",
+    summary="meshconform's reference data plane: processes on loopback behind real Envoy sidecars, "
+            "configured by meshconform's own translator. Not Istio.",
+    create=_create,
+    attach=_attach,
+    options=(PlatformOption("misbehave", "comma-separated deliberate misbehaviours of the local platform "
+                                         "(self-tests only)", choices=_misbehaviours),),
+)

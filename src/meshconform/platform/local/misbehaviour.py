@@ -1,0 +1,55 @@
+"""The local platform's deliberate misbehaviours: each breaks one documented rule so that the
+conformance suite can prove it catches a broken mesh (tests/test_suite_can_fail.py). Self-tests only."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Misbehaviour(StrEnum):
+    """A StrEnum, so a member compares equal to its name on the command line and in reports."""
+
+    description: str
+
+    def __new__(cls, value: str, description: str) -> Misbehaviour:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.description = description
+        return member
+
+    WEIGHTS_SKEWED = "weights-skewed", "moves 15 points of weight to the first destination of every split"
+    FAULTS_IGNORED = "faults-ignored", "drops every fault (delay and abort)"
+    MIRROR_DROPPED = "mirror-dropped", "drops every mirror policy"
+    STRICT_AS_PERMISSIVE = "strict-as-permissive", "treats STRICT PeerAuthentication as PERMISSIVE"
+    MTLS_PLAINTEXT = "mtls-plaintext", "clients never originate mTLS (no identity reaches servers)"
+    GATEWAY_HOST_IGNORED = "gateway-host-ignored", "gateway servers accept every host"
+    GATEWAY_CREDENTIAL_IGNORED = ("gateway-credential-ignored",
+                                  "HTTPS gateway servers present the gateway's mesh certificate, not credentialName's")
+    HEADER_MATCH_IGNORED = "header-match-ignored", "VirtualService header matches are dropped"
+    NO_INJECTION = "no-injection", "no workload gets a sidecar"
+    PERMISSIVE_AS_STRICT = "permissive-as-strict", "treats PERMISSIVE PeerAuthentication as STRICT"
+    AUTO_MTLS_IGNORES_DISABLE = ("auto-mtls-ignores-disable",
+                                 "clients send mTLS to every sidecar, even one whose policy is DISABLE")
+    PRECEDENCE_REVERSED = ("precedence-reversed",
+                           "the widest PeerAuthentication wins (mesh > namespace > workload)")
+    MIRROR_PERCENTAGE_IGNORED = "mirror-percentage-ignored", "mirrors every request whatever mirrorPercentage says"
+    TIMEOUTS_IGNORED = "timeouts-ignored", "drops VirtualService route timeouts"
+    RETRIES_IGNORED = "retries-ignored", "drops VirtualService retry settings (the mesh default applies)"
+    CIRCUIT_BREAKERS_IGNORED = "circuit-breakers-ignored", "drops DestinationRule connection-pool limits"
+    AUTHZ_IGNORED = "authz-ignored", "sidecars enforce no AuthorizationPolicy"
+
+
+Misbehaviours = frozenset[Misbehaviour]
+
+
+def parse(names: object) -> Misbehaviours:
+    """Misbehaviours from names (an iterable of strings or a comma-separated string); unknown names raise
+    ValueError listing the known ones."""
+    items = names.split(",") if isinstance(names, str) else list(names)  # type: ignore[call-overload]
+    chosen = {str(n).strip() for n in items if str(n).strip()}
+    known = {m.value for m in Misbehaviour}
+    unknown = chosen - known
+    if unknown:
+        raise ValueError(f"unknown misbehaviour(s) {sorted(unknown)}; known: {sorted(known)}")
+    by_name = {m.value: m for m in Misbehaviour}
+    return frozenset(by_name[n] for n in chosen)

@@ -1,0 +1,121 @@
+"""The local platform's processes: one app per pod, a sidecar Envoy per injected pod, the gateway Envoy.
+
+Starts what should run, stops what should not (by process group, through the Supervisor), and waits
+until newly started apps accept connections; a process that dies on the way is named with its log."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from meshconform.errors import PlatformError
+from meshconform.platform.local import addresses, envoy, topology
+from meshconform.platform.local.state import RunFiles
+from meshconform.platform.local.supervisor import Supervisor
+from meshconform.platform.local.translator.model import MeshSnapshot, Pod, ProxyConfig
+
+CLIENT_CONTROL_PORT = 15900
+OUTBOUND_PORT = 15001
+GATEWAY_KEY = "gateway"
+
+
+class Processes:
+    def __init__(self, files: RunFiles, supervisor: Supervisor) -> None:
+        self.files = files
+        self.supervisor = supervisor
+
+    def sync(self, running: dict[str, str], specs: list[topology.PodSpec], gateway: Pod,
+             configs: Mapping[str, ProxyConfig]) -> list[str]:
+        """Start pods that should run and stop those that should not (or whose spec changed);
+        updates `running` (pod key -> fingerprint) and returns the newly started pod keys."""
+        wanted = {f"{s.pod.namespace}/{s.pod.name}": s for s in specs}
+        fingerprints = {key: topology._hash([s.app, s.env, s.pod.injected, s.pod.container_ports, s.pod.ip])
+                        for key, s in wanted.items()}
+        gone = [key for key in running if key != GATEWAY_KEY
+                and (key not in wanted or running[key] != fingerprints[key])]
+        if gone:
+            self.supervisor.stop({f"app:{k}" for k in gone} | {f"envoy:{k}" for k in gone})
+            for key in gone:
+                running.pop(key, None)
+        started = []
+        if GATEWAY_KEY not in running:
+            self._start_envoy(gateway, configs)
+            running[GATEWAY_KEY] = GATEWAY_KEY
+            started.append(GATEWAY_KEY)
+        for key, spec in wanted.items():
+            if key in running:
+                continue
+            if spec.pod.injected:
+                self._start_envoy(spec.pod, configs)
+            self._start_app(spec)
+            running[key] = fingerprints[key]
+            started.append(key)
+        return started
+
+    def _start_envoy(self, pod: Pod, configs: Mapping[str, ProxyConfig]) -> None:
+        folder = self.files.proxy_dir(pod)
+        envoy.write_bootstrap(folder / "bootstrap.json", pod.name, pod.ip, folder / "xds")
+        envoy.write_xds(folder / "xds", configs[f"{pod.namespace}/{pod.name}"])
+        name = "envoy:gateway" if pod.is_gateway else f"envoy:{pod.namespace}/{pod.name}"
+        self.supervisor.start(name, envoy.envoy_argv(folder / "bootstrap.json"), clean_env(), folder / "envoy.log")
+
+    def _start_app(self, spec: topology.PodSpec) -> None:
+        pod = spec.pod
+        port = pod.container_ports[0] if pod.container_ports else 9080
+        env = clean_env() | spec.env | {
+            "HOSTNAME": pod.name, "MESHCONFORM_NAMESPACE": pod.namespace,
+            "MESHCONFORM_VERSION": pod.labels.get("version", "v1"),
+            "MESHCONFORM_BIND": f"{pod.ip}:{pod.app_port(port)}",
+            "MESHCONFORM_REQUEST_LOG": str(self.files.request_log(pod.namespace, pod.name)),
+            "MESHCONFORM_SERVICES_FILE": str(self.files.services),
+            "MESHCONFORM_CONTROL": f"{pod.ip}:{CLIENT_CONTROL_PORT}",
+        }
+        if pod.injected:
+            env["MESHCONFORM_OUTBOUND_PROXY"] = f"http://{pod.ip}:{OUTBOUND_PORT}"
+        argv = [sys.executable, "-m", f"meshconform.bookinfo.apps.{spec.app}"]
+        self.supervisor.start(f"app:{pod.namespace}/{pod.name}", argv, env,
+                              self.files.app_log(pod.namespace, pod.name))
+
+    def wait_ready(self, snapshot: MeshSnapshot, started: list[str], deadline: float, limit_s: float) -> None:
+        """Until every newly started app accepts connections (its port, or a client's control port)."""
+        pods = {f"{p.namespace}/{p.name}": p for p in snapshot.pods}
+        waiting = {key: pods[key] for key in started if key in pods}
+        delay = 0.02
+        while waiting:
+            self.raise_if_crashed()
+            for key, pod in list(waiting.items()):
+                if pod.container_ports:
+                    address = (pod.ip, pod.app_port(pod.container_ports[0]))
+                else:
+                    address = (pod.ip, CLIENT_CONTROL_PORT)
+                if addresses.accepting(*address):
+                    del waiting[key]
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise PlatformError(f"workloads not ready within {limit_s:.0f}s: {', '.join(sorted(waiting))}")
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.2)
+
+    def raise_if_crashed(self) -> None:
+        dead = self.supervisor.exited()
+        if dead:
+            record = dead[0]
+            raise PlatformError(f"process {record.name} exited during start-up (log {record.log}):\n"
+                                f"{tail(Path(record.log))}")
+
+
+def clean_env() -> dict[str, str]:
+    """The environment for child processes: no proxy settings may leak into the apps."""
+    return {k: v for k, v in os.environ.items() if k.lower() not in (
+        "http_proxy", "https_proxy", "all_proxy", "no_proxy")}
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

@@ -1,0 +1,58 @@
+"""The local platform's stand-ins for cluster networking, used by its workloads: a meshed app reaches
+services through its sidecar's outbound listener (iptables' job on a cluster); an app without a sidecar
+resolves a service name to one of its endpoints from the platform's services table (DNS + kube-proxy)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from meshconform.platform.local.translator.names import resolve_host
+from meshconform.traffic.transport import Target, Transport
+
+
+@dataclass(frozen=True)
+class SidecarTransport(Transport):
+    """A meshed workload: requests go to its sidecar's outbound listener, used as an HTTP proxy."""
+
+    proxy_url: str
+
+    def target(self, host: str, path: str, scheme: str = "http") -> Target:
+        return Target(f"{scheme}://{host}{path}", None, self.proxy_url)
+
+
+@dataclass
+class ResolverTransport(Transport):
+    """A workload without a sidecar: the service name resolves to one of its endpoints, as
+    kube-proxy would pick one; the Host header keeps the service name."""
+
+    services_file: Path
+    namespace: str
+    _cache: tuple[float, dict[str, list[str]]] | None = None
+
+    def _table(self) -> dict[str, list[str]]:
+        mtime = self.services_file.stat().st_mtime
+        if self._cache is None or self._cache[0] != mtime:
+            self._cache = (mtime, json.loads(self.services_file.read_text()))
+        return self._cache[1]
+
+    def target(self, host: str, path: str, scheme: str = "http") -> Target:
+        name, _, port = host.partition(":")
+        key = f"{resolve_host(name, self.namespace)}:{port or 80}"
+        endpoints = self._table().get(key)
+        if not endpoints:
+            # Like DNS: an unknown name does not resolve; the caller sees a connection failure.
+            return Target(None, host, None)
+        return Target(f"{scheme}://{random.choice(endpoints)}{path}", host, None)
+
+
+def local_transport_from_env() -> Transport:
+    """A local workload's transport, from what the local platform put in its environment."""
+    proxy = os.environ.get("MESHCONFORM_OUTBOUND_PROXY")
+    if proxy:
+        return SidecarTransport(proxy)
+    return ResolverTransport(Path(os.environ["MESHCONFORM_SERVICES_FILE"]),
+                             os.environ.get("MESHCONFORM_NAMESPACE", "default"))

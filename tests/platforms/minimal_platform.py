@@ -1,0 +1,98 @@
+"""A second, minimal platform registered from outside meshconform's own code (through
+MESHCONFORM_PLATFORMS), proving that a new platform is one module and no edit anywhere else.
+
+It starts nothing: its one workload answers every request itself, in process."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from meshconform.meshapi.loader import Sourced
+from meshconform.platform.api import Endpoint, Platform, Workload
+from meshconform.platform.registry import PlatformContext, PlatformKind, PlatformOption
+from meshconform.traffic.model import Request, Response
+
+
+class InProcessVantage:
+    def __init__(self, name: str, greeting: str) -> None:
+        self.name = name
+        self.greeting = greeting
+
+    def send(self, requests: Sequence[Request], concurrency: int = 10,
+             reuse_connections: bool = True) -> list[Response]:
+        return [Response(r.request_id, 200, None, 0.0, {}, json.dumps({"pod": "hello-0", "version": "v1",
+                                                                        "greeting": self.greeting}), r.path)
+                for r in requests]
+
+
+class MinimalPlatform:
+    name = "minimal"
+
+    def __init__(self, folder: Path, greeting: str) -> None:
+        self._folder = folder
+        self.greeting = greeting
+        self.applied: dict[tuple[str, str, str], Sourced] = {}
+
+    @property
+    def folder(self) -> Path:
+        return self._folder
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return Endpoint("http://127.0.0.1:9")
+
+    def up(self) -> Endpoint:
+        (self._folder / "up").write_text(self.greeting)
+        return self.endpoint
+
+    def down(self) -> None:
+        (self._folder / "up").unlink(missing_ok=True)
+
+    def is_up(self) -> bool:
+        return (self._folder / "up").exists()
+
+    def detach(self) -> None:
+        pass
+
+    def apply(self, resources: Sequence[Sourced]) -> None:
+        self.applied.update({item.key: item for item in resources})
+
+    def delete(self, resources: Sequence[Sourced], ignore_missing: bool = False) -> None:
+        for item in resources:
+            self.applied.pop(item.key, None)
+
+    def workloads(self) -> list[Workload]:
+        return [Workload("hello-0", "default", "hello", {"app": "hello"}, False, "spiffe://cluster.local/ns/default/sa/hello")]
+
+    def vantage(self, name: str) -> InProcessVantage:
+        return InProcessVantage(name, self.greeting)
+
+    def request_log(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
+        return []
+
+    def evidence(self, namespace: str, deployment: str, hosts: Collection[str] = ()) -> dict[str, Any]:
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        return {"platform": self.name, "description": "a minimal platform for the registry's tests"}
+
+
+def _create(context: PlatformContext) -> Platform:
+    return MinimalPlatform(context.folder, str(context.settings.get("greeting", "hello")))
+
+
+def _attach(folder: Path, settings: Mapping[str, Any]) -> Platform:
+    greeting = (folder / "up").read_text() if (folder / "up").exists() else ""
+    return MinimalPlatform(folder, greeting)
+
+
+PLATFORM = PlatformKind("minimal", "answers every request in process (registry test)", _create, _attach,
+                        options=(PlatformOption("greeting", "what the one workload says", default="hello"),))
+
+# The same platform, declared as one mesh shared by every xdist worker (as a cluster is).
+SHARED_PLATFORM = PlatformKind("minimal-shared", "the minimal platform, shared between workers", _create, _attach,
+                               options=(PlatformOption("shared-greeting", "what it says", default="hello"),),
+                               shared=True)
