@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from meshconform.perf import guard
+from meshconform.perf import guard, histograms
 from meshconform.perf.recording import Recorder
 from meshconform.perf.schedule import Stream, Timing
 
@@ -50,12 +50,23 @@ def test_recorder_keeps_only_the_window_and_counts_late_sends() -> None:
     assert (recorder.sends, recorder.late_sends, recorder.warmup_requests) == (3, 1, 1)
 
 
+def _lateness(values_us: list[float]) -> object:
+    h = histograms.new()
+    histograms.record_many(h, values_us)
+    return h
+
+
 def test_saturation_guard() -> None:
-    busy = guard.GeneratorHealth("local0", [95.0, 97.0, 93.0], sends=1000, late_sends=0)
-    slipping = guard.GeneratorHealth("worker1", [40.0], sends=1000, late_sends=60)
-    fine = guard.GeneratorHealth("worker2", [40.0, 60.0], sends=1000, late_sends=20)
-    assert guard.verdict([fine], open_model=True) == []
-    reasons = guard.verdict([busy, slipping, fine], open_model=True)
-    assert len(reasons) == 2 and "CPU 95%" in reasons[0] and "6.0% of sends" in reasons[1]
+    """Invalid when CPU averages >= 90 %, or when more than 5 % of sends are later than
+    max(2 ms, a tenth of the median latency)."""
+    on_time = [100.0] * 1000
+    busy = guard.GeneratorHealth("local0", [95.0, 97.0, 93.0], _lateness(on_time))  # type: ignore[arg-type]
+    slipping = guard.GeneratorHealth("worker1", [40.0], _lateness([100.0] * 940 + [3000.0] * 60))  # type: ignore[arg-type]
+    fine = guard.GeneratorHealth("worker2", [40.0, 60.0], _lateness([100.0] * 980 + [3000.0] * 20))  # type: ignore[arg-type]
+    assert guard.verdict([fine], open_model=True, median_latency_us=1000) == []
+    reasons = guard.verdict([busy, slipping, fine], open_model=True, median_latency_us=1000)
+    assert len(reasons) == 2 and "CPU 95%" in reasons[0] and "6.0% of sends" in reasons[1], reasons
+    # 3 ms late against a 50 ms median is within a tenth of it: not a slip.
+    assert guard.verdict([slipping], open_model=True, median_latency_us=50_000) == []
     # A closed model has no schedule to slip; only its CPU counts.
-    assert guard.verdict([slipping], open_model=False) == []
+    assert guard.verdict([slipping], open_model=False, median_latency_us=1000) == []

@@ -93,7 +93,8 @@ def _phase(outcome: PhaseOutcome) -> dict[str, Any]:
         "generator": {
             "processes": [{"name": h.process, "cpu_percent_mean": round(sum(h.cpu_samples) / len(h.cpu_samples), 1)
                            if h.cpu_samples else None, "cpu_percent_max": max(h.cpu_samples, default=None),
-                           "sends": h.sends, "late_sends": h.late_sends} for h in outcome.health],
+                           "sends": h.lateness.get_total_count(),
+                           "send_lateness_us": histograms.summary(h.lateness)} for h in outcome.health],
             "send_lateness_us": lateness,
         },
         "timeline": [{"t": p["t"], "cpu_percent": max(p["cpu_percent"]), "series": p["series"]}

@@ -175,10 +175,11 @@ def merge(spec: PhaseSpec, outputs: list[dict[str, Any]]) -> PhaseOutcome:
             entry.corrected.add(histograms.decode(data["corrected"]))
             entry.service.add(histograms.decode(data["service"]))
         generator = output["generator"]
-        lateness.add(histograms.decode(generator["lateness"]))
+        own_lateness = histograms.decode(generator["lateness"])
+        lateness.add(own_lateness)
         warmup += generator.get("warmup_requests", 0)
         health.append(guard.GeneratorHealth(f"{output['role']}{output['index']}", generator["cpu_samples"],
-                                            generator["sends"], generator["late_sends"]))
+                                            own_lateness))
         origin = output["origin_epoch"]
         starts.append(origin + spec.warmup_s)
         ends.append(origin + spec.total_s)
@@ -193,7 +194,10 @@ def merge(spec: PhaseSpec, outputs: list[dict[str, Any]]) -> PhaseOutcome:
                 for name in ("p50_us", "p99_us"):
                     if name in values:
                         into[name] = max(into.get(name, 0), values[name])
-    reasons = guard.verdict(health, spec.mode == "open")
+    service = histograms.new()
+    for entry in series.values():
+        service.add(entry.service)
+    reasons = guard.verdict(health, spec.mode == "open", histograms.percentile(service, 50.0))
     return PhaseOutcome(spec, series, health, lateness, [timeline[k] for k in sorted(timeline)],
                         window_s=spec.total_s - spec.warmup_s, start_epoch=min(starts), end_epoch=max(ends),
                         invalid_reasons=reasons, proxy_samples=[], warmup_requests=warmup)
