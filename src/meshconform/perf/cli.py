@@ -74,7 +74,7 @@ def plan(phases: list[str], targets: dict[str, Any], mode: str, rate: float, use
 @click.option("-f", "--filename", "files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Istio YAML applied for this run only (e.g. a fault), deleted afterwards.")
 @click.option("--baseline", "baseline_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Compare with this perf-result.json; exit 3 on a regression.")
+              help="Compare with this perf-result.json; exit 3 on a regression (4: the run itself is invalid).")
 @click.option("--threshold", type=click.FloatRange(min=0), default=10.0, show_default=True,
               help="Regression threshold: percent of the baseline value.")
 @click.option("--threshold-floor-us", type=click.FloatRange(min=0), default=100.0, show_default=True,
@@ -121,8 +121,9 @@ def perf(mode: str, rate: float, users: int, duration: float, warmup: float, ste
                    f"family-wise alpha {alpha:g}):")
         for verdict in verdicts:
             click.echo("  " + verdict.line())
-        if not reference["valid"]:
-            click.echo("  note: the baseline itself was marked invalid")
+        for label, doc in (("the baseline", reference), ("this result", document)):
+            if not doc["valid"]:
+                click.echo(f"  note: {label} was marked invalid (its load generator did not keep up)")
         click.echo("REGRESSION: " + ", ".join(comparison["worse"]) if comparison["regression"] else "no regression")
     images: dict[str, str | None] = {
         "percentiles": plots.percentile_curve(document, run_dir / "latency-percentiles.png").name,
@@ -136,9 +137,12 @@ def perf(mode: str, rate: float, users: int, duration: float, warmup: float, ste
     click.echo(f"page: {run_dir / 'perf.html'}")
     if not document["valid"]:
         click.echo("INVALID: " + "; ".join(document["invalid_reasons"]), err=True)
-        sys.exit(EXIT_INVALID)
+    # A regression is the headline (both are failures); a re-analysed result (--from-result) was judged
+    # valid or not when it ran, so here only the comparison decides.
     if comparison and comparison["regression"]:
         sys.exit(EXIT_REGRESSION)
+    if not document["valid"] and from_result is None:
+        sys.exit(EXIT_INVALID)
 
 
 def _run(run_dir: Path, chosen: list[str], options: dict[str, Any], shape: list[Step], files: tuple[Path, ...],
