@@ -102,7 +102,7 @@ def main() -> None:
         gateway = Target("ingress", endpoint.http)
         print(f"machine: {psutil.cpu_count()} cores, load average {psutil.getloadavg()}")
         # The gateway Envoy's admin /ready: a 200 that Envoy answers itself (bench only reads the platform state).
-        ready = Target("gateway-admin", f"http://{platform._state['pod_ips']['istio-system/istio-ingressgateway']}"
+        ready = Target("gateway-admin", f"http://{platform.state.pod_ips['istio-system/istio-ingressgateway']}"
                                         f":{envoy.ADMIN_PORT}")
         print("\n1. ceiling (closed loop, no pause, 32 connections; Envoy's /ready)")
         ceiling_wrk, ceiling_ours = [], []

@@ -46,6 +46,6 @@ def test_perf_end_to_end(tmp_path: Path) -> None:
 
     again = _perf(tmp_path, "--from-result", str(path), "--baseline", str(path))
     assert "no regression" in again.stdout, again.stdout + again.stderr
-    assert again.returncode == (0 if document["valid"] else EXIT_INVALID)
+    assert again.returncode == 0  # a re-analysis is judged on the comparison alone
     comparison = json.loads(next(tmp_path.glob("*/comparison.json")).read_text())
     assert not comparison["regression"] and {v["outcome"] for v in comparison["verdicts"]} == {"same"}
