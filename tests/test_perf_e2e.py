@@ -48,4 +48,4 @@ def test_perf_end_to_end(tmp_path: Path) -> None:
     assert "no regression" in again.stdout, again.stdout + again.stderr
     assert again.returncode == 0  # a re-analysis is judged on the comparison alone
     comparison = json.loads(next(tmp_path.glob("*/comparison.json")).read_text())
-    assert not comparison["regression"] and {v["outcome"] for v in comparison["verdicts"]} == {"same"}
+    assert not comparison["regression"] and {v["outcome"] for v in comparison["verdicts"]} <= {"same", "too few"}

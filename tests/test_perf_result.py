@@ -3,6 +3,7 @@ bad result (file or field) refused with the file and the field named."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -33,10 +34,16 @@ def _outcome(name: str = "mesh-cost", seed: int = 1) -> runner.PhaseOutcome:
     return runner.merge(spec, outputs)
 
 
-def _document() -> dict:
+@functools.cache
+def _built() -> str:
     outcome = _outcome()
     platform = {"platform": "local", "mesh": {"name": "ref", "version": "0.1.0"}, "proxy": {"name": "envoy"}}
-    return result.build("run-1", [outcome], platform, cost.mesh_cost(outcome, seed=1), {"rate": 50})
+    return json.dumps(result.build("run-1", [outcome], platform, cost.mesh_cost(outcome, seed=1), {"rate": 50}))
+
+
+def _document() -> dict:
+    """A fresh copy of one built result (building takes a moment; every test may change its copy)."""
+    return json.loads(_built())  # type: ignore[no-any-return]
 
 
 def test_a_built_result_is_valid_and_complete() -> None:

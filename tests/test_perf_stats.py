@@ -9,8 +9,8 @@ import pytest
 from meshconform.perf import baseline, bootstrap, histograms
 
 TRIALS = 100
-SAMPLES = 4000
-RESAMPLES = 4000  # per comparison: tails of 20 draws at the per-metric 99 % level
+SAMPLES = 3000
+RESAMPLES = 2000  # per comparison: tails of 10 draws at the per-metric 99 % level
 
 
 def _histogram(rng: np.random.Generator, scale: float = 1.0, n: int = SAMPLES) -> object:
@@ -36,7 +36,7 @@ def test_false_alarm_rate_on_identical_distributions() -> None:
     for trial in range(TRIALS):
         verdicts = baseline.compare(_document(_histogram(rng)), _document(_histogram(rng)), strict, seed=trial,
                                     resamples=RESAMPLES)
-        alarms += any(v.outcome != "same" for v in verdicts)
+        alarms += any(v.outcome in ("better", "worse") for v in verdicts)
     assert alarms <= 12, f"{alarms}/{TRIALS} false alarms on identical distributions"
 
 
@@ -45,12 +45,12 @@ def test_default_thresholds_never_flag_identical_distributions() -> None:
     for trial in range(30):
         verdicts = baseline.compare(_document(_histogram(rng)), _document(_histogram(rng)), seed=trial,
                                     resamples=RESAMPLES)
-        assert all(v.outcome == "same" for v in verdicts), [v.line() for v in verdicts if v.outcome != "same"]
+        assert not [v.line() for v in verdicts if v.outcome in ("better", "worse")]
 
 
 def test_power_on_a_20_percent_shift() -> None:
     """Everything 20 % slower (above the default 10 % threshold): p50 and p90 must be flagged worse
-    in at least 95 of 100 runs of 4000 samples each, and a regression reported every time it is."""
+    in at least 95 of 100 runs of 3000 samples each."""
     rng = np.random.default_rng(13)
     detected = {"p50": 0, "p90": 0}
     for trial in range(TRIALS):
@@ -61,6 +61,15 @@ def test_power_on_a_20_percent_shift() -> None:
                 detected[v.metric] += 1
         assert len(verdicts) == 5
     assert detected["p50"] >= 95 and detected["p90"] >= 95, detected
+
+
+def test_extreme_percentiles_need_enough_samples() -> None:
+    """With 3000 requests only ~3 lie above p99.9: it is reported but not judged."""
+    rng = np.random.default_rng(18)
+    verdicts = baseline.compare(_document(_histogram(rng, 3.0)), _document(_histogram(rng)), seed=1,
+                                resamples=RESAMPLES)
+    outcomes = {v.metric: v.outcome for v in verdicts}
+    assert outcomes["p99_9"] == "too few" and outcomes["p99"] == "worse"
 
 
 def test_faster_is_better_not_worse() -> None:

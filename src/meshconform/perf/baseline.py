@@ -1,7 +1,8 @@
 """Comparing a result with a baseline: every latency percentile and error rate of the series both
 runs have, as better / same / worse with a bootstrap interval, and whether that is a regression.
 
-A metric is worse when its interval lies above zero (the change is real at the family-wise error
+A percentile is judged only with at least MIN_TAIL values above it in both runs. A metric is
+worse when its interval lies above zero (the change is real at the family-wise error
 rate `alpha`, shared out over the metrics by Bonferroni) AND the estimated change exceeds the
 threshold (max of a share of the baseline value and an absolute floor): statistically and
 practically significant. Better is the mirror image; anything else is the same."""
@@ -15,6 +16,8 @@ from typing import Any
 from meshconform.perf import bootstrap, histograms, result
 
 PERCENTILES = histograms.PERCENTILES
+MIN_TAIL = 10  # a percentile is judged only with at least this many values above it in both runs: the
+# bootstrap of an extreme order statistic is unreliable (p99.9 needs 10 000 requests, p99 1 000)
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class Verdict:
     current: float
     interval: bootstrap.Interval
     tolerance: float
-    outcome: str  # better | same | worse
+    outcome: str  # better | same | worse | too few (not judged: see MIN_TAIL)
 
     def line(self) -> str:
         if self.metric == "error_rate":
@@ -50,6 +53,10 @@ class Verdict:
                f"{delta:34s} {self.outcome}"
 
 
+def enough(requests: int, percentile: float) -> bool:
+    return requests * (1.0 - percentile / 100.0) >= MIN_TAIL
+
+
 def _judge(interval: bootstrap.Interval, tolerance: float) -> str:
     if interval.low > 0 and interval.estimate > tolerance:
         return "worse"
@@ -63,17 +70,20 @@ def compare(current: dict[str, Any], baseline: dict[str, Any], thresholds: Thres
     mine = {s["name"]: s for s in current["results"]}
     theirs = {s["name"]: s for s in baseline["results"]}
     shared = [name for name in mine if name in theirs and mine[name]["requests"] and theirs[name]["requests"]]
-    metrics = len(shared) * (len(PERCENTILES) + 1)
+    metrics = sum(1 + sum(enough(min(mine[n]["requests"], theirs[n]["requests"]), p) for p in PERCENTILES)
+                  for n in shared)
     confidence = 1.0 - thresholds.alpha / max(1, metrics)
     verdicts = []
     for name in shared:
         now, before = histograms.decode(mine[name]["histogram"]), histograms.decode(theirs[name]["histogram"])
         intervals = bootstrap.percentile_differences(now, before, PERCENTILES, confidence, resamples, seed)
+        fewest = min(mine[name]["requests"], theirs[name]["requests"])
         for p, interval in intervals.items():
             reference = histograms.percentile(before, p)
             tolerance = max(thresholds.relative * reference, thresholds.floor_us)
+            outcome = _judge(interval, tolerance) if enough(fewest, p) else "too few"
             verdicts.append(Verdict(name, histograms.key_name(p), reference, histograms.percentile(now, p),
-                                    interval, tolerance, _judge(interval, tolerance)))
+                                    interval, tolerance, outcome))
         errors = bootstrap.rate_difference(mine[name]["errors"], mine[name]["requests"], theirs[name]["errors"],
                                            theirs[name]["requests"], confidence, resamples, seed)
         verdicts.append(Verdict(name, "error_rate", theirs[name]["error_rate"], mine[name]["error_rate"], errors,

@@ -62,7 +62,9 @@ def mesh_cost(outcome: PhaseOutcome, confidence: float = 0.95, seed: int | None 
         name = histograms.key_name(p)
         percentiles[name] = {"mesh_us": histograms.percentile(mesh.corrected, p),
                              "no_mesh_us": histograms.percentile(none.corrected, p),
-                             "added_us": interval.estimate, "ci_low_us": interval.low, "ci_high_us": interval.high}
+                             "added_us": interval.estimate, "ci_low_us": interval.low, "ci_high_us": interval.high,
+                             # fewer than 10 values beyond the percentile: its interval is not to be trusted
+                             "enough_samples": min(mesh.requests, none.requests) * (1 - p / 100) >= 10}
     return {"request": "GET /productpage (productpage -> details, reviews -> ratings)",
             "mesh_target": "productpage pod through its sidecar, Bookinfo calls through sidecars (mTLS)",
             "no_mesh_target": "the same Bookinfo in a namespace without injection",

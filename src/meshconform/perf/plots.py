@@ -50,12 +50,21 @@ def over_time(document: dict[str, Any], path: Path) -> Path:
     for column, phase in enumerate(phases):
         rate_ax, latency_ax = axes[0][column], axes[1][column]
         keys = sorted({k for point in phase["timeline"] for k in point["series"]})
+        # Targets that alternate second by second: average the rate over one full turn, so the
+        # curve shows the load rather than the alternation.
+        turn = max(1, len(phase.get("targets", [])))
         for key in keys:
             t = [p["t"] for p in phase["timeline"] if key in p["series"]]
             entries = [p["series"][key] for p in phase["timeline"] if key in p["series"]]
-            rate_ax.plot(t, [e["requests"] for e in entries], label=key)
-            latency_ax.plot(t, [e.get("p50_us", np.nan) / 1000 for e in entries], label=f"{key} p50")
-            latency_ax.plot(t, [e.get("p99_us", np.nan) / 1000 for e in entries], "--", label=f"{key} p99")
+            counts = np.array([e["requests"] for e in entries], dtype=float)
+            if turn > 1 and counts.size >= turn:
+                counts = np.convolve(counts, np.ones(turn) / turn, mode="same")
+            rate_ax.plot(t, counts, label=key)
+            measured = [(x, e) for x, e in zip(t, entries, strict=True) if "p50_us" in e]
+            latency_ax.plot([x for x, _ in measured], [e["p50_us"] / 1000 for _, e in measured], ".-",
+                            label=f"{key} p50")
+            latency_ax.plot([x for x, _ in measured], [e["p99_us"] / 1000 for _, e in measured], ".--",
+                            label=f"{key} p99")
         rate_ax.set_title(f"{phase['name']} ({phase['model']}, {phase['requested_rps'] or 'max'} rps asked)")
         rate_ax.set_ylabel("requests/s")
         latency_ax.set_ylabel("latency (ms)")
