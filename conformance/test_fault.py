@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from meshconform.bookinfo import pages
 from meshconform.stats.proportions import DEFAULT_ALPHA
-from meshconform.suite.checks import bookinfo_login, wait_for_marker
+from meshconform.suite.checks import bookinfo_login, outcomes, wait_for_marker
 from meshconform.suite.sampling import measure_shares
 from meshconform.suite.unit import conformance_test
 from meshconform.traffic.model import Request, Response
@@ -74,10 +74,13 @@ def test_bookinfo_ratings_delay(mesh_config, mesh_ingress, mesh_timeouts, mesh_r
     mesh_result.figure("jason_latencies_s", latencies)
     mesh_result.figure("anonymous_max_latency_s", round(base_max, 3))
     assert all(r.status == 200 for r in base + jason), [r.summary() for r in base + jason if r.status != 200][:3]
-    assert all("Sorry, product reviews are currently unavailable for this book." in r.body for r in jason)
+    assert all("Sorry, product reviews are currently unavailable for this book." in r.body for r in jason), \
+        f"jason's page must say reviews are unavailable: {sum('currently unavailable' in r.body for r in jason)} " \
+        f"of {len(jason)} did"
     # 2 tries x 3 s: at least 6 s (less a scheduling margin), and ended by productpage, not by the 7 s delay.
     assert all(5.9 <= r.latency <= 6.0 + base_max + 1.0 for r in jason), latencies
-    assert all("Sorry" not in r.body for r in base)
+    assert all("Sorry" not in r.body for r in base), \
+        f"other users' pages must show reviews: {sum('Sorry' in r.body for r in base)} of {len(base)} said 'Sorry'"
 
 
 @conformance_test("bookinfo-ratings-abort", "Bookinfo: an HTTP 500 abort on ratings for jason makes the product page "
@@ -91,8 +94,11 @@ def test_bookinfo_ratings_abort(mesh_config, mesh_ingress, mesh_timeouts, mesh_r
     unavailable = sum("Ratings service is currently unavailable" in r.body for r in jason)
     mesh_result.figure("jason_unavailable", f"{unavailable}/{len(jason)}")
     assert unavailable == len(jason), [r.summary() for r in jason if "currently unavailable" not in r.body][:3]
-    assert all(pages.version(r) == "v2" for r in jason)
-    assert all(r.status == 200 and pages.version(r) == "v1" and "unavailable" not in r.body for r in anonymous)
+    assert all(pages.version(r) == "v2" for r in jason), \
+        f"jason must see reviews v2: {outcomes(jason, lambda r: f'showed {pages.version(r)}')} of {len(jason)}"
+    assert all(r.status == 200 and pages.version(r) == "v1" and "unavailable" not in r.body for r in anonymous), \
+        "other users must see reviews v1 with ratings: " + outcomes(anonymous, lambda r: (
+            f"answered {r.status} with {pages.version(r)}" + (", unavailable" if "unavailable" in r.body else "")))
 
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from meshconform.suite.checks import wait_for, wait_for_marker
+from meshconform.suite.checks import outcomes, wait_for, wait_for_marker
 from meshconform.suite.tls import issue_server_credential
 from meshconform.suite.unit import conformance_test
 from meshconform.traffic.model import Request
@@ -55,6 +55,8 @@ def test_gateway_tls(mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> N
                                          ca_pem=credential.ca_pem)])[0]
     mesh_result.figure("results", {"trusted": sorted({str(r.status) for r in good}),
                                    "untrusted_ca": untrusted.error, "unbound_sni": unbound.status or unbound.error})
-    assert all(r.status == 200 and r.json()["service"] == "echo" for r in good), [r.summary() for r in good[:3]]
-    assert untrusted.status is None and untrusted.error == "tls", untrusted.summary()
-    assert unbound.status is None, unbound.summary()
+    assert all(r.status == 200 and r.json()["service"] == "echo" for r in good), \
+        f"https with the test's CA and the bound SNI must reach echo: {outcomes(good)} of {len(good)}"
+    assert untrusted.status is None and untrusted.error == "tls", \
+        f"a client trusting another CA must fail the TLS handshake; it got {untrusted.summary()}"
+    assert unbound.status is None, f"https for an unbound name must get no answer; it got {unbound.summary()}"

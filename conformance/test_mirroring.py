@@ -5,7 +5,7 @@ echo-mirror answers 500 to everything, so any of its answers leaking to a caller
 from __future__ import annotations
 
 from meshconform.stats.proportions import DEFAULT_ALPHA, judge, sample_size
-from meshconform.suite.checks import new_marker, wait_for_marker
+from meshconform.suite.checks import new_marker, outcomes, wait_for_marker
 from meshconform.suite.convergence import await_convergence, await_settled
 from meshconform.suite.unit import conformance_test
 from meshconform.traffic.model import Request
@@ -54,5 +54,6 @@ def test_mirror_fraction(mesh_platform, mesh_config, mesh_meshed_client, mesh_ti
                              "the mirror's request count to settle")
     verdict = judge("mirrored", mirrored, n, 0.5, DEFAULT_ALPHA, MIRROR_TOLERANCE)
     mesh_result.figure("mirrored", verdict.to_json())
-    assert all(r.status == 200 and r.json()["service"] == "echo" for r in replies)
+    assert all(r.status == 200 and r.json()["service"] == "echo" for r in replies), \
+        f"callers must get echo's own 200, never the mirror's answer: {outcomes(replies)} of {len(replies)}"
     assert verdict.passed, verdict.describe()

@@ -6,13 +6,17 @@ import pytest
 
 from meshconform.bookinfo import pages
 from meshconform.stats.proportions import DEFAULT_ALPHA
-from meshconform.suite.checks import bookinfo_login, wait_for_marker
+from meshconform.suite.checks import bookinfo_login, outcomes, wait_for_marker
 from meshconform.suite.sampling import measure_shares
 from meshconform.suite.unit import conformance_test
 from meshconform.traffic.model import Request, Response
 
 TOLERANCE = 0.05  # a share is accepted within ±5 points; false-failure probability DEFAULT_ALPHA (1e-4)
 BOOKINFO_BASE = ("bookinfo/networking/bookinfo-gateway.yaml", "bookinfo/networking/destination-rule-all.yaml")
+
+
+def _reached(reply: Response) -> str:
+    return f"reached {_version(reply)}"
 
 
 def _version(reply: Response) -> str:
@@ -79,7 +83,11 @@ def test_header_routing(mesh_config, mesh_meshed_client, mesh_ingress, mesh_time
     for name, replies in {"direct_jason": jason, "direct_other": others, "page_jason": page_jason,
                           "page_anonymous": page_anonymous}.items():
         mesh_result.figure(name, {v: sum(_version(r) == v for r in replies) for v in {_version(r) for r in replies}})
-    assert {_version(r) for r in jason} == {"v2"}
-    assert {_version(r) for r in others} == {"v1"}
-    assert {_version(r) for r in page_jason} == {"v2"}
-    assert {_version(r) for r in page_anonymous} == {"v1"}
+    assert {_version(r) for r in jason} == {"v2"}, \
+        f"end-user jason must reach reviews v2 only: {outcomes(jason, _reached)} of {n}"
+    assert {_version(r) for r in others} == {"v1"}, \
+        f"end-user Jason (not an exact match) must reach reviews v1 only: {outcomes(others, _reached)} of {n}"
+    assert {_version(r) for r in page_jason} == {"v2"}, \
+        f"jason's product page must show reviews v2 only: {outcomes(page_jason, _reached)} of 20"
+    assert {_version(r) for r in page_anonymous} == {"v1"}, \
+        f"an anonymous product page must show reviews v1 only: {outcomes(page_anonymous, _reached)} of 20"

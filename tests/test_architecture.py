@@ -21,6 +21,8 @@ ROOMS = {  # room -> (folder, prefixes it must not import)
                                                                  "meshconform.conformance", "meshconform.report")),
     "suite": (ROOT / "src/meshconform/suite", ("meshconform.platform.local", "meshconform.platform.kube",
                                                "meshconform.fixtures")),
+    "fidelity": (ROOT / "src/meshconform/fidelity", ("meshconform.fixtures", "meshconform.conformance",
+                                                     "meshconform.report")),
     "fixtures": (ROOT / "fixtures", ("meshconform.platform.local", "meshconform.platform.kube",
                                      "meshconform.platform.kind")),
     "conformance": (ROOT / "conformance", ("meshconform.platform.local", "meshconform.platform.kube",

@@ -5,6 +5,7 @@ one of the chosen kind, the others attach to the one that is up."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -15,9 +16,11 @@ import click
 
 from meshconform import runs
 from meshconform.errors import MeshconformError, PlatformError
-from meshconform.meshapi.loader import load_files
+from meshconform.meshapi.analyze import analyze
+from meshconform.meshapi.loader import Sourced, load_files
 from meshconform.platform import registry
 from meshconform.platform.api import Platform
+from meshconform.report.redact import redact_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -95,12 +98,20 @@ def up(platform_name: str, files: tuple[Path, ...], output: str, dry_run: bool, 
     try:
         platform.up()
         if extra:
+            _warn(extra, platform)
             platform.apply(extra)
     except BaseException:
         platform.down()
         runs.clear_active()
         raise
     _print_endpoint(platform, output)
+
+
+def _warn(resources: list[Sourced], platform: Platform) -> None:
+    """References Istio accepts but that cannot work, on stderr, as `istioctl analyze` warns."""
+    holds = getattr(platform, "resources", None)  # what is applied already, if the platform can say
+    for warning in analyze(resources, holds() if callable(holds) else []):
+        click.echo(redact_text(str(warning)), err=True)
 
 
 def _plan(kind: registry.PlatformKind, settings: dict[str, Any]) -> str:
@@ -133,6 +144,7 @@ def apply(files: tuple[Path, ...], platform_name: str | None) -> None:
     """Apply Istio/Kubernetes resources; returns when every proxy runs the new configuration."""
     resources = load_files(list(files))
     platform = _attached(platform_name)
+    _warn(resources, platform)
     platform.apply(resources)
     for item in resources:
         click.echo(f"{item.resource.ref} applied")
@@ -160,11 +172,21 @@ def status(output: str, platform_name: str | None) -> None:
     platform = _attached(platform_name)
     if output == "json":
         click.echo(json.dumps({"describe": platform.describe(), "ingress": platform.endpoint.http,
-                               "workloads": [w.__dict__ for w in platform.workloads()]}))
+                               "workloads": [dataclasses.asdict(w) for w in platform.workloads()]}))
         return
     _print_endpoint(platform, "text")
-    for workload in platform.workloads():
-        click.echo(f"  {workload.namespace}/{workload.name}  sidecar={'yes' if workload.sidecar else 'no'}")
+    rows = [("NAMESPACE/POD", "READY", "STATUS", "RESTARTS", "SIDECAR", "LAST EXIT")]
+    for w in platform.workloads():
+        running = sum(c.state == "running" for c in w.containers)
+        state = "Running" if w.ready else next((c.state.capitalize() for c in w.containers if c.state != "running"),
+                                               "Unknown")
+        last = "; ".join(f"{c.name}: {c.last_exit}" for c in w.containers if c.last_exit)
+        rows.append((f"{w.namespace}/{w.name}", f"{running}/{len(w.containers)}", state, str(w.restarts),
+                     "yes" if w.sidecar else "no", last or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        padded = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        click.echo("  " + "  ".join([*padded, row[-1]]))
 
 
 @cli.command()
@@ -243,7 +265,7 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except MeshconformError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {redact_text(str(exc))}", err=True)  # a log tail or quoted value may hold a secret
         sys.exit(1)
 
 

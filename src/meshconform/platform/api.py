@@ -20,6 +20,16 @@ UNMESHED_CLIENT = "legacy/client"
 
 
 @dataclass(frozen=True)
+class ContainerState:
+    """One container of a pod, as `kubectl get pods` shows it."""
+
+    name: str  # "app" or "istio-proxy"
+    state: str  # running | restarting | stopped
+    restarts: int = 0
+    last_exit: str | None = None  # how and when it last ended, e.g. "killed by signal 9 at 10:42:03"
+
+
+@dataclass(frozen=True)
 class Workload:
     name: str  # pod name
     namespace: str
@@ -28,6 +38,11 @@ class Workload:
     sidecar: bool
     identity: str
     ready: bool = True
+    containers: tuple[ContainerState, ...] = ()
+
+    @property
+    def restarts(self) -> int:
+        return sum(c.restarts for c in self.containers)
 
 
 @dataclass(frozen=True)

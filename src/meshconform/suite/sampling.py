@@ -38,10 +38,23 @@ class ShareSample:
     def stopped_early(self) -> bool:
         return len(self.replies) < self.planned
 
+    @property
+    def reason(self) -> str:
+        """One sentence with counts on why the sample failed ("" if it passed)."""
+        if self.passed:
+            return ""
+        off = [v for v in self.verdicts if not v.passed] or self.verdicts
+        if len(self.verdicts) == 2 and len(off) == 2:  # a two-way split: the second is the first's complement
+            off = off[:1]
+        return "shares outside their acceptance bands: " + "; ".join(
+            f"{v.name} got {v.observed} of {v.total} ({v.share:.1%}) where {v.expected:.0%} was expected "
+            f"(accepted {v.accept_low}..{v.accept_high})" for v in off)
+
     def describe(self) -> str:
+        """The reason first (a failed sample), then the sample and every verdict."""
         head = (f"{len(self.replies)} of {self.planned} planned requests"
                 + (" (stopped early: the verdict was certain)" if self.stopped_early else ""))
-        return "\n".join([head, *(v.describe() for v in self.verdicts)])
+        return "\n".join([*([self.reason] if self.reason else []), head, *(v.describe() for v in self.verdicts)])
 
     def to_json(self) -> dict[str, Any]:
         return {"planned": self.planned, "sent": len(self.replies), "counts": dict(self.counts),

@@ -23,13 +23,14 @@ from meshconform import __version__
 from meshconform.errors import ConfigError, PlatformError
 from meshconform.interrupts import sigterm_as_interrupt
 from meshconform.meshapi.loader import Sourced, load_files
-from meshconform.platform.api import INGRESS, MESHED_CLIENT, Endpoint, LoadTarget, ProxyUsage, Workload
+from meshconform.platform.api import INGRESS, MESHED_CLIENT, ContainerState, Endpoint, LoadTarget, ProxyUsage, Workload
 from meshconform.platform.local import addresses, envoy, observation, reconcile
+from meshconform.platform.local.fidelity import under_test_block
 from meshconform.platform.local.misbehaviour import Misbehaviour, parse
 from meshconform.platform.local.observation import LocalVantage
 from meshconform.platform.local.processes import OUTBOUND_PORT, Processes
 from meshconform.platform.local.state import EnvoyInfo, ParsedResources, RunFiles, RunState, StoredResource
-from meshconform.platform.local.supervisor import Supervisor
+from meshconform.platform.local.supervisor import ProcessRecord, Supervisor
 from meshconform.platform.local.translator import MeshSnapshot
 from meshconform.platform.local.translator.clusters import selected_pods
 from meshconform.platform.local.translator.model import Pod
@@ -147,6 +148,10 @@ class LocalPlatform:
             desired, next_seq = reconcile.merged(self._parsed.of(state.resources), resources, state.next_seq)
             self._reconcile(state, desired, next_seq)
 
+    def resources(self) -> list[Sourced]:
+        """What is applied now, in creation order (for analysis of what is applied next)."""
+        return [item for _, item in self._parsed.of(self.state.resources)]
+
     def delete(self, resources: Sequence[Sourced], ignore_missing: bool = False) -> None:
         with self._locked() as state:
             current = self._parsed.of(state.resources)
@@ -162,6 +167,7 @@ class LocalPlatform:
         """Compute everything first (nothing changes on a ConfigError), then issue certificates,
         start/stop processes, write Envoy config, and wait until every proxy runs it. A rejection
         restores the previous resources."""
+        since = time.time()
         target = reconcile.compute([item for _, item in desired], state, self.files, self._misbehave)
         previous = state.resources
         state.pod_ips = target.pod_ips
@@ -173,7 +179,7 @@ class LocalPlatform:
             gateway = next(p for p in target.snapshot.pods if p.is_gateway)
             started = self.processes.sync(state.pods, target.specs, gateway, target.configs)
             state.save(self.files.state)
-            self._deliver(target, started)
+            self._deliver(target, started, since)
         except PlatformError:
             state.resources = previous
             state.save(self.files.state)
@@ -188,7 +194,7 @@ class LocalPlatform:
         tmp.write_text(json.dumps(table, indent=1))
         tmp.replace(self.files.services)
 
-    def _deliver(self, target: reconcile.Desired, started: list[str]) -> None:
+    def _deliver(self, target: reconcile.Desired, started: list[str], since: float) -> None:
         proxies = {}
         for pod in target.snapshot.pods:
             key = f"{pod.namespace}/{pod.name}"
@@ -199,12 +205,13 @@ class LocalPlatform:
             offset = log.stat().st_size if log.exists() else 0
             expected = envoy.write_xds(folder / "xds", target.configs[key])
             proxies[key] = (envoy.Admin(pod.ip), expected, log, offset)
+        self.processes.raise_if_gone()  # a proxy whose keeper is gone will never take the config
         deadline = time.monotonic() + READY_DEADLINE_S
-        self.processes.wait_ready(target.snapshot, started, deadline, READY_DEADLINE_S)
+        self.processes.wait_ready(target.snapshot, started, deadline, READY_DEADLINE_S, since)
         try:
             envoy.wait_accepted(proxies, max(1.0, deadline - time.monotonic()) if started else CONVERGE_DEADLINE_S)
         except PlatformError:
-            self.processes.raise_if_crashed()
+            self.processes.raise_if_crashed(since, "while the configuration was delivered")
             raise
 
     @contextmanager
@@ -228,30 +235,54 @@ class LocalPlatform:
         items = [item for _, item in self._parsed.of(self.state.resources)]
         return reconcile.snapshot_of(items, self.state, self._misbehave)[0]
 
-    def _pods_of(self, namespace: str, deployment: str) -> list[Pod]:
+    def pods_of(self, namespace: str, deployment: str) -> list[Pod]:
+        """The local pods of a Deployment, with their loopback addresses (local-specific, not the Platform API)."""
         return [p for p in self._snapshot().pods if p.namespace == namespace and p.deployment == deployment]
 
     def workloads(self) -> list[Workload]:
-        return [Workload(p.name, p.namespace, p.deployment, p.labels, p.injected, p.identity)
-                for p in self._snapshot().pods]
+        records = {r.name: r for r in self.supervisor.records()}
+        result = []
+        for pod in self._snapshot().pods:
+            names = ([("istio-proxy", "envoy:gateway")] if pod.is_gateway else
+                     [("app", f"app:{pod.namespace}/{pod.name}")]
+                     + ([("istio-proxy", f"envoy:{pod.namespace}/{pod.name}")] if pod.injected else []))
+            containers = tuple(self._container(container, records.get(process)) for container, process in names)
+            result.append(Workload(pod.name, pod.namespace, pod.deployment, pod.labels, pod.injected, pod.identity,
+                                   all(c.state == "running" for c in containers), containers))
+        return result
+
+    def _container(self, name: str, record: ProcessRecord | None) -> ContainerState:
+        if record is None:
+            return ContainerState(name, "stopped")
+        status = self.supervisor.status(record)
+        return ContainerState(name, status.state, status.restarts,
+                              status.last_exit.describe() if status.last_exit else None)
 
     def vantage(self, name: str) -> LocalVantage:
         if name == INGRESS:
             return LocalVantage.ingress(name, self.state.gateway_ports)
         namespace, _, deployment = name.rpartition("/")
-        pods = self._pods_of(namespace or "default", deployment)
+        pods = self.pods_of(namespace or "default", deployment)
         if not pods:
             raise PlatformError(f"no vantage {name!r}: use 'ingress' or '<namespace>/<client deployment>'")
         return LocalVantage.client(name, pods[0])
 
     def request_log(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
-        return observation.request_log(self.files, self._pods_of(namespace, deployment))
+        return observation.request_log(self.files, self.pods_of(namespace, deployment))
 
     def access_log(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
-        return observation.access_log(self.files, self._pods_of(namespace, deployment))
+        return observation.access_log(self.files, self.pods_of(namespace, deployment))
 
     def evidence(self, namespace: str, deployment: str, hosts: Collection[str] = ()) -> dict[str, Any]:
-        return observation.evidence(self.files, self._pods_of(namespace, deployment), hosts)
+        """Proxy routes and access logs per pod, and its containers' states: a test that ran while a
+        process was down says so (restarts, how and when it last ended)."""
+        found = observation.evidence(self.files, self.pods_of(namespace, deployment), hosts)
+        for workload in self.workloads():
+            if workload.namespace == namespace and workload.deployment == deployment:
+                found.setdefault(workload.name, {})["containers"] = [
+                    {"name": c.name, "state": c.state, "restarts": c.restarts, "last_exit": c.last_exit}
+                    for c in workload.containers]
+        return found
 
     def load_targets(self, service: str = "productpage", port: int = 9080,
                      plain_namespace: str | None = None) -> dict[str, LoadTarget]:
@@ -306,6 +337,7 @@ class LocalPlatform:
                          "istio_semantics": "Istio 1.28+ defaults (no -shadow suffix, no 503 default retries)"},
                 "proxy": {"name": "envoy", "version": env.version if env else None,
                           "sha256": env.sha256 if env else None},
+                "fidelity": under_test_block(),
                 "misbehave": sorted(self._misbehave),
                 "run_dir": str(self.files.root)}
 

@@ -79,13 +79,14 @@ class Processes:
         self.supervisor.start(f"app:{pod.namespace}/{pod.name}", argv, env,
                               self.files.app_log(pod.namespace, pod.name))
 
-    def wait_ready(self, snapshot: MeshSnapshot, started: list[str], deadline: float, limit_s: float) -> None:
+    def wait_ready(self, snapshot: MeshSnapshot, started: list[str], deadline: float, limit_s: float,
+                   since: float) -> None:
         """Until every newly started app accepts connections (its port, or a client's control port)."""
         pods = {f"{p.namespace}/{p.name}": p for p in snapshot.pods}
         waiting = {key: pods[key] for key in started if key in pods}
         delay = 0.02
         while waiting:
-            self.raise_if_crashed()
+            self.raise_if_crashed(since, "during start-up")
             for key, pod in list(waiting.items()):
                 if pod.container_ports:
                     address = (pod.ip, pod.app_port(pod.container_ports[0]))
@@ -100,11 +101,22 @@ class Processes:
             time.sleep(delay)
             delay = min(delay * 1.5, 0.2)
 
-    def raise_if_crashed(self) -> None:
-        dead = self.supervisor.exited()
-        if dead:
-            record = dead[0]
-            raise PlatformError(f"process {record.name} exited during start-up (log {record.log}):\n"
+    def raise_if_gone(self) -> None:
+        """A process that is not running and will not be restarted (its keeper was killed) is named."""
+        for record in self.supervisor.records():
+            status = self.supervisor.status(record)
+            if status.state == "stopped":
+                last = f"; last {status.last_exit.describe()}" if status.last_exit else ""
+                raise PlatformError(f"process {record.name} is not running and will not restart (its keeper is "
+                                    f"gone{last}); run 'meshconform down' and 'meshconform up' (log {record.log})")
+
+    def raise_if_crashed(self, since: float, when: str) -> None:
+        """A process that died since `since` is named, with how and when it ended, and its log."""
+        crashed = self.supervisor.crashes(since)
+        if crashed:
+            record, ended = crashed[0]
+            how = "its keeper is gone" if ended.status < 0 else ended.describe()
+            raise PlatformError(f"process {record.name} exited {when}: {how} (log {record.log}):\n"
                                 f"{tail(Path(record.log))}")
 
 

@@ -1,5 +1,7 @@
-"""Starts processes in their own process groups, records them, and stops exactly those.
+"""Starts processes in their own process groups, records them, keeps them running, and stops exactly those.
 
+Each process runs under a keeper (keeper.sh, in the same process group) that restarts it with back-off
+when it exits and records every exit, as a kubelet does for a container; `status` reads that record.
 Never by name: every stop targets a recorded process group, after checking (by the kernel's
 start time) that the PID still belongs to the process we started."""
 
@@ -15,13 +17,41 @@ from pathlib import Path
 
 from meshconform.interrupts import deferred_interrupts
 
+KEEPER = Path(__file__).with_name("keeper.sh")
+
 
 @dataclass(frozen=True)
 class ProcessRecord:
     name: str
-    pid: int
+    pid: int  # the keeper's, which leads the process group
     start_ticks: int
     log: str
+    state_dir: str = ""  # the keeper's record: the child's pid, its exits
+
+
+@dataclass(frozen=True)
+class Exit:
+    time: float
+    status: int  # as the shell reports it: 128 + N when killed by signal N
+
+    def describe(self) -> str:
+        how = f"killed by signal {self.status - 128}" if self.status > 128 else f"exited with code {self.status}"
+        return f"{how} at {time.strftime('%H:%M:%S', time.localtime(self.time))}"
+
+
+@dataclass(frozen=True)
+class ProcessStatus:
+    """A process as `kubectl get pods` shows a container: running or not, restarts, how it last ended."""
+
+    name: str
+    state: str  # running | restarting (back-off after an exit) | stopped (its keeper is gone)
+    pid: int | None  # the running child's
+    restarts: int
+    last_exit: Exit | None
+
+    def describe(self) -> str:
+        last = f", last {self.last_exit.describe()}" if self.last_exit else ""
+        return f"{self.state} (restarts {self.restarts}{last})"
 
 
 def _start_ticks(pid: int) -> int | None:
@@ -53,13 +83,41 @@ class Supervisor:
 
     def start(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> ProcessRecord:
         log.parent.mkdir(parents=True, exist_ok=True)
+        state_dir = self.registry.parent / "keepers" / name.replace("/", ".").replace(":", "-")
+        state_dir.mkdir(parents=True, exist_ok=True)
+        for leftover in state_dir.iterdir():  # a restarted pod starts with a clean record
+            leftover.unlink()
         with deferred_interrupts(), open(log, "ab") as out:  # a started process is always recorded
-            proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(["/bin/sh", str(KEEPER), str(state_dir), *argv], env=env, stdout=out,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
             self._children[proc.pid] = proc
-            record = ProcessRecord(name, proc.pid, _start_ticks(proc.pid) or 0, str(log))
+            record = ProcessRecord(name, proc.pid, _start_ticks(proc.pid) or 0, str(log), str(state_dir))
             self._save([*(r for r in self.records() if r.name != name), record])
         return record
+
+    def status(self, record: ProcessRecord) -> ProcessStatus:
+        folder = Path(record.state_dir)
+        exits = _exits(folder / "exits")
+        child = _child_pid(folder / "pid")
+        if not self.is_alive(record):
+            state = "stopped"
+        elif child is not None and (not exits or _start_ticks(child) is not None):
+            state = "running"
+        else:
+            state = "restarting"
+        return ProcessStatus(record.name, state, child if state == "running" else None, len(exits),
+                             exits[-1] if exits else None)
+
+    def crashes(self, since: float) -> list[tuple[ProcessRecord, Exit]]:
+        """Processes that exited at or after `since` (each with its latest exit), or whose keeper is gone."""
+        found = []
+        for record in self.records():
+            exits = [e for e in _exits(Path(record.state_dir) / "exits") if e.time >= since]
+            if exits:
+                found.append((record, exits[-1]))
+            elif not self.is_alive(record):
+                found.append((record, Exit(time.time(), -1)))
+        return found
 
     def is_alive(self, record: ProcessRecord) -> bool:
         child = self._children.get(record.pid)
@@ -98,6 +156,21 @@ class Supervisor:
                 except subprocess.TimeoutExpired:
                     pass
         self._save([r for r in records if r not in targets])
+
+
+def _exits(path: Path) -> list[Exit]:
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return []
+    return [Exit(float(when), int(status)) for when, status in (line.split() for line in lines if line.strip())]
+
+
+def _child_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from meshconform.errors import ConfigError
-from meshconform.platform.local.misbehaviour import Misbehaviour
+from meshconform.platform.local.misbehaviour import Misbehaviour, Misbehaviours
 from meshconform.platform.local.translator import clusters, listeners
 from meshconform.platform.local.translator.model import (
     CertificatePaths,
@@ -26,7 +26,7 @@ MISBEHAVIOURS = {m.value: m.description for m in Misbehaviour}
 
 def translate(mesh: MeshSnapshot, certs: CertificatePaths, gateway_ports: GatewayPorts,
               proxy_paths: Callable[[Pod], tuple[Path, Path]],
-              misbehave: frozenset[str] = frozenset()) -> dict[str, ProxyConfig]:
+              misbehave: Misbehaviours = frozenset()) -> dict[str, ProxyConfig]:
     """Config for every proxy (injected pods and the gateway), keyed by "namespace/pod".
 
     `proxy_paths(pod)` gives (xDS folder, access log path) for the proxy of that pod."""

@@ -17,6 +17,7 @@ from meshconform.meshapi.istio import (
     AuthorizationRule,
     AuthorizationSource,
 )
+from meshconform.platform.local.misbehaviour import Misbehaviour, Misbehaviours
 from meshconform.platform.local.translator.model import ROOT_NAMESPACE, MeshSnapshot, Pod
 
 RBAC = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
@@ -35,8 +36,8 @@ def policies_for(mesh: MeshSnapshot, pod: Pod) -> list[AuthorizationPolicy]:
     return selected
 
 
-def rbac_filters(mesh: MeshSnapshot, pod: Pod, misbehave: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
-    if "authz-ignored" in misbehave:
+def rbac_filters(mesh: MeshSnapshot, pod: Pod, misbehave: Misbehaviours = frozenset()) -> list[dict[str, Any]]:
+    if Misbehaviour.AUTHZ_IGNORED in misbehave:
         return []
     policies = policies_for(mesh, pod)
     filters = []

@@ -12,6 +12,7 @@ from meshconform.meshapi.istio import (
     TrafficPolicy,
 )
 from meshconform.meshapi.kube import Service
+from meshconform.platform.local.misbehaviour import Misbehaviour, Misbehaviours
 from meshconform.platform.local.translator import mtls
 from meshconform.platform.local.translator.envoy_types import HTTP_OPTIONS, MAX_UINT32, socket_address
 from meshconform.platform.local.translator.model import CertificatePaths, MeshSnapshot, Pod
@@ -43,7 +44,7 @@ def selected_pods(mesh: MeshSnapshot, service: Service, subset: Subset | None) -
 
 
 def outbound_clusters(mesh: MeshSnapshot, caller: Pod, certs: CertificatePaths,
-                      misbehave: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+                      misbehave: Misbehaviours = frozenset()) -> list[dict[str, Any]]:
     clusters = []
     for service in mesh.services:
         rule = destination_rule_for(mesh, service)
@@ -59,7 +60,7 @@ def outbound_clusters(mesh: MeshSnapshot, caller: Pod, certs: CertificatePaths,
 
 def _outbound_cluster(mesh: MeshSnapshot, caller: Pod, certs: CertificatePaths, service: Service, port: int,
                       target_port: int, subset: Subset | None, policy: TrafficPolicy,
-                      misbehave: frozenset[str]) -> dict[str, Any]:
+                      misbehave: Misbehaviours) -> dict[str, Any]:
     name = cluster_name(port, subset.name if subset else None, service.fqdn)
     pods = selected_pods(mesh, service, subset)
     endpoints = []
@@ -71,12 +72,12 @@ def _outbound_cluster(mesh: MeshSnapshot, caller: Pod, certs: CertificatePaths, 
     sni = f"outbound_.{port}_.{subset.name if subset else ''}_.{service.fqdn}"
     identities = sorted({p.identity for p in pods})
     socket = mtls.upstream_mtls(certs, caller, sni, identities)
-    if "mtls-plaintext" in misbehave:
+    if Misbehaviour.MTLS_PLAINTEXT in misbehave:
         policy = policy.model_copy(update={"tls": None})
         tls_fields: dict[str, Any] = {"transport_socket": mtls.RAW}
     else:
         tls_fields = mtls.client_tls(policy, socket)
-    pool = None if "circuit-breakers-ignored" in misbehave else policy.connection_pool
+    pool = None if Misbehaviour.CIRCUIT_BREAKERS_IGNORED in misbehave else policy.connection_pool
     tcp = pool.tcp if pool else None
     http = pool.http if pool else None
     cluster: dict[str, Any] = {

@@ -8,6 +8,7 @@ from typing import Any
 from meshconform.errors import ConfigError
 from meshconform.meshapi.istio import Gateway, MutualTLSMode, VirtualService
 from meshconform.meshapi.kube import Service
+from meshconform.platform.local.misbehaviour import Misbehaviour, Misbehaviours
 from meshconform.platform.local.translator import authz, mtls
 from meshconform.platform.local.translator.envoy_types import (
     DOWNSTREAM_TLS,
@@ -53,13 +54,13 @@ def _hcm(stat_prefix: str, route: dict[str, Any], log: list[dict[str, Any]],
 # ---------------------------------------------------------------- sidecar
 
 def inbound_listeners(mesh: MeshSnapshot, pod: Pod, certs: CertificatePaths, log_path: Path,
-                      misbehave: frozenset[str]) -> list[dict[str, Any]]:
+                      misbehave: Misbehaviours) -> list[dict[str, Any]]:
     listeners = []
     for port in pod.container_ports:
         mode = mtls.effective_mode(mesh, pod, port, misbehave)
-        if "strict-as-permissive" in misbehave and mode is MutualTLSMode.STRICT:
+        if Misbehaviour.STRICT_AS_PERMISSIVE in misbehave and mode is MutualTLSMode.STRICT:
             mode = MutualTLSMode.PERMISSIVE
-        if "permissive-as-strict" in misbehave and mode is MutualTLSMode.PERMISSIVE:
+        if Misbehaviour.PERMISSIVE_AS_STRICT in misbehave and mode is MutualTLSMode.PERMISSIVE:
             mode = MutualTLSMode.STRICT
         route = {"route_config": {"name": f"inbound|{port}", "virtual_hosts": [{
             "name": "inbound", "domains": ["*"],
@@ -71,9 +72,13 @@ def inbound_listeners(mesh: MeshSnapshot, pod: Pod, certs: CertificatePaths, log
         tls_hcm = _hcm(f"inbound_{port}", route, log, rbac, forward_client_cert_details="SANITIZE_SET",
                        set_current_client_cert_details={"subject": True, "uri": True})
         plain_hcm = _hcm(f"inbound_{port}", route, log, rbac, forward_client_cert_details="SANITIZE")
-        mtls_chain: dict[str, Any] = {"name": "mtls", "filter_chain_match": {"transport_protocol": "tls",
-                                                             "application_protocols": mtls.ALPN_MESH},
-                      "transport_socket": mtls.downstream_mtls(certs, pod), "filters": [tls_hcm]}
+        # As istiod: STRICT takes any TLS (a client without a certificate then fails the handshake),
+        # PERMISSIVE tells mTLS from plaintext by Istio's ALPN values.
+        tls_match: dict[str, Any] = {"transport_protocol": "tls"}
+        if mode is not MutualTLSMode.STRICT:
+            tls_match["application_protocols"] = mtls.ALPN_MESH_MATCH
+        mtls_chain: dict[str, Any] = {"name": "mtls", "filter_chain_match": tls_match,
+                                      "transport_socket": mtls.downstream_mtls(certs, pod), "filters": [tls_hcm]}
         plain_chain: dict[str, Any] = {"name": "plaintext", "filters": [plain_hcm]}
         if mode is MutualTLSMode.STRICT:
             chains = [mtls_chain]
@@ -99,20 +104,38 @@ def outbound_listener(pod: Pod, config_dir: Path, log_path: Path) -> dict[str, A
 
 
 def mesh_virtual_services(mesh: MeshSnapshot) -> dict[str, VirtualService]:
-    """Service FQDN -> the VirtualService that governs it for sidecars (oldest wins)."""
+    """Service FQDN -> the VirtualService that governs it for sidecars: one naming the service
+    exactly wins over a wildcard one (istiod: "most exact match wins"), then the oldest wins."""
     owners: dict[str, VirtualService] = {}
+    for exact in (True, False):
+        for vs in mesh.virtual_services:
+            if not vs.bound_to_mesh:
+                continue
+            for host in vs.spec.hosts:
+                pattern = resolve_host(host, vs.metadata.namespace)
+                if pattern.startswith("*") == exact:
+                    continue
+                for service in mesh.services:
+                    if host_matches(pattern, service.fqdn):
+                        owners.setdefault(service.fqdn, vs)
+    return owners
+
+
+def unmatched_hosts(mesh: MeshSnapshot) -> dict[str, VirtualService]:
+    """VirtualService hosts that name no service (e.g. *.example.com): istiod routes them as written,
+    on port 80 only; the oldest VirtualService naming a host wins."""
+    found: dict[str, VirtualService] = {}
     for vs in mesh.virtual_services:
         if not vs.bound_to_mesh:
             continue
         for host in vs.spec.hosts:
             pattern = resolve_host(host, vs.metadata.namespace)
-            for service in mesh.services:
-                if host_matches(pattern, service.fqdn):
-                    owners.setdefault(service.fqdn, vs)
-    return owners
+            if not any(host_matches(pattern, service.fqdn) for service in mesh.services):
+                found.setdefault(pattern, vs)
+    return found
 
 
-def outbound_routes(mesh: MeshSnapshot, caller_namespace: str, misbehave: frozenset[str]) -> dict[str, Any]:
+def outbound_routes(mesh: MeshSnapshot, caller_namespace: str, misbehave: Misbehaviours) -> dict[str, Any]:
     services = {s.fqdn: s for s in mesh.services}
     owners = mesh_virtual_services(mesh)
     hosts = []
@@ -124,6 +147,9 @@ def outbound_routes(mesh: MeshSnapshot, caller_namespace: str, misbehave: frozen
             hosts.append({"name": f"{service.fqdn}:{port.port}",
                           "domains": service_domains(service, port.port, caller_namespace),
                           "routes": routes})
+    for pattern, vs in unmatched_hosts(mesh).items():
+        hosts.append({"name": f"{pattern}:80", "domains": [pattern, f"{pattern}:80"],
+                      "routes": RouteBuilder(vs, services, misbehave).routes(80)})
     return {"name": "outbound", "virtual_hosts": hosts, "validate_clusters": False}
 
 
@@ -153,28 +179,33 @@ def _vs_for_gateway(mesh: MeshSnapshot, gateway: Gateway) -> list[VirtualService
 
 
 def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: CertificatePaths,
-                   config_dir: Path, log_path: Path, misbehave: frozenset[str]
+                   config_dir: Path, log_path: Path, misbehave: Misbehaviours
                    ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     services = {s.fqdn: s for s in mesh.services}
     http_hosts: dict[str, dict[str, Any]] = {}
     https_chains: list[dict[str, Any]] = []
     routes: dict[str, dict[str, Any]] = {}
+    http_server = False
     rbac = authz.rbac_filters(mesh, pod, misbehave)
     for gateway, index in gateway_servers(mesh, pod):
         server = gateway.spec.servers[index]
         where = f"spec.servers[{index}]"
         kind = GATEWAY_PORT_ALIASES[server.port.number]  # other ports: refused by local.capabilities
         server_hosts = [h.split("/", 1)[1] if "/" in h else h for h in server.hosts]
-        if "gateway-host-ignored" in misbehave:
+        if Misbehaviour.GATEWAY_HOST_IGNORED in misbehave:
             server_hosts = ["*"]
         vhosts = _gateway_virtual_hosts(mesh, gateway, server_hosts, services, misbehave)
-        if "gateway-host-ignored" in misbehave and vhosts:
+        if Misbehaviour.GATEWAY_HOST_IGNORED in misbehave and vhosts:
             routes_any = [route for vhost in vhosts.values() for route in vhost["routes"]]
             vhosts = {"*": {"name": "*", "domains": ["*"], "routes": routes_any}}
         if server.tls is not None and server.tls.https_redirect:
+            # As istiod: every host of a redirecting server redirects, whether or not a route binds it.
+            for host in server_hosts:
+                vhosts.setdefault(host, {"name": host, "domains": [host], "routes": []})
             for vhost in vhosts.values():
                 vhost["require_tls"] = "ALL"
         if kind == "http":
+            http_server = True
             for domain, vhost in vhosts.items():
                 existing = http_hosts.setdefault(domain, {**vhost, "routes": []})
                 existing["routes"].extend(vhost["routes"])
@@ -188,7 +219,7 @@ def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: Cer
         name = f"https.443.{server.port.name}.{gateway.metadata.name}.{gateway.metadata.namespace}"
         routes[name] = {"name": name, "virtual_hosts": list(vhosts.values()), "validate_clusters": False}
         cert, key = certs.gateway_credential(pod.namespace, server.tls.credential_name)
-        if "gateway-credential-ignored" in misbehave:
+        if Misbehaviour.GATEWAY_CREDENTIAL_IGNORED in misbehave:
             cert, key = certs.workload(pod)
         chain: dict[str, Any] = {
             "name": name,
@@ -203,9 +234,10 @@ def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: Cer
             chain["filter_chain_match"] = {"server_names": sni}
         https_chains.append(chain)
     listeners = []
-    if http_hosts:
-        routes["http.8080"] = {"name": "http.8080", "virtual_hosts": list(http_hosts.values()),
-                               "validate_clusters": False}
+    if http_server:
+        # An HTTP server with nothing bound still listens and answers 404, as istiod's blackhole host.
+        vhosts_80 = list(http_hosts.values()) or [{"name": "blackhole:80", "domains": ["*"], "routes": []}]
+        routes["http.8080"] = {"name": "http.8080", "virtual_hosts": vhosts_80, "validate_clusters": False}
         listeners.append({"name": "0.0.0.0_8080", "address": socket_address("127.0.0.1", ports.http),
                           "filter_chains": [{"filters": [_gateway_hcm("http.8080", config_dir, log_path, pod, rbac)]}]})
     if https_chains:
@@ -224,7 +256,7 @@ def _gateway_hcm(route_name: str, config_dir: Path, log_path: Path, pod: Pod,
 
 
 def _gateway_virtual_hosts(mesh: MeshSnapshot, gateway: Gateway, server_hosts: list[str],
-                           services: dict[str, Service], misbehave: frozenset[str]) -> dict[str, dict[str, Any]]:
+                           services: dict[str, Service], misbehave: Misbehaviours) -> dict[str, dict[str, Any]]:
     vhosts: dict[str, dict[str, Any]] = {}
     for vs in _vs_for_gateway(mesh, gateway):
         for host in vs.spec.hosts:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from meshconform.meshapi.istio import ClientTLSMode, MutualTLSMode, PeerAuthentication, TrafficPolicy
+from meshconform.platform.local.misbehaviour import Misbehaviour, Misbehaviours
 from meshconform.platform.local.translator.envoy_types import (
     DOWNSTREAM_TLS,
     RAW_BUFFER,
@@ -19,6 +20,9 @@ from meshconform.platform.local.translator.model import (
 )
 
 ALPN_MESH = ["istio"]
+# What a PERMISSIVE inbound mTLS chain accepts from clients (istiod's allIstioMtlsALPNs): Istio clients
+# offer istio-http/1.1 or istio-h2 for HTTP and istio-peer-exchange/istio for TCP.
+ALPN_MESH_MATCH = ["istio", "istio-peer-exchange", "istio-http/1.0", "istio-http/1.1", "istio-h2"]
 
 
 def _selects(policy: PeerAuthentication, pod: Pod) -> bool:
@@ -26,7 +30,7 @@ def _selects(policy: PeerAuthentication, pod: Pod) -> bool:
     return bool(labels) and all(pod.labels.get(k) == v for k, v in labels.items())
 
 
-def effective_mode(mesh: MeshSnapshot, pod: Pod, port: int, misbehave: frozenset[str] = frozenset()) -> MutualTLSMode:
+def effective_mode(mesh: MeshSnapshot, pod: Pod, port: int, misbehave: Misbehaviours = frozenset()) -> MutualTLSMode:
     """Narrowest scope wins (workload > namespace > mesh); the oldest policy wins within a scope;
     UNSET inherits from the next wider scope; nothing set means PERMISSIVE."""
     policies = mesh.peer_authentications  # oldest first
@@ -41,7 +45,7 @@ def effective_mode(mesh: MeshSnapshot, pod: Pod, port: int, misbehave: frozenset
         if port_level is not None and port_level.mode is not MutualTLSMode.UNSET:
             return port_level.mode
     scopes = (workload, namespace, mesh_wide)
-    if "precedence-reversed" in misbehave:
+    if Misbehaviour.PRECEDENCE_REVERSED in misbehave:
         scopes = scopes[::-1]
     for policy in scopes:
         if policy is not None and policy.spec.mtls is not None and policy.spec.mtls.mode is not MutualTLSMode.UNSET:
@@ -49,9 +53,9 @@ def effective_mode(mesh: MeshSnapshot, pod: Pod, port: int, misbehave: frozenset
     return MutualTLSMode.PERMISSIVE
 
 
-def accepts_mtls(mesh: MeshSnapshot, pod: Pod, port: int, misbehave: frozenset[str] = frozenset()) -> bool:
+def accepts_mtls(mesh: MeshSnapshot, pod: Pod, port: int, misbehave: Misbehaviours = frozenset()) -> bool:
     """Auto mTLS sends mTLS only to endpoints that have a sidecar whose policy is not DISABLE."""
-    if "auto-mtls-ignores-disable" in misbehave:
+    if Misbehaviour.AUTO_MTLS_IGNORES_DISABLE in misbehave:
         return pod.injected
     return pod.injected and effective_mode(mesh, pod, port, misbehave) is not MutualTLSMode.DISABLE
 

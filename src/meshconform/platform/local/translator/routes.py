@@ -17,6 +17,7 @@ from meshconform.meshapi.istio import (
     VirtualService,
 )
 from meshconform.meshapi.kube import Service
+from meshconform.platform.local.misbehaviour import Misbehaviour, Misbehaviours
 from meshconform.platform.local.translator.envoy_types import FAULT, FAULT_FILTER, PREVIOUS_HOSTS, fraction
 from meshconform.platform.local.translator.names import cluster_name, resolve_host
 
@@ -40,7 +41,7 @@ def default_route(service: Service, port: int) -> dict[str, Any]:
 class RouteBuilder:
     """Builds routes for one VirtualService; `services` resolves destination ports."""
 
-    def __init__(self, vs: VirtualService, services: dict[str, Service], misbehave: frozenset[str]) -> None:
+    def __init__(self, vs: VirtualService, services: dict[str, Service], misbehave: Misbehaviours) -> None:
         self.vs = vs
         self.services = services
         self.misbehave = misbehave
@@ -53,7 +54,7 @@ class RouteBuilder:
             for match in matches:
                 if match is not None and match.port is not None and port is not None and match.port != port:
                     continue
-                if match is not None and "header-match-ignored" in self.misbehave and match.headers:
+                if match is not None and Misbehaviour.HEADER_MATCH_IGNORED in self.misbehave and match.headers:
                     match = match.model_copy(update={"headers": {}})
                     if match.uri is None and not match.query_params and not match.without_headers:
                         match = None
@@ -97,27 +98,27 @@ class RouteBuilder:
     def _action(self, rule: HTTPRoute, index: int, port: int | None) -> dict[str, Any]:
         where = f"spec.http[{index}]"
         destinations = [d for d in rule.route if len(rule.route) == 1 or d.weight > 0]
-        timeout = None if "timeouts-ignored" in self.misbehave else rule.timeout
+        timeout = None if Misbehaviour.TIMEOUTS_IGNORED in self.misbehave else rule.timeout
         action: dict[str, Any] = {"timeout": envoy_duration(timeout or 0.0)}
         if len(destinations) == 1:
             action["cluster"] = self._cluster(destinations[0].destination, port, f"{where}.route[0]")
         else:
             weights = [d.weight for d in destinations]
-            if "weights-skewed" in self.misbehave:
+            if Misbehaviour.WEIGHTS_SKEWED in self.misbehave:
                 weights = _skew(weights)
             action["weighted_clusters"] = {"clusters": [
                 {"name": self._cluster(d.destination, port, f"{where}.route[{i}]"), "weight": w,
                  **_header_fields(d.headers)}
                 for i, (d, w) in enumerate(zip(destinations, weights, strict=True))]}
-        retries = None if "retries-ignored" in self.misbehave else rule.retries
+        retries = None if Misbehaviour.RETRIES_IGNORED in self.misbehave else rule.retries
         action["retry_policy"] = _retry_policy(retries) if retries else default_retry_policy()
         if not action["retry_policy"]:
             del action["retry_policy"]
-        if rule.mirror is not None and "mirror-dropped" not in self.misbehave:
+        if rule.mirror is not None and Misbehaviour.MIRROR_DROPPED not in self.misbehave:
             action["request_mirror_policies"] = [{
                 "cluster": self._cluster(rule.mirror, port, f"{where}.mirror"),
                 "runtime_fraction": {"default_value": fraction(
-                    1.0 if "mirror-percentage-ignored" in self.misbehave else rule.mirror_fraction)},
+                    1.0 if Misbehaviour.MIRROR_PERCENTAGE_IGNORED in self.misbehave else rule.mirror_fraction)},
                 "trace_sampled": False,
                 "disable_shadow_host_suffix_append": True,  # Istio >= 1.28 default
             }]
@@ -125,7 +126,7 @@ class RouteBuilder:
         if len(destinations) == 1:
             route.update(_header_fields(destinations[0].headers))
         _merge_header_fields(route, _header_fields(rule.headers))
-        if rule.fault is not None and "faults-ignored" not in self.misbehave:
+        if rule.fault is not None and Misbehaviour.FAULTS_IGNORED not in self.misbehave:
             route["typed_per_filter_config"] = {FAULT_FILTER: _fault(rule)}
         return route
 

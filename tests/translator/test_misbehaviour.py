@@ -1,0 +1,263 @@
+"""Every deliberate misbehaviour breaks exactly the rule it names and nothing else: one mesh exercises every
+rule; each misbehaviour's translation is compared with the correct one, every difference must lie in the
+fields of that rule, and the broken behaviour must show through envoy_view."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from meshconform.platform.local.misbehaviour import Misbehaviour
+from meshconform.platform.local.translator import translate
+from meshconform.platform.local.translator.model import ProxyConfig
+from tests.translator import envoy_view as ev
+from tests.translator.meshes import GATEWAY_PORTS, FakeCerts, Mesh, build, peer_auth, pod, proxy_paths, service, vs
+
+ECHO = "echo.default.svc.cluster.local"
+V1, V2 = f"outbound|80|v1|{ECHO}", f"outbound|80|v2|{ECHO}"
+QUIET = "outbound|80||quiet.default.svc.cluster.local"
+GATEWAY = "istio-system/istio-ingressgateway"
+MUTUAL_TLS = ev.Connection(tls=True, client_certificate=True, alpn=("istio",))
+PLAINTEXT = ev.Connection()
+Configs = dict[str, ProxyConfig]
+
+
+def everything() -> Mesh:
+    """One mesh where every misbehaviour has a rule to break: echo (PERMISSIVE by namespace over a STRICT
+    mesh), quiet (workload DISABLE), secure/vault (STRICT from the mesh), routing with header match, weights,
+    fault, timeout, retries and a fractional mirror, a DR with pool limits, HTTP and HTTPS gateway servers,
+    and an ALLOW policy on echo."""
+    mesh = Mesh().add(
+        service("echo"), service("client"), service("quiet"), service("vault", namespace="secure"),
+        peer_auth("default", "istio-system", "STRICT"),
+        peer_auth("default", "default", "PERMISSIVE"),
+        peer_auth("quiet", "default", "DISABLE", selector={"app": "quiet"}),
+        """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: echo, namespace: default}
+spec:
+  host: echo
+  trafficPolicy:
+    connectionPool: {tcp: {maxConnections: 1, connectTimeout: 1s}, http: {http1MaxPendingRequests: 1,
+                     maxRequestsPerConnection: 1}}
+    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 3m, maxEjectionPercent: 100}
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+---""",
+        vs("""\
+  - match: [{headers: {end-user: {exact: jason}}}]
+    fault: {delay: {fixedDelay: 2s, percentage: {value: 50}}, abort: {httpStatus: 500, percentage: {value: 10}}}
+    timeout: 1s
+    retries: {attempts: 3, retryOn: 5xx}
+    route: [{destination: {host: echo, subset: v2}}]
+  - route:
+    - {destination: {host: echo, subset: v1}, weight: 50}
+    - {destination: {host: echo, subset: v2}, weight: 50}
+    mirror: {host: echo, subset: v2}
+    mirrorPercentage: {value: 25}"""),
+        """
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - {port: {number: 80, name: http, protocol: HTTP}, hosts: [a.example.com]}
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [a.example.com]
+    tls: {mode: SIMPLE, credentialName: a-cred}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: a-cred, namespace: istio-system}
+type: kubernetes.io/tls
+data: {tls.crt: Y2VydA==, tls.key: a2V5}
+---""",
+        vs("  - route: [{destination: {host: echo, subset: v1}}]", name="site", hosts="[a.example.com]",
+           gateways="[gw]"),
+        """
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: echo-allow-client, namespace: default}
+spec:
+  selector: {matchLabels: {app: echo}}
+  rules: [{from: [{source: {principals: [cluster.local/ns/default/sa/client]}}]}]
+---""",
+    ).with_pods(
+        pod("echo-v1-0", labels={"app": "echo", "version": "v1"}),
+        pod("echo-v2-0", labels={"app": "echo", "version": "v2"}),
+        pod("client-0", labels={"app": "client"}),
+        pod("quiet-0", labels={"app": "quiet"}),
+        pod("vault-0", namespace="secure", labels={"app": "vault"}),
+    )
+    mesh.namespaces["secure"] = {"istio-injection": "enabled"}
+    return mesh
+
+
+# ---------------------------------------------------------------- what each misbehaviour may touch and break
+
+def jason_route(c: Configs) -> dict:
+    route = ev.route_for(ev.sidecar_routes(c["default/client-0"]), ev.Request("echo", headers={"end-user": "jason"}))
+    assert route is not None
+    return route
+
+
+def split_route(c: Configs) -> dict:
+    route = ev.route_for(ev.sidecar_routes(c["default/client-0"]), ev.Request("echo"))
+    assert route is not None
+    return route
+
+
+def inbound_mode(config: ProxyConfig) -> str:
+    inbound = ev.inbound_listener(config, 8080)
+    mutual, plain = ev.accepts(inbound, MUTUAL_TLS), ev.accepts(inbound, PLAINTEXT)
+    return {(True, False): "STRICT", (True, True): "PERMISSIVE", (False, True): "DISABLE"}[(mutual, plain)]
+
+
+def client_tls_to(c: Configs, cluster_name: str) -> set[bool]:
+    found = ev.cluster(c["default/client-0"], cluster_name)
+    return {ev.upstream(found, e).tls for e in ev.endpoints(found)}
+
+
+def gateway_answer(c: Configs, host: str) -> str:
+    return ev.gateway_handles(c[GATEWAY], GATEWAY_PORTS.http, ev.Request(host)).kind
+
+
+def gateway_certificate(c: Configs) -> str:
+    listener = ev.listener_on(c[GATEWAY], GATEWAY_PORTS.https)
+    assert listener is not None
+    chain = ev.filter_chain(listener, ev.Connection(tls=True, sni="a.example.com"))
+    assert chain is not None
+    tls = ev.downstream_tls(chain)
+    assert tls is not None
+    return str(tls["common_tls_context"]["tls_certificates"][0]["certificate_chain"]["filename"])
+
+
+def echo_allows_plaintext_caller(c: Configs) -> bool:
+    chain = ev.filter_chain(ev.inbound_listener(c["default/echo-v1-0"], 8080), PLAINTEXT)
+    assert chain is not None
+    return ev.rbac_allows(chain, ev.Request("echo"), ev.Caller(None))
+
+
+ROUTES = r"^[^:]+:routes\."
+# Which chains a listener has (STRICT: mTLS only, PERMISSIVE: both, DISABLE: plaintext only), and what makes a
+# chain the mTLS or the plaintext one; never the routes or filters behind them.
+LISTENER_CHAINS = (r"^[^:]+:listeners\[\d+\]\.filter_chains(\[len\]|\[\d+\]\.(name|filter_chain_match|transport_socket"
+                   r"|filters\[0\]\.typed_config\.(forward_client_cert_details|set_current_client_cert_details)))$")
+ENDPOINT_METADATA = r":clusters\[\d+\]\.load_assignment\.endpoints\[0\]\.lb_endpoints\[\d+\]\.metadata$"
+
+
+@dataclass(frozen=True)
+class Case:
+    """`touches`: regexes every differing path must match; `proxies`: which proxies may differ (None: any);
+    `correct`/`broken`: one observable before and after, through envoy_view."""
+
+    touches: tuple[str, ...]
+    observe: Callable[[Configs], object]
+    correct: object
+    broken: object
+    proxies: tuple[str, ...] | None = None
+
+
+CASES: dict[Misbehaviour, Case] = {
+    Misbehaviour.WEIGHTS_SKEWED: Case(
+        (ROUTES + r".*\.weighted_clusters\.clusters\[\d+\]\.weight$",),
+        lambda c: ev.cluster_shares(split_route(c)), {V1: 0.5, V2: 0.5}, {V1: 0.65, V2: 0.35}),
+    Misbehaviour.FAULTS_IGNORED: Case(
+        (ROUTES + r".*\.routes\[\d+\]\.typed_per_filter_config$",),
+        lambda c: ev.fault(jason_route(c)) is not None, True, False),
+    Misbehaviour.MIRROR_DROPPED: Case(
+        (ROUTES + r".*\.route\.request_mirror_policies$",),
+        lambda c: [m.share for m in ev.mirrors(split_route(c))], [0.25], []),
+    Misbehaviour.MIRROR_PERCENTAGE_IGNORED: Case(
+        (ROUTES + r".*\.request_mirror_policies\[0\]\.runtime_fraction\.default_value\.numerator$",),
+        lambda c: [m.share for m in ev.mirrors(split_route(c))], [0.25], [1.0]),
+    Misbehaviour.STRICT_AS_PERMISSIVE: Case(
+        (LISTENER_CHAINS,), lambda c: inbound_mode(c["secure/vault-0"]), "STRICT", "PERMISSIVE",
+        proxies=("secure/vault-0",)),
+    Misbehaviour.PERMISSIVE_AS_STRICT: Case(
+        (LISTENER_CHAINS,), lambda c: inbound_mode(c["default/echo-v1-0"]), "PERMISSIVE", "STRICT",
+        proxies=("default/echo-v1-0", "default/echo-v2-0", "default/client-0")),
+    Misbehaviour.MTLS_PLAINTEXT: Case(
+        (r":clusters\[\d+\]\.transport_socket(_matches)?$",),
+        lambda c: client_tls_to(c, V1), {True}, {False}),
+    Misbehaviour.AUTO_MTLS_IGNORES_DISABLE: Case(
+        (ENDPOINT_METADATA,), lambda c: client_tls_to(c, QUIET), {False}, {True}),
+    Misbehaviour.PRECEDENCE_REVERSED: Case(
+        (LISTENER_CHAINS, ENDPOINT_METADATA),
+        lambda c: (inbound_mode(c["default/echo-v1-0"]), inbound_mode(c["default/quiet-0"]),
+                   inbound_mode(c["secure/vault-0"])),
+        ("PERMISSIVE", "DISABLE", "STRICT"), ("STRICT", "STRICT", "STRICT")),
+    Misbehaviour.GATEWAY_HOST_IGNORED: Case(
+        (r"^istio-system/istio-ingressgateway:(routes\..*|listeners\[\d+\]\.filter_chains\[\d+\]"
+         r"\.filter_chain_match)$",),
+        lambda c: gateway_answer(c, "b.example.com"), "not-found", "route", proxies=(GATEWAY,)),
+    Misbehaviour.GATEWAY_CREDENTIAL_IGNORED: Case(
+        (r"\.common_tls_context\.tls_certificates\[0\]\.(certificate_chain|private_key)\.filename$",),
+        gateway_certificate, "/certs/credential/istio-system/a-cred.pem",
+        "/certs/istio-system/istio-ingressgateway.pem", proxies=(GATEWAY,)),
+    Misbehaviour.HEADER_MATCH_IGNORED: Case(
+        (ROUTES + r".*\.routes(\[len\]|\[\d+\]\.match(\..*)?)$",),
+        lambda c: ev.cluster_shares(split_route(c)), {V1: 0.5, V2: 0.5}, {V2: 1.0}),
+    Misbehaviour.TIMEOUTS_IGNORED: Case(
+        (ROUTES + r".*\.route\.timeout$",), lambda c: ev.route_timeout(jason_route(c)), 1.0, None),
+    Misbehaviour.RETRIES_IGNORED: Case(
+        (ROUTES + r".*\.route\.retry_policy(\..*)?$",),
+        lambda c: (ev.retry_count(ev.retry_policy(jason_route(c))), 500 in ev.retried_statuses(
+            ev.retry_policy(jason_route(c)))), (3, True), (2, False)),
+    Misbehaviour.CIRCUIT_BREAKERS_IGNORED: Case(
+        (r":clusters\[\d+\]\.(circuit_breakers\..*|typed_extension_protocol_options|connect_timeout)$",),
+        lambda c: ev.thresholds(ev.cluster(c["default/client-0"], V1))["max_connections"], 1, 4294967295),
+    Misbehaviour.AUTHZ_IGNORED: Case(
+        (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[len\]$",),
+        echo_allows_plaintext_caller, False, True,
+        proxies=("default/echo-v1-0", "default/echo-v2-0")),
+}
+
+
+def test_every_translator_misbehaviour_has_a_case() -> None:
+    assert set(CASES) == set(Misbehaviour) - {Misbehaviour.NO_INJECTION}
+
+
+@pytest.fixture(scope="module")
+def correct() -> Configs:
+    return everything().translate()
+
+
+@pytest.mark.parametrize("misbehaviour", sorted(CASES), ids=str)
+def test_a_misbehaviour_breaks_its_rule_and_nothing_else(misbehaviour: Misbehaviour, correct: Configs) -> None:
+    case = CASES[misbehaviour]
+    broken = everything().translate([misbehaviour])
+    assert case.observe(correct) == case.correct, "the correct translation shows the rule"
+    assert case.observe(broken) == pytest.approx(case.broken) if isinstance(case.broken, dict) \
+        else case.observe(broken) == case.broken, f"{misbehaviour} must break its rule"
+    changes = ev.config_diff(correct, broken)
+    assert changes, f"{misbehaviour} changed nothing"
+    stray = [p for p in changes if not any(re.search(t, p) for t in case.touches)]
+    assert not stray, f"{misbehaviour} changed fields outside its rule: {stray[:10]}"
+    if case.proxies is not None:
+        assert {p.split(":")[0] for p in changes} <= set(case.proxies), changes[:10]
+
+
+def test_no_injection_drops_every_sidecar_and_nothing_else() -> None:
+    normal, broken = build(), build(no_injection=True)
+    assert any(p.injected for p in normal.pods) and not any(p.injected for p in broken.pods)
+    correct_configs = translate(normal, FakeCerts(), GATEWAY_PORTS, proxy_paths)
+    broken_configs = translate(broken, FakeCerts(), GATEWAY_PORTS, proxy_paths)
+    assert set(broken_configs) == {GATEWAY}
+    changes = ev.config_diff({GATEWAY: correct_configs[GATEWAY]}, broken_configs)
+    assert all(re.search(ENDPOINT_METADATA, p) for p in changes), changes
+    assert [(p.name, p.ip, p.container_ports) for p in normal.pods] == [
+        (p.name, p.ip, p.container_ports) for p in broken.pods], "the same pods, only without sidecars"
+
+
+def test_misbehaviours_combine_without_touching_each_other() -> None:
+    both = everything().translate([Misbehaviour.WEIGHTS_SKEWED, Misbehaviour.FAULTS_IGNORED])
+    assert ev.cluster_shares(split_route(both)) == pytest.approx({V1: 0.65, V2: 0.35})
+    assert ev.fault(jason_route(both)) is None
+    assert ev.route_timeout(jason_route(both)) == 1.0
