@@ -318,10 +318,13 @@ class LocalPlatform:
         import psutil
         usage: dict[str, ProxyUsage] = {}
         for record in self.supervisor.records():
-            if not record.name.startswith("envoy:") or not self.supervisor.is_alive(record):
+            if not record.name.startswith("envoy:"):
+                continue
+            status = self.supervisor.status(record)  # the Envoy itself, not the keeper that restarts it
+            if status.pid is None:
                 continue
             try:
-                process = psutil.Process(record.pid)
+                process = psutil.Process(status.pid)
                 times, memory = process.cpu_times(), process.memory_info()
             except psutil.Error:
                 continue
