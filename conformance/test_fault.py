@@ -47,7 +47,7 @@ def test_fault_delay(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result
     wait_for_marker(mesh_meshed_client, Request("/other", host="echo:8080"), marker, mesh_timeouts)
     sample = measure_shares(mesh_meshed_client, lambda i: Request(f"/fault/{i}", host="echo:8080"),
                             lambda r: "failed" if r.status != 200 else "delayed" if r.latency >= delay else "prompt",
-                            {"delayed": 0.5, "prompt": 0.5}, DEFAULT_ALPHA, 0.1, concurrency=400, chunks=1)
+                            {"delayed": 0.5, "prompt": 0.5}, DEFAULT_ALPHA, 0.1, concurrency=400, batch=100)
     upper = delay + base_p99 + 1.0
     delayed = [r.latency for r in sample.replies if r.latency >= delay]
     untouched = mesh_meshed_client.send([Request(f"/other/{i}", host="echo:8080") for i in range(20)])
