@@ -34,13 +34,13 @@ def _platform_choice(default: str | None) -> Callable[[F], F]:
 
 def _platform_options(function: F) -> F:
     """Every registered platform's own options (only the chosen platform's may be set)."""
-    for kind, option in reversed(registry.all_options()):
+    for _kind, option in reversed(registry.all_options()):
         if option.flag:
             function = click.option(f"--{option.name}", option.dest, is_flag=True, default=None,
-                                    help=f"[{kind.name}] {option.help}")(function)
+                                    help=f"[{'/'.join(registry.declared_by(option))}] {option.help}")(function)
         else:
             function = click.option(f"--{option.name}", option.dest, default=None,
-                                    help=f"[{kind.name}] {option.help}")(function)
+                                    help=f"[{'/'.join(registry.declared_by(option))}] {option.help}")(function)
     return function
 
 
