@@ -49,3 +49,11 @@ def test_perf_end_to_end(tmp_path: Path) -> None:
     assert again.returncode == 0  # a re-analysis is judged on the comparison alone
     comparison = json.loads(next(tmp_path.glob("*/comparison.json")).read_text())
     assert not comparison["regression"] and {v["outcome"] for v in comparison["verdicts"]} <= {"same", "too few"}
+
+
+@pytest.mark.mesh_perf
+def test_the_mesh_perf_fixture_measures_the_platform(mesh_perf) -> None:  # type: ignore[no-untyped-def]
+    """A user's performance test: load on the product page through its sidecar, thresholds on figures."""
+    figures = mesh_perf.run(target="mesh", path="/productpage", rate=10, users=2, duration_s=4, warmup_s=1)
+    assert figures.requests >= 35 and figures.errors == 0, figures  # 10 rps for 4 s
+    assert 0 < figures.p50_us <= figures.p99_us < 10_000_000, figures
