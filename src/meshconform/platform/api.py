@@ -112,6 +112,11 @@ class Platform(Protocol):
         """What is under test, with versions, for the report."""
         ...
 
+    def diagnostics(self, reason: str = "") -> list[Path]:
+        """After a failure: write what is worth reading (pods, events, proxy status and config, logs; secrets
+        redacted) under the platform's folder and return the files. Never raises."""
+        ...
+
 
 @dataclass(frozen=True)
 class LoadTarget:

@@ -28,7 +28,7 @@ from meshconform.platform.local import addresses, envoy, observation, reconcile
 from meshconform.platform.local.fidelity import under_test_block
 from meshconform.platform.local.misbehaviour import Misbehaviour, parse
 from meshconform.platform.local.observation import LocalVantage
-from meshconform.platform.local.processes import OUTBOUND_PORT, Processes
+from meshconform.platform.local.processes import OUTBOUND_PORT, Processes, tail
 from meshconform.platform.local.state import EnvoyInfo, ParsedResources, RunFiles, RunState, StoredResource
 from meshconform.platform.local.supervisor import ProcessRecord, Supervisor
 from meshconform.platform.local.translator import MeshSnapshot
@@ -330,6 +330,27 @@ class LocalPlatform:
                 continue
             usage[record.name.removeprefix("envoy:")] = ProxyUsage(times.user + times.system, memory.rss)
         return usage
+
+    def diagnostics(self, reason: str = "") -> list[Path]:
+        """Every process's state (as `status` shows it) and the log tails of those that ever exited."""
+        folder = self.files.root / "diagnostics" / time.strftime("%Y%m%d-%H%M%S")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            lines = [reason, ""] if reason else []
+            logs = []
+            for record in self.supervisor.records():
+                status = self.supervisor.status(record)
+                lines.append(f"{record.name}: {status.describe()} (log {record.log})")
+                if status.last_exit is not None or status.state != "running":
+                    logs.append(f"== {record.name}\n{tail(Path(record.log), 40)}")
+            (folder / "processes.txt").write_text("\n".join(lines) + "\n")
+            written = [folder / "processes.txt"]
+            if logs:
+                (folder / "exited-logs.txt").write_text("\n\n".join(logs) + "\n")
+                written.append(folder / "exited-logs.txt")
+            return written
+        except OSError:
+            return []
 
     def describe(self) -> dict[str, Any]:
         env = self._state.envoy if self._state is not None else None
