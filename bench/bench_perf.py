@@ -91,7 +91,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--delay-ms", type=int, default=20, help="wrk's pause between requests per connection")
+    parser.add_argument("--delay-ms", type=int, default=50, help="wrk's pause between requests per connection "
+                        "(both tools run at once: keep their sum light)")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--path", default="/api/v1/products", help="fixed-rate target path (through the ingress)")
     parser.add_argument("--skip-ceiling", action="store_true")
