@@ -249,6 +249,9 @@ def run(ctx: click.Context, /, platform_name: str, workers: str, dry_run: bool, 
     sys.exit(int(code))
 
 
+cli.add_command(__import__("meshconform.perf.cli", fromlist=["perf"]).perf)
+
+
 def main() -> None:
     try:
         cli(standalone_mode=False)
