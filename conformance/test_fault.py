@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from meshconform.bookinfo import pages
 from meshconform.stats.proportions import DEFAULT_ALPHA
-from meshconform.suite.checks import bookinfo_login, wait_for_marker
+from meshconform.suite.checks import bookinfo_login, outcomes, wait_for_marker
 from meshconform.suite.failures import assert_failed_as
 from meshconform.suite.sampling import measure_shares
 from meshconform.suite.unit import conformance_test
@@ -53,7 +53,7 @@ def test_fault_delay(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result
     wait_for_marker(mesh_meshed_client, Request("/other", host="echo:8080"), marker, mesh_timeouts)
     sample = measure_shares(mesh_meshed_client, lambda i: Request(f"/fault/{i}", host="echo:8080"),
                             lambda r: "failed" if r.status != 200 else "delayed" if r.latency >= delay else "prompt",
-                            {"delayed": 0.5, "prompt": 0.5}, DEFAULT_ALPHA, 0.1, concurrency=400, chunks=1)
+                            {"delayed": 0.5, "prompt": 0.5}, DEFAULT_ALPHA, 0.1, concurrency=400, batch=100)
     upper = delay + base_p99 + 1.0
     delayed = [r.latency for r in sample.replies if r.latency >= delay]
     untouched = mesh_meshed_client.send([Request(f"/other/{i}", host="echo:8080") for i in range(20)])
@@ -80,10 +80,13 @@ def test_bookinfo_ratings_delay(mesh_config, mesh_ingress, mesh_timeouts, mesh_r
     mesh_result.figure("jason_latencies_s", latencies)
     mesh_result.figure("anonymous_max_latency_s", round(base_max, 3))
     assert all(r.status == 200 for r in base + jason), [r.summary() for r in base + jason if r.status != 200][:3]
-    assert all("Sorry, product reviews are currently unavailable for this book." in r.body for r in jason)
+    assert all("Sorry, product reviews are currently unavailable for this book." in r.body for r in jason), \
+        f"jason's page must say reviews are unavailable: {sum('currently unavailable' in r.body for r in jason)} " \
+        f"of {len(jason)} did"
     # 2 tries x 3 s: at least 6 s (less a scheduling margin), and ended by productpage, not by the 7 s delay.
     assert all(5.9 <= r.latency <= 6.0 + base_max + 1.0 for r in jason), latencies
-    assert all("Sorry" not in r.body for r in base)
+    assert all("Sorry" not in r.body for r in base), \
+        f"other users' pages must show reviews: {sum('Sorry' in r.body for r in base)} of {len(base)} said 'Sorry'"
 
 
 @conformance_test("bookinfo-ratings-abort", "Bookinfo: an HTTP 500 abort on ratings for jason makes the product page "
@@ -97,8 +100,11 @@ def test_bookinfo_ratings_abort(mesh_config, mesh_ingress, mesh_timeouts, mesh_r
     unavailable = sum("Ratings service is currently unavailable" in r.body for r in jason)
     mesh_result.figure("jason_unavailable", f"{unavailable}/{len(jason)}")
     assert unavailable == len(jason), [r.summary() for r in jason if "currently unavailable" not in r.body][:3]
-    assert all(pages.version(r) == "v2" for r in jason)
-    assert all(r.status == 200 and pages.version(r) == "v1" and "unavailable" not in r.body for r in anonymous)
+    assert all(pages.version(r) == "v2" for r in jason), \
+        f"jason must see reviews v2: {outcomes(jason, lambda r: f'showed {pages.version(r)}')} of {len(jason)}"
+    assert all(r.status == 200 and pages.version(r) == "v1" and "unavailable" not in r.body for r in anonymous), \
+        "other users must see reviews v1 with ratings: " + outcomes(anonymous, lambda r: (
+            f"answered {r.status} with {pages.version(r)}" + (", unavailable" if "unavailable" in r.body else "")))
 
 
 

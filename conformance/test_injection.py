@@ -13,10 +13,12 @@ from meshconform.traffic.model import Request
 def test_injection(mesh_platform, mesh_meshed_client, mesh_result) -> None:  # type: ignore[no-untyped-def]
     workloads = {(w.namespace, w.deployment): w for w in mesh_platform.workloads()}
     mesh_result.figure("sidecars", {f"{ns}/{d}": w.sidecar for (ns, d), w in sorted(workloads.items())})
-    assert workloads[("default", "echo-v1")].sidecar is True
-    assert workloads[("legacy", "echo-v1")].sidecar is False
-    assert workloads[("default", "echo-optout")].sidecar is False
-    assert workloads[("optin", "echo-v1")].sidecar is True
+    assert workloads[("default", "echo-v1")].sidecar is True, "default/echo-v1 (istio-injection=enabled) has no sidecar"
+    assert workloads[("legacy", "echo-v1")].sidecar is False, "legacy/echo-v1 (namespace not labelled) got a sidecar"
+    assert workloads[("default", "echo-optout")].sidecar is False, \
+        "default/echo-optout (sidecar.istio.io/inject=false) got a sidecar"
+    assert workloads[("optin", "echo-v1")].sidecar is True, \
+        "optin/echo-v1 (sidecar.istio.io/inject=true) has no sidecar"
     assert all(w.ready for w in workloads.values()), [k for k, w in workloads.items() if not w.ready]
     injected, optout, optin, legacy = mesh_meshed_client.send([
         Request("/", host="echo:8080"), Request("/", host="echo-optout:8080"), Request("/", host="echo.optin:8080"),

@@ -6,7 +6,7 @@ import pytest
 
 from meshconform.bookinfo import pages
 from meshconform.stats.proportions import DEFAULT_ALPHA
-from meshconform.suite.checks import bookinfo_login, wait_for_marker
+from meshconform.suite.checks import bookinfo_login, outcomes, wait_for_marker
 from meshconform.suite.sampling import measure_shares
 from meshconform.suite.unit import conformance_test
 from meshconform.traffic.model import Request, Response
@@ -15,13 +15,17 @@ TOLERANCE = 0.05  # a share is accepted within ±5 points; false-failure probabi
 BOOKINFO_BASE = ("bookinfo/networking/bookinfo-gateway.yaml", "bookinfo/networking/destination-rule-all.yaml")
 
 
+def _reached(reply: Response) -> str:
+    return f"reached {_version(reply)}"
+
+
 def _version(reply: Response) -> str:
     return pages.version(reply) or f"error:{reply.status or reply.error}"
 
 
 @pytest.mark.parametrize("weights", [(100, 0), (80, 20), (50, 50), (10, 90)], ids=lambda w: f"{w[0]}-{w[1]}")
 @conformance_test("weighted-split-echo", "A VirtualService splits echo traffic between subsets by weight; only "
-                  "the weighted subsets answer (exact binomial bands, false-failure 1e-4, tolerance 0.05).",
+                  "the weighted subsets answer (sequential binomial test, false-failure 1e-4, tolerance 0.05).",
                   features={"WeightedRouting"}, manifests=("routing/echo-weighted.yaml",))
 def test_weighted_split(weights, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     marker = mesh_config.apply_manifest("routing/echo-weighted.yaml", v1=weights[0], v2=weights[1])
@@ -79,10 +83,14 @@ def test_header_routing(mesh_config, mesh_meshed_client, mesh_ingress, mesh_time
     for name, replies in {"direct_jason": jason, "direct_other": others, "page_jason": page_jason,
                           "page_anonymous": page_anonymous}.items():
         mesh_result.figure(name, {v: sum(_version(r) == v for r in replies) for v in {_version(r) for r in replies}})
-    assert {_version(r) for r in jason} == {"v2"}
-    assert {_version(r) for r in others} == {"v1"}
-    assert {_version(r) for r in page_jason} == {"v2"}
-    assert {_version(r) for r in page_anonymous} == {"v1"}
+    assert {_version(r) for r in jason} == {"v2"}, \
+        f"end-user jason must reach reviews v2 only: {outcomes(jason, _reached)} of {n}"
+    assert {_version(r) for r in others} == {"v1"}, \
+        f"end-user Jason (not an exact match) must reach reviews v1 only: {outcomes(others, _reached)} of {n}"
+    assert {_version(r) for r in page_jason} == {"v2"}, \
+        f"jason's product page must show reviews v2 only: {outcomes(page_jason, _reached)} of 20"
+    assert {_version(r) for r in page_anonymous} == {"v1"}, \
+        f"an anonymous product page must show reviews v1 only: {outcomes(page_anonymous, _reached)} of 20"
 
 
 # One rule per kind of match (Istio's HTTPMatchRequest); regexes carry an example they match in full.

@@ -206,3 +206,45 @@ def test_authorization_policy_errors_name_the_field(change: str, field: str, wor
     assert error.resource == "AuthorizationPolicy default/p"
     assert error.field == field, str(error)
     assert words in str(error)
+
+
+RA = """apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: default}
+spec:
+  selector: {matchLabels: {app: echo}}
+  jwtRules:
+  - issuer: https://issuer.test
+    %s
+"""
+
+
+def test_request_authentication_models_what_local_implements() -> None:
+    from meshconform.meshapi.istio import RequestAuthentication
+    from meshconform.platform.local import capabilities
+    items = load_text(RA % "jwks: '{\"keys\": []}'\n    fromHeaders: [{name: x-jwt, prefix: 'Token '}]", "ra.yaml")
+    capabilities.check(items)
+    resource = items[0].resource
+    assert isinstance(resource, RequestAuthentication)
+    rule = resource.spec.jwt_rules[0]
+    assert rule.issuer == "https://issuer.test" and rule.from_headers[0].prefix == "Token "
+    assert rule.forward_original_token is False  # Istio's default: the token is removed before the app
+
+
+@pytest.mark.parametrize(("extra", "field"), [
+    ("jwksUri: https://issuer.test/jwks", "spec.jwtRules[0].jwksUri"),
+    ("jwks: '{}'\n    outputPayloadToHeader: x-payload", "spec.jwtRules[0].outputPayloadToHeader"),
+])
+def test_request_authentication_the_local_platform_does_not_implement_is_refused(extra: str, field: str) -> None:
+    error = _error(RA % extra)
+    assert (error.resource, error.field) == ("RequestAuthentication default/jwt", field)
+
+
+def test_request_principal_wildcards_local_cannot_match_are_refused() -> None:
+    error = _error("""apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: p, namespace: default}
+spec:
+  rules: [{from: [{source: {requestPrincipals: ["https://issuer.test/al*"]}}]}]
+""")
+    assert error.field == "spec.rules[0].from[0].source.requestPrincipals"

@@ -38,3 +38,4 @@ def test_near_misses_cover_each_field_and_keep_the_rest_satisfied() -> None:
         assert expected in labels
     assert all(p.request.headers.get("h") == "aa" for p in probes if p.label.startswith("query"))
     assert sum(match_applies(match, p.request, "") for p in probes) >= 3  # matching inputs are there too
+

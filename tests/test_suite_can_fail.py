@@ -47,6 +47,9 @@ CATCHES = {
     "https-redirect-ignored": ["gateway-https-redirect"],
     "request-header-operations-ignored": ["header-operations"],
     "identity-from-deployment-name": ["identity-by-service-account", "authz-principal-from-certificate"],
+    "trace-headers-dropped": ["trace-context"],
+    "jwt-ignored": ["jwt-request-authentication"],
+    "outlier-detection-ignored": ["outlier-ejection", "outlier-max-ejection-percent"],
 }
 FOLDER = Path(conformance.__file__).parent
 
@@ -80,4 +83,7 @@ def test_conformance_tests_catch_misbehaviour(misbehaviour: str, platform: Local
     for result in report["tests"]:
         if result["result"] == "failed" and result["id"].partition("[")[0] != "injection-rules":
             assert result["evidence"].get("applied_config") and result["evidence"].get("traffic"), result["id"]
+        if result["result"] == "failed":  # and the platform's diagnostics, linked from the report
+            files = result["evidence"].get("diagnostics")
+            assert files and all((tmp_path / f).exists() or Path(f).exists() for f in files), result["id"]
     assert LocalPlatform(platform.folder).misbehave == frozenset(), "the misbehaviour was not switched off"

@@ -16,6 +16,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 POD = os.environ.get("HOSTNAME", "local")
 NAMESPACE = os.environ.get("MESHCONFORM_NAMESPACE", "default")
 VERSION = os.environ.get("MESHCONFORM_VERSION", "v1")
+# The trace-context headers a request log records (W3C and B3): ids and sampling flags, never credentials.
+TRACE_HEADERS = ("traceparent", "tracestate", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid",
+                 "x-b3-sampled", "x-b3-flags", "b3")
 
 
 def _request_logger(path: str | None) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
@@ -37,7 +40,10 @@ def _request_logger(path: str | None) -> Callable[[web.Request, Handler], Awaita
                     "host": request.host, "request_id": request.headers.get("x-request-id"),
                     "status": locals().get("status", 500),
                     "xfcc": request.headers.get("x-forwarded-client-cert"),
-                    "end_user": request.headers.get("end-user")}) + "\n")
+                    "end_user": request.headers.get("end-user"),
+                    # user-agent is forwarded by Bookinfo's apps, so a test can tie the hops of one request
+                    "user_agent": request.headers.get("user-agent"),
+                    "trace": {h: request.headers[h] for h in TRACE_HEADERS if h in request.headers}}) + "\n")
         return response
     return middleware
 

@@ -1,12 +1,15 @@
 """echo: answers with what it received and who it is, for precise checks.
 
-`/status/<code>` answers that code; `/delay/<ms>` waits first. Every request is logged with its id."""
+`/status/<code>` answers that code; `/delay/<ms>` waits first. `POST /meshconform/fail-for/<ms>` makes the one
+instance that receives it answer 500 to everything else for that long (it heals itself, so nothing is left
+failing). Every request is logged with its id."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import time
 
 from aiohttp import web
 
@@ -16,10 +19,24 @@ SERVICE = os.environ.get("MESHCONFORM_SERVICE", "echo")
 # A testbed workload may answer every request with one status (the mirror answers 500 so that
 # any leak of its answers to callers is visible).
 FORCED_STATUS = int(os.environ.get("ECHO_STATUS", "0")) or None
+FAIL_CONTROL = "/meshconform/fail-for/"
+failing_until = 0.0  # monotonic time until which this instance fails (set through FAIL_CONTROL)
+
+
+def _fail_control(request: web.Request) -> float | None:
+    """Seconds to fail for, when the request is the failure control (POST /meshconform/fail-for/<ms>)."""
+    tail = request.path[len(FAIL_CONTROL):] if request.path.startswith(FAIL_CONTROL) else ""
+    return int(tail) / 1000 if request.method == "POST" and tail.isdigit() else None
 
 
 async def echo(request: web.Request) -> web.Response:
+    global failing_until
     status = FORCED_STATUS or 200
+    fail_for = _fail_control(request)
+    if fail_for is not None:
+        failing_until = time.monotonic() + fail_for
+    elif time.monotonic() < failing_until:
+        status = 500
     parts = request.path.strip("/").split("/")
     if len(parts) >= 2 and parts[-2] == "status" and parts[-1].isdigit():
         status = int(parts[-1])

@@ -16,9 +16,11 @@ import click
 
 from meshconform import runs
 from meshconform.errors import MeshconformError, PlatformError
-from meshconform.meshapi.loader import load_files
+from meshconform.meshapi.analyze import analyze
+from meshconform.meshapi.loader import Sourced, load_files
 from meshconform.platform import registry
 from meshconform.platform.api import Platform
+from meshconform.report.redact import redact_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,13 +34,13 @@ def _platform_choice(default: str | None) -> Callable[[F], F]:
 
 def _platform_options(function: F) -> F:
     """Every registered platform's own options (only the chosen platform's may be set)."""
-    for kind, option in reversed(registry.all_options()):
+    for _kind, option in reversed(registry.all_options()):
         if option.flag:
             function = click.option(f"--{option.name}", option.dest, is_flag=True, default=None,
-                                    help=f"[{kind.name}] {option.help}")(function)
+                                    help=f"[{'/'.join(registry.declared_by(option))}] {option.help}")(function)
         else:
             function = click.option(f"--{option.name}", option.dest, default=None,
-                                    help=f"[{kind.name}] {option.help}")(function)
+                                    help=f"[{'/'.join(registry.declared_by(option))}] {option.help}")(function)
     return function
 
 
@@ -96,12 +98,20 @@ def up(platform_name: str, files: tuple[Path, ...], output: str, dry_run: bool, 
     try:
         platform.up()
         if extra:
+            _warn(extra, platform)
             platform.apply(extra)
     except BaseException:
         platform.down()
         runs.clear_active()
         raise
     _print_endpoint(platform, output)
+
+
+def _warn(resources: list[Sourced], platform: Platform) -> None:
+    """References Istio accepts but that cannot work, on stderr, as `istioctl analyze` warns."""
+    holds = getattr(platform, "resources", None)  # what is applied already, if the platform can say
+    for warning in analyze(resources, holds() if callable(holds) else []):
+        click.echo(redact_text(str(warning)), err=True)
 
 
 def _plan(kind: registry.PlatformKind, settings: dict[str, Any]) -> str:
@@ -134,6 +144,7 @@ def apply(files: tuple[Path, ...], platform_name: str | None) -> None:
     """Apply Istio/Kubernetes resources; returns when every proxy runs the new configuration."""
     resources = load_files(list(files))
     platform = _attached(platform_name)
+    _warn(resources, platform)
     platform.apply(resources)
     for item in resources:
         click.echo(f"{item.resource.ref} applied")
@@ -238,6 +249,9 @@ def run(ctx: click.Context, /, platform_name: str, workers: str, dry_run: bool, 
     sys.exit(int(code))
 
 
+cli.add_command(__import__("meshconform.perf.cli", fromlist=["perf"]).perf)
+
+
 def main() -> None:
     try:
         cli(standalone_mode=False)
@@ -251,7 +265,7 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except MeshconformError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {redact_text(str(exc))}", err=True)  # a log tail or quoted value may hold a secret
         sys.exit(1)
 
 

@@ -71,8 +71,8 @@ def test_describe_carries_the_committed_figure(tmp_path: Path) -> None:
 
 def test_every_conformance_check_names_its_backing() -> None:
     import meshconform.conformance  # noqa: F401  (registers nothing by itself: the test modules do)
-    for module in ("test_authorization", "test_fault", "test_gateway", "test_injection", "test_mirroring",
-                   "test_mtls", "test_resilience", "test_routing"):
+    for module in ("test_authorization", "test_fault", "test_jwt", "test_gateway", "test_injection", "test_mirroring",
+                   "test_mtls", "test_outlier", "test_resilience", "test_routing", "test_tracing"):
         __import__(f"meshconform.conformance.{module}")
     entries = yaml.safe_load(COVERAGE.read_text())
     assert sorted(e["check"] for e in entries) == sorted(REGISTRY)
@@ -306,7 +306,9 @@ def test_a_scenario_the_platform_refuses_fails_its_calls_and_the_run_goes_on(tmp
         def apply(self, items: Any) -> None:
             raise ConfigError("not supported", source="<case>", resource="Gateway/x", field="spec.servers")
 
-    scenario = Scenario("gateway", "T", "s", "<case>", [], [], [_call(expect=Expect(error="no_route"))])
+    gateway = {"apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": {"name": "x"},
+               "spec": {"servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}]}}
+    scenario = Scenario("gateway", "T", "s", "<case>", [gateway], [], [_call(expect=Expect(error="no_route"))])
     run = FidelityRun(CaseSet([scenario], set()), tmp_path, divergences={})
     run.platform, run.observer = Refusing(), object()  # type: ignore[assignment]
     [result] = run.run_scenario(scenario)

@@ -82,6 +82,9 @@ class MinimalPlatform:
     def describe(self) -> dict[str, Any]:
         return {"platform": self.name, "description": "a minimal platform for the registry's tests"}
 
+    def diagnostics(self, reason: str = "") -> list[Path]:
+        return []
+
 
 def _create(context: PlatformContext) -> Platform:
     return MinimalPlatform(context.folder, str(context.settings.get("greeting", "hello")))

@@ -15,6 +15,7 @@ from meshconform.meshapi.istio import (
     DestinationRule,
     Gateway,
     PeerAuthentication,
+    RequestAuthentication,
     VirtualService,
 )
 from meshconform.meshapi.kube import Namespace, Secret, Service
@@ -131,7 +132,7 @@ class Mesh:
             namespaces=namespaces, services=of(Service), pods=[gateway_pod(), *self.pods],
             virtual_services=of(VirtualService), destination_rules=of(DestinationRule), gateways=of(Gateway),
             peer_authentications=of(PeerAuthentication), secrets=of(Secret),
-            authorization_policies=of(AuthorizationPolicy))
+            authorization_policies=of(AuthorizationPolicy), request_authentications=of(RequestAuthentication))
 
     def translate(self, misbehave: Iterable[str] = ()) -> dict[str, ProxyConfig]:
         return translate(self.snapshot(), FakeCerts(), GATEWAY_PORTS, proxy_paths, frozenset(misbehave))

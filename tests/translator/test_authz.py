@@ -200,3 +200,45 @@ def test_rbac_guards_both_the_mutual_tls_and_the_plaintext_chain() -> None:
         names = ev.http_filter_names(chain)
         assert any("rbac" in n for n in names)
         assert max(i for i, n in enumerate(names) if "rbac" in n) < names.index("envoy.filters.http.router")
+
+
+# ---------------------------------------------------------------- RequestAuthentication and requestPrincipals
+
+REQUEST_AUTHENTICATION = """
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: default}
+spec:
+  selector: {matchLabels: {app: echo}}
+  jwtRules: [{issuer: "https://issuer.test", jwks: '{"keys": []}'}]
+---
+"""
+
+
+def _http_filters(config: ProxyConfig) -> list[dict]:
+    chain = ev.filter_chain(ev.inbound_listener(config, 8080), MUTUAL_TLS)
+    assert chain is not None
+    return list(chain["filters"][0]["typed_config"]["http_filters"])
+
+
+def test_jwt_verification_comes_before_rbac_and_lets_a_missing_token_through() -> None:
+    configs = echo_config(REQUEST_AUTHENTICATION, policy("{rules: [{from: [{source: {requestPrincipals: ['*']}}]}]}"))
+    names = [f["name"] for f in _http_filters(configs["echo"])]
+    assert names.index("envoy.filters.http.jwt_authn") < names.index("envoy.filters.http.rbac.allow")
+    jwt = _http_filters(configs["echo"])[0]["typed_config"]
+    [provider] = jwt["providers"].values()
+    assert provider["issuer"] == "https://issuer.test" and provider["forward"] is False
+    assert provider["payload_in_metadata"] == "https://issuer.test"
+    assert {"allow_missing": {}} in jwt["rules"][0]["requires"]["requires_any"]["requirements"]
+    assert "envoy.filters.http.jwt_authn" not in [f["name"] for f in _http_filters(configs["other"])]
+
+
+def test_request_principal_is_issuer_and_subject_of_the_verified_token() -> None:
+    configs = echo_config(REQUEST_AUTHENTICATION,
+                          policy("{rules: [{from: [{source: {requestPrincipals: ['https://issuer.test/alice']}}]}]}"))
+    rbac = next(f for f in _http_filters(configs["echo"]) if f["name"] == "envoy.filters.http.rbac.allow")
+    [rule] = rbac["typed_config"]["rules"]["policies"].values()
+    matcher = rule["principals"][0]["or_ids"]["ids"][0]["and_ids"]["ids"][0]["or_ids"]["ids"][0]["or_ids"]["ids"][0]
+    assert matcher == {"metadata": {"filter": "envoy.filters.http.jwt_authn",
+                                    "path": [{"key": "https://issuer.test"}, {"key": "sub"}],
+                                    "value": {"string_match": {"exact": "alice"}}}}

@@ -236,15 +236,18 @@ def test_no_outlier_detection_unless_configured() -> None:
     assert "outlier_detection" not in ev.cluster(client(echo_mesh()), ALL)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "outlierDetection.minHealthPercent defaults to 0 % in Istio ('The default is 0% as it's not typically "
-    "applicable in k8s environments with few pods per service', istio.io DestinationRule reference, "
-    "OutlierDetection.minHealthPercent); istiod sets cluster common_lb_config.healthy_panic_threshold to it "
-    "(cluster_traffic_policy.go applyOutlierDetection). Our translator leaves Envoy's 50 % panic threshold, so "
-    "once half the hosts are ejected Envoy routes to ejected hosts again."))
+# outlierDetection.minHealthPercent defaults to 0 % in Istio ('The default is 0% as it's not typically applicable
+# in k8s environments with few pods per service', istio.io DestinationRule reference); istiod makes it the cluster's
+# healthy_panic_threshold (cluster_traffic_policy.go applyOutlierDetection), so ejected hosts stay out.
 def test_outlier_detection_disables_the_panic_threshold_by_default() -> None:
     found = ev.cluster(client(echo_mesh().add(dr(CIRCUIT_BREAKING_TASK))), ALL)
     assert ev.panic_threshold(found) == 0.0
+
+
+def test_outlier_detection_min_health_percent_is_the_panic_threshold() -> None:
+    rule = dr("{outlierDetection: {consecutive5xxErrors: 2, minHealthPercent: 40}}")
+    found = ev.cluster(client(echo_mesh().add(rule)), ALL)
+    assert ev.panic_threshold(found) == 40.0
 
 
 # ---------------------------------------------------------------- inbound clusters

@@ -104,6 +104,13 @@ metadata: {name: echo-allow-client, namespace: default}
 spec:
   selector: {matchLabels: {app: echo}}
   rules: [{from: [{source: {principals: [cluster.local/ns/default/sa/client]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: echo-jwt, namespace: default}
+spec:
+  selector: {matchLabels: {app: echo}}
+  jwtRules: [{issuer: https://issuer.test, jwks: '{"keys": []}'}]
 ---""",
     ).with_pods(
         pod("echo-v1-0", labels={"app": "echo", "version": "v1"}),
@@ -172,6 +179,18 @@ def echo_allows_plaintext_caller(c: Configs) -> bool:
     chain = ev.filter_chain(ev.inbound_listener(c["default/echo-v1-0"], 8080), PLAINTEXT)
     assert chain is not None
     return ev.rbac_allows(chain, ev.Request("echo"), ev.Caller(None))
+
+
+def inbound_http_filters(config: ProxyConfig) -> list[str]:
+    chain = ev.filter_chain(ev.inbound_listener(config, 8080), PLAINTEXT)
+    assert chain is not None
+    return [f["name"] for f in chain["filters"][0]["typed_config"]["http_filters"]]
+
+
+def inbound_headers_removed(config: ProxyConfig) -> list[str]:
+    chain = ev.filter_chain(ev.inbound_listener(config, 8080), PLAINTEXT)
+    assert chain is not None
+    return list(chain["filters"][0]["typed_config"]["route_config"].get("request_headers_to_remove", []))
 
 
 ROUTES = r"^[^:]+:routes\."
@@ -268,6 +287,17 @@ CASES: dict[Misbehaviour, Case] = {
         lambda c: sorted(split_route(c).get("request_headers_to_remove", [])), ["x-drop"], []),
     Misbehaviour.XFCC_FORWARDED_FROM_UNTRUSTED: Case(
         (LISTENER_CHAINS,), plaintext_xfcc, "SANITIZE", "ALWAYS_FORWARD_ONLY"),
+    Misbehaviour.OUTLIER_DETECTION_IGNORED: Case(
+        (r":clusters\[\d+\]\.(outlier_detection|common_lb_config)(\..*)?$",),
+        lambda c: "outlier_detection" in ev.cluster(c["default/client-0"], V1), True, False),
+    Misbehaviour.JWT_IGNORED: Case(
+        (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[len\]$",),
+        lambda c: "envoy.filters.http.jwt_authn" in inbound_http_filters(c["default/echo-v1-0"]), True, False,
+        proxies=("default/echo-v1-0", "default/echo-v2-0")),
+    Misbehaviour.TRACE_HEADERS_DROPPED: Case(
+        (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.route_config"
+         r"\.request_headers_to_remove$",),
+        lambda c: "traceparent" in inbound_headers_removed(c["default/echo-v1-0"]), False, True),
 }
 
 

@@ -415,16 +415,20 @@ def _check_patterns(values: list[str], field: str) -> list[str]:
 
 
 class AuthorizationSource(IstioMessage):
-    unmodelled = frozenset({"requestPrincipals", "notRequestPrincipals", "ipBlocks", "notIpBlocks",
-                             "remoteIpBlocks", "notRemoteIpBlocks", "serviceAccounts", "notServiceAccounts"})
+    unmodelled = frozenset({"ipBlocks", "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks", "serviceAccounts",
+                             "notServiceAccounts"})
     principals: list[str] = Field(default_factory=list)
     not_principals: list[str] = Field(default_factory=list)
+    # `<iss>/<sub>` of a JWT verified by a RequestAuthentication
+    request_principals: list[str] = Field(default_factory=list)
+    not_request_principals: list[str] = Field(default_factory=list)
     namespaces: list[str] = Field(default_factory=list)
     not_namespaces: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _patterns(self) -> AuthorizationSource:
-        for name in ("principals", "not_principals", "namespaces", "not_namespaces"):
+        for name in ("principals", "not_principals", "request_principals", "not_request_principals",
+                     "namespaces", "not_namespaces"):
             _check_patterns(getattr(self, name), name)
         return self
 
@@ -483,7 +487,45 @@ class AuthorizationPolicy(Resource):
     spec: AuthorizationPolicySpec = Field(default_factory=AuthorizationPolicySpec)
 
 
+# ---------------------------------------------------------------- RequestAuthentication
+
+class JWTHeader(IstioMessage):
+    name: str = Field(min_length=1)
+    prefix: str = ""
+
+
+class JWTRule(IstioMessage):
+    """One issuer's tokens (security/v1beta1/request_authentication.proto, JWTRule)."""
+
+    unmodelled = frozenset({"fromParams", "fromCookies", "outputPayloadToHeader", "outputClaimToHeaders",
+                             "timeout"})
+    issuer: str = Field(min_length=1)
+    audiences: list[str] = Field(default_factory=list)
+    jwks_uri: str | None = None
+    jwks: str | None = None
+    from_headers: list[JWTHeader] = Field(default_factory=list)
+    forward_original_token: bool = False
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> JWTRule:
+        if self.jwks and self.jwks_uri:
+            raise ValueError("jwks and jwksUri are mutually exclusive")
+        return self
+
+
+class RequestAuthenticationSpec(IstioMessage):
+    unmodelled = frozenset({"targetRef", "targetRefs"})
+    selector: WorkloadSelector | None = None
+    jwt_rules: list[JWTRule] = Field(default_factory=list)
+
+
+class RequestAuthentication(Resource):
+    api_versions: ClassVar[tuple[str, ...]] = ("security.istio.io/v1", "security.istio.io/v1beta1")
+    spec: RequestAuthenticationSpec = Field(default_factory=RequestAuthenticationSpec)
+
+
 ISTIO_KINDS: dict[str, type[Resource]] = {
+    "RequestAuthentication": RequestAuthentication,
     "VirtualService": VirtualService,
     "DestinationRule": DestinationRule,
     "Gateway": Gateway,

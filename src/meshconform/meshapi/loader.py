@@ -55,6 +55,10 @@ def load_text(text: str, source: str = "<input>") -> list[Sourced]:
         if document is None:
             continue
         result.append(Sourced(parse_document(document, source, index), source, document))
+    if not result:  # kubectl refuses an empty file too ("no objects passed to apply")
+        error = ConfigError(f"no resources in {source}")
+        error.source = source
+        raise error
     return result
 
 

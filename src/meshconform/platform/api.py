@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from meshconform.meshapi.loader import Sourced
 from meshconform.traffic.model import Request, Response
@@ -117,4 +117,46 @@ class Platform(Protocol):
 
     def describe(self) -> dict[str, Any]:
         """What is under test, with versions, for the report."""
+        ...
+
+    def diagnostics(self, reason: str = "") -> list[Path]:
+        """After a failure: write what is worth reading (pods, events, proxy status and config, logs; secrets
+        redacted) under the platform's folder and return the files. Never raises."""
+        ...
+
+
+@dataclass(frozen=True)
+class LoadTarget:
+    """Where a load generator outside the mesh sends requests (performance runs).
+
+    `host` is the Host header to send (None: the URL's own). `meshed`: the first hop is a proxy."""
+
+    name: str
+    base_url: str
+    host: str | None
+    meshed: bool
+
+
+@dataclass(frozen=True)
+class ProxyUsage:
+    """One proxy's resource use so far: CPU seconds consumed since it started, resident memory now."""
+
+    cpu_seconds: float
+    rss_bytes: int
+
+
+@runtime_checkable
+class SupportsLoad(Protocol):
+    """What `meshconform perf` needs beyond `Platform` (the local platform has it; kind and cluster:
+    an injected vs a non-injected namespace, proxies' use from the metrics API or cgroups)."""
+
+    def load_targets(self, service: str = "productpage", port: int = 9080,
+                     plain_namespace: str | None = None) -> dict[str, LoadTarget]:
+        """Named base URLs for load from outside the mesh: 'ingress', 'in-mesh' (through a meshed
+        client's sidecar; with a Host header), 'mesh' (the service's pod through its sidecar) and
+        'no-mesh' (the service's pod in `plain_namespace`, where nothing is injected)."""
+        ...
+
+    def proxy_usage(self) -> dict[str, ProxyUsage]:
+        """Every running proxy's cumulative CPU seconds and resident memory, by '<namespace>/<pod>'."""
         ...

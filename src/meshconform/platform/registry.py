@@ -120,13 +120,14 @@ def _load_reference(ref: str) -> object:
 
 
 def _check_option_names(kinds: Collection[PlatformKind]) -> None:
-    """Options share one flat namespace (--mesh-<name>); two platforms may not claim one name."""
-    owner: dict[str, str] = {}
+    """Options share one flat namespace (--mesh-<name>); two platforms may claim one name only with the
+    identical declaration (e.g. --kubeconfig of both kind and cluster), never two meanings."""
+    owner: dict[str, tuple[str, PlatformOption]] = {}
     for kind in kinds:
         for option in kind.options:
-            if option.name in owner and owner[option.name] != kind.name:
-                raise PlatformError(f"option --{option.name} is declared by both {owner[option.name]} and {kind.name}")
-            owner[option.name] = kind.name
+            first = owner.setdefault(option.name, (kind.name, option))
+            if first[0] != kind.name and first[1] != option:
+                raise PlatformError(f"option --{option.name} is declared by both {first[0]} and {kind.name}")
 
 
 def kinds() -> dict[str, PlatformKind]:
@@ -142,13 +143,27 @@ def get(name: str) -> PlatformKind:
 
 
 def all_options() -> list[tuple[PlatformKind, PlatformOption]]:
-    return [(kind, option) for kind in kinds().values() for option in kind.options]
+    """Every option once (an option shared by several platforms is listed with the first of them)."""
+    seen: set[str] = set()
+    listed = []
+    for kind in kinds().values():
+        for option in kind.options:
+            if option.name not in seen:
+                seen.add(option.name)
+                listed.append((kind, option))
+    return listed
+
+
+def declared_by(option: PlatformOption) -> list[str]:
+    """The platforms that take `option` (for help texts)."""
+    return [kind.name for kind in kinds().values() if any(o.name == option.name for o in kind.options)]
 
 
 def check_foreign_options(kind: PlatformKind, given: Mapping[str, Any]) -> None:
     """An option of another platform, set explicitly, is a usage error (it would be ignored)."""
+    own = {option.name for option in kind.options}
     for other, option in all_options():
-        if other is not kind and given.get(option.dest) not in (None, "", False, option.default):
+        if option.name not in own and given.get(option.dest) not in (None, "", False, option.default):
             raise PlatformError(f"--{option.name} is an option of platform {other.name}, not {kind.name}")
 
 

@@ -1,4 +1,7 @@
-"""The conformance report (shaped after the Gateway API ConformanceReport) and its HTML view."""
+"""The conformance report (shaped after the Gateway API ConformanceReport) and its HTML view.
+
+Every file is written from a redacted copy (meshconform.report.redact): whatever a test attached,
+no Secret value, private key or bearer token reaches conformance.yaml, junit.xml or report.html."""
 
 from __future__ import annotations
 
@@ -11,7 +14,8 @@ from typing import Any
 import jinja2
 import yaml
 
-from meshconform.report import junit
+from meshconform.report import charts, junit
+from meshconform.report.redact import redact
 from meshconform.suite.features import PROFILES
 
 
@@ -23,9 +27,17 @@ class TestResult:
     features: list[str]
     outcome: str  # passed | failed | skipped
     duration_s: float
-    message: str = ""
+    message: str = ""  # pytest's failure text (traceback), or the skip reason
     figures: dict[str, Any] = field(default_factory=dict)
     evidence: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""  # one sentence: what was expected, what was observed, with counts
+
+    def headline(self) -> str:
+        """The reason, or for a failure that gave none, the last line of its failure text."""
+        if self.reason or self.outcome == "passed":
+            return self.reason
+        lines = [line.strip().removeprefix("E").strip() for line in self.message.strip().splitlines()]
+        return next((line for line in reversed(lines) if line and not line.startswith(("_", "-"))), "")
 
 
 def _summary(results: list[TestResult]) -> dict[str, Any]:
@@ -61,7 +73,8 @@ def build(results: list[TestResult], implementation: dict[str, Any], under_test:
         "timeoutOverrides": overrides,
         "profiles": profiles,
         "tests": [{"id": r.id, "description": r.description, "features": r.features, "result": r.outcome,
-                   "durationSeconds": round(r.duration_s, 3), "message": r.message[:2000],
+                   **({"reason": r.headline()} if r.outcome != "passed" else {}),
+                   "durationSeconds": round(r.duration_s, 3), "message": r.message[-4000:],
                    "figures": r.figures, **({"evidence": r.evidence} if r.outcome == "failed" else {})}
                   for r in sorted(results, key=lambda r: r.id)],
     }
@@ -70,7 +83,7 @@ def build(results: list[TestResult], implementation: dict[str, Any], under_test:
 def write(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
     """conformance.yaml, junit.xml and report.html into the run's folder."""
     folder.mkdir(parents=True, exist_ok=True)
-    plain = json.loads(json.dumps(report, default=str))
+    plain = redact(json.loads(json.dumps(report, default=str)))
     yaml_path = folder / "conformance.yaml"
     yaml_path.write_text(yaml.safe_dump(plain, sort_keys=False, width=120))
     junit.write(plain, folder / "junit.xml")
@@ -79,8 +92,20 @@ def write(report: dict[str, Any], folder: Path) -> tuple[Path, Path]:
     return yaml_path, html_path
 
 
+# Evidence in the order a reader needs it: what was wrong with the config, the config, what was seen.
+EVIDENCE_ORDER = ("config_warnings", "applied_config", "traffic", "proxies", "proxies_error")
+
+
+def ordered_evidence(evidence: dict[str, Any]) -> list[tuple[str, Any]]:
+    def rank(name: str) -> tuple[int, str]:
+        return (EVIDENCE_ORDER.index(name) if name in EVIDENCE_ORDER else len(EVIDENCE_ORDER), name)
+    return sorted(evidence.items(), key=lambda item: rank(item[0]))
+
+
 def render_html(report: dict[str, Any]) -> str:
     environment = jinja2.Environment(loader=jinja2.PackageLoader("meshconform.report", "templates"),
                                      autoescape=True, undefined=jinja2.StrictUndefined)
     environment.filters["toyaml"] = lambda value: yaml.safe_dump(value, sort_keys=False, width=120)
-    return environment.get_template("report.html.j2").render(report=report)
+    environment.globals["share_charts"] = charts.share_charts
+    environment.globals["ordered_evidence"] = ordered_evidence
+    return environment.get_template("report.html.j2").render(report=redact(report))

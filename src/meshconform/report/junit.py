@@ -16,11 +16,10 @@ def write(report: dict[str, Any], path: Path) -> None:
     for test in tests:
         case = ET.SubElement(suite, "testcase", classname=f"meshconform.{'.'.join(test['features'])}",
                              name=test["id"], time=str(test["durationSeconds"]))
-        if test["result"] == "failed":
-            ET.SubElement(case, "failure", message=test["message"].strip().splitlines()[-1][:500]
-                          if test["message"].strip() else "failed").text = test["message"]
+        if test["result"] == "failed":  # CI shows the message first: the one-sentence reason
+            ET.SubElement(case, "failure", message=(test.get("reason") or "failed")[:500]).text = test["message"]
         elif test["result"] == "skipped":
-            ET.SubElement(case, "skipped", message=test["message"][:500])
+            ET.SubElement(case, "skipped", message=(test.get("reason") or test["message"])[:500])
     root = ET.Element("testsuites")
     root.append(suite)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

@@ -4,7 +4,10 @@ A check is designed from two numbers: the false-failure probability `alpha` (how
 mesh may fail the check by chance) and the `tolerance` (how far from the expected share the
 acceptance band may reach). The sample size follows: the smallest n whose central (1 - alpha)
 binomial region lies within expected ± tolerance. A mesh whose true share is off by 2 x tolerance
-or more then fails with probability of at least about 1 - alpha."""
+or more then fails with probability of at least about 1 - alpha.
+
+The suite now judges shares sequentially (stats.sequential); these fixed-n regions give its
+largest sample (`sample_size`) and serve checks that take one fixed sample."""
 
 from __future__ import annotations
 
@@ -132,21 +135,3 @@ def split_sample_size(expected: dict[str, float], tolerance: float, alpha: float
     share = split_alpha(expected, alpha)
     return max(sample_size(p, tolerance, share) for p in expected.values())
 
-
-def early_decision(counts: dict[str, int], planned: int, expected: dict[str, float], alpha_each: float,
-                   exclusive: bool) -> bool | None:
-    """Curtailed sampling: the verdict the full sample of `planned` requests would get, if the counts
-    so far already fix it whatever the remaining requests do; None while it is open. Stopping then
-    changes no error rate: the decision is the one the full sample would have made.
-    `exclusive`: outcomes outside `expected` are failures in themselves (a split's unknown subset)."""
-    remaining = planned - sum(counts.values())
-    certain_pass = True
-    for name, p in expected.items():
-        lo, hi = acceptance_region(planned, p, alpha_each)
-        count = counts.get(name, 0)
-        if count > hi or count + remaining < lo:
-            return False
-        certain_pass = certain_pass and count >= lo and count + remaining <= hi
-    if exclusive and any(count for name, count in counts.items() if name not in expected):
-        return False
-    return True if certain_pass else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -17,10 +18,31 @@ def new_marker(test_id: str) -> str:
     return f"{test_id}-{uuid.uuid4().hex[:8]}"
 
 
+# How a reply with no HTTP answer went wrong, for a failure's one-sentence reason.
+_NO_ANSWER = {"tls": "failed the TLS handshake", "refused": "were refused", "reset": "were reset",
+              "timeout": "timed out"}
+
+
+def miss_kind(reply: Response) -> str:
+    """A few words on how a reply missed its expectation: "failed the TLS handshake", "answered 404"."""
+    if reply.status is None:
+        return _NO_ANSWER.get(str(reply.error), f"got no answer ({reply.error})")
+    return f"answered {reply.status}"
+
+
+def outcomes(replies: Sequence[Response], describe: Callable[[Response], str] | None = None) -> str:
+    """How a batch went, with counts, most frequent first: "18 answered 200, 2 failed the TLS handshake".
+    `describe` names what matters of each reply (default: its status or how it got none)."""
+    counts = Counter((describe or miss_kind)(reply) for reply in replies)
+    return ", ".join(f"{count} {what}" for what, count in counts.most_common()) or "no replies"
+
+
 def wait_for_marker(vantage: Vantage, request: Request, marker: str, timeouts: Timeouts) -> float:
     """Converged when the response carries this test's own marker N times in a row."""
-    return wait_for(vantage, request, lambda reply: reply.headers.get(MARKER_HEADER) == marker, timeouts,
-                    f"config {marker}")
+    def miss(reply: Response) -> str:
+        return miss_kind(reply) + (" without this config's marker" if reply.status is not None else "")
+    return wait_for_all(vantage, [(request, lambda reply: reply.headers.get(MARKER_HEADER) == marker)], timeouts,
+                        f"config {marker}", miss)
 
 
 def wait_for(vantage: Vantage, request: Request, predicate: Callable[[Response], bool], timeouts: Timeouts,
@@ -30,16 +52,20 @@ def wait_for(vantage: Vantage, request: Request, predicate: Callable[[Response],
 
 
 def wait_for_all(vantage: Vantage, expectations: Sequence[tuple[Request, Callable[[Response], bool]]],
-                 timeouts: Timeouts, what: str) -> float:
+                 timeouts: Timeouts, what: str, miss: Callable[[Response], str] = miss_kind) -> float:
     """Converged when every request of the batch meets its own expectation, N times in a row.
     A batch that only the new config can satisfy (e.g. one path now allowed, another now denied)
-    makes the probe specific to it when no marker header is available."""
-    def probe() -> tuple[bool, str]:
+    makes the probe specific to it when no marker header is available. A failure's reason counts
+    the attempts by how they missed (`miss` of the first reply that did)."""
+    def probe() -> tuple[bool, str, str]:
         batch = [replace(request, timeout=timeouts.request_timeout, request_id=new_request_id())
                  for request, _ in expectations]
         replies = vantage.send(batch)
-        ok = all(bool(check(reply)) for (_, check), reply in zip(expectations, replies, strict=True))
-        return ok, "; ".join(reply.summary() for reply in replies)
+        missed = [reply for (_, check), reply in zip(expectations, replies, strict=True) if not check(reply)]
+        kind = miss(missed[0]) if missed else ""
+        if missed and len(expectations) > 1:
+            kind = f"{kind} ({missed[0].path})"
+        return not missed, "; ".join(reply.summary() for reply in replies), kind
     return await_convergence(probe, timeouts, what)
 
 

@@ -7,37 +7,56 @@ converging to the wrong behaviour, and both report what was observed."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from meshconform.suite.timeouts import Timeouts
 
 
 class NeverConverged(AssertionError):
-    """The new behaviour was not seen N times in a row within the cap."""
+    """The new behaviour was not seen N times in a row within the cap. `reason` says it in one
+    sentence with counts (what the report leads with); the message adds the last observations."""
+
+    def __init__(self, what: str, cap: float, needed: int, attempts: int, misses: Counter[str],
+                 observed: list[str]) -> None:
+        self.what, self.attempts, self.misses = what, attempts, misses
+        successes = attempts - sum(misses.values())
+        how = ", ".join(f"{count} {kind}" for kind, count in misses.most_common())
+        if successes:
+            self.reason = (f"{what} did not hold {needed} times in a row within {cap:g} s: {successes} of "
+                           f"{attempts} attempts succeeded, {how}")
+        elif len(misses) == 1:
+            [(kind, count)] = misses.items()
+            self.reason = f"{what} never converged within {cap:g} s: {count} of {attempts} attempts {kind}"
+        else:
+            self.reason = f"{what} never converged within {cap:g} s: of {attempts} attempts, {how}"
+        super().__init__(f"{self.reason}; last observed: " + " | ".join(observed))
 
 
-def await_convergence(probe: Callable[[], tuple[bool, str]], timeouts: Timeouts, what: str,
-                      consecutive: int | None = None, spacing: float = 0.0) -> float:
+def await_convergence(probe: Callable[[], tuple[bool, str] | tuple[bool, str, str]], timeouts: Timeouts,
+                      what: str, consecutive: int | None = None, spacing: float = 0.0) -> float:
     """Call `probe` until it succeeds N times in a row (default: the configured count); a failure
     resets the count. `spacing` is the pause between successful probes (for conditions that must
     hold over time, such as a count that stopped growing). Returns the seconds it took.
-    `probe` returns (ok, what was observed)."""
+    `probe` returns (ok, what was observed) and, optionally, how a miss went wrong in a few words
+    ("failed the TLS handshake", "answered 404"): counted for the failure's one-sentence reason."""
     started = time.monotonic()
     deadline = started + timeouts.max_time_to_consistency
     needed = consecutive or timeouts.required_consecutive_successes
     streak, pause = 0, timeouts.poll_interval
     observed: list[str] = []
+    attempts, misses = 0, Counter[str]()
     while True:
-        ok, seen = probe()
+        ok, seen, *kind = probe()
+        attempts += 1
+        if not ok:
+            misses[kind[0] if kind else "were not as expected"] += 1
         observed = (observed + [seen])[-5:]
         streak = streak + 1 if ok else 0
         if streak >= needed:
             return time.monotonic() - started
         if time.monotonic() > deadline:
-            raise NeverConverged(
-                f"{what}: never converged within {timeouts.max_time_to_consistency:.0f}s "
-                f"(needed {needed} successes in a row); last observed: "
-                + " | ".join(observed))
+            raise NeverConverged(what, timeouts.max_time_to_consistency, needed, attempts, misses, observed)
         if not ok:
             time.sleep(pause)
             pause = min(pause * 2, 1.0)

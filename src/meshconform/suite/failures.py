@@ -45,7 +45,7 @@ def records_for(platform: Platform, workloads: Iterable[tuple[str, str]], replie
     return found
 
 
-def outcomes(records: dict[str, dict[str, Any]]) -> Counter[str]:
+def log_outcomes(records: dict[str, dict[str, Any]]) -> Counter[str]:
     """'status flags details' per record, counted: what the report shows when a mechanism is wrong."""
     return Counter(f"{rec.get('status')} {rec.get('flags')} {rec.get('details')}" for rec in records.values())
 
@@ -67,9 +67,9 @@ def assert_failed_as(platform: Platform, workloads: Iterable[tuple[str, str]], r
                      timeouts: Timeouts, status: int, flag: str | None = None, details_prefix: str | None = None,
                      direction: str | None = None, what: str = "requests") -> dict[str, int]:
     """Assert that every reply's request was logged at `workloads`' proxies as `status` with `flag` (and
-    details); returns the outcomes counted, for the report's figures."""
+    details); returns the log_outcomes counted, for the report's figures."""
     records = records_for(platform, workloads, replies, timeouts, direction)
-    counted = dict(outcomes(records))
+    counted = dict(log_outcomes(records))
     wrong = failed_as(records, status, flag, details_prefix)
     expected = " ".join(str(part) for part in (status, flag, details_prefix) if part)
     assert not wrong, f"{what}: {len(wrong)} of {len(records)} did not fail as {expected}; the proxy logged {counted}"

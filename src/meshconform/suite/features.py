@@ -19,7 +19,16 @@ MESH_HTTP = Profile(
     core=frozenset({"SidecarInjection", "WeightedRouting", "HeaderRouting", "FaultAbort", "FaultDelay", "Mirroring",
                     "MTLSStrict", "MTLSPermissive", "GatewayHTTP"}),
     extended=frozenset({"GatewayTLS", "MTLSPrecedence", "MTLSDisable", "RequestTimeout", "Retries",
-                        "CircuitBreaking", "Authorization", "BookinfoScenarios"}),
+                        "CircuitBreaking", "Authorization", "BookinfoScenarios",
+                        # Extended, not core: trace propagation needs the apps' cooperation (Bookinfo's) and
+                        # is observability rather than traffic control; a mesh may be run without it.
+                        "TraceContext",
+                        # Extended: ejection needs several instances and per-caller health tracking, and its
+                        # timing rests on the API reference rather than on a task outcome.
+                        "OutlierDetection",
+                        # Extended: end-user authentication needs an issuer and policy set up by the user; meshes
+                        # without JWT support can still route and secure service-to-service traffic.
+                        "JWTAuthentication"}),
 )
 PROFILES = {MESH_HTTP.name: MESH_HTTP}
 ALL_FEATURES = frozenset().union(*(p.core | p.extended for p in PROFILES.values()))

@@ -26,6 +26,8 @@ class Request:
     timeout: float = 15.0
     ca_pem: str | None = None  # trust anchor for https to the gateway
     request_id: str = field(default_factory=new_request_id)
+    # False sends no x-request-id (the id stays local, for the caller's bookkeeping): a proxy must make one.
+    send_request_id: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -45,7 +45,8 @@ async def _one(session: aiohttp.ClientSession, transport: Transport, request: Re
                ssl_contexts: dict[str, ssl.SSLContext]) -> Response:
     host = request.host or "localhost"
     target = transport.target(host, request.path, request.scheme)
-    headers = {"x-request-id": request.request_id, **request.headers}
+    headers = {"x-request-id": request.request_id, **request.headers} if request.send_request_id else dict(
+        request.headers)
     if target.host_header:
         headers["Host"] = target.host_header
     started = time.perf_counter()

@@ -20,6 +20,7 @@ from meshconform.meshapi.istio import (
     DestinationRule,
     Gateway,
     LoadBalancerKind,
+    RequestAuthentication,
     ServerProtocol,
     ServerTLSMode,
 )
@@ -47,6 +48,8 @@ def _refusals(resource: BaseModel) -> Iterator[tuple[str, str]]:
         yield from _authorization_policy(resource)
     elif isinstance(resource, Gateway):
         yield from _gateway(resource)
+    elif isinstance(resource, RequestAuthentication):
+        yield from _request_authentication(resource)
 
 
 def _messages(value: Any, path: str) -> Iterator[tuple[str, IstioMessage]]:
@@ -84,11 +87,26 @@ def _authorization_policy(policy: AuthorizationPolicy) -> Iterator[tuple[str, st
     if policy.spec.action in (AuthorizationAction.AUDIT, AuthorizationAction.CUSTOM):
         yield "spec.action", f"action {policy.spec.action} (ALLOW and DENY are)"
     for r, rule in enumerate(policy.spec.rules):
+        for f, frm in enumerate(rule.from_):
+            for name, values in (("requestPrincipals", frm.source.request_principals),
+                                 ("notRequestPrincipals", frm.source.not_request_principals)):
+                for value in values:
+                    if "*" in value and value != "*" and not value.endswith("/*") and not value.startswith("*/"):
+                        yield (f"spec.rules[{r}].from[{f}].source.{name}",
+                               f"request principal {value!r} (exact, '*', '<iss>/*' and '*/<sub>' are)")
         for t, to in enumerate(rule.to):
             for name in ("paths", "not_paths"):
                 if any("{" in value for value in getattr(to.operation, name)):
                     field = "notPaths" if name == "not_paths" else "paths"
                     yield (f"spec.rules[{r}].to[{t}].operation.{field}", "path templates ({*}, {**})")
+
+
+def _request_authentication(ra: RequestAuthentication) -> Iterator[tuple[str, str]]:
+    for index, rule in enumerate(ra.spec.jwt_rules):
+        if rule.jwks_uri is not None:
+            yield f"spec.jwtRules[{index}].jwksUri", "jwksUri (keys fetched at run time; give them inline in jwks)"
+        elif rule.jwks is None:
+            yield f"spec.jwtRules[{index}].jwks", "a rule without jwks (istiod would fetch the issuer's keys)"
 
 
 def _gateway(gateway: Gateway) -> Iterator[tuple[str, str]]:

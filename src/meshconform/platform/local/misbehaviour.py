@@ -50,6 +50,10 @@ class Misbehaviour(StrEnum):
                                      "sidecars pass a plaintext caller's own X-Forwarded-Client-Cert to the app")
     WILDCARD_WITHOUT_DOT_BOUNDARY = ("wildcard-without-dot-boundary",
                                      "a host '*.example.com' also matches 'badexample.com' and 'example.com'")
+    OUTLIER_DETECTION_IGNORED = "outlier-detection-ignored", "drops DestinationRule outlierDetection (no ejection)"
+    JWT_IGNORED = "jwt-ignored", "sidecars verify no JWT (RequestAuthentication dropped)"
+    TRACE_HEADERS_DROPPED = ("trace-headers-dropped",
+                             "sidecars strip x-request-id, traceparent and B3 headers before the app")
 
 
 Misbehaviours = frozenset[Misbehaviour]

@@ -23,12 +23,12 @@ from meshconform import __version__
 from meshconform.errors import ConfigError, PlatformError
 from meshconform.interrupts import sigterm_as_interrupt
 from meshconform.meshapi.loader import Sourced, load_files
-from meshconform.platform.api import INGRESS, ContainerState, Endpoint, Workload
+from meshconform.platform.api import INGRESS, MESHED_CLIENT, ContainerState, Endpoint, LoadTarget, ProxyUsage, Workload
 from meshconform.platform.local import addresses, envoy, observation, reconcile
 from meshconform.platform.local.fidelity import under_test_block
 from meshconform.platform.local.misbehaviour import Misbehaviour, parse
 from meshconform.platform.local.observation import LocalVantage
-from meshconform.platform.local.processes import Processes
+from meshconform.platform.local.processes import OUTBOUND_PORT, Processes, tail
 from meshconform.platform.local.state import EnvoyInfo, ParsedResources, RunFiles, RunState, StoredResource
 from meshconform.platform.local.supervisor import ProcessRecord, Supervisor
 from meshconform.platform.local.translator import MeshSnapshot
@@ -147,6 +147,10 @@ class LocalPlatform:
         with self._locked() as state:
             desired, next_seq = reconcile.merged(self._parsed.of(state.resources), resources, state.next_seq)
             self._reconcile(state, desired, next_seq)
+
+    def resources(self) -> list[Sourced]:
+        """What is applied now, in creation order (for analysis of what is applied next)."""
+        return [item for _, item in self._parsed.of(self.state.resources)]
 
     def delete(self, resources: Sequence[Sourced], ignore_missing: bool = False) -> None:
         with self._locked() as state:
@@ -279,6 +283,74 @@ class LocalPlatform:
                     {"name": c.name, "state": c.state, "restarts": c.restarts, "last_exit": c.last_exit}
                     for c in workload.containers]
         return found
+
+    def load_targets(self, service: str = "productpage", port: int = 9080,
+                     plain_namespace: str | None = None) -> dict[str, LoadTarget]:
+        """Addresses a load generator uses to reach `service` (in `default`) four ways:
+        'ingress' (the gateway), 'in-mesh' (the meshed client's sidecar, as the client app uses it),
+        'mesh' (a pod of the service through its sidecar), and 'no-mesh': the same service's pod in
+        `plain_namespace` (a namespace without injection), or else straight to the meshed pod's app
+        port (skipping only its inbound sidecar)."""
+        snapshot = self._snapshot()
+
+        def pod_of(namespace: str) -> Pod:
+            for pod in snapshot.pods:
+                if pod.namespace == namespace and pod.labels.get("app") == service and port in pod.container_ports:
+                    return pod
+            raise PlatformError(f"no pod of service {service!r} with port {port} in namespace {namespace!r}")
+        meshed = pod_of("default")
+        client_ns, _, client = MESHED_CLIENT.partition("/")
+        clients = [p for p in snapshot.pods if p.namespace == client_ns and p.deployment == client and p.injected]
+        targets = {INGRESS: LoadTarget(INGRESS, self.endpoint.http, None, True),
+                   "mesh": LoadTarget("mesh", f"http://{meshed.ip}:{port}", None, meshed.injected)}
+        if clients:
+            targets["in-mesh"] = LoadTarget("in-mesh", f"http://{clients[0].ip}:{OUTBOUND_PORT}", f"{service}:{port}",
+                                            True)
+        if plain_namespace is not None:
+            plain = pod_of(plain_namespace)
+            targets["no-mesh"] = LoadTarget("no-mesh", f"http://{plain.ip}:{port}", None, plain.injected)
+        else:
+            targets["no-mesh"] = LoadTarget("no-mesh", f"http://{meshed.ip}:{meshed.app_port(port)}", None, False)
+        return targets
+
+    def proxy_usage(self) -> dict[str, ProxyUsage]:
+        """CPU seconds and resident memory of every running proxy (gateway and sidecars), by name."""
+        import psutil
+        usage: dict[str, ProxyUsage] = {}
+        for record in self.supervisor.records():
+            if not record.name.startswith("envoy:"):
+                continue
+            status = self.supervisor.status(record)  # the Envoy itself, not the keeper that restarts it
+            if status.pid is None:
+                continue
+            try:
+                process = psutil.Process(status.pid)
+                times, memory = process.cpu_times(), process.memory_info()
+            except psutil.Error:
+                continue
+            usage[record.name.removeprefix("envoy:")] = ProxyUsage(times.user + times.system, memory.rss)
+        return usage
+
+    def diagnostics(self, reason: str = "") -> list[Path]:
+        """Every process's state (as `status` shows it) and the log tails of those that ever exited."""
+        folder = self.files.root / "diagnostics" / time.strftime("%Y%m%d-%H%M%S")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            lines = [reason, ""] if reason else []
+            logs = []
+            for record in self.supervisor.records():
+                status = self.supervisor.status(record)
+                lines.append(f"{record.name}: {status.describe()} (log {record.log})")
+                if status.last_exit is not None or status.state != "running":
+                    logs.append(f"== {record.name}\n{tail(Path(record.log), 40)}")
+            (folder / "processes.txt").write_text("\n".join(lines) + "\n")
+            written = [folder / "processes.txt"]
+            if logs:
+                (folder / "exited-logs.txt").write_text("\n\n".join(logs) + "\n")
+                written.append(folder / "exited-logs.txt")
+            return written
+        except OSError:
+            return []
 
     def describe(self) -> dict[str, Any]:
         env = self._state.envoy if self._state is not None else None

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from meshconform.meshapi.loader import Sourced, parse_document
+from meshconform.platform.local.ca import write_private
 from meshconform.platform.local.translator.model import Pod
 
 
@@ -93,7 +94,7 @@ class RunState:
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1))
+        write_private(tmp, json.dumps(self.to_json(), indent=1).encode())  # 0600: it holds applied Secrets
         tmp.replace(path)
 
     @classmethod

@@ -71,6 +71,7 @@ def build(resources: Sequence[Sourced], allocate_ip: Callable[[str], str], no_in
         peer_authentications=[i.resource for i in by_kind.get("PeerAuthentication", [])],  # type: ignore[misc]
         secrets=[i.resource for i in by_kind.get("Secret", [])],  # type: ignore[misc]
         authorization_policies=[i.resource for i in by_kind.get("AuthorizationPolicy", [])],  # type: ignore[misc]
+        request_authentications=[i.resource for i in by_kind.get("RequestAuthentication", [])],  # type: ignore[misc]
     )
     return snapshot, specs
 

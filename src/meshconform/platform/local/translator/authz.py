@@ -18,6 +18,8 @@ from meshconform.meshapi.istio import (
     AuthorizationSource,
 )
 from meshconform.platform.local.misbehaviour import Misbehaviour, Misbehaviours
+from meshconform.platform.local.translator.jwt import FILTER_NAME as JWT_FILTER
+from meshconform.platform.local.translator.jwt import issuers_for
 from meshconform.platform.local.translator.model import ROOT_NAMESPACE, MeshSnapshot, Pod
 
 RBAC = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
@@ -40,21 +42,22 @@ def rbac_filters(mesh: MeshSnapshot, pod: Pod, misbehave: Misbehaviours = frozen
     if Misbehaviour.AUTHZ_IGNORED in misbehave:
         return []
     policies = policies_for(mesh, pod)
+    issuers = issuers_for(mesh, pod)
     filters = []
     for action in (AuthorizationAction.DENY, AuthorizationAction.ALLOW):
         chosen = [p for p in policies if p.spec.action is action]
         if not chosen:
             continue
-        rules = {f"ns[{p.metadata.namespace}]-policy[{p.metadata.name}]-rule[{i}]": _policy(rule)
+        rules = {f"ns[{p.metadata.namespace}]-policy[{p.metadata.name}]-rule[{i}]": _policy(rule, issuers)
                  for p in chosen for i, rule in enumerate(p.spec.rules)}
         filters.append({"name": f"envoy.filters.http.rbac.{action.value.lower()}",
                         "typed_config": {"@type": RBAC, "rules": {"action": action.value, "policies": rules}}})
     return filters
 
 
-def _policy(rule: AuthorizationRule) -> dict[str, Any]:
+def _policy(rule: AuthorizationRule, issuers: list[str]) -> dict[str, Any]:
     permissions = [_operation(to.operation) for to in rule.to] or [{"any": True}]
-    principals = [_source(frm.source) for frm in rule.from_] or [{"any": True}]
+    principals = [_source(frm.source, issuers) for frm in rule.from_] or [{"any": True}]
     return {"permissions": [{"or_rules": {"rules": permissions}}],
             "principals": [{"or_ids": {"ids": principals}}]}
 
@@ -108,7 +111,32 @@ def _principal_pattern(principal: str) -> dict[str, Any]:
     return _string(TRUST_DOMAIN_PREFIX + principal)
 
 
-def _source(source: AuthorizationSource) -> dict[str, Any]:
+def _claim(issuer: str, claim: str, match: dict[str, Any]) -> dict[str, Any]:
+    """A claim of a token verified for `issuer` (jwt_authn keeps its payload under the issuer's name)."""
+    return {"metadata": {"filter": JWT_FILTER, "path": [{"key": issuer}, {"key": claim}], "value": match}}
+
+
+def _request_principal(pattern: str, issuers: list[str]) -> dict[str, Any]:
+    """`<iss>/<sub>` of a verified token: exact, `*` (any), `<iss>/*` or `*/<sub>` (capabilities refuses
+    other wildcards). A principal names no issuer but one of the workload's RequestAuthentications: no match."""
+    present: dict[str, Any] = {"present_match": True}
+    candidates: list[tuple[str, dict[str, Any]]]
+    if pattern == "*":
+        candidates = [(iss, present) for iss in issuers]
+    elif pattern.startswith("*/"):
+        candidates = [(iss, {"string_match": {"exact": pattern[2:]}}) for iss in issuers]
+    elif pattern.endswith("/*"):
+        candidates = [(pattern[:-2], present)]
+    else:
+        # The issuer is the longest configured one the principal starts with (issuers are URLs with '/').
+        known = [iss for iss in issuers if pattern.startswith(iss + "/")]
+        iss = max(known, key=len) if known else pattern.rpartition("/")[0]
+        candidates = [(iss, {"string_match": {"exact": pattern[len(iss) + 1:]}})]
+    ids = [_claim(iss, "sub", match) for iss, match in candidates]
+    return {"or_ids": {"ids": ids}} if ids else {"not_id": {"any": True}}
+
+
+def _source(source: AuthorizationSource, issuers: list[str] | None = None) -> dict[str, Any]:
     def principal(v: str) -> dict[str, Any]:
         return {"authenticated": {"principal_name": _principal_pattern(v)}}
 
@@ -121,8 +149,13 @@ def _source(source: AuthorizationSource) -> dict[str, Any]:
     def any_id(values: list[str], make: Any) -> dict[str, Any]:
         return {"or_ids": {"ids": [make(v) for v in values]}}
 
+    def request_principal(v: str) -> dict[str, Any]:
+        return _request_principal(v, issuers or [])
+
     parts = []
     for values, negated_values, make in ((source.principals, source.not_principals, principal),
+                                         (source.request_principals, source.not_request_principals,
+                                          request_principal),
                                          (source.namespaces, source.not_namespaces, namespace)):
         if values:
             parts.append(any_id(values, make))

@@ -102,8 +102,12 @@ def _outbound_cluster(mesh: MeshSnapshot, caller: Pod, certs: CertificatePaths, 
             "common_http_protocol_options": {"max_requests_per_connection": http.max_requests_per_connection},
             "explicit_http_config": {"http_protocol_options": {}},
         }}
-    if policy.outlier_detection is not None:
+    if policy.outlier_detection is not None and Misbehaviour.OUTLIER_DETECTION_IGNORED not in misbehave:
         cluster["outlier_detection"] = _outlier_detection(policy)
+        # As istiod: minHealthPercent (default 0) becomes the panic threshold, so ejected hosts stay out
+        # however many are ejected (Envoy's own default of 50 % would route to them again).
+        cluster["common_lb_config"] = {"healthy_panic_threshold": {
+            "value": float(policy.outlier_detection.min_health_percent or 0)}}
     return cluster
 
 

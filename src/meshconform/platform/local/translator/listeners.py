@@ -9,7 +9,7 @@ from meshconform.errors import ConfigError
 from meshconform.meshapi.istio import Gateway, MutualTLSMode, VirtualService
 from meshconform.meshapi.kube import Service
 from meshconform.platform.local.misbehaviour import Misbehaviour, Misbehaviours
-from meshconform.platform.local.translator import authz, mtls
+from meshconform.platform.local.translator import authz, jwt, mtls
 from meshconform.platform.local.translator.envoy_types import (
     DOWNSTREAM_TLS,
     FAULT,
@@ -53,6 +53,10 @@ def _hcm(stat_prefix: str, route: dict[str, Any], log: list[dict[str, Any]],
 
 # ---------------------------------------------------------------- sidecar
 
+# What the trace-headers-dropped misbehaviour strips: the request id and W3C and B3 trace context.
+TRACE_HEADERS_DROPPED = ("x-request-id", "traceparent", "tracestate", "x-b3-traceid", "x-b3-spanid",
+                         "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags", "b3")
+
 def inbound_listeners(mesh: MeshSnapshot, pod: Pod, certs: CertificatePaths, log_path: Path,
                       misbehave: Misbehaviours) -> list[dict[str, Any]]:
     listeners = []
@@ -66,9 +70,12 @@ def inbound_listeners(mesh: MeshSnapshot, pod: Pod, certs: CertificatePaths, log
             "name": "inbound", "domains": ["*"],
             "routes": [{"match": {"prefix": "/"},
                         "route": {"cluster": inbound_cluster_name(port), "timeout": "0s"}}]}]}}
+        if Misbehaviour.TRACE_HEADERS_DROPPED in misbehave:
+            route["route_config"]["request_headers_to_remove"] = list(TRACE_HEADERS_DROPPED)
         log = access_log(log_path, pod.name, "inbound")
         # The app learns its caller's identity from XFCC, set only from a verified client certificate.
-        rbac = authz.rbac_filters(mesh, pod, misbehave)
+        # JWT verification first, so RBAC can read the request principal it leaves in metadata.
+        rbac = [*jwt.jwt_filters(mesh, pod, misbehave), *authz.rbac_filters(mesh, pod, misbehave)]
         tls_hcm = _hcm(f"inbound_{port}", route, log, rbac, forward_client_cert_details="SANITIZE_SET",
                        set_current_client_cert_details={"subject": True, "uri": True})
         # A caller without mTLS has no certificate to vouch for: any XFCC it sent is dropped (Envoy strips
@@ -190,7 +197,7 @@ def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: Cer
     https_chains: list[dict[str, Any]] = []
     routes: dict[str, dict[str, Any]] = {}
     http_server = False
-    rbac = authz.rbac_filters(mesh, pod, misbehave)
+    rbac = [*jwt.jwt_filters(mesh, pod, misbehave), *authz.rbac_filters(mesh, pod, misbehave)]
     for gateway, index in gateway_servers(mesh, pod):
         server = gateway.spec.servers[index]
         where = f"spec.servers[{index}]"

@@ -11,6 +11,7 @@ from meshconform.meshapi.istio import (
     DestinationRule,
     Gateway,
     PeerAuthentication,
+    RequestAuthentication,
     VirtualService,
 )
 from meshconform.meshapi.kube import Secret, Service
@@ -55,6 +56,7 @@ class MeshSnapshot:
     peer_authentications: list[PeerAuthentication] = field(default_factory=list)
     secrets: list[Secret] = field(default_factory=list)
     authorization_policies: list[AuthorizationPolicy] = field(default_factory=list)
+    request_authentications: list[RequestAuthentication] = field(default_factory=list)
 
 
 class CertificatePaths(Protocol):

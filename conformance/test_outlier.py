@@ -1,0 +1,157 @@
+"""Outlier detection: an instance that starts failing is ejected and kept out for baseEjectionTime.
+
+Istio's DestinationRule OutlierDetection reference: a host answering consecutive5xxErrors 5xx in a row is
+ejected from the caller's load-balancing pool; it stays out for baseEjectionTime (times the number of
+ejections so far), is let back at the next sweep (every `interval`) after that, and at most
+maxEjectionPercent of the pool is ejected at once. echo-pool has three instances of one Deployment; a POST to
+/meshconform/fail-for/<ms> makes the one instance it reaches answer 500 for that long, so nothing is left
+failing. Requests go one at a time (no retries), so the caller's proxy sees every answer in order."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from meshconform.suite.checks import wait_for_marker
+from meshconform.suite.unit import conformance_test
+from meshconform.traffic.model import Request, Response
+
+MANIFEST = "resilience/echo-pool-outlier.yaml"
+HOST = "echo-pool:8080"
+CONSECUTIVE = 3
+INTERVAL = 1.0  # seconds
+BASE_EJECTION = 4.0  # seconds
+# Before a verdict is drawn from timing, at least this many requests must go out in one interval: with one of
+# three hosts picked at random, the failing host then gets its 3 requests within the interval except with
+# probability P(Binomial(50, 1/3) < 3) < 1e-6.
+MIN_REQUESTS_PER_INTERVAL = 50
+# Tolerance past the ejection end for the host to be picked again: at >= 50 requests per second a host with
+# a third of the picks is missed for 2 s with probability (2/3)^100 < 1e-17.
+RETURN_TOLERANCE = 2.0
+BATCH = 5  # requests per batch, sent one at a time; each reply is timed by its batch's start and end
+
+
+@dataclass(frozen=True)
+class Seen:
+    start: float  # monotonic seconds: the batch was sent after this
+    end: float  # and all its replies were back by this
+    reply: Response
+
+    @property
+    def pod(self) -> str | None:
+        return self.reply.answered_by
+
+
+def _fail(vantage, milliseconds: int, pods: int) -> tuple[set[str], float]:  # type: ignore[no-untyped-def]
+    """Make `pods` distinct instances fail for `milliseconds`; (their names, when the first began failing)."""
+    failing: set[str] = set()
+    began = 0.0
+    for _ in range(60):  # each control request reaches one instance picked by the caller's proxy
+        sent = time.monotonic()
+        reply = vantage.send([Request(f"/meshconform/fail-for/{milliseconds}", host=HOST, method="POST")])[0]
+        assert reply.status == 200 and reply.answered_by, reply.summary()
+        if not failing:
+            began = sent
+        failing.add(str(reply.answered_by))
+        if len(failing) == pods:
+            return failing, began
+    raise AssertionError(f"60 control requests reached only {sorted(failing)}; echo-pool has 3 instances")
+
+
+def _observe(vantage, until) -> list[Seen]:  # type: ignore[no-untyped-def]
+    """Batches of requests, one at a time, until `until(seen)` says stop."""
+    seen: list[Seen] = []
+    i = 0
+    while not until(seen):
+        start = time.monotonic()
+        replies = vantage.send([Request(f"/outlier/{i + k}", host=HOST) for k in range(BATCH)], concurrency=1)
+        end = time.monotonic()
+        seen.extend(Seen(start, end, r) for r in replies)
+        i += BATCH
+    return seen
+
+
+def _summary(seen: list[Seen]) -> dict[str, dict[str, int]]:
+    """Answers by instance and status."""
+    by_pod: dict[str, Counter[str]] = {}
+    for s in seen:
+        by_pod.setdefault(str(s.pod), Counter())[str(s.reply.status)] += 1
+    return {pod: dict(c) for pod, c in sorted(by_pod.items())}
+
+
+def _apply(mesh_config, mesh_meshed_client, mesh_timeouts, max_percent: int) -> None:  # type: ignore[no-untyped-def]
+    marker = mesh_config.apply_manifest(MANIFEST, consecutive=CONSECUTIVE, interval=f"{INTERVAL:g}s",
+                                        base_ejection=f"{BASE_EJECTION:g}s", max_percent=max_percent)
+    wait_for_marker(mesh_meshed_client, Request("/probe", host=HOST), marker, mesh_timeouts)
+    # All three instances answer before anything fails (each is in the pool).
+    replies = mesh_meshed_client.send([Request(f"/warm/{i}", host=HOST) for i in range(60)], concurrency=1)
+    pods = {r.answered_by for r in replies if r.status == 200}
+    assert len(pods) == 3, f"echo-pool answered from {sorted(map(str, pods))}, expected 3 instances"
+
+
+def _enough_traffic(seen: list[Seen], since: float) -> None:
+    early = [s for s in seen if s.end <= since + INTERVAL]
+    assert len(early) >= MIN_REQUESTS_PER_INTERVAL, (
+        f"only {len(early)} requests in the first {INTERVAL} s after the failure began: too slow to judge "
+        f"(need {MIN_REQUESTS_PER_INTERVAL})")
+
+
+@conformance_test("outlier-ejection", f"consecutive5xxErrors {CONSECUTIVE}, interval {INTERVAL:g}s, baseEjectionTime "
+                  f"{BASE_EJECTION:g}s on three instances: one that starts failing answers at most {CONSECUTIVE} "
+                  f"requests, within the interval, then none for baseEjectionTime, and answers again within the "
+                  f"next interval + {RETURN_TOLERANCE:g} s (timing false-failure < 1e-6 at >= "
+                  f"{MIN_REQUESTS_PER_INTERVAL} requests a second, sent one at a time).",
+                  features={"OutlierDetection"}, manifests=(MANIFEST,), parallel=False)
+def test_outlier_ejection(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+    _apply(mesh_config, mesh_meshed_client, mesh_timeouts, max_percent=100)
+    # It fails for less than the ejection lasts, so it is healthy when let back.
+    (bad,), began = _fail(mesh_meshed_client, int((BASE_EJECTION - 1.0) * 1000), 1)
+    limit = began + INTERVAL + BASE_EJECTION + INTERVAL + RETURN_TOLERANCE
+
+    def back_or_late(seen: list[Seen]) -> bool:
+        ejected = any(s.pod == bad and s.reply.status == 500 for s in seen)
+        return (ejected and seen[-1].pod == bad and seen[-1].reply.status == 200) or (
+            bool(seen) and seen[-1].end > limit)
+    seen = _observe(mesh_meshed_client, back_or_late)
+    summary = _summary(seen)
+    errors = [s for s in seen if s.pod == bad and s.reply.status == 500]
+    mesh_result.figure("outlier", {"failing": bad, "requests": len(seen), "answers": summary})
+    _enough_traffic(seen, began)
+    assert errors, f"the failing instance {bad} got no request: {summary}"
+    assert len(errors) <= CONSECUTIVE, f"{bad} answered {len(errors)} 500s (ejected after {CONSECUTIVE}): {summary}"
+    last_error = errors[-1]
+    assert last_error.end - began <= INTERVAL, (
+        f"{bad} still got requests {last_error.end - began:.2f} s after it began failing (interval {INTERVAL} s)")
+    back = next((s for s in seen if s.pod == bad and s.start > last_error.end), None)
+    assert back is not None, f"{bad} got no traffic again within {limit - last_error.end:.1f} s: {summary}"
+    # Ejected no earlier than the last failing request left, let back no earlier than baseEjectionTime after it.
+    out_for = back.end - last_error.start
+    mesh_result.figure("ejected_for_s", {"at_least": round(out_for, 3), "base_ejection_s": BASE_EJECTION})
+    assert out_for >= BASE_EJECTION, f"{bad} answered again after {out_for:.2f} s (< baseEjectionTime)"
+    assert back.reply.status == 200, back.reply.summary()
+    assert back.start - last_error.end <= BASE_EJECTION + INTERVAL + RETURN_TOLERANCE, (
+        f"{bad} came back only after {back.start - last_error.end:.2f} s")
+
+
+@conformance_test("outlier-max-ejection-percent", f"maxEjectionPercent 34 of three instances (one host): with two "
+                  f"failing at once, one is ejected after at most {CONSECUTIVE} errors and the other stays in the "
+                  f"pool, still answering (>= 10 of its 500s over {INTERVAL + 1:g} s; a host with a third of "
+                  f">= 50 picks a second gets fewer with probability < 1e-6).",
+                  features={"OutlierDetection"}, manifests=(MANIFEST,), parallel=False)
+def test_outlier_max_ejection_percent(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+    _apply(mesh_config, mesh_meshed_client, mesh_timeouts, max_percent=34)
+    window = INTERVAL + 1.0
+    failing, began = _fail(mesh_meshed_client, int((window + 2.0) * 1000), 2)
+    both = time.monotonic()  # both fail from here for at least `window` + 1 s
+    seen = _observe(mesh_meshed_client, lambda s: bool(s) and s[-1].end > both + window)
+    seen = [s for s in seen if s.start >= both]
+    errors = Counter(str(s.pod) for s in seen if s.reply.status == 500)
+    summary = _summary(seen)
+    mesh_result.figure("outlier", {"failing": sorted(failing), "requests": len(seen), "answers": summary})
+    _enough_traffic(seen, both)
+    assert set(errors) <= failing, f"a healthy instance answered 500: {summary}"
+    ejected = [pod for pod in failing if errors[pod] <= CONSECUTIVE]
+    kept = [pod for pod in failing if errors[pod] >= 10]
+    assert len(ejected) == 1 and len(kept) == 1, (
+        f"expected one of {sorted(failing)} ejected and one kept (maxEjectionPercent 34 of 3): {summary}")

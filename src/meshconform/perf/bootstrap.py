@@ -1,0 +1,74 @@
+"""Bootstrap confidence intervals for differences of latency percentiles from HDR histograms (the
+raw values at the histogram's 0.1 % resolution; the bootstrap distribution of a percentile is
+computed exactly, see `quantile_replicates`), and for differences of error rates.
+
+Known limits, stated in results: the bootstrap of a high percentile needs enough samples above it
+(p99.9 wants tens of thousands of requests), and it sees only the noise within a run; the
+regression threshold absorbs the run-to-run drift that a single run cannot show."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from hdrh.histogram import HdrHistogram
+from scipy import stats
+
+from meshconform.perf import histograms
+
+RESAMPLES = 20000
+
+
+@dataclass(frozen=True)
+class Interval:
+    estimate: float  # current - reference
+    low: float
+    high: float
+
+
+def quantile_replicates(histogram: HdrHistogram, percentile: float, resamples: int,
+                        rng: np.random.Generator) -> tuple[float, np.ndarray]:
+    """(point estimate, bootstrap replicates) of one percentile.
+
+    The percentile is the k-th smallest of n values (k = round(p n / 100), as HDR reports it). In a
+    bootstrap resample it is at most bin value x_j exactly when at least k of the n draws fall at or
+    below x_j, so P(q* <= x_j) = P(Binomial(n, F(x_j)) >= k): the whole bootstrap distribution, with no
+    resampling error; replicates are drawn from it by inversion."""
+    values, counts = histograms.bins(histogram)
+    n = int(counts.sum())
+    if n == 0:
+        raise ValueError("empty histogram: nothing to compare")
+    k = histograms.rank(percentile, n)
+    cdf = np.cumsum(counts) / n
+    distribution = stats.binom.sf(k - 1, n, cdf)  # P(q* <= values[j]), non-decreasing, ends at 1
+    distribution[-1] = 1.0
+    point = float(values[min(int(np.searchsorted(np.cumsum(counts), k)), len(values) - 1)])
+    draws = np.searchsorted(distribution, rng.random(resamples), side="left")
+    return point, values[np.minimum(draws, len(values) - 1)]
+
+
+def percentile_differences(current: HdrHistogram, reference: HdrHistogram, percentiles: Sequence[float],
+                           confidence: float = 0.95, resamples: int = RESAMPLES,
+                           seed: int | None = None) -> dict[float, Interval]:
+    """Two-sided percentile-bootstrap interval of q_p(current) - q_p(reference), per percentile
+    (the two runs resampled independently)."""
+    rng = np.random.default_rng(seed)
+    tail = (1.0 - confidence) / 2.0
+    out = {}
+    for p in percentiles:
+        point_c, reps_c = quantile_replicates(current, p, resamples, rng)
+        point_r, reps_r = quantile_replicates(reference, p, resamples, rng)
+        diffs = reps_c - reps_r
+        out[p] = Interval(point_c - point_r, float(np.quantile(diffs, tail)), float(np.quantile(diffs, 1.0 - tail)))
+    return out
+
+
+def rate_difference(errors_c: int, n_c: int, errors_r: int, n_r: int, confidence: float = 0.95,
+                    resamples: int = RESAMPLES, seed: int | None = None) -> Interval:
+    """Parametric bootstrap interval of the difference of two error rates."""
+    rng = np.random.default_rng(seed)
+    rate_c, rate_r = errors_c / max(1, n_c), errors_r / max(1, n_r)
+    diffs = rng.binomial(n_c, rate_c, resamples) / max(1, n_c) - rng.binomial(n_r, rate_r, resamples) / max(1, n_r)
+    tail = (1.0 - confidence) / 2.0
+    return Interval(rate_c - rate_r, float(np.quantile(diffs, tail)), float(np.quantile(diffs, 1.0 - tail)))

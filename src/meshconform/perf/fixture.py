@@ -1,0 +1,75 @@
+"""The pytest entry for users' own performance tests: the `mesh_perf` fixture runs a short Locust
+load (in processes of its own: Locust never enters the pytest process) against the session's platform
+and returns the figures to assert thresholds on; the `mesh_perf` marker tags such tests.
+
+    @pytest.mark.mesh_perf
+    def test_productpage_is_fast_enough(mesh_perf):
+        figures = mesh_perf.run(target="ingress", path="/productpage", rate=20, duration_s=10)
+        assert figures.valid, figures.invalid_reasons
+        assert figures.p99_us < 250_000 and figures.errors == 0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from meshconform.errors import PlatformError
+from meshconform.platform.api import Platform, SupportsLoad
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "mesh_perf: a performance test (runs Locust load; deselect with "
+                                       "-m 'not mesh_perf')")
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One load run's figures, latencies in microseconds from the intended send time (open model)."""
+
+    requests: int
+    errors: int
+    p50_us: float
+    p90_us: float
+    p99_us: float
+    p99_9_us: float
+    valid: bool
+    invalid_reasons: list[str] = field(default_factory=list)
+
+
+class PerfProbe:
+    def __init__(self, platform: Platform, folder: Path) -> None:
+        self.platform = platform
+        self.folder = folder
+        self._runs = 0
+
+    def run(self, target: str = "ingress", path: str = "/productpage", rate: float = 20.0, users: int = 4,
+            duration_s: float = 10.0, warmup_s: float = 2.0) -> Figures:
+        """`target`: 'ingress', 'in-mesh', 'mesh' or 'no-mesh' (see SupportsLoad.load_targets)."""
+        from meshconform.perf import histograms
+        from meshconform.perf.runner import run_phase
+        from meshconform.perf.spec import PhaseSpec, Target
+        if not isinstance(self.platform, SupportsLoad):
+            raise PlatformError(f"the {self.platform.name} platform does not offer load targets yet")
+        found = self.platform.load_targets()
+        if target not in found:
+            raise PlatformError(f"no load target {target!r} on {self.platform.name}: {', '.join(sorted(found))}")
+        chosen = found[target]
+        self._runs += 1
+        spec = PhaseSpec(f"probe{self._runs}", ["Get"], [Target(chosen.name, chosen.base_url, chosen.host)],
+                         rate=rate, users=users, warmup_s=warmup_s, duration_s=duration_s, path=path)
+        outcome = run_phase(spec, self.folder, progress=None)
+        total = histograms.new()
+        for series in outcome.series.values():
+            total.add(series.corrected)
+        p50, p90, p99, p999 = histograms.percentiles(total, histograms.PERCENTILES)
+        return Figures(sum(s.requests for s in outcome.series.values()), sum(s.errors for s in outcome.series.values()),
+                       p50, p90, p99, p999, not outcome.invalid_reasons, outcome.invalid_reasons)
+
+
+@pytest.fixture()
+def mesh_perf(mesh_platform: Platform, tmp_path: Path) -> PerfProbe:
+    """Runs load against the session's platform: `mesh_perf.run(...)` returns `Figures`."""
+    return PerfProbe(mesh_platform, tmp_path)

@@ -1,0 +1,138 @@
+"""What a load-generator process records: per result key (target/request) HDR histograms of the
+corrected and the service latency, counts and errors inside the measurement window, a per-second
+timeline, and the generator's own health (CPU, late sends). No Locust import: tests drive it directly.
+
+Raw values wait in lists and go into the histograms once a second, vectorised (see
+`histograms.record_many`); the timeline's per-second percentiles come from those raw values."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hdrh.histogram import HdrHistogram
+
+from meshconform.perf import histograms
+from meshconform.perf.schedule import Timing
+from meshconform.perf.spec import LATE_SEND_US
+
+
+@dataclass
+class _Series:
+    corrected: HdrHistogram = field(default_factory=histograms.new)
+    service: HdrHistogram = field(default_factory=histograms.new)
+    pending_corrected: list[int] = field(default_factory=list)  # this second, not yet in the histograms
+    pending_service: list[int] = field(default_factory=list)
+    requests: int = 0
+    errors: int = 0
+    interval_errors: int = 0
+    error_kinds: dict[str, int] = field(default_factory=dict)
+
+    def flush(self) -> None:
+        histograms.record_many(self.corrected, self.pending_corrected)
+        histograms.record_many(self.service, self.pending_service)
+        self.pending_corrected, self.pending_service = [], []
+        self.interval_errors = 0
+
+
+class Recorder:
+    """Counts only requests whose intended send time falls in [window_start, window_end)."""
+
+    def __init__(self, window_start: float, window_end: float) -> None:
+        self.window_start = window_start
+        self.window_end = window_end
+        self.series: dict[str, _Series] = {}
+        self.lateness = histograms.new()
+        self._pending_lateness: list[int] = []
+        self.late_sends = 0
+        self.sends = 0
+        self.timeline: list[dict[str, Any]] = []
+        self.cpu_samples: list[float] = []  # percent of one core, one per second in the window
+        self.warmup_requests = 0
+
+    def in_window(self, t: float) -> bool:
+        return self.window_start <= t < self.window_end
+
+    def _series(self, key: str) -> _Series:
+        series = self.series.get(key)
+        if series is None:
+            series = self.series[key] = _Series()
+        return series
+
+    def record(self, key: str, timing: Timing, ok: bool, error: str = "") -> None:
+        if not self.in_window(timing.intended):
+            self.warmup_requests += timing.intended < self.window_start
+            return
+        series = self._series(key)
+        series.pending_corrected.append(timing.corrected_us)
+        series.pending_service.append(timing.service_us)
+        series.requests += 1
+        if not ok:
+            series.errors += 1
+            series.interval_errors += 1
+            kind = error[:120] or "error"
+            series.error_kinds[kind] = series.error_kinds.get(kind, 0) + 1
+        self.sends += 1
+        late_us = round(timing.lateness * 1e6)
+        self._pending_lateness.append(late_us)
+        if late_us > LATE_SEND_US:
+            self.late_sends += 1
+
+    def abandon(self, key: str, intended: float, now: float) -> None:
+        """A request still without reply when the process ends: an error, timed to now."""
+        if not self.in_window(intended):
+            return
+        series = self._series(key)
+        series.pending_corrected.append(round((now - intended) * 1e6))
+        series.requests += 1
+        series.errors += 1
+        kind = "no reply by the end of the run"
+        series.error_kinds[kind] = series.error_kinds.get(kind, 0) + 1
+
+    def flush(self) -> None:
+        for series in self.series.values():
+            series.flush()
+        histograms.record_many(self.lateness, self._pending_lateness)
+        self._pending_lateness = []
+
+    def tick(self, now: float, cpu_percent: float) -> dict[str, Any] | None:
+        """Close one second of the timeline (call once a second); None outside the window."""
+        measuring = self.in_window(now) or (bool(self.timeline) and now < self.window_end + 1.0)
+        point: dict[str, Any] = {"t": round(now - self.window_start, 3), "cpu_percent": cpu_percent, "series": {}}
+        for key, series in self.series.items():
+            entry: dict[str, Any] = {"requests": len(series.pending_corrected), "errors": series.interval_errors}
+            if series.pending_corrected:
+                raw = np.asarray(series.pending_corrected)
+                entry["p50_us"] = int(np.percentile(raw, 50, method="inverted_cdf"))
+                entry["p99_us"] = int(np.percentile(raw, 99, method="inverted_cdf"))
+            point["series"][key] = entry
+        self.flush()
+        if not measuring:
+            return None
+        self.cpu_samples.append(cpu_percent)
+        self.timeline.append(point)
+        return point
+
+    def to_json(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.flush()
+        return {
+            "pid": os.getpid(),
+            "window_s": self.window_end - self.window_start,
+            "series": {key: {"requests": s.requests, "errors": s.errors, "error_kinds": s.error_kinds,
+                             "corrected": histograms.encode(s.corrected), "service": histograms.encode(s.service)}
+                       for key, s in self.series.items()},
+            "generator": {"sends": self.sends, "late_sends": self.late_sends,
+                          "lateness": histograms.encode(self.lateness), "cpu_samples": self.cpu_samples,
+                          "warmup_requests": self.warmup_requests},
+            "timeline": self.timeline,
+            **(extra or {}),
+        }
+
+    def write(self, path: Path, extra: dict[str, Any] | None = None) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.to_json(extra)))
+        tmp.replace(path)

@@ -1,0 +1,139 @@
+"""Registers the `kind` and `cluster` platforms (entry points `meshconform.platforms: kind, cluster`): their
+options, preflight checks, dry-run plans, and how a platform is built from a lifecycle and an installer.
+
+Kept free of heavy imports: the registry loads this module whenever platforms are listed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from meshconform.errors import PlatformError
+from meshconform.platform.api import Platform
+from meshconform.platform.kind.settings import (
+    KIND_OPTIONS,
+    SHARED_OPTIONS,
+    KindSettings,
+    MeshSettings,
+    kind_settings,
+    mesh_settings,
+)
+from meshconform.platform.kube.contracts import ClusterLifecycle, MeshInstaller
+from meshconform.platform.registry import PlatformContext, PlatformKind
+
+# In the platform's folder: what `attach` (e.g. a later `meshconform down`) rebuilds the lifecycle and the
+# installer from (KubePlatform keeps its own state in the run folder, kube-run.json).
+RECORD = "kind-entry.json"
+
+
+def _parse(values: Mapping[str, Any], with_kind: bool) -> tuple[MeshSettings, KindSettings | None]:
+    mesh = mesh_settings(values)
+    kind = kind_settings(values) if with_kind else None
+    if kind is not None and kind.keep_cluster:
+        mesh = replace(mesh, keep_mesh=True)  # a kept cluster keeps its mesh
+    return mesh, kind
+
+
+def _kube_platform(context: PlatformContext, lifecycle: ClusterLifecycle, installer: MeshInstaller,
+                   name: str) -> Platform:
+    # Until Bookinfo's digests are pinned, a real run needs --allow-unpinned-images (the report lists them).
+    """The one place the Kubernetes platform core is built (imported lazily: heavy, and a separate package)."""
+    try:
+        from meshconform.platform.kube.platform import KubePlatform
+    except ImportError as exc:
+        raise PlatformError(f"the Kubernetes platform core (meshconform.platform.kube) is not available in this "
+                            f"build: {exc}") from None
+    platform: Platform = KubePlatform(context, lifecycle, installer, name=name,
+                                      allow_tag_images=bool(context.settings.get("allow_unpinned_images")))
+    return platform
+
+
+def _build(context: PlatformContext, with_kind: bool) -> Platform:
+    from meshconform.platform.kind.installers import installer_for
+    from meshconform.platform.kind.lifecycle import ExistingCluster, KindLifecycle
+    from meshconform.platform.kind.toolbox import Toolbox
+    mesh, kind = _parse(context.settings, with_kind)
+    toolbox = Toolbox(mesh, kind)
+    installer = installer_for(mesh, context.folder, context.session_dir, context.worker, toolbox)
+    lifecycle: ClusterLifecycle
+    if kind is not None:
+        lifecycle = KindLifecycle(context.folder, context.session_dir, context.worker, mesh, kind, toolbox)
+        installer.cluster_goes_away = lifecycle.will_delete
+    else:
+        lifecycle = ExistingCluster(mesh)
+    return _kube_platform(context, lifecycle, installer, "kind" if with_kind else "cluster")
+
+
+def _create(context: PlatformContext, with_kind: bool) -> Platform:
+    context.folder.mkdir(parents=True, exist_ok=True)
+    record = {"session_dir": str(context.session_dir), "worker": context.worker,
+              "settings": {k: v for k, v in context.settings.items() if isinstance(v, str | bool | int | float)}}
+    (context.folder / RECORD).write_text(json.dumps(record, indent=1))
+    return _build(context, with_kind)
+
+
+def _attach(folder: Path, settings: Mapping[str, Any], with_kind: bool) -> Platform:
+    """The platform `up` made in `folder`, rebuilt with the settings it was made with (a later `down` is
+    given none), so that it removes exactly what was made."""
+    path = folder / RECORD
+    if not path.exists():
+        raise PlatformError(f"{folder} holds no kind/cluster platform record ({RECORD})")
+    record = json.loads(path.read_text())
+    defaults = {o.dest: (False if o.flag else o.default) for o in (*KIND_OPTIONS, *SHARED_OPTIONS)}
+    given = {k: v for k, v in settings.items() if v not in (None, "", False) and v != defaults.get(k)}
+    context = PlatformContext(folder, Path(record["session_dir"]), record["worker"], {**record["settings"], **given})
+    return _build(context, with_kind)
+
+
+def _preflight(settings: Mapping[str, Any], with_kind: bool) -> None:
+    """One clear error now instead of a failure minutes in: option values, checksums available for what
+    will be downloaded, the hook file, and the container engine (kind) or the cluster (cluster)."""
+    from meshconform.platform.kind import binaries, kindconfig
+    from meshconform.platform.kind.toolbox import Toolbox
+    mesh, kind = _parse(settings, with_kind)
+    toolbox = Toolbox(mesh, kind)
+    needed = (["kind"] if kind else []) + ["istioctl"] + (["helm"] if mesh.install == "helm" else [])
+    for tool in needed:
+        if not toolbox.choice(tool)[2]:  # downloaded: a checksum must be known before anything starts
+            binaries.require_checksum(toolbox.artifact(tool))
+    if mesh.install not in ("istioctl", "helm", "none") and not Path(mesh.install).expanduser().is_file():
+        raise PlatformError(f"--install {mesh.install}: no such hook file")
+    if kind is not None:
+        from meshconform.platform.kind.engine import detect
+        kindconfig.node_image(kind.kind_version, kind.node_image)
+        detect(kind.container_engine)
+    else:
+        from meshconform.platform.kind.lifecycle import ExistingCluster
+        ExistingCluster(mesh).check_reachable()
+
+
+def _plan(settings: Mapping[str, Any], platform: str) -> str:
+    from meshconform.platform.kind.plan import plan
+    mesh, kind = _parse(settings, platform == "kind")
+    return plan(platform, mesh, kind)
+
+
+KIND = PlatformKind(
+    name="kind",
+    summary="real Istio on a kind cluster created for the run (docker or podman needed)",
+    create=lambda context: _create(context, True),
+    attach=lambda folder, settings: _attach(folder, settings, True),
+    options=(*KIND_OPTIONS, *SHARED_OPTIONS),
+    preflight=lambda settings: _preflight(settings, True),
+    plan=lambda settings: _plan(settings, "kind"),
+    shared=True,  # every worker of a run uses the one cluster and mesh (see shared.py)
+)
+
+CLUSTER = PlatformKind(
+    name="cluster",
+    summary="a mesh on your own Kubernetes cluster (kubeconfig/context): installed by meshconform or yours",
+    create=lambda context: _create(context, False),
+    attach=lambda folder, settings: _attach(folder, settings, False),
+    options=SHARED_OPTIONS,
+    preflight=lambda settings: _preflight(settings, False),
+    plan=lambda settings: _plan(settings, "cluster"),
+    shared=True,
+)

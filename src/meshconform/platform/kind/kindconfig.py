@@ -1,0 +1,69 @@
+"""The kind cluster we create: the node image pinned by digest for the pinned kind release, and the kind
+config (kind.x-k8s.io/v1alpha4, fields from kind's pkg/apis/config/v1alpha4/types.go) whose
+extraPortMappings publish the ingress gateway's fixed HTTP and HTTPS nodePorts on 127.0.0.1.
+
+The gateway's Service must use exactly `NODE_PORTS` (the installers set them). Host ports are left to
+kind (unset `hostPort`: kind picks a free port, stable across restarts, types.go) and read back with
+`docker port`, so parallel clusters never collide on a fixed host port (kind#3681)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import yaml
+
+from meshconform.errors import PlatformError
+
+# kind release -> the 1.36 node image built for it. Not kind v0.33.0's default (v1.37.0): Istio 1.30/1.31
+# support Kubernetes 1.32-1.36 only (kind-istio.md §1.1, §3.1). Digests from kind-istio.md §1.1.
+NODE_IMAGES = {
+    "v0.33.0": "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed",
+    "v0.32.0": "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5",
+}
+
+
+@dataclass(frozen=True)
+class NodePorts:
+    http: int = 30080  # Service port 80 -> gateway pod 8080 (istio-ingressgateway layout)
+    https: int = 30443  # Service port 443 -> gateway pod 8443
+
+
+NODE_PORTS = NodePorts()
+CONTEXT_PREFIX = "kind-"  # kind names the kubeconfig context kind-<cluster> (kubeconfig.ContextForCluster)
+LISTEN_ADDRESS = "127.0.0.1"  # reachable from this host only, never from the network
+
+
+def node_image(kind_version: str, given: str = "") -> str:
+    """The node image: `given` (must carry a digest), else the one pinned for this kind release."""
+    image = given or NODE_IMAGES.get(kind_version, "")
+    if not image:
+        raise PlatformError(f"no node image is pinned for kind {kind_version} (pinned: {', '.join(NODE_IMAGES)}); "
+                            "pass --kind-node-image kindest/node:<version>@sha256:<digest> from that kind "
+                            "release's notes")
+    if "@sha256:" not in image:
+        raise PlatformError(f"--kind-node-image {image}: pin it by digest (…@sha256:<64 hex>); kind supports only "
+                            "the images built for its own release, and a tag can move")
+    return image
+
+
+def control_plane_container(cluster: str) -> str:
+    """kind names a single-node cluster's node container <cluster>-control-plane."""
+    return f"{cluster}-control-plane"
+
+
+def render(cluster: str, image: str, ports: NodePorts = NODE_PORTS) -> str:
+    """The kind config for `cluster`: one node (as Istio's own CI), the gateway nodePorts published on
+    127.0.0.1 (containerPort must equal the Service nodePort: kind docs/user/configuration.md)."""
+    config = {
+        "kind": "Cluster",
+        "apiVersion": "kind.x-k8s.io/v1alpha4",
+        "name": cluster,
+        "nodes": [{
+            "role": "control-plane",
+            "image": image,
+            "extraPortMappings": [
+                {"containerPort": port, "listenAddress": LISTEN_ADDRESS, "protocol": "TCP"}
+                for port in (ports.http, ports.https)],
+        }],
+    }
+    return yaml.safe_dump(config, sort_keys=False)

@@ -1,0 +1,227 @@
+"""The testbed app on a cluster: echo backend or batch client, standard library only, so it runs on a stock
+`python:3.13-slim` image (pinned by digest) with this file delivered by a ConfigMap: no private registry, no
+image build, nothing installed at start. Behaves as bookinfo/apps/echo.py and bookinfo/apps/client.py do on the
+local platform: the same echo JSON, the same request-log records (one JSON line on stdout each, read back from
+the container log), and the same batch protocol and Response fields (meshconform.traffic.model).
+
+Run as `python3 agent.py echo` or `python3 agent.py client`. On a cluster the pod's own network does the routing
+(the sidecar's iptables capture for meshed pods, kube-proxy otherwise), so requests go to `http://<host><path>`."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import ssl
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+BODY_LIMIT = 16_384  # as meshconform.traffic.sender
+KEPT_HEADERS = ("server", "content-type", "x-envoy-upstream-service-time", "x-envoy-overloaded",
+                "x-meshconform-config", "location", "x-request-id", "set-cookie")
+POD = os.environ.get("HOSTNAME", "local")
+NAMESPACE = os.environ.get("MESHCONFORM_NAMESPACE", "default")
+VERSION = os.environ.get("MESHCONFORM_VERSION", "v1")
+SERVICE = os.environ.get("MESHCONFORM_SERVICE", "echo")
+# The trace-context headers a request record keeps (as bookinfo/apps/common.py): ids and flags, never credentials.
+TRACE_HEADERS = ("traceparent", "tracestate", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid",
+                 "x-b3-sampled", "x-b3-flags", "b3")
+FORCED_STATUS = int(os.environ.get("ECHO_STATUS", "0") or "0") or None
+_log_lock = threading.Lock()
+# POST /meshconform/fail-for/<ms>: the instance receiving it answers 500 to everything else that long (echo.py).
+FAIL_CONTROL = "/meshconform/fail-for/"
+_failing_until = [0.0]
+
+
+def log_request(record: dict[str, Any]) -> None:
+    with _log_lock:
+        sys.stdout.write(json.dumps(record) + "\n")
+        sys.stdout.flush()
+
+
+class EchoHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the local echo (aiohttp) does
+    disable_nagle_algorithm = True  # headers and body are two writes: no Nagle wait between them
+
+    def _any(self) -> None:
+        started = time.time()
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        path = self.path
+        parts = path.split("?", 1)[0].strip("/").split("/")
+        status = FORCED_STATUS or 200
+        control = path.split("?", 1)[0][len(FAIL_CONTROL):] if path.startswith(FAIL_CONTROL) else ""
+        if self.command == "POST" and control.isdigit():
+            _failing_until[0] = time.monotonic() + int(control) / 1000
+        elif time.monotonic() < _failing_until[0]:
+            status = 500
+        if len(parts) >= 2 and parts[-2] == "status" and parts[-1].isdigit():
+            status = int(parts[-1])
+        if len(parts) >= 2 and parts[-2] == "delay" and parts[-1].isdigit():
+            time.sleep(int(parts[-1]) / 1000)
+        host = self.headers.get("host", "")
+        data = {"pod": POD, "namespace": NAMESPACE, "service": SERVICE, "version": VERSION,
+                "method": self.command, "path": path, "host": host, "proto": self.request_version,
+                "headers": {k.lower(): v for k, v in self.headers.items()}, "body_bytes": len(body)}
+        payload = json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":  # a HEAD reply announces the length but carries no body
+            self.wfile.write(payload)
+        log_request({"time": started, "pod": POD, "method": self.command, "path": path, "host": host,
+                     "request_id": self.headers.get("x-request-id"), "status": status,
+                     "xfcc": self.headers.get("x-forwarded-client-cert"), "end_user": self.headers.get("end-user"),
+                     "user_agent": self.headers.get("user-agent"),
+                     "trace": {h: self.headers[h] for h in TRACE_HEADERS if h in self.headers}})
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _any
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+        pass  # stdout carries only request records
+
+
+def _classify(exc: BaseException) -> str:
+    """The error names of meshconform.traffic.sender: timeout, tls, reset, refused, connect:, other:."""
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return "timeout"
+    if isinstance(exc, ssl.SSLError):
+        return "tls"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | http.client.RemoteDisconnected |
+                  http.client.IncompleteRead):
+        return "reset"
+    if isinstance(exc, socket.gaierror):
+        return f"connect:{exc}"
+    return f"other:{type(exc).__name__}:{exc}"
+
+
+class _HTTP(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a body is a second write
+
+
+class _HTTPS(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _Connections(threading.local):
+    pool: dict[tuple[str, str], http.client.HTTPConnection]
+
+
+def send_one(request: dict[str, Any], reuse: bool, local: _Connections) -> dict[str, Any]:
+    host = request.get("host") or "localhost"
+    scheme = request.get("scheme", "http")
+    own_id = {"x-request-id": request["request_id"]} if request.get("send_request_id", True) else {}
+    headers = {**own_id, **(request.get("headers") or {}), "Host": host}
+    timeout = float(request.get("timeout", 15.0))
+    started = time.perf_counter()
+    key = (scheme, host)
+    pool = getattr(local, "pool", None)
+    if pool is None:
+        pool = local.pool = {}
+    try:
+        conn = pool.get(key) if reuse else None
+        if conn is None:
+            if scheme == "https":
+                context = ssl.create_default_context(cadata=request["ca_pem"]) if request.get("ca_pem") \
+                    else ssl.create_default_context()
+                conn = _HTTPS(host, timeout=timeout, context=context)
+            else:
+                conn = _HTTP(host, timeout=timeout)
+        conn.timeout = timeout
+        if conn.sock is not None:  # a reused connection keeps the timeout its socket was made with
+            conn.sock.settimeout(timeout)
+        body = request.get("body")
+        if not reuse:
+            headers["Connection"] = "close"
+        conn.request(request.get("method", "GET"), request.get("path", "/"),
+                     body=body.encode() if isinstance(body, str) else None, headers=headers)
+        reply = conn.getresponse()
+        data = reply.read()
+        kept = {k.lower(): v for k, v in reply.getheaders() if k.lower() in KEPT_HEADERS}
+        if reuse and not reply.will_close:
+            pool[key] = conn
+        else:
+            conn.close()
+            pool.pop(key, None)
+        return {"request_id": request["request_id"], "status": reply.status, "error": None,
+                "latency": time.perf_counter() - started, "headers": kept,
+                "body": data[:BODY_LIMIT].decode(errors="replace"), "path": request.get("path", "/")}
+    except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
+        stale = pool.pop(key, None)
+        if stale is not None:
+            stale.close()
+        return {"request_id": request["request_id"], "status": None, "error": _classify(exc),
+                "latency": time.perf_counter() - started, "headers": {}, "body": "", "path": request.get("path", "/")}
+
+
+def send_batch(requests: list[dict[str, Any]], concurrency: int, reuse: bool) -> list[dict[str, Any]]:
+    """All requests, at most `concurrency` in flight, results in request order; connections of this batch only."""
+    local = _Connections()
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        results = list(pool.map(lambda r: send_one(r, reuse, local), requests))
+    return results
+
+
+class ClientHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def do_POST(self) -> None:  # noqa: N802 (stdlib naming)
+        if self.path.split("?")[0] != "/batch":
+            self._reply(404, {"error": "POST /batch"})
+            return
+        try:
+            payload = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
+            responses = send_batch(list(payload["requests"]), int(payload.get("concurrency", 10)),
+                                   bool(payload.get("reuse_connections", True)))
+        except (ValueError, KeyError, TypeError) as exc:
+            self._reply(400, {"error": f"bad batch: {exc}"})
+            return
+        self._reply(200, {"responses": responses})
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._reply(200, {"status": "ok"}) if self.path.split("?")[0] == "/health" else self._reply(404, {})
+
+    def _reply(self, status: int, data: dict[str, Any]) -> None:
+        payload = json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+
+def _address(variable: str, default: str) -> tuple[str, int]:
+    host, _, port = os.environ.get(variable, default).rpartition(":")
+    return host or "0.0.0.0", int(port)  # noqa: S104 (a pod listens on its own address)
+
+
+def main(argv: list[str]) -> None:
+    role = argv[1] if len(argv) > 1 else ""
+    if role == "echo":
+        server = ThreadingHTTPServer(_address("MESHCONFORM_BIND", "0.0.0.0:8080"), EchoHandler)
+    elif role == "client":
+        server = ThreadingHTTPServer(_address("MESHCONFORM_CONTROL", "0.0.0.0:15900"), ClientHandler)
+    else:
+        raise SystemExit("usage: agent.py echo|client")
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main(sys.argv)

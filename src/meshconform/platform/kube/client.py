@@ -1,0 +1,211 @@
+"""The one place meshconform talks to a Kubernetes API server: a thin, typed layer over the official `kubernetes`
+client (37.x). Every call the platform makes is a method here, so the list of API calls is this file.
+
+Two ApiClients per cluster: `stream()` (exec) swaps the transport of the client it is given for the duration of
+the call, so a REST call on the same client from another thread would fail (kubernetes-client/python#928)."""
+
+from __future__ import annotations
+
+import builtins
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from meshconform.errors import PlatformError
+from meshconform.platform.kube.contracts import ClusterAccess
+from meshconform.platform.kube.ownership import MANAGER, ObjectRef
+
+
+class ApplyRejected(PlatformError):
+    """The API server (or an admission webhook) refused an object: the caller names its file."""
+
+    def __init__(self, ref: ObjectRef, reason: str) -> None:
+        self.ref = ref
+        self.reason = reason
+        super().__init__(f"apply {ref}: {reason}")
+
+
+@dataclass(frozen=True)
+class Listing:
+    items: list[dict[str, Any]]
+    resource_version: str
+
+
+class KubeClient:
+    """Calls on one cluster. Errors from the API become PlatformError naming the object and the server's reason."""
+
+    def __init__(self, access: ClusterAccess, discovery_cache: Path) -> None:
+        from kubernetes import config as _config
+        from kubernetes.dynamic import DynamicClient as _DynamicClient
+        config: Any = _config  # the client's functions are untyped; typed here, at its edge
+        DynamicClient: Any = _DynamicClient  # noqa: N806
+        self.access = access
+        if not access.kubeconfig.is_file():
+            raise PlatformError(f"kubeconfig {access.kubeconfig} does not exist")
+        try:
+            # new_client_from_config: an independent ApiClient per cluster (never the global configuration).
+            self.api: Any = config.new_client_from_config(config_file=str(access.kubeconfig), context=access.context,
+                                                     persist_config=False)
+            self.stream_api: Any = config.new_client_from_config(config_file=str(access.kubeconfig),
+                                                            context=access.context, persist_config=False)
+        except config.ConfigException as exc:
+            raise PlatformError(f"kubeconfig {access.kubeconfig} (context {access.context or 'current'}): {exc}") \
+                from None
+        discovery_cache.parent.mkdir(parents=True, exist_ok=True)
+        # The discovery cache in the platform's folder: never shared between runs or workers.
+        try:
+            self.dynamic: Any = DynamicClient(self.api, cache_file=str(discovery_cache))
+        except Exception as exc:  # noqa: BLE001 (urllib3/ApiException: the cluster is not reachable)
+            raise PlatformError(f"cannot reach the API server of {self._where()}: {_reason(exc)}") from None
+
+    def _where(self) -> str:
+        return f"context {self.access.context or '(current)'} in {self.access.kubeconfig}"
+
+    # ------------------------------------------------------------------ discovery
+
+    def server_version(self) -> dict[str, str]:
+        """GET /version (read once by discovery): gitVersion, major, minor, platform."""
+        version = self.dynamic.version
+        return {str(k): str(v) for k, v in dict(version.get("kubernetes") or {}).items()}
+
+    def _resource(self, api_version: str, kind: str) -> Any:
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
+        try:
+            return self.dynamic.resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError:
+            raise PlatformError(f"the cluster does not serve {kind} in {api_version} (is the mesh's CRD "
+                                "installed?)") from None
+
+    # ------------------------------------------------------------------ objects
+
+    def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        """GET one object; None if it does not exist."""
+        from kubernetes.dynamic.exceptions import NotFoundError
+        resource = self._resource(ref.api_version, ref.kind)
+        try:
+            found = resource.get(name=ref.name, namespace=ref.namespace or None)
+        except NotFoundError:
+            return None
+        except Exception as exc:  # noqa: BLE001
+            raise PlatformError(f"GET {ref}: {_reason(exc)}") from None
+        return cast(dict[str, Any], found.to_dict())
+
+    def apply(self, doc: Mapping[str, Any], dry_run: bool = False) -> dict[str, Any]:
+        """PATCH with Content-Type application/apply-patch+yaml, fieldManager=meshconform, force=true
+        (server-side apply; force only ever reaches objects this run owns, see ownership); `dry_run`:
+        dryRun=All, validated by the server and its admission webhooks (Istio's) but not stored."""
+        ref = ObjectRef.of(doc)
+        resource = self._resource(ref.api_version, ref.kind)
+        try:
+            applied = resource.server_side_apply(body=dict(doc), name=ref.name, namespace=ref.namespace or None,
+                                                 field_manager=MANAGER, force_conflicts=True,
+                                                 dry_run="All" if dry_run else None)
+        except Exception as exc:  # noqa: BLE001
+            raise ApplyRejected(ref, _reason(exc)) from None
+        return cast(dict[str, Any], applied.to_dict())
+
+    def delete(self, ref: ObjectRef) -> bool:
+        """DELETE one object (propagationPolicy=Background); False if it was already gone."""
+        from kubernetes.dynamic.exceptions import NotFoundError
+        resource = self._resource(ref.api_version, ref.kind)
+        try:
+            resource.delete(name=ref.name, namespace=ref.namespace or None, propagation_policy="Background")
+        except NotFoundError:
+            return False
+        except Exception as exc:  # noqa: BLE001
+            raise PlatformError(f"delete {ref}: {_reason(exc)}") from None
+        return True
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None,
+             field_selector: str | None = None) -> Listing:
+        resource = self._resource(api_version, kind)
+        try:
+            found = resource.get(namespace=namespace, label_selector=label_selector, field_selector=field_selector)
+        except Exception as exc:  # noqa: BLE001
+            raise PlatformError(f"list {kind} in {namespace or 'all namespaces'}: {_reason(exc)}") from None
+        data = found.to_dict()
+        return Listing(list(data.get("items") or []), str((data.get("metadata") or {}).get("resourceVersion", "")))
+
+    def watch(self, api_version: str, kind: str, namespace: str | None, label_selector: str | None,
+              resource_version: str, timeout_seconds: int) -> Iterator[tuple[str, dict[str, Any]]]:
+        """GET ...?watch=true&resourceVersion=..&timeoutSeconds=..: (event type, object) until the server ends it."""
+        from kubernetes import watch as _watch
+        watch: Any = _watch
+        resource = self._resource(api_version, kind)
+        watcher = watch.Watch()
+        try:
+            for event in self.dynamic.watch(resource, namespace=namespace, label_selector=label_selector,
+                                            resource_version=resource_version or None,
+                                            timeout=max(1, int(timeout_seconds)), watcher=watcher):
+                yield str(event["type"]), dict(event["raw_object"])
+        except Exception as exc:  # noqa: BLE001
+            raise PlatformError(f"watch {kind} in {namespace or 'all namespaces'}: {_reason(exc)}") from None
+        finally:
+            watcher.stop()
+
+    # ------------------------------------------------------------------ pods
+
+    def pod_log(self, namespace: str, pod: str, container: str, tail_lines: int | None = None,
+                since_seconds: int | None = None) -> str:
+        """GET /api/v1/namespaces/{ns}/pods/{pod}/log?container=..[&tailLines=..][&sinceSeconds=..]"""
+        from kubernetes import client
+        try:
+            return str(client.CoreV1Api(self.api).read_namespaced_pod_log(
+                pod, namespace, container=container, tail_lines=tail_lines, since_seconds=since_seconds))
+        except Exception as exc:  # noqa: BLE001
+            raise PlatformError(f"logs of {namespace}/{pod} container {container}: {_reason(exc)}") from None
+
+    def exec(self, namespace: str, pod: str, container: str, command: builtins.list[str]) -> str:
+        """GET (websocket) /api/v1/namespaces/{ns}/pods/{pod}/exec?container=..&command=..&stdout=true&stderr=true"""
+        from kubernetes import client
+        from kubernetes.stream import stream
+        try:
+            return str(stream(client.CoreV1Api(self.stream_api).connect_get_namespaced_pod_exec, pod, namespace,
+                              container=container, command=command, stderr=True, stdin=False, stdout=True,
+                              tty=False))
+        except Exception as exc:  # noqa: BLE001
+            raise PlatformError(f"exec {' '.join(command)} in {namespace}/{pod} ({container}): {_reason(exc)}") \
+                from None
+
+    def pod_proxy_post(self, namespace: str, pod: str, port: int, path: str, body: Mapping[str, Any],
+                       timeout: float) -> Any:
+        """POST /api/v1/namespaces/{ns}/pods/{pod}:{port}/proxy/{path} with a JSON body: the API server carries one
+        HTTP call to a port of the pod (the client app's control port); returns the parsed JSON reply."""
+        target = f"/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy/{path.lstrip('/')}"
+        try:
+            reply = self.dynamic.request("post", target, body=dict(body), serialize=False,
+                                         _request_timeout=timeout)
+        except Exception as exc:  # noqa: BLE001
+            raise PlatformError(f"POST {target}: {_reason(exc)}") from None
+        try:
+            return json.loads(reply.data)
+        except ValueError:
+            raise PlatformError(f"POST {target}: the reply is not JSON: {reply.data[:200]!r}") from None
+
+    def close(self) -> None:
+        for api in (self.api, self.stream_api):
+            try:
+                api.close()
+            except Exception:  # noqa: BLE001, S110 (closing a pool on the way out)
+                pass
+
+
+def _reason(exc: BaseException) -> str:
+    """The API server's own message (Status.message) when there is one."""
+    body = getattr(exc, "body", None)
+    status = getattr(exc, "status", None)
+    if isinstance(body, bytes):
+        body = body.decode(errors="replace")
+    if isinstance(body, str):
+        try:
+            message = json.loads(body).get("message")
+        except (ValueError, AttributeError):
+            message = body[:300]
+        if message:
+            return f"{status} {message}" if status else str(message)
+    summary = getattr(exc, "summary", None)
+    if callable(summary):
+        return str(summary())
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,491 @@
+"""KubePlatform: the Platform API on a real Kubernetes cluster with a real mesh, shared by the `kind` and `cluster`
+platforms, which bring the cluster (a ClusterLifecycle) and the mesh (a MeshInstaller); see contracts.py.
+
+The suite's namespaces are mapped to the run's own (names.py); everything created is labelled with the run and
+removed by `down`; the run's xdist workers share one platform (shared.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from typing import Any
+
+from meshconform.errors import ConfigError, PlatformError
+from meshconform.meshapi.loader import Sourced, load_files
+from meshconform.platform.api import INGRESS, Endpoint, Workload
+from meshconform.platform.kube import apply as applying
+from meshconform.platform.kube import compat, diagnostics, evidence, readiness, testbed
+from meshconform.platform.kube.client import KubeClient
+from meshconform.platform.kube.contracts import ClusterAccess, ClusterLifecycle, MeshInstaller
+from meshconform.platform.kube.names import NamespaceMap, run_prefix
+from meshconform.platform.kube.ownership import ObjectRef, check_run_id, cleanup_order, owner_of, run_selector
+from meshconform.platform.kube.shared import SharedRun
+from meshconform.platform.kube.timeouts import KubeTimeouts
+from meshconform.platform.kube.vantages import IngressVantage, PodVantage
+from meshconform.platform.kube.workloads import app_container, deployment_of, proxy_image, to_workload
+from meshconform.platform.registry import PlatformContext
+
+
+def base_manifests() -> list[Path]:
+    """Bookinfo and the testbed: the same manifests the local platform runs."""
+    from importlib import resources
+    folder = Path(str(resources.files("meshconform.bookinfo"))) / "manifests"
+    return [folder / "namespaces.yaml", folder / "bookinfo.yaml", folder / "testbed.yaml"]
+
+
+class KubePlatform:
+    """See the module docstring. The run's state (run id, access, what was applied, which workers use it) lives in
+    the run folder (SharedRun), so the run's other workers and later processes (`meshconform apply`, `down`)
+    work on the same platform."""
+
+    def __init__(self, context: PlatformContext, lifecycle: ClusterLifecycle, installer: MeshInstaller, *,
+                 name: str = "cluster", manifests: Sequence[Path] | None = None,
+                 gateway_namespace: str = "istio-system", gateway_deployment: str = "istio-ingressgateway",
+                 gateway_service: str = "istio-ingressgateway", allow_tag_images: bool = False,
+                 timeouts: KubeTimeouts | None = None) -> None:
+        self.name = name
+        self.context = context
+        self.lifecycle = lifecycle
+        self.installer = installer
+        self.manifests = list(manifests) if manifests is not None else base_manifests()
+        self.gateway_namespace = gateway_namespace
+        self.gateway_deployment = gateway_deployment
+        self.gateway_service = gateway_service
+        self.allow_tag_images = allow_tag_images
+        self.timeouts = timeouts or KubeTimeouts()
+        self._client: KubeClient | None = None
+        self.shared = SharedRun(context.session_dir)
+        self._state: dict[str, Any] = self.shared.read()
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def folder(self) -> Path:
+        return self.context.folder
+
+    def _update(self, change: Any) -> None:
+        """Change the run's shared record under its lock (other workers may be recording too)."""
+        self._state = self.shared.update(change)
+
+    @property
+    def run_id(self) -> str:
+        return str(self._state["run_id"])
+
+    @property
+    def names(self) -> NamespaceMap:
+        return NamespaceMap(self._state["prefix"], frozenset({"istio-system", self.gateway_namespace}))
+
+    @property
+    def logical_namespaces(self) -> list[str]:
+        return list(self._state.get("logical_namespaces", []))
+
+    def _access(self) -> ClusterAccess:
+        access = self._state["access"]
+        return ClusterAccess(Path(access["kubeconfig"]), access.get("context"))
+
+    @property
+    def client(self) -> KubeClient:
+        if self._client is None:
+            if not self._state:
+                raise PlatformError(f"no {self.name} platform in {self.folder}: run 'meshconform up' first")
+            self._client = KubeClient(self._access(), self.folder / "discovery-cache.json")
+        return self._client
+
+    def _record(self, refs: Collection[ObjectRef]) -> None:
+        def add(state: dict[str, Any]) -> None:
+            known = {ObjectRef.from_json(r) for r in state.get("applied", [])} | set(refs)
+            state["applied"] = [r.to_json() for r in sorted(known)]
+        self._update(add)
+
+    def _forget(self, refs: Collection[ObjectRef]) -> None:
+        gone = set(refs)
+
+        def drop(state: dict[str, Any]) -> None:
+            state["applied"] = [r for r in state.get("applied", []) if ObjectRef.from_json(r) not in gone]
+        self._update(drop)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def endpoint(self) -> Endpoint:
+        address = self._state.get("ingress")
+        if not address:
+            raise PlatformError(f"the {self.name} platform in {self.folder} is not up")
+        host, http, https = address
+        return Endpoint(f"http://{host}:{http}", f"https://{host}:{https}" if https else None,
+                        {"namespaces": {n: self.names.real(n) for n in self.logical_namespaces}})
+
+    def is_up(self) -> bool:
+        self._state = self.shared.read()
+        if not self._state.get("up"):
+            return False
+        try:
+            return self.client.get(ObjectRef("v1", "Namespace", "", self.names.real("default"))) is not None
+        except PlatformError:
+            return False
+
+    def up(self) -> Endpoint:
+        """Every worker takes its share of the cluster and the mesh (the lifecycle and installer share them among
+        the run's workers themselves); the first worker then applies the workloads under the run's lock while the
+        others wait, and the others join. A failed `up` is recorded: the workers after it fail at once with its
+        reason."""
+        worker = self.context.worker
+        failed = self.shared.read().get("failed")
+        if failed:
+            raise PlatformError(f"the {self.name} platform of this run failed to come up: {failed}")
+        try:
+            access = self.lifecycle.ensure()
+            with self.shared.locked():
+                self._state = self.shared.read()
+                if self._state.get("failed"):
+                    raise PlatformError(f"the {self.name} platform of this run failed to come up: "
+                                        f"{self._state['failed']}")
+                if not self._state.get("up"):
+                    self._start_run(access)
+                self.installer.install(access)  # once per run: the installer's own sharing
+                with self.shared.locked():
+                    if not self.shared.read().get("up"):
+                        self._bring_up(worker)
+                    else:
+                        self._update(lambda state: state.setdefault("users", []).append(worker))
+        except BaseException as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            if not self.shared.read().get("up"):
+                self.diagnostics(f"up failed: {reason}")
+                self._update(lambda s: s.update(failed=s.get("failed") or reason))
+            try:
+                self.down()
+            except PlatformError:
+                pass  # the first error is the one to report; down's own is in the diagnostics
+            raise
+        return self.endpoint
+
+    def _start_run(self, access: ClusterAccess) -> None:
+        """The run's record, by the first worker: run id, namespace prefix, where the cluster is, its version."""
+        run_id = _run_id(self.context.session_dir.name)
+        self._update(lambda state: (state.clear(), state.update(
+            {"run_id": run_id, "prefix": run_prefix(run_id), "applied": [], "up": False, "users": [],
+             "started": time.time(), "access": {"kubeconfig": str(access.kubeconfig), "context": access.context}})))
+        version = self.client.server_version()
+        note = compat.check_supported(version.get("gitVersion", ""), self.installer.describe().get("istio_version"))
+        self._update(lambda s: s.update(kubernetes=version, support_note=note))
+
+    def _bring_up(self, worker: str) -> None:
+        """Bookinfo and the testbed in the run's namespaces, ready; the gateway's address. A mesh whose version
+        was only known once installed (`none`, a vendor hook) has its Kubernetes support checked now."""
+        if self._state.get("support_note") and "mesh version unknown" in str(self._state["support_note"]):
+            note = compat.check_supported(self._state["kubernetes"].get("gitVersion", ""),
+                                          self.installer.describe().get("istio_version"))
+            self._update(lambda s: s.update(support_note=note))
+        items = load_files(self.manifests)
+        logical = sorted({i.resource.metadata.name for i in items if i.resource.kind == "Namespace"}
+                         | {i.resource.metadata.namespace for i in items if i.resource.kind != "Namespace"}
+                         - self.names.shared)
+        self._update(lambda s: s.update(logical_namespaces=logical, users=[worker]))
+        self._apply(items, wait=True, up=True)
+        ingress = list(self._ingress_address())
+        self._update(lambda s: s.update(ingress=ingress, up=True))
+
+    def down(self) -> None:
+        """This worker leaves; the last one out deletes what the run created (namespaces last, each re-checked as
+        ours first). Every worker then returns its share of the mesh and the cluster (the installer and lifecycle
+        uninstall and delete when the last share goes, unless kept). Every step runs even if one fails."""
+        worker = self.context.worker
+        last = False
+
+        def leave(state: dict[str, Any]) -> None:
+            nonlocal last
+            state["users"] = [u for u in state.get("users", []) if u != worker]
+            last = not state["users"]
+            if last:
+                state["up"] = False
+        failures: list[str] = []
+        if self.shared.path.exists():
+            self._update(leave)
+            if last and self._state.get("access"):
+                try:
+                    self._delete_recorded()
+                except Exception as exc:  # noqa: BLE001 (keep going: the mesh and cluster still go)
+                    failures.append(f"deleting the run's objects: {exc}")
+        if self._state.get("access"):
+            try:
+                self.installer.uninstall(self._access())
+            except Exception as exc:  # noqa: BLE001
+                failures.append(f"uninstalling the mesh: {exc}")
+        try:
+            self.lifecycle.teardown()
+        except Exception as exc:  # noqa: BLE001
+            failures.append(f"tearing the cluster down: {exc}")
+        if last:
+            self._update(lambda s: s.update(stopped=time.time()))
+        self.detach()
+        if failures:
+            raise PlatformError(f"{self.name} platform down: " + "; ".join(failures))
+
+    def _delete_recorded(self) -> None:
+        refs = cleanup_order(ObjectRef.from_json(r) for r in self._state.get("applied", []))
+        left_alone = []
+        for ref in refs:
+            live = self.client.get(ref)
+            if live is None:
+                continue
+            if owner_of(live) != self.run_id:
+                left_alone.append(str(ref))  # never ours to delete (relabelled or replaced by someone)
+                continue
+            self.client.delete(ref)
+        for ref in refs:
+            timeout = self.timeouts.namespace_gone if ref.kind == "Namespace" else self.timeouts.object_gone
+            applying.wait_gone(self.client, ref, timeout, (self.timeouts.poll_first, self.timeouts.poll_max))
+        self._forget(refs)
+        if left_alone:
+            raise PlatformError(f"left alone, not created by this run: {', '.join(left_alone)}")
+
+    def detach(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # ------------------------------------------------------------------ config
+
+    def apply(self, resources: Sequence[Sourced]) -> None:
+        self._require_up()
+        self._apply(resources, wait=any(i.resource.kind == "Deployment" for i in resources), up=False)
+
+    def _apply(self, items: Sequence[Sourced], wait: bool, up: bool) -> None:
+        prepared = applying.prepare(items, self.names, self.run_id, self.logical_namespaces)
+        unpinned = testbed.check_images([(p.source, p.document) for p in prepared if p.ref.kind == "Deployment"],
+                                        self.allow_tag_images)
+        if unpinned:
+            self._update(lambda s: s.update(unpinned_images=sorted(set(s.get("unpinned_images", [])) | set(unpinned))))
+        prepared = self._with_agent(prepared)
+        self._record([p.ref for p in prepared])  # recorded before applying: an interrupted apply is still cleaned up
+        applying.apply_all(self.client, prepared, self.run_id)
+        if wait:
+            deadline = time.monotonic() + (self.timeouts.workloads_ready if up else self.timeouts.rollout_after_apply)
+            self._wait_workloads({p.ref.namespace for p in prepared if p.ref.kind == "Deployment"}, deadline)
+        self._wait_synced({p.ref.namespace or p.ref.name for p in prepared})
+
+    def _with_agent(self, prepared: list[applying.Prepared]) -> list[applying.Prepared]:
+        """The agent ConfigMap in every namespace where a Deployment mounts it (applied before the Deployments)."""
+        needed = sorted({p.ref.namespace for p in prepared if p.ref.kind == "Deployment" and
+                         testbed.uses_agent(p.document)})
+        from meshconform.platform.kube.ownership import labelled
+        extra = [applying.Prepared(ObjectRef("v1", "ConfigMap", ns, testbed.AGENT_CONFIGMAP),
+                                   labelled(testbed.agent_configmap(ns), self.run_id), "meshconform agent",
+                                   f"ConfigMap {self.names.logical(ns)}/{testbed.AGENT_CONFIGMAP}") for ns in needed]
+        namespaces = [p for p in prepared if p.ref.kind == "Namespace"]
+        return namespaces + extra + [p for p in prepared if p.ref.kind != "Namespace"]
+
+    def delete(self, resources: Sequence[Sourced], ignore_missing: bool = False) -> None:
+        self._require_up()
+        prepared = applying.prepare(resources, self.names, self.run_id, self.logical_namespaces)
+        deleted = applying.delete_all(
+            self.client, prepared, self.run_id, ignore_missing,
+            lambda ref: self.timeouts.namespace_gone if ref.kind == "Namespace" else self.timeouts.object_gone,
+            (self.timeouts.poll_first, self.timeouts.poll_max))
+        self._forget(deleted)
+        self._wait_synced({p.ref.namespace for p in prepared})
+
+    def _require_up(self) -> None:
+        if not self._state.get("up") and not self._state.get("access"):
+            raise PlatformError(f"no {self.name} platform up in {self.folder}: run 'meshconform up' first")
+
+    def _wait_workloads(self, namespaces: Collection[str], deadline: float) -> None:
+        selector = run_selector(self.run_id)
+        for namespace in sorted(namespaces):
+            readiness.wait_ready(self.client, readiness.Wanted(
+                "apps/v1", "Deployment", namespace, selector, readiness.deployment_problem), deadline,
+                f"Deployments of {self.names.logical(namespace)}")
+            ns_labels = ((self.client.get(ObjectRef("v1", "Namespace", "", namespace)) or {}).get("metadata")
+                         or {}).get("labels") or {}
+
+            def pod_problem(pod: Any, ns_labels: dict[str, str] = ns_labels) -> str | None:
+                labels = (pod.get("metadata") or {}).get("labels") or {}
+                return readiness.pod_problem(pod, readiness.injection_expected(ns_labels, labels))
+            readiness.wait_ready(self.client, readiness.Wanted("v1", "Pod", namespace, selector, pod_problem),
+                                 deadline, f"pods of {self.names.logical(namespace)}")
+
+    def _wait_synced(self, namespaces: Collection[str]) -> None:
+        """`istioctl proxy-status -o json` (when the installer has istioctl): no proxy of these namespaces left
+        STALE or ERROR. The suite's marker probes then confirm the new behaviour itself."""
+        deadline = time.monotonic() + self.timeouts.proxies_synced
+        pause = self.timeouts.poll_first
+        while True:
+            output = self.installer.proxy_status(self._access())
+            if output is None:
+                return
+            try:
+                left = evidence.unsynced(evidence.proxy_sync(output), namespaces)
+            except ValueError:
+                return  # not the JSON form: nothing to judge by; the marker probes decide
+            errors = {node: s for node, s in left.items() if "ERROR" in s.values()}
+            if errors:
+                raise PlatformError(f"proxies rejected the configuration (xDS NACK): {errors}")
+            if not left:
+                return
+            if time.monotonic() >= deadline:
+                raise PlatformError(f"proxies not synced {self.timeouts.proxies_synced:.0f}s after apply: {left}")
+            time.sleep(pause)
+            pause = min(pause * 2, self.timeouts.poll_max)
+
+    def _ingress_address(self) -> tuple[str, int, int | None]:
+        given = self.lifecycle.ingress_address()
+        if given is not None:
+            return given
+        service = self.client.get(ObjectRef("v1", "Service", self.gateway_namespace, self.gateway_service))
+        if service is None:
+            raise PlatformError(f"no Service {self.gateway_namespace}/{self.gateway_service}: is the ingress "
+                                "gateway installed?")
+        return ingress_from_service(service)
+
+    # ------------------------------------------------------------------ observation
+
+    def _pods_of(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
+        real = self.names.real(namespace)
+        if (namespace, deployment) == ("istio-system", "istio-ingressgateway"):
+            real, deployment = self.gateway_namespace, self.gateway_deployment  # the suite's name for the gateway
+        found = self.client.get(ObjectRef("apps/v1", "Deployment", real, deployment))
+        if found is None:
+            return []
+        match = ((found.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        selector = ",".join(f"{k}={v}" for k, v in sorted(match.items()))
+        pods = self.client.list("v1", "Pod", real, selector).items
+        return [p for p in pods if deployment_of(p) == deployment]
+
+    def workloads(self) -> list[Workload]:
+        pods = []
+        for namespace in self.logical_namespaces:
+            pods.extend(self.client.list("v1", "Pod", self.names.real(namespace), run_selector(self.run_id)).items)
+        return [to_workload(p, self.names) for p in pods]
+
+    def vantage(self, name: str) -> IngressVantage | PodVantage:
+        self._require_up()
+        if name == INGRESS:
+            host, http, https = self._state["ingress"]
+            return IngressVantage(name, host, http, https, self.names)
+        namespace, _, deployment = name.rpartition("/")
+        ready = [p for p in self._pods_of(namespace or "default", deployment)
+                 if readiness.pod_problem(p, None) is None]
+        if not ready:
+            raise PlatformError(f"no vantage {name!r}: no ready pod of Deployment {deployment} in "
+                                f"{self.names.real(namespace or 'default')}")
+        pod = ready[0]["metadata"]
+        return PodVantage(name, self.client, pod["namespace"], pod["name"], self.names, self.logical_namespaces,
+                          self.timeouts.batch_base)
+
+    def request_log(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
+        records = []
+        for pod in self._pods_of(namespace, deployment):
+            meta = pod["metadata"]
+            text = self.client.pod_log(meta["namespace"], meta["name"], app_container(pod))
+            records.extend(evidence.request_records(self.names.unmap_text(text)))
+        return records
+
+    def access_log(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
+        gateway = (namespace, deployment) == ("istio-system", "istio-ingressgateway")
+        records = []
+        for pod in self._pods_of(namespace, deployment):
+            if not (gateway or readiness.has_proxy(pod)):
+                continue
+            meta = pod["metadata"]
+            log = self.client.pod_log(meta["namespace"], meta["name"], readiness.PROXY, tail_lines=2000)
+            records.extend(evidence.access_records(self.names.unmap_text(log), gateway))
+        return records
+
+    def evidence(self, namespace: str, deployment: str, hosts: Collection[str] = ()) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for pod in self._pods_of(namespace, deployment):
+            if not readiness.has_proxy(pod):
+                continue
+            meta = pod["metadata"]
+            dump = self.client.exec(meta["namespace"], meta["name"], readiness.PROXY, evidence.CONFIG_DUMP_COMMAND)
+            try:
+                routes = evidence.route_excerpt(json.loads(dump), hosts)
+            except ValueError:
+                routes = [{"error": f"config_dump is not JSON: {dump[:200]}"}]
+            log = self.client.pod_log(meta["namespace"], meta["name"], readiness.PROXY, tail_lines=300)
+            result[meta["name"]] = {"routes": json.loads(self.names.unmap_text(json.dumps(routes))),
+                                    "access_log_tail": "\n".join(evidence.access_lines(self.names.unmap_text(log)))}
+        return result
+
+    def describe(self) -> dict[str, Any]:
+        data_plane: set[str] = set()
+        control_plane: list[str] = []
+        try:
+            for namespace in self.logical_namespaces:
+                for pod in self.client.list("v1", "Pod", self.names.real(namespace), run_selector(self.run_id)).items:
+                    image = proxy_image(pod)
+                    if image:
+                        data_plane.add(image)
+            for dep in self.client.list("apps/v1", "Deployment", "istio-system", "app=istiod").items:
+                control_plane.extend(c.get("image", "") for c in dep["spec"]["template"]["spec"]["containers"])
+        except PlatformError as exc:
+            control_plane.append(f"unknown ({exc})")
+        return {"platform": self.name,
+                "description": f"real Istio on a Kubernetes cluster ({self.name} platform)",
+                "kubernetes": self._state.get("kubernetes", {}),
+                "support_note": self._state.get("support_note"),
+                "mesh": {**self.installer.describe(), "control_plane_images": sorted(control_plane),
+                         "data_plane_images": sorted(data_plane)},
+                "cluster": self.lifecycle.describe(),
+                "run": {"id": self._state.get("run_id"), "namespaces": {n: self.names.real(n) for n in
+                                                                         self.logical_namespaces}},
+                "unpinned_images": self._state.get("unpinned_images", []),
+                "folder": str(self.folder)}
+
+    def diagnostics(self, reason: str = "") -> list[Path]:
+        """Everything worth reading after a failure, under <folder>/diagnostics/<time>/; never raises."""
+        folder = self.folder / "diagnostics" / time.strftime("%Y%m%d-%H%M%S")
+        folder.mkdir(parents=True, exist_ok=True)
+        written = [folder / "reason.txt"]
+        written[0].write_text(reason + "\n")
+        if self._state.get("access"):
+            try:
+                namespaces = [self.names.real(n) for n in self.logical_namespaces] + [self.gateway_namespace]
+                written += diagnostics.collect(self.client, namespaces, folder / "cluster")
+            except Exception as exc:  # noqa: BLE001
+                (folder / "cluster-error.txt").write_text(f"{type(exc).__name__}: {exc}\n")
+            try:
+                written += self.installer.diagnostics(self._access(), folder / "mesh")
+            except Exception as exc:  # noqa: BLE001
+                (folder / "mesh-error.txt").write_text(f"{type(exc).__name__}: {exc}\n")
+        try:
+            written += self.lifecycle.diagnostics(folder / "lifecycle")
+        except Exception as exc:  # noqa: BLE001
+            (folder / "lifecycle-error.txt").write_text(f"{type(exc).__name__}: {exc}\n")
+        return written
+
+
+def _run_id(session_name: str) -> str:
+    """The run label value: the run folder's name (e.g. 20261122-061017-run-3fa2c1) when it is a valid label value."""
+    candidate = re.sub(r"[^A-Za-z0-9_.-]", "-", session_name)[-63:].strip("-_.")
+    try:
+        return check_run_id(candidate)
+    except ValueError:
+        return f"run-{secrets.token_hex(4)}"
+
+
+def ingress_from_service(service: dict[str, Any]) -> tuple[str, int, int | None]:
+    """The gateway's reachable address from its Service: the LoadBalancer ingress IP/hostname with the ports named
+    http2/https (Istio's gateway chart names them so), or a clear error while it is pending."""
+    meta = service.get("metadata") or {}
+    spec, status = service.get("spec") or {}, service.get("status") or {}
+    ports = {p.get("name"): int(p["port"]) for p in spec.get("ports") or []}
+    http = ports.get("http2") or ports.get("http")
+    https = ports.get("https")
+    if http is None:
+        raise PlatformError(f"Service {meta.get('namespace')}/{meta.get('name')} has no port named http2 or http")
+    ingress = (status.get("loadBalancer") or {}).get("ingress") or []
+    if not ingress:
+        raise PlatformError(f"Service {meta.get('namespace')}/{meta.get('name')} ({spec.get('type')}) has no "
+                            "external address yet (LoadBalancer pending: on kind, map the NodePorts with "
+                            "extraPortMappings or run cloud-provider-kind)")
+    host = ingress[0].get("ip") or ingress[0].get("hostname")
+    return str(host), http, https
+
+
+__all__ = ["ConfigError", "KubePlatform", "ingress_from_service"]

@@ -1,0 +1,258 @@
+"""A loopback stand-in for the Kubernetes API server, so the `kubernetes` client's real HTTP calls (paths, verbs,
+query parameters, content types) are asserted without a cluster.
+
+Response shapes follow the Kubernetes API reference (https://kubernetes.io/docs/reference/using-api/api-concepts/:
+APIGroupList / APIResourceList discovery documents, `<Kind>List` with metadata.resourceVersion, Status on errors,
+watch events as newline-delimited {"type", "object"}). It stores objects; it does not validate them."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import yaml
+
+VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
+CORE = [("namespaces", "Namespace", False), ("pods", "Pod", True), ("services", "Service", True),
+        ("serviceaccounts", "ServiceAccount", True), ("configmaps", "ConfigMap", True), ("secrets", "Secret", True),
+        ("events", "Event", True)]
+GROUPS = {
+    "apps/v1": [("deployments", "Deployment", True)],
+    "networking.istio.io/v1": [("virtualservices", "VirtualService", True),
+                               ("destinationrules", "DestinationRule", True), ("gateways", "Gateway", True)],
+    "security.istio.io/v1": [("peerauthentications", "PeerAuthentication", True),
+                             ("authorizationpolicies", "AuthorizationPolicy", True)],
+}
+
+
+def _resource_list(group_version: str, kinds: list[tuple[str, str, bool]]) -> dict[str, Any]:
+    resources = [{"name": plural, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind,
+                  "verbs": VERBS} for plural, kind, namespaced in kinds]
+    if group_version == "v1":
+        resources += [{"name": f"pods/{sub}", "singularName": "", "namespaced": True, "kind": kind, "verbs": verbs}
+                      for sub, kind, verbs in (("log", "Pod", ["get"]), ("exec", "PodExecOptions", ["create", "get"]),
+                                               ("proxy", "PodProxyOptions", ["create", "get"]))]
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    query: dict[str, str]
+    content_type: str
+    body: Any
+
+
+@dataclass
+class FakeApiServer:
+    """Objects by path; `calls` in order; `watch_events[collection path]`: events served to the next watch there;
+    `proxy_handler(path, body)` answers pod proxy calls; `logs[(ns, pod, container)]`; `linger[path]`: GETs for
+    which a deleted object still shows (terminating) before it is gone."""
+
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    watch_events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    proxy_handler: Callable[[str, Any], Any] | None = None
+    logs: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    linger: dict[str, int] = field(default_factory=dict)
+    controller: bool = False  # play the Deployment controller, scheduler, kubelet and Istio's injector
+    version: int = 100
+    url: str = ""
+
+    # ---------------------------------------------------------------- paths
+
+    @staticmethod
+    def collection_of(api_version: str, kind_plural: str, namespace: str | None) -> str:
+        base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        return f"{base}/namespaces/{namespace}/{kind_plural}" if namespace else f"{base}/{kind_plural}"
+
+    def put(self, api_version: str, plural: str, obj: dict[str, Any]) -> None:
+        """Store an object as if it existed before the test."""
+        meta = obj["metadata"]
+        ns = None if plural == "namespaces" else meta.get("namespace")
+        self.version += 1
+        meta.setdefault("resourceVersion", str(self.version))
+        self.objects[f"{self.collection_of(api_version, plural, ns)}/{meta['name']}"] = obj
+
+    def roll_out(self, deployment: dict[str, Any]) -> None:
+        """What the cluster does with an applied Deployment, in shapes from the Kubernetes docs: the Deployment
+        Available and rolled out, one Running and Ready pod owned by its ReplicaSet, and Istio's proxy injected as a
+        native sidecar where the webhook selectors apply."""
+        meta, spec = deployment["metadata"], deployment["spec"]
+        replicas = spec.get("replicas", 1)
+        deployment["metadata"]["generation"] = 1
+        deployment["status"] = {"observedGeneration": 1, "replicas": replicas, "updatedReplicas": replicas,
+                                "readyReplicas": replicas, "availableReplicas": replicas, "conditions": [
+                                    {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+                                    {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}]}
+        template = spec["template"]
+        labels = {**template["metadata"].get("labels", {}), "pod-template-hash": "7f9c8d6b5"}
+        namespace = self.objects.get(f"/api/v1/namespaces/{meta['namespace']}", {})
+        ns_labels = namespace.get("metadata", {}).get("labels") or {}
+        inject = (ns_labels.get("istio-injection") == "enabled" and labels.get("sidecar.istio.io/inject") != "false") \
+            or (not ns_labels.get("istio-injection") and labels.get("sidecar.istio.io/inject") == "true")
+        pod_spec = json.loads(json.dumps(template["spec"]))
+        if inject:
+            pod_spec["initContainers"] = [{"name": "istio-init", "image": "docker.io/istio/proxyv2:1.31.1"},
+                                          {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.31.1",
+                                           "restartPolicy": "Always"}]
+        name = f"{meta['name']}-7f9c8d6b5-x2k9p"
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": name, "namespace": meta["namespace"], "labels": labels,
+                            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "controller": True,
+                                                 "name": f"{meta['name']}-7f9c8d6b5", "uid": "u1"}]},
+               "spec": pod_spec,
+               "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+        self.put("v1", "pods", pod)
+
+    def calls_of(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method and not self._discovery(c.path)]
+
+    @staticmethod
+    def _discovery(path: str) -> bool:
+        return path in ("/version", "/apis", "/api", "/api/v1") or (path.startswith("/apis/") and path.count("/") == 3)
+
+
+def _handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+        def _send(self, status: int, data: Any, content_type: str = "application/json") -> None:
+            payload = data if isinstance(data, bytes) else (data.encode() if isinstance(data, str)
+                                                            else json.dumps(data).encode())
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def _status(self, code: int, reason: str, message: str) -> None:
+            self._send(code, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                              "message": message, "reason": reason, "code": code})
+
+        def _record(self) -> tuple[str, dict[str, str], Any]:
+            parts = urlsplit(self.path)
+            query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw.decode(errors="replace")
+            server.calls.append(Call(self.command, parts.path, query, self.headers.get("Content-Type", ""), body))
+            return parts.path, query, body
+
+        def do_GET(self) -> None:  # noqa: N802
+            path, query, _ = self._record()
+            if path == "/version":
+                return self._send(200, {"major": "1", "minor": "36", "gitVersion": "v1.36.4",
+                                        "platform": "linux/amd64"})
+            if path == "/apis":
+                return self._send(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                    {"name": gv.split("/")[0], "versions": [{"groupVersion": gv, "version": gv.split("/")[1]}],
+                     "preferredVersion": {"groupVersion": gv, "version": gv.split("/")[1]}} for gv in GROUPS]})
+            if path == "/api":
+                return self._send(200, {"kind": "APIVersions", "versions": ["v1"]})
+            if path == "/api/v1":
+                return self._send(200, _resource_list("v1", CORE))
+            for gv, kinds in GROUPS.items():
+                if path == f"/apis/{gv}":
+                    return self._send(200, _resource_list(gv, kinds))
+            if path.endswith("/log"):
+                segments = path.split("/")
+                key = (segments[4], segments[6], query.get("container", ""))
+                if key not in server.logs:
+                    return self._status(404, "NotFound", f"no log for {key}")
+                return self._send(200, server.logs[key], "text/plain")
+            if path in server.objects:
+                obj = server.objects[path]
+                if path in server.linger and obj["metadata"].get("deletionTimestamp"):
+                    server.linger[path] -= 1
+                    if server.linger[path] < 0:
+                        del server.objects[path]
+                        del server.linger[path]
+                        return self._status(404, "NotFound", f"{path} not found")
+                return self._send(200, obj)
+            prefix = path + "/"
+            members = [o for p, o in server.objects.items() if p.startswith(prefix) and "/" not in p[len(prefix):]]
+            is_collection = any(path.endswith("/" + plural) for plural, _, _ in
+                                CORE + [k for ks in GROUPS.values() for k in ks])
+            if not is_collection:
+                return self._status(404, "NotFound", f"{path} not found")
+            if query.get("watch") in ("true", "True", "1"):
+                events = server.watch_events.pop(path, [])
+                lines = "".join(json.dumps(e) + "\n" for e in events)
+                return self._send(200, lines)
+            wanted = [t.split("=", 1) for t in query.get("labelSelector", "").split(",") if "=" in t]
+            items = [o for o in members if all((o["metadata"].get("labels") or {}).get(k) == v for k, v in wanted)]
+            return self._send(200, {"kind": "List", "apiVersion": "v1",
+                                    "metadata": {"resourceVersion": str(server.version)}, "items": items})
+
+        def do_PATCH(self) -> None:  # noqa: N802
+            path, query, body = self._record()
+            if query.get("dryRun") == "All":
+                return self._send(200, body)
+            server.version += 1
+            stored = dict(body)
+            stored["metadata"] = {**body.get("metadata", {}), "resourceVersion": str(server.version),
+                                  "uid": f"uid-{server.version}"}
+            server.objects[path] = stored
+            if server.controller and stored.get("kind") == "Deployment":
+                server.roll_out(stored)
+            return self._send(200, stored)
+
+        def do_DELETE(self) -> None:  # noqa: N802
+            path, _, _ = self._record()
+            if path not in server.objects:
+                return self._status(404, "NotFound", f"{path} not found")
+            if path in server.linger:
+                server.objects[path]["metadata"]["deletionTimestamp"] = "2026-11-22T06:00:00Z"
+            else:
+                del server.objects[path]
+            if path.startswith("/api/v1/namespaces/") and path.count("/") == 4:  # a namespace takes its contents
+                inside = f"/namespaces/{path.rsplit('/', 1)[1]}/"
+                for other in [p for p in server.objects if inside in p]:
+                    del server.objects[other]
+            return self._send(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
+
+        def do_POST(self) -> None:  # noqa: N802
+            path, _, body = self._record()
+            if "/proxy/" in path and server.proxy_handler is not None:
+                return self._send(200, server.proxy_handler(path, body))
+            return self._status(404, "NotFound", path)
+
+    return Handler
+
+
+@pytest.fixture
+def fake_api(tmp_path: Path) -> Iterator[tuple[FakeApiServer, Path]]:
+    """A running fake API server on 127.0.0.1 and a kubeconfig (context `fake`) pointing at it."""
+    fake = FakeApiServer()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
+    httpd.daemon_threads = True
+    fake.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+        "clusters": [{"name": "fake", "cluster": {"server": fake.url}}],
+        "users": [{"name": "fake", "user": {"token": "not-a-secret"}}],
+        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}]}))
+    try:
+        yield fake, kubeconfig
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)

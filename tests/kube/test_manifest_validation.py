@@ -1,0 +1,165 @@
+"""Offline validation of every manifest the suite or Bookinfo sends to a cluster, as the cluster's API server
+would validate it: Kubernetes objects against Kubernetes 1.36's OpenAPI schemas (strict), Istio resources against
+Istio 1.30.3's CRD schemas and CEL rules. Each is checked as written and as sent (namespaces mapped, run labels)."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from meshconform.meshapi.loader import load_files
+from meshconform.platform.kube import apply as applying
+from meshconform.platform.kube import testbed, validation
+from meshconform.platform.kube.names import NamespaceMap
+from meshconform.suite.manifests import load_manifest
+from meshconform.suite.tls import issue_server_credential
+
+ROOT = Path(__file__).resolve().parents[2]
+NAMES = NamespaceMap("mc-3fa2c1")
+LOGICAL = ["default", "legacy", "optin"]
+CREDENTIAL = issue_server_credential("secure.example.com").secret_data()
+# Every template under conformance/manifests/ with the values its tests render it with (conformance/test_*.py).
+SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
+    "authorization/allow-client-get.yaml": [{}], "authorization/allow-nothing.yaml": [{}],
+    "authorization/deny-admin.yaml": [{}],
+    "authorization/jwt-echo.yaml": [{"issuer": "https://issuer-0a1b.meshconform.test", "subject": "alice",
+                                     "jwks": '{"keys":[{"kty":"RSA","alg":"RS256","use":"sig","kid":"k1",'
+                                             '"n":"AQAB","e":"AQAB"}]}'}],
+    "fault/echo-abort.yaml": [{"status": 418, "percent": 100}, {"status": 418, "percent": 30}],
+    "fault/echo-delay.yaml": [{"delay": "1s", "percent": 50}],
+    "gateway/echo-hosts.yaml": [{"host_a": "a.example.com", "host_b": "b.example.com"}],
+    "gateway/echo-http.yaml": [{"host": "echo.example.com"}],
+    "gateway/echo-tls.yaml": [{"host": "secure.example.com", **CREDENTIAL}],
+    "mirroring/echo-mirror.yaml": [{"percent": None}, {"percent": 50}],
+    "mtls/mesh-strict-namespace-permissive.yaml": [{}], "mtls/namespace-disable.yaml": [{}],
+    "mtls/namespace-permissive.yaml": [{}], "mtls/namespace-strict.yaml": [{}], "mtls/workload-disable.yaml": [{}],
+    "resilience/echo-circuit-breaker.yaml": [{}],
+    "resilience/echo-pool-outlier.yaml": [{"consecutive": 3, "interval": "1s", "base_ejection": "4s",
+                                           "max_percent": 100}, {"consecutive": 3, "interval": "1s",
+                                                                 "base_ejection": "4s", "max_percent": 34}],
+    "resilience/echo-retries.yaml": [{"attempts": 0}, {"attempts": 3}],
+    "resilience/echo-timeout.yaml": [{"timeout": "0.5s"}],
+    "routing/echo-weighted.yaml": [{"v1": 80, "v2": 20}, {"v1": 100, "v2": 0}],
+}
+# Images whose digest was not found offline (explicit placeholders in bookinfo/manifests/bookinfo.yaml).
+KNOWN_PLACEHOLDERS = {f"docker.io/istio/examples-bookinfo-{name}:1.20.3@sha256:PLACEHOLDER" for name in (
+    "details-v1", "ratings-v1", "reviews-v1", "reviews-v2", "reviews-v3", "productpage-v1")}
+
+
+def manifests() -> list[tuple[str, dict[str, Any]]]:
+    """(label, document) for everything a run applies: base manifests, Bookinfo's scenarios, rendered suite
+    templates (marker-tagged, as applied), and the agent ConfigMap."""
+    out = []
+    base = [*sorted((ROOT / "bookinfo" / "manifests").glob("*.yaml")),
+            *sorted((ROOT / "bookinfo" / "networking").glob("*.yaml"))]
+    for item in load_files(base):
+        out.append((item.source, item))
+    templates = sorted(p.relative_to(ROOT / "conformance" / "manifests").as_posix()
+                       for p in (ROOT / "conformance" / "manifests").rglob("*.yaml"))
+    assert sorted(SAMPLE_VALUES) == templates, "every suite template needs sample values here"
+    for name, value_sets in SAMPLE_VALUES.items():
+        for index, values in enumerate(value_sets):
+            for item in load_manifest(name, marker=f"m{index}", **values):
+                out.append((f"{name}#{index}", item))
+    as_written = [(label, item.document) for label, item in out]
+    as_sent = [(f"{p.source} (as sent)", p.document) for p in
+               applying.prepare([item for _, item in out], NAMES, "20261122-061017-run-3fa2c1", LOGICAL)]
+    agent = [("agent ConfigMap", testbed.agent_configmap("mc-3fa2c1-default"))]
+    return as_written + as_sent + agent
+
+
+def test_vendored_istio_schemas_are_istios_file():
+    data = resources.files("meshconform.platform.kube").joinpath(validation.ISTIO_SCHEMAS).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == "dcb43ff6b9af2f629b80b6a82597f5a91db259c757e66cc5353ac007da28351a"
+    assert len(validation.istio_crds()) == 15
+
+
+def test_every_manifest_is_valid_for_kubernetes_and_istio():
+    items = manifests()
+    findings = validation.validate(items)
+    assert not findings, "\n".join(map(str, findings))
+    kinds = {doc["kind"] for _, doc in items}
+    assert kinds >= {"Namespace", "Service", "ServiceAccount", "Deployment", "Secret", "ConfigMap", "VirtualService",
+                     "DestinationRule", "Gateway", "PeerAuthentication", "AuthorizationPolicy"}
+
+
+def test_every_image_is_pinned_by_digest_or_a_known_placeholder():
+    images = {c["image"] for _, doc in manifests() if doc["kind"] == "Deployment" for c in testbed.containers(doc)}
+    unpinned = {i for i in images if testbed.image_problem(i)}
+    assert unpinned - KNOWN_PLACEHOLDERS == set(), "images neither pinned by digest nor known placeholders"
+    assert KNOWN_PLACEHOLDERS - images == set(), "a placeholder was pinned: remove it from KNOWN_PLACEHOLDERS"
+    if unpinned:
+        warnings.warn(f"{len(unpinned)} image digests are placeholders (not found offline): {sorted(unpinned)}",
+                      stacklevel=1)
+
+
+def test_placeholders_are_refused_unless_tags_are_allowed():
+    [deployment] = [doc for _, doc in manifests() if doc["kind"] == "Deployment"
+                    and doc["metadata"]["name"] == "details-v1"][:1]
+    from meshconform.errors import ConfigError
+    with pytest.raises(ConfigError) as caught:
+        testbed.check_images([("bookinfo.yaml", deployment)], allow_tags=False)
+    assert "spec.template.spec.containers[0].image" in str(caught.value) and "placeholder" in str(caught.value)
+    assert testbed.check_images([("bookinfo.yaml", deployment)], allow_tags=True) == \
+        ["docker.io/istio/examples-bookinfo-details-v1:1.20.3"]
+
+
+BAD = """apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: vs, namespace: default}
+spec:
+  hosts: [echo]
+  http:
+  - route: [{destination: {host: echo}}]
+    timeout: 1ms0
+    retries: {attemps: 3}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: pa, namespace: default}
+spec:
+  portLevelMtls: {"8080": {mode: DISABLE}}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: ["*"]
+    tls: {mode: SIMPLE, credentialName: a, credentialNames: [b]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d, namespace: default}
+spec:
+  selector: {matchLabels: {app: d}}
+  template:
+    metadata: {labels: {app: d}}
+    spec: {containers: [{name: d, image: x, imagePullPolicy: Sometimes, portz: []}]}
+"""
+
+
+def test_bad_resources_are_caught_with_their_field():
+    findings = [str(f) for f in validation.validate(("bad.yaml", d) for d in yaml.safe_load_all(BAD))]
+    assert findings[0] == ("bad.yaml: VirtualService default/vs: spec.http[0].retries: Additional properties are not "
+                           "allowed ('attemps' was unexpected)")
+    # CEL: the duration rule cannot hold on '1ms0' (the server reports an evaluation error too).
+    assert findings[1].startswith("bad.yaml: VirtualService default/vs: spec.http[0].timeout: rule \"duration(self)")
+    assert findings[2:] == [
+        "bad.yaml: PeerAuthentication default/pa: spec: portLevelMtls requires selector",
+        "bad.yaml: Gateway default/gw: spec.servers[0].tls: only one of credentialName or credentialNames can be set",
+        "bad.yaml: Deployment default/d: spec.template.spec.containers[0]: Additional properties are not allowed "
+        "('portz' was unexpected)"]
+    # The same rules pass when they hold.
+    good = {"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication", "metadata": {"name": "pa"},
+            "spec": {"selector": {"matchLabels": {"app": "echo"}}, "portLevelMtls": {"8080": {"mode": "DISABLE"}}}}
+    assert validation.validate_istio(good) == []
+    good["spec"]["portLevelMtls"] = {"70000": {"mode": "DISABLE"}}
+    assert validation.validate_istio(good) == [("spec.portLevelMtls", "port must be between 1-65535")]

@@ -1,0 +1,204 @@
+"""References Istio accepts but cannot work (meshapi.analyze), the CLI's apply printing them, and
+an empty file given to apply being an error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from meshconform import cli
+from meshconform.errors import ConfigError
+from meshconform.meshapi.analyze import AnalysisWarning, analyze, fqdn
+from meshconform.meshapi.loader import Sourced, load_files, load_text
+
+WORKLOADS = """
+apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: default}
+spec:
+  selector: {app: reviews}
+  ports: [{port: 9080}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: reviews-v1, namespace: default}
+spec:
+  template:
+    metadata: {labels: {app: reviews, version: v1}}
+    spec: {containers: [{name: reviews, image: reviews}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: reviews-v2, namespace: default}
+spec:
+  template:
+    metadata: {labels: {app: reviews, version: v2, track: canary}}
+    spec: {containers: [{name: reviews, image: reviews}]}
+"""
+RULE = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: default}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2, track: canary}}
+"""
+GATEWAY = """
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: bookinfo-gateway, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
+"""
+
+
+def route(subset: str = "v1", gateways: str = "", host: str = "reviews", mirror: str = "") -> str:
+    return f"""
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: reviews, namespace: default}}
+spec:
+  hosts: [reviews]
+  {f"gateways: [{gateways}]" if gateways else ""}
+  http:
+  - route:
+    - {{destination: {{host: {host}, subset: {subset}}}, weight: 90}}
+    - {{destination: {{host: reviews}}, weight: 10}}
+    {f"mirror: {{host: reviews, subset: {mirror}}}" if mirror else ""}
+"""
+
+
+def items(*texts: str) -> list[Sourced]:
+    return [item for text in texts for item in load_text(text, "test.yaml")]
+
+
+def codes(warnings: list[AnalysisWarning]) -> list[tuple[str, str, str]]:
+    return [(w.code, w.resource, w.field) for w in warnings]
+
+
+def test_consistent_config_has_no_warning() -> None:
+    assert analyze(items(route(gateways="bookinfo-gateway, mesh"), RULE, GATEWAY), items(WORKLOADS)) == []
+
+
+def test_subset_no_destination_rule_defines() -> None:
+    [warning] = analyze(items(route(subset="v3"), RULE), items(WORKLOADS))
+    assert (warning.code, warning.name) == ("IST0101", "ReferencedResourceNotFound")
+    assert warning.field == "spec.http[0].route[0].destination.subset"
+    assert '"v3"' in warning.message and "reviews.default.svc.cluster.local" in warning.message
+    assert str(warning).startswith("Warning [IST0101] (VirtualService reviews.default test.yaml) ")
+
+
+def test_subset_without_any_destination_rule_and_in_a_mirror() -> None:
+    found = analyze(items(route(subset="v1", mirror="v9")))
+    assert codes(found) == [("IST0101", "reviews", "spec.http[0].route[0].destination.subset"),
+                            ("IST0101", "reviews", "spec.http[0].mirror.subset")]
+
+
+def test_destination_rule_for_another_host_or_namespace_does_not_count() -> None:
+    other = RULE.replace("host: reviews", "host: ratings")
+    assert codes(analyze(items(route(), other))) == [("IST0101", "reviews", "spec.http[0].route[0].destination.subset")]
+    elsewhere = RULE.replace("namespace: default", "namespace: prod")  # reviews.prod is another host
+    assert len(analyze(items(route(), elsewhere))) == 1
+    fully_qualified = RULE.replace("host: reviews", "host: reviews.default.svc.cluster.local")
+    assert analyze(items(route(), fully_qualified)) == []
+    wildcard = RULE.replace("host: reviews", 'host: "*.default.svc.cluster.local"')
+    assert analyze(items(route(), wildcard)) == []
+
+
+def test_gateway_that_does_not_exist() -> None:
+    found = analyze(items(route(gateways="bookinfo-gatewy, mesh, istio-system/ingress"), RULE, GATEWAY))
+    assert codes(found) == [("IST0101", "reviews", "spec.gateways[0]"), ("IST0101", "reviews", "spec.gateways[2]")]
+    assert '"default/bookinfo-gatewy"' in found[0].message and '"istio-system/ingress"' in found[1].message
+
+
+def test_gateway_in_another_namespace_by_reference() -> None:
+    gateway = GATEWAY.replace("namespace: default", "namespace: istio-system")
+    assert analyze(items(route(gateways="istio-system/bookinfo-gateway"), RULE, gateway)) == []
+    assert len(analyze(items(route(gateways="bookinfo-gateway"), RULE, gateway))) == 1
+
+
+def test_context_counts_and_new_versions_replace_it() -> None:
+    # The DestinationRule is already on the platform: no warning for a VirtualService applied later.
+    assert analyze(items(route()), context=items(RULE, WORKLOADS)) == []
+    # The version being applied replaces the one on the platform: removing subset v1 breaks the
+    # route already there, which is warned about as a consequence of this apply.
+    without_v1 = RULE.replace("  - {name: v1, labels: {version: v1}}\n", "")
+    found = analyze(items(without_v1), context=items(RULE, route(), WORKLOADS))
+    assert codes(found) == [("IST0101", "reviews", "spec.http[0].route[0].destination.subset")]
+    # A problem already there before, on something not applied now, is not repeated...
+    assert analyze(items(GATEWAY), context=items(route(subset="v7"))) == []
+    # ... but applying the broken resource again warns again.
+    assert len(analyze(items(route(subset="v7")), context=items(route(subset="v7")))) == 1
+
+
+def test_subset_whose_labels_select_no_pod() -> None:
+    rule = RULE + "  - {name: v4, labels: {version: v4}}\n  - {name: mixed, labels: {version: v1, track: canary}}\n"
+    found = analyze(items(rule), items(WORKLOADS))
+    assert codes(found) == [("IST0173", "reviews", "spec.subsets[2].labels"),
+                            ("IST0173", "reviews", "spec.subsets[3].labels")]
+    assert found[0].name == "DestinationRuleSubsetNotSelectPods" and '"v4"' in found[0].message
+    # Without the service and its Deployments known, pods are not judged (no guess).
+    assert analyze(items(rule)) == []
+
+
+def test_host_resolution() -> None:
+    assert fqdn("reviews", "default") == "reviews.default.svc.cluster.local"
+    assert fqdn("reviews.prod", "default") == "reviews.prod.svc.cluster.local"
+    assert fqdn("reviews.prod.svc.cluster.local", "default") == "reviews.prod.svc.cluster.local"
+    assert fqdn("*.example.com", "default") == "*.example.com"
+
+
+def test_empty_file_is_an_error(tmp_path: Path) -> None:
+    empty, comments = tmp_path / "empty.yaml", tmp_path / "comments.yaml"
+    empty.write_text("")
+    comments.write_text("# nothing here\n---\n")
+    for path in (empty, comments):
+        with pytest.raises(ConfigError, match=f"^no resources in {path}$") as caught:
+            load_files([path])
+        assert caught.value.source == str(path)
+    with pytest.raises(ConfigError, match="no resources in <test>"):
+        load_text("\n", "<test>")
+
+
+def test_cli_apply_of_an_empty_file_says_so(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("---\n")
+    run = subprocess.run([sys.executable, "-c", "from meshconform.cli import main; main()", "apply", "-f", str(empty)],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert run.returncode == 1 and run.stderr.strip() == f"error: no resources in {empty}", run.stderr
+
+
+class _Platform:
+    """The CLI's view of a running platform: what it holds and what it was asked to apply."""
+
+    def __init__(self, holds: list[Sourced]) -> None:
+        self.holds = holds
+        self.applied: list[Sourced] = []
+
+    def resources(self) -> list[Sourced]:
+        return self.holds
+
+    def apply(self, resources: list[Sourced]) -> None:
+        self.applied.extend(resources)
+
+
+def test_cli_apply_warns_on_stderr_and_applies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest = tmp_path / "vs.yaml"
+    manifest.write_text(route(subset="v3", gateways="missing-gateway"))
+    platform = _Platform(items(RULE, WORKLOADS))
+    monkeypatch.setattr(cli, "_attached", lambda name: platform)
+    result = CliRunner().invoke(cli.cli, ["apply", "-f", str(manifest)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "VirtualService default/reviews applied"
+    warnings = result.stderr.strip().splitlines()
+    assert len(warnings) == 2
+    assert all(w.startswith("Warning [IST0101] (VirtualService reviews.default ") for w in warnings)
+    assert "spec.gateways[0]" in warnings[0] and "destination.subset" in warnings[1]
+    assert [item.resource.ref for item in platform.applied] == ["VirtualService default/reviews"]
