@@ -25,6 +25,8 @@ NAMES = NamespaceMap("mc-3fa2c1")
 LOGICAL = ["default", "legacy", "optin"]
 CREDENTIAL = issue_server_credential("secure.example.com").secret_data()
 # Every template under conformance/manifests/ with the values its tests render it with (conformance/test_*.py).
+from meshconform.conformance.test_routing import MATCH_RULES  # noqa: E402  (the rules the check applies)
+
 SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
     "authorization/allow-client-get.yaml": [{}], "authorization/allow-nothing.yaml": [{}],
     "authorization/deny-admin.yaml": [{}],
@@ -46,6 +48,12 @@ SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
     "resilience/echo-retries.yaml": [{"attempts": 0}, {"attempts": 3}],
     "resilience/echo-timeout.yaml": [{"timeout": "0.5s"}],
     "routing/echo-weighted.yaml": [{"v1": 80, "v2": 20}, {"v1": 100, "v2": 0}],
+    "authorization/allow-ledger-reader.yaml": [{}],
+    "gateway/echo-https-redirect.yaml": [{"host": "redirect.example.com", **CREDENTIAL}],
+    "gateway/echo-wildcard.yaml": [{"zone": "gwnm.example", "authority_regex": r"api-[0-9]+\.wild\.gwnm\.example"}],
+    "mtls/port-level-permissive.yaml": [{"port_mode": "PERMISSIVE"}, {"port_mode": "STRICT"}],
+    "routing/echo-header-ops.yaml": [{}],
+    "routing/echo-match-rules.yaml": [{"rules": MATCH_RULES}],
 }
 # Images whose digest was not found offline (explicit placeholders in bookinfo/manifests/bookinfo.yaml).
 KNOWN_PLACEHOLDERS = {f"docker.io/istio/examples-bookinfo-{name}:1.20.3@sha256:PLACEHOLDER" for name in (
