@@ -18,6 +18,7 @@ from meshconform import runs
 from meshconform.errors import MeshconformError, PlatformError
 from meshconform.meshapi.analyze import analyze
 from meshconform.meshapi.loader import Sourced, load_files
+from meshconform.perf.cli import perf
 from meshconform.platform import registry
 from meshconform.platform.api import Platform
 from meshconform.report.redact import redact_text
@@ -249,7 +250,7 @@ def run(ctx: click.Context, /, platform_name: str, workers: str, dry_run: bool, 
     sys.exit(int(code))
 
 
-cli.add_command(__import__("meshconform.perf.cli", fromlist=["perf"]).perf)
+cli.add_command(perf)
 
 
 def main() -> None:
