@@ -19,8 +19,8 @@ def new_marker(test_id: str) -> str:
 
 
 # How a reply with no HTTP answer went wrong, for a failure's one-sentence reason.
-_NO_ANSWER = {"tls": "failed the TLS handshake", "refused": "were refused", "reset": "were reset",
-              "timeout": "timed out"}
+_NO_ANSWER = {"tls": "failed the TLS handshake", "tls-certificate": "rejected the server's certificate",
+              "refused": "were refused", "reset": "were reset", "timeout": "timed out"}
 
 
 def miss_kind(reply: Response) -> str:
