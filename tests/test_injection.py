@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from meshconform.platform.local.injection import should_inject
+from meshconform.meshapi.injection import should_inject
 
 ENABLED = {"istio-injection": "enabled"}
 OPT_OUT = {"sidecar.istio.io/inject": "false"}

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from meshconform.errors import PlatformError
+from meshconform.meshapi.injection import should_inject
 
 PROXY = "istio-proxy"
-INJECT = "sidecar.istio.io/inject"
 
 
 def condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
@@ -55,19 +55,8 @@ def has_proxy(pod: Mapping[str, Any]) -> bool:
 def injection_expected(namespace_labels: Mapping[str, str], pod_labels: Mapping[str, str],
                        revisions: Collection[str] = ("default",)) -> bool:
     """Whether Istio's injector webhooks select this pod (istio.io "Installing the sidecar", "Controlling the
-    injection policy"): namespace `istio-injection=enabled` unless the pod label `sidecar.istio.io/inject` is
-    "false" (any other value of `istio-injection` means no); else namespace `istio.io/rev=<an installed revision>`
-    unless the pod opts out; else only the pod label `sidecar.istio.io/inject: "true"` or `istio.io/rev`."""
-    opt_out = pod_labels.get(INJECT) == "false"
-    legacy = namespace_labels.get("istio-injection")
-    if legacy is not None:
-        return legacy == "enabled" and not opt_out
-    revision = namespace_labels.get("istio.io/rev")
-    if revision is not None:
-        return revision in revisions and not opt_out
-    if opt_out:
-        return False
-    return pod_labels.get(INJECT) == "true" or pod_labels.get("istio.io/rev") in revisions
+    injection policy"); the rules live in meshapi.injection, shared with the local platform."""
+    return should_inject(namespace_labels, pod_labels, None, revisions)
 
 
 def pod_problem(pod: Mapping[str, Any], expect_proxy: bool | None) -> str | None:

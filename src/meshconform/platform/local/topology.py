@@ -8,9 +8,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from meshconform.errors import ConfigError
+from meshconform.meshapi.injection import should_inject
 from meshconform.meshapi.kube import Deployment, Namespace, Service
 from meshconform.meshapi.loader import Sourced
-from meshconform.platform.local.injection import should_inject
 from meshconform.platform.local.translator.model import ROOT_NAMESPACE, MeshSnapshot, Pod
 
 LOCAL_APP = "meshconform.io/local-app"
