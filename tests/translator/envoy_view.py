@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from meshconform.fidelity.routes import virtual_host_for
 from meshconform.platform.local.translator.model import ProxyConfig
 
 Json = dict[str, Any]
@@ -142,29 +143,10 @@ def route_matches(match: Json, request: Request) -> bool:
     return True
 
 
-def _domain_rank(domain: str, host: str) -> tuple[int, int] | None:
-    """Envoy's virtual host search order: exact, then suffix wildcards, then prefix wildcards (longest
-    first), then '*'. Lower ranks win."""
-    host, domain = host.lower(), domain.lower()
-    if domain == host:
-        return (0, 0)
-    if domain == "*":
-        return (3, 0)
-    if domain.startswith("*") and host.endswith(domain[1:]) and len(host) > len(domain) - 1:
-        return (1, -len(domain))
-    if domain.endswith("*") and host.startswith(domain[:-1]) and len(host) > len(domain) - 1:
-        return (2, -len(domain))
-    return None
-
-
 def virtual_host(route_config: Json, authority: str) -> Json | None:
-    best: tuple[tuple[int, int], Json] | None = None
-    for vhost in route_config.get("virtual_hosts", []):
-        for domain in vhost["domains"]:
-            rank = _domain_rank(domain, authority)
-            if rank is not None and (best is None or rank < best[0]):
-                best = (rank, vhost)
-    return best[1] if best else None
+    """Envoy's virtual host for an authority (exact, suffix and prefix wildcards longest first, then '*'):
+    the one implementation in meshconform.fidelity.routes, which the fidelity runner reads configs with."""
+    return virtual_host_for(route_config, authority)
 
 
 def route_for(route_config: Json, request: Request) -> Json | None:
