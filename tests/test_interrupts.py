@@ -66,6 +66,19 @@ def _mentioning(folder: Path) -> list[int]:
     return found
 
 
+def _describe(pids: list[int]) -> str:
+    """What each leftover process is (state, parent, command line), for the failure message."""
+    lines = []
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            lines.append(f"pid {pid} state {stat[0]} ppid {stat[1]} pgid {stat[2]}: {argv[:300]}")
+        except OSError:
+            lines.append(f"pid {pid}: gone")
+    return "; ".join(lines)
+
+
 def _interrupt_and_check(process: subprocess.Popen, registry: Path, sig: signal.Signals,  # type: ignore[type-arg]
                          folder: Path) -> None:
     started = _recorded(registry)
@@ -73,7 +86,10 @@ def _interrupt_and_check(process: subprocess.Popen, registry: Path, sig: signal.
     process.send_signal(sig)
     process.wait(timeout=60)
     _wait_for(lambda: not any(_alive(r) for r in started), "every started process to exit", 15)
-    _wait_for(lambda: not _mentioning(folder), "no process of the run to remain (recorded or not)", 15)
+    try:
+        _wait_for(lambda: not _mentioning(folder), "no process of the run to remain (recorded or not)", 15)
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}: {_describe(_mentioning(folder))}") from None
     assert process.returncode != 0
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 
@@ -25,7 +26,9 @@ class Request:
     scheme: str = "http"
     timeout: float = 15.0
     ca_pem: str | None = None  # trust anchor for https to the gateway
-    request_id: str = field(default_factory=new_request_id)
+    # "" (the default): every send of this request gets a fresh id, so a Request reused as a template, in one
+    # batch or across tests, never makes two sends share an id in the proxies' logs. Set one to pin it.
+    request_id: str = ""
     # False sends no x-request-id (the id stays local, for the caller's bookkeeping): a proxy must make one.
     send_request_id: bool = True
 
@@ -35,6 +38,11 @@ class Request:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Request:
         return cls(**data)
+
+
+def with_send_ids(requests: Sequence[Request]) -> list[Request]:
+    """The batch as it goes out: each request without a pinned id gets a fresh one (see Request.request_id)."""
+    return [r if r.request_id else replace(r, request_id=new_request_id()) for r in requests]
 
 
 _VERSIONED_POD = re.compile(r"^[a-z]+-(v\d+)-")

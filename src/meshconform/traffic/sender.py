@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from meshconform.traffic.model import Request, Response
+from meshconform.traffic.model import Request, Response, with_send_ids
 from meshconform.traffic.transport import Transport
 
 BODY_LIMIT = 16_384
@@ -84,7 +84,7 @@ async def send_batch_async(requests: Sequence[Request], transport: Transport, co
         async def guarded(request: Request) -> Response:
             async with limit:
                 return await _one(session, transport, request, ssl_contexts)
-        return list(await asyncio.gather(*(guarded(r) for r in requests)))
+        return list(await asyncio.gather(*(guarded(r) for r in with_send_ids(requests))))
 
 
 def send_batch(requests: Sequence[Request], transport: Transport, concurrency: int = 10,

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from meshconform.errors import PlatformError
 from meshconform.platform.kube.names import NamespaceMap
-from meshconform.traffic.model import Request, Response
+from meshconform.traffic.model import Request, Response, with_send_ids
 from meshconform.traffic.sender import send_batch
 from meshconform.traffic.transport import DirectTransport
 
@@ -61,6 +61,7 @@ class PodVantage:
              reuse_connections: bool = True) -> list[Response]:
         if not requests:
             return []
+        requests = with_send_ids(requests)
         budget = self.base_timeout + sum(r.timeout for r in requests) / max(1, concurrency)
         reply = self.api.pod_proxy_post(self.namespace, self.pod, CONTROL_PORT, "batch",
                                         self.payload(requests, concurrency, reuse_connections), budget)

@@ -13,7 +13,7 @@ import requests
 from meshconform.platform.local.processes import CLIENT_CONTROL_PORT, tail
 from meshconform.platform.local.state import RunFiles
 from meshconform.platform.local.translator.model import Pod
-from meshconform.traffic.model import Request, Response
+from meshconform.traffic.model import Request, Response, with_send_ids
 from meshconform.traffic.sender import send_batch
 from meshconform.traffic.transport import DirectTransport
 
@@ -40,6 +40,7 @@ class LocalVantage:
         if self.transport is not None:
             return send_batch(requests_, self.transport, concurrency, reuse_connections)
         assert self.control_url is not None
+        requests_ = with_send_ids(requests_)
         budget = 60 + sum(r.timeout for r in requests_) / max(1, concurrency)
         reply = requests.post(self.control_url, json={
             "requests": [r.to_json() for r in requests_], "concurrency": concurrency,

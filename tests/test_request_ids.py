@@ -1,0 +1,58 @@
+"""Every send is its own request in the proxies' logs: a Request reused as a template (in one batch, or as a
+module constant across tests) never makes two sends share an x-request-id. A shared id once let a test match
+another test's access-log record (a 200 from an earlier test read as this test's 403)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from meshconform.traffic.model import Request, with_send_ids
+from meshconform.traffic.sender import send_batch
+from meshconform.traffic.transport import DirectTransport
+
+
+@pytest.fixture
+def recording_server() -> Iterator[tuple[str, list[str]]]:
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+            seen.append(self.headers.get("x-request-id", ""))
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_a_reused_request_gets_a_fresh_id_per_send(recording_server: tuple[str, list[str]]) -> None:
+    address, seen = recording_server
+    template = Request("/", host="echo:8080")
+    transport = DirectTransport(address)
+    first = send_batch([template] * 3, transport)
+    second = send_batch([template] * 3, transport)
+    ids = [r.request_id for r in (*first, *second)]
+    assert all(r.status == 200 for r in (*first, *second))
+    assert len(set(ids)) == 6 and "" not in ids, ids
+    assert sorted(seen) == sorted(ids), "the responses carry the ids the server received"
+
+
+def test_a_pinned_id_is_kept() -> None:
+    pinned = Request("/", request_id="rid-7")
+    assert [r.request_id for r in with_send_ids([pinned, Request("/")])][0] == "rid-7"
+    assert with_send_ids([Request("/")])[0].request_id
