@@ -21,8 +21,8 @@ from meshconform.platform.local.translator import MISBEHAVIOURS
 from meshconform.suite.unit import REGISTRY
 
 CATCHES = {
-    "weights-skewed": ["weighted-split-echo", "bookinfo-traffic-shifting"],
-    "header-match-ignored": ["header-routing-jason", "fault-abort"],
+    "weights-skewed": ["weighted-split-echo", "bookinfo-traffic-shifting", "gateway-api-mesh-weights"],
+    "header-match-ignored": ["header-routing-jason", "fault-abort", "gateway-api-mesh-header-matches"],
     "faults-ignored": ["fault-abort", "fault-delay", "bookinfo-ratings-delay", "bookinfo-ratings-abort"],
     "mirror-dropped": ["mirror-full", "mirror-fraction"],
     "mirror-percentage-ignored": ["mirror-fraction"],
@@ -45,7 +45,9 @@ CATCHES = {
     "xfcc-forwarded-from-untrusted": ["xfcc-forged-untrusted"],
     "port-level-mtls-ignored": ["mtls-port-level"],
     "https-redirect-ignored": ["gateway-https-redirect"],
-    "request-header-operations-ignored": ["header-operations"],
+    "request-header-operations-ignored": ["header-operations", "gateway-api-mesh-request-header-modifier"],
+    "path-prefix-as-string-prefix": ["gateway-api-http-paths"],
+    "gateway-api-precedence-ignored": ["gateway-api-http-paths"],
     "identity-from-deployment-name": ["identity-by-service-account", "authz-principal-from-certificate"],
     "trace-headers-dropped": ["trace-context"],
     "jwt-ignored": ["jwt-request-authentication"],

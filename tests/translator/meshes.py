@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from meshconform.meshapi import gateway_api
 from meshconform.meshapi.base import Resource
 from meshconform.meshapi.istio import (
     AuthorizationPolicy,
@@ -132,7 +133,8 @@ class Mesh:
             namespaces=namespaces, services=of(Service), pods=[gateway_pod(), *self.pods],
             virtual_services=of(VirtualService), destination_rules=of(DestinationRule), gateways=of(Gateway),
             peer_authentications=of(PeerAuthentication), secrets=of(Secret),
-            authorization_policies=of(AuthorizationPolicy), request_authentications=of(RequestAuthentication))
+            authorization_policies=of(AuthorizationPolicy), request_authentications=of(RequestAuthentication),
+            k8s_gateways=of(gateway_api.Gateway), http_routes=of(gateway_api.HTTPRoute))
 
     def translate(self, misbehave: Iterable[str] = ()) -> dict[str, ProxyConfig]:
         return translate(self.snapshot(), FakeCerts(), GATEWAY_PORTS, proxy_paths, frozenset(misbehave))

@@ -11,10 +11,14 @@ from pydantic import ValidationError
 
 from meshconform.errors import ConfigError
 from meshconform.meshapi.base import Resource
+from meshconform.meshapi.gateway_api import GATEWAY_API_KINDS
+from meshconform.meshapi.gateway_api import GROUP as GATEWAY_API_GROUP
 from meshconform.meshapi.istio import ISTIO_KINDS
 from meshconform.meshapi.kube import KUBE_KINDS
 
 KINDS: dict[str, type[Resource]] = {**ISTIO_KINDS, **KUBE_KINDS}
+# Kinds of gateway.networking.k8s.io, chosen by apiVersion (its Gateway shares a kind name with Istio's).
+GROUPED_KINDS: dict[str, dict[str, type[Resource]]] = {GATEWAY_API_GROUP: GATEWAY_API_KINDS}
 
 
 @dataclass(frozen=True)
@@ -71,12 +75,15 @@ def parse_document(document: Any, source: str, index: int = 1) -> Resource:
     namespace = (document.get("metadata") or {}).get("namespace", "default") if isinstance(
         document.get("metadata"), dict) else "default"
     resource = f"{kind or label} {namespace}/{name}"
-    model = KINDS.get(kind) if isinstance(kind, str) else None
-    if model is None:
-        raise ConfigError(
-            f"kind {kind!r} is not supported (supported: {', '.join(sorted(KINDS))})",
-            source=source, resource=label, field="kind")
     api_version = document.get("apiVersion")
+    group = str(api_version).rpartition("/")[0]
+    kinds = GROUPED_KINDS.get(group, KINDS)
+    model = kinds.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        known = sorted({*KINDS, *(f"{k}.{g}" for g, grouped in GROUPED_KINDS.items() for k in grouped)})
+        raise ConfigError(
+            f"kind {kind!r} is not supported (supported: {', '.join(known)})",
+            source=source, resource=label, field="kind")
     if api_version not in model.api_versions:
         raise ConfigError(
             f"apiVersion {api_version!r} is not served for {kind} (use one of {', '.join(model.api_versions)})",
@@ -86,10 +93,11 @@ def parse_document(document: Any, source: str, index: int = 1) -> Resource:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = _field_path(first["loc"])
-        message = _explain(first)
+        api = "Gateway API" if group in GROUPED_KINDS else "Istio API"
+        message = _explain(first, api)
         more = len(exc.errors()) - 1
         if more:
-            others = "; ".join(f"{_field_path(e['loc'])}: {_explain(e)}" for e in exc.errors()[1:4])
+            others = "; ".join(f"{_field_path(e['loc'])}: {_explain(e, api)}" for e in exc.errors()[1:4])
             message += f" (and {more} more: {others})"
         raise ConfigError(message, source=source, resource=resource, field=field) from None
 
@@ -106,8 +114,9 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return path
 
 
-def _explain(error: Any) -> str:
+def _explain(error: Any, api: str = "Istio API") -> str:
     if error["type"] == "extra_forbidden":
-        return f"unknown field '{error['loc'][-1]}' (not part of the Istio API)"
+        return f"unknown field '{error['loc'][-1]}' (not part of the {api})"
     message = str(error["msg"])
     return message.removeprefix("Value error, ")
+

@@ -12,6 +12,16 @@ class Profile:
     extended: frozenset[str]
 
 
+# The Kubernetes Gateway API's feature names (kubernetes-sigs/gateway-api pkg/features, v1.6.1): a vendor reads
+# this report beside that suite's. Path, header and query matching, weights and RequestHeaderModifier are all
+# part of its core HTTPRoute feature; mirroring and response header changes are extended features of their own.
+GAMMA_FEATURES = frozenset({"Mesh", "HTTPRoute", "HTTPRouteRequestMirror", "HTTPRouteRequestPercentageMirror"})
+GATEWAY_HTTP = Profile(
+    "GATEWAY-HTTP",  # the Gateway API suite's profile of the same name: core Gateway and HTTPRoute
+    core=frozenset({"Gateway", "HTTPRoute"}),
+    extended=frozenset({"HTTPRouteResponseHeaderModification"}),
+)
+
 # Core: the six features every mesh implementing the Istio API is expected to have. Extended:
 # further behaviour an implementation may declare unsupported (reported as such, not failed).
 MESH_HTTP = Profile(
@@ -28,7 +38,11 @@ MESH_HTTP = Profile(
                         "OutlierDetection",
                         # Extended: end-user authentication needs an issuer and policy set up by the user; meshes
                         # without JWT support can still route and secure service-to-service traffic.
-                        "JWTAuthentication"}),
+                        "JWTAuthentication",
+                        # The Kubernetes Gateway API's mesh (GAMMA) features, named as its suite names them
+                        # (pkg/features, v1.6.1). Its own MESH-HTTP profile has Mesh and HTTPRoute as core; here
+                        # they are extended, so a mesh serving only the Istio API is not failed for them.
+                        *GAMMA_FEATURES}),
 )
-PROFILES = {MESH_HTTP.name: MESH_HTTP}
+PROFILES = {MESH_HTTP.name: MESH_HTTP, GATEWAY_HTTP.name: GATEWAY_HTTP}
 ALL_FEATURES = frozenset().union(*(p.core | p.extended for p in PROFILES.values()))

@@ -23,6 +23,7 @@ from typing import Any
 import jinja2
 
 from meshconform.errors import ConfigError
+from meshconform.meshapi.gateway_api import GROUP as GATEWAY_API_GROUP
 from meshconform.meshapi.loader import Sourced, load_text, parse_document
 
 MARKER_HEADER = "x-meshconform-config"
@@ -68,16 +69,16 @@ def owned_name(owner: str, name: str) -> str:
 def name_after(items: list[Sourced], owner: str, renamed: dict[tuple[str, str], str]) -> list[Sourced]:
     """Copies of `items` named after `owner`; `renamed` maps (kind, original name) to the new name and
     grows with each call, so references to objects the same test applied earlier follow too."""
-    for item in items:
+    for item in items:  # keyed by the key's kind, which tells a Gateway API Gateway from Istio's
         if item.resource.kind not in _NEVER_RENAMED:
-            renamed[(item.resource.kind, item.resource.metadata.name)] = owned_name(owner, item.resource.metadata.name)
+            renamed[(item.key[0], item.resource.metadata.name)] = owned_name(owner, item.resource.metadata.name)
     result = []
     for item in items:
         if item.resource.kind in _NEVER_RENAMED:
             result.append(item)
             continue
         document = copy.deepcopy(item.document)
-        document["metadata"]["name"] = renamed[(item.resource.kind, item.resource.metadata.name)]
+        document["metadata"]["name"] = renamed[(item.key[0], item.resource.metadata.name)]
         spec = document.get("spec") or {}
         if item.resource.kind == "VirtualService":
             spec["gateways"] = [_gateway_reference(ref, renamed) for ref in spec.get("gateways") or []] or None
@@ -88,8 +89,27 @@ def name_after(items: list[Sourced], owner: str, renamed: dict[tuple[str, str], 
                 tls = server.get("tls") or {}
                 if tls.get("credentialName") and ("Secret", tls["credentialName"]) in renamed:
                     tls["credentialName"] = renamed[("Secret", tls["credentialName"])]
+        if item.key[0] == f"HTTPRoute.{GATEWAY_API_GROUP}":
+            _rename_route_references(spec, renamed)
         result.append(Sourced(parse_document(document, item.source), item.source, document))
     return result
+
+
+def _rename_route_references(spec: dict[str, Any], renamed: dict[tuple[str, str], str]) -> None:
+    """An HTTPRoute's parents (Gateways, Services), backends and mirror backends follow their renamed objects."""
+    def follow(ref: dict[str, Any], default_kind: str, default_group: str) -> None:
+        kind, group = ref.get("kind", default_kind), ref.get("group", default_group)
+        key = f"{kind}.{group}" if group == GATEWAY_API_GROUP else kind
+        if (key, ref.get("name")) in renamed:
+            ref["name"] = renamed[(key, ref["name"])]
+    for parent in spec.get("parentRefs") or []:
+        follow(parent, "Gateway", GATEWAY_API_GROUP)
+    for rule in spec.get("rules") or []:
+        for backend in rule.get("backendRefs") or []:
+            follow(backend, "Service", "")
+        for item in rule.get("filters") or []:
+            if isinstance((item.get("requestMirror") or {}).get("backendRef"), dict):
+                follow(item["requestMirror"]["backendRef"], "Service", "")
 
 
 def _gateway_reference(reference: str, renamed: dict[tuple[str, str], str]) -> str:
@@ -102,9 +122,13 @@ def _gateway_reference(reference: str, renamed: dict[tuple[str, str], str]) -> s
 
 
 def tag_routes(items: list[Sourced], marker: str) -> list[Sourced]:
-    """A copy of `items` whose VirtualService HTTP routes all set the marker response header."""
+    """A copy of `items` whose VirtualService HTTP routes all set the marker response header, as do the rules
+    of HTTPRoutes (through a ResponseHeaderModifier filter, the Gateway API's way to set one)."""
     tagged = []
     for item in items:
+        if item.key[0] == f"HTTPRoute.{GATEWAY_API_GROUP}":
+            tagged.append(_tag_http_route(item, marker))
+            continue
         if item.resource.kind != "VirtualService":
             tagged.append(item)
             continue
@@ -114,3 +138,18 @@ def tag_routes(items: list[Sourced], marker: str) -> list[Sourced]:
             response.setdefault("set", {})[MARKER_HEADER] = marker
         tagged.append(Sourced(parse_document(document, item.source), item.source, document))
     return tagged
+
+
+def _tag_http_route(item: Sourced, marker: str) -> Sourced:
+    document = copy.deepcopy(item.document)
+    spec = document.setdefault("spec", {})
+    for rule in spec.setdefault("rules", [{}]) or []:
+        filters = rule.setdefault("filters", [])
+        modifier = next((f for f in filters if f.get("type") == "ResponseHeaderModifier"), None)
+        if modifier is None:
+            modifier = {"type": "ResponseHeaderModifier", "responseHeaderModifier": {}}
+            filters.append(modifier)
+        body = modifier.setdefault("responseHeaderModifier", {})
+        body["set"] = [h for h in body.get("set") or [] if h.get("name", "").lower() != MARKER_HEADER]
+        body["set"].append({"name": MARKER_HEADER, "value": marker})
+    return Sourced(parse_document(document, item.source), item.source, document)

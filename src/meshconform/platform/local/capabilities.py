@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from meshconform.errors import ConfigError
+from meshconform.meshapi import gateway_api as gw
 from meshconform.meshapi.base import IstioMessage
 from meshconform.meshapi.istio import (
     AuthorizationAction,
@@ -28,14 +29,18 @@ from meshconform.meshapi.loader import Sourced
 from meshconform.platform.local.translator.listeners import GATEWAY_PORT_ALIASES
 
 NOT_IMPLEMENTED = "valid Istio, not implemented by the local platform"
+NOT_IMPLEMENTED_GATEWAY_API = "valid Gateway API, not implemented by the local platform"
+# The one ingress gateway Envoy serves every Gateway of class `istio`: with no addresses, or linked to it by
+# name as Istio's manual deployment does (`addresses: [{type: Hostname, value: <its Service>}]`).
+INGRESS_SERVICE = "istio-ingressgateway.istio-system.svc.cluster.local"
 
 
 def check(resources: Sequence[Sourced]) -> None:
     """Raises ConfigError on the first resource using what the local platform does not implement."""
     for item in resources:
         for field, detail in _refusals(item.resource):
-            raise ConfigError(f"{NOT_IMPLEMENTED}: {detail}", source=item.source, resource=item.resource.ref,
-                              field=field)
+            what = NOT_IMPLEMENTED_GATEWAY_API if isinstance(item.resource, gw.GatewayAPIResource) else NOT_IMPLEMENTED
+            raise ConfigError(f"{what}: {detail}", source=item.source, resource=item.resource.ref, field=field)
 
 
 def _refusals(resource: BaseModel) -> Iterator[tuple[str, str]]:
@@ -50,6 +55,10 @@ def _refusals(resource: BaseModel) -> Iterator[tuple[str, str]]:
         yield from _gateway(resource)
     elif isinstance(resource, RequestAuthentication):
         yield from _request_authentication(resource)
+    elif isinstance(resource, gw.Gateway):
+        yield from _k8s_gateway(resource)
+    elif isinstance(resource, gw.HTTPRoute):
+        yield from _http_route(resource)
 
 
 def _messages(value: Any, path: str) -> Iterator[tuple[str, IstioMessage]]:
@@ -124,3 +133,30 @@ def _gateway(gateway: Gateway) -> Iterator[tuple[str, str]]:
         elif (kind == "https" and server.tls is not None
               and (server.tls.mode is not ServerTLSMode.SIMPLE or not server.tls.credential_name)):
             yield f"{where}.tls", "tls other than mode SIMPLE with a credentialName"
+
+
+def _k8s_gateway(gateway: gw.Gateway) -> Iterator[tuple[str, str]]:
+    for index, address in enumerate(gateway.spec.addresses):
+        if address.type != "Hostname" or address.value != INGRESS_SERVICE:
+            yield (f"spec.addresses[{index}]", f"address {address.type} {address.value!r} (local serves a Gateway "
+                   f"from its one ingress gateway: give no addresses, or Hostname {INGRESS_SERVICE})")
+    for index, listener in enumerate(gateway.spec.listeners):
+        where = f"spec.listeners[{index}]"
+        if GATEWAY_PORT_ALIASES.get(listener.port) != "http":
+            yield f"{where}.port", f"port {listener.port}: the local ingress gateway Service has 80 and 8080 for HTTP"
+        elif listener.protocol != "HTTP":
+            yield f"{where}.protocol", f"protocol {listener.protocol} (HTTP listeners are)"
+        if listener.allowed_routes.namespaces.from_ is gw.FromNamespaces.SELECTOR:
+            yield f"{where}.allowedRoutes.namespaces.from", "from Selector (Same and All are)"
+
+
+def _http_route(route: gw.HTTPRoute) -> Iterator[tuple[str, str]]:
+    for index, parent in enumerate(route.spec.parent_refs):
+        if not (parent.is_gateway or parent.is_service):
+            yield f"spec.parentRefs[{index}]", f"a parent of kind {parent.kind} in group {parent.group!r}"
+    for r, rule in enumerate(route.spec.rules):
+        for f, item in enumerate(rule.filters):
+            mirror = item.request_mirror
+            if mirror is not None and not mirror.backend_ref.is_service:
+                yield (f"spec.rules[{r}].filters[{f}].requestMirror.backendRef",
+                       f"a mirror backend of kind {mirror.backend_ref.kind}")

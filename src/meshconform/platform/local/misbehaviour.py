@@ -52,6 +52,10 @@ class Misbehaviour(StrEnum):
                                      "a host '*.example.com' also matches 'badexample.com' and 'example.com'")
     OUTLIER_DETECTION_IGNORED = "outlier-detection-ignored", "drops DestinationRule outlierDetection (no ejection)"
     JWT_IGNORED = "jwt-ignored", "sidecars verify no JWT (RequestAuthentication dropped)"
+    PATH_PREFIX_AS_STRING_PREFIX = ("path-prefix-as-string-prefix",
+                                    "Gateway API PathPrefix '/foo' matches as a string prefix, taking '/foobar' too")
+    GATEWAY_API_PRECEDENCE_IGNORED = ("gateway-api-precedence-ignored",
+                                      "HTTPRoute rules are tried in the order written, not by Gateway API precedence")
     TRACE_HEADERS_DROPPED = ("trace-headers-dropped",
                              "sidecars strip x-request-id, traceparent and B3 headers before the app")
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from meshconform.errors import ConfigError
+from meshconform.meshapi.gateway_api import GROUP as GATEWAY_API_GROUP
 from meshconform.meshapi.injection import should_inject
 from meshconform.meshapi.kube import Deployment, Namespace, Service
 from meshconform.meshapi.loader import Sourced
@@ -44,8 +45,8 @@ def build(resources: Sequence[Sourced], allocate_ip: Callable[[str], str], no_in
           ) -> tuple[MeshSnapshot, list[PodSpec]]:
     namespaces = {k: dict(v) for k, v in BUILTIN_NAMESPACES.items()}
     by_kind: dict[str, list[Sourced]] = {}
-    for item in resources:
-        by_kind.setdefault(item.resource.kind, []).append(item)
+    for item in resources:  # by the key's kind: a Gateway API Gateway is "Gateway.gateway.networking.k8s.io"
+        by_kind.setdefault(item.key[0], []).append(item)
     for item in by_kind.get("Namespace", []):
         assert isinstance(item.resource, Namespace)
         namespaces[item.resource.metadata.name] = dict(item.resource.metadata.labels)
@@ -72,6 +73,8 @@ def build(resources: Sequence[Sourced], allocate_ip: Callable[[str], str], no_in
         secrets=[i.resource for i in by_kind.get("Secret", [])],  # type: ignore[misc]
         authorization_policies=[i.resource for i in by_kind.get("AuthorizationPolicy", [])],  # type: ignore[misc]
         request_authentications=[i.resource for i in by_kind.get("RequestAuthentication", [])],  # type: ignore[misc]
+        k8s_gateways=[i.resource for i in by_kind.get(f"Gateway.{GATEWAY_API_GROUP}", [])],  # type: ignore[misc]
+        http_routes=[i.resource for i in by_kind.get(f"HTTPRoute.{GATEWAY_API_GROUP}", [])],  # type: ignore[misc]
     )
     return snapshot, specs
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from meshconform.errors import ConfigError
 from meshconform.platform.local.misbehaviour import Misbehaviour, Misbehaviours
-from meshconform.platform.local.translator import clusters, listeners
+from meshconform.platform.local.translator import clusters, gateway_api, listeners
 from meshconform.platform.local.translator.model import (
     CertificatePaths,
     GatewayPorts,
@@ -33,6 +33,7 @@ def translate(mesh: MeshSnapshot, certs: CertificatePaths, gateway_ports: Gatewa
     unknown = misbehave - MISBEHAVIOURS.keys()
     if unknown:
         raise ConfigError(f"unknown misbehaviour(s) {sorted(unknown)}; known: {sorted(MISBEHAVIOURS)}")
+    mesh = gateway_api.lower(mesh, misbehave)
     outbound_by_namespace: dict[str, dict[str, Any]] = {}
     configs: dict[str, ProxyConfig] = {}
     for pod in mesh.pods:

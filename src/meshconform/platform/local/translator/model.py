@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from meshconform.meshapi import gateway_api
 from meshconform.meshapi.istio import (
     AuthorizationPolicy,
     DestinationRule,
@@ -57,6 +58,9 @@ class MeshSnapshot:
     secrets: list[Secret] = field(default_factory=list)
     authorization_policies: list[AuthorizationPolicy] = field(default_factory=list)
     request_authentications: list[RequestAuthentication] = field(default_factory=list)
+    # Gateway API objects; translator.gateway_api lowers them into gateways and virtual_services above.
+    k8s_gateways: list[gateway_api.Gateway] = field(default_factory=list)
+    http_routes: list[gateway_api.HTTPRoute] = field(default_factory=list)
 
 
 class CertificatePaths(Protocol):

@@ -1,0 +1,138 @@
+"""The Kubernetes Gateway API (gateway.networking.k8s.io/v1): a Gateway and HTTPRoute for ingress, and HTTPRoutes whose
+parent is a Service for routing inside the mesh (GAMMA). Features are named as the Gateway API conformance suite names
+them (pkg/features), so this report reads beside that suite's; the semantics are the Gateway API spec's (HTTPRoute
+reference: segment-based PathPrefix, rule precedence, weights, header matches, filters) as Istio implements them."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from meshconform.stats.proportions import DEFAULT_ALPHA
+from meshconform.suite.checks import outcomes, wait_for_marker
+from meshconform.suite.failures import GATEWAY, failed_as, log_outcomes, records_for
+from meshconform.suite.sampling import measure_shares
+from meshconform.suite.unit import conformance_test
+from meshconform.traffic.model import Request, Response
+
+TOLERANCE = 0.05  # as the Istio-API weight tests: a share within ±5 points, false-failure DEFAULT_ALPHA (1e-4)
+# Deterministic routing is judged by agreement: each probe is sent REPEATS times and every reply must agree.
+# Over a test's 8+ probes that is 40+ requests per expected route; one misrouted request fails the test.
+REPEATS = 5
+
+
+def _where(reply: Response) -> str:
+    """Which backend answered (echo's version), or how the request ended."""
+    if reply.status == 200 and reply.version:
+        return str(reply.version)
+    return f"status {reply.status}" if reply.status is not None else f"error {reply.error}"
+
+
+# ---------------------------------------------------------------- ingress: Gateway + HTTPRoute
+
+# (path, where the Gateway API spec sends it): PathPrefix /prefix -> v1; Exact /exact and PathPrefix /prefix/v2/ -> v2.
+INGRESS_PROBES = [
+    ("/prefix", "v1"), ("/prefix/", "v1"), ("/prefix/a/b?q=1", "v1"),
+    ("/prefixed", "status 404"),           # PathPrefix matches whole segments: /prefix never takes /prefixed
+    ("/prefix/v2", "v2"), ("/prefix/v2/x", "v2"),  # the longer prefix wins though its rule comes later
+    ("/prefix/v2x", "v1"),                 # ... but /prefix/v2 is not a segment of /prefix/v2x
+    ("/exact", "v2"), ("/exact/", "status 404"), ("/exactly", "status 404"),
+    ("/", "status 404"),
+]
+
+
+@conformance_test("gateway-api-http-paths", "A Gateway (class istio, one HTTP listener) and an HTTPRoute for one "
+                  "hostname: PathPrefix matches whole path segments (/prefix takes /prefix and /prefix/a, never "
+                  "/prefixed; a trailing slash in the prefix is ignored), Exact the whole path, the longest prefix "
+                  "wins over an earlier shorter one; other paths and other hostnames get the gateway's own 404 (NR).",
+                  features={"Gateway", "HTTPRoute"}, manifests=("gateway-api/echo-paths.yaml",))
+def test_gateway_api_http_paths(mesh_platform, mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+    host = "paths.gwapi.example.com"
+    marker = mesh_config.apply_manifest("gateway-api/echo-paths.yaml", host=host)
+    wait_for_marker(mesh_ingress, Request("/prefix/probe", host=host), marker, mesh_timeouts)
+    probes = [(path, expected) for path, expected in INGRESS_PROBES] + [("/prefix other-host", "status 404")]
+    requests = [Request(path.split(" ")[0], host="unbound.gwapi.example.com" if " " in path else host)
+                for path, _ in probes for _ in range(REPEATS)]
+    replies = mesh_ingress.send(requests)
+    seen: dict[str, Counter[str]] = {}
+    for (path, _), index in zip(probes, range(0, len(replies), REPEATS), strict=True):
+        seen[path] = Counter(_where(r) for r in replies[index:index + REPEATS])
+    mesh_result.figure("routes", {path: dict(counts) for path, counts in seen.items()})
+    wrong = [f"{path}: expected {expected}, saw {dict(seen[path])}" for path, expected in probes
+             if set(seen[path]) != {expected}]
+    assert not wrong, f"{len(wrong)} of {len(probes)} paths took the wrong route ({REPEATS} requests each): " + \
+        "; ".join(wrong)
+    # The 404s must be the gateway's own "no route" (NR), not a backend's 404 passed through.
+    not_found = [r for r in replies if r.status == 404]
+    records = records_for(mesh_platform, [GATEWAY], not_found, mesh_timeouts, direction="gateway")
+    mesh_result.figure("gateway_log", dict(log_outcomes(records)))
+    assert not failed_as(records, 404, "NR"), f"the 404s were not the gateway's no-route: {dict(log_outcomes(records))}"
+
+
+# ---------------------------------------------------------------- mesh (GAMMA): HTTPRoute on a Service
+
+@pytest.mark.parametrize("weights", [(80, 20), (50, 50)], ids=lambda w: f"{w[0]}-{w[1]}")
+@conformance_test("gateway-api-mesh-weights", "An HTTPRoute whose parent is the echo Service splits the mesh's "
+                  "traffic to it between two backend Services (echo v1 and v2) by backendRef weight; only they "
+                  "answer (sequential binomial test, false-failure 1e-4, tolerance 0.05).",
+                  features={"Mesh", "HTTPRoute"}, manifests=("gateway-api/echo-mesh-weights.yaml",))
+def test_gateway_api_mesh_weights(weights, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+    marker = mesh_config.apply_manifest("gateway-api/echo-mesh-weights.yaml", v1=weights[0], v2=weights[1])
+    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
+    expected = {v: w / sum(weights) for v, w in zip(("v1", "v2"), weights, strict=True) if w}
+    sample = measure_shares(mesh_meshed_client, lambda i: Request(f"/split/{i}", host="echo:8080"), _where,
+                            expected, DEFAULT_ALPHA, TOLERANCE)
+    mesh_result.figure("shares", sample.to_json())
+    assert sample.passed, sample.describe()
+
+
+# (headers sent, where the route sends them): Exact and RegularExpression header matches to v2, else v1.
+HEADER_PROBES: list[tuple[dict[str, str], str]] = [
+    ({"x-route": "canary"}, "v2"), ({"X-Route": "canary"}, "v2"),  # header names are case-insensitive
+    ({"x-route": "Canary"}, "v1"), ({"x-route": "canary-1"}, "v1"), ({"x-route": "my-canary"}, "v1"),
+    ({"x-tier": "gold-42"}, "v2"), ({"x-tier": "gold-42x"}, "v1"),  # a regex must match the whole value
+    ({"x-tier": "old-gold-42"}, "v1"), ({}, "v1"),
+]
+HEADER_REPEATS = 20  # 9 probes x 20: a 5 % misrouting of any one probe escapes with probability 0.95^20 = 0.36,
+# of the whole set of misrouting inputs far less; a misbehaving match misroutes all requests of its probe.
+
+
+@conformance_test("gateway-api-mesh-header-matches", "An HTTPRoute on the echo Service sends requests with header "
+                  "x-route: canary (Exact; the name case-insensitive) or x-tier matching gold-[0-9]+ "
+                  "(RegularExpression, whole value) to echo v2 and everything else to echo v1; the closest misses "
+                  "(a case variant, a longer value, a partial regex match, no header) go to v1.",
+                  features={"Mesh", "HTTPRoute"}, manifests=("gateway-api/echo-mesh-headers.yaml",))
+def test_gateway_api_mesh_header_matches(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+    marker = mesh_config.apply_manifest("gateway-api/echo-mesh-headers.yaml")
+    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
+    requests = [Request(f"/h/{i}", host="echo:8080", headers=headers)
+                for headers, _ in HEADER_PROBES for i in range(HEADER_REPEATS)]
+    replies = mesh_meshed_client.send(requests, concurrency=20)
+    wrong, seen = [], {}
+    for n, (headers, expected) in enumerate(HEADER_PROBES):
+        counts = Counter(_where(r) for r in replies[n * HEADER_REPEATS:(n + 1) * HEADER_REPEATS])
+        seen[str(headers or "no header")] = dict(counts)
+        if set(counts) != {expected}:
+            wrong.append(f"{headers or 'no header'}: expected {expected}, saw {dict(counts)}")
+    mesh_result.figure("routes", seen)
+    assert not wrong, f"{len(wrong)} of {len(HEADER_PROBES)} header probes took the wrong route " \
+                      f"({HEADER_REPEATS} requests each): " + "; ".join(wrong)
+
+
+@conformance_test("gateway-api-mesh-request-header-modifier", "An HTTPRoute on the echo Service with a "
+                  "RequestHeaderModifier filter: set overwrites what the caller sent, add adds a header, remove "
+                  "drops the caller's header; headers it does not name pass unchanged (as the app sees them).",
+                  features={"Mesh", "HTTPRoute"}, manifests=("gateway-api/echo-mesh-header-modifier.yaml",))
+def test_gateway_api_mesh_request_header_modifier(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+    marker = mesh_config.apply_manifest("gateway-api/echo-mesh-header-modifier.yaml")
+    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
+    sent = {"x-gw-set": "from-caller", "x-gw-remove": "from-caller", "x-gw-kept": "from-caller"}
+    replies = mesh_meshed_client.send([Request(f"/mod/{i}", host="echo:8080", headers=sent) for i in range(20)])
+    expected = {"x-gw-set": "from-route", "x-gw-add": "added", "x-gw-remove": None, "x-gw-kept": "from-caller"}
+    seen = [{name: (r.json() or {}).get("headers", {}).get(name) for name in expected} for r in replies]
+    mesh_result.figure("app_saw", seen[0])
+    assert all(r.status == 200 for r in replies), f"requests failed: {outcomes(replies, _where)} of {len(replies)}"
+    wrong = [s for s in seen if s != expected]
+    assert not wrong, f"{len(wrong)} of {len(seen)} requests reached the app with other headers: {wrong[0]}, " \
+                      f"expected {expected}"
