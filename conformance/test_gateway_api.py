@@ -10,9 +10,10 @@ from collections import Counter
 import pytest
 
 from meshconform.stats.proportions import DEFAULT_ALPHA
-from meshconform.suite.checks import outcomes, wait_for_marker
+from meshconform.suite.checks import new_marker, outcomes, wait_for_marker
+from meshconform.suite.convergence import await_settled
 from meshconform.suite.failures import GATEWAY, failed_as, log_outcomes, records_for
-from meshconform.suite.sampling import measure_shares
+from meshconform.suite.sampling import measure_counted, measure_shares
 from meshconform.suite.unit import conformance_test
 from meshconform.traffic.model import Request, Response
 
@@ -42,17 +43,19 @@ INGRESS_PROBES = [
 ]
 
 
-@conformance_test("gateway-api-http-paths", "A Gateway (class istio, one HTTP listener) and an HTTPRoute for one "
-                  "hostname: PathPrefix matches whole path segments (/prefix takes /prefix and /prefix/a, never "
-                  "/prefixed; a trailing slash in the prefix is ignored), Exact the whole path, the longest prefix "
+@conformance_test("gateway-api-http-paths", "A Gateway (class istio, one HTTP listener for *.zone) and an HTTPRoute "
+                  "for one hostname in it: PathPrefix matches whole path segments (/prefix takes /prefix and "
+                  "/prefix/a, never /prefixed; a trailing slash in the prefix is ignored), Exact the whole path, the longest prefix "
                   "wins over an earlier shorter one; other paths and other hostnames get the gateway's own 404 (NR).",
                   features={"Gateway", "HTTPRoute"}, manifests=("gateway-api/echo-paths.yaml",))
 def test_gateway_api_http_paths(mesh_platform, mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    host = "paths.gwapi.example.com"
-    marker = mesh_config.apply_manifest("gateway-api/echo-paths.yaml", host=host)
+    zone = "gwapi.example.com"
+    host = f"paths.{zone}"
+    marker = mesh_config.apply_manifest("gateway-api/echo-paths.yaml", host=host, zone=zone)
     wait_for_marker(mesh_ingress, Request("/prefix/probe", host=host), marker, mesh_timeouts)
     probes = [(path, expected) for path, expected in INGRESS_PROBES] + [("/prefix other-host", "status 404")]
-    requests = [Request(path.split(" ")[0], host="unbound.gwapi.example.com" if " " in path else host)
+    # The other host is in the listener's *.<zone> but not among the route's hostnames.
+    requests = [Request(path.split(" ")[0], host=f"unbound.{zone}" if " " in path else host)
                 for path, _ in probes for _ in range(REPEATS)]
     replies = mesh_ingress.send(requests)
     seen: dict[str, Counter[str]] = {}
@@ -136,3 +139,40 @@ def test_gateway_api_mesh_request_header_modifier(mesh_config, mesh_meshed_clien
     wrong = [s for s in seen if s != expected]
     assert not wrong, f"{len(wrong)} of {len(seen)} requests reached the app with other headers: {wrong[0]}, " \
                       f"expected {expected}"
+
+
+MIRROR_TOLERANCE = 0.1  # as the Istio-API mirror-fraction check: ±0.1, false-failure DEFAULT_ALPHA (1e-4)
+
+
+@conformance_test("gateway-api-mesh-request-mirror", "An HTTPRoute on the echo Service with a RequestMirror filter "
+                  "(percent 50) to echo-mirror: the share of request ids reaching the mirror is 0.5 (tolerance 0.1, "
+                  "false-failure 1e-4); callers see only echo's own answers although the mirror answers 500.",
+                  features={"Mesh", "HTTPRoute", "HTTPRouteRequestMirror", "HTTPRouteRequestPercentageMirror"},
+                  manifests=("gateway-api/echo-mesh-mirror.yaml",))
+def test_gateway_api_mesh_request_mirror(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts,  # type: ignore[no-untyped-def]
+                                         mesh_result) -> None:
+    marker = mesh_config.apply_manifest("gateway-api/echo-mesh-mirror.yaml", percent=50)
+    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
+    path = f"/{new_marker('gwapi-mirror')}"  # a path of its own: no other traffic can be counted
+    replies: list[Response] = []
+
+    def mirrored_ids() -> set[str]:
+        return {rec["request_id"] for rec in mesh_platform.request_log("default", "echo-mirror")
+                if rec["path"].startswith(path)}
+
+    def send_batch(first: int, size: int) -> dict[str, int]:
+        batch = mesh_meshed_client.send([Request(f"{path}/{i}", host="echo:8080") for i in range(first, first + size)],
+                                        concurrency=20)
+        replies.extend(batch)
+        wanted = {r.request_id for r in batch}
+        # Copies leave with their primaries, which have all completed: the count is final once it stops growing.
+        mirrored = await_settled(lambda: len(wanted & mirrored_ids()), mesh_timeouts,
+                                 "the mirror's request count to settle")
+        return {"mirrored": mirrored, "not_mirrored": size - mirrored}
+
+    sample = measure_counted(send_batch, {"mirrored": 0.5, "not_mirrored": 0.5}, DEFAULT_ALPHA, MIRROR_TOLERANCE,
+                             batch=100)
+    mesh_result.figure("mirrored", sample.to_json())
+    assert all(r.status == 200 and r.version for r in replies), \
+        f"callers must get echo's own 200, never the mirror's answer: {outcomes(replies, _where)} of {len(replies)}"
+    assert sample.passed, sample.describe()

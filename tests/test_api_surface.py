@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel
 
 from meshconform import conformance
-from meshconform.meshapi import istio
+from meshconform.meshapi import gateway_api, istio
 from meshconform.suite.manifests import manifest_path
 from meshconform.suite.unit import REGISTRY
 
@@ -28,6 +28,9 @@ KINDS: dict[str, type[BaseModel]] = {
     "VirtualService": istio.VirtualServiceSpec, "DestinationRule": istio.DestinationRuleSpec,
     "Gateway": istio.GatewaySpec, "PeerAuthentication": istio.PeerAuthenticationSpec,
     "AuthorizationPolicy": istio.AuthorizationPolicySpec, "RequestAuthentication": istio.RequestAuthenticationSpec,
+    # Gateway API kinds by group-qualified name (its Gateway shares a kind name with Istio's)
+    f"Gateway.{gateway_api.GROUP}": gateway_api.GatewaySpec,
+    f"HTTPRoute.{gateway_api.GROUP}": gateway_api.HTTPRouteSpec,
 }
 # Values for templates whose shape depends on them (loops, tojson); other values render as a placeholder,
 # which keeps every key of the template.
@@ -84,6 +87,21 @@ NOT_YET_EXERCISED: set[str] = {
     "RequestAuthentication.spec.jwtRules[].fromHeaders[].name",
     "RequestAuthentication.spec.jwtRules[].fromHeaders[].prefix",
     "RequestAuthentication.spec.jwtRules[].jwksUri",
+    # Gateway API: cross-namespace references (need a ReferenceGrant for backends), other backend kinds, mirror
+    # fractions, query/method matching and named rules (extended features of their own in the Gateway API suite),
+    # and ResponseHeaderModifier bodies beyond the marker the suite itself sets on every rule (suite/manifests.py).
+    *{f"HTTPRoute.{gateway_api.GROUP}.spec.{path}" for path in (
+        "parentRefs[].namespace", "rules[].backendRefs[].group", "rules[].backendRefs[].kind",
+        "rules[].backendRefs[].namespace", "rules[].filters[].requestMirror.backendRef.group",
+        "rules[].filters[].requestMirror.backendRef.kind", "rules[].filters[].requestMirror.backendRef.namespace",
+        "rules[].filters[].requestMirror.fraction", "rules[].filters[].requestMirror.fraction.denominator",
+        "rules[].filters[].requestMirror.fraction.numerator", "rules[].filters[].responseHeaderModifier",
+        "rules[].filters[].responseHeaderModifier.add", "rules[].filters[].responseHeaderModifier.add[].name",
+        "rules[].filters[].responseHeaderModifier.add[].value", "rules[].filters[].responseHeaderModifier.remove",
+        "rules[].filters[].responseHeaderModifier.set", "rules[].filters[].responseHeaderModifier.set[].name",
+        "rules[].filters[].responseHeaderModifier.set[].value", "rules[].matches[].method",
+        "rules[].matches[].queryParams", "rules[].matches[].queryParams[].name", "rules[].matches[].queryParams[].type",
+        "rules[].matches[].queryParams[].value", "rules[].name")},
     "VirtualService.spec.http[].fault.delay.percent",
     "VirtualService.spec.http[].headers.response.add",
     "VirtualService.spec.http[].headers.response.remove",
@@ -175,6 +193,8 @@ def coverage() -> tuple[set[str], dict[str, set[str]]]:
     used: dict[str, set[str]] = {}
     for name, document in applied_documents():
         kind = document.get("kind", "")
+        if str(document.get("apiVersion", "")).startswith(f"{gateway_api.GROUP}/"):
+            kind = f"{kind}.{gateway_api.GROUP}"
         if kind in KINDS:
             for path in exercised(document.get("spec") or {}, KINDS[kind], f"{kind}.spec"):
                 used.setdefault(path, set()).add(name)

@@ -25,6 +25,33 @@ PLAINTEXT = ev.Connection()
 Configs = dict[str, ProxyConfig]
 
 
+# A Gateway API Gateway and HTTPRoute: PathPrefix /g to echo, the longer PathPrefix /g/deeper (a later rule) to quiet.
+GATEWAY_API = """
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  gatewayClassName: istio
+  listeners: [{name: http, port: 80, protocol: HTTP, hostname: g.example.com}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: g, namespace: default}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /g}}]
+    backendRefs: [{name: echo, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /g/deeper}}]
+    backendRefs: [{name: quiet, port: 80}]
+---"""
+
+
+def gateway_api_route(c: Configs, path: str) -> str:
+    answer = ev.gateway_handles(c[GATEWAY], GATEWAY_PORTS.http, ev.Request("g.example.com", path))
+    return ",".join(ev.cluster_shares(answer.route)) if answer.route else answer.kind
+
+
 def everything() -> Mesh:
     """One mesh where every misbehaviour has a rule to break: echo (PERMISSIVE by namespace over a STRICT
     mesh), quiet (workload DISABLE), secure/vault (STRICT from the mesh), routing with header match, weights,
@@ -112,6 +139,7 @@ spec:
   selector: {matchLabels: {app: echo}}
   jwtRules: [{issuer: https://issuer.test, jwks: '{"keys": []}'}]
 ---""",
+        GATEWAY_API,
     ).with_pods(
         pod("echo-v1-0", labels={"app": "echo", "version": "v1"}),
         pod("echo-v2-0", labels={"app": "echo", "version": "v2"}),
@@ -294,6 +322,13 @@ CASES: dict[Misbehaviour, Case] = {
         (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[len\]$",),
         lambda c: "envoy.filters.http.jwt_authn" in inbound_http_filters(c["default/echo-v1-0"]), True, False,
         proxies=("default/echo-v1-0", "default/echo-v2-0")),
+    Misbehaviour.PATH_PREFIX_AS_STRING_PREFIX: Case(
+        (r"^istio-system/istio-ingressgateway:routes\..*\.routes(\[len\]|\[\d+\]\.(match\..*|name|route\..*))$",),
+        lambda c: gateway_api_route(c, "/gx"), "not-found", f"outbound|80||{ECHO}", proxies=(GATEWAY,)),
+    Misbehaviour.GATEWAY_API_PRECEDENCE_IGNORED: Case(
+        (r"^istio-system/istio-ingressgateway:routes\..*\.routes\[\d+\]\.(match\..*|name|route\..*)$",),
+        lambda c: gateway_api_route(c, "/g/deeper/x"), "outbound|80||quiet.default.svc.cluster.local",
+        f"outbound|80||{ECHO}", proxies=(GATEWAY,)),
     Misbehaviour.TRACE_HEADERS_DROPPED: Case(
         (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.route_config"
          r"\.request_headers_to_remove$",),

@@ -12,7 +12,7 @@ import re
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ModelWrapValidatorHandler, field_validator, model_validator
 
 from meshconform.meshapi.base import IstioMessage, Resource
 
@@ -278,10 +278,11 @@ class HTTPRouteFilter(GatewayAPIMessage):
     response_header_modifier: HTTPHeaderFilter | None = None
     request_mirror: HTTPRequestMirrorFilter | None = None
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _body_matches_type(cls, data: Any) -> Any:
-        # The CRD's CEL rules: the body named after the type must be set, and no other body.
+    def _hold_unmodelled(cls, data: Any, handler: ModelWrapValidatorHandler[HTTPRouteFilter]) -> HTTPRouteFilter:
+        # Replaces IstioMessage's validator of this name: the CRD's CEL rules (the body named after the type must
+        # be set, and no other body) need the raw document, before the unmodelled bodies are set aside.
         if isinstance(data, dict) and data.get("type") in _TYPES:
             wanted = _FILTER_FIELDS[FilterType(data["type"])]
             present = [name for name in _FILTER_FIELDS.values() if name in data]
@@ -289,7 +290,10 @@ class HTTPRouteFilter(GatewayAPIMessage):
                 raise ValueError(f"filter.{wanted} must be specified for {data['type']} filter.type")
             for other in sorted(set(present) - {wanted}):
                 raise ValueError(f"filter.{other} must be nil if the filter.type is not {_TYPE_OF[other]}")
-        return data
+        held = {k: v for k, v in data.items() if k in cls.unmodelled} if isinstance(data, dict) else {}
+        message = handler({k: v for k, v in data.items() if k not in held} if isinstance(data, dict) else data)
+        message._unmodelled_fields = held
+        return message
 
 
 class HTTPBackendRef(BackendObjectReference):
