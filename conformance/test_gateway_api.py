@@ -46,7 +46,8 @@ INGRESS_PROBES = [
 @conformance_test("gateway-api-http-paths", "A Gateway (class istio, one HTTP listener for *.zone) and an HTTPRoute "
                   "for one hostname in it: PathPrefix matches whole path segments (/prefix takes /prefix and "
                   "/prefix/a, never /prefixed; a trailing slash in the prefix is ignored), Exact the whole path, "
-                  "the longest prefix wins over an earlier shorter one; other paths and other hostnames get the gateway's own 404 (NR).",
+                  "the longest prefix wins over an earlier shorter one; other paths and other hostnames get the "
+                  "gateway's own 404 (NR).",
                   features={"Gateway", "HTTPRoute"}, manifests=("gateway-api/echo-paths.yaml",))
 def test_gateway_api_http_paths(mesh_platform, mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     zone = "gwapi.example.com"
