@@ -54,6 +54,10 @@ SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
     "mtls/port-level-permissive.yaml": [{"port_mode": "PERMISSIVE"}, {"port_mode": "STRICT"}],
     "routing/echo-header-ops.yaml": [{}],
     "routing/echo-match-rules.yaml": [{"rules": MATCH_RULES}],
+    "gateway-api/echo-paths.yaml": [{"host": "paths.gwapi.example.com", "zone": "gwapi.example.com"}],
+    "gateway-api/echo-mesh-weights.yaml": [{"v1": 80, "v2": 20}, {"v1": 50, "v2": 50}],
+    "gateway-api/echo-mesh-headers.yaml": [{}], "gateway-api/echo-mesh-header-modifier.yaml": [{}],
+    "gateway-api/echo-mesh-mirror.yaml": [{"percent": 50}],
 }
 # Images whose digest was not found offline (explicit placeholders in bookinfo/manifests/bookinfo.yaml).
 KNOWN_PLACEHOLDERS = {f"docker.io/istio/examples-bookinfo-{name}:1.20.3@sha256:PLACEHOLDER" for name in (
@@ -94,7 +98,7 @@ def test_every_manifest_is_valid_for_kubernetes_and_istio():
     assert not findings, "\n".join(map(str, findings))
     kinds = {doc["kind"] for _, doc in items}
     assert kinds >= {"Namespace", "Service", "ServiceAccount", "Deployment", "Secret", "ConfigMap", "VirtualService",
-                     "DestinationRule", "Gateway", "PeerAuthentication", "AuthorizationPolicy"}
+                     "DestinationRule", "Gateway", "PeerAuthentication", "AuthorizationPolicy", "HTTPRoute"}
 
 
 def test_every_image_is_pinned_by_digest_or_a_known_placeholder():

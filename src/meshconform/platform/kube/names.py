@@ -2,7 +2,8 @@
 this run on the cluster (`mc-<run>-default`, ...), so a run never touches `default` or a user's namespace.
 
 Applied at the platform boundary in both directions: documents going to the cluster (metadata.namespace,
-Namespace names, and the namespace parts of Istio host names, gateway references and principals), and what
+Namespace names, and the namespace parts of Istio host names, gateway references and principals, and the
+`namespace` of Gateway API references), and what
 the suite reads back (workload namespaces, identities, bodies of replies that echo a namespace).
 Mesh namespaces (the Istio root namespace, the gateway's) are shared by the whole mesh and never mapped."""
 
@@ -23,6 +24,9 @@ _GATEWAY_KEYS = frozenset({"gateways"})  # VirtualService gateways: "<ns>/<name>
 _PRINCIPAL_KEYS = frozenset({"principals", "notPrincipals"})  # "cluster.local/ns/<ns>/sa/<sa>"
 _NAMESPACE_KEYS = frozenset({"namespaces", "notNamespaces"})  # AuthorizationPolicy sources
 ISTIO_GROUPS = ("networking.istio.io/", "security.istio.io/", "telemetry.istio.io/", "extensions.istio.io/")
+# Gateway API references name their namespace in a `namespace` field (parentRefs, backendRefs, a mirror's backendRef).
+GATEWAY_API_GROUPS = ("gateway.networking.k8s.io/",)
+_REFERENCE_NAMESPACE_KEYS = frozenset({"namespace"})
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ class NamespaceMap:
             meta.pop("namespace", None)
             return out
         meta["namespace"] = self.real(meta.get("namespace") or "default")
-        if str(out.get("apiVersion", "")).startswith(ISTIO_GROUPS):
+        if str(out.get("apiVersion", "")).startswith((*ISTIO_GROUPS, *GATEWAY_API_GROUPS)):
             known = frozenset(logical_namespaces) - self.shared
             out["spec"] = self._walk(out.get("spec"), None, known)
         return out
@@ -87,7 +91,7 @@ class NamespaceMap:
             if match and match.group(2) in known:
                 return f"{match.group(1)}{self.real(match.group(2))}{match.group(3)}"
             return value
-        if key in _NAMESPACE_KEYS and value in known:
+        if key in _NAMESPACE_KEYS | _REFERENCE_NAMESPACE_KEYS and value in known:
             return self.real(value)
         return value
 

@@ -1,6 +1,7 @@
 """Offline validation of manifests, as a cluster's API server would do it: Kubernetes objects against Kubernetes'
 own OpenAPI schemas (PyPI `kubernetes-validate`, strict: unknown fields are errors), Istio resources against the
-CRD schemas of the pinned Istio release (schemas/istio-1.30.3, vendored with licence and provenance) including their
+CRD schemas of the pinned Istio release (schemas/istio-1.30.3, vendored with licence and provenance) and Gateway API
+resources against the vendored Gateway API CRDs (schemas/gateway-api-v1.6.1, `gateway_api_crds`), including their
 `x-kubernetes-validations` CEL rules, evaluated with `cel-python` plus the few Kubernetes CEL extensions Istio's
 rules use (substring, url().getScheme()). Needs the `validate` extra."""
 
@@ -15,6 +16,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+
+from meshconform.meshapi.gateway_api import GROUP as GATEWAY_API_GROUP
+from meshconform.platform.kube import gateway_api_crds
 
 ISTIO_SCHEMAS = "schemas/istio-1.30.3/crd-all.gen.yaml"
 KUBERNETES_VERSION = "1.36"  # the pinned kind node image's minor (kindest/node:v1.36.4), Istio 1.30/1.31's newest
@@ -56,7 +60,10 @@ def _json_schema(schema: Any) -> Any:
            for k, v in schema.items() if not k.startswith("x-kubernetes-validations")}
     if "properties" in schema:
         out["properties"] = {k: _json_schema(v) for k, v in schema["properties"].items()}
-        if "additionalProperties" not in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
+        # Only a structural node (typed object) prunes unknown fields; a oneOf/anyOf branch that merely constrains
+        # some properties (the Gateway API's address types) must not refuse the others.
+        if "additionalProperties" not in schema and not schema.get("x-kubernetes-preserve-unknown-fields") \
+                and schema.get("type", "object") == "object" and "type" in schema:
             out["additionalProperties"] = False
     if schema.get("x-kubernetes-int-or-string"):
         out.pop("type", None)
@@ -93,6 +100,40 @@ def _cel_functions() -> dict[str, Any]:
     return {"substring": substring, "url": url, "getScheme": get_scheme}
 
 
+# CEL's reserved words: a property with such a name is `__{name}__` in rules (Kubernetes' CEL escaping).
+_CEL_RESERVED = frozenset({"true", "false", "null", "in", "as", "break", "const", "continue", "else", "for",
+                           "function", "if", "import", "let", "loop", "package", "namespace", "return", "var",
+                           "void", "while"})
+
+
+def _cel_escaped(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {(f"__{k}__" if k in _CEL_RESERVED else k): _cel_escaped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cel_escaped(v) for v in value]
+    return value
+
+
+def with_defaults(schema: Mapping[str, Any], value: Any) -> Any:
+    """`value` with the schema's `default`s filled in where a field is absent, as the API server defaults an
+    object before it validates it (structural schemas; CEL rules see the defaulted object)."""
+    if isinstance(value, dict):
+        out = dict(value)
+        properties = schema.get("properties") or {}
+        for name, sub in properties.items():
+            if name not in out and "default" in sub:
+                out[name] = copy.deepcopy(sub["default"])
+            if name in out:
+                out[name] = with_defaults(sub, out[name])
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            out = {k: (v if k in properties else with_defaults(extra, v)) for k, v in out.items()}
+        return out
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [with_defaults(schema["items"], item) for item in value]
+    return value
+
+
 @cache
 def _compiled(rule: str) -> Any:
     import celpy
@@ -107,7 +148,7 @@ def cel_findings(schema: Mapping[str, Any], value: Any, path: list[Any]) -> list
     out: list[tuple[str, str]] = []
     for rule in schema.get("x-kubernetes-validations") or []:
         try:
-            result = _compiled(rule["rule"]).evaluate({"self": celpy.adapter.json_to_cel(value)})
+            result = _compiled(rule["rule"]).evaluate({"self": celpy.adapter.json_to_cel(_cel_escaped(value))})
         except Exception as exc:  # noqa: BLE001 (an evaluation error fails validation, as on the server)
             out.append((_path(path), f"rule {rule['rule']!r} could not be evaluated: {exc}"))
             continue
@@ -129,21 +170,24 @@ def cel_findings(schema: Mapping[str, Any], value: Any, path: list[Any]) -> list
     return out
 
 
-def validate_istio(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(field, message) findings for an Istio resource; a kind or version the CRDs do not serve is a finding."""
+def validate_istio(doc: Mapping[str, Any], schemas: Mapping[tuple[str, str], dict[str, Any]] | None = None,
+                   api: str = "Istio") -> list[tuple[str, str]]:
+    """(field, message) findings for an Istio resource (or, with `schemas`, another API's CRD-backed one); a kind
+    or version the CRDs do not serve is a finding."""
     import jsonschema
     group, _, version = str(doc.get("apiVersion", "")).partition("/")
-    crd = istio_crds().get((group, str(doc.get("kind"))))
+    crd = (istio_crds() if schemas is None else schemas).get((group, str(doc.get("kind"))))
     if crd is None:
-        return [("kind", f"no Istio CRD serves {doc.get('kind')} in {group}")]
+        return [("kind", f"no {api} CRD serves {doc.get('kind')} in {group}")]
     if version not in crd:
         return [("apiVersion", f"{doc.get('kind')} is served in versions {', '.join(sorted(crd))}, not {version}")]
     schema = copy.deepcopy(crd[version])
     schema.setdefault("properties", {}).update({"apiVersion": {"type": "string"}, "kind": {"type": "string"},
                                                 "metadata": {"type": "object"}})
+    defaulted = with_defaults(crd[version], dict(doc))
     validator = jsonschema.Draft202012Validator(_json_schema(schema))
-    findings = [(_path(e.absolute_path), e.message) for e in sorted(validator.iter_errors(dict(doc)), key=str)]
-    return findings + cel_findings(crd[version], dict(doc), [])
+    findings = [(_path(e.absolute_path), e.message) for e in sorted(validator.iter_errors(defaulted), key=str)]
+    return findings + cel_findings(crd[version], defaulted, [])
 
 
 def validate_kubernetes(doc: Mapping[str, Any], version: str = KUBERNETES_VERSION) -> list[tuple[str, str]]:
@@ -165,6 +209,8 @@ def validate(items: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Finding]:
         resource = f"{doc.get('kind')} {meta.get('namespace', '')}/{meta.get('name')}".replace(" /", " ")
         if ".istio.io/" in str(doc.get("apiVersion", "")):
             found = validate_istio(doc)
+        elif str(doc.get("apiVersion", "")).startswith(f"{GATEWAY_API_GROUP}/"):
+            found = validate_istio(doc, gateway_api_crds.crds(), f"Gateway API {gateway_api_crds.VERSION}")
         else:
             found = validate_kubernetes(doc)
         findings += [Finding(source, resource, field, message) for field, message in found]
