@@ -45,6 +45,10 @@ def test_dry_run_prints_the_whole_plan_and_touches_nothing(standins, tmp_path: P
     assert ("istioctl install -y -f '<run>/platform-<worker>/istio-install-gateway.yaml' --set profile=default --set "
             "hub=docker.io/istio --set meshConfig.accessLogFile=/dev/stdout --readiness-timeout 300s") in plan
     assert "nodePort: 30443" in plan
+    # The Gateway API CRDs: pinned release, each vendored file with its SHA-256, installed only where absent.
+    assert "Gateway API CRDs v1.6.1 (standard channel), only if GET /apis/apiextensions.k8s.io/v1/" in plan
+    assert "gateway.networking.k8s.io_httproutes.yaml  sha256:" \
+           "a424a0d6c953b162e71d1d97bb7e75012d8f1ac264e7274f2763d1b96ab39852" in plan
     assert "bookinfo.yaml" in plan and "Deployment default/productpage-v1 productpage:" in plan
     for line in plan.split("4. Manifests")[1].splitlines():  # every image: a real digest, or said not to be one
         if line.strip().startswith("Deployment "):

@@ -29,6 +29,11 @@ GROUPS = {
                                ("destinationrules", "DestinationRule", True), ("gateways", "Gateway", True)],
     "security.istio.io/v1": [("peerauthentications", "PeerAuthentication", True),
                              ("authorizationpolicies", "AuthorizationPolicy", True)],
+    "gateway.networking.k8s.io/v1": [("gateways", "Gateway", True), ("httproutes", "HTTPRoute", True)],
+    "apiextensions.k8s.io/v1": [("customresourcedefinitions", "CustomResourceDefinition", False)],
+    "admissionregistration.k8s.io/v1": [("validatingadmissionpolicies", "ValidatingAdmissionPolicy", False),
+                                        ("validatingadmissionpolicybindings", "ValidatingAdmissionPolicyBinding",
+                                         False)],
 }
 
 

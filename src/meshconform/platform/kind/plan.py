@@ -17,6 +17,7 @@ from meshconform.platform.kind.installers import HelmInstaller, IstioctlInstalle
 from meshconform.platform.kind.lifecycle import ExistingCluster, KindLifecycle
 from meshconform.platform.kind.settings import KindSettings, MeshSettings
 from meshconform.platform.kind.toolbox import Toolbox
+from meshconform.platform.kube import gateway_api_crds
 from meshconform.platform.kube.contracts import ClusterAccess
 
 RUN = Path("<run>")  # the run folder, named when the run starts
@@ -122,7 +123,9 @@ def plan(platform: str, mesh: MeshSettings, kind: KindSettings | None) -> str:
     if isinstance(installer, HelmInstaller):
         out += [f"  gateway values ({installer.values_path()}):", *_indent(installer.values_text(), "      ")]
     out += ["  on failure: istioctl proxy-status, istioctl analyze -A, istioctl version -o json "
-            f"{flags} into the run's diagnostics", ""]
+            f"{flags} into the run's diagnostics"]
+    out += ["  - " + line if i == 0 else "  " + line for i, line in enumerate(gateway_api_crds.plan_lines())]
+    out.append("")
 
     out.append(f"4. Manifests applied by the Kubernetes platform (server-side apply, field manager meshconform), "
                f"from {manifests_dir()}")

@@ -18,7 +18,7 @@ from meshconform.errors import ConfigError, PlatformError
 from meshconform.meshapi.loader import Sourced, load_files
 from meshconform.platform.api import INGRESS, Endpoint, Workload
 from meshconform.platform.kube import apply as applying
-from meshconform.platform.kube import compat, diagnostics, evidence, readiness, testbed
+from meshconform.platform.kube import compat, diagnostics, evidence, gateway_api_crds, readiness, testbed
 from meshconform.platform.kube.client import KubeClient
 from meshconform.platform.kube.contracts import ClusterAccess, ClusterLifecycle, MeshInstaller
 from meshconform.platform.kube.names import NamespaceMap, run_prefix
@@ -186,6 +186,10 @@ class KubePlatform:
                          | {i.resource.metadata.namespace for i in items if i.resource.kind != "Namespace"}
                          - self.names.shared)
         self._update(lambda s: s.update(logical_namespaces=logical, users=[worker]))
+        crds = gateway_api_crds.ensure(
+            self.client, bool(self.installer.describe().get("installed_by_meshconform")),
+            self.timeouts.crds_established, (self.timeouts.poll_first, self.timeouts.poll_max))
+        self._update(lambda s: s.update(gateway_api=crds))
         self._apply(items, wait=True, up=True)
         ingress = list(self._ingress_address())
         self._update(lambda s: s.update(ingress=ingress, up=True))
@@ -429,6 +433,7 @@ class KubePlatform:
                 "description": f"real Istio on a Kubernetes cluster ({self.name} platform)",
                 "kubernetes": self._state.get("kubernetes", {}),
                 "support_note": self._state.get("support_note"),
+                "gateway_api": self._state.get("gateway_api"),
                 "mesh": {**self.installer.describe(), "control_plane_images": sorted(control_plane),
                          "data_plane_images": sorted(data_plane)},
                 "cluster": self.lifecycle.describe(),

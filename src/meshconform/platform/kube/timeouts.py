@@ -14,6 +14,7 @@ class KubeTimeouts:
     proxies_synced: float = 60.0  # `istioctl proxy-status`: no STALE proxy in the run's namespaces
     batch_base: float = 60.0  # a client batch: this plus the requests' own timeouts / concurrency
     exec_call: float = 60.0  # one exec (config dump) or log read
+    crds_established: float = 60.0  # Gateway API CRDs meshconform installed: until the API server serves them
     poll_first: float = 0.2  # first pause between polls of an observable condition; doubles up to poll_max
     poll_max: float = 2.0
 
