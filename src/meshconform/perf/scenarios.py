@@ -35,7 +35,8 @@ class Control:
         if cls.origin is None:
             cls.origin = now
             end = now + cls.spec.total_s
-            cls.recorder = Recorder(now + cls.spec.warmup_s, end)
+            step_of = (lambda t: cls.spec.rate_at(t - now)[2]) if cls.spec.steps else None
+            cls.recorder = Recorder(now + cls.spec.warmup_s, end, step_of)
 
     @classmethod
     def target_at(cls, t: float) -> Target:
