@@ -105,3 +105,16 @@ def test_local_accepts_a_gateway_linked_to_its_ingress_service() -> None:
     linked = GATEWAY.replace("gatewayClassName: istio", "gatewayClassName: istio\n  addresses: "
                              "[{type: Hostname, value: istio-ingressgateway.istio-system.svc.cluster.local}]")
     capabilities.check(load_text(linked + route(), "f.yaml"))
+
+
+def test_an_httproute_under_an_istio_api_version_names_the_right_one() -> None:
+    error = refusal(route().replace("gateway.networking.k8s.io/v1", "networking.istio.io/v1"))
+    assert error.field == "apiVersion" and "gateway.networking.k8s.io/v1" in str(error), str(error)
+
+
+def test_failure_evidence_follows_httproute_services() -> None:
+    from meshconform.fixtures import evidence
+    from meshconform.suite.manifests import load_manifest
+    items = load_manifest("gateway-api/echo-mesh-mirror.yaml", percent=50)
+    assert evidence.route_hosts(items) == {"echo"}  # proxy config excerpts are cut to the parent Service
+    assert evidence._http_route_services(items[0]) == {("default", "echo"), ("default", "echo-mirror")}

@@ -79,6 +79,11 @@ def parse_document(document: Any, source: str, index: int = 1) -> Resource:
     group = str(api_version).rpartition("/")[0]
     kinds = GROUPED_KINDS.get(group, KINDS)
     model = kinds.get(kind) if isinstance(kind, str) else None
+    served_in = [g for g, grouped in GROUPED_KINDS.items() if kind in grouped and g != group]
+    if model is None and served_in:
+        raise ConfigError(f"apiVersion {api_version!r} does not serve {kind} (use one of "
+                          f"{', '.join(GROUPED_KINDS[served_in[0]][str(kind)].api_versions)})",
+                          source=source, resource=resource, field="apiVersion")
     if model is None:
         known = sorted({*KINDS, *(f"{k}.{g}" for g, grouped in GROUPED_KINDS.items() for k in grouped)})
         raise ConfigError(
