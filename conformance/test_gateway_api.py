@@ -40,6 +40,7 @@ INGRESS_PROBES = [
     ("/prefix/v2x", "v1"),                 # ... but /prefix/v2 is not a segment of /prefix/v2x
     ("/exact", "v2"), ("/exact/", "status 404"), ("/exactly", "status 404"),
     ("/", "status 404"),
+    ("/missing-backend", "status 500"),    # a backendRef to a Service that does not exist: 500, not 404 or 503
 ]
 
 
@@ -47,7 +48,7 @@ INGRESS_PROBES = [
                   "for one hostname in it: PathPrefix matches whole path segments (/prefix takes /prefix and "
                   "/prefix/a, never /prefixed; a trailing slash in the prefix is ignored), Exact the whole path, "
                   "the longest prefix wins over an earlier shorter one; other paths and other hostnames get the "
-                  "gateway's own 404 (NR).",
+                  "gateway's own 404 (NR); a rule whose backend Service does not exist answers 500.",
                   features={"Gateway", "HTTPRoute"}, manifests=("gateway-api/echo-paths.yaml",))
 def test_gateway_api_http_paths(mesh_platform, mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     zone = "gwapi.example.com"
