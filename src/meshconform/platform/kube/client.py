@@ -189,7 +189,7 @@ class KubeClient:
         kubelet (e.g. metrics/resource). Needs `get` on `nodes/proxy`; a 403 says so."""
         target = f"/api/v1/nodes/{node}/proxy/{path.lstrip('/')}"
         try:
-            reply = self.dynamic.request("get", target, header_params={"Accept": "text/plain"},
+            reply = self.dynamic.request("get", target, header_params={"Accept": "text/plain"}, serialize=False,
                                          _request_timeout=timeout)
         except Exception as exc:  # noqa: BLE001
             if getattr(exc, "status", None) == 403:
