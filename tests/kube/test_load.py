@@ -292,3 +292,25 @@ def test_nodeport_service_refuses_what_it_cannot_publish() -> None:
     assert json.dumps(load.nodeport_service("no-mesh", {"spec": {"selector": {"a": "b"}, "ports": [{"port": 1}]}}, 1,
                                             "x")["spec"]["ports"]) == \
         '[{"name": "http", "protocol": "TCP", "port": 1, "targetPort": 1, "nodePort": 30091}]'
+
+
+def test_perfs_documents_are_valid_for_kubernetes_and_istio_as_sent() -> None:
+    """The ingress route, the no-mesh Bookinfo and both NodePort Services, mapped and labelled as the platform
+    sends them, against Kubernetes 1.36's OpenAPI schemas and Istio's CRD schemas (offline, validation.py)."""
+    from meshconform.meshapi.loader import load_text
+    from meshconform.perf.targets import INGRESS_ROUTE
+    from meshconform.platform.kube import apply as applying
+    from meshconform.platform.kube import validation
+    from meshconform.platform.kube.names import NamespaceMap
+    live = {"metadata": {"name": "productpage", "namespace": "mc-3fa2c1-default"},
+            "spec": {"selector": {"app": "productpage"}, "ports": [{"name": "http", "port": 9080}]}}
+    services = load_text("\n---\n".join(json.dumps(load.nodeport_service(t, live, 9080, ns)) for t, ns in
+                                      (("mesh", "default"), ("no-mesh", PLAIN_NAMESPACE))), "perf services")
+    items = [*load_text(INGRESS_ROUTE, "perf route"), *plain_bookinfo(), *services]
+    sent = applying.prepare(items, NamespaceMap("mc-3fa2c1"), RUN, ["default"])
+    findings = validation.validate([(p.logical, p.document) for p in sent])
+    assert not findings, "\n".join(map(str, findings))
+    kinds = sorted({p.ref.kind for p in sent})
+    assert kinds == ["Deployment", "Gateway", "Namespace", "Service", "ServiceAccount", "VirtualService"]
+    assert {p.ref.namespace for p in sent if p.ref.kind == "Service" and p.ref.name.startswith("meshconform-perf")} \
+        == {"mc-3fa2c1-default", f"mc-3fa2c1-{PLAIN_NAMESPACE}"}
