@@ -94,6 +94,22 @@ def test_perf_refuses_before_bringing_a_platform_up(monkeypatch: pytest.MonkeyPa
     assert made.log == ["down"]  # never up; what was created is taken down
 
 
+def test_perf_refuses_right_after_up_what_the_running_platform_lacks(monkeypatch, tmp_path) -> None:
+    """kind offers mesh-cost by design; a reused cluster without the port mappings does not: refused after up,
+    before anything is applied, and the platform goes down again."""
+    made = Platform(KIND)
+
+    def up() -> None:
+        made.log.append("up")
+        made.unavailable = {**KIND, "mesh": "no host port for nodePort 30090"}
+    made.up = up  # type: ignore[method-assign]
+    monkeypatch.setattr(targets, "_found_or_created", lambda run_dir, name, settings: (made, object()))
+    with pytest.raises(PlatformError, match="cannot run phase mesh-cost this time .*nodePort 30090"):
+        with targets.attached(tmp_path, None, platform_name="kind"):
+            pass
+    assert made.log == ["up", "down"]
+
+
 def test_perf_takes_its_platform_from_the_registry_with_that_platforms_options(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("MESHCONFORM_REPORTS", str(tmp_path / "reports"))
     runner = CliRunner()

@@ -25,7 +25,7 @@ from meshconform.meshapi.loader import Sourced, load_files, load_text
 from meshconform.perf.phases import NEEDS, PHASES, Choice, check_offered, choose
 from meshconform.perf.spec import Target
 from meshconform.platform import registry
-from meshconform.platform.api import INGRESS, Platform, ProxyUsage, SupportsLoad
+from meshconform.platform.api import INGRESS, LOAD_TARGETS, Platform, ProxyUsage, SupportsLoad
 
 PLAIN_NAMESPACE = "meshconform-perf-nomesh"
 PROBE_TIMEOUT_S = 10.0  # one probe request
@@ -151,6 +151,10 @@ def attached(run_dir: Path, requested_phases: list[str] | None, extra_files: Seq
         choice = choose(requested_phases, platform.unavailable_load_targets(), platform.name)
         if started_here:
             platform.up()
+        # What the running platform lacks (e.g. a reused kind cluster without perf's port mappings): refused now,
+        # before minutes of applying Bookinfo's twin.
+        missing = platform.unavailable_load_targets()
+        check_offered(choice, {t: True for t in LOAD_TARGETS if t not in missing}, missing, platform.name)
         mesh_cost = "mesh-cost" in choice.run
         created: list[Sourced] = []
         if not started_here:  # a platform we brought up goes down whole; one we found keeps only its own
