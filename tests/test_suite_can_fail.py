@@ -39,6 +39,7 @@ CATCHES = {
     "circuit-breakers-ignored": ["circuit-breaking"],
     "no-injection": ["injection-rules"],
     "authz-ignored": ["authz-allow-nothing", "authz-allow-rules", "authz-principal-from-certificate"],
+    "authz-negations-ignored": ["authz-negated-fields"],
     "exact-as-prefix": ["match-near-misses"],
     "regex-as-partial-match": ["match-near-misses", "gateway-wildcard-near-misses"],
     "wildcard-without-dot-boundary": ["gateway-wildcard-near-misses"],

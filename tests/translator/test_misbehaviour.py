@@ -103,7 +103,8 @@ kind: AuthorizationPolicy
 metadata: {name: echo-allow-client, namespace: default}
 spec:
   selector: {matchLabels: {app: echo}}
-  rules: [{from: [{source: {principals: [cluster.local/ns/default/sa/client]}}]}]
+  rules: [{from: [{source: {principals: [cluster.local/ns/default/sa/client]}}],
+           to: [{operation: {notPaths: ["/private*"]}}]}]
 ---
 apiVersion: security.istio.io/v1
 kind: RequestAuthentication
@@ -179,6 +180,13 @@ def echo_allows_plaintext_caller(c: Configs) -> bool:
     chain = ev.filter_chain(ev.inbound_listener(c["default/echo-v1-0"], 8080), PLAINTEXT)
     assert chain is not None
     return ev.rbac_allows(chain, ev.Request("echo"), ev.Caller(None))
+
+
+def echo_allows_client_to_private_path(c: Configs) -> bool:
+    chain = ev.filter_chain(ev.inbound_listener(c["default/echo-v1-0"], 8080), MUTUAL_TLS)
+    assert chain is not None
+    return ev.rbac_allows(chain, ev.Request("echo", path="/private/x"),
+                          ev.Caller("spiffe://cluster.local/ns/default/sa/client"))
 
 
 def inbound_http_filters(config: ProxyConfig) -> list[str]:
@@ -266,6 +274,10 @@ CASES: dict[Misbehaviour, Case] = {
         (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[len\]$",),
         echo_allows_plaintext_caller, False, True,
         proxies=("default/echo-v1-0", "default/echo-v2-0")),
+    Misbehaviour.AUTHZ_NEGATIONS_IGNORED: Case(
+        (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[\d+\]\.typed_config\.rules\."
+         r"policies\..*$",),
+        echo_allows_client_to_private_path, False, True, proxies=("default/echo-v1-0", "default/echo-v2-0")),
     Misbehaviour.EXACT_AS_PREFIX: Case(
         (ROUTES + r".*\.routes\[\d+\]\.match\.(headers\[\d+\]\.string_match\.(exact|prefix)|path|prefix)$",),
         lambda c: ev.cluster_shares(route_to(c, ev.Request("echo", headers={"end-user": "jasonx"}))),

@@ -37,6 +37,8 @@ class Misbehaviour(StrEnum):
     RETRIES_IGNORED = "retries-ignored", "drops VirtualService retry settings (the mesh default applies)"
     CIRCUIT_BREAKERS_IGNORED = "circuit-breakers-ignored", "drops DestinationRule connection-pool limits"
     AUTHZ_IGNORED = "authz-ignored", "sidecars enforce no AuthorizationPolicy"
+    AUTHZ_NEGATIONS_IGNORED = ("authz-negations-ignored",
+                               "AuthorizationPolicy not* fields (notPaths, notMethods, notPrincipals, ...) are dropped")
     EXACT_AS_PREFIX = "exact-as-prefix", "exact string matches (uri, headers, query, method, authority) act as prefixes"
     REGEX_AS_PARTIAL_MATCH = ("regex-as-partial-match",
                               "regex matches succeed when the regex matches any part of the value, not all of it")
