@@ -54,6 +54,8 @@ class Misbehaviour(StrEnum):
     JWT_IGNORED = "jwt-ignored", "sidecars verify no JWT (RequestAuthentication dropped)"
     TRACE_HEADERS_DROPPED = ("trace-headers-dropped",
                              "sidecars strip x-request-id, traceparent and B3 headers before the app")
+    REGISTRY_ONLY_IGNORED = ("registry-only-ignored",
+                             "outboundTrafficPolicy REGISTRY_ONLY acts as ALLOW_ANY (unregistered hosts pass through)")
 
 
 Misbehaviours = frozenset[Misbehaviour]
