@@ -1,0 +1,147 @@
+"""Egress: traffic from a meshed client to a server outside the mesh, under the outbound traffic policy.
+
+Istio's documented semantics this module relies on:
+- istio.io, Tasks > Traffic Management > Egress > "Accessing External Services": `ALLOW_ANY` is the default
+  outbound traffic policy and lets calls to services absent from the registry pass through; `REGISTRY_ONLY`
+  "blocks any host without an HTTP service or service entry defined within the mesh"; a ServiceEntry
+  (location MESH_EXTERNAL) makes an outside host reachable again; routing rules apply to a ServiceEntry host
+  as to any other ("a 3s timeout ... 504 (Gateway Timeout) appears after 3 seconds").
+- istio.io blog "Monitoring blocked and passthrough external service traffic" (2019, Istio 1.3; the same names
+  in istiod today): on an HTTP port every route configuration ends in a `*` virtual host, `block_all` (a
+  direct response 502) under REGISTRY_ONLY, `allow_any` (to the ORIGINAL_DST PassthroughCluster) under
+  ALLOW_ANY. So a blocked request is 502 with Envoy's details `direct_response` on route `block_all` at the
+  caller's proxy (istiod's default access-log format ends in %ROUTE_NAME%), and a passed-through one names
+  upstream cluster `PassthroughCluster`.
+- istio.io Sidecar reference: `outboundTrafficPolicy` sets the mode for the workloads a Sidecar applies to; a
+  Sidecar with a workloadSelector applies to those workloads only (preferred over a selector-less one), so
+  the check changes nothing mesh-wide and stays in its own namespaces.
+- ServiceEntry reference: resolution STATIC sends to the given endpoint addresses; exportTo "." keeps the
+  entry in its own namespace.
+
+"Outside" is an echo server the test deploys in the namespace without injection and without a Service, so no
+registry knows it (on the local platform a process on its own 127.x address; on a cluster a pod reached by
+its IP, Workload.address). The registered host is a made-up name: the client opens its connection to the
+server's address and names the host in the Host header (Request.connect_to, curl's --connect-to), which is
+all a sidecar routes HTTP by. Each outcome is a deterministic rule checked on every request (no share)."""
+
+from __future__ import annotations
+
+import time
+
+from meshconform.platform.api import Platform, Workload
+from meshconform.suite.checks import outcomes, wait_for_all
+from meshconform.suite.failures import assert_failed_as, log_outcomes, records_for
+from meshconform.suite.manifests import MARKER_HEADER
+from meshconform.suite.timeouts import Timeouts
+from meshconform.suite.unit import conformance_test
+from meshconform.traffic.model import Request, Response
+
+OUTSIDE = "egress/outside-server.yaml"
+REGISTRY_ONLY = "egress/registry-only.yaml"
+PORT = 8080
+HOST = "outside.egress.meshconform.test"
+CLIENT = ("default", "client")
+PER_CASE = 20
+TIMEOUT = 1.0  # the VirtualService's route timeout on the external host, seconds
+DELAY_MS = 3000  # what the outside server is asked to wait: well past TIMEOUT
+
+
+def _outside(mesh_config, mesh_platform: Platform, mesh_unmeshed_client, timeouts: Timeouts) -> Workload:  # type: ignore[no-untyped-def]
+    """Deploy the outside server; return its workload once it has an address and answers there directly."""
+    mesh_config.apply_manifest(OUTSIDE)
+    deployment = mesh_config.renamed[("Deployment", "outside")]
+    deadline = time.monotonic() + timeouts.max_time_to_consistency
+    pause = timeouts.poll_interval
+    seen = "no pod"
+    while True:
+        pods = [w for w in mesh_platform.workloads() if w.namespace == "legacy" and w.deployment == deployment]
+        if pods and pods[0].address and not pods[0].sidecar:
+            reply = mesh_unmeshed_client.send([Request("/ready", host=f"{pods[0].address}:{PORT}",
+                                                       timeout=timeouts.request_timeout)])[0]
+            if reply.status == 200 and reply.answered_by == pods[0].name:
+                return pods[0]
+            seen = reply.summary()
+        elif pods:
+            seen = f"pod {pods[0].name}: address {pods[0].address}, sidecar {pods[0].sidecar}"
+        assert time.monotonic() < deadline, (
+            f"the outside server legacy/{deployment} never answered on its address within "
+            f"{timeouts.max_time_to_consistency:g}s (last: {seen})")
+        time.sleep(pause)
+        pause = min(pause * 2, 1.0)
+
+
+def _by(replies: list[Response], pod: str) -> str:
+    return outcomes(replies, lambda r: f"answered {r.status} by {r.answered_by or '?'}" if r.status else
+                    f"got no answer ({r.error})") + f" (expected 200 by {pod})"
+
+
+@conformance_test("egress-passthrough", "With Istio's default outbound policy (ALLOW_ANY), a meshed client reaches a "
+                  "server outside the mesh that no Service or ServiceEntry registers, by its address: all "
+                  f"{PER_CASE} requests answered 200 by that server, each logged at the client's proxy as "
+                  "passed through (upstream cluster PassthroughCluster).",
+                  features={"EgressPassthrough"}, manifests=(OUTSIDE,), parallel=False)
+def test_egress_passthrough(mesh_config, mesh_platform, mesh_meshed_client, mesh_unmeshed_client,  # type: ignore[no-untyped-def]
+                            mesh_timeouts, mesh_result) -> None:
+    outside = _outside(mesh_config, mesh_platform, mesh_unmeshed_client, mesh_timeouts)
+    address = f"{outside.address}:{PORT}"
+    replies = mesh_meshed_client.send([Request(f"/passthrough/{i}", host=address) for i in range(PER_CASE)])
+    mesh_result.figure("passthrough", outcomes(replies))
+    assert all(r.status == 200 and r.answered_by == outside.name for r in replies), _by(replies, outside.name)
+    records = records_for(mesh_platform, [CLIENT], replies, mesh_timeouts, direction="outbound")
+    clusters = sorted({str(rec.get("upstream_cluster")) for rec in records.values()})
+    mesh_result.figure("client_proxy_log", dict(log_outcomes(records)))
+    assert clusters == ["PassthroughCluster"], f"the client's proxy sent them to {clusters}, not PassthroughCluster"
+
+
+@conformance_test("egress-registry-only", "A Sidecar sets REGISTRY_ONLY for the meshed client, a ServiceEntry "
+                  f"(MESH_EXTERNAL, STATIC) registers the outside server as {HOST}, and a VirtualService gives that "
+                  f"host a {TIMEOUT:g}s timeout. The server's bare address (unregistered) gets 502 from the "
+                  "client's proxy (direct_response on route block_all) and never reaches it; the registered host "
+                  "answers 200 from the server through its ServiceEntry cluster; an in-mesh Service still answers; "
+                  f"a request the server holds {DELAY_MS} ms gets 504 UT after the route timeout "
+                  f"({PER_CASE} requests per case, every one must agree).",
+                  features={"EgressRegistryOnly"}, manifests=(OUTSIDE, REGISTRY_ONLY), parallel=False)
+def test_egress_registry_only(mesh_config, mesh_platform, mesh_meshed_client, mesh_unmeshed_client,  # type: ignore[no-untyped-def]
+                              mesh_timeouts, mesh_result) -> None:
+    outside = _outside(mesh_config, mesh_platform, mesh_unmeshed_client, mesh_timeouts)
+    address = f"{outside.address}:{PORT}"
+    marker = mesh_config.apply_manifest(REGISTRY_ONLY, host=HOST, port=PORT, address=outside.address,
+                                        timeout=f"{TIMEOUT:g}s")
+
+    def registered(path: str) -> Request:
+        return Request(path, host=f"{HOST}:{PORT}", connect_to=address)
+
+    # Converged when this test's policy and entry are both in force: only they make the registered host
+    # answer with this config's marker while the bare address is turned away.
+    wait_for_all(mesh_meshed_client, [
+        (registered("/probe"), lambda r: r.status == 200 and r.headers.get(MARKER_HEADER) == marker),
+        (Request("/probe-blocked", host=address), lambda r: r.status == 502)],
+        mesh_timeouts, "REGISTRY_ONLY and the ServiceEntry in force")
+    blocked = mesh_meshed_client.send([Request(f"/blocked/{i}", host=address) for i in range(PER_CASE)])
+    allowed = mesh_meshed_client.send([registered(f"/registered/{i}") for i in range(PER_CASE)])
+    in_mesh = mesh_meshed_client.send([Request(f"/in-mesh/{i}", host=f"echo:{PORT}") for i in range(PER_CASE)])
+    mesh_result.figure("statuses", {"unregistered": outcomes(blocked), "registered": outcomes(allowed),
+                                    "in-mesh": outcomes(in_mesh)})
+    assert all(r.status == 502 for r in blocked), (
+        f"unregistered address under REGISTRY_ONLY: {outcomes(blocked)} (expected 502 from the client's proxy)")
+    assert not any(r.answered_by == outside.name for r in blocked), "a blocked request reached the outside server"
+    assert all(r.status == 200 and r.answered_by == outside.name for r in allowed), _by(allowed, outside.name)
+    assert all(r.status == 200 for r in in_mesh), f"in-mesh echo under REGISTRY_ONLY: {outcomes(in_mesh)}"
+    # The mechanism, from the client's proxy: Istio's block_all route answered, the entry's cluster carried.
+    logged = assert_failed_as(mesh_platform, [CLIENT], blocked, mesh_timeouts, 502, details_prefix="direct_response",
+                              direction="outbound", what="unregistered requests")
+    records = records_for(mesh_platform, [CLIENT], blocked, mesh_timeouts, direction="outbound")
+    routes = sorted({str(rec.get("route_name")) for rec in records.values()})
+    assert routes == ["block_all"], f"blocked requests were answered by routes {routes}, not Istio's block_all"
+    records = records_for(mesh_platform, [CLIENT], allowed, mesh_timeouts, direction="outbound")
+    clusters = sorted({str(rec.get("upstream_cluster")) for rec in records.values()})
+    assert clusters == [f"outbound|{PORT}||{HOST}"], f"registered requests went to {clusters}"
+    # The VirtualService applies to the external host: its timeout cuts the held requests.
+    held = mesh_meshed_client.send([registered(f"/held/{i}/delay/{DELAY_MS}") for i in range(PER_CASE)],
+                                   concurrency=PER_CASE)
+    mesh_result.figure("timeout", outcomes(held))
+    assert all(r.status == 504 for r in held), f"held requests with a {TIMEOUT:g}s route timeout: {outcomes(held)}"
+    assert all(r.latency < DELAY_MS / 1000 for r in held), "a held request was not cut before the server answered"
+    timed_out = assert_failed_as(mesh_platform, [CLIENT], held, mesh_timeouts, 504, "UT", direction="outbound",
+                                 what="held requests")
+    mesh_result.figure("client_proxy_log", {"unregistered": logged, "held": timed_out})
