@@ -50,6 +50,8 @@ CATCHES = {
     "trace-headers-dropped": ["trace-context"],
     "jwt-ignored": ["jwt-request-authentication"],
     "outlier-detection-ignored": ["outlier-ejection", "outlier-max-ejection-percent"],
+    "registry-only-ignored": ["egress-registry-only"],
+    "passthrough-blocked": ["egress-passthrough"],
 }
 FOLDER = Path(conformance.__file__).parent
 

@@ -307,6 +307,10 @@ CASES: dict[Misbehaviour, Case] = {
         lambda c: ev.route_named_in(ev.sidecar_routes(c["default/client-0"]), ev.Request(
             "203.0.113.9:8080", headers={ORIGINAL_DST_HEADER: "203.0.113.9:8080"})), "block_all", "allow_any",
         proxies=("default/client-0",)),
+    Misbehaviour.PASSTHROUGH_BLOCKED: Case(
+        (ROUTES + r".*\.virtual_hosts\[\d+\]\.(name|routes(\[\d+\]\..*)?)$",),
+        lambda c: ev.route_named_in(ev.sidecar_routes(c["default/echo-v1-0"]), ev.Request(
+            "203.0.113.9:8080", headers={ORIGINAL_DST_HEADER: "203.0.113.9:8080"})), "allow_any", "block_all"),
     Misbehaviour.TRACE_HEADERS_DROPPED: Case(
         (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.route_config"
          r"\.request_headers_to_remove$",),

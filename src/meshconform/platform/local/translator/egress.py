@@ -55,8 +55,12 @@ def outbound_mode(mesh: MeshSnapshot, pod: Pod, misbehave: Misbehaviours) -> Out
         return OutboundTrafficPolicyMode.ALLOW_ANY
     sidecar = sidecar_for(mesh, pod)
     if sidecar is None or sidecar.spec.outbound_traffic_policy is None:
-        return OutboundTrafficPolicyMode.ALLOW_ANY
-    return sidecar.spec.outbound_traffic_policy.mode
+        mode = OutboundTrafficPolicyMode.ALLOW_ANY
+    else:
+        mode = sidecar.spec.outbound_traffic_policy.mode
+    if Misbehaviour.PASSTHROUGH_BLOCKED in misbehave and mode is OutboundTrafficPolicyMode.ALLOW_ANY:
+        return OutboundTrafficPolicyMode.REGISTRY_ONLY
+    return mode
 
 
 def visible_entries(mesh: MeshSnapshot, namespace: str) -> list[ServiceEntry]:
