@@ -38,7 +38,8 @@ from meshconform.traffic.model import Request, Response
 
 OUTSIDE = "egress/outside-server.yaml"
 REGISTRY_ONLY = "egress/registry-only.yaml"
-PORT = 8080
+PORT = 8080  # where the outside server listens
+ENTRY_PORT = 80  # the ServiceEntry's port for it (targetPort: PORT)
 HOST = "outside.egress.meshconform.test"
 CLIENT = ("default", "client")
 PER_CASE = 20
@@ -94,7 +95,7 @@ def test_egress_passthrough(mesh_config, mesh_platform, mesh_meshed_client, mesh
 
 
 @conformance_test("egress-registry-only", "A Sidecar sets REGISTRY_ONLY for the meshed client, a ServiceEntry "
-                  f"(MESH_EXTERNAL, STATIC) registers the outside server as {HOST}, and a VirtualService gives that "
+                  f"(MESH_EXTERNAL, STATIC, port {ENTRY_PORT} to targetPort {PORT}) registers the outside server as {HOST}, and a VirtualService gives that "
                   f"host a {TIMEOUT:g}s timeout. The server's bare address (unregistered) gets 502 from the "
                   "client's proxy (direct_response on route block_all) and never reaches it; the registered host "
                   "answers 200 from the server through its ServiceEntry cluster; an in-mesh Service still answers; "
@@ -105,11 +106,12 @@ def test_egress_registry_only(mesh_config, mesh_platform, mesh_meshed_client, me
                               mesh_timeouts, mesh_result) -> None:
     outside = _outside(mesh_config, mesh_platform, mesh_unmeshed_client, mesh_timeouts)
     address = f"{outside.address}:{PORT}"
-    marker = mesh_config.apply_manifest(REGISTRY_ONLY, host=HOST, port=PORT, address=outside.address,
-                                        timeout=f"{TIMEOUT:g}s")
+    marker = mesh_config.apply_manifest(REGISTRY_ONLY, host=HOST, port=ENTRY_PORT, target_port=PORT,
+                                        address=outside.address, timeout=f"{TIMEOUT:g}s")
 
     def registered(path: str) -> Request:
-        return Request(path, host=f"{HOST}:{PORT}", connect_to=address)
+        # To the entry's port 80 (a sidecar captures it and routes by Host); the entry sends on to targetPort.
+        return Request(path, host=HOST, connect_to=f"{outside.address}:{ENTRY_PORT}")
 
     # Converged when this test's policy and entry are both in force: only they make the registered host
     # answer with this config's marker while the bare address is turned away.
@@ -144,6 +146,6 @@ def test_egress_registry_only(mesh_config, mesh_platform, mesh_meshed_client, me
     routes = sorted({str(rec.get("route_name")) for rec in of(blocked).values()})
     assert routes == ["block_all"], f"blocked requests were answered by routes {routes}, not Istio's block_all"
     clusters = sorted({str(rec.get("upstream_cluster")) for rec in of(allowed).values()})
-    assert clusters == [f"outbound|{PORT}||{HOST}"], f"registered requests went to {clusters}"
+    assert clusters == [f"outbound|{ENTRY_PORT}||{HOST}"], f"registered requests went to {clusters}"
     wrong = failed_as(of(held), 504, "UT")
     assert not wrong, f"held: {len(wrong)} not logged as 504 UT: {dict(log_outcomes(of(held)))}"
