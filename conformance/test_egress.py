@@ -97,7 +97,8 @@ def test_egress_passthrough(mesh_config, mesh_platform, mesh_meshed_client, mesh
 @conformance_test("egress-registry-only", "A Sidecar sets REGISTRY_ONLY for the meshed client, a ServiceEntry "
                   f"(MESH_EXTERNAL, STATIC, port {ENTRY_PORT} to targetPort {PORT}) registers the outside server as "
                   f"{HOST}, and a VirtualService gives that host a {TIMEOUT:g}s timeout. The server's bare address "
-                  "(unregistered) gets 502 from the client's proxy (direct_response on route block_all) and never reaches it; the registered host "
+                  "(unregistered) gets 502 from the client's proxy (direct_response on route block_all) and never "
+                  "reaches it; the registered host "
                   "answers 200 from the server through its ServiceEntry cluster; an in-mesh Service still answers; "
                   f"a request the server holds {DELAY_MS} ms gets 504 UT after the route timeout "
                   f"({PER_CASE} requests per case, every one must agree).",
