@@ -6,8 +6,9 @@ Istio's documented semantics this module relies on:
   "blocks any host without an HTTP service or service entry defined within the mesh"; a ServiceEntry
   (location MESH_EXTERNAL) makes an outside host reachable again; routing rules apply to a ServiceEntry host
   as to any other ("a 3s timeout ... 504 (Gateway Timeout) appears after 3 seconds").
-- istio.io blog "Monitoring blocked and passthrough external service traffic" (2019, Istio 1.3; the same names
-  in istiod today): on an HTTP port every route configuration ends in a `*` virtual host, `block_all` (a
+- istio.io blog "Monitoring blocked and passthrough external service traffic" (2019, Istio 1.3; the names are
+  still istiod's constants, pilot/pkg/networking/util: BlackHoleRouteName "block_all", PassthroughRouteName
+  "allow_any", PassthroughCluster "PassthroughCluster"): on an HTTP port every route configuration ends in a `*` virtual host, `block_all` (a
   direct response 502) under REGISTRY_ONLY, `allow_any` (to the ORIGINAL_DST PassthroughCluster) under
   ALLOW_ANY. So a blocked request is 502 with Envoy's details `direct_response` on route `block_all` at the
   caller's proxy (istiod's default access-log format ends in %ROUTE_NAME%), and a passed-through one names
