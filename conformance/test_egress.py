@@ -10,9 +10,9 @@ Istio's documented semantics this module relies on:
   still istiod's constants, pilot/pkg/networking/util: BlackHoleRouteName "block_all", PassthroughRouteName
   "allow_any", PassthroughCluster "PassthroughCluster"): on an HTTP port every route configuration ends in a
   `*` virtual host, `block_all` (a direct response 502) under REGISTRY_ONLY, `allow_any` (to the ORIGINAL_DST
-  PassthroughCluster) under ALLOW_ANY. So a blocked request is 502 with Envoy's details `direct_response` on route `block_all` at the
-  caller's proxy (istiod's default access-log format ends in %ROUTE_NAME%), and a passed-through one names
-  upstream cluster `PassthroughCluster`.
+  PassthroughCluster) under ALLOW_ANY. So a blocked request is 502 with Envoy's details `direct_response` on
+  route `block_all` at the caller's proxy (istiod's default access-log format ends in %ROUTE_NAME%), and a
+  passed-through one names upstream cluster `PassthroughCluster`.
 - istio.io Sidecar reference: `outboundTrafficPolicy` sets the mode for the workloads a Sidecar applies to; a
   Sidecar with a workloadSelector applies to those workloads only (preferred over a selector-less one), so
   the check changes nothing mesh-wide and stays in its own namespaces.
