@@ -114,6 +114,15 @@ spec:
   jwtRules: [{issuer: https://issuer.test, jwks: '{"keys": []}'}]
 ---
 apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: outside, namespace: default}
+spec:
+  hosts: [api.outside.test]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 127.9.0.1}]
+---
+apiVersion: networking.istio.io/v1
 kind: Sidecar
 metadata: {name: client-registry-only, namespace: default}
 spec:
@@ -307,6 +316,10 @@ CASES: dict[Misbehaviour, Case] = {
         lambda c: ev.route_named_in(ev.sidecar_routes(c["default/client-0"]), ev.Request(
             "203.0.113.9:8080", headers={ORIGINAL_DST_HEADER: "203.0.113.9:8080"})), "block_all", "allow_any",
         proxies=("default/client-0",)),
+    Misbehaviour.SERVICE_ENTRIES_IGNORED: Case(
+        (ROUTES + r".*\.virtual_hosts(\[len\]|\[\d+\](\..*)?)$", r":clusters(\[len\]|\[\d+\](\..*)?)$"),
+        lambda c: ev.route_named_in(ev.sidecar_routes(c["default/client-0"]), ev.Request("api.outside.test")),
+        "default", "block_all"),
     Misbehaviour.PASSTHROUGH_BLOCKED: Case(
         (ROUTES + r".*\.virtual_hosts\[\d+\]\.(name|routes(\[\d+\]\..*)?)$",),
         lambda c: ev.route_named_in(ev.sidecar_routes(c["default/echo-v1-0"]), ev.Request(

@@ -56,6 +56,7 @@ class Misbehaviour(StrEnum):
                              "sidecars strip x-request-id, traceparent and B3 headers before the app")
     REGISTRY_ONLY_IGNORED = ("registry-only-ignored",
                              "outboundTrafficPolicy REGISTRY_ONLY acts as ALLOW_ANY (unregistered hosts pass through)")
+    SERVICE_ENTRIES_IGNORED = "service-entries-ignored", "ServiceEntries are dropped (no cluster, no route)"
     PASSTHROUGH_BLOCKED = ("passthrough-blocked",
                            "the default outbound policy ALLOW_ANY acts as REGISTRY_ONLY (unregistered hosts get 502)")
 

@@ -35,7 +35,7 @@ def translate(mesh: MeshSnapshot, certs: CertificatePaths, gateway_ports: Gatewa
         raise ConfigError(f"unknown misbehaviour(s) {sorted(unknown)}; known: {sorted(MISBEHAVIOURS)}")
     _refuse_rules_for_entries(mesh)
     outbound_by_namespace: dict[tuple[str, str], dict[str, Any]] = {}
-    external = [*egress.entry_clusters(mesh), egress.passthrough_cluster()]
+    external = [*egress.entry_clusters(mesh, misbehave), egress.passthrough_cluster()]
     configs: dict[str, ProxyConfig] = {}
     for pod in mesh.pods:
         if not (pod.injected or pod.is_gateway):

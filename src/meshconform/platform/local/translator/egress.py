@@ -63,8 +63,10 @@ def outbound_mode(mesh: MeshSnapshot, pod: Pod, misbehave: Misbehaviours) -> Out
     return mode
 
 
-def visible_entries(mesh: MeshSnapshot, namespace: str) -> list[ServiceEntry]:
+def visible_entries(mesh: MeshSnapshot, namespace: str, misbehave: Misbehaviours = frozenset()) -> list[ServiceEntry]:
     """ServiceEntries exported to `namespace` (exportTo: '*' or empty = everywhere, '.' = their own)."""
+    if Misbehaviour.SERVICE_ENTRIES_IGNORED in misbehave:
+        return []
     found = []
     for entry in mesh.service_entries:
         export = entry.spec.export_to or ["*"]
@@ -78,8 +80,10 @@ def _endpoint_port(entry: ServiceEntry, port: ServicePort, mapped: dict[str, int
     return mapped.get(port.name) or port.target_port or port.number
 
 
-def entry_clusters(mesh: MeshSnapshot) -> list[dict[str, Any]]:
+def entry_clusters(mesh: MeshSnapshot, misbehave: Misbehaviours = frozenset()) -> list[dict[str, Any]]:
     """`outbound|<port>||<host>` for every host and port of every ServiceEntry (plaintext: MESH_EXTERNAL)."""
+    if Misbehaviour.SERVICE_ENTRIES_IGNORED in misbehave:
+        return []
     clusters = []
     for entry in mesh.service_entries:
         for host in entry.spec.hosts:
@@ -113,12 +117,13 @@ def passthrough_cluster() -> dict[str, Any]:
             "circuit_breakers": {"thresholds": [{"max_connections": MAX_UINT32, "max_retries": MAX_UINT32}]}}
 
 
-def entry_hosts(mesh: MeshSnapshot, namespace: str) -> list[tuple[ServiceEntry, str, ServicePort]]:
+def entry_hosts(mesh: MeshSnapshot, namespace: str, misbehave: Misbehaviours = frozenset()
+                ) -> list[tuple[ServiceEntry, str, ServicePort]]:
     """(entry, host, port) of every ServiceEntry host and port visible in `namespace`; the oldest entry wins
     a host and port that several name."""
     seen: set[tuple[str, int]] = set()
     found = []
-    for entry in visible_entries(mesh, namespace):
+    for entry in visible_entries(mesh, namespace, misbehave):
         for host in entry.spec.hosts:
             for port in entry.spec.ports:
                 if (host, port.number) not in seen:

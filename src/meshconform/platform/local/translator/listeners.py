@@ -160,7 +160,7 @@ def outbound_routes(mesh: MeshSnapshot, caller_namespace: str, misbehave: Misbeh
             hosts.append({"name": f"{service.fqdn}:{port.port}",
                           "domains": service_domains(service, port.port, caller_namespace),
                           "routes": routes})
-    external = egress.entry_hosts(mesh, caller_namespace)
+    external = egress.entry_hosts(mesh, caller_namespace, misbehave)
     for _, host, entry_port in external:
         vs = egress.virtual_service_for(mesh, host)
         routes = RouteBuilder(vs, services, misbehave).routes(entry_port.number) if vs else [
