@@ -28,6 +28,7 @@ KINDS: dict[str, type[BaseModel]] = {
     "VirtualService": istio.VirtualServiceSpec, "DestinationRule": istio.DestinationRuleSpec,
     "Gateway": istio.GatewaySpec, "PeerAuthentication": istio.PeerAuthenticationSpec,
     "AuthorizationPolicy": istio.AuthorizationPolicySpec, "RequestAuthentication": istio.RequestAuthenticationSpec,
+    "ServiceEntry": istio.ServiceEntrySpec, "Sidecar": istio.SidecarSpec,
 }
 # Values for templates whose shape depends on them (loops, tojson); other values render as a placeholder,
 # which keeps every key of the template.
@@ -79,6 +80,7 @@ NOT_YET_EXERCISED: set[str] = {
     "RequestAuthentication.spec.jwtRules[].fromHeaders[].name",
     "RequestAuthentication.spec.jwtRules[].fromHeaders[].prefix",
     "RequestAuthentication.spec.jwtRules[].jwksUri",
+    "ServiceEntry.spec.endpoints[].ports",
     "VirtualService.spec.http[].fault.delay.percent",
     "VirtualService.spec.http[].headers.response.add",
     "VirtualService.spec.http[].headers.response.remove",

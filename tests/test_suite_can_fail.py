@@ -51,6 +51,9 @@ CATCHES = {
     "trace-headers-dropped": ["trace-context"],
     "jwt-ignored": ["jwt-request-authentication"],
     "outlier-detection-ignored": ["outlier-ejection", "outlier-max-ejection-percent"],
+    "registry-only-ignored": ["egress-registry-only"],
+    "service-entries-ignored": ["egress-registry-only"],
+    "passthrough-blocked": ["egress-passthrough"],
 }
 FOLDER = Path(conformance.__file__).parent
 

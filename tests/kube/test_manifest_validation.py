@@ -54,6 +54,9 @@ SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
     "mtls/port-level-permissive.yaml": [{"port_mode": "PERMISSIVE"}, {"port_mode": "STRICT"}],
     "routing/echo-header-ops.yaml": [{}],
     "routing/echo-match-rules.yaml": [{"rules": MATCH_RULES}],
+    "egress/outside-server.yaml": [{}],
+    "egress/registry-only.yaml": [{"host": "outside.egress.meshconform.test", "port": 80, "target_port": 8080,
+                                   "address": "10.244.0.17", "timeout": "1s"}],
 }
 # Images whose digest was not found offline (explicit placeholders in bookinfo/manifests/bookinfo.yaml).
 KNOWN_PLACEHOLDERS = {f"docker.io/istio/examples-bookinfo-{name}:1.20.3@sha256:PLACEHOLDER" for name in (

@@ -39,6 +39,7 @@ class Workload:
     identity: str
     ready: bool = True
     containers: tuple[ContainerState, ...] = ()
+    address: str | None = None  # the pod's IP (None until it has one): what a caller connects to without a Service
 
     @property
     def restarts(self) -> int:

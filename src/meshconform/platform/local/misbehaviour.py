@@ -56,6 +56,11 @@ class Misbehaviour(StrEnum):
     JWT_IGNORED = "jwt-ignored", "sidecars verify no JWT (RequestAuthentication dropped)"
     TRACE_HEADERS_DROPPED = ("trace-headers-dropped",
                              "sidecars strip x-request-id, traceparent and B3 headers before the app")
+    REGISTRY_ONLY_IGNORED = ("registry-only-ignored",
+                             "outboundTrafficPolicy REGISTRY_ONLY acts as ALLOW_ANY (unregistered hosts pass through)")
+    SERVICE_ENTRIES_IGNORED = "service-entries-ignored", "ServiceEntries are dropped (no cluster, no route)"
+    PASSTHROUGH_BLOCKED = ("passthrough-blocked",
+                           "the default outbound policy ALLOW_ANY acts as REGISTRY_ONLY (unregistered hosts get 502)")
 
 
 Misbehaviours = frozenset[Misbehaviour]

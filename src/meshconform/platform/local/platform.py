@@ -248,7 +248,7 @@ class LocalPlatform:
                      + ([("istio-proxy", f"envoy:{pod.namespace}/{pod.name}")] if pod.injected else []))
             containers = tuple(self._container(container, records.get(process)) for container, process in names)
             result.append(Workload(pod.name, pod.namespace, pod.deployment, pod.labels, pod.injected, pod.identity,
-                                   all(c.state == "running" for c in containers), containers))
+                                   all(c.state == "running" for c in containers), containers, pod.ip))
         return result
 
     def _container(self, name: str, record: ProcessRecord | None) -> ContainerState:
