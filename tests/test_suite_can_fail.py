@@ -41,6 +41,7 @@ CATCHES = {
     "authz-ignored": ["authz-allow-nothing", "authz-allow-rules", "authz-principal-from-certificate"],
     "exact-as-prefix": ["match-near-misses", "gateway-api-mesh-header-matches"],
     "regex-as-partial-match": ["match-near-misses", "gateway-wildcard-near-misses", "gateway-api-mesh-header-matches"],
+    "authz-negations-ignored": ["authz-negated-fields"],
     "wildcard-without-dot-boundary": ["gateway-wildcard-near-misses"],
     "xfcc-forwarded-from-untrusted": ["xfcc-forged-untrusted"],
     "port-level-mtls-ignored": ["mtls-port-level"],
@@ -52,6 +53,9 @@ CATCHES = {
     "trace-headers-dropped": ["trace-context"],
     "jwt-ignored": ["jwt-request-authentication"],
     "outlier-detection-ignored": ["outlier-ejection", "outlier-max-ejection-percent"],
+    "registry-only-ignored": ["egress-registry-only"],
+    "service-entries-ignored": ["egress-registry-only"],
+    "passthrough-blocked": ["egress-passthrough"],
 }
 FOLDER = Path(conformance.__file__).parent
 

@@ -54,10 +54,14 @@ SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
     "mtls/port-level-permissive.yaml": [{"port_mode": "PERMISSIVE"}, {"port_mode": "STRICT"}],
     "routing/echo-header-ops.yaml": [{}],
     "routing/echo-match-rules.yaml": [{"rules": MATCH_RULES}],
+    "authorization/allow-negated-fields.yaml": [{}],
     "gateway-api/echo-paths.yaml": [{"host": "paths.gwapi.example.com", "zone": "gwapi.example.com"}],
     "gateway-api/echo-mesh-weights.yaml": [{"v1": 80, "v2": 20}, {"v1": 50, "v2": 50}],
     "gateway-api/echo-mesh-headers.yaml": [{}], "gateway-api/echo-mesh-header-modifier.yaml": [{}],
     "gateway-api/echo-mesh-mirror.yaml": [{"percent": 50}],
+    "egress/outside-server.yaml": [{}],
+    "egress/registry-only.yaml": [{"host": "outside.egress.meshconform.test", "port": 80, "target_port": 8080,
+                                   "address": "10.244.0.17", "timeout": "1s"}],
 }
 # Images whose digest was not found offline (explicit placeholders in bookinfo/manifests/bookinfo.yaml).
 KNOWN_PLACEHOLDERS = {f"docker.io/istio/examples-bookinfo-{name}:1.20.3@sha256:PLACEHOLDER" for name in (

@@ -17,6 +17,8 @@ from meshconform.meshapi.istio import (
     Gateway,
     PeerAuthentication,
     RequestAuthentication,
+    ServiceEntry,
+    Sidecar,
     VirtualService,
 )
 from meshconform.meshapi.kube import Namespace, Secret, Service
@@ -134,7 +136,8 @@ class Mesh:
             virtual_services=of(VirtualService), destination_rules=of(DestinationRule), gateways=of(Gateway),
             peer_authentications=of(PeerAuthentication), secrets=of(Secret),
             authorization_policies=of(AuthorizationPolicy), request_authentications=of(RequestAuthentication),
-            k8s_gateways=of(gateway_api.Gateway), http_routes=of(gateway_api.HTTPRoute))
+            k8s_gateways=of(gateway_api.Gateway), http_routes=of(gateway_api.HTTPRoute),
+            service_entries=of(ServiceEntry), sidecars=of(Sidecar))
 
     def translate(self, misbehave: Iterable[str] = ()) -> dict[str, ProxyConfig]:
         return translate(self.snapshot(), FakeCerts(), GATEWAY_PORTS, proxy_paths, frozenset(misbehave))

@@ -39,6 +39,9 @@ MESH_HTTP = Profile(
                         # Extended: end-user authentication needs an issuer and policy set up by the user; meshes
                         # without JWT support can still route and secure service-to-service traffic.
                         "JWTAuthentication",
+                        # Extended: egress control depends on the mesh's outbound policy and on a server outside
+                        # the mesh, and Istio's ALLOW_ANY default is a mesh-wide install option a vendor may change.
+                        "EgressPassthrough", "EgressRegistryOnly",
                         # The Kubernetes Gateway API's mesh (GAMMA) features, named as its suite names them
                         # (pkg/features, v1.6.1). Its own MESH-HTTP profile has Mesh and HTTPRoute as core; here
                         # they are extended, so a mesh serving only the Istio API is not failed for them.

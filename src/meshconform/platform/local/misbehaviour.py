@@ -37,6 +37,8 @@ class Misbehaviour(StrEnum):
     RETRIES_IGNORED = "retries-ignored", "drops VirtualService retry settings (the mesh default applies)"
     CIRCUIT_BREAKERS_IGNORED = "circuit-breakers-ignored", "drops DestinationRule connection-pool limits"
     AUTHZ_IGNORED = "authz-ignored", "sidecars enforce no AuthorizationPolicy"
+    AUTHZ_NEGATIONS_IGNORED = ("authz-negations-ignored",
+                               "AuthorizationPolicy not* fields (notPaths, notMethods, notPrincipals, ...) are dropped")
     EXACT_AS_PREFIX = "exact-as-prefix", "exact string matches (uri, headers, query, method, authority) act as prefixes"
     REGEX_AS_PARTIAL_MATCH = ("regex-as-partial-match",
                               "regex matches succeed when the regex matches any part of the value, not all of it")
@@ -58,6 +60,11 @@ class Misbehaviour(StrEnum):
                                       "HTTPRoute rules are tried in the order written, not by Gateway API precedence")
     TRACE_HEADERS_DROPPED = ("trace-headers-dropped",
                              "sidecars strip x-request-id, traceparent and B3 headers before the app")
+    REGISTRY_ONLY_IGNORED = ("registry-only-ignored",
+                             "outboundTrafficPolicy REGISTRY_ONLY acts as ALLOW_ANY (unregistered hosts pass through)")
+    SERVICE_ENTRIES_IGNORED = "service-entries-ignored", "ServiceEntries are dropped (no cluster, no route)"
+    PASSTHROUGH_BLOCKED = ("passthrough-blocked",
+                           "the default outbound policy ALLOW_ANY acts as REGISTRY_ONLY (unregistered hosts get 502)")
 
 
 Misbehaviours = frozenset[Misbehaviour]

@@ -75,6 +75,8 @@ def build(resources: Sequence[Sourced], allocate_ip: Callable[[str], str], no_in
         request_authentications=[i.resource for i in by_kind.get("RequestAuthentication", [])],  # type: ignore[misc]
         k8s_gateways=[i.resource for i in by_kind.get(f"Gateway.{GATEWAY_API_GROUP}", [])],  # type: ignore[misc]
         http_routes=[i.resource for i in by_kind.get(f"HTTPRoute.{GATEWAY_API_GROUP}", [])],  # type: ignore[misc]
+        service_entries=[i.resource for i in by_kind.get("ServiceEntry", [])],  # type: ignore[misc]
+        sidecars=[i.resource for i in by_kind.get("Sidecar", [])],  # type: ignore[misc]
     )
     return snapshot, specs
 

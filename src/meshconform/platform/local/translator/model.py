@@ -13,6 +13,8 @@ from meshconform.meshapi.istio import (
     Gateway,
     PeerAuthentication,
     RequestAuthentication,
+    ServiceEntry,
+    Sidecar,
     VirtualService,
 )
 from meshconform.meshapi.kube import Secret, Service
@@ -61,6 +63,8 @@ class MeshSnapshot:
     # Gateway API objects; translator.gateway_api lowers them into gateways and virtual_services above.
     k8s_gateways: list[gateway_api.Gateway] = field(default_factory=list)
     http_routes: list[gateway_api.HTTPRoute] = field(default_factory=list)
+    service_entries: list[ServiceEntry] = field(default_factory=list)
+    sidecars: list[Sidecar] = field(default_factory=list)
 
 
 class CertificatePaths(Protocol):

@@ -33,9 +33,12 @@ def default_retry_policy() -> dict[str, Any]:
 
 
 def default_route(service: Service, port: int) -> dict[str, Any]:
+    return default_route_to(cluster_name(port, None, service.fqdn))
+
+
+def default_route_to(cluster: str) -> dict[str, Any]:
     return {"name": "default", "match": {"prefix": "/"},
-            "route": {"cluster": cluster_name(port, None, service.fqdn), "timeout": "0s",
-                      "retry_policy": default_retry_policy()}}
+            "route": {"cluster": cluster, "timeout": "0s", "retry_policy": default_retry_policy()}}
 
 
 class RouteBuilder:
