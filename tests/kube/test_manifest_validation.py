@@ -29,6 +29,7 @@ from meshconform.conformance.test_routing import MATCH_RULES  # noqa: E402  (the
 
 SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
     "authorization/allow-client-get.yaml": [{}], "authorization/allow-nothing.yaml": [{}],
+    "authorization/allow-negated-fields.yaml": [{}],
     "authorization/deny-admin.yaml": [{}],
     "authorization/jwt-echo.yaml": [{"issuer": "https://issuer-0a1b.meshconform.test", "subject": "alice",
                                      "jwks": '{"keys":[{"kty":"RSA","alg":"RS256","use":"sig","kid":"k1",'
