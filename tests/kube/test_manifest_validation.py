@@ -55,7 +55,6 @@ SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
     "mtls/port-level-permissive.yaml": [{"port_mode": "PERMISSIVE"}, {"port_mode": "STRICT"}],
     "routing/echo-header-ops.yaml": [{}],
     "routing/echo-match-rules.yaml": [{"rules": MATCH_RULES}],
-    "authorization/allow-negated-fields.yaml": [{}],
     "gateway-api/echo-paths.yaml": [{"host": "paths.gwapi.example.com", "zone": "gwapi.example.com"}],
     "gateway-api/echo-mesh-weights.yaml": [{"v1": 80, "v2": 20}, {"v1": 50, "v2": 50}],
     "gateway-api/echo-mesh-headers.yaml": [{}], "gateway-api/echo-mesh-header-modifier.yaml": [{}],
