@@ -50,6 +50,12 @@ CATCHES = {
     "trace-headers-dropped": ["trace-context"],
     "jwt-ignored": ["jwt-request-authentication"],
     "outlier-detection-ignored": ["outlier-ejection", "outlier-max-ejection-percent"],
+    "route-timeout-per-try": ["retries-within-route-timeout", "per-try-timeout-retried"],
+    "per-try-timeout-ignored": ["retries-within-route-timeout", "per-try-timeout-retried"],
+    "retry-on-ignored": ["retry-on-conditions"],
+    "default-retries-503": ["default-retry-policy"],
+    "faults-at-destination": ["fault-abort-not-retried"],
+    "subset-first-label-only": ["subset-multi-label"],
 }
 FOLDER = Path(conformance.__file__).parent
 
