@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections import Counter
 
 from meshconform.suite.checks import outcomes, wait_for_marker
-from meshconform.suite.convergence import await_settled
+from meshconform.suite.convergence import NeverConverged, await_settled
 from meshconform.suite.failures import assert_failed_as, records_for
 from meshconform.suite.unit import conformance_test
 from meshconform.traffic.model import Request, Response
@@ -60,8 +60,11 @@ def _tries(platform, replies: list[Response], timeouts, at_least: int | None = N
             if rec.get("request_id") in found:
                 found[rec["request_id"]].append(float(rec["time"]))
         return {i: sorted(times) for i, times in found.items()}
-    await_settled(lambda: sum(len(t) for t in arrivals().values()), timeouts, "echo-v1's request log to settle",
-                  at_least=len(ids) if at_least is None else at_least)
+    try:
+        await_settled(lambda: sum(len(t) for t in arrivals().values()), timeouts, "echo-v1's request log to settle",
+                      at_least=len(ids) if at_least is None else at_least)
+    except NeverConverged:
+        pass  # fewer tries than expected ever arrived: the caller's assertion says which, with the counts
     return arrivals()
 
 
