@@ -54,6 +54,10 @@ SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
     "mtls/port-level-permissive.yaml": [{"port_mode": "PERMISSIVE"}, {"port_mode": "STRICT"}],
     "routing/echo-header-ops.yaml": [{}],
     "routing/echo-match-rules.yaml": [{"rules": MATCH_RULES}],
+    "interactions/echo-v1-subset.yaml": [{}], "interactions/echo-retry-on.yaml": [{}],
+    "interactions/echo-abort-retries.yaml": [{}], "interactions/echo-multi-label-subsets.yaml": [{}],
+    "interactions/echo-timeout-retries.yaml": [{"cap_timeout": "1s", "cap_attempts": 5, "cap_per_try": "0.4s",
+                                              "per_try_route_timeout": "4s", "per_try": "0.5s"}],
 }
 # Images whose digest was not found offline (explicit placeholders in bookinfo/manifests/bookinfo.yaml).
 KNOWN_PLACEHOLDERS = {f"docker.io/istio/examples-bookinfo-{name}:1.20.3@sha256:PLACEHOLDER" for name in (
