@@ -127,7 +127,10 @@ def perf(mode: str, rate: float, users: int, duration: float, warmup: float, ste
         click.echo("REGRESSION: " + ", ".join(comparison["worse"]) if comparison["regression"] else "no regression")
     images: dict[str, str | None] = {
         "percentiles": plots.percentile_curve(document, run_dir / "latency-percentiles.png").name,
-        "timeline": plots.over_time(document, run_dir / "over-time.png").name, "trend": None}
+        "timeline": plots.over_time(document, run_dir / "over-time.png").name, "trend": None, "steps": None}
+    stepped = plots.by_step(document, run_dir / "steps.png")
+    if stepped is not None:
+        images["steps"] = stepped.name
     if history_dir is not None:
         documents = baseline.history(history_dir)
         if document["id"] not in {d["id"] for d in documents}:

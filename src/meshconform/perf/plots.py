@@ -21,6 +21,8 @@ def percentile_curve(document: dict[str, Any], path: Path) -> Path:
     """Latency by percentile, x = 1/(1-p) on a log axis (HDR's customary plot), y log-scaled too."""
     fig, ax = plt.subplots(figsize=(8, 5))
     for series in document["results"]:
+        if "step" in series:  # per-step entries repeat the phase's; the steps plot shows them
+            continue
         histogram = histograms.decode(series["histogram"])
         total = histogram.get_total_count()
         if total < 10:
@@ -78,10 +80,35 @@ def over_time(document: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def by_step(document: dict[str, Any], path: Path) -> Path | None:
+    """With a load shape: p50 and p99 of each series at each step, against the step's requested rate
+    (the knee where latency starts to climb is what a stepped run is for). None without steps."""
+    entries = [s for s in document["results"] if "step" in s]
+    if not entries:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for base in sorted({s["name"].partition("@step")[0] for s in entries}):
+        mine = sorted((s for s in entries if s["name"].partition("@step")[0] == base), key=lambda s: s["step"])
+        rates = [s["step_rate"] for s in mine]
+        for metric, style in (("p50", "-o"), ("p99", "--o")):
+            ax.plot(rates, [s["latencies_us"].get(metric, np.nan) / 1000 for s in mine], style, markersize=4,
+                    label=f"{base} {metric}")
+    ax.set_xlabel("requested rate of the step (requests/s)")
+    ax.set_ylabel("latency from intended send (ms)")
+    ax.set_yscale("log")
+    ax.set_title("Latency per load step")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def trend(documents: list[dict[str, Any]], path: Path) -> Path:
     """p50 and p99 per series across runs, and the mesh cost at p99, by run start time."""
     fig, (latency_ax, cost_ax) = plt.subplots(2, 1, figsize=(9, 7))
-    names = sorted({s["name"] for d in documents for s in d["results"]})
+    names = sorted({s["name"] for d in documents for s in d["results"] if "step" not in s})
     labels = [d["start_time"][:16].replace("T", " ") for d in documents]
     x = np.arange(len(documents))
     for name in names:

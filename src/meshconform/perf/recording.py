@@ -1,6 +1,8 @@
 """What a load-generator process records: per result key (target/request) HDR histograms of the
 corrected and the service latency, counts and errors inside the measurement window, a per-second
-timeline, and the generator's own health (CPU, late sends). No Locust import: tests drive it directly.
+timeline, and the generator's own health (CPU, late sends). With a load shape, each series is also
+recorded per step (`<key>@step<n>`), so a regression at one load level is not averaged away by the others.
+No Locust import: tests drive it directly.
 
 Raw values wait in lists and go into the histograms once a second, vectorised (see
 `histograms.record_many`); the timeline's per-second percentiles come from those raw values."""
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,20 @@ class _Series:
     interval_errors: int = 0
     error_kinds: dict[str, int] = field(default_factory=dict)
 
+    def add(self, corrected_us: int, service_us: int | None, ok: bool, error: str) -> None:
+        self.pending_corrected.append(corrected_us)
+        if service_us is not None:
+            self.pending_service.append(service_us)
+        self.requests += 1
+        if not ok:
+            self.errors += 1
+            self.interval_errors += 1
+            self.error_kinds[error] = self.error_kinds.get(error, 0) + 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"requests": self.requests, "errors": self.errors, "error_kinds": self.error_kinds,
+                "corrected": histograms.encode(self.corrected), "service": histograms.encode(self.service)}
+
     def flush(self) -> None:
         histograms.record_many(self.corrected, self.pending_corrected)
         histograms.record_many(self.service, self.pending_service)
@@ -42,10 +59,13 @@ class _Series:
 class Recorder:
     """Counts only requests whose intended send time falls in [window_start, window_end)."""
 
-    def __init__(self, window_start: float, window_end: float) -> None:
+    def __init__(self, window_start: float, window_end: float,
+                 step_of: Callable[[float], int] | None = None) -> None:
         self.window_start = window_start
         self.window_end = window_end
         self.series: dict[str, _Series] = {}
+        self.step_of = step_of  # intended send time -> index of the load shape's step
+        self.step_series: dict[str, _Series] = {}  # "<key>@step<n>", n from 1
         self.lateness = histograms.new()
         self._pending_lateness: list[int] = []
         self.late_sends = 0
@@ -63,19 +83,21 @@ class Recorder:
             series = self.series[key] = _Series()
         return series
 
+    def _add(self, key: str, intended: float, corrected_us: int, service_us: int | None, ok: bool,
+             error: str) -> None:
+        self._series(key).add(corrected_us, service_us, ok, error)
+        if self.step_of is not None:
+            step_key = f"{key}@step{self.step_of(intended) + 1}"
+            step = self.step_series.get(step_key)
+            if step is None:
+                step = self.step_series[step_key] = _Series()
+            step.add(corrected_us, service_us, ok, error)
+
     def record(self, key: str, timing: Timing, ok: bool, error: str = "") -> None:
         if not self.in_window(timing.intended):
             self.warmup_requests += timing.intended < self.window_start
             return
-        series = self._series(key)
-        series.pending_corrected.append(timing.corrected_us)
-        series.pending_service.append(timing.service_us)
-        series.requests += 1
-        if not ok:
-            series.errors += 1
-            series.interval_errors += 1
-            kind = error[:120] or "error"
-            series.error_kinds[kind] = series.error_kinds.get(kind, 0) + 1
+        self._add(key, timing.intended, timing.corrected_us, timing.service_us, ok, error[:120] or "error")
         self.sends += 1
         late_us = round(timing.lateness * 1e6)
         self._pending_lateness.append(late_us)
@@ -86,15 +108,10 @@ class Recorder:
         """A request still without reply when the process ends: an error, timed to now."""
         if not self.in_window(intended):
             return
-        series = self._series(key)
-        series.pending_corrected.append(round((now - intended) * 1e6))
-        series.requests += 1
-        series.errors += 1
-        kind = "no reply by the end of the run"
-        series.error_kinds[kind] = series.error_kinds.get(kind, 0) + 1
+        self._add(key, intended, round((now - intended) * 1e6), None, False, "no reply by the end of the run")
 
     def flush(self) -> None:
-        for series in self.series.values():
+        for series in (*self.series.values(), *self.step_series.values()):
             series.flush()
         histograms.record_many(self.lateness, self._pending_lateness)
         self._pending_lateness = []
@@ -122,9 +139,8 @@ class Recorder:
         return {
             "pid": os.getpid(),
             "window_s": self.window_end - self.window_start,
-            "series": {key: {"requests": s.requests, "errors": s.errors, "error_kinds": s.error_kinds,
-                             "corrected": histograms.encode(s.corrected), "service": histograms.encode(s.service)}
-                       for key, s in self.series.items()},
+            "series": {key: s.to_json() for key, s in self.series.items()},
+            "step_series": {key: s.to_json() for key, s in self.step_series.items()},
             "generator": {"sends": self.sends, "late_sends": self.late_sends,
                           "lateness": histograms.encode(self.lateness), "cpu_samples": self.cpu_samples,
                           "warmup_requests": self.warmup_requests},

@@ -18,7 +18,7 @@ import jsonschema
 from meshconform import __version__
 from meshconform.errors import ConfigError
 from meshconform.perf import histograms
-from meshconform.perf.runner import PhaseOutcome
+from meshconform.perf.runner import PhaseOutcome, Series
 from meshconform.perf.spec import HISTOGRAM_DIGITS, HISTOGRAM_MAX_US
 
 API_VERSION = "meshconform.io/perf/v1"
@@ -56,23 +56,40 @@ def _versions() -> dict[str, str]:
 
 
 def _series(outcome: PhaseOutcome) -> list[dict[str, Any]]:
+    """One entry per series of the phase, then (with a load shape) one per series and step, named
+    `<target>/<request>@step<n>` so a baseline compares each load level with the same level."""
     out = []
     targets = max(1, len(outcome.spec.targets))
     for key, series in sorted(outcome.series.items()):
-        target, _, request = key.partition("/")
-        active_s = outcome.window_s / targets
-        out.append({
-            "name": key, "phase": outcome.spec.name, "target": target, "request": request,
-            "requests": series.requests, "errors": series.errors,
-            "error_rate": series.errors / series.requests if series.requests else 0.0,
-            "error_kinds": series.error_kinds, "active_s": active_s,
-            "actual_rps": round(series.requests / active_s, 2) if active_s else 0.0,
-            "latencies_us": histograms.summary(series.corrected),
-            "service_latencies_us": histograms.summary(series.service),
-            "histogram": histograms.encode(series.corrected),
-            "service_histogram": histograms.encode(series.service),
-        })
+        out.append(_entry(outcome, key, series, outcome.window_s / targets))
+    steps = outcome.spec.steps
+    for key, series in sorted(outcome.step_series.items(), key=lambda kv: _step_order(kv[0])):
+        base, _, number = key.partition("@step")
+        step = steps[int(number) - 1]
+        out.append({**_entry(outcome, key, series, step.duration_s / targets, request_key=base),
+                    "step": int(number), "step_users": step.users, "step_rate": step.rate})
     return out
+
+
+def _step_order(key: str) -> tuple[int, str]:
+    base, _, number = key.partition("@step")
+    return int(number), base
+
+
+def _entry(outcome: PhaseOutcome, key: str, series: Series, active_s: float,
+           request_key: str = "") -> dict[str, Any]:
+    target, _, request = (request_key or key).partition("/")
+    return {
+        "name": key, "phase": outcome.spec.name, "target": target, "request": request,
+        "requests": series.requests, "errors": series.errors,
+        "error_rate": series.errors / series.requests if series.requests else 0.0,
+        "error_kinds": series.error_kinds, "active_s": active_s,
+        "actual_rps": round(series.requests / active_s, 2) if active_s else 0.0,
+        "latencies_us": histograms.summary(series.corrected),
+        "service_latencies_us": histograms.summary(series.service),
+        "histogram": histograms.encode(series.corrected),
+        "service_histogram": histograms.encode(series.service),
+    }
 
 
 def _phase(outcome: PhaseOutcome) -> dict[str, Any]:

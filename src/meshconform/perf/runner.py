@@ -52,6 +52,7 @@ class PhaseOutcome:
     invalid_reasons: list[str]
     proxy_samples: list[tuple[float, dict[str, ProxyUsage]]]  # (epoch, usage) during the phase
     warmup_requests: int = 0
+    step_series: dict[str, Series] = field(default_factory=dict)  # "<key>@step<n>" with a load shape
 
 
 class _Processes:
@@ -161,19 +162,14 @@ def _relay(logs: list[list[Any]], progress: TextIO | None) -> None:
 def merge(spec: PhaseSpec, outputs: list[dict[str, Any]]) -> PhaseOutcome:
     """One outcome from the recordings of every process that ran users."""
     series: dict[str, Series] = {}
+    step_series: dict[str, Series] = {}
     health = []
     lateness = histograms.new()
     timeline: dict[int, dict[str, Any]] = {}
     starts, ends, warmup = [], [], 0
     for output in outputs:
-        for key, data in output["series"].items():
-            entry = series.setdefault(key, Series(key))
-            entry.requests += data["requests"]
-            entry.errors += data["errors"]
-            for kind, count in data["error_kinds"].items():
-                entry.error_kinds[kind] = entry.error_kinds.get(kind, 0) + count
-            entry.corrected.add(histograms.decode(data["corrected"]))
-            entry.service.add(histograms.decode(data["service"]))
+        _fold(series, output["series"])
+        _fold(step_series, output.get("step_series", {}))
         generator = output["generator"]
         own_lateness = histograms.decode(generator["lateness"])
         lateness.add(own_lateness)
@@ -200,4 +196,16 @@ def merge(spec: PhaseSpec, outputs: list[dict[str, Any]]) -> PhaseOutcome:
     reasons = guard.verdict(health, spec.mode == "open", histograms.percentile(service, 50.0))
     return PhaseOutcome(spec, series, health, lateness, [timeline[k] for k in sorted(timeline)],
                         window_s=spec.total_s - spec.warmup_s, start_epoch=min(starts), end_epoch=max(ends),
-                        invalid_reasons=reasons, proxy_samples=[], warmup_requests=warmup)
+                        invalid_reasons=reasons, proxy_samples=[], warmup_requests=warmup, step_series=step_series)
+
+
+def _fold(into: dict[str, Series], recorded: dict[str, Any]) -> None:
+    """Add one process's recorded series to the phase's."""
+    for key, data in recorded.items():
+        entry = into.setdefault(key, Series(key))
+        entry.requests += data["requests"]
+        entry.errors += data["errors"]
+        for kind, count in data["error_kinds"].items():
+            entry.error_kinds[kind] = entry.error_kinds.get(kind, 0) + count
+        entry.corrected.add(histograms.decode(data["corrected"]))
+        entry.service.add(histograms.decode(data["service"]))

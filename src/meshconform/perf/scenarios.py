@@ -1,21 +1,23 @@
 """The locustfile: Bookinfo users (anonymous page views, a signed-in reader, API calls) and a plain
-GET user, each one stream on one connection. Imported only inside the Locust processes (gevent).
+GET user, each one stream on one keep-alive connection per target (perf/wire.py). Imported only inside
+the Locust processes (gevent).
 
 Timing is the same in both models: `intended` is when the request was due (open: the schedule's
 time; closed: the moment it was sent), and the latency recorded is done - intended. In the open
-model Locust's own statistics get the corrected latency too, so its CSV/HTML agree with ours."""
+model Locust's own statistics get the corrected latency too, so its CSV/HTML agree with ours (the users
+fire Locust's request event themselves, in both models)."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import gevent
-from locust import FastHttpUser, User, constant, constant_throughput, task
+from locust import User, constant, constant_throughput, task
 
 from meshconform.perf.recording import Recorder
 from meshconform.perf.schedule import Stream
-from meshconform.perf.spec import CONNECT_TIMEOUT_S, NETWORK_TIMEOUT_S, PhaseSpec, Target
+from meshconform.perf.spec import PhaseSpec, Target
+from meshconform.perf.wire import Connection
 
 API_PATHS = ("/api/v1/products", "/api/v1/products/0", "/api/v1/products/0/reviews", "/api/v1/products/0/ratings")
 
@@ -35,7 +37,8 @@ class Control:
         if cls.origin is None:
             cls.origin = now
             end = now + cls.spec.total_s
-            cls.recorder = Recorder(now + cls.spec.warmup_s, end)
+            step_of = (lambda t: cls.spec.rate_at(t - now)[2]) if cls.spec.steps else None
+            cls.recorder = Recorder(now + cls.spec.warmup_s, end, step_of)
 
     @classmethod
     def target_at(cls, t: float) -> Target:
@@ -58,28 +61,26 @@ def sleep_until(moment: float) -> None:
         gevent.sleep(pause)
 
 
-class _Silent:
-    """Stands in for the request event while the open model fires it itself (corrected time)."""
-
-    def fire(self, **_: Any) -> None:
-        return None
-
-
-class _Paced(FastHttpUser):
+class _Paced(User):
     abstract = True
-    concurrency = 1  # one connection per user, like one wrk connection
-    network_timeout = NETWORK_TIMEOUT_S
-    connection_timeout = CONNECT_TIMEOUT_S
     wait_time = constant(0)
-    host = "http://127.0.0.1"  # every request carries a full URL (targets alternate)
 
     def on_start(self) -> None:
         Control.begin(time.perf_counter())
         self.open = Control.spec.mode == "open"
         self.stream = Stream(time.perf_counter(), Control.user_rate)
-        if self.open:
-            self.client.request_event = _Silent()
+        self.connections: dict[str, Connection] = {}  # by target name: one connection each, like wrk's
         self.setup_session()
+
+    def on_stop(self) -> None:
+        for connection in self.connections.values():
+            connection.close()
+
+    def connection(self, target: Target) -> Connection:
+        found = self.connections.get(target.name)
+        if found is None:
+            found = self.connections[target.name] = Connection(target.base_url, target.host)
+        return found
 
     def setup_session(self) -> None:
         """Per-user preparation outside the measurement (the signed-in reader logs in here)."""
@@ -109,27 +110,14 @@ class _Paced(FastHttpUser):
         Control._next_id += 1
         ident = Control._next_id
         Control.in_flight[ident] = (key, intended)
-        ok, error, length = self._send(target, method, path, body, key)
+        reply = self.connection(target).request(method, path, body)
         done = time.perf_counter()
         Control.in_flight.pop(ident, None)
         timing = self.stream.timing(intended, sent, done)
-        recorder.record(key, timing, ok, error)
-        if self.open:
-            self.environment.events.request.fire(
-                request_type=method, name=key, response_time=(done - intended) * 1000, response_length=length,
-                response=None, context={}, exception=None if ok else Exception(error), start_time=time.time())
-
-    def _send(self, target: Target, method: str, path: str, body: str | None, key: str) -> tuple[bool, str, int]:
-        headers = {"Host": target.host} if target.host else {}
-        if body is not None:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        reply = self.client.request(method, target.base_url + path, name=key, data=body, headers=headers,
-                                    allow_redirects=False)
-        status = reply.status_code
-        ok = 200 <= status < 400
-        failure = getattr(reply, "error", None)  # FastResponse: set on connection errors and HTTP errors
-        error = "" if ok else (f"{type(failure).__name__}: {failure}" if failure else f"HTTP {status}")
-        return ok, error, len(reply.content or b"") if ok else 0
+        recorder.record(key, timing, reply.ok, reply.error)
+        self.environment.events.request.fire(
+            request_type=method, name=key, response_time=(done - intended) * 1000, response_length=reply.length,
+            response=None, context={}, exception=None if reply.ok else Exception(reply.error), start_time=time.time())
 
 
 class Get(_Paced):
@@ -155,11 +143,9 @@ class SignedInReader(_Paced):
 
     def setup_session(self) -> None:
         target = Control.spec.targets[0]
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        if target.host:
-            headers["Host"] = target.host
-        self.client.request("POST", target.base_url + "/login", name="login",
-                            data=f"username={Control.spec.login_user}", headers=headers, allow_redirects=False)
+        login = self.connection(target).request("POST", "/login", f"username={Control.spec.login_user}")
+        if not login.ok:
+            raise RuntimeError(f"the signed-in reader could not log in: {login.error}")
 
     def next_request(self) -> tuple[str, str, str, str | None]:
         return "page-signed-in", "GET", "/productpage", None

@@ -1,0 +1,54 @@
+"""The supervisor stops a pod's whole process group: a child slow to honour SIGTERM keeps its keeper waiting,
+so the supervisor escalates to SIGKILL instead of judging the pod stopped while the child still runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from meshconform.platform.local.supervisor import Supervisor
+
+# Ignores SIGTERM (as a process still starting up may not act on it yet), writes its PID, then idles.
+STUBBORN = ("import os, signal, sys, time\n"
+            "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+            "open(sys.argv[1] + '.tmp', 'w').write(str(os.getpid()))\n"
+            "os.replace(sys.argv[1] + '.tmp', sys.argv[1])\n"
+            "time.sleep(120)\n")
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _wait_for_file(path: Path, deadline_s: float = 30.0) -> str:
+    deadline = time.monotonic() + deadline_s
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} was not written within {deadline_s}s"
+        time.sleep(0.02)
+    return path.read_text()
+
+
+def test_stop_ends_a_child_that_ignores_sigterm(tmp_path: Path) -> None:
+    supervisor = Supervisor(tmp_path / "processes.json")
+    pid_file = tmp_path / "child.pid"
+    record = supervisor.start("app:default/stubborn", [sys.executable, "-c", STUBBORN, str(pid_file)], {},
+                              tmp_path / "stubborn.log")
+    child = int(_wait_for_file(pid_file))
+    try:
+        supervisor.stop(grace=1.0)
+        assert not supervisor.is_alive(record), "the keeper outlived stop()"
+        deadline = time.monotonic() + 10
+        while _running(child):
+            assert time.monotonic() < deadline, f"child {child} still runs after stop(): the keeper left without it"
+            time.sleep(0.02)
+    finally:
+        supervisor.stop(grace=0.1)
+        if _running(child):  # the behaviour under test broke: end the child this test started, by its PID
+            os.kill(child, signal.SIGKILL)
