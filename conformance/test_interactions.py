@@ -103,7 +103,7 @@ def test_retries_in_route_timeout(mesh_platform, mesh_config, mesh_meshed_client
 
 @conformance_test("per-try-timeout-retried", "With perTryTimeout 0.5 s, 2 retries on 5xx and a 4 s route timeout, a "
                   "request whose first try would take 2 s is cut after 0.5 s and answered 200 by its second try "
-                  "(exactly 2 tries at echo, the second starting >= 0.5 s after the first), well within the route "
+                  "(exactly 2 tries at echo, the second arriving >= 0.4 s after the first), well within the route "
                   "timeout.", features={"RequestTimeout", "Retries"},
                   manifests=(SUBSET, "interactions/echo-timeout-retries.yaml"))
 def test_per_try_timeout_retried(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
@@ -123,8 +123,9 @@ def test_per_try_timeout_retried(mesh_platform, mesh_config, mesh_meshed_client,
                                    "tries_per_request": _tries_counted(tries), "second_try_after_s": gaps})
     assert all(r.status == 200 for r in replies), f"the retried try should answer: {outcomes(replies)}"
     assert all(len(t) == 2 for t in tries.values()), f"expected 2 tries per request: {_tries_counted(tries)}"
-    # 10 ms of slack: the two times are stamped by the app, not by the proxy that started the timer.
-    assert all(gap >= per_try - 0.01 for gap in gaps), f"a retry started before perTryTimeout: {gaps}"
+    # The app stamps both arrivals; the first reached it a forwarding delay after the caller's proxy started the
+    # per-try timer, so allow 0.1 s for that (a mesh retrying at once shows gaps near 0).
+    assert all(gap >= per_try - 0.1 for gap in gaps), f"a retry started well before perTryTimeout: {gaps}"
     assert all(per_try <= r.latency <= upper for r in replies), (
         f"the slow first try should be cut after {per_try:g}s and the retry answer promptly (at most "
         f"{upper:.2f}s): latencies {sorted(round(r.latency, 2) for r in replies)}")
