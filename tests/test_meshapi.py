@@ -87,6 +87,36 @@ kind: Gateway
 metadata: {name: tcp, namespace: default}
 spec: {servers: [{port: {number: 31400, name: tcp, protocol: TCP}, hosts: ["*"]}]}
 """, "spec.servers[0].port.number", "port 31400"),
+    ("""apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext, namespace: default}
+spec: {hosts: [httpbin.org], ports: [{number: 80, name: http, protocol: HTTP}], resolution: DNS}
+""", "spec.endpoints", "no DNS"),
+    ("""apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext, namespace: default}
+spec: {hosts: [a.test], ports: [{number: 443, name: tls, protocol: TLS}], resolution: NONE}
+""", "spec.ports[0].protocol", "protocol TLS"),
+    ("""apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext, namespace: default}
+spec: {hosts: [a.test], addresses: [10.0.0.1], ports: [{number: 80, name: http, protocol: HTTP}]}
+""", "spec.addresses", "field addresses"),
+    ("""apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext, namespace: default}
+spec: {hosts: [a.test], location: MESH_INTERNAL, ports: [{number: 80, name: http, protocol: HTTP}]}
+""", "spec.location", "MESH_INTERNAL"),
+    ("""apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: s, namespace: default}
+spec: {egress: [{hosts: ["./*"]}]}
+""", "spec.egress", "field egress"),
+    ("""apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: s, namespace: default}
+spec: {outboundTrafficPolicy: {mode: REGISTRY_ONLY, egressProxy: {host: egress.istio-system}}}
+""", "spec.outboundTrafficPolicy.egressProxy", "field egressProxy"),
 ])
 def test_capability_refusals_name_the_field(document: str, field: str, words: str) -> None:
     from meshconform.platform.local import capabilities
@@ -248,3 +278,18 @@ spec:
   rules: [{from: [{source: {requestPrincipals: ["https://issuer.test/al*"]}}]}]
 """)
     assert error.field == "spec.rules[0].from[0].source.requestPrincipals"
+
+
+def test_service_entry_endpoints_must_fit_the_resolution_as_the_crd_says() -> None:
+    text = """apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext, namespace: default}
+spec:
+  hosts: [a.test]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: NONE
+  endpoints: [{address: 10.0.0.1}]
+"""
+    with pytest.raises(ConfigError) as caught:
+        load_text(text, "se.yaml")
+    assert "NONE takes none" in str(caught.value)

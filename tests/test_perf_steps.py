@@ -63,11 +63,13 @@ def test_each_step_gets_its_own_series(slowing_server: str, tmp_path: Path) -> N
     first, second = outcome.step_series["srv/get@step1"], outcome.step_series["srv/get@step2"]
     assert set(outcome.step_series) == {"srv/get@step1", "srv/get@step2"}
     assert first.requests + second.requests == whole.requests, "every measured request belongs to one step"
-    # Requests are counted by their intended send time, so each step holds its rate x duration (a fixed
-    # schedule: the count is exact up to each stream's random phase, at most one request per stream).
-    assert abs(first.requests - 40) <= 4 and abs(second.requests - 80) <= 4, (first.requests, second.requests)
+    # Requests are counted by their intended send time, so each step holds about its rate x duration: exact
+    # up to each stream's random phase (one request per stream) on a quiet machine; on a loaded one a send
+    # still due when the phase ends may never go out, hence the slack below the nominal counts.
+    assert 30 <= first.requests <= 44 and 64 <= second.requests <= 84, (first.requests, second.requests)
     p50_first, p50_second = histograms.percentile(first.corrected, 50.0), histograms.percentile(second.corrected, 50.0)
-    assert p50_first < 10_000 <= p50_second, f"step p50s {p50_first} us, {p50_second} us"
+    # The server's own service time rises by 19 ms between the steps; the machine's load shifts both alike.
+    assert p50_second - p50_first >= 10_000, f"step p50s {p50_first} us, {p50_second} us"
 
     document = result.build("run-steps", [outcome], {"platform": "test"}, None, {"steps": "4:20:2,4:40:2"})
     result.validate(document)

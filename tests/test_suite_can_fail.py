@@ -39,6 +39,7 @@ CATCHES = {
     "circuit-breakers-ignored": ["circuit-breaking"],
     "no-injection": ["injection-rules"],
     "authz-ignored": ["authz-allow-nothing", "authz-allow-rules", "authz-principal-from-certificate"],
+    "authz-negations-ignored": ["authz-negated-fields"],
     "exact-as-prefix": ["match-near-misses"],
     "regex-as-partial-match": ["match-near-misses", "gateway-wildcard-near-misses"],
     "wildcard-without-dot-boundary": ["gateway-wildcard-near-misses"],
@@ -56,6 +57,9 @@ CATCHES = {
     "default-retries-503": ["default-retry-policy"],
     "faults-at-destination": ["fault-abort-not-retried"],
     "subset-first-label-only": ["subset-multi-label"],
+    "registry-only-ignored": ["egress-registry-only"],
+    "service-entries-ignored": ["egress-registry-only"],
+    "passthrough-blocked": ["egress-passthrough"],
 }
 FOLDER = Path(conformance.__file__).parent
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
@@ -21,34 +20,10 @@ from meshconform.meshapi.loader import Sourced, load_files
 from meshconform.perf.cli import perf
 from meshconform.platform import registry
 from meshconform.platform.api import Platform
+from meshconform.platform.cli_options import chosen as _chosen
+from meshconform.platform.cli_options import platform_choice as _platform_choice
+from meshconform.platform.cli_options import platform_options as _platform_options
 from meshconform.report.redact import redact_text
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _platform_choice(default: str | None) -> Callable[[F], F]:
-    return click.option("--platform", "platform_name", type=click.Choice(list(registry.kinds())), default=default,
-                        show_default=default is not None,
-                        help="Where the mesh runs: " + "; ".join(f"{k.name}: {k.summary}"
-                                                                  for k in registry.kinds().values()))
-
-
-def _platform_options(function: F) -> F:
-    """Every registered platform's own options (only the chosen platform's may be set)."""
-    for _kind, option in reversed(registry.all_options()):
-        if option.flag:
-            function = click.option(f"--{option.name}", option.dest, is_flag=True, default=None,
-                                    help=f"[{'/'.join(registry.declared_by(option))}] {option.help}")(function)
-        else:
-            function = click.option(f"--{option.name}", option.dest, default=None,
-                                    help=f"[{'/'.join(registry.declared_by(option))}] {option.help}")(function)
-    return function
-
-
-def _chosen(platform_name: str, given: dict[str, Any]) -> tuple[registry.PlatformKind, dict[str, Any]]:
-    kind = registry.get(platform_name)
-    registry.check_foreign_options(kind, given)
-    return kind, kind.settings(given)
 
 
 def _attached(platform_name: str | None) -> Platform:

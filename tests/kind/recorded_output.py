@@ -16,6 +16,8 @@ PODMAN_VERSION = "5.4.2\n"  # podman-info(1): `.Version` placeholder -> `{{.Vers
 # docker container port reference (docs.docker.com/engine/reference/commandline/port): one `ip:port` line.
 DOCKER_PORT_HTTP = "127.0.0.1:41235\n"
 DOCKER_PORT_HTTPS = "127.0.0.1:41236\n"
+DOCKER_PORT_LOAD_MESH = "127.0.0.1:41237\n"  # perf's nodePorts, same shape
+DOCKER_PORT_LOAD_NO_MESH = "127.0.0.1:41238\n"
 DOCKER_PORT_NONE_STDERR = "Error: No public port '30080/tcp' published for meshconform-control-plane\n"
 
 # ---------------------------------------------------------------- kind (kubernetes-sigs/kind v0.32.0 sources)

@@ -31,14 +31,18 @@ def kind_rules(clusters: str = "", create: dict | None = None) -> list[dict]:
             {"args": ["delete", "cluster"], "stderr": rec.KIND_DELETE_STDERR}]
 
 
-def docker_rules(ports: bool = True) -> list[dict]:
+def docker_rules(ports: bool = True, load_ports: bool = True) -> list[dict]:
     node = "meshconform-control-plane"
     if not ports:
         return [{"args": ["info"], "stdout": rec.DOCKER_SERVER_VERSION},
                 {"args": ["port"], "stderr": rec.DOCKER_PORT_NONE_STDERR, "exit": 1}]
-    return [{"args": ["info"], "stdout": rec.DOCKER_SERVER_VERSION},
-            {"args": ["port", node, "30080/tcp"], "stdout": rec.DOCKER_PORT_HTTP},
-            {"args": ["port", node, "30443/tcp"], "stdout": rec.DOCKER_PORT_HTTPS}]
+    rules = [{"args": ["info"], "stdout": rec.DOCKER_SERVER_VERSION},
+             {"args": ["port", node, "30080/tcp"], "stdout": rec.DOCKER_PORT_HTTP},
+             {"args": ["port", node, "30443/tcp"], "stdout": rec.DOCKER_PORT_HTTPS}]
+    if load_ports:
+        rules += [{"args": ["port", node, "30090/tcp"], "stdout": rec.DOCKER_PORT_LOAD_MESH},
+                  {"args": ["port", node, "30091/tcp"], "stdout": rec.DOCKER_PORT_LOAD_NO_MESH}]
+    return rules + [{"args": ["port"], "stderr": rec.DOCKER_PORT_NONE_STDERR.replace("30080", "30090"), "exit": 1}]
 
 
 def make(tmp_path: Path, make_settings, worker: str = "main", **values) -> KindLifecycle:
@@ -62,15 +66,23 @@ def test_create_then_delete_with_the_exact_commands(standins, tmp_path: Path, ma
         ["kind", "create", "cluster", "--name", "meshconform", "--config", str(config), "--kubeconfig",
          str(kubeconfig), "--wait", "180s"],
         ["docker", "port", "meshconform-control-plane", "30080/tcp"],
-        ["docker", "port", "meshconform-control-plane", "30443/tcp"]]
+        ["docker", "port", "meshconform-control-plane", "30443/tcp"],
+        ["docker", "port", "meshconform-control-plane", "30090/tcp"],
+        ["docker", "port", "meshconform-control-plane", "30091/tcp"]]
     assert all(c["env"].get("KIND_EXPERIMENTAL_PROVIDER") == "docker" for c in standins.calls("kind")
                if c["args"] != ["version"])
     written = yaml.safe_load(config.read_text())
     assert written == {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "name": "meshconform",
                        "nodes": [{"role": "control-plane", "image": IMAGE, "extraPortMappings": [
                            {"containerPort": 30080, "listenAddress": "127.0.0.1", "protocol": "TCP"},
-                           {"containerPort": 30443, "listenAddress": "127.0.0.1", "protocol": "TCP"}]}]}
+                           {"containerPort": 30443, "listenAddress": "127.0.0.1", "protocol": "TCP"},
+                           {"containerPort": 30090, "listenAddress": "127.0.0.1", "protocol": "TCP"},
+                           {"containerPort": 30091, "listenAddress": "127.0.0.1", "protocol": "TCP"}]}]}
     assert cluster.ingress_address() == ("127.0.0.1", 41235, 41236)
+    # perf's nodePorts (LOAD_NODE_PORTS), read back the same way: the optional lifecycle member
+    assert cluster.published_node_port(30090) == ("127.0.0.1", 41237)
+    assert cluster.published_node_port(30091) == ("127.0.0.1", 41238)
+    assert cluster.published_node_port(30092) is None
     described = cluster.describe()
     assert described["created_by_meshconform"] and described["node_image"] == IMAGE
     assert described["container_engine"] == {"name": "docker", "version": "28.2.2"}
@@ -179,6 +191,22 @@ def test_podman_is_passed_to_kind(standins, tmp_path: Path, make_settings) -> No
     assert {c["env"].get("KIND_EXPERIMENTAL_PROVIDER") for c in standins.calls("kind") if c["args"] != ["version"]} \
         == {"podman"}
     assert ["podman", "port", "meshconform-control-plane", "30080/tcp"] in standins.argvs()
+
+
+def test_a_reused_cluster_without_perfs_port_mappings_publishes_only_the_gateway(standins, tmp_path: Path,
+                                                                                 make_settings) -> None:
+    """A cluster made elsewhere (or by an older meshconform) with only the gateway's mappings: the ingress works,
+    perf's nodePorts are not published, and the platform says so instead of offering them."""
+    standins.tool("kind", kind_rules(clusters="meshconform\n"))
+    standins.tool("docker", docker_rules(load_ports=False))
+    cluster = make(tmp_path, make_settings)
+    cluster.ensure()
+    assert cluster.ingress_address() == ("127.0.0.1", 41235, 41236)
+    assert cluster.published_node_port(30090) is None and cluster.published_node_port(30091) is None
+    from meshconform.platform.kube import load
+    missing = load.unavailable("kind", cluster.published_node_port, is_up=True)
+    assert set(missing) == {"in-mesh", "mesh", "no-mesh"}
+    assert "nodePort 30090" in missing["mesh"] and "port mappings" in missing["mesh"]
 
 
 def test_no_published_ports_means_ask_the_service(standins, tmp_path: Path, make_settings) -> None:

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
+NODE = "meshconform-control-plane"  # kind names a single node <cluster>-control-plane
 VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
 CORE = [("namespaces", "Namespace", False), ("pods", "Pod", True), ("services", "Service", True),
         ("serviceaccounts", "ServiceAccount", True), ("configmaps", "ConfigMap", True), ("secrets", "Secret", True),
@@ -49,6 +50,7 @@ class Call:
     query: dict[str, str]
     content_type: str
     body: Any
+    accept: str = ""
 
 
 @dataclass
@@ -63,6 +65,10 @@ class FakeApiServer:
     proxy_handler: Callable[[str, Any], Any] | None = None
     logs: dict[tuple[str, str, str], str] = field(default_factory=dict)
     linger: dict[str, int] = field(default_factory=dict)
+    # GET /api/v1/nodes/{node}/proxy/metrics/resource: the kubelet's text by node; `forbidden_node_proxy`: the
+    # caller lacks `get` on nodes/proxy (403 with the API server's RBAC message)
+    node_metrics: dict[str, str] = field(default_factory=dict)
+    forbidden_node_proxy: bool = False
     controller: bool = False  # play the Deployment controller, scheduler, kubelet and Istio's injector
     version: int = 100
     url: str = ""
@@ -105,6 +111,7 @@ class FakeApiServer:
                                           {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.31.1",
                                            "restartPolicy": "Always"}]
         name = f"{meta['name']}-7f9c8d6b5-x2k9p"
+        pod_spec["nodeName"] = NODE  # the scheduler's choice: kind's one node
         pod = {"apiVersion": "v1", "kind": "Pod",
                "metadata": {"name": name, "namespace": meta["namespace"], "labels": labels,
                             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "controller": True,
@@ -150,7 +157,8 @@ def _handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
                 body = json.loads(raw) if raw else None
             except ValueError:
                 body = raw.decode(errors="replace")
-            server.calls.append(Call(self.command, parts.path, query, self.headers.get("Content-Type", ""), body))
+            server.calls.append(Call(self.command, parts.path, query, self.headers.get("Content-Type", ""), body,
+                                     self.headers.get("Accept", "")))
             return parts.path, query, body
 
         def do_GET(self) -> None:  # noqa: N802
@@ -169,6 +177,14 @@ def _handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
             for gv, kinds in GROUPS.items():
                 if path == f"/apis/{gv}":
                     return self._send(200, _resource_list(gv, kinds))
+            if path.startswith("/api/v1/nodes/") and "/proxy/" in path:
+                node, _, rest = path.removeprefix("/api/v1/nodes/").partition("/proxy/")
+                if server.forbidden_node_proxy:
+                    return self._status(403, "Forbidden", f'nodes "{node}" is forbidden: User "fake" cannot get '
+                                        'resource "nodes/proxy" in API group "" at the cluster scope')
+                if rest != "metrics/resource" or node not in server.node_metrics:
+                    return self._status(404, "NotFound", f"{path} not found")
+                return self._send(200, server.node_metrics[node], "text/plain; version=0.0.4; charset=utf-8")
             if path.endswith("/log"):
                 segments = path.split("/")
                 key = (segments[4], segments[6], query.get("container", ""))

@@ -104,6 +104,20 @@ def test_a_batch_through_the_client_agent(testbed):
     assert {r["end_user"] for r in records} == {"jason"}
 
 
+def test_connect_to_opens_the_connection_there_and_names_the_host(testbed):
+    # A ServiceEntry host no DNS knows: the connection goes to the given address (on a cluster the sidecar
+    # captures it), the Host header names the host (what the sidecar routes by), as curl --connect-to does.
+    echo, _, control, _ = testbed
+    batch = [Request("/named", host="outside.egress.meshconform.test", connect_to=f"127.0.0.1:{echo}",
+                     request_id="rid-named"),
+             Request("/unnamed", host="outside.egress.meshconform.test", request_id="rid-unnamed")]
+    reply = requests.post(f"http://127.0.0.1:{control}/batch", timeout=30, json={
+        "requests": [r.to_json() for r in batch], "concurrency": 2, "reuse_connections": True}).json()
+    named, unnamed = parse_batch_reply(reply, batch, NAMES)
+    assert named.status == 200 and named.json()["host"] == "outside.egress.meshconform.test"
+    assert unnamed.status is None and unnamed.error.startswith("connect:")  # without it the name must resolve
+
+
 def test_bad_batches_are_refused(testbed):
     _, _, control, _ = testbed
     assert requests.post(f"http://127.0.0.1:{control}/batch", data="not json", timeout=10).status_code == 400

@@ -29,6 +29,7 @@ from meshconform.conformance.test_routing import MATCH_RULES  # noqa: E402  (the
 
 SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
     "authorization/allow-client-get.yaml": [{}], "authorization/allow-nothing.yaml": [{}],
+    "authorization/allow-negated-fields.yaml": [{}],
     "authorization/deny-admin.yaml": [{}],
     "authorization/jwt-echo.yaml": [{"issuer": "https://issuer-0a1b.meshconform.test", "subject": "alice",
                                      "jwks": '{"keys":[{"kty":"RSA","alg":"RS256","use":"sig","kid":"k1",'
@@ -58,6 +59,9 @@ SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
     "interactions/echo-abort-retries.yaml": [{}], "interactions/echo-multi-label-subsets.yaml": [{}],
     "interactions/echo-timeout-retries.yaml": [{"cap_timeout": "1s", "cap_attempts": 5, "cap_per_try": "0.4s",
                                               "per_try_route_timeout": "4s", "per_try": "0.5s"}],
+    "egress/outside-server.yaml": [{}],
+    "egress/registry-only.yaml": [{"host": "outside.egress.meshconform.test", "port": 80, "target_port": 8080,
+                                   "address": "10.244.0.17", "timeout": "1s"}],
 }
 # Images whose digest was not found offline (explicit placeholders in bookinfo/manifests/bookinfo.yaml).
 KNOWN_PLACEHOLDERS = {f"docker.io/istio/examples-bookinfo-{name}:1.20.3@sha256:PLACEHOLDER" for name in (

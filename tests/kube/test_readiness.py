@@ -65,6 +65,7 @@ def test_workload_from_a_real_pod():
     assert (workload.namespace, workload.deployment, workload.sidecar, workload.ready) == \
         ("default", "echo-v1", True, True)
     assert workload.identity == "spiffe://cluster.local/ns/default/sa/echo"
+    assert workload.address == "10.244.0.17"  # an outside server without a Service is reached by its pod IP
 
 
 class FakeSource:

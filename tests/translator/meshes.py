@@ -16,6 +16,8 @@ from meshconform.meshapi.istio import (
     Gateway,
     PeerAuthentication,
     RequestAuthentication,
+    ServiceEntry,
+    Sidecar,
     VirtualService,
 )
 from meshconform.meshapi.kube import Namespace, Secret, Service
@@ -132,7 +134,8 @@ class Mesh:
             namespaces=namespaces, services=of(Service), pods=[gateway_pod(), *self.pods],
             virtual_services=of(VirtualService), destination_rules=of(DestinationRule), gateways=of(Gateway),
             peer_authentications=of(PeerAuthentication), secrets=of(Secret),
-            authorization_policies=of(AuthorizationPolicy), request_authentications=of(RequestAuthentication))
+            authorization_policies=of(AuthorizationPolicy), request_authentications=of(RequestAuthentication),
+            service_entries=of(ServiceEntry), sidecars=of(Sidecar))
 
     def translate(self, misbehave: Iterable[str] = ()) -> dict[str, ProxyConfig]:
         return translate(self.snapshot(), FakeCerts(), GATEWAY_PORTS, proxy_paths, frozenset(misbehave))

@@ -12,6 +12,7 @@ import pytest
 
 from meshconform.platform.local.misbehaviour import Misbehaviour
 from meshconform.platform.local.translator import translate
+from meshconform.platform.local.translator.envoy_types import ORIGINAL_DST_HEADER
 from meshconform.platform.local.translator.model import ProxyConfig
 from tests.translator import envoy_view as ev
 from tests.translator.meshes import GATEWAY_PORTS, FakeCerts, Mesh, build, peer_auth, pod, proxy_paths, service, vs
@@ -108,7 +109,8 @@ kind: AuthorizationPolicy
 metadata: {name: echo-allow-client, namespace: default}
 spec:
   selector: {matchLabels: {app: echo}}
-  rules: [{from: [{source: {principals: [cluster.local/ns/default/sa/client]}}]}]
+  rules: [{from: [{source: {principals: [cluster.local/ns/default/sa/client]}}],
+           to: [{operation: {notPaths: ["/private*"]}}]}]
 ---
 apiVersion: security.istio.io/v1
 kind: RequestAuthentication
@@ -116,6 +118,22 @@ metadata: {name: echo-jwt, namespace: default}
 spec:
   selector: {matchLabels: {app: echo}}
   jwtRules: [{issuer: https://issuer.test, jwks: '{"keys": []}'}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: outside, namespace: default}
+spec:
+  hosts: [api.outside.test]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 127.9.0.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: client-registry-only, namespace: default}
+spec:
+  workloadSelector: {labels: {app: client}}
+  outboundTrafficPolicy: {mode: REGISTRY_ONLY}
 ---""",
     ).with_pods(
         pod("echo-v1-0", labels={"app": "echo", "version": "v1", "lane": "blue"}),
@@ -201,6 +219,13 @@ def echo_allows_plaintext_caller(c: Configs) -> bool:
     chain = ev.filter_chain(ev.inbound_listener(c["default/echo-v1-0"], 8080), PLAINTEXT)
     assert chain is not None
     return ev.rbac_allows(chain, ev.Request("echo"), ev.Caller(None))
+
+
+def echo_allows_client_to_private_path(c: Configs) -> bool:
+    chain = ev.filter_chain(ev.inbound_listener(c["default/echo-v1-0"], 8080), MUTUAL_TLS)
+    assert chain is not None
+    return ev.rbac_allows(chain, ev.Request("echo", path="/private/x"),
+                          ev.Caller("spiffe://cluster.local/ns/default/sa/client"))
 
 
 def inbound_http_filters(config: ProxyConfig) -> list[str]:
@@ -309,6 +334,10 @@ CASES: dict[Misbehaviour, Case] = {
         (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[len\]$",),
         echo_allows_plaintext_caller, False, True,
         proxies=("default/echo-v1-0", "default/echo-v2-0")),
+    Misbehaviour.AUTHZ_NEGATIONS_IGNORED: Case(
+        (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[\d+\]\.typed_config\.rules\."
+         r"policies\..*$",),
+        echo_allows_client_to_private_path, False, True, proxies=("default/echo-v1-0", "default/echo-v2-0")),
     Misbehaviour.EXACT_AS_PREFIX: Case(
         (ROUTES + r".*\.routes\[\d+\]\.match\.(headers\[\d+\]\.string_match\.(exact|prefix)|path|prefix)$",),
         lambda c: ev.cluster_shares(route_to(c, ev.Request("echo", headers={"end-user": "jasonx"}))),
@@ -337,6 +366,19 @@ CASES: dict[Misbehaviour, Case] = {
         (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[len\]$",),
         lambda c: "envoy.filters.http.jwt_authn" in inbound_http_filters(c["default/echo-v1-0"]), True, False,
         proxies=("default/echo-v1-0", "default/echo-v2-0")),
+    Misbehaviour.REGISTRY_ONLY_IGNORED: Case(
+        (ROUTES + r".*\.virtual_hosts\[\d+\]\.(name|routes(\[\d+\]\..*)?)$",),
+        lambda c: ev.route_named_in(ev.sidecar_routes(c["default/client-0"]), ev.Request(
+            "203.0.113.9:8080", headers={ORIGINAL_DST_HEADER: "203.0.113.9:8080"})), "block_all", "allow_any",
+        proxies=("default/client-0",)),
+    Misbehaviour.SERVICE_ENTRIES_IGNORED: Case(
+        (ROUTES + r".*\.virtual_hosts(\[len\]|\[\d+\](\..*)?)$", r":clusters(\[len\]|\[\d+\](\..*)?)$"),
+        lambda c: ev.route_named_in(ev.sidecar_routes(c["default/client-0"]), ev.Request("api.outside.test")),
+        "default", "block_all"),
+    Misbehaviour.PASSTHROUGH_BLOCKED: Case(
+        (ROUTES + r".*\.virtual_hosts\[\d+\]\.(name|routes(\[\d+\]\..*)?)$",),
+        lambda c: ev.route_named_in(ev.sidecar_routes(c["default/echo-v1-0"]), ev.Request(
+            "203.0.113.9:8080", headers={ORIGINAL_DST_HEADER: "203.0.113.9:8080"})), "allow_any", "block_all"),
     Misbehaviour.TRACE_HEADERS_DROPPED: Case(
         (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.route_config"
          r"\.request_headers_to_remove$",),

@@ -45,7 +45,10 @@ def test_short_and_long_service_names_reach_the_same_virtual_host() -> None:
     routes = ev.sidecar_routes(client(echo_mesh()))
     hosts = ["echo", "echo:80", "echo.default", "echo.default.svc", f"{ECHO}", f"{ECHO}:80"]
     assert {(ev.virtual_host(routes, h) or {}).get("name") for h in hosts} == {f"{ECHO}:80"}
-    assert ev.virtual_host(routes, "unknown.example.com") is None
+    # An unknown name falls to the outbound policy's catch-all, where (no original destination: the name would
+    # not resolve on a cluster) no route matches.
+    assert (ev.virtual_host(routes, "unknown.example.com") or {}).get("name") == "allow_any"
+    assert ev.route_for(routes, ev.Request("unknown.example.com")) is None
 
 
 def test_default_route_has_no_timeout_and_the_1_28_default_retry_policy() -> None:

@@ -524,6 +524,98 @@ class RequestAuthentication(Resource):
     spec: RequestAuthenticationSpec = Field(default_factory=RequestAuthenticationSpec)
 
 
+# ---------------------------------------------------------------- ServiceEntry and Sidecar (egress)
+
+class ServiceEntryLocation(StrEnum):
+    MESH_EXTERNAL = "MESH_EXTERNAL"
+    MESH_INTERNAL = "MESH_INTERNAL"
+
+
+class ServiceEntryResolution(StrEnum):
+    NONE = "NONE"
+    STATIC = "STATIC"
+    DNS = "DNS"
+    DNS_ROUND_ROBIN = "DNS_ROUND_ROBIN"
+    DYNAMIC_DNS = "DYNAMIC_DNS"
+
+
+class ServicePort(IstioMessage):
+    """networking/v1 ServicePort: protocol is one of Istio's protocol names (HTTP, HTTPS, TCP, ...)."""
+
+    number: int = Field(ge=1, le=65535)
+    name: str = Field(min_length=1)
+    protocol: str | None = None
+    target_port: int | None = Field(default=None, ge=1, le=65535)
+
+
+class WorkloadEntrySpec(IstioMessage):
+    """An endpoint of a ServiceEntry (networking/v1 WorkloadEntry, inline)."""
+
+    unmodelled = frozenset({"labels", "network", "locality", "weight", "serviceAccount"})
+    address: str | None = None
+    ports: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("ports")
+    @classmethod
+    def _port_numbers(cls, value: dict[str, int]) -> dict[str, int]:
+        for name, number in value.items():
+            if not 1 <= number <= 65535:
+                raise ValueError(f"port {name}: {number} is not a port number")
+        return value
+
+
+class ServiceEntrySpec(IstioMessage):
+    unmodelled = frozenset({"addresses", "workloadSelector", "subjectAltNames"})
+    hosts: list[str] = Field(min_length=1)
+    ports: list[ServicePort] = Field(default_factory=list)
+    location: ServiceEntryLocation = ServiceEntryLocation.MESH_EXTERNAL
+    resolution: ServiceEntryResolution = ServiceEntryResolution.NONE
+    endpoints: list[WorkloadEntrySpec] = Field(default_factory=list)
+    export_to: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _endpoints_fit_resolution(self) -> ServiceEntrySpec:
+        # The CRD's CEL rules: NONE takes no endpoints; DNS_ROUND_ROBIN at most one.
+        if self.resolution is ServiceEntryResolution.NONE and self.endpoints:
+            raise ValueError("endpoints require resolution STATIC or DNS (NONE takes none)")
+        if self.resolution is ServiceEntryResolution.DNS_ROUND_ROBIN and len(self.endpoints) > 1:
+            raise ValueError("DNS_ROUND_ROBIN takes at most one endpoint")
+        names = [p.name for p in self.ports]
+        if len(names) != len(set(names)):
+            raise ValueError(f"port names must be unique, got {names}")
+        return self
+
+
+class ServiceEntry(Resource):
+    api_versions: ClassVar[tuple[str, ...]] = VirtualService.api_versions
+    spec: ServiceEntrySpec
+
+
+class OutboundTrafficPolicyMode(StrEnum):
+    REGISTRY_ONLY = "REGISTRY_ONLY"
+    ALLOW_ANY = "ALLOW_ANY"
+
+
+class OutboundTrafficPolicy(IstioMessage):
+    unmodelled = frozenset({"egressProxy"})
+    mode: OutboundTrafficPolicyMode = OutboundTrafficPolicyMode.ALLOW_ANY
+
+
+class SidecarWorkloadSelector(IstioMessage):
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class SidecarSpec(IstioMessage):
+    unmodelled = frozenset({"ingress", "egress", "inboundConnectionPool"})
+    workload_selector: SidecarWorkloadSelector | None = None
+    outbound_traffic_policy: OutboundTrafficPolicy | None = None
+
+
+class Sidecar(Resource):
+    api_versions: ClassVar[tuple[str, ...]] = VirtualService.api_versions
+    spec: SidecarSpec = Field(default_factory=SidecarSpec)
+
+
 ISTIO_KINDS: dict[str, type[Resource]] = {
     "RequestAuthentication": RequestAuthentication,
     "VirtualService": VirtualService,
@@ -531,4 +623,6 @@ ISTIO_KINDS: dict[str, type[Resource]] = {
     "Gateway": Gateway,
     "PeerAuthentication": PeerAuthentication,
     "AuthorizationPolicy": AuthorizationPolicy,
+    "ServiceEntry": ServiceEntry,
+    "Sidecar": Sidecar,
 }

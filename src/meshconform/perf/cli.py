@@ -13,9 +13,10 @@ import click
 from meshconform import runs
 from meshconform.errors import ConfigError
 from meshconform.interrupts import sigterm_as_interrupt
+from meshconform.perf.phases import PHASES
 from meshconform.perf.spec import PhaseSpec, Step
+from meshconform.platform.cli_options import given_options, platform_choice, platform_options
 
-PHASES = ("scenarios", "in-mesh", "mesh-cost")
 EXIT_REGRESSION = 3
 EXIT_INVALID = 4
 
@@ -57,6 +58,9 @@ def plan(phases: list[str], targets: dict[str, Any], mode: str, rate: float, use
 
 
 @click.command()
+@platform_choice(None, "The platform that is up, else this one, brought up and taken down (default: the one up, "
+                       "else local). ")
+@platform_options
 @click.option("--mode", type=click.Choice(["open", "closed"]), default="open", show_default=True,
               help="open: a fixed rate, latency from the intended send time (coordinated omission corrected); "
                    "closed: Locust's users (each waits for its reply; --rate paces them, 0 = no pause).")
@@ -68,7 +72,10 @@ def plan(phases: list[str], targets: dict[str, Any], mode: str, rate: float, use
 @click.option("--warmup", type=click.FloatRange(min=0), default=4.0, show_default=True,
               help="Seconds of load before measuring (excluded).")
 @click.option("--steps", default="", help="A load shape instead of one rate: 'users:rate:seconds,...'.")
-@click.option("--phases", default=",".join(PHASES), show_default=True, help="Which phases, comma-separated.")
+@click.option("--phases", default=None,
+              help=f"Which phases, comma-separated, of {', '.join(PHASES)}. Default: every phase the platform can run "
+                   "(the others are listed with why, in the output and the result); a named phase the platform cannot "
+                   "run is refused.")
 @click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
               help="Locust worker processes (>1: Locust's distributed mode) when one core is not enough.")
 @click.option("-f", "--filename", "files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -88,26 +95,28 @@ def plan(phases: list[str], targets: dict[str, Any], mode: str, rate: float, use
 @click.option("--csv", is_flag=True, help="Also write Locust's own CSV statistics.")
 @click.option("--html", is_flag=True, help="Also write Locust's own HTML report.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
-def perf(mode: str, rate: float, users: int, duration: float, warmup: float, steps: str, phases: str,
-         processes: int, files: tuple[Path, ...], baseline_file: Path | None, threshold: float,
+def perf(platform_name: str | None, mode: str, rate: float, users: int, duration: float, warmup: float, steps: str,
+         phases: str | None, processes: int, files: tuple[Path, ...], baseline_file: Path | None, threshold: float,
          threshold_floor_us: float, alpha: float, history_dir: Path | None, from_result: Path | None,
-         csv: bool, html: bool, seed: int) -> None:
+         csv: bool, html: bool, seed: int, **platform_values: Any) -> None:
     """Performance baseline: Bookinfo load through the ingress, from the meshed client, and the mesh cost."""
     from meshconform.perf import baseline, page, plots, result  # numpy, scipy, matplotlib: only when used
-    chosen = [p.strip() for p in phases.split(",") if p.strip()]
-    unknown = [p for p in chosen if p not in PHASES]
-    if unknown or not chosen:
+    requested = None if phases is None else [p.strip() for p in phases.split(",") if p.strip()]
+    unknown = [p for p in requested or [] if p not in PHASES]
+    if unknown or requested == []:
         raise click.BadParameter(f"unknown phase(s) {unknown}; known: {', '.join(PHASES)}", param_hint="--phases")
     shape = parse_steps(steps)
     reference = result.read(baseline_file) if baseline_file else None  # a bad baseline fails before any load
     run_dir = runs.new_run_dir("perf")
-    options = {"mode": mode, "rate": rate, "users": users, "duration_s": duration, "warmup_s": warmup,
-               "steps": steps, "phases": chosen, "processes": processes, "files": [str(f) for f in files]}
+    options: dict[str, Any] = {"mode": mode, "rate": rate, "users": users, "duration_s": duration, "warmup_s": warmup,
+                               "steps": steps, "phases": requested, "processes": processes,
+                               "files": [str(f) for f in files]}
     with sigterm_as_interrupt():
         if from_result is not None:
             document = result.read(from_result)
         else:
-            document = _run(run_dir, chosen, options, shape, files, csv, html, seed)
+            document = _run(run_dir, requested, options, shape, files, csv, html, seed, platform_name,
+                            given_options(platform_values))
             result.write(document, run_dir)
     click.echo(f"result: {run_dir / result.RESULT_NAME}" if from_result is None else f"result: {from_result}")
     _print_result(document)
@@ -121,6 +130,8 @@ def perf(mode: str, rate: float, users: int, duration: float, warmup: float, ste
                    f"family-wise alpha {alpha:g}):")
         for verdict in verdicts:
             click.echo("  " + verdict.line())
+        if comparison["not_in_both"]:  # e.g. a phase one platform cannot run: never compared, said so
+            click.echo("  not compared (in one result only): " + ", ".join(comparison["not_in_both"]))
         for label, doc in (("the baseline", reference), ("this result", document)):
             if not doc["valid"]:
                 click.echo(f"  note: {label} was marked invalid (its load generator did not keep up)")
@@ -148,12 +159,18 @@ def perf(mode: str, rate: float, users: int, duration: float, warmup: float, ste
         sys.exit(EXIT_INVALID)
 
 
-def _run(run_dir: Path, chosen: list[str], options: dict[str, Any], shape: list[Step], files: tuple[Path, ...],
-         csv: bool, html: bool, seed: int) -> dict[str, Any]:
+def _run(run_dir: Path, requested: list[str] | None, options: dict[str, Any], shape: list[Step],
+         files: tuple[Path, ...], csv: bool, html: bool, seed: int, platform_name: str | None = None,
+         settings: dict[str, Any] | None = None) -> dict[str, Any]:
     from meshconform.perf import cost, result, runner, targets
     outcomes = []
-    with targets.attached(run_dir, "mesh-cost" in chosen, files) as platform:
-        specs = plan(chosen, platform.targets, options["mode"], options["rate"], options["users"],
+    with targets.attached(run_dir, requested, files, platform_name, settings) as platform:
+        options["platform"] = platform.platform.name
+        options["phases"] = platform.phases.run
+        options["phases_not_run"] = platform.phases.not_run
+        for phase, why in platform.phases.not_run.items():
+            click.echo(f"phase {phase}: not run on the {platform.platform.name} platform ({why})", err=True)
+        specs = plan(platform.phases.run, platform.targets, options["mode"], options["rate"], options["users"],
                      options["duration_s"], options["warmup_s"], shape, options["processes"], csv, html)
         for spec in specs:
             click.echo(f"phase {spec.name}: {spec.mode} model, {spec.rate:g} rps, {spec.users} connections, "
@@ -169,6 +186,8 @@ def _run(run_dir: Path, chosen: list[str], options: dict[str, Any], shape: list[
 
 def _print_result(document: dict[str, Any]) -> None:
     """The figures people read first: per series percentiles, then the mesh cost."""
+    for phase, why in (document["config"]["options"].get("phases_not_run") or {}).items():
+        click.echo(f"not run: phase {phase} ({why})")
     click.echo(f"{'series':28s} {'requests':>8s} {'errors':>6s} {'rps':>7s} {'p50':>9s} {'p90':>9s} {'p99':>9s} "
                f"{'p99.9':>9s}   (ms, from intended send)")
     for s in document["results"]:
@@ -184,5 +203,9 @@ def _print_result(document: dict[str, Any]) -> None:
                        f"no mesh {p['no_mesh_us'] / 1000:.3f} ms")
         proxy = mesh_cost.get("proxy", {})
         if "cpu_vcpu_per_1000rps" in proxy:
+            metric = proxy.get("memory_metric", "resident set size")
             click.echo(f"  proxies on the path: {len(proxy['proxies'])}, {proxy['cpu_vcpu_per_1000rps']} vCPU per "
-                       f"1000 rps, {proxy['memory_mib']} MiB resident ({proxy['memory_mib_per_proxy']} MiB each)")
+                       f"1000 rps, {proxy['memory_mib']} MiB {metric} ({proxy['memory_mib_per_proxy']} MiB each; "
+                       f"{proxy.get('source', 'process accounting')})")
+        elif proxy.get("note"):
+            click.echo(f"  proxies: {proxy['note']}")

@@ -1,6 +1,7 @@
 """The mesh cost: the same load through the sidecars and without them (alternating blocks of one
 phase, so both see the same machine), as the latency added at each percentile with a bootstrap
-confidence interval, and the proxies' CPU and memory from process accounting."""
+confidence interval, and the proxies' CPU and memory as the platform measures them (local: process
+accounting, resident set size; kind: the kubelet's resource metrics, working set), named in the result."""
 
 from __future__ import annotations
 
@@ -29,9 +30,24 @@ def proxy_cost(outcome: PhaseOutcome, mesh_requests: int) -> dict[str, Any]:
         return {"note": "not enough proxy samples in the window"}
     (t0, first), (t1, last) = samples[0], samples[-1]
     names = sorted(n for n in last if _on_path(n) and n in first)
-    cpu = sum(last[n].cpu_seconds - first[n].cpu_seconds for n in names)
-    rss = [sum(u[n].rss_bytes for n in names if n in u) for _, u in samples]
-    memory_mib = sum(rss) / len(rss) / 2**20
+    cpu = 0.0
+    for name in names:
+        used = last[name].cpu_seconds - first[name].cpu_seconds
+        read = (first[name].cpu_read_at, last[name].cpu_read_at)
+        if read[0] is not None and read[1] is not None:
+            # The counter's own reading times (the kubelet refreshes its stats every few seconds): its rate over
+            # them, over the sampled interval, so a stale first or last reading does not shorten the window.
+            if read[1] <= read[0]:
+                return {"note": f"the CPU counter of {name} was not refreshed within the window (its source, "
+                                f"{last[name].source}, updates less often than the phase lasted): run a longer "
+                                "mesh-cost phase", "proxies": names}
+            used = used / (read[1] - read[0]) * (t1 - t0)
+        cpu += used
+    memory = [sum(u[n].memory_bytes for n in names if n in u) for _, u in samples]
+    memory_mib = sum(memory) / len(memory) / 2**20
+    measured = last[names[0]] if names else next(iter(last.values()), None)
+    metric = measured.memory_metric if measured else "unknown"
+    source = measured.source if measured else "unknown"
     mesh_rps = mesh_requests / (outcome.window_s / max(1, len(outcome.spec.targets)))
     return {
         "proxies": names,
@@ -43,8 +59,10 @@ def proxy_cost(outcome: PhaseOutcome, mesh_requests: int) -> dict[str, Any]:
         "memory_mib_per_proxy": round(memory_mib / max(1, len(names)), 1),
         "memory_mib_per_1000rps": round(memory_mib / (mesh_rps / 1000), 1),
         "mesh_rps_during_its_blocks": round(mesh_rps, 1),
-        "note": "process accounting of the sidecars on the path (psutil); memory is resident set size, "
-                "which does not scale with load: the per-1000-rps figure is for comparison with Istio's only",
+        "source": source,
+        "memory_metric": metric,
+        "note": f"the sidecars on the path, measured by {source}; memory is the {metric}, which does not scale "
+                "with load: the per-1000-rps figure is for comparison with Istio's only",
     }
 
 

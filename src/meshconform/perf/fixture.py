@@ -55,7 +55,9 @@ class PerfProbe:
             raise PlatformError(f"the {self.platform.name} platform does not offer load targets yet")
         found = self.platform.load_targets()
         if target not in found:
-            raise PlatformError(f"no load target {target!r} on {self.platform.name}: {', '.join(sorted(found))}")
+            why = self.platform.unavailable_load_targets().get(target, "not offered")
+            raise PlatformError(f"no load target {target!r} on {self.platform.name} ({why}); it offers "
+                                f"{', '.join(sorted(found))}")
         chosen = found[target]
         self._runs += 1
         spec = PhaseSpec(f"probe{self._runs}", ["Get"], [Target(chosen.name, chosen.base_url, chosen.host)],

@@ -1,14 +1,16 @@
-"""Everything perf needs from the platform, in one place: attach to the platform that is up (or
-bring one up and take it down afterwards), make sure Bookinfo is reachable through the ingress,
-deploy the no-mesh copy of Bookinfo (a namespace without injection) for the mesh cost, apply the
-user's extra resources for the run, name the load targets, and read proxy resource use.
+"""Everything perf needs from the platform, in one place: attach to the platform that is up (or bring
+one of the chosen kind up and take it down afterwards), choose the phases it can run, make sure Bookinfo
+is reachable through the ingress, deploy the no-mesh copy of Bookinfo (a namespace without injection) for
+the mesh cost, apply the user's extra resources for the run, name the load targets (each answering before
+load starts), and read proxy resource use.
 
 It creates only objects with names of its own (or the user's files for this run) and deletes
 exactly those afterwards, also on Ctrl-C."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +22,14 @@ import yaml
 from meshconform import runs
 from meshconform.errors import PlatformError
 from meshconform.meshapi.loader import Sourced, load_files, load_text
+from meshconform.perf.phases import NEEDS, PHASES, Choice, check_offered, choose
 from meshconform.perf.spec import Target
 from meshconform.platform import registry
-from meshconform.platform.api import Platform, ProxyUsage, SupportsLoad
+from meshconform.platform.api import INGRESS, LOAD_TARGETS, Platform, ProxyUsage, SupportsLoad
 
 PLAIN_NAMESPACE = "meshconform-perf-nomesh"
-PROBE_TIMEOUT_S = 10.0
+PROBE_TIMEOUT_S = 10.0  # one probe request
+ROUTE_DEADLINE_S = 120.0  # until a target answers: a gateway route or a NodePort takes a moment on a cluster
 INGRESS_ROUTE = """apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: meshconform-perf-gateway, namespace: default}
@@ -52,6 +56,7 @@ class PerfPlatform:
     load: SupportsLoad
     started_here: bool
     targets: dict[str, Target] = field(default_factory=dict)
+    phases: Choice = field(default_factory=lambda: Choice(list(PHASES)))
 
     def describe(self) -> dict[str, Any]:
         return self.platform.describe()
@@ -61,13 +66,16 @@ class PerfPlatform:
 
 
 def plain_bookinfo() -> list[Sourced]:
-    """Bookinfo's own manifests, moved to a namespace without injection (the 'no mesh' twin)."""
+    """Bookinfo's own manifests, moved to a namespace without injection (the 'no mesh' twin). The namespace says
+    `istio-injection: disabled` (Istio's documented opt-out) rather than carrying no label, so a mesh installed to
+    inject every namespace by default (enableNamespacesByDefault) leaves it alone too."""
     from meshconform import bookinfo  # mapped from bookinfo/ at install
     source = Path(bookinfo.__file__).parent / "manifests" / "bookinfo.yaml"
     documents = [d for d in yaml.safe_load_all(source.read_text()) if d]
     for document in documents:
         document["metadata"]["namespace"] = PLAIN_NAMESPACE
-    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": PLAIN_NAMESPACE}}
+    namespace = {"apiVersion": "v1", "kind": "Namespace",
+                 "metadata": {"name": PLAIN_NAMESPACE, "labels": {"istio-injection": "disabled"}}}
     return load_text(yaml.safe_dump_all([namespace, *documents]), f"meshconform.perf:{PLAIN_NAMESPACE}")
 
 
@@ -76,48 +84,82 @@ def _delete(platform: Platform, created: list[Sourced]) -> None:
         platform.delete(created, ignore_missing=True)
 
 
-def _routed(ingress: str) -> bool:
+def _answers(url: str, host: str | None = None) -> bool:
     try:
-        return requests.get(f"{ingress}/productpage", timeout=PROBE_TIMEOUT_S).status_code == 200
+        headers = {"Host": host} if host else {}
+        return requests.get(f"{url}/productpage", headers=headers, timeout=PROBE_TIMEOUT_S).status_code == 200
     except requests.RequestException:
         return False
 
 
-def _up_or_new(run_dir: Path, cleanup: ExitStack, platform_name: str) -> tuple[Platform, bool]:
-    """The platform that is up (through the registry), else a new one of `platform_name`, taken down at the end."""
+def _wait_answering(url: str, host: str | None, what: str, deadline_s: float = ROUTE_DEADLINE_S) -> None:
+    """Until GET /productpage through `url` answers 200 (routes, NodePorts and endpoints take a moment on a
+    cluster), backing off; a clear error at the deadline."""
+    deadline = time.monotonic() + deadline_s
+    pause = 0.2
+    while not _answers(url, host):
+        if time.monotonic() >= deadline:
+            raise PlatformError(f"Bookinfo's /productpage does not answer 200 through {what} {url} "
+                                f"within {deadline_s:.0f}s")
+        time.sleep(pause)
+        pause = min(pause * 2, 2.0)
+
+
+def _found_or_created(run_dir: Path, platform_name: str | None, settings: Mapping[str, Any] | None
+                      ) -> tuple[Platform, registry.PlatformKind | None]:
+    """The platform that is up (through the registry; it must be `platform_name` if one is named), else a new one of
+    `platform_name` (default local) with `settings`, created but not yet up (returned with its kind)."""
     active = runs.read_active()
     if active is not None and registry.owner_of(active.folder) is not None:
+        if platform_name is not None and platform_name != active.platform:
+            raise PlatformError(f"the platform that is up is {active.platform!r} (in {active.folder}), not "
+                                f"{platform_name!r}: take it down first ('meshconform down') or drop --platform")
         try:
             platform = registry.attach(active.folder, expect=active.platform)
         except PlatformError:
             pass  # recorded, but no longer running
         else:
-            cleanup.callback(platform.detach)
-            return platform, False
-    kind = registry.get(platform_name)
-    settings = kind.settings({})
+            if settings:
+                platform.detach()
+                raise PlatformError(f"the {active.platform} platform is already up (in {active.folder}): its options "
+                                    f"({', '.join('--' + k.replace('_', '-') for k in settings)}) apply only when "
+                                    "perf brings a platform up")
+            return platform, None
+    kind = registry.get(platform_name or "local")
+    registry.check_foreign_options(kind, settings or {})
+    values = kind.settings(settings or {})
     if kind.preflight is not None:
-        kind.preflight(settings)
-    platform = registry.create(kind, registry.PlatformContext(run_dir / "platform", run_dir, "main", settings))
-    cleanup.callback(platform.down)
-    platform.up()
-    return platform, True
+        kind.preflight(values)
+    return registry.create(kind, registry.PlatformContext(run_dir / "platform", run_dir, "main", values)), kind
 
 
 @contextmanager
-def attached(run_dir: Path, mesh_cost: bool, extra_files: Sequence[Path] = (),
-             platform_name: str = "local") -> Iterator[PerfPlatform]:
-    """The platform that is up (else one brought up for this run), prepared for perf; cleaned up on exit."""
+def attached(run_dir: Path, requested_phases: list[str] | None, extra_files: Sequence[Path] = (),
+             platform_name: str | None = None, settings: Mapping[str, Any] | None = None) -> Iterator[PerfPlatform]:
+    """The platform that is up (else one brought up for this run), prepared for perf; cleaned up on exit.
+    `requested_phases`: --phases, or None for every phase the platform offers (see phases.py); a phase the
+    platform cannot run is refused before anything is brought up."""
     extra = load_files(list(extra_files))  # validate before touching anything
     with ExitStack() as cleanup:
-        platform, started_here = _up_or_new(run_dir, cleanup, platform_name)
+        platform, kind = _found_or_created(run_dir, platform_name, settings)
+        started_here = kind is not None
+        cleanup.callback(platform.down if started_here else platform.detach)
         if not isinstance(platform, SupportsLoad):
-            raise PlatformError(f"the {platform.name} platform does not offer load targets yet "
-                                "(perf needs load_targets and proxy_usage, see platform/api.py SupportsLoad)")
+            raise PlatformError(f"the {platform.name} platform does not offer load targets "
+                                "(perf needs load_targets, unavailable_load_targets and proxy_usage, see "
+                                "platform/api.py SupportsLoad)")
+        choice = choose(requested_phases, platform.unavailable_load_targets(), platform.name)
+        if started_here:
+            platform.up()
+        # What the running platform lacks (e.g. a reused kind cluster without perf's port mappings): refused now,
+        # before minutes of applying Bookinfo's twin.
+        missing = platform.unavailable_load_targets()
+        check_offered(choice, {t: True for t in LOAD_TARGETS if t not in missing}, missing, platform.name)
+        mesh_cost = "mesh-cost" in choice.run
         created: list[Sourced] = []
         if not started_here:  # a platform we brought up goes down whole; one we found keeps only its own
             cleanup.callback(_delete, platform, created)
-        if not _routed(platform.endpoint.http):
+        if not _answers(platform.endpoint.http):
             route = load_text(INGRESS_ROUTE, "meshconform.perf:ingress-route")
             created.extend(route)
             platform.apply(route)
@@ -128,10 +170,15 @@ def attached(run_dir: Path, mesh_cost: bool, extra_files: Sequence[Path] = (),
         if extra:
             created.extend(extra)
             platform.apply(extra)
-        if not _routed(platform.endpoint.http):
-            raise PlatformError("Bookinfo's /productpage does not answer 200 through the ingress "
-                                f"{platform.endpoint.http}")
+        _wait_answering(platform.endpoint.http, None, "the ingress")
         found = platform.load_targets("productpage", 9080, PLAIN_NAMESPACE if mesh_cost else None)
+        check_offered(choice, found, platform.unavailable_load_targets(), platform.name)
+        for phase in choice.run:
+            for name in NEEDS[phase]:
+                if name != INGRESS:
+                    _wait_answering(found[name].base_url, found[name].host, f"load target {name!r}")
+        if mesh_cost:
+            platform.proxy_usage()  # a missing permission (nodes/proxy on a cluster) fails now, before any load
         perf = PerfPlatform(platform, platform, started_here,
-                            {name: Target(t.name, t.base_url, t.host) for name, t in found.items()})
+                            {name: Target(t.name, t.base_url, t.host) for name, t in found.items()}, choice)
         yield perf

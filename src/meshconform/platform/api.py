@@ -39,6 +39,7 @@ class Workload:
     identity: str
     ready: bool = True
     containers: tuple[ContainerState, ...] = ()
+    address: str | None = None  # the pod's IP (None until it has one): what a caller connects to without a Service
 
     @property
     def restarts(self) -> int:
@@ -139,24 +140,40 @@ class LoadTarget:
 
 @dataclass(frozen=True)
 class ProxyUsage:
-    """One proxy's resource use so far: CPU seconds consumed since it started, resident memory now."""
+    """One proxy's resource use so far: CPU seconds consumed since it started, and its memory now, with what that
+    memory figure is (`memory_metric`) and where both come from (`source`): platforms measure differently."""
 
     cpu_seconds: float
-    rss_bytes: int
+    memory_bytes: int
+    memory_metric: str = "resident set size"
+    source: str = "process accounting (psutil)"
+    # When the CPU counter was read, if the source says (epoch seconds): the kubelet refreshes its stats
+    # periodically, so a sample taken now may hold a reading from seconds ago. None: read when sampled.
+    cpu_read_at: float | None = None
+
+
+LOAD_TARGETS = ("ingress", "in-mesh", "mesh", "no-mesh")
 
 
 @runtime_checkable
 class SupportsLoad(Protocol):
-    """What `meshconform perf` needs beyond `Platform` (the local platform has it; kind and cluster:
-    an injected vs a non-injected namespace, proxies' use from the metrics API or cgroups)."""
+    """What `meshconform perf` needs beyond `Platform` (local: processes on loopback; kind: an injected vs a
+    non-injected namespace through published nodePorts, proxies' use from the kubelet; cluster: the ingress)."""
 
     def load_targets(self, service: str = "productpage", port: int = 9080,
                      plain_namespace: str | None = None) -> dict[str, LoadTarget]:
         """Named base URLs for load from outside the mesh: 'ingress', 'in-mesh' (through a meshed
         client's sidecar; with a Host header), 'mesh' (the service's pod through its sidecar) and
-        'no-mesh' (the service's pod in `plain_namespace`, where nothing is injected)."""
+        'no-mesh' (the service's pod in `plain_namespace`, where nothing is injected). Only those this
+        platform can offer (see `unavailable_load_targets`)."""
+        ...
+
+    def unavailable_load_targets(self) -> dict[str, str]:
+        """The targets of LOAD_TARGETS this platform cannot offer, each with why; answerable before `up`
+        (then: by design) and after it (then also what the running platform lacks)."""
         ...
 
     def proxy_usage(self) -> dict[str, ProxyUsage]:
-        """Every running proxy's cumulative CPU seconds and resident memory, by '<namespace>/<pod>'."""
+        """Every running proxy's cumulative CPU seconds and memory, by '<namespace>/<pod>' (namespaces as the
+        suite names them)."""
         ...

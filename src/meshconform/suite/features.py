@@ -28,7 +28,10 @@ MESH_HTTP = Profile(
                         "OutlierDetection",
                         # Extended: end-user authentication needs an issuer and policy set up by the user; meshes
                         # without JWT support can still route and secure service-to-service traffic.
-                        "JWTAuthentication"}),
+                        "JWTAuthentication",
+                        # Extended: egress control depends on the mesh's outbound policy and on a server outside
+                        # the mesh, and Istio's ALLOW_ANY default is a mesh-wide install option a vendor may change.
+                        "EgressPassthrough", "EgressRegistryOnly"}),
 )
 PROFILES = {MESH_HTTP.name: MESH_HTTP}
 ALL_FEATURES = frozenset().union(*(p.core | p.extended for p in PROFILES.values()))

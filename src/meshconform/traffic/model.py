@@ -31,6 +31,9 @@ class Request:
     request_id: str = ""
     # False sends no x-request-id (the id stays local, for the caller's bookkeeping): a proxy must make one.
     send_request_id: bool = True
+    # "address:port" to open the connection to instead of resolving `host` (curl's --connect-to): a name only
+    # the mesh knows (a ServiceEntry host) reached through a sidecar, which routes by the Host header.
+    connect_to: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

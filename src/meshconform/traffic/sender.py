@@ -44,9 +44,10 @@ def _classify(exc: BaseException) -> str:
 async def _one(session: aiohttp.ClientSession, transport: Transport, request: Request,
                ssl_contexts: dict[str, ssl.SSLContext]) -> Response:
     host = request.host or "localhost"
-    target = transport.target(host, request.path, request.scheme)
+    target = transport.target(host, request.path, request.scheme, request.connect_to)
     headers = {"x-request-id": request.request_id, **request.headers} if request.send_request_id else dict(
         request.headers)
+    headers.update(target.headers)
     if target.host_header:
         headers["Host"] = target.host_header
     started = time.perf_counter()

@@ -14,10 +14,12 @@ class Target:
     url: str | None  # None: the name did not resolve (nothing is sent anywhere)
     host_header: str | None
     proxy: str | None
+    headers: tuple[tuple[str, str], ...] = ()  # added by the transport (a platform's stand-in for the network)
 
 
 class Transport:
-    def target(self, host: str, path: str, scheme: str = "http") -> Target:
+    def target(self, host: str, path: str, scheme: str = "http", connect_to: str | None = None) -> Target:
+        """`connect_to` ("address:port"): open the connection there instead of resolving `host`."""
         raise NotImplementedError
 
 
@@ -25,7 +27,9 @@ class Transport:
 class PlainTransport(Transport):
     """The name as given, resolved by the system (a pod on a real cluster: DNS, kube-proxy, iptables)."""
 
-    def target(self, host: str, path: str, scheme: str = "http") -> Target:
+    def target(self, host: str, path: str, scheme: str = "http", connect_to: str | None = None) -> Target:
+        if connect_to:
+            return Target(f"{scheme}://{connect_to}{path}", host, None)
         return Target(f"{scheme}://{host}{path}", None, None)
 
 
@@ -36,7 +40,7 @@ class DirectTransport(Transport):
     address: str
     tls_address: str | None = None
 
-    def target(self, host: str, path: str, scheme: str = "http") -> Target:
+    def target(self, host: str, path: str, scheme: str = "http", connect_to: str | None = None) -> Target:
         address = self.tls_address if scheme == "https" and self.tls_address else self.address
         return Target(f"{scheme}://{address}{path}", host, None)
 

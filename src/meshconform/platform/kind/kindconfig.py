@@ -1,6 +1,7 @@
 """The kind cluster we create: the node image pinned by digest for the pinned kind release, and the kind
 config (kind.x-k8s.io/v1alpha4, fields from kind's pkg/apis/config/v1alpha4/types.go) whose
-extraPortMappings publish the ingress gateway's fixed HTTP and HTTPS nodePorts on 127.0.0.1.
+extraPortMappings publish the ingress gateway's fixed HTTP and HTTPS nodePorts on 127.0.0.1, and the two
+nodePorts `meshconform perf` uses to reach a Bookinfo pod with and without its sidecar (LOAD_NODE_PORTS).
 
 The gateway's Service must use exactly `NODE_PORTS` (the installers set them). Host ports are left to
 kind (unset `hostPort`: kind picks a free port, stable across restarts, types.go) and read back with
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import yaml
 
 from meshconform.errors import PlatformError
+from meshconform.platform.kube.contracts import LOAD_NODE_PORTS, LoadNodePorts
 
 # kind release -> the 1.36 node image built for it. Not kind v0.33.0's default (v1.37.0): Istio 1.30/1.31
 # support Kubernetes 1.32-1.36 only (kind-istio.md §1.1, §3.1). Digests from kind-istio.md §1.1.
@@ -51,9 +53,14 @@ def control_plane_container(cluster: str) -> str:
     return f"{cluster}-control-plane"
 
 
-def render(cluster: str, image: str, ports: NodePorts = NODE_PORTS) -> str:
-    """The kind config for `cluster`: one node (as Istio's own CI), the gateway nodePorts published on
-    127.0.0.1 (containerPort must equal the Service nodePort: kind docs/user/configuration.md)."""
+def published(ports: NodePorts = NODE_PORTS, load: LoadNodePorts = LOAD_NODE_PORTS) -> tuple[int, ...]:
+    """Every nodePort the kind config publishes: the gateway's HTTP and HTTPS, then perf's mesh and no-mesh."""
+    return (ports.http, ports.https, *load.all())
+
+
+def render(cluster: str, image: str, ports: NodePorts = NODE_PORTS, load: LoadNodePorts = LOAD_NODE_PORTS) -> str:
+    """The kind config for `cluster`: one node (as Istio's own CI), the gateway's and perf's nodePorts published
+    on 127.0.0.1 (containerPort must equal the Service nodePort: kind docs/user/configuration.md)."""
     config = {
         "kind": "Cluster",
         "apiVersion": "kind.x-k8s.io/v1alpha4",
@@ -63,7 +70,7 @@ def render(cluster: str, image: str, ports: NodePorts = NODE_PORTS) -> str:
             "image": image,
             "extraPortMappings": [
                 {"containerPort": port, "listenAddress": LISTEN_ADDRESS, "protocol": "TCP"}
-                for port in (ports.http, ports.https)],
+                for port in published(ports, load)],
         }],
     }
     return yaml.safe_dump(config, sort_keys=False)

@@ -23,7 +23,7 @@ from meshconform.platform.kind.settings import KindSettings, MeshSettings
 from meshconform.platform.kind.shared import SharedResource
 from meshconform.platform.kind.timeouts import TIMEOUTS
 from meshconform.platform.kind.toolbox import Toolbox
-from meshconform.platform.kube.contracts import ClusterAccess
+from meshconform.platform.kube.contracts import LOAD_NODE_PORTS, ClusterAccess
 
 PRIVATE_DIR = ".private"  # in the run folder, mode 0700: kubeconfigs (client keys); CI never uploads it
 
@@ -115,7 +115,7 @@ class KindLifecycle:
         return {"cluster": self.name, "created": created, "kubeconfig": str(kubeconfig), "context": self.context,
                 "engine": self.engine().name, "engine_version": self.engine().version,
                 "node_image": self.image if created else "(reused cluster: its own)",
-                "ports": self._published_ports()}
+                "ports": self._published_ports(), "load_ports": self._load_ports()}
 
     def clusters(self) -> list[str]:
         """`kind get clusters`: one name per line on stdout; "No kind clusters found." goes to stderr
@@ -152,16 +152,23 @@ class KindLifecycle:
     def _published_ports(self) -> list[int] | None:
         """Host ports kind published for the gateway nodePorts: `<engine> port <node> <port>/tcp` prints
         `127.0.0.1:<hostPort>` (docker port reference). None if the cluster has no such mappings."""
-        found = []
+        found = [self._host_port(port) for port in (kindconfig.NODE_PORTS.http, kindconfig.NODE_PORTS.https)]
+        return None if None in found else [p for p in found if p is not None]
+
+    def _load_ports(self) -> dict[str, int]:
+        """Host ports of perf's nodePorts (LOAD_NODE_PORTS), by nodePort; empty for a cluster created without
+        them (e.g. a reused one made by another tool or an older meshconform)."""
+        found = {str(port): self._host_port(port) for port in LOAD_NODE_PORTS.all()}
+        return {port: host for port, host in found.items() if host is not None}
+
+    def _host_port(self, port: int) -> int | None:
         container = kindconfig.control_plane_container(self.name)
-        for port in (kindconfig.NODE_PORTS.http, kindconfig.NODE_PORTS.https):
-            result = tools.run([self.engine().name, "port", container, f"{port}/tcp"], timeout=TIMEOUTS.kind_query,
-                               what=f"read the host port of {container}:{port}", check=False)
-            match = re.search(r"(?m)^(?:127\.0\.0\.1|0\.0\.0\.0|\[::\]|\[::1\]):(\d+)\s*$", result.stdout)
-            if result.returncode != 0 or not match:
-                return None
-            found.append(int(match.group(1)))
-        return found
+        result = tools.run([self.engine().name, "port", container, f"{port}/tcp"], timeout=TIMEOUTS.kind_query,
+                           what=f"read the host port of {container}:{port}", check=False)
+        match = re.search(r"(?m)^(?:127\.0\.0\.1|0\.0\.0\.0|\[::\]|\[::1\]):(\d+)\s*$", result.stdout)
+        if result.returncode != 0 or not match:
+            return None
+        return int(match.group(1))
 
     def teardown(self) -> None:
         self.shared.release(self.worker, self._destroy)
@@ -210,6 +217,12 @@ class KindLifecycle:
         if not ports:
             return None
         return (kindconfig.LISTEN_ADDRESS, int(ports[0]), int(ports[1]))
+
+    def published_node_port(self, node_port: int) -> tuple[str, int] | None:
+        """Where this host reaches `node_port` (the optional member of the ClusterLifecycle contract): the host
+        port kind published on 127.0.0.1, read back when the cluster was made; None when it is not published."""
+        host_port = ((self.shared.read() or {}).get("load_ports") or {}).get(str(node_port))
+        return None if host_port is None else (kindconfig.LISTEN_ADDRESS, int(host_port))
 
 
 class ExistingCluster:

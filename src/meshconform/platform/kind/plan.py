@@ -17,7 +17,7 @@ from meshconform.platform.kind.installers import HelmInstaller, IstioctlInstalle
 from meshconform.platform.kind.lifecycle import ExistingCluster, KindLifecycle
 from meshconform.platform.kind.settings import KindSettings, MeshSettings
 from meshconform.platform.kind.toolbox import Toolbox
-from meshconform.platform.kube.contracts import ClusterAccess
+from meshconform.platform.kube.contracts import LOAD_NODE_PORTS, ClusterAccess
 
 RUN = Path("<run>")  # the run folder, named when the run starts
 FOLDER = RUN / "platform-<worker>"
@@ -97,6 +97,9 @@ def plan(platform: str, mesh: MeshSettings, kind: KindSettings | None) -> str:
                 f"{kindconfig.NODE_PORTS.https} (HTTPS); read back with "
                 f"`<engine> port {kindconfig.control_plane_container(kind.cluster_name)} "
                 f"{kindconfig.NODE_PORTS.http}/tcp`",
+                f"  meshconform perf: 127.0.0.1:<host port kind picks> -> nodePorts "
+                f"{LOAD_NODE_PORTS.mesh} (productpage through its sidecar) and {LOAD_NODE_PORTS.no_mesh} (its twin "
+                "without injection), NodePort Services the perf run creates, labelled with the run",
                 f"  at the end, only if this run created it and --keep-cluster is not set: "
                 f"{shlex.join(lifecycle.delete_argv())}",
                 f"  on failure: kind export logs <diagnostics>/kind-logs --name {kind.cluster_name}", ""]

@@ -138,7 +138,7 @@ class _HTTPS(http.client.HTTPSConnection):
 
 
 class _Connections(threading.local):
-    pool: dict[tuple[str, str], http.client.HTTPConnection]
+    pool: dict[tuple[str, str, str], http.client.HTTPConnection]
 
 
 def send_one(request: dict[str, Any], reuse: bool, local: _Connections) -> dict[str, Any]:
@@ -148,7 +148,9 @@ def send_one(request: dict[str, Any], reuse: bool, local: _Connections) -> dict[
     headers = {**own_id, **(request.get("headers") or {}), "Host": host}
     timeout = float(request.get("timeout", 15.0))
     started = time.perf_counter()
-    key = (scheme, host)
+    # connect_to: open the connection there (the sidecar's capture routes by Host), as curl --connect-to does.
+    address = request.get("connect_to") or host
+    key = (scheme, address, host)
     pool = getattr(local, "pool", None)
     if pool is None:
         pool = local.pool = {}
@@ -158,9 +160,9 @@ def send_one(request: dict[str, Any], reuse: bool, local: _Connections) -> dict[
             if scheme == "https":
                 context = ssl.create_default_context(cadata=request["ca_pem"]) if request.get("ca_pem") \
                     else ssl.create_default_context()
-                conn = _HTTPS(host, timeout=timeout, context=context)
+                conn = _HTTPS(address, timeout=timeout, context=context)
             else:
-                conn = _HTTP(host, timeout=timeout)
+                conn = _HTTP(address, timeout=timeout)
         conn.timeout = timeout
         if conn.sock is not None:  # a reused connection keeps the timeout its socket was made with
             conn.sock.settimeout(timeout)

@@ -184,6 +184,24 @@ class KubeClient:
         except ValueError:
             raise PlatformError(f"POST {target}: the reply is not JSON: {reply.data[:200]!r}") from None
 
+    def node_proxy_get(self, node: str, path: str, timeout: float) -> str:
+        """GET /api/v1/nodes/{node}/proxy/{path} (Accept: text/plain): the API server carries one call to the node's
+        kubelet (e.g. metrics/resource). Needs `get` on `nodes/proxy`; a 403 says so."""
+        target = f"/api/v1/nodes/{node}/proxy/{path.lstrip('/')}"
+        try:
+            reply = self.dynamic.request("get", target, header_params={"Accept": "text/plain"}, serialize=False,
+                                         _request_timeout=timeout)
+        except Exception as exc:  # noqa: BLE001
+            if getattr(exc, "status", None) == 403:
+                raise PlatformError(
+                    f"GET {target}: forbidden ({_reason(exc)}). Reading the proxies' CPU and memory from the "
+                    "kubelet needs the kubeconfig's user to be allowed 'get' on 'nodes/proxy' (a ClusterRole rule: "
+                    "apiGroups [\"\"], resources [\"nodes/proxy\"], verbs [\"get\"], bound with a "
+                    "ClusterRoleBinding)") from None
+            raise PlatformError(f"GET {target}: {_reason(exc)}") from None
+        data = reply.data
+        return data.decode(errors="replace") if isinstance(data, bytes) else str(data)
+
     def close(self) -> None:
         for api in (self.api, self.stream_api):
             try:

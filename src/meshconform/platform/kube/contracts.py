@@ -9,13 +9,34 @@ the run's objects): the lifecycle and installer share the cluster and the mesh a
 (first one makes, last one removes). `ingress_address` once per run, by the first worker; `proxy_status` after
 every apply and delete (`istioctl proxy-status -o json` output, or None when istioctl is not available:
 convergence then rests on the suite's marker probes); `describe` for the report; `diagnostics` on any failure,
-into a folder under the platform's diagnostics."""
+into a folder under the platform's diagnostics.
+
+Optional lifecycle member (looked up with getattr; a lifecycle without it publishes nothing):
+`published_node_port(node_port) -> (host, port) | None`: where this host reaches a nodePort of the cluster
+(kind: the host port its extraPortMappings got, on 127.0.0.1), None when it is not published. `meshconform
+perf` uses it for `LOAD_NODE_PORTS`; a lifecycle that implements it is asked once the cluster exists."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class LoadNodePorts:
+    """Fixed nodePorts of the NodePort Services `meshconform perf` creates to reach one Bookinfo pod from outside
+    the cluster: `mesh` (productpage in the injected namespace, entered through its sidecar) and `no_mesh` (its twin
+    in the namespace without injection). A lifecycle that can publish them on this host (kind) does."""
+
+    mesh: int = 30090
+    no_mesh: int = 30091
+
+    def all(self) -> tuple[int, int]:
+        return (self.mesh, self.no_mesh)
+
+
+LOAD_NODE_PORTS = LoadNodePorts()
 
 
 @dataclass(frozen=True)

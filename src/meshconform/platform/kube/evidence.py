@@ -107,11 +107,12 @@ def unsynced(sync: dict[str, dict[str, str]], namespaces: Collection[str] = ()) 
 # %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS%
 # "%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%
 # "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"
-# %UPSTREAM_CLUSTER_RAW% ...
+# %UPSTREAM_CLUSTER_RAW% %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS%
+# %REQUESTED_SERVER_NAME% %ROUTE_NAME% (istiod's EnvoyTextLogFormat; the route name tells block_all/allow_any)
 _TEXT_FIELDS = re.compile(
     r'^\[(?P<time>[^\]]+)\] "(?P<method>\S+) (?P<path>\S+) [^"]*" (?P<status>\d+) (?P<flags>\S+) (?P<details>\S+) '
     r'\S+ "[^"]*" \d+ \d+ (?P<duration_ms>\d+) \S+ "[^"]*" "[^"]*" "(?P<request_id>[^"]*)" "(?P<authority>[^"]*)" '
-    r'"(?P<upstream_host>[^"]*)" (?P<upstream_cluster>\S+)')
+    r'"(?P<upstream_host>[^"]*)" (?P<upstream_cluster>\S+)(?: \S+ \S+ \S+ \S+ (?P<route_name>\S+))?')
 
 
 def access_records(container_log: str, gateway: bool = False) -> list[dict[str, Any]]:
@@ -130,7 +131,7 @@ def access_records(container_log: str, gateway: bool = False) -> list[dict[str, 
                       "status": data.get("response_code"), "flags": data.get("response_flags"),
                       "details": data.get("response_code_details"), "request_id": data.get("request_id"),
                       "authority": data.get("authority"), "upstream_cluster": data.get("upstream_cluster"),
-                      "duration_ms": data.get("duration")}
+                      "duration_ms": data.get("duration"), "route_name": data.get("route_name")}
         elif (match := _TEXT_FIELDS.match(stripped)) is not None:
             record = match.groupdict()
             record["status"] = int(record["status"])

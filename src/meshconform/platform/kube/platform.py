@@ -14,11 +14,13 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from meshconform.errors import ConfigError, PlatformError
-from meshconform.meshapi.loader import Sourced, load_files
-from meshconform.platform.api import INGRESS, Endpoint, Workload
+from meshconform.meshapi.loader import Sourced, load_files, load_text
+from meshconform.platform.api import INGRESS, Endpoint, LoadTarget, ProxyUsage, Workload
 from meshconform.platform.kube import apply as applying
-from meshconform.platform.kube import compat, diagnostics, evidence, readiness, testbed
+from meshconform.platform.kube import compat, diagnostics, evidence, load, readiness, testbed
 from meshconform.platform.kube.client import KubeClient
 from meshconform.platform.kube.contracts import ClusterAccess, ClusterLifecycle, MeshInstaller
 from meshconform.platform.kube.names import NamespaceMap, run_prefix
@@ -58,6 +60,7 @@ class KubePlatform:
         self.allow_tag_images = allow_tag_images
         self.timeouts = timeouts or KubeTimeouts()
         self._client: KubeClient | None = None
+        self._usage: load.UsageReader | None = None
         self.shared = SharedRun(context.session_dir)
         self._state: dict[str, Any] = self.shared.read()
 
@@ -248,6 +251,7 @@ class KubePlatform:
         if self._client is not None:
             self._client.close()
             self._client = None
+        self._usage = None
 
     # ------------------------------------------------------------------ config
 
@@ -411,6 +415,75 @@ class KubePlatform:
             result[meta["name"]] = {"routes": json.loads(self.names.unmap_text(json.dumps(routes))),
                                     "access_log_tail": "\n".join(evidence.access_lines(self.names.unmap_text(log)))}
         return result
+
+    # ------------------------------------------------------------------ load (meshconform perf; see load.py)
+
+    def _publisher(self) -> load.Publisher | None:
+        publish: load.Publisher | None = getattr(self.lifecycle, "published_node_port", None)
+        return publish
+
+    def unavailable_load_targets(self) -> dict[str, str]:
+        return load.unavailable(self.name, self._publisher(), bool(self._state.get("up")))
+
+    def load_targets(self, service: str = "productpage", port: int = 9080,
+                     plain_namespace: str | None = None) -> dict[str, LoadTarget]:
+        """'ingress' always; on a lifecycle that publishes nodePorts on this host (kind), 'mesh' (a pod of `service`
+        in `default`, through its sidecar) and, with `plain_namespace`, 'no-mesh' (its twin there, without one),
+        each through a NodePort Service applied here (labelled with the run, deleted with it)."""
+        self._require_up()
+        found = {INGRESS: LoadTarget(INGRESS, self.endpoint.http, None, True)}
+        missing = self.unavailable_load_targets()
+        publish = self._publisher()
+        wanted = [("mesh", "default")] + ([("no-mesh", plain_namespace)] if plain_namespace else [])
+        wanted = [(name, namespace) for name, namespace in wanted if name not in missing]
+        if publish is None or not wanted:
+            return found
+        documents = []
+        for name, namespace in wanted:
+            real = self.names.real(namespace)
+            live = self.client.get(ObjectRef("v1", "Service", real, service))
+            if live is None:
+                raise PlatformError(f"load target {name!r}: no Service {service} in namespace {namespace} ({real})")
+            documents.append(load.nodeport_service(name, live, port, namespace))
+            pods = self.client.list("v1", "Pod", real, ",".join(
+                f"{k}={v}" for k, v in sorted(documents[-1]["spec"]["selector"].items()))).items
+            ready = [p for p in pods if readiness.pod_problem(p, None) is None]
+            if not ready:
+                raise PlatformError(f"load target {name!r}: no ready pod of Service {service} in {namespace} ({real})")
+            meshed = readiness.has_proxy(ready[0])
+            if meshed != (name == "mesh"):
+                raise PlatformError(f"load target {name!r}: the pods of Service {service} in {namespace} ({real}) "
+                                    + ("have no sidecar" if name == "mesh" else "have a sidecar (is injection "
+                                       "enabled in that namespace, or mesh-wide?)"))
+        self.apply(load_text(yaml.safe_dump_all(documents), "meshconform perf (load NodePort Services)"))
+        for name, _ in wanted:
+            address = publish(load.NODE_PORTS[name])
+            if address is None:  # unavailable_load_targets said otherwise a moment ago
+                raise PlatformError(f"load target {name!r}: nodePort {load.NODE_PORTS[name]} is not published")
+            found[name] = LoadTarget(name, f"http://{address[0]}:{address[1]}", None, name == "mesh")
+        return found
+
+    def proxy_usage(self) -> dict[str, ProxyUsage]:
+        """The istio-proxy containers of the run's pods and the gateway's: CPU seconds and working set, from the
+        kubelet of each node they run on (needs 'get' on nodes/proxy), by '<logical namespace>/<pod>'."""
+        self._require_up()
+        if self._usage is None:
+            self._usage = load.UsageReader(self.client, self.names, self._load_pods, self.gateway_namespace,
+                                           self.timeouts.node_metrics, self.timeouts.usage_pods_refresh)
+        return self._usage.read()
+
+    def _load_pods(self) -> list[dict[str, Any]]:
+        pods = []
+        for namespace in self._run_namespaces():
+            pods.extend(self.client.list("v1", "Pod", namespace, run_selector(self.run_id)).items)
+        return pods + self._pods_of("istio-system", "istio-ingressgateway")
+
+    def _run_namespaces(self) -> list[str]:
+        """The run's namespaces: the suite's, and those applied later (perf's no-mesh namespace)."""
+        real = {self.names.real(n) for n in self.logical_namespaces}
+        real |= {r["name"] for r in self._state.get("applied", []) if r["kind"] == "Namespace"
+                 and self.names.is_ours(r["name"])}
+        return sorted(real)
 
     def describe(self) -> dict[str, Any]:
         data_plane: set[str] = set()

@@ -14,6 +14,8 @@ class KubeTimeouts:
     proxies_synced: float = 60.0  # `istioctl proxy-status`: no STALE proxy in the run's namespaces
     batch_base: float = 60.0  # a client batch: this plus the requests' own timeouts / concurrency
     exec_call: float = 60.0  # one exec (config dump) or log read
+    node_metrics: float = 10.0  # one kubelet /metrics/resource scrape through the API server (perf's proxy use)
+    usage_pods_refresh: float = 30.0  # perf's proxy use: how long the list of proxies (and their nodes) is reused
     poll_first: float = 0.2  # first pause between polls of an observable condition; doubles up to poll_max
     poll_max: float = 2.0
 

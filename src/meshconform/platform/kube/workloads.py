@@ -41,7 +41,8 @@ def to_workload(pod: Mapping[str, Any], names: NamespaceMap) -> Workload:
     return Workload(name=str(meta.get("name")), namespace=namespace, deployment=deployment_of(pod) or "",
                     labels={k: str(v) for k, v in (meta.get("labels") or {}).items()}, sidecar=has_proxy(pod),
                     identity=f"spiffe://{TRUST_DOMAIN}/ns/{namespace}/sa/{account}",
-                    ready=pod_problem(pod, None) is None)
+                    ready=pod_problem(pod, None) is None,
+                    address=str((pod.get("status") or {}).get("podIP") or "") or None)
 
 
 def proxy_image(pod: Mapping[str, Any]) -> str | None:

@@ -23,6 +23,9 @@ from meshconform.meshapi.istio import (
     RequestAuthentication,
     ServerProtocol,
     ServerTLSMode,
+    ServiceEntry,
+    ServiceEntryLocation,
+    ServiceEntryResolution,
 )
 from meshconform.meshapi.loader import Sourced
 from meshconform.platform.local.translator.listeners import GATEWAY_PORT_ALIASES
@@ -50,6 +53,8 @@ def _refusals(resource: BaseModel) -> Iterator[tuple[str, str]]:
         yield from _gateway(resource)
     elif isinstance(resource, RequestAuthentication):
         yield from _request_authentication(resource)
+    elif isinstance(resource, ServiceEntry):
+        yield from _service_entry(resource)
 
 
 def _messages(value: Any, path: str) -> Iterator[tuple[str, IstioMessage]]:
@@ -124,3 +129,21 @@ def _gateway(gateway: Gateway) -> Iterator[tuple[str, str]]:
         elif (kind == "https" and server.tls is not None
               and (server.tls.mode is not ServerTLSMode.SIMPLE or not server.tls.credential_name)):
             yield f"{where}.tls", "tls other than mode SIMPLE with a credentialName"
+
+
+def _service_entry(entry: ServiceEntry) -> Iterator[tuple[str, str]]:
+    spec = entry.spec
+    if spec.location is ServiceEntryLocation.MESH_INTERNAL:
+        yield "spec.location", "location MESH_INTERNAL (mesh endpoints outside Kubernetes; MESH_EXTERNAL is)"
+    if spec.resolution in (ServiceEntryResolution.DNS_ROUND_ROBIN, ServiceEntryResolution.DYNAMIC_DNS):
+        yield "spec.resolution", f"resolution {spec.resolution} (NONE, STATIC and DNS with endpoints are)"
+    elif spec.resolution is ServiceEntryResolution.DNS and not spec.endpoints:
+        yield "spec.endpoints", "resolution DNS of the hosts themselves (the local platform has no DNS: give endpoints)"
+    if not spec.ports:
+        yield "spec.ports", "a ServiceEntry without ports (the local platform routes HTTP ports only)"
+    for index, port in enumerate(spec.ports):
+        if (port.protocol or "").upper() not in ("HTTP", "HTTP2"):
+            yield f"spec.ports[{index}].protocol", f"protocol {port.protocol} (HTTP and HTTP2 are)"
+    for index, endpoint in enumerate(spec.endpoints):
+        if endpoint.address is None or endpoint.address.startswith("unix://"):
+            yield f"spec.endpoints[{index}].address", "an endpoint without an IP address"

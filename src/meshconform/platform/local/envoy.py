@@ -65,7 +65,7 @@ def envoy_argv(bootstrap: Path, log_level: str = "warning") -> list[str]:
     # Access logs are flushed every ACCESS_LOG_FLUSH_MS instead of Envoy's default 10 s: checks read them
     # to assert how a request failed, and would otherwise wait up to 10 s for each record.
     return [envoy_binary().path, "-c", str(bootstrap), "--disable-hot-restart", "--concurrency", "1",
-            "--drain-time-s", "1", "--drain-strategy", "immediate", "--parent-shutdown-time-s", "2",
+            "--drain-time-s", "0", "--drain-strategy", "immediate", "--parent-shutdown-time-s", "2",
             "--file-flush-interval-msec", str(ACCESS_LOG_FLUSH_MS), "-l", log_level]
 
 

@@ -37,6 +37,8 @@ class Misbehaviour(StrEnum):
     RETRIES_IGNORED = "retries-ignored", "drops VirtualService retry settings (the mesh default applies)"
     CIRCUIT_BREAKERS_IGNORED = "circuit-breakers-ignored", "drops DestinationRule connection-pool limits"
     AUTHZ_IGNORED = "authz-ignored", "sidecars enforce no AuthorizationPolicy"
+    AUTHZ_NEGATIONS_IGNORED = ("authz-negations-ignored",
+                               "AuthorizationPolicy not* fields (notPaths, notMethods, notPrincipals, ...) are dropped")
     EXACT_AS_PREFIX = "exact-as-prefix", "exact string matches (uri, headers, query, method, authority) act as prefixes"
     REGEX_AS_PARTIAL_MATCH = ("regex-as-partial-match",
                               "regex matches succeed when the regex matches any part of the value, not all of it")
@@ -63,6 +65,11 @@ class Misbehaviour(StrEnum):
     FAULTS_AT_DESTINATION = ("faults-at-destination",
                              "faults are injected by the destination's sidecar, where the caller's retries see them")
     SUBSET_FIRST_LABEL_ONLY = "subset-first-label-only", "a DestinationRule subset selects pods by its first label only"
+    REGISTRY_ONLY_IGNORED = ("registry-only-ignored",
+                             "outboundTrafficPolicy REGISTRY_ONLY acts as ALLOW_ANY (unregistered hosts pass through)")
+    SERVICE_ENTRIES_IGNORED = "service-entries-ignored", "ServiceEntries are dropped (no cluster, no route)"
+    PASSTHROUGH_BLOCKED = ("passthrough-blocked",
+                           "the default outbound policy ALLOW_ANY acts as REGISTRY_ONLY (unregistered hosts get 502)")
 
 
 Misbehaviours = frozenset[Misbehaviour]

@@ -248,7 +248,7 @@ class LocalPlatform:
                      + ([("istio-proxy", f"envoy:{pod.namespace}/{pod.name}")] if pod.injected else []))
             containers = tuple(self._container(container, records.get(process)) for container, process in names)
             result.append(Workload(pod.name, pod.namespace, pod.deployment, pod.labels, pod.injected, pod.identity,
-                                   all(c.state == "running" for c in containers), containers))
+                                   all(c.state == "running" for c in containers), containers, pod.ip))
         return result
 
     def _container(self, name: str, record: ProcessRecord | None) -> ContainerState:
@@ -313,6 +313,10 @@ class LocalPlatform:
             targets["no-mesh"] = LoadTarget("no-mesh", f"http://{meshed.ip}:{meshed.app_port(port)}", None, False)
         return targets
 
+    def unavailable_load_targets(self) -> dict[str, str]:
+        """None: every target is a loopback address of this host."""
+        return {}
+
     def proxy_usage(self) -> dict[str, ProxyUsage]:
         """CPU seconds and resident memory of every running proxy (gateway and sidecars), by name."""
         import psutil
@@ -328,7 +332,8 @@ class LocalPlatform:
                 times, memory = process.cpu_times(), process.memory_info()
             except psutil.Error:
                 continue
-            usage[record.name.removeprefix("envoy:")] = ProxyUsage(times.user + times.system, memory.rss)
+            usage[record.name.removeprefix("envoy:")] = ProxyUsage(
+                times.user + times.system, memory.rss, "resident set size", "process accounting (psutil)")
         return usage
 
     def diagnostics(self, reason: str = "") -> list[Path]:

@@ -72,6 +72,8 @@ def build(resources: Sequence[Sourced], allocate_ip: Callable[[str], str], no_in
         secrets=[i.resource for i in by_kind.get("Secret", [])],  # type: ignore[misc]
         authorization_policies=[i.resource for i in by_kind.get("AuthorizationPolicy", [])],  # type: ignore[misc]
         request_authentications=[i.resource for i in by_kind.get("RequestAuthentication", [])],  # type: ignore[misc]
+        service_entries=[i.resource for i in by_kind.get("ServiceEntry", [])],  # type: ignore[misc]
+        sidecars=[i.resource for i in by_kind.get("Sidecar", [])],  # type: ignore[misc]
     )
     return snapshot, specs
 

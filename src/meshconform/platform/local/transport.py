@@ -4,24 +4,39 @@ resolves a service name to one of its endpoints from the platform's services tab
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from meshconform.platform.local.translator.envoy_types import ORIGINAL_DST_HEADER
 from meshconform.platform.local.translator.names import resolve_host
 from meshconform.traffic.transport import Target, Transport
 
 
+def is_address(host: str) -> bool:
+    """'127.1.2.3:8080' or '127.1.2.3': an address the app would connect to without a name lookup."""
+    try:
+        ipaddress.ip_address(host.rpartition(":")[0] if ":" in host else host)
+    except ValueError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class SidecarTransport(Transport):
-    """A meshed workload: requests go to its sidecar's outbound listener, used as an HTTP proxy."""
+    """A meshed workload: requests go to its sidecar's outbound listener, used as an HTTP proxy. Where the app
+    would have connected (an address, or `connect_to`) travels in a header, standing in for the original
+    destination iptables keeps on a cluster (Istio's PassthroughCluster forwards there)."""
 
     proxy_url: str
 
-    def target(self, host: str, path: str, scheme: str = "http") -> Target:
-        return Target(f"{scheme}://{host}{path}", None, self.proxy_url)
+    def target(self, host: str, path: str, scheme: str = "http", connect_to: str | None = None) -> Target:
+        original = connect_to or (host if is_address(host) else None)
+        headers = ((ORIGINAL_DST_HEADER, original if ":" in original else f"{original}:80"),) if original else ()
+        return Target(f"{scheme}://{host}{path}", None, self.proxy_url, headers)
 
 
 @dataclass
@@ -39,7 +54,9 @@ class ResolverTransport(Transport):
             self._cache = (mtime, json.loads(self.services_file.read_text()))
         return self._cache[1]
 
-    def target(self, host: str, path: str, scheme: str = "http") -> Target:
+    def target(self, host: str, path: str, scheme: str = "http", connect_to: str | None = None) -> Target:
+        if connect_to or is_address(host):  # no name to resolve: connect where the caller says
+            return Target(f"{scheme}://{connect_to or host}{path}", host, None)
         name, _, port = host.partition(":")
         key = f"{resolve_host(name, self.namespace)}:{port or 80}"
         endpoints = self._table().get(key)

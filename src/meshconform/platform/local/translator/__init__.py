@@ -12,7 +12,7 @@ from typing import Any
 
 from meshconform.errors import ConfigError
 from meshconform.platform.local.misbehaviour import Misbehaviour, Misbehaviours
-from meshconform.platform.local.translator import clusters, listeners
+from meshconform.platform.local.translator import clusters, egress, listeners
 from meshconform.platform.local.translator.model import (
     CertificatePaths,
     GatewayPorts,
@@ -33,25 +33,39 @@ def translate(mesh: MeshSnapshot, certs: CertificatePaths, gateway_ports: Gatewa
     unknown = misbehave - MISBEHAVIOURS.keys()
     if unknown:
         raise ConfigError(f"unknown misbehaviour(s) {sorted(unknown)}; known: {sorted(MISBEHAVIOURS)}")
-    outbound_by_namespace: dict[str, dict[str, Any]] = {}
+    _refuse_rules_for_entries(mesh)
+    outbound_by_namespace: dict[tuple[str, str], dict[str, Any]] = {}
+    external = [*egress.entry_clusters(mesh, misbehave), egress.passthrough_cluster()]
     configs: dict[str, ProxyConfig] = {}
     for pod in mesh.pods:
         if not (pod.injected or pod.is_gateway):
             continue
         config_dir, log_path = proxy_paths(pod)
-        config = ProxyConfig(clusters=clusters.outbound_clusters(mesh, pod, certs, misbehave))
+        config = ProxyConfig(clusters=[*clusters.outbound_clusters(mesh, pod, certs, misbehave), *external])
         if pod.is_gateway:
             config.listeners, config.routes = listeners.gateway_config(
                 mesh, pod, gateway_ports, certs, config_dir, log_path, misbehave)
         else:
-            if pod.namespace not in outbound_by_namespace:
-                outbound_by_namespace[pod.namespace] = listeners.outbound_routes(mesh, pod.namespace, misbehave)
-            config.routes = {"outbound": outbound_by_namespace[pod.namespace]}
+            mode = egress.outbound_mode(mesh, pod, misbehave)
+            if (pod.namespace, mode) not in outbound_by_namespace:
+                outbound_by_namespace[(pod.namespace, mode)] = listeners.outbound_routes(
+                    mesh, pod.namespace, misbehave, mode)
+            config.routes = {"outbound": outbound_by_namespace[(pod.namespace, mode)]}
             config.listeners = [*listeners.inbound_listeners(mesh, pod, certs, log_path, misbehave),
                                 listeners.outbound_listener(pod, config_dir, log_path)]
             config.clusters += [clusters.inbound_cluster(pod, port) for port in pod.container_ports]
         configs[f"{pod.namespace}/{pod.name}"] = config
     return configs
+
+
+def _refuse_rules_for_entries(mesh: MeshSnapshot) -> None:
+    """A DestinationRule for a ServiceEntry host is valid Istio the local platform does not apply: refuse it
+    rather than ignore it."""
+    hosts = {host for entry in mesh.service_entries for host in entry.spec.hosts}
+    for rule in mesh.destination_rules:
+        if rule.spec.host in hosts:
+            raise ConfigError("valid Istio, not implemented by the local platform: a DestinationRule for a "
+                              "ServiceEntry host", resource=rule.ref, field="spec.host")
 
 
 __all__ = ["MISBEHAVIOURS", "CertificatePaths", "GatewayPorts", "MeshSnapshot", "Pod", "ProxyConfig", "translate"]

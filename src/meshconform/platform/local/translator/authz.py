@@ -43,21 +43,23 @@ def rbac_filters(mesh: MeshSnapshot, pod: Pod, misbehave: Misbehaviours = frozen
         return []
     policies = policies_for(mesh, pod)
     issuers = issuers_for(mesh, pod)
+    negations = Misbehaviour.AUTHZ_NEGATIONS_IGNORED not in misbehave
     filters = []
     for action in (AuthorizationAction.DENY, AuthorizationAction.ALLOW):
         chosen = [p for p in policies if p.spec.action is action]
         if not chosen:
             continue
-        rules = {f"ns[{p.metadata.namespace}]-policy[{p.metadata.name}]-rule[{i}]": _policy(rule, issuers)
+        rules = {f"ns[{p.metadata.namespace}]-policy[{p.metadata.name}]-rule[{i}]": _policy(rule, issuers, negations)
                  for p in chosen for i, rule in enumerate(p.spec.rules)}
         filters.append({"name": f"envoy.filters.http.rbac.{action.value.lower()}",
                         "typed_config": {"@type": RBAC, "rules": {"action": action.value, "policies": rules}}})
     return filters
 
 
-def _policy(rule: AuthorizationRule, issuers: list[str]) -> dict[str, Any]:
-    permissions = [_operation(to.operation) for to in rule.to] or [{"any": True}]
-    principals = [_source(frm.source, issuers) for frm in rule.from_] or [{"any": True}]
+def _policy(rule: AuthorizationRule, issuers: list[str], negations: bool = True) -> dict[str, Any]:
+    """`negations` False: the not* fields are dropped (a misbehaviour)."""
+    permissions = [_operation(to.operation, negations) for to in rule.to] or [{"any": True}]
+    principals = [_source(frm.source, issuers, negations) for frm in rule.from_] or [{"any": True}]
     return {"permissions": [{"or_rules": {"rules": permissions}}],
             "principals": [{"or_ids": {"ids": principals}}]}
 
@@ -80,7 +82,7 @@ def _all_of(rules: list[dict[str, Any]]) -> dict[str, Any]:
     return {"and_rules": {"rules": rules}} if rules else {"any": True}
 
 
-def _operation(op: AuthorizationOperation) -> dict[str, Any]:
+def _operation(op: AuthorizationOperation, negations: bool = True) -> dict[str, Any]:
     def header(name: str) -> Any:
         return lambda v: {"header": {"name": name, "string_match": _string(v)}}
 
@@ -97,7 +99,7 @@ def _operation(op: AuthorizationOperation) -> dict[str, Any]:
                                          (op.ports, op.not_ports, port)):
         if values:
             parts.append(_any_of(values, make))
-        if negated_values:
+        if negated_values and negations:
             parts.append({"not_rule": _any_of(negated_values, make)})
     return _all_of(parts)
 
@@ -136,7 +138,7 @@ def _request_principal(pattern: str, issuers: list[str]) -> dict[str, Any]:
     return {"or_ids": {"ids": ids}} if ids else {"not_id": {"any": True}}
 
 
-def _source(source: AuthorizationSource, issuers: list[str] | None = None) -> dict[str, Any]:
+def _source(source: AuthorizationSource, issuers: list[str] | None = None, negations: bool = True) -> dict[str, Any]:
     def principal(v: str) -> dict[str, Any]:
         return {"authenticated": {"principal_name": _principal_pattern(v)}}
 
@@ -159,6 +161,6 @@ def _source(source: AuthorizationSource, issuers: list[str] | None = None) -> di
                                          (source.namespaces, source.not_namespaces, namespace)):
         if values:
             parts.append(any_id(values, make))
-        if negated_values:
+        if negated_values and negations:
             parts.append({"not_id": any_id(negated_values, make)})
     return {"and_ids": {"ids": parts}} if parts else {"any": True}

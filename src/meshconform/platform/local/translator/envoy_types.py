@@ -19,6 +19,9 @@ LISTENER = "type.googleapis.com/envoy.config.listener.v3.Listener"
 CLUSTER = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 ROUTE_CONFIG = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 FAULT_FILTER = "envoy.filters.http.fault"
+# The local platform's stand-in for SO_ORIGINAL_DST: its transports put where the app would have connected in
+# this header, and the PassthroughCluster (ORIGINAL_DST) forwards there.
+ORIGINAL_DST_HEADER = "x-meshconform-original-dst"
 MAX_UINT32 = 4294967295
 
 
@@ -48,6 +51,7 @@ def access_log(path: Path, proxy: str, direction: str) -> list[dict[str, Any]]:
         "request_id": "%REQ(X-REQUEST-ID)%",
         "peer_identity": "%DOWNSTREAM_PEER_URI_SAN%",
         "client_address": "%DOWNSTREAM_REMOTE_ADDRESS%",
+        "route_name": "%ROUTE_NAME%",
     }
     return [{"name": "envoy.access_loggers.file",
              "typed_config": {"@type": FILE_LOG, "path": str(path), "log_format": {"json_format": fields}}}]

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from meshconform.errors import ConfigError
-from meshconform.meshapi.istio import Gateway, MutualTLSMode, VirtualService
+from meshconform.meshapi.istio import Gateway, MutualTLSMode, OutboundTrafficPolicyMode, VirtualService
 from meshconform.meshapi.kube import Service
 from meshconform.platform.local.misbehaviour import Misbehaviour, Misbehaviours
-from meshconform.platform.local.translator import authz, jwt, mtls
+from meshconform.platform.local.translator import authz, egress, jwt, mtls
 from meshconform.platform.local.translator.clusters import selected_pods
 from meshconform.platform.local.translator.envoy_types import (
     DOWNSTREAM_TLS,
@@ -24,12 +24,13 @@ from meshconform.platform.local.translator.envoy_types import (
 )
 from meshconform.platform.local.translator.model import CertificatePaths, GatewayPorts, MeshSnapshot, Pod
 from meshconform.platform.local.translator.names import (
+    cluster_name,
     host_matches,
     inbound_cluster_name,
     resolve_host,
     service_domains,
 )
-from meshconform.platform.local.translator.routes import RouteBuilder, default_route
+from meshconform.platform.local.translator.routes import RouteBuilder, default_route, default_route_to
 
 OUTBOUND_PORT = 15001
 HTTP_FILTERS = [
@@ -151,21 +152,23 @@ def mesh_virtual_services(mesh: MeshSnapshot) -> dict[str, VirtualService]:
     return owners
 
 
-def unmatched_hosts(mesh: MeshSnapshot) -> dict[str, VirtualService]:
-    """VirtualService hosts that name no service (e.g. *.example.com): istiod routes them as written,
-    on port 80 only; the oldest VirtualService naming a host wins."""
+def unmatched_hosts(mesh: MeshSnapshot, entry_hosts: frozenset[str] = frozenset()) -> dict[str, VirtualService]:
+    """VirtualService hosts that name no service nor ServiceEntry host (e.g. *.example.com): istiod routes them
+    as written, on port 80 only; the oldest VirtualService naming a host wins."""
     found: dict[str, VirtualService] = {}
     for vs in mesh.virtual_services:
         if not vs.bound_to_mesh:
             continue
         for host in vs.spec.hosts:
             pattern = resolve_host(host, vs.metadata.namespace)
-            if not any(host_matches(pattern, service.fqdn) for service in mesh.services):
+            if pattern not in entry_hosts and not any(host_matches(pattern, service.fqdn)
+                                                      for service in mesh.services):
                 found.setdefault(pattern, vs)
     return found
 
 
-def outbound_routes(mesh: MeshSnapshot, caller_namespace: str, misbehave: Misbehaviours) -> dict[str, Any]:
+def outbound_routes(mesh: MeshSnapshot, caller_namespace: str, misbehave: Misbehaviours,
+                    mode: OutboundTrafficPolicyMode = OutboundTrafficPolicyMode.ALLOW_ANY) -> dict[str, Any]:
     services = {s.fqdn: s for s in mesh.services}
     owners = mesh_virtual_services(mesh)
     hosts = []
@@ -177,10 +180,19 @@ def outbound_routes(mesh: MeshSnapshot, caller_namespace: str, misbehave: Misbeh
             hosts.append({"name": f"{service.fqdn}:{port.port}",
                           "domains": service_domains(service, port.port, caller_namespace),
                           "routes": routes})
-    for pattern, vs in unmatched_hosts(mesh).items():
+    external = egress.entry_hosts(mesh, caller_namespace, misbehave)
+    for _, host, entry_port in external:
+        vs = egress.virtual_service_for(mesh, host)
+        routes = RouteBuilder(vs, services, misbehave).routes(entry_port.number) if vs else [
+            default_route_to(cluster_name(entry_port.number, None, host))]
+        hosts.append({"name": f"{host}:{entry_port.number}", "domains": egress.entry_domains(host, entry_port.number),
+                      "routes": routes})
+    for pattern, vs in unmatched_hosts(mesh, frozenset(host for _, host, _ in external)).items():
         domain = _wildcard_domain(pattern, misbehave)
         hosts.append({"name": f"{pattern}:80", "domains": [domain, f"{domain}:80"],
                       "routes": RouteBuilder(vs, services, misbehave).routes(80)})
+    if not any("*" in vhost["domains"] for vhost in hosts):  # a VirtualService for host '*' already catches all
+        hosts.append(egress.catch_all(mode))
     return {"name": "outbound", "virtual_hosts": hosts, "validate_clusters": False}
 
 

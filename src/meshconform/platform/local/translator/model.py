@@ -12,6 +12,8 @@ from meshconform.meshapi.istio import (
     Gateway,
     PeerAuthentication,
     RequestAuthentication,
+    ServiceEntry,
+    Sidecar,
     VirtualService,
 )
 from meshconform.meshapi.kube import Secret, Service
@@ -57,6 +59,8 @@ class MeshSnapshot:
     secrets: list[Secret] = field(default_factory=list)
     authorization_policies: list[AuthorizationPolicy] = field(default_factory=list)
     request_authentications: list[RequestAuthentication] = field(default_factory=list)
+    service_entries: list[ServiceEntry] = field(default_factory=list)
+    sidecars: list[Sidecar] = field(default_factory=list)
 
 
 class CertificatePaths(Protocol):

@@ -37,9 +37,12 @@ def default_retry_policy(misbehave: Misbehaviours = frozenset()) -> dict[str, An
 
 
 def default_route(service: Service, port: int, misbehave: Misbehaviours = frozenset()) -> dict[str, Any]:
+    return default_route_to(cluster_name(port, None, service.fqdn), misbehave)
+
+
+def default_route_to(cluster: str, misbehave: Misbehaviours = frozenset()) -> dict[str, Any]:
     return {"name": "default", "match": {"prefix": "/"},
-            "route": {"cluster": cluster_name(port, None, service.fqdn), "timeout": "0s",
-                      "retry_policy": default_retry_policy(misbehave)}}
+            "route": {"cluster": cluster, "timeout": "0s", "retry_policy": default_retry_policy(misbehave)}}
 
 
 class RouteBuilder:

@@ -1,0 +1,149 @@
+"""Mutation audit of the conformance suite (outside CI): automatically generated mutants of the local
+platform's translator, the suite run against a random sample of them, the kill rate with an exact interval.
+
+Mutants are single AST edits of one translator module (src/meshconform/platform/local/translator/*.py):
+a comparison flipped (== / !=, < / >=, <= / >, in / not in, is / is not), `and` / `or` swapped, a boolean
+constant negated, an integer constant moved by one, an `if` condition negated. Each mutant is written into a
+separate working copy (a git worktree with its own venv, so the repository you work in is never touched),
+the conformance suite runs there (`-x`: the first failing check kills it), and the file is restored.
+
+A mutant is *killed* when the suite fails, *stillborn* when its module no longer imports or the platform
+cannot start (counted apart: killing those proves nothing about the checks), *survived* when every check
+passes. Survivors are printed with their edit, for triage: a new check, or a note that the mutant is
+equivalent (it changes nothing Istio's API can observe).
+
+    python tools/mutation_audit.py --workdir /tmp/mc-mutants --sample 15 --seed 1
+
+The working copy must exist: `git worktree add /tmp/mc-mutants` and `python3 -m venv .venv &&
+.venv/bin/pip install -e '.[dev]'` inside it."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+TRANSLATOR = Path("src/meshconform/platform/local/translator")
+FLIPS: dict[type[ast.cmpop], type[ast.cmpop]] = {
+    ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.GtE, ast.GtE: ast.Lt, ast.Gt: ast.LtE, ast.LtE: ast.Gt,
+    ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot, ast.IsNot: ast.Is}
+SUITE_TIMEOUT_S = 900
+STILLBORN_MARKERS = ("ImportError", "SyntaxError", "NameError", "error during collection", "ERROR at setup")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    module: Path  # relative to the repository
+    index: int  # which candidate site of the module, in ast.walk order
+    line: int
+    description: str
+
+
+def _sites(tree: ast.Module) -> Iterator[tuple[ast.AST, str]]:
+    """Every node a mutation applies to, with what the mutation does. Docstrings and type hints are left alone."""
+    annotations = {id(n) for node in ast.walk(tree) for n in ast.walk(getattr(node, "annotation", None) or ast.Pass())
+                   if getattr(node, "annotation", None) is not None}
+    for node in ast.walk(tree):
+        if id(node) in annotations:
+            continue
+        if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in FLIPS:
+            yield node, f"{type(node.ops[0]).__name__} -> {FLIPS[type(node.ops[0])].__name__}"
+        elif isinstance(node, ast.BoolOp):
+            yield node, f"{type(node.op).__name__} -> {'Or' if isinstance(node.op, ast.And) else 'And'}"
+        elif isinstance(node, ast.Constant) and isinstance(node.value, bool):
+            yield node, f"{node.value} -> {not node.value}"
+        elif isinstance(node, ast.Constant) and type(node.value) is int:
+            yield node, f"{node.value} -> {node.value + 1}"
+        elif isinstance(node, ast.If):
+            yield node, "if condition negated"
+
+
+def candidates(root: Path) -> list[Mutant]:
+    found = []
+    for path in sorted((root / TRANSLATOR).glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for index, (node, description) in enumerate(_sites(tree)):
+            found.append(Mutant(path.relative_to(root), index, getattr(node, "lineno", 0), description))
+    return found
+
+
+def mutated_source(root: Path, mutant: Mutant) -> str:
+    tree = ast.parse((root / mutant.module).read_text())
+    node, _ = list(_sites(tree))[mutant.index]
+    if isinstance(node, ast.Compare):
+        node.ops = [FLIPS[type(node.ops[0])]()]
+    elif isinstance(node, ast.BoolOp):
+        node.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()
+    elif isinstance(node, ast.Constant) and isinstance(node.value, bool):
+        node.value = not node.value
+    elif isinstance(node, ast.Constant):
+        node.value = node.value + 1
+    elif isinstance(node, ast.If):
+        node.test = ast.UnaryOp(ast.Not(), node.test)
+    return ast.unparse(tree) + "\n"
+
+
+def run_suite(workdir: Path) -> tuple[str, float, str]:
+    """'killed' | 'survived' | 'stillborn' | 'timeout', seconds, the last lines of the output."""
+    started = time.monotonic()
+    try:
+        done = subprocess.run([str(workdir / ".venv/bin/python"), "-m", "pytest", "conformance", "-x", "-q",
+                               "-p", "no:cacheprovider", "-n", "2"], cwd=workdir, capture_output=True, text=True,
+                              timeout=SUITE_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        return "timeout", time.monotonic() - started, ""
+    out = done.stdout + done.stderr
+    tail = "\n".join(out.strip().splitlines()[-3:])
+    if done.returncode == 0:
+        return "survived", time.monotonic() - started, tail
+    return ("stillborn" if any(m in out for m in STILLBORN_MARKERS) else "killed"), time.monotonic() - started, tail
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workdir", type=Path, required=True, help="a git worktree of this repository with .venv")
+    parser.add_argument("--sample", type=int, default=15)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    args = parser.parse_args()
+    root = args.workdir.resolve()
+    every = candidates(root)
+    chosen = random.Random(args.seed).sample(every, min(args.sample, len(every)))
+    print(f"{len(every)} mutants of {TRANSLATOR}; running the suite against {len(chosen)} (seed {args.seed})")
+    results = []
+    for number, mutant in enumerate(chosen, 1):
+        target = root / mutant.module
+        original = target.read_text()
+        try:
+            target.write_text(mutated_source(root, mutant))
+            outcome, seconds, tail = run_suite(root)
+        finally:
+            target.write_text(original)
+        results.append({"module": str(mutant.module), "line": mutant.line, "edit": mutant.description,
+                        "outcome": outcome, "seconds": round(seconds, 1), "tail": tail})
+        print(f"  {number:2d}. {mutant.module.name}:{mutant.line} {mutant.description}: {outcome} ({seconds:.0f} s)",
+              flush=True)
+    from meshconform.stats.proportions import clopper_pearson
+    judged = [r for r in results if r["outcome"] != "stillborn"]
+    killed = sum(r["outcome"] in ("killed", "timeout") for r in judged)
+    low, high = clopper_pearson(killed, len(judged), 0.95) if judged else (0.0, 1.0)
+    print(f"kill rate {killed}/{len(judged)} = {killed / max(1, len(judged)):.0%} (95 % exact interval "
+          f"{low:.0%}-{high:.0%}); stillborn (not counted): {len(results) - len(judged)}")
+    for r in results:
+        if r["outcome"] == "survived":
+            print(f"  survived: {r['module']}:{r['line']} {r['edit']}")
+    if args.out:
+        args.out.write_text(json.dumps({"results": results, "killed": killed, "judged": len(judged),
+                                        "interval95": [low, high]}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
