@@ -107,7 +107,6 @@ NOT_YET_EXERCISED: set[str] = {
     "VirtualService.spec.http[].mirror.port",
     "VirtualService.spec.http[].mirror.port.number",
     "VirtualService.spec.http[].mirror.subset",
-    "VirtualService.spec.http[].retries.perTryTimeout",
     "VirtualService.spec.http[].route[].headers.response",
     "VirtualService.spec.http[].route[].headers.response.add",
     "VirtualService.spec.http[].route[].headers.response.remove",

@@ -1,8 +1,10 @@
 """echo: answers with what it received and who it is, for precise checks.
 
-`/status/<code>` answers that code; `/delay/<ms>` waits first. `POST /meshconform/fail-for/<ms>` makes the one
-instance that receives it answer 500 to everything else for that long (it heals itself, so nothing is left
-failing). Every request is logged with its id."""
+`/status/<code>` answers that code; `/delay/<ms>` waits first. `/first/<n>/...` limits those to the first n
+arrivals of a request id at this instance (later tries of the same request, e.g. retries, answer 200 at once), so
+a test can fail or slow down chosen attempts. `POST /meshconform/fail-for/<ms>` makes the one instance that
+receives it answer 500 to everything else for that long (it heals itself, so nothing is left failing). Every
+request is logged with its id."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import asyncio
 import json
 import os
 import time
+from collections import OrderedDict
 
 from aiohttp import web
 
@@ -21,6 +24,20 @@ SERVICE = os.environ.get("MESHCONFORM_SERVICE", "echo")
 FORCED_STATUS = int(os.environ.get("ECHO_STATUS", "0")) or None
 FAIL_CONTROL = "/meshconform/fail-for/"
 failing_until = 0.0  # monotonic time until which this instance fails (set through FAIL_CONTROL)
+ARRIVALS: OrderedDict[str, int] = OrderedDict()  # tries seen per request id, the newest ARRIVALS_KEPT
+ARRIVALS_KEPT = 10_000
+
+
+def later_try(parts: list[str], request_id: str | None) -> bool:
+    """Whether `/first/<n>/` in the path exempts this arrival: the request id has been seen n times already.
+    Every arrival is counted (the kube agent does the same)."""
+    seen = ARRIVALS.pop(request_id, 0) + 1 if request_id else 1
+    if request_id:
+        ARRIVALS[request_id] = seen
+        while len(ARRIVALS) > ARRIVALS_KEPT:
+            ARRIVALS.popitem(last=False)
+    limits = [int(parts[i + 1]) for i in range(len(parts) - 1) if parts[i] == "first" and parts[i + 1].isdigit()]
+    return bool(limits) and seen > limits[0]
 
 
 def _fail_control(request: web.Request) -> float | None:
@@ -38,6 +55,8 @@ async def echo(request: web.Request) -> web.Response:
     elif time.monotonic() < failing_until:
         status = 500
     parts = request.path.strip("/").split("/")
+    if later_try(parts, request.headers.get("x-request-id")):
+        parts = []
     if len(parts) >= 2 and parts[-2] == "status" and parts[-1].isdigit():
         status = int(parts[-1])
     if len(parts) >= 2 and parts[-2] == "delay" and parts[-1].isdigit():

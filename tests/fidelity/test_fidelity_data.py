@@ -73,7 +73,7 @@ def test_every_conformance_check_names_its_backing() -> None:
     import meshconform.conformance  # noqa: F401  (registers nothing by itself: the test modules do)
     for module in ("test_authorization", "test_egress", "test_fault", "test_jwt", "test_gateway", "test_identity",
                    "test_injection", "test_mirroring", "test_mtls", "test_outlier", "test_resilience", "test_routing",
-                   "test_tracing", "test_gateway_api"):
+                   "test_tracing", "test_gateway_api", "test_interactions"):
         __import__(f"meshconform.conformance.{module}")
     entries = yaml.safe_load(COVERAGE.read_text())
     assert sorted(e["check"] for e in entries) == sorted(REGISTRY)

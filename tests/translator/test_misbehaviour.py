@@ -78,6 +78,7 @@ spec:
   subsets:
   - {name: v1, labels: {version: v1}}
   - {name: v2, labels: {version: v2}}
+  - {name: blue-v1, labels: {lane: blue, version: v1}}
 ---""",
         vs("""\
   - match: [{headers: {end-user: {exact: jason}}}]
@@ -87,6 +88,10 @@ spec:
     route: [{destination: {host: echo, subset: v2}}]
   - match: [{uri: {regex: "/re/[0-9]+"}}]
     route: [{destination: {host: echo, subset: v2}}]
+  - match: [{uri: {prefix: /retry-on}}]
+    timeout: 2s
+    retries: {attempts: 2, perTryTimeout: 0.5s, retryOn: connect-failure}
+    route: [{destination: {host: echo, subset: blue-v1}}]
   - route:
     - {destination: {host: echo, subset: v1}, weight: 50}
     - {destination: {host: echo, subset: v2}, weight: 50}
@@ -159,8 +164,8 @@ spec:
 ---""",
         GATEWAY_API,
     ).with_pods(
-        pod("echo-v1-0", labels={"app": "echo", "version": "v1"}),
-        pod("echo-v2-0", labels={"app": "echo", "version": "v2"}),
+        pod("echo-v1-0", labels={"app": "echo", "version": "v1", "lane": "blue"}),
+        pod("echo-v2-0", labels={"app": "echo", "version": "v2", "lane": "blue"}),
         pod("client-0", labels={"app": "client"}),
         pod("quiet-0", labels={"app": "quiet"}),
         pod("vault-0", namespace="secure", labels={"app": "vault"}),
@@ -188,6 +193,23 @@ def route_to(c: Configs, request: ev.Request) -> dict:
     route = ev.route_for(ev.sidecar_routes(c["default/client-0"]), request)
     assert route is not None
     return route
+
+
+def retry_on_route(c: Configs) -> dict:
+    return route_to(c, ev.Request("echo", path="/retry-on/1"))
+
+
+def per_try_timeout(route: dict) -> float | None:
+    policy = ev.retry_policy(route)
+    return ev.seconds(policy["per_try_timeout"]) if policy and "per_try_timeout" in policy else None
+
+
+def faults_where(c: Configs) -> tuple[bool, bool]:
+    """(the caller's route injects the fault, echo's own inbound routes inject one)."""
+    chain = ev.filter_chain(ev.inbound_listener(c["default/echo-v2-0"], 8080), PLAINTEXT)
+    assert chain is not None
+    inbound = chain["filters"][0]["typed_config"]["route_config"]["virtual_hosts"][0]["routes"]
+    return ev.fault(jason_route(c)) is not None, any("typed_per_filter_config" in r for r in inbound)
 
 
 def plaintext_xfcc(c: Configs) -> str:
@@ -312,6 +334,27 @@ CASES: dict[Misbehaviour, Case] = {
         (ROUTES + r".*\.route\.retry_policy(\..*)?$",),
         lambda c: (ev.retry_count(ev.retry_policy(jason_route(c))), 500 in ev.retried_statuses(
             ev.retry_policy(jason_route(c)))), (3, True), (2, False)),
+    Misbehaviour.ROUTE_TIMEOUT_PER_TRY: Case(
+        (ROUTES + r".*\.route\.(timeout|retry_policy\.per_try_timeout)$",),
+        lambda c: [(ev.route_timeout(r), per_try_timeout(r)) for r in (jason_route(c), retry_on_route(c))],
+        [(1.0, None), (2.0, 0.5)], [(None, 1.0), (None, 2.0)]),
+    Misbehaviour.PER_TRY_TIMEOUT_IGNORED: Case(
+        (ROUTES + r".*\.route\.retry_policy\.per_try_timeout$",),
+        lambda c: per_try_timeout(retry_on_route(c)), 0.5, None),
+    Misbehaviour.RETRY_ON_IGNORED: Case(
+        (ROUTES + r".*\.route\.retry_policy\.retry_on$",),
+        lambda c: ev.retry_conditions(ev.retry_policy(retry_on_route(c))), {"connect-failure"}, {"5xx"}),
+    Misbehaviour.DEFAULT_RETRIES_503: Case(
+        (ROUTES + r".*\.route\.retry_policy\.retriable_status_codes$",),
+        lambda c: 503 in ev.retried_statuses(ev.retry_policy(route_to(c, ev.Request("quiet")))), False, True),
+    Misbehaviour.FAULTS_AT_DESTINATION: Case(
+        (ROUTES + r".*\.routes\[\d+\]\.typed_per_filter_config$",
+         r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.route_config\.virtual_hosts\[0\]"
+         r"\.routes\[len\]$"),
+        faults_where, (True, False), (False, True)),
+    Misbehaviour.SUBSET_FIRST_LABEL_ONLY: Case(
+        (r":clusters\[\d+\]\.load_assignment\.endpoints\[0\]\.lb_endpoints\[len\]$",),
+        lambda c: len(ev.endpoints(ev.cluster(c["default/client-0"], f"outbound|80|blue-v1|{ECHO}"))), 1, 2),
     Misbehaviour.CIRCUIT_BREAKERS_IGNORED: Case(
         (r":clusters\[\d+\]\.(circuit_breakers\..*|typed_extension_protocol_options|connect_timeout)$",),
         lambda c: ev.thresholds(ev.cluster(c["default/client-0"], V1))["max_connections"], 1, 4294967295),

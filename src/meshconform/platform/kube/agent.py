@@ -36,6 +36,21 @@ _log_lock = threading.Lock()
 # POST /meshconform/fail-for/<ms>: the instance receiving it answers 500 to everything else that long (echo.py).
 FAIL_CONTROL = "/meshconform/fail-for/"
 _failing_until = [0.0]
+# `/first/<n>/...` limits /status and /delay to the first n arrivals of a request id here (echo.py's later_try).
+_arrivals: dict[str, int] = {}  # insertion-ordered: the oldest ids are dropped past _ARRIVALS_KEPT
+_ARRIVALS_KEPT = 10_000
+_arrivals_lock = threading.Lock()
+
+
+def later_try(parts: list[str], request_id: str | None) -> bool:
+    with _arrivals_lock:
+        seen = _arrivals.pop(request_id, 0) + 1 if request_id else 1
+        if request_id:
+            _arrivals[request_id] = seen
+            while len(_arrivals) > _ARRIVALS_KEPT:
+                del _arrivals[next(iter(_arrivals))]
+    limits = [int(parts[i + 1]) for i in range(len(parts) - 1) if parts[i] == "first" and parts[i + 1].isdigit()]
+    return bool(limits) and seen > limits[0]
 
 
 def log_request(record: dict[str, Any]) -> None:
@@ -60,6 +75,8 @@ class EchoHandler(BaseHTTPRequestHandler):
             _failing_until[0] = time.monotonic() + int(control) / 1000
         elif time.monotonic() < _failing_until[0]:
             status = 500
+        if later_try(parts, self.headers.get("x-request-id")):
+            parts = []
         if len(parts) >= 2 and parts[-2] == "status" and parts[-1].isdigit():
             status = int(parts[-1])
         if len(parts) >= 2 and parts[-2] == "delay" and parts[-1].isdigit():
@@ -69,12 +86,17 @@ class EchoHandler(BaseHTTPRequestHandler):
                 "method": self.command, "path": path, "host": host, "proto": self.request_version,
                 "headers": {k.lower(): v for k, v in self.headers.items()}, "body_bytes": len(body)}
         payload = json.dumps(data).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if self.command != "HEAD":  # a HEAD reply announces the length but carries no body
-            self.wfile.write(payload)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":  # a HEAD reply announces the length but carries no body
+                self.wfile.write(payload)
+        finally:  # a try the caller gave up on (a per-try timeout) is still logged, as echo.py does
+            self._log(started, path, host, status)
+
+    def _log(self, started: float, path: str, host: str, status: int) -> None:
         log_request({"time": started, "pod": POD, "method": self.command, "path": path, "host": host,
                      "request_id": self.headers.get("x-request-id"), "status": status,
                      "xfcc": self.headers.get("x-forwarded-client-cert"), "end_user": self.headers.get("end-user"),

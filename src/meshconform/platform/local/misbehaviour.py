@@ -60,6 +60,15 @@ class Misbehaviour(StrEnum):
                                       "HTTPRoute rules are tried in the order written, not by Gateway API precedence")
     TRACE_HEADERS_DROPPED = ("trace-headers-dropped",
                              "sidecars strip x-request-id, traceparent and B3 headers before the app")
+    # Interactions and defaults (conformance/test_interactions.py).
+    ROUTE_TIMEOUT_PER_TRY = ("route-timeout-per-try",
+                             "a route's timeout limits each try, not the whole request, when the route retries")
+    PER_TRY_TIMEOUT_IGNORED = "per-try-timeout-ignored", "drops retries.perTryTimeout"
+    RETRY_ON_IGNORED = "retry-on-ignored", "VirtualService retries retry every 5xx, whatever retryOn says or omits"
+    DEFAULT_RETRIES_503 = "default-retries-503", "the default retry policy also retries 503 (Istio <= 1.23's default)"
+    FAULTS_AT_DESTINATION = ("faults-at-destination",
+                             "faults are injected by the destination's sidecar, where the caller's retries see them")
+    SUBSET_FIRST_LABEL_ONLY = "subset-first-label-only", "a DestinationRule subset selects pods by its first label only"
     REGISTRY_ONLY_IGNORED = ("registry-only-ignored",
                              "outboundTrafficPolicy REGISTRY_ONLY acts as ALLOW_ANY (unregistered hosts pass through)")
     SERVICE_ENTRIES_IGNORED = "service-entries-ignored", "ServiceEntries are dropped (no cluster, no route)"

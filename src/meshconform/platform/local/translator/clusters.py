@@ -35,8 +35,12 @@ def destination_rule_for(mesh: MeshSnapshot, service: Service) -> DestinationRul
     return None
 
 
-def selected_pods(mesh: MeshSnapshot, service: Service, subset: Subset | None) -> list[Pod]:
-    wanted = {**service.spec.selector, **(subset.labels if subset else {})}
+def selected_pods(mesh: MeshSnapshot, service: Service, subset: Subset | None,
+                  misbehave: Misbehaviours = frozenset()) -> list[Pod]:
+    labels = dict(subset.labels) if subset else {}
+    if Misbehaviour.SUBSET_FIRST_LABEL_ONLY in misbehave:
+        labels = dict(list(labels.items())[:1])
+    wanted = {**service.spec.selector, **labels}
     if not service.spec.selector:
         return []
     return [p for p in mesh.pods if p.namespace == service.metadata.namespace and not p.is_gateway
@@ -62,7 +66,7 @@ def _outbound_cluster(mesh: MeshSnapshot, caller: Pod, certs: CertificatePaths, 
                       target_port: int, subset: Subset | None, policy: TrafficPolicy,
                       misbehave: Misbehaviours) -> dict[str, Any]:
     name = cluster_name(port, subset.name if subset else None, service.fqdn)
-    pods = selected_pods(mesh, service, subset)
+    pods = selected_pods(mesh, service, subset, misbehave)
     endpoints = []
     for pod in pods:
         endpoint: dict[str, Any] = {"endpoint": {"address": socket_address(pod.ip, target_port)}}

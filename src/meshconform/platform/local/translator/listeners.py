@@ -10,6 +10,7 @@ from meshconform.meshapi.istio import Gateway, MutualTLSMode, OutboundTrafficPol
 from meshconform.meshapi.kube import Service
 from meshconform.platform.local.misbehaviour import Misbehaviour, Misbehaviours
 from meshconform.platform.local.translator import authz, egress, jwt, mtls
+from meshconform.platform.local.translator.clusters import selected_pods
 from meshconform.platform.local.translator.envoy_types import (
     DOWNSTREAM_TLS,
     FAULT,
@@ -67,10 +68,12 @@ def inbound_listeners(mesh: MeshSnapshot, pod: Pod, certs: CertificatePaths, log
             mode = MutualTLSMode.PERMISSIVE
         if Misbehaviour.PERMISSIVE_AS_STRICT in misbehave and mode is MutualTLSMode.PERMISSIVE:
             mode = MutualTLSMode.STRICT
+        forward = {"cluster": inbound_cluster_name(port), "timeout": "0s"}
+        faults = (_destination_faults(mesh, pod, port, forward)
+                  if Misbehaviour.FAULTS_AT_DESTINATION in misbehave else [])
         route = {"route_config": {"name": f"inbound|{port}", "virtual_hosts": [{
             "name": "inbound", "domains": ["*"],
-            "routes": [{"match": {"prefix": "/"},
-                        "route": {"cluster": inbound_cluster_name(port), "timeout": "0s"}}]}]}}
+            "routes": [*faults, {"match": {"prefix": "/"}, "route": forward}]}]}}
         if Misbehaviour.TRACE_HEADERS_DROPPED in misbehave:
             route["route_config"]["request_headers_to_remove"] = list(TRACE_HEADERS_DROPPED)
         log = access_log(log_path, pod.name, "inbound")
@@ -105,6 +108,23 @@ def inbound_listeners(mesh: MeshSnapshot, pod: Pod, certs: CertificatePaths, log
             "filter_chains": chains,
         })
     return listeners
+
+
+def _destination_faults(mesh: MeshSnapshot, pod: Pod, port: int, forward: dict[str, Any]) -> list[dict[str, Any]]:
+    """For the faults-at-destination misbehaviour: the faulty routes of the VirtualServices of this pod's services,
+    served by its own inbound route table (behind the callers' routers, so their retries see the faults)."""
+    services = {s.fqdn: s for s in mesh.services}
+    routes = []
+    for fqdn, vs in mesh_virtual_services(mesh).items():
+        service = services[fqdn]
+        for service_port in service.spec.ports:
+            if service_port.container_port != port or pod not in selected_pods(mesh, service, None):
+                continue
+            for built in RouteBuilder(vs, services, frozenset()).routes(service_port.port):
+                if FAULT_FILTER in built.get("typed_per_filter_config", {}):
+                    routes.append({"match": built["match"], "route": forward,
+                                   "typed_per_filter_config": built["typed_per_filter_config"]})
+    return routes
 
 
 def outbound_listener(pod: Pod, config_dir: Path, log_path: Path) -> dict[str, Any]:
@@ -156,7 +176,7 @@ def outbound_routes(mesh: MeshSnapshot, caller_namespace: str, misbehave: Misbeh
         for port in service.spec.ports:
             vs = owners.get(service.fqdn)
             routes = RouteBuilder(vs, services, misbehave).routes(port.port) if vs else [
-                default_route(service, port.port)]
+                default_route(service, port.port, misbehave)]
             hosts.append({"name": f"{service.fqdn}:{port.port}",
                           "domains": service_domains(service, port.port, caller_namespace),
                           "routes": routes})

@@ -21,24 +21,28 @@ from meshconform.platform.local.misbehaviour import Misbehaviour, Misbehaviours
 from meshconform.platform.local.translator.envoy_types import FAULT, FAULT_FILTER, PREVIOUS_HOSTS, fraction
 from meshconform.platform.local.translator.names import cluster_name, resolve_host
 
+NO_CALLER_FAULT = {Misbehaviour.FAULTS_IGNORED, Misbehaviour.FAULTS_AT_DESTINATION}  # no fault on callers' routes
 DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
 PREVIOUS_HOSTS_PREDICATE = [{"name": "envoy.retry_host_predicates.previous_hosts",
                              "typed_config": {"@type": PREVIOUS_HOSTS}}]
 
 
-def default_retry_policy() -> dict[str, Any]:
+def default_retry_policy(misbehave: Misbehaviours = frozenset()) -> dict[str, Any]:
     """The mesh default when a VirtualService gives no `retries` (Istio >= 1.28: no 503)."""
-    return {"retry_on": DEFAULT_RETRY_ON, "num_retries": 2, "retry_host_predicate": PREVIOUS_HOSTS_PREDICATE,
-            "host_selection_retry_max_attempts": 5}
+    policy: dict[str, Any] = {"retry_on": DEFAULT_RETRY_ON, "num_retries": 2,
+                              "retry_host_predicate": PREVIOUS_HOSTS_PREDICATE, "host_selection_retry_max_attempts": 5}
+    if Misbehaviour.DEFAULT_RETRIES_503 in misbehave:
+        policy["retriable_status_codes"] = [503]
+    return policy
 
 
-def default_route(service: Service, port: int) -> dict[str, Any]:
-    return default_route_to(cluster_name(port, None, service.fqdn))
+def default_route(service: Service, port: int, misbehave: Misbehaviours = frozenset()) -> dict[str, Any]:
+    return default_route_to(cluster_name(port, None, service.fqdn), misbehave)
 
 
-def default_route_to(cluster: str) -> dict[str, Any]:
+def default_route_to(cluster: str, misbehave: Misbehaviours = frozenset()) -> dict[str, Any]:
     return {"name": "default", "match": {"prefix": "/"},
-            "route": {"cluster": cluster, "timeout": "0s", "retry_policy": default_retry_policy()}}
+            "route": {"cluster": cluster, "timeout": "0s", "retry_policy": default_retry_policy(misbehave)}}
 
 
 class RouteBuilder:
@@ -121,9 +125,13 @@ class RouteBuilder:
                  **_header_fields(d.headers, self.misbehave)}
                 for i, (d, w) in enumerate(zip(destinations, weights, strict=True))]}
         retries = None if Misbehaviour.RETRIES_IGNORED in self.misbehave else rule.retries
-        action["retry_policy"] = _retry_policy(retries) if retries else default_retry_policy()
+        action["retry_policy"] = (_retry_policy(retries, self.misbehave) if retries
+                                  else default_retry_policy(self.misbehave))
         if not action["retry_policy"]:
             del action["retry_policy"]
+        elif Misbehaviour.ROUTE_TIMEOUT_PER_TRY in self.misbehave and retries and timeout:
+            action["retry_policy"]["per_try_timeout"] = action.pop("timeout")
+            action["timeout"] = "0s"
         if rule.mirror is not None and Misbehaviour.MIRROR_DROPPED not in self.misbehave:
             action["request_mirror_policies"] = [{
                 "cluster": self._cluster(rule.mirror, port, f"{where}.mirror"),
@@ -136,7 +144,7 @@ class RouteBuilder:
         if len(destinations) == 1:
             route.update(_header_fields(destinations[0].headers, self.misbehave))
         _merge_header_fields(route, _header_fields(rule.headers, self.misbehave))
-        if rule.fault is not None and Misbehaviour.FAULTS_IGNORED not in self.misbehave:
+        if rule.fault is not None and not NO_CALLER_FAULT & self.misbehave:
             route["typed_per_filter_config"] = {FAULT_FILTER: _fault(rule)}
         return route
 
@@ -182,10 +190,11 @@ def _header(name: str, value: StringMatch, misbehave: Misbehaviours = frozenset(
     return {"name": name, "string_match": _string_matcher(value, misbehave)}
 
 
-def _retry_policy(retries: HTTPRetry) -> dict[str, Any]:
+def _retry_policy(retries: HTTPRetry, misbehave: Misbehaviours = frozenset()) -> dict[str, Any]:
     if retries.attempts == 0:
         return {}
-    tokens = [t.strip() for t in (retries.retry_on or DEFAULT_RETRY_ON).split(",") if t.strip()]
+    retry_on = "5xx" if Misbehaviour.RETRY_ON_IGNORED in misbehave else retries.retry_on or DEFAULT_RETRY_ON
+    tokens = [t.strip() for t in retry_on.split(",") if t.strip()]
     codes = [int(t) for t in tokens if t.isdigit()]
     names = [t for t in tokens if not t.isdigit()]
     if codes and "retriable-status-codes" not in names:
@@ -195,7 +204,7 @@ def _retry_policy(retries: HTTPRetry) -> dict[str, Any]:
                               "host_selection_retry_max_attempts": 5}
     if codes:
         policy["retriable_status_codes"] = codes
-    if retries.per_try_timeout is not None:
+    if retries.per_try_timeout is not None and Misbehaviour.PER_TRY_TIMEOUT_IGNORED not in misbehave:
         policy["per_try_timeout"] = envoy_duration(retries.per_try_timeout)
     return policy
 

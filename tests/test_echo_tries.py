@@ -1,0 +1,74 @@
+"""Both testbed echoes (the local platform's bookinfo/apps/echo.py and the cluster agent) treat `/first/<n>/` alike:
+a status or delay applies to the first n arrivals of a request id only, and a try its caller gave up on is still
+logged (the interaction checks count tries at the server)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from meshconform.platform.kube import agent as agent_module
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _records(kind: str, folder: Path) -> list[dict[str, object]]:
+    path = folder / ("stdout.log" if kind == "agent" else "requests.log")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+
+
+@pytest.fixture(params=["agent", "local"])
+def echo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, int, Path]]:
+    port = _free_port()
+    env = {"PATH": os.environ["PATH"], "MESHCONFORM_BIND": f"127.0.0.1:{port}",
+           "MESHCONFORM_REQUEST_LOG": str(tmp_path / "requests.log")}
+    argv = ([sys.executable, "-I", agent_module.__file__, "echo"] if request.param == "agent"
+            else [sys.executable, "-m", "meshconform.bookinfo.apps.echo"])
+    with (tmp_path / "stdout.log").open("w") as out:
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, f"{request.param} echo never listened"
+                time.sleep(0.05)
+        yield request.param, port, tmp_path
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_first_n_tries_of_a_request_id(echo: tuple[str, int, Path]) -> None:
+    kind, port, folder = echo
+    url = f"http://127.0.0.1:{port}"
+    statuses = [requests.get(f"{url}/x/first/2/status/503", headers={"x-request-id": "r1"}, timeout=5).status_code
+                for _ in range(3)]
+    assert statuses == [503, 503, 200]
+    assert requests.get(f"{url}/x/first/2/status/503", headers={"x-request-id": "r2"}, timeout=5).status_code == 503
+    assert requests.get(f"{url}/x/status/503", headers={"x-request-id": "r1"}, timeout=5).status_code == 503
+    # A slow first try the caller abandons, then a prompt second one; both are logged.
+    with pytest.raises(requests.Timeout):
+        requests.get(f"{url}/y/first/1/delay/600", headers={"x-request-id": "r3"}, timeout=0.2)
+    started = time.monotonic()
+    assert requests.get(f"{url}/y/first/1/delay/600", headers={"x-request-id": "r3"}, timeout=5).status_code == 200
+    assert time.monotonic() - started < 0.5
+    deadline = time.monotonic() + 5
+    while sum(r["request_id"] == "r3" for r in _records(kind, folder)) < 2:
+        assert time.monotonic() < deadline, f"{kind}: the abandoned try was never logged: {_records(kind, folder)}"
+        time.sleep(0.05)
