@@ -12,7 +12,10 @@ cannot start (counted apart: killing those proves nothing about the checks), *su
 passes. Survivors are printed with their edit, for triage: a new check, or a note that the mutant is
 equivalent (it changes nothing Istio's API can observe).
 
-    python tools/mutation_audit.py --workdir /tmp/mc-mutants --sample 15 --seed 1
+    .venv/bin/python bench/translator_mutants.py --workdir /tmp/mc-mutants --sample 12 --seed 1
+
+(bench/mutation_audit.py is the other audit: the suite against each hand-written misbehaviour. The result of
+one run of this one is kept in bench/translator_mutants-20261122.json.)
 
 The working copy must exist: `git worktree add /tmp/mc-mutants` and `python3 -m venv .venv &&
 .venv/bin/pip install -e '.[dev]'` inside it."""
