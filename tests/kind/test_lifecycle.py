@@ -326,7 +326,10 @@ def test_ctrl_c_during_create_stops_kind_and_deletes_the_half_made_cluster(stand
             "v = {'kind_binary': 'kind'}; "
             f"KindLifecycle(Path({str(tmp_path / 'run' / 'p')!r}), Path({str(tmp_path / 'run')!r}), 'main', "
             "mesh_settings(v), kind_settings(v)).ensure()")
-    process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+    # Ctrl-C at its default in the child whatever this process inherited: a background job (CI started with
+    # `&` or nohup) ignores SIGINT, and Python keeps ignoring a signal ignored at its start.
+    process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (standins.dir / "child.pid").exists():
         time.sleep(0.1)  # until kind create is running (its stand-in has started its child)
