@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from meshconform import runs
+from meshconform.interrupts import sigterm_as_interrupt
 from meshconform.meshapi.loader import Sourced, load_text
 from meshconform.platform import registry
 from meshconform.platform.local.platform import LocalPlatform
@@ -24,11 +25,14 @@ def platform(run_root: Path, request: pytest.FixtureRequest) -> Iterator[LocalPl
     folder = run_root / name
     local = registry.create(registry.get("local"), registry.PlatformContext(folder, run_root, "main"))
     assert isinstance(local, LocalPlatform)
-    local.up()
-    try:
-        yield local
-    finally:
-        local.down()
+    # SIGTERM (a CI cancellation, `timeout`) unwinds like Ctrl-C, so the teardown below stops the platform;
+    # without it a cancelled run left every Envoy and app of this module's platform running.
+    with sigterm_as_interrupt():
+        local.up()
+        try:
+            yield local
+        finally:
+            local.down()
 
 
 def resources(text: str) -> list[Sourced]:
