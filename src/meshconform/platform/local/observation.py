@@ -81,6 +81,14 @@ def route_excerpt(discovery: dict[str, Any], hosts: Collection[str]) -> list[dic
 
 
 def json_lines(paths: Iterable[Path]) -> list[dict[str, Any]]:
-    """One record per line of each existing file (request logs and Envoy access logs)."""
-    return [json.loads(line) for path in paths if path.exists()
-            for line in path.read_text().splitlines() if line.strip()]
+    """One record per complete line of each existing file (request logs and Envoy access logs). A last line
+    without its newline is still being written (Envoy flushes its buffer every 200 ms, wherever it ends): it is
+    left for the next read rather than parsed half-written."""
+    records: list[dict[str, Any]] = []
+    for path in paths:
+        if not path.exists():
+            continue
+        text = path.read_text()
+        complete = text[:text.rfind("\n") + 1]
+        records.extend(json.loads(line) for line in complete.splitlines() if line.strip())
+    return records
