@@ -17,6 +17,16 @@ from meshconform.perf import histograms  # noqa: E402
 TAIL_TICKS = (0.0, 50.0, 90.0, 99.0, 99.9, 99.99)
 
 
+def _finish(fig: Any, ax: Any, path: Path) -> Path:
+    """The latency plots' common end: log grid, legend, written as PNG, figure closed."""
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def percentile_curve(document: dict[str, Any], path: Path) -> Path:
     """Latency by percentile, x = 1/(1-p) on a log axis (HDR's customary plot), y log-scaled too."""
     fig, ax = plt.subplots(figsize=(8, 5))
@@ -38,12 +48,7 @@ def percentile_curve(document: dict[str, Any], path: Path) -> Path:
     ax.set_xlabel("percentile")
     ax.set_ylabel("latency from intended send (ms)")
     ax.set_title("Latency by percentile")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path)
 
 
 def over_time(document: dict[str, Any], path: Path) -> Path:
@@ -97,12 +102,7 @@ def by_step(document: dict[str, Any], path: Path) -> Path | None:
     ax.set_ylabel("latency from intended send (ms)")
     ax.set_yscale("log")
     ax.set_title("Latency per load step")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path)
 
 
 def trend(documents: list[dict[str, Any]], path: Path) -> Path:
