@@ -16,11 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import pytest
 import yaml
 from pydantic import BaseModel
 
 from meshconform import conformance
+from meshconform.errors import ConfigError
 from meshconform.meshapi import gateway_api, istio
+from meshconform.meshapi.loader import load_text
+from meshconform.platform.local import capabilities
 from meshconform.suite.manifests import manifest_path
 from meshconform.suite.unit import REGISTRY
 
@@ -38,9 +42,42 @@ KINDS: dict[str, type[BaseModel]] = {
 TEMPLATE_VALUES: dict[str, dict[str, Any]] = {
     "gateway/echo-wildcard.yaml": {"zone": "z.example", "authority_regex": "a"},
 }
-# Claimed fields no conformance check exercises yet: the checks still to write (target: none). queryParams
-# prefix: istio.io's HTTPMatchRequest reference says prefix is not supported for query parameters, so the
-# local platform should refuse it rather than a check exercise it.
+_MIRROR_ROUTE = """
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: default}
+spec:
+  parentRefs: [{group: "", kind: Service, name: echo, port: 8080}]
+  rules:
+  - filters: [{type: RequestMirror, requestMirror: {backendRef: {BACKEND}}}]
+    backendRefs: [{name: echo, port: 8080}]
+"""
+# Modelled fields (valid Istio / Gateway API) that the local platform refuses by name (capabilities.py), so not
+# claimed: path -> (a resource using it, the field the refusal must name). queryParams prefix: istio.io's
+# HTTPMatchRequest says prefix is not supported for query parameters. A mirror backend in another namespace
+# needs a ReferenceGrant, and one of another group or kind is not a Service: neither is implemented locally.
+REFUSED: dict[str, tuple[str, str]] = {
+    "VirtualService.spec.http[].match[].queryParams{}.prefix": ("""
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: q, namespace: default}
+spec:
+  hosts: [echo]
+  http:
+  - match: [{queryParams: {lang: {prefix: en}}}]
+    route: [{destination: {host: echo}}]
+""", "spec.http[0].match[0].queryParams.lang.prefix"),
+    f"HTTPRoute.{gateway_api.GROUP}.spec.rules[].filters[].requestMirror.backendRef.namespace": (
+        _MIRROR_ROUTE.replace("BACKEND", "name: echo, namespace: legacy, port: 8080"),
+        "spec.rules[0].filters[0].requestMirror.backendRef.namespace"),
+    f"HTTPRoute.{gateway_api.GROUP}.spec.rules[].filters[].requestMirror.backendRef.group": (
+        _MIRROR_ROUTE.replace("BACKEND", "group: example.com, kind: Service, name: echo, port: 8080"),
+        "spec.rules[0].filters[0].requestMirror.backendRef"),
+    f"HTTPRoute.{gateway_api.GROUP}.spec.rules[].filters[].requestMirror.backendRef.kind": (
+        _MIRROR_ROUTE.replace("BACKEND", "kind: Widget, name: echo, port: 8080"),
+        "spec.rules[0].filters[0].requestMirror.backendRef"),
+}
+# Claimed fields no conformance check exercises yet: the checks still to write (target: none).
 NOT_YET_EXERCISED: set[str] = {
     "AuthorizationPolicy.spec.rules[].from[].source.notNamespaces",
     "AuthorizationPolicy.spec.rules[].from[].source.notRequestPrincipals",
@@ -88,8 +125,7 @@ NOT_YET_EXERCISED: set[str] = {
     # and ResponseHeaderModifier bodies beyond the marker the suite itself sets on every rule (suite/manifests.py).
     *{f"HTTPRoute.{gateway_api.GROUP}.spec.{path}" for path in (
         "parentRefs[].namespace", "rules[].backendRefs[].group", "rules[].backendRefs[].kind",
-        "rules[].backendRefs[].namespace", "rules[].filters[].requestMirror.backendRef.group",
-        "rules[].filters[].requestMirror.backendRef.kind", "rules[].filters[].requestMirror.backendRef.namespace",
+        "rules[].backendRefs[].namespace",
         "rules[].filters[].requestMirror.fraction", "rules[].filters[].requestMirror.fraction.denominator",
         "rules[].filters[].requestMirror.fraction.numerator", "rules[].filters[].responseHeaderModifier",
         "rules[].filters[].responseHeaderModifier.add", "rules[].filters[].responseHeaderModifier.add[].name",
@@ -103,7 +139,6 @@ NOT_YET_EXERCISED: set[str] = {
     "VirtualService.spec.http[].headers.response.add",
     "VirtualService.spec.http[].headers.response.remove",
     "VirtualService.spec.http[].match[].port",
-    "VirtualService.spec.http[].match[].queryParams{}.prefix",
     "VirtualService.spec.http[].mirror.port",
     "VirtualService.spec.http[].mirror.port.number",
     "VirtualService.spec.http[].mirror.subset",
@@ -185,7 +220,7 @@ def applied_documents() -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def coverage() -> tuple[set[str], dict[str, set[str]]]:
-    every = {path for kind, spec in KINDS.items() for path in claimed(spec, f"{kind}.spec")}
+    every = {path for kind, spec in KINDS.items() for path in claimed(spec, f"{kind}.spec")} - set(REFUSED)
     used: dict[str, set[str]] = {}
     for name, document in applied_documents():
         kind = document.get("kind", "")
@@ -216,3 +251,13 @@ def test_the_walk_sees_fields_and_maps() -> None:
     assert "VirtualService.spec.http[].route[].destination.host" in paths
     assert "VirtualService.spec.http[].match[].headers{}.exact" in set(claimed(istio.VirtualServiceSpec,
                                                                                "VirtualService.spec"))
+
+
+@pytest.mark.parametrize("path", sorted(REFUSED))
+def test_refused_fields_are_refused_by_name(path: str) -> None:
+    text, field = REFUSED[path]
+    items = load_text(text, "refused.yaml")  # valid: the schema accepts it, as a cluster would
+    with pytest.raises(ConfigError) as caught:
+        capabilities.check(items)
+    assert caught.value.field == field, str(caught.value)
+    assert "not implemented by the local platform" in str(caught.value)

@@ -44,6 +44,16 @@ class Misbehaviour(StrEnum):
                               "regex matches succeed when the regex matches any part of the value, not all of it")
     REQUEST_HEADER_OPERATIONS_IGNORED = ("request-header-operations-ignored",
                                          "VirtualService request header set/add/remove are dropped")
+    RESPONSE_HEADER_OPERATIONS_IGNORED = ("response-header-operations-ignored",
+                                          "VirtualService response header add/remove and a destination's response "
+                                          "headers are dropped (a rule's response set is kept)")
+    DELAY_PERCENT_IGNORED = "delay-percent-ignored", "a delay's deprecated integer percent is read as 0"
+    METHOD_MATCH_IGNORED = "method-match-ignored", "method matches (VirtualService and HTTPRoute) are dropped"
+    QUERY_MATCH_IGNORED = "query-match-ignored", "query parameter matches (VirtualService and HTTPRoute) are dropped"
+    BACKEND_KIND_IGNORED = ("backend-kind-ignored",
+                            "an HTTPRoute backendRef of any group and kind is resolved as the Service of its name")
+    REFERENCE_GRANT_IGNORED = ("reference-grant-ignored",
+                               "an HTTPRoute backendRef to another namespace is used without a ReferenceGrant")
     HTTPS_REDIRECT_IGNORED = "https-redirect-ignored", "gateway servers serve plain HTTP despite httpsRedirect"
     PORT_LEVEL_MTLS_IGNORED = "port-level-mtls-ignored", "PeerAuthentication portLevelMtls is ignored"
     IDENTITY_FROM_DEPLOYMENT_NAME = ("identity-from-deployment-name",
