@@ -6,6 +6,7 @@ reference: segment-based PathPrefix, rule precedence, weights, header matches, f
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
@@ -41,6 +42,8 @@ INGRESS_PROBES = [
     ("/exact", "v2"), ("/exact/", "status 404"), ("/exactly", "status 404"),
     ("/", "status 404"),
     ("/missing-backend", "status 500"),    # a backendRef to a Service that does not exist: 500, not 404 or 503
+    ("/other-kind", "status 500"),         # a backendRef of another group and kind (InvalidKind): 500
+    ("/other-namespace", "status 500"),    # a Service in another namespace without a ReferenceGrant: 500
 ]
 
 
@@ -48,7 +51,9 @@ INGRESS_PROBES = [
                   "for one hostname in it: PathPrefix matches whole path segments (/prefix takes /prefix and "
                   "/prefix/a, never /prefixed; a trailing slash in the prefix is ignored), Exact the whole path, "
                   "the longest prefix wins over an earlier shorter one; other paths and other hostnames get the "
-                  "gateway's own 404 (NR); a rule whose backend Service does not exist answers 500.",
+                  "gateway's own 404 (NR); a rule whose backend Service does not exist, whose backend is of another "
+                  "kind, or is a Service in another namespace that grants no reference (no ReferenceGrant) answers "
+                  "500.",
                   features={"Gateway", "HTTPRoute"}, manifests=("gateway-api/echo-paths.yaml",))
 def test_gateway_api_http_paths(mesh_platform, mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     zone = "gwapi.example.com"
@@ -99,36 +104,54 @@ HEADER_PROBES: list[tuple[dict[str, str], str]] = [
     ({"x-tier": "gold-42"}, "v2"), ({"x-tier": "gold-42x"}, "v1"),  # a regex must match the whole value
     ({"x-tier": "old-gold-42"}, "v1"), ({}, "v1"),
 ]
+# (method, query string, where the route sends it): method PATCH, query lane=fast (Exact, case-sensitive value) and
+# tier~gold-[0-9]+ (RegularExpression, whole value) to v2; their closest misses to v1.
+METHOD_QUERY_PROBES: list[tuple[str, str, str]] = [
+    ("PATCH", "", "v2"), ("POST", "", "v1"), ("PUT", "", "v1"),
+    ("GET", "?lane=fast", "v2"), ("GET", "?x=1&lane=fast", "v2"), ("GET", "?lane=fastx", "v1"),
+    ("GET", "?lane=Fast", "v1"), ("GET", "?lane=", "v1"), ("GET", "?plane=fast", "v1"),
+    ("GET", "?tier=gold-7", "v2"), ("GET", "?tier=gold-7x", "v1"), ("GET", "?tier=old-gold-7", "v1"),
+]
 HEADER_REPEATS = 20  # 9 probes x 20: a 5 % misrouting of any one probe escapes with probability 0.95^20 = 0.36,
 # of the whole set of misrouting inputs far less; a misbehaving match misroutes all requests of its probe.
 
 
 @conformance_test("gateway-api-mesh-header-matches", "An HTTPRoute on the echo Service sends requests with header "
                   "x-route: canary (Exact; the name case-insensitive) or x-tier matching gold-[0-9]+ "
-                  "(RegularExpression, whole value) to echo v2 and everything else to echo v1; the closest misses "
-                  "(a case variant, a longer value, a partial regex match, no header) go to v1.",
-                  features={"Mesh", "HTTPRoute"}, manifests=("gateway-api/echo-mesh-headers.yaml",))
+                  "(RegularExpression, whole value), with method PATCH, or with query parameter lane=fast (Exact) "
+                  "or tier matching gold-[0-9]+ (RegularExpression) to echo v2 (the latter in a named rule) and "
+                  "everything else to echo v1; the closest misses (a case variant, a longer value, a partial regex "
+                  "match, no header, another method, another parameter name) go to v1.",
+                  features={"Mesh", "HTTPRoute", "HTTPRouteMethodMatching", "HTTPRouteQueryParamMatching",
+                            "HTTPRouteNamedRouteRule"}, manifests=("gateway-api/echo-mesh-headers.yaml",))
 def test_gateway_api_mesh_header_matches(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     marker = mesh_config.apply_manifest("gateway-api/echo-mesh-headers.yaml")
     wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
-    requests = [Request(f"/h/{i}", host="echo:8080", headers=headers)
-                for headers, _ in HEADER_PROBES for i in range(HEADER_REPEATS)]
+    probes = [(str(headers or "no header"), Request("/h/{i}", host="echo:8080", headers=headers), expected)
+              for headers, expected in HEADER_PROBES]
+    probes += [(f"{method} /h{query}", Request("/h/{i}" + query, host="echo:8080", method=method), expected)
+               for method, query, expected in METHOD_QUERY_PROBES]
+    requests = [replace(request, path=request.path.replace("{i}", str(i)))
+                for _, request, _ in probes for i in range(HEADER_REPEATS)]
     replies = mesh_meshed_client.send(requests, concurrency=20)
     wrong, seen = [], {}
-    for n, (headers, expected) in enumerate(HEADER_PROBES):
+    for n, (name, _, expected) in enumerate(probes):
         counts = Counter(_where(r) for r in replies[n * HEADER_REPEATS:(n + 1) * HEADER_REPEATS])
-        seen[str(headers or "no header")] = dict(counts)
+        seen[name] = dict(counts)
         if set(counts) != {expected}:
-            wrong.append(f"{headers or 'no header'}: expected {expected}, saw {dict(counts)}")
+            wrong.append(f"{name}: expected {expected}, saw {dict(counts)}")
     mesh_result.figure("routes", seen)
-    assert not wrong, f"{len(wrong)} of {len(HEADER_PROBES)} header probes took the wrong route " \
+    assert not wrong, f"{len(wrong)} of {len(probes)} probes took the wrong route " \
                       f"({HEADER_REPEATS} requests each): " + "; ".join(wrong)
 
 
 @conformance_test("gateway-api-mesh-request-header-modifier", "An HTTPRoute on the echo Service with a "
                   "RequestHeaderModifier filter: set overwrites what the caller sent, add adds a header, remove "
-                  "drops the caller's header; headers it does not name pass unchanged (as the app sees them).",
-                  features={"Mesh", "HTTPRoute"}, manifests=("gateway-api/echo-mesh-header-modifier.yaml",))
+                  "drops the caller's header; headers it does not name pass unchanged (as the app sees them). Its "
+                  "ResponseHeaderModifier sets and adds headers and removes the app's own x-echo-version (as the "
+                  "caller sees the reply).",
+                  features={"Mesh", "HTTPRoute", "HTTPRouteResponseHeaderModification"},
+                  manifests=("gateway-api/echo-mesh-header-modifier.yaml",))
 def test_gateway_api_mesh_request_header_modifier(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     marker = mesh_config.apply_manifest("gateway-api/echo-mesh-header-modifier.yaml")
     wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
@@ -141,6 +164,15 @@ def test_gateway_api_mesh_request_header_modifier(mesh_config, mesh_meshed_clien
     wrong = [s for s in seen if s != expected]
     assert not wrong, f"{len(wrong)} of {len(seen)} requests reached the app with other headers: {wrong[0]}, " \
                       f"expected {expected}"
+    plain = mesh_meshed_client.send([Request(f"/plain/{i}", host="echo:8080") for i in range(5)])
+    assert all("x-echo-version" in {k.lower() for k in r.headers} for r in plain), \
+        f"echo's replies must carry x-echo-version for its removal to mean anything: {plain[0].headers}"
+    wanted = {"x-gw-resp-set": "from-route", "x-gw-resp-add": "added", "x-echo-version": None}
+    caller_saw = [{name: {k.lower(): v for k, v in r.headers.items()}.get(name) for name in wanted} for r in replies]
+    mesh_result.figure("caller_saw", caller_saw[0])
+    wrong = [s for s in caller_saw if s != wanted]
+    assert not wrong, f"{len(wrong)} of {len(caller_saw)} replies reached the caller with other headers: " \
+                      f"{wrong[0]}, expected {wanted}"
 
 
 MIRROR_TOLERANCE = 0.1  # as the Istio-API mirror-fraction check: ±0.1, false-failure DEFAULT_ALPHA (1e-4)

@@ -145,9 +145,10 @@ def test_match_near_misses(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_
     assert not wrong, f"{len(wrong)} of {len(probes)} match probes took the wrong route: " + "; ".join(wrong[:8])
 
 
-@conformance_test("header-operations", "Request header operations of a route rule and of its destination reach the "
-                  "app: set overwrites what the caller sent, add adds, remove drops the caller's header "
-                  "(HTTPRoute.headers and HTTPRouteDestination.headers).", features={"HeaderRouting"},
+@conformance_test("header-operations", "Header operations of a route rule and of its destination: on the request "
+                  "(as the app sees it) set overwrites what the caller sent, add adds, remove drops the caller's "
+                  "header; on the response (as the caller sees it) set and add add headers and remove drops the "
+                  "app's own content-type and x-echo-version (HTTPRoute.headers and HTTPRouteDestination.headers).", features={"HeaderRouting"},
                   manifests=("routing/echo-header-ops.yaml",))
 def test_header_operations(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     marker = mesh_config.apply_manifest("routing/echo-header-ops.yaml")
@@ -164,3 +165,16 @@ def test_header_operations(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_
     wrong = [s for s in seen if s != expected]
     assert not wrong, f"{len(wrong)} of {len(seen)} requests reached the app with other headers: {wrong[0]}, " \
                       f"expected {expected}"
+    # Response operations, as the caller sees them: content-type and x-echo-version are the app's own (shown under
+    # /plain, a rule without operations); the rule removes content-type, its destination x-echo-version.
+    plain = mesh_meshed_client.send([Request(f"/plain/{i}", host="echo:8080") for i in range(5)])
+    app_sent = [{k.lower() for k in r.headers} for r in plain]
+    assert all({"content-type", "x-echo-version"} <= names for names in app_sent), \
+        f"echo's replies must carry content-type and x-echo-version for the removals to mean anything: {app_sent[0]}"
+    wanted = {"x-resp-add": "added", "x-resp-destination": "from-destination", "x-resp-destination-add": "added",
+              "content-type": None, "x-echo-version": None}
+    caller_saw = [{name: {k.lower(): v for k, v in r.headers.items()}.get(name) for name in wanted} for r in replies]
+    mesh_result.figure("caller_saw", caller_saw[0])
+    wrong = [s for s in caller_saw if s != wanted]
+    assert not wrong, f"{len(wrong)} of {len(caller_saw)} replies reached the caller with other headers: " \
+                      f"{wrong[0]}, expected {wanted}"

@@ -90,6 +90,7 @@ class EchoHandler(BaseHTTPRequestHandler):
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(payload)))
+            self.send_header("x-echo-version", VERSION)  # the app's own response header (as bookinfo's echo.py)
             self.end_headers()
             if self.command != "HEAD":  # a HEAD reply announces the length but carries no body
                 self.wfile.write(payload)
