@@ -167,7 +167,7 @@ def test_gateway_api_mesh_request_header_modifier(mesh_config, mesh_meshed_clien
     plain = mesh_meshed_client.send([Request(f"/plain/{i}", host="echo:8080") for i in range(5)])
     assert all("x-echo-version" in {k.lower() for k in r.headers} for r in plain), \
         f"echo's replies must carry x-echo-version for its removal to mean anything: {plain[0].headers}"
-    wanted = {"x-gw-resp-set": "from-route", "x-gw-resp-add": "added", "x-echo-version": None}
+    wanted = {"x-meshconform-gw-set": "from-route", "x-meshconform-gw-add": "added", "x-echo-version": None}
     caller_saw = [{name: {k.lower(): v for k, v in r.headers.items()}.get(name) for name in wanted} for r in replies]
     mesh_result.figure("caller_saw", caller_saw[0])
     wrong = [s for s in caller_saw if s != wanted]

@@ -171,8 +171,8 @@ def test_header_operations(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_
     app_sent = [{k.lower() for k in r.headers} for r in plain]
     assert all({"content-type", "x-echo-version"} <= names for names in app_sent), \
         f"echo's replies must carry content-type and x-echo-version for the removals to mean anything: {app_sent[0]}"
-    wanted = {"x-resp-add": "added", "x-resp-destination": "from-destination", "x-resp-destination-add": "added",
-              "content-type": None, "x-echo-version": None}
+    wanted = {"x-meshconform-resp-add": "added", "x-meshconform-resp-destination": "from-destination",
+              "x-meshconform-resp-destination-add": "added", "content-type": None, "x-echo-version": None}
     caller_saw = [{name: {k.lower(): v for k, v in r.headers.items()}.get(name) for name in wanted} for r in replies]
     mesh_result.figure("caller_saw", caller_saw[0])
     wrong = [s for s in caller_saw if s != wanted]

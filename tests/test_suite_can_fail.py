@@ -62,6 +62,12 @@ CATCHES = {
     "registry-only-ignored": ["egress-registry-only"],
     "service-entries-ignored": ["egress-registry-only"],
     "passthrough-blocked": ["egress-passthrough"],
+    "response-header-operations-ignored": ["header-operations", "gateway-api-mesh-request-header-modifier"],
+    "delay-percent-ignored": ["fault-delay"],
+    "method-match-ignored": ["match-near-misses", "gateway-api-mesh-header-matches"],
+    "query-match-ignored": ["match-near-misses", "gateway-api-mesh-header-matches"],
+    "backend-kind-ignored": ["gateway-api-http-paths"],
+    "reference-grant-ignored": ["gateway-api-http-paths"],
 }
 FOLDER = Path(conformance.__file__).parent
 

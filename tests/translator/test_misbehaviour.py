@@ -45,6 +45,10 @@ spec:
     backendRefs: [{name: echo, port: 80}]
   - matches: [{path: {type: PathPrefix, value: /g/deeper}}]
     backendRefs: [{name: quiet, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /g/kind}}]
+    backendRefs: [{group: example.com, kind: Widget, name: echo, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /g/namespace}}]
+    backendRefs: [{name: vault, namespace: secure, port: 80}]
 ---"""
 
 
@@ -92,6 +96,14 @@ spec:
     timeout: 2s
     retries: {attempts: 2, perTryTimeout: 0.5s, retryOn: connect-failure}
     route: [{destination: {host: echo, subset: blue-v1}}]
+  - match: [{uri: {prefix: /method}, method: {prefix: PAT}}]
+    route: [{destination: {host: echo, subset: v2}}]
+  - match: [{uri: {prefix: /query}, queryParams: {lane: {}}}]
+    route: [{destination: {host: echo, subset: v2}}]
+  - match: [{uri: {prefix: /deprecated}}]
+    fault: {delay: {fixedDelay: 1s, percent: 100}}
+    headers: {response: {set: {x-rule: a}, add: {x-added: b}, remove: [x-app]}}
+    route: [{destination: {host: echo, subset: v2}, headers: {response: {set: {x-destination: c}}}}]
   - route:
     - {destination: {host: echo, subset: v1}, weight: 50}
     - {destination: {host: echo, subset: v2}, weight: 50}
@@ -193,6 +205,27 @@ def route_to(c: Configs, request: ev.Request) -> dict:
     route = ev.route_for(ev.sidecar_routes(c["default/client-0"]), request)
     assert route is not None
     return route
+
+
+def deprecated_route(c: Configs) -> dict:
+    return route_to(c, ev.Request("echo", path="/deprecated/1"))
+
+
+def response_headers(route: dict) -> tuple[list[str], list[str]]:
+    """(names added or set, names removed) on the route and its one destination."""
+    added = [h["header"]["key"] for h in route.get("response_headers_to_add", [])]
+    return sorted(added), sorted(route.get("response_headers_to_remove", []))
+
+
+def gateway_api_answer(c: Configs, path: str) -> str:
+    """What the gateway does with an HTTPRoute path: the backend's cluster, or the status of an injected abort."""
+    answer = ev.gateway_handles(c[GATEWAY], GATEWAY_PORTS.http, ev.Request("g.example.com", path))
+    if answer.route is None:
+        return answer.kind
+    fault = ev.fault(answer.route)
+    if fault is not None and fault.abort_share == 1.0:
+        return f"abort {fault.abort_status}"
+    return ",".join(ev.cluster_shares(answer.route))
 
 
 def retry_on_route(c: Configs) -> dict:
@@ -385,6 +418,28 @@ CASES: dict[Misbehaviour, Case] = {
     Misbehaviour.REQUEST_HEADER_OPERATIONS_IGNORED: Case(
         (ROUTES + r".*\.routes\[\d+\]\.request_headers_to_(add|remove)$",),
         lambda c: sorted(split_route(c).get("request_headers_to_remove", [])), ["x-drop"], []),
+    Misbehaviour.RESPONSE_HEADER_OPERATIONS_IGNORED: Case(
+        (ROUTES + r".*\.routes\[\d+\]\.response_headers_to_(add(\[len\]|\[\d+\]\..*)?|remove)$",),
+        lambda c: response_headers(deprecated_route(c)), (["x-added", "x-destination", "x-rule"], ["x-app"]),
+        (["x-rule"], [])),
+    Misbehaviour.DELAY_PERCENT_IGNORED: Case(
+        (ROUTES + r".*\.typed_per_filter_config\.envoy\.filters\.http\.fault\.delay\.percentage\.numerator$",),
+        lambda c: ev.fault(deprecated_route(c)).delay_share, 1.0, 0.0),  # type: ignore[union-attr]
+    Misbehaviour.METHOD_MATCH_IGNORED: Case(
+        (ROUTES + r".*\.routes\[\d+\]\.match(\.headers)?$",),
+        lambda c: ev.cluster_shares(route_to(c, ev.Request("echo", path="/method/1", method="POST"))),
+        {V1: 0.5, V2: 0.5}, {V2: 1.0}),
+    Misbehaviour.QUERY_MATCH_IGNORED: Case(
+        (ROUTES + r".*\.routes\[\d+\]\.match(\.query_parameters)?$",),
+        lambda c: ev.cluster_shares(route_to(c, ev.Request("echo", path="/query/1"))), {V1: 0.5, V2: 0.5},
+        {V2: 1.0}),
+    Misbehaviour.BACKEND_KIND_IGNORED: Case(
+        (r"^istio-system/istio-ingressgateway:routes\..*\.routes\[\d+\]\.(route\..*|typed_per_filter_config)$",),
+        lambda c: gateway_api_answer(c, "/g/kind/x"), "abort 500", f"outbound|80||{ECHO}", proxies=(GATEWAY,)),
+    Misbehaviour.REFERENCE_GRANT_IGNORED: Case(
+        (r"^istio-system/istio-ingressgateway:routes\..*\.routes\[\d+\]\.(route\..*|typed_per_filter_config)$",),
+        lambda c: gateway_api_answer(c, "/g/namespace/x"), "abort 500", "outbound|80||vault.secure.svc.cluster.local",
+        proxies=(GATEWAY,)),
     Misbehaviour.XFCC_FORWARDED_FROM_UNTRUSTED: Case(
         (LISTENER_CHAINS,), plaintext_xfcc, "SANITIZE", "ALWAYS_FORWARD_ONLY"),
     Misbehaviour.OUTLIER_DETECTION_IGNORED: Case(
@@ -395,10 +450,10 @@ CASES: dict[Misbehaviour, Case] = {
         lambda c: "envoy.filters.http.jwt_authn" in inbound_http_filters(c["default/echo-v1-0"]), True, False,
         proxies=("default/echo-v1-0", "default/echo-v2-0")),
     Misbehaviour.PATH_PREFIX_AS_STRING_PREFIX: Case(
-        (r"^istio-system/istio-ingressgateway:routes\..*\.routes(\[len\]|\[\d+\]\.(match\..*|name|route\..*))$",),
+        (r"^istio-system/istio-ingressgateway:routes\..*\.routes(\[len\]|\[\d+\]\.(match\..*|name|route\..*|typed_per_filter_config))$",),
         lambda c: gateway_api_route(c, "/gx"), "not-found", f"outbound|80||{ECHO}", proxies=(GATEWAY,)),
     Misbehaviour.GATEWAY_API_PRECEDENCE_IGNORED: Case(
-        (r"^istio-system/istio-ingressgateway:routes\..*\.routes\[\d+\]\.(match\..*|name|route\..*)$",),
+        (r"^istio-system/istio-ingressgateway:routes\..*\.routes\[\d+\]\.(match\..*|name|route\..*|typed_per_filter_config)$",),
         lambda c: gateway_api_route(c, "/g/deeper/x"), "outbound|80||quiet.default.svc.cluster.local",
         f"outbound|80||{ECHO}", proxies=(GATEWAY,)),
     Misbehaviour.REGISTRY_ONLY_IGNORED: Case(

@@ -23,7 +23,8 @@ from typing import Any
 
 BODY_LIMIT = 16_384  # as meshconform.traffic.sender
 KEPT_HEADERS = ("server", "content-type", "x-envoy-upstream-service-time", "x-envoy-overloaded",
-                "x-meshconform-config", "location", "x-request-id", "set-cookie")
+                "x-meshconform-config", "location", "x-request-id", "set-cookie", "x-echo-version")
+KEPT_PREFIX = "x-meshconform-"  # as meshconform.traffic.sender
 POD = os.environ.get("HOSTNAME", "local")
 NAMESPACE = os.environ.get("MESHCONFORM_NAMESPACE", "default")
 VERSION = os.environ.get("MESHCONFORM_VERSION", "v1")
@@ -174,7 +175,8 @@ def send_one(request: dict[str, Any], reuse: bool, local: _Connections) -> dict[
                      body=body.encode() if isinstance(body, str) else None, headers=headers)
         reply = conn.getresponse()
         data = reply.read()
-        kept = {k.lower(): v for k, v in reply.getheaders() if k.lower() in KEPT_HEADERS}
+        kept = {k.lower(): v for k, v in reply.getheaders() if k.lower() in KEPT_HEADERS
+                or k.lower().startswith(KEPT_PREFIX)}
         if reuse and not reply.will_close:
             pool[key] = conn
         else:
