@@ -120,32 +120,15 @@ NOT_YET_EXERCISED: set[str] = {
     "RequestAuthentication.spec.jwtRules[].fromHeaders[].name",
     "RequestAuthentication.spec.jwtRules[].fromHeaders[].prefix",
     "RequestAuthentication.spec.jwtRules[].jwksUri",
-    # Gateway API: cross-namespace references (need a ReferenceGrant for backends), other backend kinds, mirror
-    # fractions, query/method matching and named rules (extended features of their own in the Gateway API suite),
-    # and ResponseHeaderModifier bodies beyond the marker the suite itself sets on every rule (suite/manifests.py).
+    # Gateway API: a parent in another namespace (needs a listener allowing routes from it) and mirror fractions.
     *{f"HTTPRoute.{gateway_api.GROUP}.spec.{path}" for path in (
-        "parentRefs[].namespace", "rules[].backendRefs[].group", "rules[].backendRefs[].kind",
-        "rules[].backendRefs[].namespace",
-        "rules[].filters[].requestMirror.fraction", "rules[].filters[].requestMirror.fraction.denominator",
-        "rules[].filters[].requestMirror.fraction.numerator", "rules[].filters[].responseHeaderModifier",
-        "rules[].filters[].responseHeaderModifier.add", "rules[].filters[].responseHeaderModifier.add[].name",
-        "rules[].filters[].responseHeaderModifier.add[].value", "rules[].filters[].responseHeaderModifier.remove",
-        "rules[].filters[].responseHeaderModifier.set", "rules[].filters[].responseHeaderModifier.set[].name",
-        "rules[].filters[].responseHeaderModifier.set[].value", "rules[].matches[].method",
-        "rules[].matches[].queryParams", "rules[].matches[].queryParams[].name", "rules[].matches[].queryParams[].type",
-        "rules[].matches[].queryParams[].value", "rules[].name")},
+        "parentRefs[].namespace", "rules[].filters[].requestMirror.fraction",
+        "rules[].filters[].requestMirror.fraction.denominator", "rules[].filters[].requestMirror.fraction.numerator")},
     "ServiceEntry.spec.endpoints[].ports",
-    "VirtualService.spec.http[].fault.delay.percent",
-    "VirtualService.spec.http[].headers.response.add",
-    "VirtualService.spec.http[].headers.response.remove",
-    "VirtualService.spec.http[].match[].port",
+    # The mirror's port on a host with two ports: locally a Service's every targetPort is served by the pod's app,
+    # so no port of a test-made Service leads nowhere, and the port a copy took is not observable from the app.
     "VirtualService.spec.http[].mirror.port",
     "VirtualService.spec.http[].mirror.port.number",
-    "VirtualService.spec.http[].mirror.subset",
-    "VirtualService.spec.http[].route[].headers.response",
-    "VirtualService.spec.http[].route[].headers.response.add",
-    "VirtualService.spec.http[].route[].headers.response.remove",
-    "VirtualService.spec.http[].route[].headers.response.set",
 }
 
 

@@ -66,6 +66,8 @@ CATCHES = {
     "delay-percent-ignored": ["fault-delay"],
     "method-match-ignored": ["match-near-misses", "gateway-api-mesh-header-matches"],
     "query-match-ignored": ["match-near-misses", "gateway-api-mesh-header-matches"],
+    "match-port-ignored": ["match-near-misses"],
+    "mirror-subset-ignored": ["mirror-full"],
     "backend-kind-ignored": ["gateway-api-http-paths"],
     "reference-grant-ignored": ["gateway-api-http-paths"],
 }

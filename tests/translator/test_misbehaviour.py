@@ -104,6 +104,8 @@ spec:
     fault: {delay: {fixedDelay: 1s, percent: 100}}
     headers: {response: {set: {x-rule: a}, add: {x-added: b}, remove: [x-app]}}
     route: [{destination: {host: echo, subset: v2}, headers: {response: {set: {x-destination: c}}}}]
+  - match: [{port: 81}]
+    route: [{destination: {host: echo, subset: v1}}]
   - route:
     - {destination: {host: echo, subset: v1}, weight: 50}
     - {destination: {host: echo, subset: v2}, weight: 50}
@@ -433,6 +435,12 @@ CASES: dict[Misbehaviour, Case] = {
         (ROUTES + r".*\.routes\[\d+\]\.match(\.query_parameters)?$",),
         lambda c: ev.cluster_shares(route_to(c, ev.Request("echo", path="/query/1"))), {V1: 0.5, V2: 0.5},
         {V2: 1.0}),
+    Misbehaviour.MATCH_PORT_IGNORED: Case(
+        (ROUTES + r".*\.routes(\[len\]|\[\d+\](\..*)?)$",),
+        lambda c: ev.cluster_shares(split_route(c)), {V1: 0.5, V2: 0.5}, {V1: 1.0}),
+    Misbehaviour.MIRROR_SUBSET_IGNORED: Case(
+        (ROUTES + r".*\.route\.request_mirror_policies\[0\]\.cluster$",),
+        lambda c: [m.cluster for m in ev.mirrors(split_route(c))], [V2], [f"outbound|80||{ECHO}"]),
     Misbehaviour.BACKEND_KIND_IGNORED: Case(
         (r"^istio-system/istio-ingressgateway:routes\..*\.routes\[\d+\]\.(route\..*|typed_per_filter_config)$",),
         lambda c: gateway_api_answer(c, "/g/kind/x"), "abort 500", f"outbound|80||{ECHO}", proxies=(GATEWAY,)),

@@ -59,7 +59,8 @@ class RouteBuilder:
         for index, rule in enumerate(self.vs.spec.http):
             matches: list[HTTPMatchRequest | None] = list(rule.match) or [None]
             for match in matches:
-                if match is not None and match.port is not None and port is not None and match.port != port:
+                if (match is not None and match.port is not None and port is not None and match.port != port
+                        and Misbehaviour.MATCH_PORT_IGNORED not in self.misbehave):
                     continue
                 if match is not None and Misbehaviour.HEADER_MATCH_IGNORED in self.misbehave and match.headers:
                     match = match.model_copy(update={"headers": {}})
@@ -133,8 +134,11 @@ class RouteBuilder:
             action["retry_policy"]["per_try_timeout"] = action.pop("timeout")
             action["timeout"] = "0s"
         if rule.mirror is not None and Misbehaviour.MIRROR_DROPPED not in self.misbehave:
+            mirror = rule.mirror
+            if Misbehaviour.MIRROR_SUBSET_IGNORED in self.misbehave:
+                mirror = mirror.model_copy(update={"subset": None})
             action["request_mirror_policies"] = [{
-                "cluster": self._cluster(rule.mirror, port, f"{where}.mirror"),
+                "cluster": self._cluster(mirror, port, f"{where}.mirror"),
                 "runtime_fraction": {"default_value": fraction(
                     1.0 if Misbehaviour.MIRROR_PERCENTAGE_IGNORED in self.misbehave else rule.mirror_fraction)},
                 "trace_sampled": False,
