@@ -179,20 +179,22 @@ MIRROR_TOLERANCE = 0.1  # as the Istio-API mirror-fraction check: ±0.1, false-f
 
 
 @conformance_test("gateway-api-mesh-request-mirror", "An HTTPRoute on the echo Service with a RequestMirror filter "
-                  "(percent 50) to echo-mirror: the share of request ids reaching the mirror is 0.5 (tolerance 0.1, "
-                  "false-failure 1e-4); callers see only echo's own answers although the mirror answers 500.",
-                  features={"Mesh", "HTTPRoute", "HTTPRouteRequestMirror", "HTTPRouteRequestPercentageMirror"},
+                  "(fraction 1/2) to echo-mirror: the share of request ids reaching the mirror is 0.5 (tolerance "
+                  "0.1, false-failure 1e-4); under /unmirrored (percent 0) none reaches it; callers see only echo's "
+                  "own answers although the mirror answers 500.",
+                  features={"Mesh", "HTTPRoute", "HTTPRouteRequestMirror", "HTTPRouteRequestPercentageMirror",
+                            "HTTPRouteNamedRouteRule"},
                   manifests=("gateway-api/echo-mesh-mirror.yaml",))
 def test_gateway_api_mesh_request_mirror(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts,  # type: ignore[no-untyped-def]
                                          mesh_result) -> None:
-    marker = mesh_config.apply_manifest("gateway-api/echo-mesh-mirror.yaml", percent=50)
+    marker = mesh_config.apply_manifest("gateway-api/echo-mesh-mirror.yaml")
     wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
     path = f"/{new_marker('gwapi-mirror')}"  # a path of its own: no other traffic can be counted
     replies: list[Response] = []
 
-    def mirrored_ids() -> set[str]:
+    def mirrored_ids(prefix: str = path) -> set[str]:
         return {rec["request_id"] for rec in mesh_platform.request_log("default", "echo-mirror")
-                if rec["path"].startswith(path)}
+                if rec["path"].startswith(prefix)}
 
     def send_batch(first: int, size: int) -> dict[str, int]:
         batch = mesh_meshed_client.send([Request(f"{path}/{i}", host="echo:8080") for i in range(first, first + size)],
@@ -207,6 +209,14 @@ def test_gateway_api_mesh_request_mirror(mesh_platform, mesh_config, mesh_meshed
     sample = measure_counted(send_batch, {"mirrored": 0.5, "not_mirrored": 0.5}, DEFAULT_ALPHA, MIRROR_TOLERANCE,
                              batch=100)
     mesh_result.figure("mirrored", sample.to_json())
+    # percent 0: 20 requests, none copied (their copies would leave with them: the count settles where it is).
+    unmirrored = f"/unmirrored/{new_marker('gwapi-mirror')}"
+    zero = mesh_meshed_client.send([Request(f"{unmirrored}/{i}", host="echo:8080") for i in range(20)])
+    replies.extend(zero)
+    copies = await_settled(lambda: len({r.request_id for r in zero} & mirrored_ids(unmirrored)), mesh_timeouts,
+                           "the mirror's request count to settle")
+    mesh_result.figure("mirrored_at_percent_0", copies)
+    assert copies == 0, f"percent 0 must mirror nothing: {copies} of {len(zero)} request ids reached the mirror"
     assert all(r.status == 200 and r.version for r in replies), \
         f"callers must get echo's own 200, never the mirror's answer: {outcomes(replies, _where)} of {len(replies)}"
     assert sample.passed, sample.describe()

@@ -58,7 +58,7 @@ SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
     "gateway-api/echo-paths.yaml": [{"host": "paths.gwapi.example.com", "zone": "gwapi.example.com"}],
     "gateway-api/echo-mesh-weights.yaml": [{"v1": 80, "v2": 20}, {"v1": 50, "v2": 50}],
     "gateway-api/echo-mesh-headers.yaml": [{}], "gateway-api/echo-mesh-header-modifier.yaml": [{}],
-    "gateway-api/echo-mesh-mirror.yaml": [{"percent": 50}],
+    "gateway-api/echo-mesh-mirror.yaml": [{}],
     "interactions/echo-v1-subset.yaml": [{}], "interactions/echo-retry-on.yaml": [{}],
     "interactions/echo-abort-retries.yaml": [{}], "interactions/echo-multi-label-subsets.yaml": [{}],
     "interactions/echo-timeout-retries.yaml": [{"cap_timeout": "1s", "cap_attempts": 5, "cap_per_try": "0.4s",
