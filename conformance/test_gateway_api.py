@@ -53,7 +53,8 @@ INGRESS_PROBES = [
                   "the longest prefix wins over an earlier shorter one; other paths and other hostnames get the "
                   "gateway's own 404 (NR); a rule whose backend Service does not exist, whose backend is of another "
                   "kind, or is a Service in another namespace that grants no reference (no ReferenceGrant) answers "
-                  "500.",
+                  "500; a route in another namespace attaches, by its parentRef's namespace, to a listener "
+                  "admitting all namespaces.",
                   features={"Gateway", "HTTPRoute"}, manifests=("gateway-api/echo-paths.yaml",))
 def test_gateway_api_http_paths(mesh_platform, mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     zone = "gwapi.example.com"
@@ -73,6 +74,13 @@ def test_gateway_api_http_paths(mesh_platform, mesh_config, mesh_ingress, mesh_t
              if set(seen[path]) != {expected}]
     assert not wrong, f"{len(wrong)} of {len(probes)} paths took the wrong route ({REPEATS} requests each): " + \
         "; ".join(wrong)
+    # A route in namespace optin attached by its parentRef's namespace to the listener admitting all namespaces.
+    optin = mesh_ingress.send([Request(f"/from-optin/{i}", host=f"optin.all.{zone}") for i in range(REPEATS)])
+    mesh_result.figure("optin_route", outcomes(optin, lambda r: f"answered {r.status} from "
+                                                                f"{(r.json() or {}).get('namespace')}"))
+    assert all(r.status == 200 and (r.json() or {}).get("namespace") == "optin" for r in optin), \
+        "a route in namespace optin whose parentRef names the Gateway's namespace must reach optin's echo: " + \
+        outcomes(optin, lambda r: f"answered {r.status} from {(r.json() or {}).get('namespace')}")
     # The 404s must be the gateway's own "no route" (NR), not a backend's 404 passed through.
     not_found = [r for r in replies if r.status == 404]
     records = records_for(mesh_platform, [GATEWAY], not_found, mesh_timeouts, direction="gateway")

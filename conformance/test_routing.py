@@ -154,8 +154,8 @@ def test_match_near_misses(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_
 @conformance_test("header-operations", "Header operations of a route rule and of its destination: on the request "
                   "(as the app sees it) set overwrites what the caller sent, add adds, remove drops the caller's "
                   "header; on the response (as the caller sees it) set and add add headers and remove drops the "
-                  "app's own content-type and x-echo-version (HTTPRoute.headers and HTTPRouteDestination.headers).", features={"HeaderRouting"},
-                  manifests=("routing/echo-header-ops.yaml",))
+                  "app's own content-type and x-echo-version (HTTPRoute.headers and HTTPRouteDestination.headers).",
+                  features={"HeaderRouting"}, manifests=("routing/echo-header-ops.yaml",))
 def test_header_operations(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     marker = mesh_config.apply_manifest("routing/echo-header-ops.yaml")
     wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)

@@ -120,8 +120,6 @@ NOT_YET_EXERCISED: set[str] = {
     "RequestAuthentication.spec.jwtRules[].fromHeaders[].name",
     "RequestAuthentication.spec.jwtRules[].fromHeaders[].prefix",
     "RequestAuthentication.spec.jwtRules[].jwksUri",
-    # Gateway API: a parent in another namespace (a listener allowing routes from there, a route in that namespace).
-    f"HTTPRoute.{gateway_api.GROUP}.spec.parentRefs[].namespace",
     "ServiceEntry.spec.endpoints[].ports",
     # The mirror's port on a host with two ports: locally a Service's every targetPort is served by the pod's app,
     # so no port of a test-made Service leads nowhere, and the port a copy took is not observable from the app.

@@ -69,6 +69,7 @@ CATCHES = {
     "match-port-ignored": ["match-near-misses"],
     "mirror-subset-ignored": ["mirror-full"],
     "backend-kind-ignored": ["gateway-api-http-paths"],
+    "parent-namespace-ignored": ["gateway-api-http-paths"],
     "reference-grant-ignored": ["gateway-api-http-paths"],
 }
 FOLDER = Path(conformance.__file__).parent

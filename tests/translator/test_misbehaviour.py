@@ -33,7 +33,9 @@ kind: Gateway
 metadata: {name: gw, namespace: default}
 spec:
   gatewayClassName: istio
-  listeners: [{name: http, port: 80, protocol: HTTP, hostname: g.example.com}]
+  listeners:
+  - {name: http, port: 80, protocol: HTTP, hostname: g.example.com}
+  - {name: all, port: 80, protocol: HTTP, hostname: s.example.com, allowedRoutes: {namespaces: {from: All}}}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -49,6 +51,14 @@ spec:
     backendRefs: [{group: example.com, kind: Widget, name: echo, port: 80}]
   - matches: [{path: {type: PathPrefix, value: /g/namespace}}]
     backendRefs: [{name: vault, namespace: secure, port: 80}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: s, namespace: secure}
+spec:
+  parentRefs: [{name: gw, namespace: default, sectionName: all}]
+  hostnames: [s.example.com]
+  rules: [{backendRefs: [{name: vault, port: 80}]}]
 ---"""
 
 
@@ -441,6 +451,10 @@ CASES: dict[Misbehaviour, Case] = {
     Misbehaviour.MIRROR_SUBSET_IGNORED: Case(
         (ROUTES + r".*\.route\.request_mirror_policies\[0\]\.cluster$",),
         lambda c: [m.cluster for m in ev.mirrors(split_route(c))], [V2], [f"outbound|80||{ECHO}"]),
+    Misbehaviour.PARENT_NAMESPACE_IGNORED: Case(
+        (r"^istio-system/istio-ingressgateway:routes\..*$",),
+        lambda c: ev.gateway_handles(c[GATEWAY], GATEWAY_PORTS.http, ev.Request("s.example.com")).kind, "route",
+        "not-found", proxies=(GATEWAY,)),
     Misbehaviour.BACKEND_KIND_IGNORED: Case(
         (r"^istio-system/istio-ingressgateway:routes\..*\.routes\[\d+\]\.(route\..*|typed_per_filter_config)$",),
         lambda c: gateway_api_answer(c, "/g/kind/x"), "abort 500", f"outbound|80||{ECHO}", proxies=(GATEWAY,)),

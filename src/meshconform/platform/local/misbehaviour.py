@@ -51,7 +51,11 @@ class Misbehaviour(StrEnum):
     METHOD_MATCH_IGNORED = "method-match-ignored", "method matches (VirtualService and HTTPRoute) are dropped"
     QUERY_MATCH_IGNORED = "query-match-ignored", "query parameter matches (VirtualService and HTTPRoute) are dropped"
     MATCH_PORT_IGNORED = "match-port-ignored", "VirtualService match.port is ignored (the rule matches on every port)"
-    MIRROR_SUBSET_IGNORED = "mirror-subset-ignored", "a mirror's subset is dropped (copies go to any of the host's pods)"
+    MIRROR_SUBSET_IGNORED = ("mirror-subset-ignored",
+                             "a mirror's subset is dropped (copies go to any of the host's pods)")
+    PARENT_NAMESPACE_IGNORED = ("parent-namespace-ignored",
+                                "an HTTPRoute parentRef's namespace is ignored (the parent is looked up in the "
+                                "route's own namespace)")
     BACKEND_KIND_IGNORED = ("backend-kind-ignored",
                             "an HTTPRoute backendRef of any group and kind is resolved as the Service of its name")
     REFERENCE_GRANT_IGNORED = ("reference-grant-ignored",

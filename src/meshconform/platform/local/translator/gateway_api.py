@@ -67,7 +67,7 @@ def lower(mesh: MeshSnapshot, misbehave: Misbehaviours) -> MeshSnapshot:
                  if g.spec.gateway_class_name == GATEWAY_CLASS}
     by_parent: dict[tuple[str, ...], list[_Entry]] = {}
     for age, route in enumerate(mesh.http_routes):
-        for key, port in _parents(route, listeners):
+        for key, port in _parents(route, listeners, misbehave):
             by_parent.setdefault(key, []).extend(
                 _Entry(route, age, r, rule, m, match, port) for r, rule in enumerate(route.spec.rules)
                 for m, match in enumerate(rule.matches))
@@ -91,14 +91,14 @@ def lower(mesh: MeshSnapshot, misbehave: Misbehaviours) -> MeshSnapshot:
                    virtual_services=[*mesh.virtual_services, *virtual_services])
 
 
-def _parents(route: gw.HTTPRoute, gateways: dict[tuple[str, str], gw.Gateway]
+def _parents(route: gw.HTTPRoute, gateways: dict[tuple[str, str], gw.Gateway], misbehave: Misbehaviours
              ) -> Iterator[tuple[tuple[str, ...], int | None]]:
     """Where the route attaches: ("gateway", ns, name, listener, hostname) per listener and intersecting
     hostname, or ("service", ns, fqdn) for a Service parent (GAMMA), with the parent's port if it names one."""
     seen: set[tuple[tuple[str, ...], int | None]] = set()
     own = route.metadata.namespace
     for ref in route.spec.parent_refs:
-        namespace = ref.namespace or own
+        namespace = own if Misbehaviour.PARENT_NAMESPACE_IGNORED in misbehave else ref.namespace or own
         if ref.is_service:
             service = (("service", namespace, _fqdn(ref.name, namespace)), ref.port)
             if service not in seen:
