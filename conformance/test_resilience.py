@@ -88,3 +88,81 @@ def test_circuit_breaking(mesh_platform, mesh_config, mesh_meshed_client, mesh_t
     assert not overloaded, f"{len(overloaded)} of {len(rejected)} 503s lack x-envoy-overloaded: true"
     mesh_result.figure("caller_proxy_log", assert_failed_as(
         mesh_platform, CALLER, rejected, mesh_timeouts, 503, "UO", direction="outbound", what="rejected requests"))
+
+
+SUBSETS = "resilience/echo-subset-policies.yaml"
+
+
+def _lane(lane: str | None, path: str) -> Request:
+    return Request(path, host="echo:8080", headers={"x-lane": lane} if lane else {})
+
+
+def _burst(vantage, lane: str) -> list:  # type: ignore[no-untyped-def]
+    return vantage.send([_lane(lane, f"/delay/300?burst={lane}&i={i}") for i in range(20)], concurrency=20,
+                        reuse_connections=False)
+
+
+def _in_turn(vantage, lane: str, path: str, count: int) -> list:  # type: ignore[no-untyped-def]
+    """`count` requests one at a time, so the caller's proxy sees each answer before the next request."""
+    return vantage.send([_lane(lane, f"{path}?i={i}") for i in range(count)], concurrency=1)
+
+
+def _from_echo(reply) -> bool:  # type: ignore[no-untyped-def]
+    return bool((reply.json() or {}).get("service"))
+
+
+@conformance_test("subset-traffic-policy", "A DestinationRule subset's trafficPolicy overrides the rule's, each "
+                  "field whole: v1's own connectionPool lifts the rule's one-connection limit (20 concurrent slow "
+                  "requests all answered) while v2 inherits it (503 UO overflow); ISTIO_MUTUAL in both subsets "
+                  "reaches echo's STRICT pods while the rule's DISABLE (no subset) is refused; v1 inherits "
+                  "consecutiveGatewayErrors 1 (six 500s keep it, one 503 ejects it: 503 UH) and v2's own "
+                  "outlierDetection with minHealthPercent 50 keeps routing to its ejected only host (panic).",
+                  features={"CircuitBreaking", "OutlierDetection", "MTLSStrict"}, manifests=(SUBSETS,),
+                  parallel=False)
+def test_subset_traffic_policy(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+    marker = mesh_config.apply_manifest(SUBSETS)
+    wait_for_marker(mesh_meshed_client, _lane("v1", "/probe"), marker, mesh_timeouts)
+    wait_for_marker(mesh_meshed_client, _lane("v2", "/probe"), marker, mesh_timeouts)
+    seen: dict[str, object] = {}
+    mesh_result.figure("subset_policies", seen)
+
+    v1 = _burst(mesh_meshed_client, "v1")
+    seen["v1_burst"] = dict(Counter(r.status for r in v1))
+    assert all(r.status == 200 and r.version == "v1" for r in v1), (
+        f"subset v1's own connectionPool replaces the rule's one-connection pool: {outcomes(v1)} of 20")
+
+    v2 = _burst(mesh_meshed_client, "v2")
+    seen["v2_burst"] = dict(Counter(r.status for r in v2))
+    rejected = [r for r in v2 if r.status == 503]
+    assert any(r.status == 200 and r.version == "v2" for r in v2) and rejected, (
+        f"subset v2 inherits the rule's one-connection pool, so a burst overflows: {outcomes(v2)} of 20")
+    assert not [r for r in rejected if r.headers.get("x-envoy-overloaded") != "true" or _from_echo(r)], (
+        "v2's 503s must be the caller proxy's overflow (x-envoy-overloaded), not echo's")
+    seen["v2_overflow_log"] = assert_failed_as(mesh_platform, CALLER, rejected, mesh_timeouts, 503, "UO",
+                                               direction="outbound", what="v2's rejected requests")
+
+    plain = _in_turn(mesh_meshed_client, None, "/no-subset", 5)
+    seen["no_subset"] = outcomes(plain)
+    assert all(r.status != 200 and not _from_echo(r) for r in plain), (
+        f"the rule's tls DISABLE (no subset) must not reach echo's STRICT pods: {outcomes(plain)} of 5")
+
+    # v2: the default 5 consecutive 5xx eject its only host, but minHealthPercent 50 puts the pool in panic.
+    _in_turn(mesh_meshed_client, "v2", "/status/503", 5)
+    after = _in_turn(mesh_meshed_client, "v2", "/after-503s", 5)
+    seen["v2_after_5_503s"] = outcomes(after)
+    assert all(r.status == 200 and r.version == "v2" for r in after), (
+        f"v2 (minHealthPercent 50): its ejected only host must still be routed to: {outcomes(after)} of 5")
+
+    # v1: 500s are not gateway errors (consecutive5xxErrors 0 counts none); one 503 ejects at once.
+    _in_turn(mesh_meshed_client, "v1", "/status/500", 6)
+    kept = _in_turn(mesh_meshed_client, "v1", "/after-500s", 3)
+    seen["v1_after_6_500s"] = outcomes(kept)
+    assert all(r.status == 200 and r.version == "v1" for r in kept), (
+        f"v1: six 500s are no gateway errors and must not eject it: {outcomes(kept)} of 3")
+    _in_turn(mesh_meshed_client, "v1", "/status/503", 1)
+    ejected = _in_turn(mesh_meshed_client, "v1", "/after-503", 5)
+    seen["v1_after_503"] = outcomes(ejected)
+    assert all(r.status == 503 and not _from_echo(r) for r in ejected), (
+        f"v1 inherits consecutiveGatewayErrors 1: one 503 ejects its only host: {outcomes(ejected)} of 5")
+    seen["v1_ejected_log"] = assert_failed_as(mesh_platform, CALLER, ejected, mesh_timeouts, 503, "UH",
+                                              direction="outbound", what="requests to ejected v1")

@@ -79,6 +79,7 @@ spec:
   - {name: v1, labels: {version: v1}}
   - {name: v2, labels: {version: v2}}
   - {name: blue-v1, labels: {lane: blue, version: v1}}
+  - {name: pooled, labels: {version: v1}, trafficPolicy: {connectionPool: {http: {http2MaxRequests: 7}}}}
 ---""",
         vs("""\
   - match: [{headers: {end-user: {exact: jason}}}]
@@ -358,6 +359,10 @@ CASES: dict[Misbehaviour, Case] = {
     Misbehaviour.CIRCUIT_BREAKERS_IGNORED: Case(
         (r":clusters\[\d+\]\.(circuit_breakers\..*|typed_extension_protocol_options|connect_timeout)$",),
         lambda c: ev.thresholds(ev.cluster(c["default/client-0"], V1))["max_connections"], 1, 4294967295),
+    Misbehaviour.SUBSET_POLICY_IGNORED: Case(
+        (r":clusters\[\d+\]\.(circuit_breakers\..*|typed_extension_protocol_options|connect_timeout)$",),
+        lambda c: ev.thresholds(ev.cluster(c["default/client-0"], f"outbound|80|pooled|{ECHO}"))["max_connections"],
+        4294967295, 1),
     Misbehaviour.AUTHZ_IGNORED: Case(
         (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[len\]$",),
         echo_allows_plaintext_caller, False, True,

@@ -69,6 +69,8 @@ class Misbehaviour(StrEnum):
     FAULTS_AT_DESTINATION = ("faults-at-destination",
                              "faults are injected by the destination's sidecar, where the caller's retries see them")
     SUBSET_FIRST_LABEL_ONLY = "subset-first-label-only", "a DestinationRule subset selects pods by its first label only"
+    SUBSET_POLICY_IGNORED = ("subset-policy-ignored",
+                             "a DestinationRule subset's trafficPolicy is dropped (its cluster takes the rule-level one)")
     REGISTRY_ONLY_IGNORED = ("registry-only-ignored",
                              "outboundTrafficPolicy REGISTRY_ONLY acts as ALLOW_ANY (unregistered hosts pass through)")
     SERVICE_ENTRIES_IGNORED = "service-entries-ignored", "ServiceEntries are dropped (no cluster, no route)"

@@ -56,7 +56,10 @@ def outbound_clusters(mesh: MeshSnapshot, caller: Pod, certs: CertificatePaths,
         subsets: list[Subset | None] = [None, *(rule.spec.subsets if rule else [])]
         for port in service.spec.ports:
             for subset in subsets:
-                policy = (base_policy or TrafficPolicy()).overlay(subset.traffic_policy if subset else None)
+                own = subset.traffic_policy if subset else None
+                if Misbehaviour.SUBSET_POLICY_IGNORED in misbehave:
+                    own = None
+                policy = (base_policy or TrafficPolicy()).overlay(own)
                 clusters.append(_outbound_cluster(mesh, caller, certs, service, port.port, port.container_port,
                                                   subset, policy, misbehave))
     return clusters
