@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from meshconform.suite.checks import new_marker, outcomes, wait_for_marker
+from meshconform.suite.checks import new_marker, outcomes, wait_for, wait_for_marker
 from meshconform.suite.convergence import await_settled
 from meshconform.suite.failures import assert_failed_as
 from meshconform.suite.unit import conformance_test
@@ -123,46 +123,98 @@ def test_subset_traffic_policy(mesh_platform, mesh_config, mesh_meshed_client, m
     marker = mesh_config.apply_manifest(SUBSETS)
     wait_for_marker(mesh_meshed_client, _lane("v1", "/probe"), marker, mesh_timeouts)
     wait_for_marker(mesh_meshed_client, _lane("v2", "/probe"), marker, mesh_timeouts)
-    seen: dict[str, object] = {}
-    mesh_result.figure("subset_policies", seen)
 
     v1 = _burst(mesh_meshed_client, "v1")
-    seen["v1_burst"] = dict(Counter(r.status for r in v1))
+    mesh_result.figure("v1_burst", dict(Counter(r.status for r in v1)))
     assert all(r.status == 200 and r.version == "v1" for r in v1), (
         f"subset v1's own connectionPool replaces the rule's one-connection pool: {outcomes(v1)} of 20")
 
     v2 = _burst(mesh_meshed_client, "v2")
-    seen["v2_burst"] = dict(Counter(r.status for r in v2))
+    mesh_result.figure("v2_burst", dict(Counter(r.status for r in v2)))
     rejected = [r for r in v2 if r.status == 503]
     assert any(r.status == 200 and r.version == "v2" for r in v2) and rejected, (
         f"subset v2 inherits the rule's one-connection pool, so a burst overflows: {outcomes(v2)} of 20")
     assert not [r for r in rejected if r.headers.get("x-envoy-overloaded") != "true" or _from_echo(r)], (
         "v2's 503s must be the caller proxy's overflow (x-envoy-overloaded), not echo's")
-    seen["v2_overflow_log"] = assert_failed_as(mesh_platform, CALLER, rejected, mesh_timeouts, 503, "UO",
-                                               direction="outbound", what="v2's rejected requests")
+    mesh_result.figure("v2_overflow_log", assert_failed_as(
+        mesh_platform, CALLER, rejected, mesh_timeouts, 503, "UO", direction="outbound", what="v2's rejected requests"))
 
     plain = _in_turn(mesh_meshed_client, None, "/no-subset", 5)
-    seen["no_subset"] = outcomes(plain)
+    mesh_result.figure("no_subset", outcomes(plain))
     assert all(r.status != 200 and not _from_echo(r) for r in plain), (
         f"the rule's tls DISABLE (no subset) must not reach echo's STRICT pods: {outcomes(plain)} of 5")
 
     # v2: the default 5 consecutive 5xx eject its only host, but minHealthPercent 50 puts the pool in panic.
     _in_turn(mesh_meshed_client, "v2", "/status/503", 5)
     after = _in_turn(mesh_meshed_client, "v2", "/after-503s", 5)
-    seen["v2_after_5_503s"] = outcomes(after)
+    mesh_result.figure("v2_after_5_503s", outcomes(after))
     assert all(r.status == 200 and r.version == "v2" for r in after), (
         f"v2 (minHealthPercent 50): its ejected only host must still be routed to: {outcomes(after)} of 5")
 
     # v1: 500s are not gateway errors (consecutive5xxErrors 0 counts none); one 503 ejects at once.
     _in_turn(mesh_meshed_client, "v1", "/status/500", 6)
     kept = _in_turn(mesh_meshed_client, "v1", "/after-500s", 3)
-    seen["v1_after_6_500s"] = outcomes(kept)
+    mesh_result.figure("v1_after_6_500s", outcomes(kept))
     assert all(r.status == 200 and r.version == "v1" for r in kept), (
         f"v1: six 500s are no gateway errors and must not eject it: {outcomes(kept)} of 3")
     _in_turn(mesh_meshed_client, "v1", "/status/503", 1)
     ejected = _in_turn(mesh_meshed_client, "v1", "/after-503", 5)
-    seen["v1_after_503"] = outcomes(ejected)
+    mesh_result.figure("v1_after_503", outcomes(ejected))
     assert all(r.status == 503 and not _from_echo(r) for r in ejected), (
         f"v1 inherits consecutiveGatewayErrors 1: one 503 ejects its only host: {outcomes(ejected)} of 5")
-    seen["v1_ejected_log"] = assert_failed_as(mesh_platform, CALLER, ejected, mesh_timeouts, 503, "UH",
-                                              direction="outbound", what="requests to ejected v1")
+    mesh_result.figure("v1_ejected_log", assert_failed_as(
+        mesh_platform, CALLER, ejected, mesh_timeouts, 503, "UH", direction="outbound", what="requests to ejected v1"))
+
+
+RETRY_BUDGET = "resilience/echo-retry-budget.yaml"
+
+
+def _tries_at_v1(platform, timeouts, path: str, replies: list) -> Counter[int]:  # type: ignore[no-untyped-def]
+    """How many tries of each reply's request reached echo-v1 (its request log, by request id)."""
+    ids = {r.request_id for r in replies}
+
+    def tries() -> Counter[str]:
+        return Counter(rec["request_id"] for rec in platform.request_log("default", "echo-v1")
+                       if rec["path"] == path and rec["request_id"] in ids)
+    await_settled(lambda: sum(tries().values()), timeouts, "echo-v1's request log to settle", at_least=len(ids))
+    return Counter(tries().values())
+
+
+@conformance_test("circuit-breaking-retries", "Circuit breaking with retries: http2MaxRequests 4 lets 4 of 12 "
+                  "concurrent slow requests through and refuses the rest at the caller (503 UO); maxRetries 1 "
+                  "allows one retry outstanding at a time, so of 4 concurrent requests failing slowly (500 after "
+                  "0.3 s, retries.attempts 2 on 5xx) one is retried and the others' retries overflow: tried once.",
+                  features={"CircuitBreaking", "Retries"}, manifests=(RETRY_BUDGET,), parallel=False)
+def test_circuit_breaking_retries(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+    marker = mesh_config.apply_manifest(RETRY_BUDGET)
+    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
+
+    burst = mesh_meshed_client.send([Request(f"/delay/300?i={i}", host="echo:8080") for i in range(12)],
+                                    concurrency=12, reuse_connections=False)
+    mesh_result.figure("active_limit_burst", dict(Counter(r.status for r in burst)))
+    rejected = [r for r in burst if r.status == 503]
+    assert any(r.status == 200 for r in burst) and rejected, (
+        f"http2MaxRequests 4 must refuse some of 12 concurrent slow requests and pass others: {outcomes(burst)}")
+    assert set(Counter(r.status for r in burst)) <= {200, 503}, outcomes(burst)
+    assert not [r for r in rejected if r.headers.get("x-envoy-overloaded") != "true" or _from_echo(r)], (
+        "the 503s must be the caller proxy's overflow (x-envoy-overloaded), not echo's")
+    mesh_result.figure("overflow_log", assert_failed_as(
+        mesh_platform, CALLER, rejected, mesh_timeouts, 503, "UO", direction="outbound",
+        what="requests over http2MaxRequests"))
+
+    # echo-v1 answers 500 to everything for 1.5 s: each try below fails 0.3 s after it arrives.
+    control = mesh_meshed_client.send([Request("/meshconform/fail-for/1500", host="echo:8080", method="POST")])[0]
+    assert control.status == 200, control.summary()
+    path = f"/{new_marker('retry-budget')}/delay/300"
+    failing = mesh_meshed_client.send([Request(path, host="echo:8080", headers={"x-retry": "yes"})
+                                       for _ in range(4)], concurrency=4)
+    assert all(r.status == 500 and _from_echo(r) for r in failing), (
+        f"each request ends with echo's own 500 (a retry that overflows is not made): {outcomes(failing)}")
+    per_request = _tries_at_v1(mesh_platform, mesh_timeouts, path, failing)
+    mesh_result.figure("tries_per_request", dict(per_request))
+    assert max(per_request) <= 3 and per_request[1] >= 2, (
+        f"with at most 1 retry outstanding, the retries of at least 2 of 4 concurrent failing requests overflow "
+        f"(tried once): tries per request {dict(per_request)}")
+    # Leave echo-v1 healthy for the next check.
+    wait_for(mesh_meshed_client, Request("/healed", host="echo:8080"), lambda r: r.status == 200, mesh_timeouts,
+             "echo-v1 to stop failing")

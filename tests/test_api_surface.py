@@ -63,8 +63,6 @@ NOT_YET_EXERCISED: set[str] = {
     "DestinationRule.spec.subsets[].trafficPolicy.outlierDetection.consecutive5xxErrors",
     "DestinationRule.spec.subsets[].trafficPolicy.outlierDetection.consecutiveGatewayErrors",
     "DestinationRule.spec.subsets[].trafficPolicy.outlierDetection.interval",
-    "DestinationRule.spec.trafficPolicy.connectionPool.http.http2MaxRequests",
-    "DestinationRule.spec.trafficPolicy.connectionPool.http.maxRetries",
     "DestinationRule.spec.trafficPolicy.loadBalancer",
     "DestinationRule.spec.trafficPolicy.loadBalancer.simple",
     "DestinationRule.spec.trafficPolicy.outlierDetection.minHealthPercent",

@@ -36,7 +36,7 @@ CATCHES = {
     "gateway-credential-ignored": ["gateway-tls-simple", "gateway-https-redirect"],
     "timeouts-ignored": ["request-timeout"],
     "retries-ignored": ["retries"],
-    "circuit-breakers-ignored": ["circuit-breaking", "subset-traffic-policy"],
+    "circuit-breakers-ignored": ["circuit-breaking", "subset-traffic-policy", "circuit-breaking-retries"],
     "no-injection": ["injection-rules"],
     "authz-ignored": ["authz-allow-nothing", "authz-allow-rules", "authz-principal-from-certificate"],
     "exact-as-prefix": ["match-near-misses", "gateway-api-mesh-header-matches"],
