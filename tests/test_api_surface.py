@@ -87,7 +87,6 @@ NOT_YET_EXERCISED: set[str] = {
         "rules[].filters[].responseHeaderModifier.set[].value", "rules[].matches[].method",
         "rules[].matches[].queryParams", "rules[].matches[].queryParams[].name", "rules[].matches[].queryParams[].type",
         "rules[].matches[].queryParams[].value", "rules[].name")},
-    "ServiceEntry.spec.endpoints[].ports",
     "VirtualService.spec.http[].fault.delay.percent",
     "VirtualService.spec.http[].headers.response.add",
     "VirtualService.spec.http[].headers.response.remove",
