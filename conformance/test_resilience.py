@@ -114,7 +114,9 @@ def _from_echo(reply) -> bool:  # type: ignore[no-untyped-def]
 @conformance_test("subset-traffic-policy", "A DestinationRule subset's trafficPolicy overrides the rule's, each "
                   "field whole: v1's own connectionPool lifts the rule's one-connection limit (20 concurrent slow "
                   "requests all answered) while v2 inherits it (503 UO overflow); ISTIO_MUTUAL in both subsets "
-                  "reaches echo's STRICT pods while the rule's DISABLE (no subset) is refused; v1 inherits "
+                  "reaches echo's STRICT pods while the rule's DISABLE (no subset) is refused; the rule's ROUND_ROBIN "
+                  "alternates strictly over both pods (20 requests, one at a time) where a subset's own RANDOM does "
+                  "not (false failure 2^-19); v1 inherits "
                   "consecutiveGatewayErrors 1 (six 500s keep it, one 503 ejects it: 503 UH) and v2's own "
                   "outlierDetection with minHealthPercent 50 keeps routing to its ejected only host (panic).",
                   features={"CircuitBreaking", "OutlierDetection", "MTLSStrict"}, manifests=(SUBSETS,),
@@ -138,6 +140,19 @@ def test_subset_traffic_policy(mesh_platform, mesh_config, mesh_meshed_client, m
         "v2's 503s must be the caller proxy's overflow (x-envoy-overloaded), not echo's")
     mesh_result.figure("v2_overflow_log", assert_failed_as(
         mesh_platform, CALLER, rejected, mesh_timeouts, 503, "UO", direction="outbound", what="v2's rejected requests"))
+
+    # One connection, one request at a time: round robin over two pods alternates strictly; a random pick does so
+    # for 20 requests with probability 2^-19 (the check's false-failure rate for the `shuffled` subset).
+    turns = _in_turn(mesh_meshed_client, "pair", "/round-robin", 20)
+    order = "".join((r.version or "?")[-1] for r in turns)
+    mesh_result.figure("round_robin_order", order)
+    assert all(r.status == 200 for r in turns) and all(a != b for a, b in zip(order, order[1:], strict=False)), (
+        f"ROUND_ROBIN (inherited by subset pair) over v1 and v2 must alternate: {order} ({outcomes(turns)})")
+    shuffled = _in_turn(mesh_meshed_client, "shuffled", "/random", 20)
+    picks = "".join((r.version or "?")[-1] for r in shuffled)
+    mesh_result.figure("random_order", picks)
+    assert all(r.status == 200 for r in shuffled) and any(a == b for a, b in zip(picks, picks[1:], strict=False)), (
+        f"subset shuffled's own loadBalancer RANDOM replaces the rule's ROUND_ROBIN: {picks} alternated strictly")
 
     plain = _in_turn(mesh_meshed_client, None, "/no-subset", 5)
     mesh_result.figure("no_subset", outcomes(plain))

@@ -60,6 +60,7 @@ CATCHES = {
     "faults-at-destination": ["fault-abort-not-retried"],
     "subset-first-label-only": ["subset-multi-label"],
     "subset-policy-ignored": ["subset-traffic-policy"],
+    "load-balancer-ignored": ["subset-traffic-policy"],
     "registry-only-ignored": ["egress-registry-only"],
     "service-entries-ignored": ["egress-registry-only"],
     "passthrough-blocked": ["egress-passthrough"],

@@ -91,7 +91,8 @@ def _outbound_cluster(mesh: MeshSnapshot, caller: Pod, certs: CertificatePaths, 
         "name": name,
         "type": "STATIC",
         "connect_timeout": envoy_duration(tcp.connect_timeout if tcp and tcp.connect_timeout else 10.0),
-        "lb_policy": LB_POLICY[policy.load_balancer.simple if policy.load_balancer else LoadBalancerKind.UNSPECIFIED],
+        "lb_policy": LB_POLICY[policy.load_balancer.simple if policy.load_balancer
+                               and Misbehaviour.LOAD_BALANCER_IGNORED not in misbehave else LoadBalancerKind.UNSPECIFIED],
         "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": endpoints}]},
         # istiod fills every unset threshold with the maximum, replacing Envoy's small defaults.
         "circuit_breakers": {"thresholds": [{
