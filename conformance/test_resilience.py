@@ -102,7 +102,7 @@ def _burst(vantage, lane: str) -> list:  # type: ignore[no-untyped-def]
                         reuse_connections=False)
 
 
-def _in_turn(vantage, lane: str, path: str, count: int) -> list:  # type: ignore[no-untyped-def]
+def _in_turn(vantage, lane: str | None, path: str, count: int) -> list:  # type: ignore[no-untyped-def]
     """`count` requests one at a time, so the caller's proxy sees each answer before the next request."""
     return vantage.send([_lane(lane, f"{path}?i={i}") for i in range(count)], concurrency=1)
 

@@ -91,8 +91,7 @@ def _outbound_cluster(mesh: MeshSnapshot, caller: Pod, certs: CertificatePaths, 
         "name": name,
         "type": "STATIC",
         "connect_timeout": envoy_duration(tcp.connect_timeout if tcp and tcp.connect_timeout else 10.0),
-        "lb_policy": LB_POLICY[policy.load_balancer.simple if policy.load_balancer
-                               and Misbehaviour.LOAD_BALANCER_IGNORED not in misbehave else LoadBalancerKind.UNSPECIFIED],
+        "lb_policy": LB_POLICY[_lb_kind(policy, misbehave)],
         "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": endpoints}]},
         # istiod fills every unset threshold with the maximum, replacing Envoy's small defaults.
         "circuit_breakers": {"thresholds": [{
@@ -117,6 +116,12 @@ def _outbound_cluster(mesh: MeshSnapshot, caller: Pod, certs: CertificatePaths, 
         cluster["common_lb_config"] = {"healthy_panic_threshold": {
             "value": float(policy.outlier_detection.min_health_percent or 0)}}
     return cluster
+
+
+def _lb_kind(policy: TrafficPolicy, misbehave: Misbehaviours) -> LoadBalancerKind:
+    if policy.load_balancer is None or Misbehaviour.LOAD_BALANCER_IGNORED in misbehave:
+        return LoadBalancerKind.UNSPECIFIED
+    return policy.load_balancer.simple
 
 
 def _outlier_detection(policy: TrafficPolicy) -> dict[str, Any]:
