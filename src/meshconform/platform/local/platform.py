@@ -28,7 +28,7 @@ from meshconform.platform.local import addresses, envoy, observation, reconcile
 from meshconform.platform.local.fidelity import under_test_block
 from meshconform.platform.local.misbehaviour import Misbehaviour, parse
 from meshconform.platform.local.observation import LocalVantage
-from meshconform.platform.local.processes import OUTBOUND_PORT, Processes, tail
+from meshconform.platform.local.processes import GATEWAY_KEY, OUTBOUND_PORT, Processes, tail
 from meshconform.platform.local.state import EnvoyInfo, ParsedResources, RunFiles, RunState, StoredResource
 from meshconform.platform.local.supervisor import ProcessRecord, Supervisor
 from meshconform.platform.local.translator import MeshSnapshot
@@ -204,7 +204,9 @@ class LocalPlatform:
             log = folder / "envoy.log"
             offset = log.stat().st_size if log.exists() else 0
             expected = envoy.write_xds(folder / "xds", target.configs[key])
-            proxies[key] = (envoy.Admin(pod.ip), expected, log, offset)
+            fresh = (GATEWAY_KEY if pod.is_gateway else key) in started
+            if expected.changed or fresh:  # an untouched running proxy already runs (and drained) this config
+                proxies[key] = (envoy.Admin(pod.ip), expected, log, offset)
         self.processes.raise_if_gone()  # a proxy whose keeper is gone will never take the config
         deadline = time.monotonic() + READY_DEADLINE_S
         self.processes.wait_ready(target.snapshot, started, deadline, READY_DEADLINE_S, since)
