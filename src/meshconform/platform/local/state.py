@@ -81,6 +81,7 @@ class RunState:
     next_seq: int = 1
     pods: dict[str, str] = field(default_factory=dict)  # running pod key -> fingerprint of what it runs
     misbehave: list[str] = field(default_factory=list)
+    undelivered: bool = False  # resources were removed (delete_later) but the proxies still run them
     started: float = field(default_factory=time.time)
     stopped: float | None = None
 
