@@ -34,7 +34,8 @@ def test_mirror_full(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeou
     def all_arrived() -> tuple[bool, str]:
         seen.update(_mirrored_ids(mesh_platform, path))
         return wanted <= seen, f"{len(wanted & seen)} of {len(wanted)} request ids at the mirror"
-    await_convergence(all_arrived, mesh_timeouts, "every request id at the mirror", consecutive=1)
+    await_convergence(all_arrived, mesh_timeouts, "every request id at the mirror", consecutive=1,
+                      pause=mesh_timeouts.log_poll_interval)
     mesh_result.figure("caller_statuses", sorted({str(r.status) for r in replies}))
     assert all(r.status == 200 and r.json()["service"] == "echo" for r in replies), [
         r.summary() for r in replies if r.status != 200][:3]

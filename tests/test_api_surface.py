@@ -78,49 +78,37 @@ spec:
         "spec.rules[0].filters[0].requestMirror.backendRef"),
 }
 # Claimed fields no conformance check exercises yet: the checks still to write (target: none).
+# subset-traffic-policy: its subset connectionPool.http.http2MaxRequests (1000) and outlierDetection
+# maxEjectionPercent (100) are loose values whose own effect the verdict does not show (the first proves the
+# subset's pool replaces the rule's as a whole, the second lets the ejection minHealthPercent overrides happen);
+# tcp.connectTimeout is shown accepted only (loopback connects at once).
+# The subsets[].trafficPolicy fields still listed go through the same translation as the rule-level ones
+# (checked there); what is subset-specific, a subset field replacing the rule's whole, subset-traffic-policy
+# shows. Rule-level outlierDetection.minHealthPercent: shown at subset level only (a rule-level value > 0
+# would hide the inherited ejection that check relies on).
 NOT_YET_EXERCISED: set[str] = {
     "AuthorizationPolicy.spec.rules[].from[].source.notNamespaces",
     "AuthorizationPolicy.spec.rules[].from[].source.notRequestPrincipals",
     "AuthorizationPolicy.spec.rules[].to[].operation.hosts",
     "AuthorizationPolicy.spec.rules[].to[].operation.notHosts",
     "AuthorizationPolicy.spec.rules[].to[].operation.notPorts",
-    "DestinationRule.spec.subsets[].trafficPolicy",
-    "DestinationRule.spec.subsets[].trafficPolicy.connectionPool",
-    "DestinationRule.spec.subsets[].trafficPolicy.connectionPool.http",
     "DestinationRule.spec.subsets[].trafficPolicy.connectionPool.http.http1MaxPendingRequests",
-    "DestinationRule.spec.subsets[].trafficPolicy.connectionPool.http.http2MaxRequests",
     "DestinationRule.spec.subsets[].trafficPolicy.connectionPool.http.maxRequestsPerConnection",
     "DestinationRule.spec.subsets[].trafficPolicy.connectionPool.http.maxRetries",
     "DestinationRule.spec.subsets[].trafficPolicy.connectionPool.tcp",
     "DestinationRule.spec.subsets[].trafficPolicy.connectionPool.tcp.connectTimeout",
     "DestinationRule.spec.subsets[].trafficPolicy.connectionPool.tcp.maxConnections",
-    "DestinationRule.spec.subsets[].trafficPolicy.loadBalancer",
-    "DestinationRule.spec.subsets[].trafficPolicy.loadBalancer.simple",
-    "DestinationRule.spec.subsets[].trafficPolicy.outlierDetection",
     "DestinationRule.spec.subsets[].trafficPolicy.outlierDetection.baseEjectionTime",
     "DestinationRule.spec.subsets[].trafficPolicy.outlierDetection.consecutive5xxErrors",
     "DestinationRule.spec.subsets[].trafficPolicy.outlierDetection.consecutiveGatewayErrors",
     "DestinationRule.spec.subsets[].trafficPolicy.outlierDetection.interval",
-    "DestinationRule.spec.subsets[].trafficPolicy.outlierDetection.maxEjectionPercent",
-    "DestinationRule.spec.subsets[].trafficPolicy.outlierDetection.minHealthPercent",
-    "DestinationRule.spec.subsets[].trafficPolicy.tls",
-    "DestinationRule.spec.subsets[].trafficPolicy.tls.mode",
-    "DestinationRule.spec.trafficPolicy.connectionPool.http.http2MaxRequests",
-    "DestinationRule.spec.trafficPolicy.connectionPool.http.maxRetries",
-    "DestinationRule.spec.trafficPolicy.connectionPool.tcp.connectTimeout",
-    "DestinationRule.spec.trafficPolicy.loadBalancer",
-    "DestinationRule.spec.trafficPolicy.loadBalancer.simple",
-    "DestinationRule.spec.trafficPolicy.outlierDetection.consecutiveGatewayErrors",
     "DestinationRule.spec.trafficPolicy.outlierDetection.minHealthPercent",
-    "DestinationRule.spec.trafficPolicy.tls",
-    "DestinationRule.spec.trafficPolicy.tls.mode",
     "RequestAuthentication.spec.jwtRules[].audiences",
     "RequestAuthentication.spec.jwtRules[].forwardOriginalToken",
     "RequestAuthentication.spec.jwtRules[].fromHeaders",
     "RequestAuthentication.spec.jwtRules[].fromHeaders[].name",
     "RequestAuthentication.spec.jwtRules[].fromHeaders[].prefix",
     "RequestAuthentication.spec.jwtRules[].jwksUri",
-    "ServiceEntry.spec.endpoints[].ports",
     # The mirror's port on a host with two ports: locally a Service's every targetPort is served by the pod's app,
     # so no port of a test-made Service leads nowhere, and the port a copy took is not observable from the app.
     "VirtualService.spec.http[].mirror.port",

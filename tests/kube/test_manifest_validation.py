@@ -46,7 +46,9 @@ SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
     "resilience/echo-pool-outlier.yaml": [{"consecutive": 3, "interval": "1s", "base_ejection": "4s",
                                            "max_percent": 100}, {"consecutive": 3, "interval": "1s",
                                                                  "base_ejection": "4s", "max_percent": 34}],
+    "resilience/echo-retry-budget.yaml": [{}],
     "resilience/echo-retries.yaml": [{"attempts": 0}, {"attempts": 3}],
+    "resilience/echo-subset-policies.yaml": [{}],
     "resilience/echo-timeout.yaml": [{"timeout": "0.5s"}],
     "routing/echo-weighted.yaml": [{"v1": 80, "v2": 20}, {"v1": 100, "v2": 0}],
     "authorization/allow-ledger-reader.yaml": [{}],
@@ -65,7 +67,9 @@ SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
                                               "per_try_route_timeout": "4s", "per_try": "0.5s"}],
     "egress/outside-server.yaml": [{}],
     "egress/registry-only.yaml": [{"host": "outside.egress.meshconform.test", "port": 80, "target_port": 8080,
-                                   "address": "10.244.0.17", "timeout": "1s"}],
+                                   "address": "10.244.0.17", "timeout": "1s", "alt_port": 8081,
+                                   "mapped_host": "mapped.egress.meshconform.test",
+                                   "hidden_host": "hidden.egress.meshconform.test"}],
 }
 # Images whose digest was not found offline (explicit placeholders in bookinfo/manifests/bookinfo.yaml).
 KNOWN_PLACEHOLDERS = {f"docker.io/istio/examples-bookinfo-{name}:1.20.3@sha256:PLACEHOLDER" for name in (

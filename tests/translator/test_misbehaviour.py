@@ -89,10 +89,12 @@ spec:
     connectionPool: {tcp: {maxConnections: 1, connectTimeout: 1s}, http: {http1MaxPendingRequests: 1,
                      maxRequestsPerConnection: 1}}
     outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 3m, maxEjectionPercent: 100}
+    loadBalancer: {simple: ROUND_ROBIN}
   subsets:
   - {name: v1, labels: {version: v1}}
   - {name: v2, labels: {version: v2}}
   - {name: blue-v1, labels: {lane: blue, version: v1}}
+  - {name: pooled, labels: {version: v1}, trafficPolicy: {connectionPool: {http: {http2MaxRequests: 7}}}}
 ---""",
         vs("""\
   - match: [{headers: {end-user: {exact: jason}}}]
@@ -403,6 +405,13 @@ CASES: dict[Misbehaviour, Case] = {
     Misbehaviour.CIRCUIT_BREAKERS_IGNORED: Case(
         (r":clusters\[\d+\]\.(circuit_breakers\..*|typed_extension_protocol_options|connect_timeout)$",),
         lambda c: ev.thresholds(ev.cluster(c["default/client-0"], V1))["max_connections"], 1, 4294967295),
+    Misbehaviour.LOAD_BALANCER_IGNORED: Case(
+        (r":clusters\[\d+\]\.lb_policy$",),
+        lambda c: ev.cluster(c["default/client-0"], V1)["lb_policy"], "ROUND_ROBIN", "LEAST_REQUEST"),
+    Misbehaviour.SUBSET_POLICY_IGNORED: Case(
+        (r":clusters\[\d+\]\.(circuit_breakers\..*|typed_extension_protocol_options|connect_timeout)$",),
+        lambda c: ev.thresholds(ev.cluster(c["default/client-0"], f"outbound|80|pooled|{ECHO}"))["max_connections"],
+        4294967295, 1),
     Misbehaviour.AUTHZ_IGNORED: Case(
         (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[len\]$",),
         echo_allows_plaintext_caller, False, True,

@@ -85,6 +85,10 @@ class Misbehaviour(StrEnum):
     FAULTS_AT_DESTINATION = ("faults-at-destination",
                              "faults are injected by the destination's sidecar, where the caller's retries see them")
     SUBSET_FIRST_LABEL_ONLY = "subset-first-label-only", "a DestinationRule subset selects pods by its first label only"
+    LOAD_BALANCER_IGNORED = ("load-balancer-ignored",
+                             "DestinationRule loadBalancer.simple is dropped (istiod's default LEAST_REQUEST applies)")
+    SUBSET_POLICY_IGNORED = ("subset-policy-ignored",
+                             "a DestinationRule subset's trafficPolicy is dropped (its cluster takes the rule's)")
     REGISTRY_ONLY_IGNORED = ("registry-only-ignored",
                              "outboundTrafficPolicy REGISTRY_ONLY acts as ALLOW_ANY (unregistered hosts pass through)")
     SERVICE_ENTRIES_IGNORED = "service-entries-ignored", "ServiceEntries are dropped (no cluster, no route)"
