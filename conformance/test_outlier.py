@@ -88,9 +88,18 @@ def _summary(seen: list[Seen]) -> dict[str, dict[str, int]]:
     return {pod: dict(c) for pod, c in sorted(by_pod.items())}
 
 
-def _apply(mesh_config, mesh_meshed_client, mesh_timeouts, max_percent: int) -> None:  # type: ignore[no-untyped-def]
-    marker = mesh_config.apply_manifest(MANIFEST, consecutive=CONSECUTIVE, interval=f"{INTERVAL:g}s",
-                                        base_ejection=f"{BASE_EJECTION:g}s", max_percent=max_percent)
+# A policy that never ejects within a check (and whose every field differs from the one under test): the rule's,
+# when the policy under test is a subset's, so a mesh that takes any field from the rule instead fails.
+INERT = {"consecutive": 1000, "interval": "30s", "base_ejection": "30s", "max_percent": 10}
+
+
+def _apply(mesh_config, mesh_meshed_client, mesh_timeouts, max_percent: int, level: str) -> None:  # type: ignore[no-untyped-def]
+    """Apply the policy under test at the rule (`level` "rule") or in the `pool` subset the route names."""
+    tested = {"consecutive": CONSECUTIVE, "interval": f"{INTERVAL:g}s", "base_ejection": f"{BASE_EJECTION:g}s",
+              "max_percent": max_percent}
+    rule, subset = (tested, INERT) if level == "rule" else (INERT, tested)
+    marker = mesh_config.apply_manifest(MANIFEST, **{f"rule_{k}": v for k, v in rule.items()}, **subset,
+                                        subset="pool" if level == "subset" else None)
     wait_for_marker(mesh_meshed_client, Request("/probe", host=HOST), marker, mesh_timeouts)
     # All three instances answer before anything fails (each is in the pool; after an attempt too slow to
     # judge, one may still be failing or ejected for a few seconds).
@@ -129,14 +138,15 @@ def _judged(attempt, mesh_result) -> None:  # type: ignore[no-untyped-def]
                   f"{BASE_EJECTION:g}s on three instances: one that starts failing answers at most {CONSECUTIVE} "
                   f"requests, within the interval, then none for baseEjectionTime, and answers again within the "
                   f"next interval + {RETURN_TOLERANCE:g} s (timing false-failure < 1e-6 at >= "
-                  f"{MIN_REQUESTS_PER_INTERVAL} requests a second, sent one at a time).",
+                  f"{MIN_REQUESTS_PER_INTERVAL} requests a second, sent one at a time). The policy is the routed "
+                  f"subset's, under a rule-level one that would never eject (a subset's field replaces the rule's).",
                   features={"OutlierDetection"}, manifests=(MANIFEST,), parallel=False)
 def test_outlier_ejection(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     _judged(lambda: _ejection_attempt(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result), mesh_result)
 
 
 def _ejection_attempt(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    _apply(mesh_config, mesh_meshed_client, mesh_timeouts, max_percent=100)
+    _apply(mesh_config, mesh_meshed_client, mesh_timeouts, max_percent=100, level="subset")
     # It fails for less than the ejection lasts, so it is healthy when let back.
     (bad,), began = _fail(mesh_meshed_client, int((BASE_EJECTION - 1.0) * 1000), 1)
     limit = began + INTERVAL + BASE_EJECTION + INTERVAL + RETURN_TOLERANCE
@@ -176,7 +186,7 @@ def test_outlier_max_ejection_percent(mesh_config, mesh_meshed_client, mesh_time
 
 
 def _max_percent_attempt(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    _apply(mesh_config, mesh_meshed_client, mesh_timeouts, max_percent=34)
+    _apply(mesh_config, mesh_meshed_client, mesh_timeouts, max_percent=34, level="rule")
     window = INTERVAL + 1.0
     failing, began = _fail(mesh_meshed_client, int((window + 2.0) * 1000), 2)
     both = time.monotonic()  # both fail from here for at least `window` + 1 s
