@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from meshconform.suite.checks import new_marker, outcomes, wait_for, wait_for_marker
 from meshconform.suite.convergence import await_settled
 from meshconform.suite.failures import assert_failed_as
@@ -69,12 +71,20 @@ def test_retries(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, 
         assert per_request == Counter({1 + attempts: 10}), f"attempts={attempts}: tries per request {observed}"
 
 
+LIMITED, UNLIMITED = {"connections": 1, "pending": 1}, {"connections": 1000, "pending": 1000}
+
+
+@pytest.mark.parametrize("level", ["rule", "subset"])
 @conformance_test("circuit-breaking", "With one connection and one pending request allowed, a burst of 40 slow "
                   "requests gets both 200s and 503s; the 503s come from the caller's proxy as overflow (UO, "
-                  "x-envoy-overloaded), not from echo.",
+                  "x-envoy-overloaded), not from echo. The limits are the rule's, or the routed subset's under "
+                  "rule-level limits too large to matter (a subset's connectionPool replaces the rule's).",
                   features={"CircuitBreaking"}, manifests=("resilience/echo-circuit-breaker.yaml",))
-def test_circuit_breaking(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    marker = mesh_config.apply_manifest("resilience/echo-circuit-breaker.yaml")
+def test_circuit_breaking(level, mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+    rule, subset = (LIMITED, UNLIMITED) if level == "rule" else (UNLIMITED, LIMITED)
+    marker = mesh_config.apply_manifest("resilience/echo-circuit-breaker.yaml", **subset,
+                                        **{f"rule_{k}": v for k, v in rule.items()},
+                                        subset="all" if level == "subset" else None)
     wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
     burst = mesh_meshed_client.send([Request(f"/delay/300?i={i}", host="echo:8080") for i in range(40)],
                                     concurrency=40, reuse_connections=False)

@@ -59,7 +59,7 @@ CATCHES = {
     "default-retries-503": ["default-retry-policy"],
     "faults-at-destination": ["fault-abort-not-retried"],
     "subset-first-label-only": ["subset-multi-label"],
-    "subset-policy-ignored": ["subset-traffic-policy", "outlier-ejection"],
+    "subset-policy-ignored": ["subset-traffic-policy", "outlier-ejection", "circuit-breaking"],
     "load-balancer-ignored": ["subset-traffic-policy"],
     "registry-only-ignored": ["egress-registry-only"],
     "service-entries-ignored": ["egress-registry-only"],

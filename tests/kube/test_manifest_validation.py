@@ -42,7 +42,9 @@ SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
     "mirroring/echo-mirror.yaml": [{"percent": None}, {"percent": 50}],
     "mtls/mesh-strict-namespace-permissive.yaml": [{}], "mtls/namespace-disable.yaml": [{}],
     "mtls/namespace-permissive.yaml": [{}], "mtls/namespace-strict.yaml": [{}], "mtls/workload-disable.yaml": [{}],
-    "resilience/echo-circuit-breaker.yaml": [{}],
+    "resilience/echo-circuit-breaker.yaml": [
+        {"connections": 1000, "pending": 1000, "rule_connections": 1, "rule_pending": 1, "subset": None},
+        {"connections": 1, "pending": 1, "rule_connections": 1000, "rule_pending": 1000, "subset": "all"}],
     "resilience/echo-pool-outlier.yaml": [
         {"consecutive": 3, "interval": "1s", "base_ejection": "2.5s", "max_percent": 100, "subset": "pool",
          "rule_consecutive": 1000, "rule_interval": "30s", "rule_base_ejection": "30s", "rule_max_percent": 10},
