@@ -39,6 +39,8 @@ class Misbehaviour(StrEnum):
     AUTHZ_IGNORED = "authz-ignored", "sidecars enforce no AuthorizationPolicy"
     AUTHZ_NEGATIONS_IGNORED = ("authz-negations-ignored",
                                "AuthorizationPolicy not* fields (notPaths, notMethods, notPrincipals, ...) are dropped")
+    AUTHZ_HOSTS_CASE_SENSITIVE = ("authz-hosts-case-sensitive",
+                                  "AuthorizationPolicy hosts/notHosts match the Host header case-sensitively")
     EXACT_AS_PREFIX = "exact-as-prefix", "exact string matches (uri, headers, query, method, authority) act as prefixes"
     REGEX_AS_PARTIAL_MATCH = ("regex-as-partial-match",
                               "regex matches succeed when the regex matches any part of the value, not all of it")
@@ -54,6 +56,9 @@ class Misbehaviour(StrEnum):
                                      "a host '*.example.com' also matches 'badexample.com' and 'example.com'")
     OUTLIER_DETECTION_IGNORED = "outlier-detection-ignored", "drops DestinationRule outlierDetection (no ejection)"
     JWT_IGNORED = "jwt-ignored", "sidecars verify no JWT (RequestAuthentication dropped)"
+    JWT_RULE_OPTIONS_IGNORED = ("jwt-rule-options-ignored",
+                                "RequestAuthentication jwtRules audiences, fromHeaders and forwardOriginalToken "
+                                "are dropped (any audience, tokens only from Authorization: Bearer, never forwarded)")
     PATH_PREFIX_AS_STRING_PREFIX = ("path-prefix-as-string-prefix",
                                     "Gateway API PathPrefix '/foo' matches as a string prefix, taking '/foobar' too")
     GATEWAY_API_PRECEDENCE_IGNORED = ("gateway-api-precedence-ignored",

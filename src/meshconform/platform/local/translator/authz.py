@@ -20,7 +20,8 @@ from meshconform.meshapi.istio import (
 from meshconform.platform.local.misbehaviour import Misbehaviour, Misbehaviours
 from meshconform.platform.local.translator.jwt import FILTER_NAME as JWT_FILTER
 from meshconform.platform.local.translator.jwt import issuers_for
-from meshconform.platform.local.translator.model import ROOT_NAMESPACE, MeshSnapshot, Pod
+from meshconform.platform.local.translator.model import MeshSnapshot, Pod
+from meshconform.platform.local.translator.selection import selecting
 
 RBAC = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
 TRUST_DOMAIN_PREFIX = "spiffe://"
@@ -28,14 +29,7 @@ TRUST_DOMAIN_PREFIX = "spiffe://"
 
 def policies_for(mesh: MeshSnapshot, pod: Pod) -> list[AuthorizationPolicy]:
     """Policies of the pod's namespace and of the root namespace (mesh-wide) whose selector matches."""
-    selected = []
-    for policy in mesh.authorization_policies:
-        if policy.metadata.namespace not in (pod.namespace, ROOT_NAMESPACE):
-            continue
-        labels = policy.spec.selector.match_labels if policy.spec.selector else {}
-        if all(pod.labels.get(k) == v for k, v in labels.items()):
-            selected.append(policy)
-    return selected
+    return selecting(mesh.authorization_policies, pod)
 
 
 def rbac_filters(mesh: MeshSnapshot, pod: Pod, misbehave: Misbehaviours = frozenset()) -> list[dict[str, Any]]:
@@ -44,21 +38,24 @@ def rbac_filters(mesh: MeshSnapshot, pod: Pod, misbehave: Misbehaviours = frozen
     policies = policies_for(mesh, pod)
     issuers = issuers_for(mesh, pod)
     negations = Misbehaviour.AUTHZ_NEGATIONS_IGNORED not in misbehave
+    hosts_fold_case = Misbehaviour.AUTHZ_HOSTS_CASE_SENSITIVE not in misbehave
     filters = []
     for action in (AuthorizationAction.DENY, AuthorizationAction.ALLOW):
         chosen = [p for p in policies if p.spec.action is action]
         if not chosen:
             continue
-        rules = {f"ns[{p.metadata.namespace}]-policy[{p.metadata.name}]-rule[{i}]": _policy(rule, issuers, negations)
+        rules = {f"ns[{p.metadata.namespace}]-policy[{p.metadata.name}]-rule[{i}]": _policy(rule, issuers, negations, hosts_fold_case)
                  for p in chosen for i, rule in enumerate(p.spec.rules)}
         filters.append({"name": f"envoy.filters.http.rbac.{action.value.lower()}",
                         "typed_config": {"@type": RBAC, "rules": {"action": action.value, "policies": rules}}})
     return filters
 
 
-def _policy(rule: AuthorizationRule, issuers: list[str], negations: bool = True) -> dict[str, Any]:
-    """`negations` False: the not* fields are dropped (a misbehaviour)."""
-    permissions = [_operation(to.operation, negations) for to in rule.to] or [{"any": True}]
+def _policy(rule: AuthorizationRule, issuers: list[str], negations: bool = True,
+            hosts_fold_case: bool = True) -> dict[str, Any]:
+    """`negations` False: the not* fields are dropped; `hosts_fold_case` False: hosts match case-sensitively
+    (both misbehaviours)."""
+    permissions = [_operation(to.operation, negations, hosts_fold_case) for to in rule.to] or [{"any": True}]
     principals = [_source(frm.source, issuers, negations) for frm in rule.from_] or [{"any": True}]
     return {"permissions": [{"or_rules": {"rules": permissions}}],
             "principals": [{"or_ids": {"ids": principals}}]}
@@ -82,9 +79,16 @@ def _all_of(rules: list[dict[str, Any]]) -> dict[str, Any]:
     return {"and_rules": {"rules": rules}} if rules else {"any": True}
 
 
-def _operation(op: AuthorizationOperation, negations: bool = True) -> dict[str, Any]:
+def _operation(op: AuthorizationOperation, negations: bool = True, hosts_fold_case: bool = True) -> dict[str, Any]:
     def header(name: str) -> Any:
         return lambda v: {"header": {"name": name, "string_match": _string(v)}}
+
+    def host(v: str) -> dict[str, Any]:
+        # Istio's reference: hosts match the request's Host (:authority, as sent, port included) ignoring case.
+        match = _string(v)
+        if hosts_fold_case and "safe_regex" not in match:
+            match["ignore_case"] = True
+        return {"header": {"name": ":authority", "string_match": match}}
 
     def path(v: str) -> dict[str, Any]:
         return {"url_path": {"path": _string(v)}}
@@ -95,7 +99,7 @@ def _operation(op: AuthorizationOperation, negations: bool = True) -> dict[str, 
     parts = []
     for values, negated_values, make in ((op.methods, op.not_methods, header(":method")),
                                          (op.paths, op.not_paths, path),
-                                         (op.hosts, op.not_hosts, header(":authority")),
+                                         (op.hosts, op.not_hosts, host),
                                          (op.ports, op.not_ports, port)):
         if values:
             parts.append(_any_of(values, make))
