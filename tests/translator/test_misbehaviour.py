@@ -137,14 +137,16 @@ metadata: {name: echo-allow-client, namespace: default}
 spec:
   selector: {matchLabels: {app: echo}}
   rules: [{from: [{source: {principals: [cluster.local/ns/default/sa/client]}}],
-           to: [{operation: {notPaths: ["/private*"]}}]}]
+           to: [{operation: {notPaths: ["/private*"], hosts: ["echo*"]}}]}]
 ---
 apiVersion: security.istio.io/v1
 kind: RequestAuthentication
 metadata: {name: echo-jwt, namespace: default}
 spec:
   selector: {matchLabels: {app: echo}}
-  jwtRules: [{issuer: https://issuer.test, jwks: '{"keys": []}'}]
+  jwtRules: [{issuer: https://issuer.test, jwks: '{"keys": []}'},
+             {issuer: https://header-issuer.test, jwks: '{"keys": []}', audiences: [echo],
+              fromHeaders: [{name: x-jwt-assertion, prefix: "Token "}], forwardOriginalToken: true}]
 ---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -254,6 +256,23 @@ def echo_allows_client_to_private_path(c: Configs) -> bool:
     assert chain is not None
     return ev.rbac_allows(chain, ev.Request("echo", path="/private/x"),
                           ev.Caller("spiffe://cluster.local/ns/default/sa/client"))
+
+
+def echo_allows_client_by_host(c: Configs, host: str) -> bool:
+    chain = ev.filter_chain(ev.inbound_listener(c["default/echo-v1-0"], 8080), MUTUAL_TLS)
+    assert chain is not None
+    return ev.rbac_allows(chain, ev.Request(host, path="/x"), ev.Caller("spiffe://cluster.local/ns/default/sa/client"))
+
+
+def jwt_rule_options(config: ProxyConfig) -> list[tuple[object, ...]]:
+    """(issuer, audiences, header locations, forward) of each jwt_authn provider on echo's inbound 8080."""
+    chain = ev.filter_chain(ev.inbound_listener(config, 8080), PLAINTEXT)
+    assert chain is not None
+    jwt = next(f for f in chain["filters"][0]["typed_config"]["http_filters"]
+               if f["name"] == "envoy.filters.http.jwt_authn")
+    return sorted((p["issuer"], tuple(p.get("audiences", ())),
+                   tuple((h["name"], h["value_prefix"]) for h in p.get("from_headers", ())), p["forward"])
+                  for p in jwt["typed_config"]["providers"].values())
 
 
 def inbound_http_filters(config: ProxyConfig) -> list[str]:
@@ -366,6 +385,11 @@ CASES: dict[Misbehaviour, Case] = {
         (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[\d+\]\.typed_config\.rules\."
          r"policies\..*$",),
         echo_allows_client_to_private_path, False, True, proxies=("default/echo-v1-0", "default/echo-v2-0")),
+    Misbehaviour.AUTHZ_HOSTS_CASE_SENSITIVE: Case(
+        (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[\d+\]\.typed_config\.rules\."
+         r"policies\..*\.header\.string_match\.ignore_case$",),
+        lambda c: (echo_allows_client_by_host(c, "echo"), echo_allows_client_by_host(c, "ECHO")),
+        (True, True), (True, False), proxies=("default/echo-v1-0", "default/echo-v2-0")),
     Misbehaviour.EXACT_AS_PREFIX: Case(
         (ROUTES + r".*\.routes\[\d+\]\.match\.(headers\[\d+\]\.string_match\.(exact|prefix)|path|prefix)$",),
         lambda c: ev.cluster_shares(route_to(c, ev.Request("echo", headers={"end-user": "jasonx"}))),
@@ -393,6 +417,14 @@ CASES: dict[Misbehaviour, Case] = {
     Misbehaviour.JWT_IGNORED: Case(
         (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[len\]$",),
         lambda c: "envoy.filters.http.jwt_authn" in inbound_http_filters(c["default/echo-v1-0"]), True, False,
+        proxies=("default/echo-v1-0", "default/echo-v2-0")),
+    Misbehaviour.JWT_RULE_OPTIONS_IGNORED: Case(
+        (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[\d+\]\.typed_config\."
+         r"providers\..*\.(audiences|from_headers|forward)(\..*|\[.*)?$",),
+        lambda c: jwt_rule_options(c["default/echo-v1-0"]),
+        [("https://header-issuer.test", ("echo",), (("x-jwt-assertion", "Token "),), True),
+         ("https://issuer.test", (), (), False)],
+        [("https://header-issuer.test", (), (), False), ("https://issuer.test", (), (), False)],
         proxies=("default/echo-v1-0", "default/echo-v2-0")),
     Misbehaviour.PATH_PREFIX_AS_STRING_PREFIX: Case(
         (r"^istio-system/istio-ingressgateway:routes\..*\.routes(\[len\]|\[\d+\]\.(match\..*|name|route\..*))$",),
