@@ -5,11 +5,11 @@ Policy task): a request with no token passes authentication (only a policy requi
 turns it away, 403); a token that is present must be valid (signature, not expired, a configured issuer),
 else 401; a valid token's principal `<iss>/<sub>` matches `requestPrincipals` (and `notRequestPrincipals`
 excludes it); the token is not forwarded to the app unless forwardOriginalToken; a token whose `aud` is
-not among `audiences` is refused (403 from Envoy's jwt_authn, which Istio configures); `fromHeaders` replaces the default location (Authorization: Bearer) for
-its issuer, and a header without the prefix carries no token. A token at a location only other issuers'
-rules read is invalid for them (an unknown issuer there): 401. Keys are made by the test and live only in memory; the issuer name is
-fresh per test. Each outcome is a deterministic rule, checked on every one of 20 requests (no share is
-claimed)."""
+not among `audiences` is refused (403 from Envoy's jwt_authn, which Istio configures); `fromHeaders`
+replaces the default location (Authorization: Bearer) for its issuer, and a header without the prefix
+carries no token. A token at a location only other issuers' rules read is invalid for them (an unknown
+issuer there): 401. Keys are made by the test and live only in memory; the issuer names are fresh per
+test. Each outcome is a deterministic rule, checked on every one of 20 requests (no share is claimed)."""
 
 from __future__ import annotations
 

@@ -39,8 +39,6 @@ class Misbehaviour(StrEnum):
     AUTHZ_IGNORED = "authz-ignored", "sidecars enforce no AuthorizationPolicy"
     AUTHZ_NEGATIONS_IGNORED = ("authz-negations-ignored",
                                "AuthorizationPolicy not* fields (notPaths, notMethods, notPrincipals, ...) are dropped")
-    AUTHZ_HOSTS_CASE_SENSITIVE = ("authz-hosts-case-sensitive",
-                                  "AuthorizationPolicy hosts/notHosts match the Host header case-sensitively")
     EXACT_AS_PREFIX = "exact-as-prefix", "exact string matches (uri, headers, query, method, authority) act as prefixes"
     REGEX_AS_PARTIAL_MATCH = ("regex-as-partial-match",
                               "regex matches succeed when the regex matches any part of the value, not all of it")

@@ -38,24 +38,22 @@ def rbac_filters(mesh: MeshSnapshot, pod: Pod, misbehave: Misbehaviours = frozen
     policies = policies_for(mesh, pod)
     issuers = issuers_for(mesh, pod)
     negations = Misbehaviour.AUTHZ_NEGATIONS_IGNORED not in misbehave
-    hosts_fold_case = Misbehaviour.AUTHZ_HOSTS_CASE_SENSITIVE not in misbehave
     filters = []
     for action in (AuthorizationAction.DENY, AuthorizationAction.ALLOW):
         chosen = [p for p in policies if p.spec.action is action]
         if not chosen:
             continue
-        rules = {f"ns[{p.metadata.namespace}]-policy[{p.metadata.name}]-rule[{i}]": _policy(rule, issuers, negations, hosts_fold_case)
+        rules = {f"ns[{p.metadata.namespace}]-policy[{p.metadata.name}]-rule[{i}]":
+                 _policy(rule, issuers, negations)
                  for p in chosen for i, rule in enumerate(p.spec.rules)}
         filters.append({"name": f"envoy.filters.http.rbac.{action.value.lower()}",
                         "typed_config": {"@type": RBAC, "rules": {"action": action.value, "policies": rules}}})
     return filters
 
 
-def _policy(rule: AuthorizationRule, issuers: list[str], negations: bool = True,
-            hosts_fold_case: bool = True) -> dict[str, Any]:
-    """`negations` False: the not* fields are dropped; `hosts_fold_case` False: hosts match case-sensitively
-    (both misbehaviours)."""
-    permissions = [_operation(to.operation, negations, hosts_fold_case) for to in rule.to] or [{"any": True}]
+def _policy(rule: AuthorizationRule, issuers: list[str], negations: bool = True) -> dict[str, Any]:
+    """`negations` False: the not* fields are dropped (a misbehaviour)."""
+    permissions = [_operation(to.operation, negations) for to in rule.to] or [{"any": True}]
     principals = [_source(frm.source, issuers, negations) for frm in rule.from_] or [{"any": True}]
     return {"permissions": [{"or_rules": {"rules": permissions}}],
             "principals": [{"or_ids": {"ids": principals}}]}
@@ -79,14 +77,14 @@ def _all_of(rules: list[dict[str, Any]]) -> dict[str, Any]:
     return {"and_rules": {"rules": rules}} if rules else {"any": True}
 
 
-def _operation(op: AuthorizationOperation, negations: bool = True, hosts_fold_case: bool = True) -> dict[str, Any]:
+def _operation(op: AuthorizationOperation, negations: bool = True) -> dict[str, Any]:
     def header(name: str) -> Any:
         return lambda v: {"header": {"name": name, "string_match": _string(v)}}
 
     def host(v: str) -> dict[str, Any]:
         # Istio's reference: hosts match the request's Host (:authority, as sent, port included) ignoring case.
         match = _string(v)
-        if hosts_fold_case and "safe_regex" not in match:
+        if "safe_regex" not in match:  # ".+" for "*": nothing to fold
             match["ignore_case"] = True
         return {"header": {"name": ":authority", "string_match": match}}
 
