@@ -72,7 +72,8 @@ def test_allow_and_deny_rules(mesh_platform, mesh_config, mesh_meshed_client, me
 @conformance_test("authz-negated-fields", "ALLOW from namespace default but notPrincipals ledger-reader, to port 8080 "
                   "with notMethods DELETE and notPaths /private*, hosts echo:8080 and echo.default.svc* but notHosts "
                   "echo.default.svc.cluster.local*; DENY /public/* from notNamespaces default and anything to "
-                  "notPorts 8080: the meshed client's GET and POST pass, also to echo.default.svc:8080; its DELETE, its GET under /private, echo.default:8080 (not in hosts), "
+                  "notPorts 8080: the meshed client's GET and POST pass, also to echo.default.svc:8080; its DELETE, "
+                  "its GET under /private, echo.default:8080 (not in hosts), "
                   "echo.default.svc.cluster.local:8080 (notHosts), the ledger-reader caller and a caller without a "
                   "sidecar (no namespace without mTLS) are denied by RBAC.", features={"Authorization"},
                   parallel=False, manifests=("authorization/allow-negated-fields.yaml",))
