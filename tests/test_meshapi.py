@@ -293,11 +293,3 @@ spec:
     with pytest.raises(ConfigError) as caught:
         load_text(text, "se.yaml")
     assert "NONE takes none" in str(caught.value)
-
-
-def test_jwks_and_jwks_uri_stay_mutually_exclusive_though_jwks_uri_is_unmodelled() -> None:
-    from meshconform.meshapi.istio import JWTRule
-    held = JWTRule.model_validate({"issuer": "https://issuer.test", "jwksUri": "https://issuer.test/jwks"})
-    assert held.unmodelled_fields == {"jwksUri": "https://issuer.test/jwks"} and held.jwks is None
-    with pytest.raises(ValueError, match="mutually exclusive"):
-        JWTRule.model_validate({"issuer": "https://issuer.test", "jwks": "{}", "jwksUri": "https://issuer.test/j"})

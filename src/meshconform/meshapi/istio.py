@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from pydantic import Field, ModelWrapValidatorHandler, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from meshconform.meshapi.base import Duration, IstioMessage, PositiveDuration, Resource
 
@@ -495,24 +495,22 @@ class JWTHeader(IstioMessage):
 
 
 class JWTRule(IstioMessage):
-    """One issuer's tokens (security/v1beta1/request_authentication.proto, JWTRule). `jwksUri` is held as
-    unmodelled: istiod fetches those keys itself, which the local platform does not (capabilities refuses it)."""
+    """One issuer's tokens (security/v1beta1/request_authentication.proto, JWTRule)."""
 
     unmodelled = frozenset({"fromParams", "fromCookies", "outputPayloadToHeader", "outputClaimToHeaders",
-                             "timeout", "jwksUri"})
+                             "timeout"})
     issuer: str = Field(min_length=1)
     audiences: list[str] = Field(default_factory=list)
+    jwks_uri: str | None = None
     jwks: str | None = None
     from_headers: list[JWTHeader] = Field(default_factory=list)
     forward_original_token: bool = False
 
-    @model_validator(mode="wrap")
-    @classmethod
-    def _one_key_source(cls, data: Any, handler: ModelWrapValidatorHandler[JWTRule]) -> JWTRule:
-        # Checked on the raw fields: jwksUri is held aside as unmodelled before the model sees it.
-        if isinstance(data, dict) and data.get("jwks") and data.get("jwksUri"):
+    @model_validator(mode="after")
+    def _one_key_source(self) -> JWTRule:
+        if self.jwks and self.jwks_uri:
             raise ValueError("jwks and jwksUri are mutually exclusive")
-        return handler(data)
+        return self
 
 
 class RequestAuthenticationSpec(IstioMessage):

@@ -117,8 +117,9 @@ def _authorization_policy(policy: AuthorizationPolicy) -> Iterator[tuple[str, st
 
 def _request_authentication(ra: RequestAuthentication) -> Iterator[tuple[str, str]]:
     for index, rule in enumerate(ra.spec.jwt_rules):
-        # jwksUri is unmodelled, refused by name above: istiod fetches those keys, the local platform does not.
-        if rule.jwks is None and "jwksUri" not in rule.unmodelled_fields:
+        if rule.jwks_uri is not None:
+            yield f"spec.jwtRules[{index}].jwksUri", "jwksUri (keys fetched at run time; give them inline in jwks)"
+        elif rule.jwks is None:
             yield f"spec.jwtRules[{index}].jwks", "a rule without jwks (istiod would fetch the issuer's keys)"
 
 
