@@ -13,6 +13,8 @@ passes. Survivors are printed with their edit, for triage: a new check, or a not
 equivalent (it changes nothing Istio's API can observe).
 
     .venv/bin/python bench/translator_mutants.py --workdir /tmp/mc-mutants --sample 12 --seed 1
+    .venv/bin/python bench/translator_mutants.py --workdir /tmp/mc-mutants \
+        --again bench/translator_mutants-20261122.json
 
 (bench/mutation_audit.py is the other audit: the suite against each hand-written misbehaviour. The result of
 one run of this one is kept in bench/translator_mutants-20261122.json.)
@@ -47,6 +49,7 @@ class Mutant:
     index: int  # which candidate site of the module, in ast.walk order
     line: int
     description: str
+    source: str = ""  # the mutated expression or statement head, to find the same mutant after code moved
 
 
 def _sites(tree: ast.Module) -> Iterator[tuple[ast.AST, str]]:
@@ -73,8 +76,13 @@ def candidates(root: Path) -> list[Mutant]:
     for path in sorted((root / TRANSLATOR).glob("*.py")):
         tree = ast.parse(path.read_text())
         for index, (node, description) in enumerate(_sites(tree)):
-            found.append(Mutant(path.relative_to(root), index, getattr(node, "lineno", 0), description))
+            found.append(Mutant(path.relative_to(root), index, getattr(node, "lineno", 0), description,
+                                _source_of(node)))
     return found
+
+
+def _source_of(node: ast.AST) -> str:
+    return ast.unparse(node.test if isinstance(node, ast.If) else node)[:200]
 
 
 def mutated_source(root: Path, mutant: Mutant) -> str:
@@ -91,6 +99,15 @@ def mutated_source(root: Path, mutant: Mutant) -> str:
     elif isinstance(node, ast.If):
         node.test = ast.UnaryOp(ast.Not(), node.test)
     return ast.unparse(tree) + "\n"
+
+
+def _same_mutant(every: list[Mutant], earlier: dict[str, object]) -> Mutant | None:
+    """The mutant an earlier result names, in today's code (modules change, so lines and indices move): the
+    same module, edit and mutated source, the nearest line among those."""
+    alike = [m for m in every if str(m.module) == earlier["module"] and m.description == earlier["edit"]
+             and (not earlier.get("source") or m.source == earlier["source"])]
+    line = int(str(earlier["line"]))
+    return min(alike, key=lambda m: abs(m.line - line), default=None)
 
 
 def run_suite(workdir: Path) -> tuple[str, float, str]:
@@ -115,11 +132,20 @@ def main() -> int:
     parser.add_argument("--sample", type=int, default=15)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument("--again", type=Path, default=None,
+                        help="re-run the survivors of an earlier result file (matched by module, line and edit; a "
+                             "line that moved since is matched by module and edit with the nearest line)")
     args = parser.parse_args()
     root = args.workdir.resolve()
     every = candidates(root)
-    chosen = random.Random(args.seed).sample(every, min(args.sample, len(every)))
-    print(f"{len(every)} mutants of {TRANSLATOR}; running the suite against {len(chosen)} (seed {args.seed})")
+    if args.again:
+        chosen = [m for m in (_same_mutant(every, r) for r in json.loads(args.again.read_text())["results"]
+                              if r["outcome"] == "survived") if m is not None]
+        print(f"{len(every)} mutants of {TRANSLATOR}; running the suite against the {len(chosen)} survivors of "
+              f"{args.again}")
+    else:
+        chosen = random.Random(args.seed).sample(every, min(args.sample, len(every)))
+        print(f"{len(every)} mutants of {TRANSLATOR}; running the suite against {len(chosen)} (seed {args.seed})")
     results = []
     for number, mutant in enumerate(chosen, 1):
         target = root / mutant.module
@@ -130,7 +156,7 @@ def main() -> int:
         finally:
             target.write_text(original)
         results.append({"module": str(mutant.module), "line": mutant.line, "edit": mutant.description,
-                        "outcome": outcome, "seconds": round(seconds, 1), "tail": tail})
+                        "source": mutant.source, "outcome": outcome, "seconds": round(seconds, 1), "tail": tail})
         print(f"  {number:2d}. {mutant.module.name}:{mutant.line} {mutant.description}: {outcome} ({seconds:.0f} s)",
               flush=True)
     from meshconform.stats.proportions import clopper_pearson

@@ -42,6 +42,9 @@ REGISTRY_ONLY = "egress/registry-only.yaml"
 PORT = 8080  # where the outside server listens
 ENTRY_PORT = 80  # the ServiceEntry's port for it (targetPort: PORT)
 HOST = "outside.egress.meshconform.test"
+MAPPED_HOST = "mapped.egress.meshconform.test"  # two ports, the endpoint's own ports map, a VS naming no port
+ALT_PORT = 8081  # its second port
+HIDDEN_HOST = "hidden.egress.meshconform.test"  # registered in legacy, exported there only
 CLIENT = ("default", "client")
 PER_CASE = 20
 TIMEOUT = 1.0  # the VirtualService's route timeout on the external host, seconds
@@ -109,11 +112,13 @@ def test_egress_registry_only(mesh_config, mesh_platform, mesh_meshed_client, me
     outside = _outside(mesh_config, mesh_platform, mesh_unmeshed_client, mesh_timeouts)
     address = f"{outside.address}:{PORT}"
     marker = mesh_config.apply_manifest(REGISTRY_ONLY, host=HOST, port=ENTRY_PORT, target_port=PORT,
-                                        address=outside.address, timeout=f"{TIMEOUT:g}s")
+                                        address=outside.address, timeout=f"{TIMEOUT:g}s", alt_port=ALT_PORT,
+                                        mapped_host=MAPPED_HOST, hidden_host=HIDDEN_HOST)
 
-    def registered(path: str) -> Request:
-        # To the entry's port 80 (a sidecar captures it and routes by Host); the entry sends on to targetPort.
-        return Request(path, host=HOST, connect_to=f"{outside.address}:{ENTRY_PORT}")
+    def registered(path: str, host: str = HOST, port: int = ENTRY_PORT, **headers: str) -> Request:
+        # To the entry's port (a sidecar captures it and routes by Host); the entry sends on to the server's port.
+        return Request(path, host=host if port == 80 else f"{host}:{port}", connect_to=f"{outside.address}:{port}",
+                       headers=headers)
 
     # Converged when this test's policy and entry are both in force: only they make the registered host
     # answer with this config's marker while the bare address is turned away.
@@ -124,21 +129,41 @@ def test_egress_registry_only(mesh_config, mesh_platform, mesh_meshed_client, me
     blocked = mesh_meshed_client.send([Request(f"/blocked/{i}", host=address) for i in range(PER_CASE)])
     allowed = mesh_meshed_client.send([registered(f"/registered/{i}") for i in range(PER_CASE)])
     in_mesh = mesh_meshed_client.send([Request(f"/in-mesh/{i}", host=f"echo:{PORT}") for i in range(PER_CASE)])
+    # The endpoint's ports map carries both of MAPPED_HOST's ports to the server; its VirtualService names no port,
+    # so each request stays on the port it came in on, and its route to echo (one port) lands on echo's 8080.
+    mapped = mesh_meshed_client.send([registered(f"/mapped/{i}", MAPPED_HOST) for i in range(PER_CASE // 2)])
+    mapped_alt = mesh_meshed_client.send([registered(f"/mapped-alt/{i}", MAPPED_HOST, ALT_PORT)
+                                          for i in range(PER_CASE // 2)])
+    to_echo = mesh_meshed_client.send([registered(f"/to-echo/{i}", MAPPED_HOST, ALT_PORT, **{"x-to": "echo"})
+                                       for i in range(PER_CASE // 2)])
+    # Exported to `legacy` only: for the client in `default` that host is unregistered.
+    hidden = mesh_meshed_client.send([registered(f"/hidden/{i}", HIDDEN_HOST) for i in range(PER_CASE // 2)])
     # The VirtualService applies to the external host: its timeout cuts requests the server holds longer.
     held = mesh_meshed_client.send([registered(f"/held/{i}/delay/{DELAY_MS}") for i in range(PER_CASE)],
                                    concurrency=PER_CASE)
     mesh_result.figure("statuses", {"unregistered": outcomes(blocked), "registered": outcomes(allowed),
-                                    "in-mesh": outcomes(in_mesh), "held": outcomes(held)})
+                                    "in-mesh": outcomes(in_mesh), "held": outcomes(held),
+                                    "mapped": outcomes(mapped), "mapped-alt-port": outcomes(mapped_alt),
+                                    "mapped-to-echo": outcomes(to_echo), "exported-elsewhere": outcomes(hidden)})
     assert all(r.status == 502 for r in blocked), (
         f"unregistered address under REGISTRY_ONLY: {outcomes(blocked)} (expected 502 from the client's proxy)")
     assert not any(r.answered_by == outside.name for r in blocked), "a blocked request reached the outside server"
     assert all(r.status == 200 and r.answered_by == outside.name for r in allowed), _by(allowed, outside.name)
     assert all(r.status == 200 for r in in_mesh), f"in-mesh echo under REGISTRY_ONLY: {outcomes(in_mesh)}"
+    for name, replies in (("port", mapped), ("second port", mapped_alt)):
+        assert all(r.status == 200 and r.answered_by == outside.name for r in replies), (
+            f"{MAPPED_HOST}'s {name}, sent on by the endpoint's ports map: {_by(replies, outside.name)}")
+    assert all(r.status == 200 and r.json() and r.json().get("service") == "echo" for r in to_echo), (
+        f"a route naming no port to echo (one port) must reach echo's port: {outcomes(to_echo)}")
+    assert all(r.status == 502 for r in hidden), (
+        f"{HIDDEN_HOST} is exported to legacy only; from default: {outcomes(hidden)} (expected 502)")
+    assert not any(r.answered_by == outside.name for r in hidden), "a host not exported here reached the server"
     assert all(r.status == 504 for r in held), f"held requests with a {TIMEOUT:g}s route timeout: {outcomes(held)}"
     assert all(r.latency < DELAY_MS / 1000 for r in held), "a held request was not cut before the server answered"
     # The mechanism, from the client's proxy (one read of its log): Istio's block_all route answered the
     # unregistered ones, the entry's cluster carried the registered ones, the route timeout (UT) cut the held ones.
-    records = records_for(mesh_platform, [CLIENT], [*blocked, *allowed, *held], mesh_timeouts, direction="outbound")
+    records = records_for(mesh_platform, [CLIENT], [*blocked, *allowed, *held, *mapped, *mapped_alt, *hidden],
+                          mesh_timeouts, direction="outbound")
     mesh_result.figure("client_proxy_log", dict(log_outcomes(records)))
 
     def of(replies: list[Response]) -> dict[str, dict[str, object]]:
@@ -149,5 +174,11 @@ def test_egress_registry_only(mesh_config, mesh_platform, mesh_meshed_client, me
     assert routes == ["block_all"], f"blocked requests were answered by routes {routes}, not Istio's block_all"
     clusters = sorted({str(rec.get("upstream_cluster")) for rec in of(allowed).values()})
     assert clusters == [f"outbound|{ENTRY_PORT}||{HOST}"], f"registered requests went to {clusters}"
+    for replies, port in ((mapped, ENTRY_PORT), (mapped_alt, ALT_PORT)):
+        clusters = sorted({str(rec.get("upstream_cluster")) for rec in of(replies).values()})
+        assert clusters == [f"outbound|{port}||{MAPPED_HOST}"], (
+            f"a destination naming no port on a host of several ports keeps the request's port {port}: {clusters}")
+    routes = sorted({str(rec.get("route_name")) for rec in of(hidden).values()})
+    assert routes == ["block_all"], f"the host exported elsewhere was answered by routes {routes}, not block_all"
     wrong = failed_as(of(held), 504, "UT")
     assert not wrong, f"held: {len(wrong)} not logged as 504 UT: {dict(log_outcomes(of(held)))}"

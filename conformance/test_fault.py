@@ -43,7 +43,8 @@ def test_fault_abort(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeou
 
 @conformance_test("fault-delay", "A 1 s delay on 50% of requests under /fault (tolerance 0.1, false-failure 1e-4): "
                   "delayed replies take at least the delay and at most delay + the platform's measured base latency "
-                  "p99 + 1 s; other paths are not delayed.", features={"FaultDelay"},
+                  "p99 + 1 s; the deprecated integer `percent: 100` delays every request; other paths are not "
+                  "delayed.", features={"FaultDelay"},
                   manifests=("fault/echo-delay.yaml",))
 def test_fault_delay(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     delay = 1.0  # long enough that load on a small machine cannot push a prompt reply past it
@@ -57,13 +58,19 @@ def test_fault_delay(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result
     upper = delay + base_p99 + 1.0
     delayed = [r.latency for r in sample.replies if r.latency >= delay]
     untouched = mesh_meshed_client.send([Request(f"/other/{i}", host="echo:8080") for i in range(20)])
-    mesh_result.figure("base_p99_ms", round(base_p99 * 1000, 2))
+    # The deprecated integer percent: 100 delays every request (10 at once: one delay's wait for all of them).
+    integer = mesh_meshed_client.send([Request(f"/deprecated-percent/{i}", host="echo:8080") for i in range(10)],
+                                      concurrency=10)
+    mesh_result.figure("integer_percent_latency_s", sorted(round(r.latency, 3) for r in integer))
     mesh_result.figure("delayed", sample.to_json())
     mesh_result.figure("delayed_latency_s", {"min": min(delayed, default=None), "max": max(delayed, default=None),
                                              "upper_bound": round(upper, 3)})
     assert sample.passed, sample.describe()
     assert all(latency <= upper for latency in delayed), f"a delayed reply took more than {upper:.2f}s"
     assert all(r.status == 200 and r.latency < delay for r in untouched), [r.summary() for r in untouched[:3]]
+    assert all(r.status == 200 and delay <= r.latency <= upper for r in integer), \
+        f"the deprecated `percent: 100` must delay every request by {delay:g}s: " \
+        f"{sum(r.latency >= delay for r in integer)} of {len(integer)} delayed"
 
 
 @conformance_test("bookinfo-ratings-delay", "Bookinfo: a 7 s ratings delay for jason with reviews v2 makes the "

@@ -6,6 +6,7 @@ reference: segment-based PathPrefix, rule precedence, weights, header matches, f
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
@@ -41,6 +42,8 @@ INGRESS_PROBES = [
     ("/exact", "v2"), ("/exact/", "status 404"), ("/exactly", "status 404"),
     ("/", "status 404"),
     ("/missing-backend", "status 500"),    # a backendRef to a Service that does not exist: 500, not 404 or 503
+    ("/other-kind", "status 500"),         # a backendRef of another group and kind (InvalidKind): 500
+    ("/other-namespace", "status 500"),    # a Service in another namespace without a ReferenceGrant: 500
 ]
 
 
@@ -48,7 +51,10 @@ INGRESS_PROBES = [
                   "for one hostname in it: PathPrefix matches whole path segments (/prefix takes /prefix and "
                   "/prefix/a, never /prefixed; a trailing slash in the prefix is ignored), Exact the whole path, "
                   "the longest prefix wins over an earlier shorter one; other paths and other hostnames get the "
-                  "gateway's own 404 (NR); a rule whose backend Service does not exist answers 500.",
+                  "gateway's own 404 (NR); a rule whose backend Service does not exist, whose backend is of another "
+                  "kind, or is a Service in another namespace that grants no reference (no ReferenceGrant) answers "
+                  "500; a route in another namespace attaches, by its parentRef's namespace, to a listener "
+                  "admitting all namespaces.",
                   features={"Gateway", "HTTPRoute"}, manifests=("gateway-api/echo-paths.yaml",))
 def test_gateway_api_http_paths(mesh_platform, mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     zone = "gwapi.example.com"
@@ -68,6 +74,13 @@ def test_gateway_api_http_paths(mesh_platform, mesh_config, mesh_ingress, mesh_t
              if set(seen[path]) != {expected}]
     assert not wrong, f"{len(wrong)} of {len(probes)} paths took the wrong route ({REPEATS} requests each): " + \
         "; ".join(wrong)
+    # A route in namespace optin attached by its parentRef's namespace to the listener admitting all namespaces.
+    optin = mesh_ingress.send([Request(f"/from-optin/{i}", host=f"optin.all.{zone}") for i in range(REPEATS)])
+    mesh_result.figure("optin_route", outcomes(optin, lambda r: f"answered {r.status} from "
+                                                                f"{(r.json() or {}).get('namespace')}"))
+    assert all(r.status == 200 and (r.json() or {}).get("namespace") == "optin" for r in optin), \
+        "a route in namespace optin whose parentRef names the Gateway's namespace must reach optin's echo: " + \
+        outcomes(optin, lambda r: f"answered {r.status} from {(r.json() or {}).get('namespace')}")
     # The 404s must be the gateway's own "no route" (NR), not a backend's 404 passed through.
     not_found = [r for r in replies if r.status == 404]
     records = records_for(mesh_platform, [GATEWAY], not_found, mesh_timeouts, direction="gateway")
@@ -99,36 +112,54 @@ HEADER_PROBES: list[tuple[dict[str, str], str]] = [
     ({"x-tier": "gold-42"}, "v2"), ({"x-tier": "gold-42x"}, "v1"),  # a regex must match the whole value
     ({"x-tier": "old-gold-42"}, "v1"), ({}, "v1"),
 ]
+# (method, query string, where the route sends it): method PATCH, query lane=fast (Exact, case-sensitive value) and
+# tier~gold-[0-9]+ (RegularExpression, whole value) to v2; their closest misses to v1.
+METHOD_QUERY_PROBES: list[tuple[str, str, str]] = [
+    ("PATCH", "", "v2"), ("POST", "", "v1"), ("PUT", "", "v1"),
+    ("GET", "?lane=fast", "v2"), ("GET", "?x=1&lane=fast", "v2"), ("GET", "?lane=fastx", "v1"),
+    ("GET", "?lane=Fast", "v1"), ("GET", "?lane=", "v1"), ("GET", "?plane=fast", "v1"),
+    ("GET", "?tier=gold-7", "v2"), ("GET", "?tier=gold-7x", "v1"), ("GET", "?tier=old-gold-7", "v1"),
+]
 HEADER_REPEATS = 20  # 9 probes x 20: a 5 % misrouting of any one probe escapes with probability 0.95^20 = 0.36,
 # of the whole set of misrouting inputs far less; a misbehaving match misroutes all requests of its probe.
 
 
 @conformance_test("gateway-api-mesh-header-matches", "An HTTPRoute on the echo Service sends requests with header "
                   "x-route: canary (Exact; the name case-insensitive) or x-tier matching gold-[0-9]+ "
-                  "(RegularExpression, whole value) to echo v2 and everything else to echo v1; the closest misses "
-                  "(a case variant, a longer value, a partial regex match, no header) go to v1.",
-                  features={"Mesh", "HTTPRoute"}, manifests=("gateway-api/echo-mesh-headers.yaml",))
+                  "(RegularExpression, whole value), with method PATCH, or with query parameter lane=fast (Exact) "
+                  "or tier matching gold-[0-9]+ (RegularExpression) to echo v2 (the latter in a named rule) and "
+                  "everything else to echo v1; the closest misses (a case variant, a longer value, a partial regex "
+                  "match, no header, another method, another parameter name) go to v1.",
+                  features={"Mesh", "HTTPRoute", "HTTPRouteMethodMatching", "HTTPRouteQueryParamMatching",
+                            "HTTPRouteNamedRouteRule"}, manifests=("gateway-api/echo-mesh-headers.yaml",))
 def test_gateway_api_mesh_header_matches(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     marker = mesh_config.apply_manifest("gateway-api/echo-mesh-headers.yaml")
     wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
-    requests = [Request(f"/h/{i}", host="echo:8080", headers=headers)
-                for headers, _ in HEADER_PROBES for i in range(HEADER_REPEATS)]
+    probes = [(str(headers or "no header"), Request("/h/{i}", host="echo:8080", headers=headers), expected)
+              for headers, expected in HEADER_PROBES]
+    probes += [(f"{method} /h{query}", Request("/h/{i}" + query, host="echo:8080", method=method), expected)
+               for method, query, expected in METHOD_QUERY_PROBES]
+    requests = [replace(request, path=request.path.replace("{i}", str(i)))
+                for _, request, _ in probes for i in range(HEADER_REPEATS)]
     replies = mesh_meshed_client.send(requests, concurrency=20)
     wrong, seen = [], {}
-    for n, (headers, expected) in enumerate(HEADER_PROBES):
+    for n, (name, _, expected) in enumerate(probes):
         counts = Counter(_where(r) for r in replies[n * HEADER_REPEATS:(n + 1) * HEADER_REPEATS])
-        seen[str(headers or "no header")] = dict(counts)
+        seen[name] = dict(counts)
         if set(counts) != {expected}:
-            wrong.append(f"{headers or 'no header'}: expected {expected}, saw {dict(counts)}")
+            wrong.append(f"{name}: expected {expected}, saw {dict(counts)}")
     mesh_result.figure("routes", seen)
-    assert not wrong, f"{len(wrong)} of {len(HEADER_PROBES)} header probes took the wrong route " \
+    assert not wrong, f"{len(wrong)} of {len(probes)} probes took the wrong route " \
                       f"({HEADER_REPEATS} requests each): " + "; ".join(wrong)
 
 
 @conformance_test("gateway-api-mesh-request-header-modifier", "An HTTPRoute on the echo Service with a "
                   "RequestHeaderModifier filter: set overwrites what the caller sent, add adds a header, remove "
-                  "drops the caller's header; headers it does not name pass unchanged (as the app sees them).",
-                  features={"Mesh", "HTTPRoute"}, manifests=("gateway-api/echo-mesh-header-modifier.yaml",))
+                  "drops the caller's header; headers it does not name pass unchanged (as the app sees them). Its "
+                  "ResponseHeaderModifier sets and adds headers and removes the app's own x-echo-version (as the "
+                  "caller sees the reply).",
+                  features={"Mesh", "HTTPRoute", "HTTPRouteResponseHeaderModification"},
+                  manifests=("gateway-api/echo-mesh-header-modifier.yaml",))
 def test_gateway_api_mesh_request_header_modifier(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     marker = mesh_config.apply_manifest("gateway-api/echo-mesh-header-modifier.yaml")
     wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
@@ -141,26 +172,37 @@ def test_gateway_api_mesh_request_header_modifier(mesh_config, mesh_meshed_clien
     wrong = [s for s in seen if s != expected]
     assert not wrong, f"{len(wrong)} of {len(seen)} requests reached the app with other headers: {wrong[0]}, " \
                       f"expected {expected}"
+    plain = mesh_meshed_client.send([Request(f"/plain/{i}", host="echo:8080") for i in range(5)])
+    assert all("x-echo-version" in {k.lower() for k in r.headers} for r in plain), \
+        f"echo's replies must carry x-echo-version for its removal to mean anything: {plain[0].headers}"
+    wanted = {"x-meshconform-gw-set": "from-route", "x-meshconform-gw-add": "added", "x-echo-version": None}
+    caller_saw = [{name: {k.lower(): v for k, v in r.headers.items()}.get(name) for name in wanted} for r in replies]
+    mesh_result.figure("caller_saw", caller_saw[0])
+    wrong = [s for s in caller_saw if s != wanted]
+    assert not wrong, f"{len(wrong)} of {len(caller_saw)} replies reached the caller with other headers: " \
+                      f"{wrong[0]}, expected {wanted}"
 
 
 MIRROR_TOLERANCE = 0.1  # as the Istio-API mirror-fraction check: ±0.1, false-failure DEFAULT_ALPHA (1e-4)
 
 
 @conformance_test("gateway-api-mesh-request-mirror", "An HTTPRoute on the echo Service with a RequestMirror filter "
-                  "(percent 50) to echo-mirror: the share of request ids reaching the mirror is 0.5 (tolerance 0.1, "
-                  "false-failure 1e-4); callers see only echo's own answers although the mirror answers 500.",
-                  features={"Mesh", "HTTPRoute", "HTTPRouteRequestMirror", "HTTPRouteRequestPercentageMirror"},
+                  "(fraction 1/2) to echo-mirror: the share of request ids reaching the mirror is 0.5 (tolerance "
+                  "0.1, false-failure 1e-4); under /unmirrored (percent 0) none reaches it; callers see only echo's "
+                  "own answers although the mirror answers 500.",
+                  features={"Mesh", "HTTPRoute", "HTTPRouteRequestMirror", "HTTPRouteRequestPercentageMirror",
+                            "HTTPRouteNamedRouteRule"},
                   manifests=("gateway-api/echo-mesh-mirror.yaml",))
 def test_gateway_api_mesh_request_mirror(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts,  # type: ignore[no-untyped-def]
                                          mesh_result) -> None:
-    marker = mesh_config.apply_manifest("gateway-api/echo-mesh-mirror.yaml", percent=50)
+    marker = mesh_config.apply_manifest("gateway-api/echo-mesh-mirror.yaml")
     wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
     path = f"/{new_marker('gwapi-mirror')}"  # a path of its own: no other traffic can be counted
     replies: list[Response] = []
 
-    def mirrored_ids() -> set[str]:
+    def mirrored_ids(prefix: str = path) -> set[str]:
         return {rec["request_id"] for rec in mesh_platform.request_log("default", "echo-mirror")
-                if rec["path"].startswith(path)}
+                if rec["path"].startswith(prefix)}
 
     def send_batch(first: int, size: int) -> dict[str, int]:
         batch = mesh_meshed_client.send([Request(f"{path}/{i}", host="echo:8080") for i in range(first, first + size)],
@@ -175,6 +217,14 @@ def test_gateway_api_mesh_request_mirror(mesh_platform, mesh_config, mesh_meshed
     sample = measure_counted(send_batch, {"mirrored": 0.5, "not_mirrored": 0.5}, DEFAULT_ALPHA, MIRROR_TOLERANCE,
                              batch=100)
     mesh_result.figure("mirrored", sample.to_json())
+    # percent 0: 20 requests, none copied (their copies would leave with them: the count settles where it is).
+    unmirrored = f"/unmirrored/{new_marker('gwapi-mirror')}"
+    zero = mesh_meshed_client.send([Request(f"{unmirrored}/{i}", host="echo:8080") for i in range(20)])
+    replies.extend(zero)
+    copies = await_settled(lambda: len({r.request_id for r in zero} & mirrored_ids(unmirrored)), mesh_timeouts,
+                           "the mirror's request count to settle")
+    mesh_result.figure("mirrored_at_percent_0", copies)
+    assert copies == 0, f"percent 0 must mirror nothing: {copies} of {len(zero)} request ids reached the mirror"
     assert all(r.status == 200 and r.version for r in replies), \
         f"callers must get echo's own 200, never the mirror's answer: {outcomes(replies, _where)} of {len(replies)}"
     assert sample.passed, sample.describe()

@@ -72,18 +72,18 @@ def _tries_counted(tries: dict[str, list[float]]) -> dict[int, int]:
     return dict(sorted(Counter(len(t) for t in tries.values()).items()))
 
 
-@conformance_test("retries-within-route-timeout", "A 1 s route timeout with 5 retries of 0.4 s each (retryOn 5xx) on "
-                  "a reply that always takes 1.2 s: every request ends as 504 after 1 s (not 6 x 0.4 s), logged "
+@conformance_test("retries-within-route-timeout", "A 0.5 s route timeout with 5 retries of 0.2 s each (retryOn 5xx) on "
+                  "a reply that always takes 0.6 s: every request ends as 504 after 0.5 s (not 6 x 0.2 s), logged "
                   "by the caller's proxy as UT, after 2 or 3 tries at echo (no try starts after the route timeout).",
                   features={"RequestTimeout", "Retries"}, manifests=(SUBSET, "interactions/echo-timeout-retries.yaml"))
 def test_retries_in_route_timeout(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    timeout, per_try = 1.0, 0.4
+    timeout, per_try = 0.5, 0.2
     base_p99 = _base_p99(mesh_meshed_client)
     marker = mesh_config.apply_manifest(SUBSET, "interactions/echo-timeout-retries.yaml", cap_timeout=f"{timeout}s",
                                         cap_attempts=5, cap_per_try=f"{per_try}s", per_try_route_timeout="4s",
                                         per_try="0.5s")
     wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
-    replies = mesh_meshed_client.send([Request(f"/cap/delay/1200?i={i}", host="echo:8080") for i in range(10)],
+    replies = mesh_meshed_client.send([Request(f"/cap/delay/600?i={i}", host="echo:8080") for i in range(10)],
                                       concurrency=10)
     upper = timeout + base_p99 + SLACK
     tries = _tries(mesh_platform, replies, mesh_timeouts)
@@ -94,27 +94,27 @@ def test_retries_in_route_timeout(mesh_platform, mesh_config, mesh_meshed_client
     assert all(timeout <= r.latency <= upper for r in replies), (
         f"the route timeout must end the request, retries included, after {timeout:g}s (at most {upper:.2f}s): "
         f"latencies {sorted(round(r.latency, 2) for r in replies)}")
-    # Tries start at 0, ~0.4 and ~0.8 s (plus a back-off of at most 25 and 75 ms); a fourth would start after 1 s.
+    # Tries start at 0, ~0.2 and ~0.4 s (plus a back-off of at most 25 and 75 ms); a fourth would start after 0.5 s.
     assert all(2 <= len(t) <= 3 for t in tries.values()), (
         f"each request should be tried 2 or 3 times within the route timeout: {_tries_counted(tries)}")
     mesh_result.figure("caller_proxy_log", assert_failed_as(
         mesh_platform, CALLER, replies, mesh_timeouts, 504, "UT", direction="outbound", what="timed-out requests"))
 
 
-@conformance_test("per-try-timeout-retried", "With perTryTimeout 0.5 s, 2 retries on 5xx and a 4 s route timeout, a "
-                  "request whose first try would take 2 s is cut after 0.5 s and answered 200 by its second try "
-                  "(exactly 2 tries at echo, the second arriving >= 0.4 s after the first), well within the route "
+@conformance_test("per-try-timeout-retried", "With perTryTimeout 0.25 s, 2 retries on 5xx and a 4 s route timeout, a "
+                  "request whose first try would take 1 s is cut after 0.25 s and answered 200 by its second try "
+                  "(exactly 2 tries at echo, the second arriving >= 0.15 s after the first), well within the route "
                   "timeout.", features={"RequestTimeout", "Retries"},
                   manifests=(SUBSET, "interactions/echo-timeout-retries.yaml"))
 def test_per_try_timeout_retried(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    per_try = 0.5
+    per_try = 0.25
     base_p99 = _base_p99(mesh_meshed_client)
     marker = mesh_config.apply_manifest(SUBSET, "interactions/echo-timeout-retries.yaml", cap_timeout="1s",
                                         cap_attempts=5, cap_per_try="0.4s", per_try_route_timeout="4s",
                                         per_try=f"{per_try}s")
     wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
     replies = mesh_meshed_client.send(
-        [Request(f"/per-try/first/1/delay/2000?i={i}", host="echo:8080") for i in range(10)], concurrency=10)
+        [Request(f"/per-try/first/1/delay/1000?i={i}", host="echo:8080") for i in range(10)], concurrency=10)
     upper = per_try + base_p99 + SLACK
     tries = _tries(mesh_platform, replies, mesh_timeouts, at_least=2 * len(replies))
     gaps = sorted(round(t[1] - t[0], 3) for t in tries.values() if len(t) >= 2)

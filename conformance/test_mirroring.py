@@ -14,12 +14,13 @@ from meshconform.traffic.model import Request, Response
 MIRROR_TOLERANCE = 0.1
 
 
-def _mirrored_ids(platform, path: str) -> set[str]:  # type: ignore[no-untyped-def]
-    return {rec["request_id"] for rec in platform.request_log("default", "echo-mirror") if rec["path"].startswith(path)}
+def _mirrored_ids(platform, path: str, deployment: str = "echo-mirror") -> set[str]:  # type: ignore[no-untyped-def]
+    return {rec["request_id"] for rec in platform.request_log("default", deployment) if rec["path"].startswith(path)}
 
 
 @conformance_test("mirror-full", "With mirror and no mirrorPercentage (100%), every request id reaches the mirror, "
-                  "and callers get only the primary's 200s although the mirror answers 500.",
+                  "and callers get only the primary's 200s although the mirror answers 500. A mirror naming a subset "
+                  "sends every copy to it: the copies of requests routed to echo v1 all reach echo v2.",
                   features={"Mirroring"}, manifests=("mirroring/echo-mirror.yaml",))
 def test_mirror_full(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     marker = mesh_config.apply_manifest("mirroring/echo-mirror.yaml", percent=None)
@@ -33,10 +34,25 @@ def test_mirror_full(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeou
     def all_arrived() -> tuple[bool, str]:
         seen.update(_mirrored_ids(mesh_platform, path))
         return wanted <= seen, f"{len(wanted & seen)} of {len(wanted)} request ids at the mirror"
-    await_convergence(all_arrived, mesh_timeouts, "every request id at the mirror", consecutive=1)
+    await_convergence(all_arrived, mesh_timeouts, "every request id at the mirror", consecutive=1,
+                      pause=mesh_timeouts.log_poll_interval)
     mesh_result.figure("caller_statuses", sorted({str(r.status) for r in replies}))
     assert all(r.status == 200 and r.json()["service"] == "echo" for r in replies), [
         r.summary() for r in replies if r.status != 200][:3]
+    # Mirror subset: 20 requests routed to echo v1, each copy due at echo v2 (a copy sent to v1 would be missing
+    # there: the wait ends unconverged; 20 copies all landing on v2 by chance: 2^-20).
+    to_subset = f"/to-subset/{new_marker('mirror')}"
+    routed = mesh_meshed_client.send([Request(f"{to_subset}/{i}", host="echo:8080") for i in range(20)])
+    wanted_v2 = {r.request_id for r in routed}
+    at_v2: set[str] = set()
+
+    def copies_at_v2() -> tuple[bool, str]:
+        at_v2.update(_mirrored_ids(mesh_platform, to_subset, "echo-v2"))
+        return wanted_v2 <= at_v2, f"{len(wanted_v2 & at_v2)} of {len(wanted_v2)} copies at echo v2 (subset v2); " \
+                                   f"{len(_mirrored_ids(mesh_platform, to_subset, 'echo-v1'))} " \
+                                   "records at echo v1, where primaries and misrouted copies land"
+    await_convergence(copies_at_v2, mesh_timeouts, "every copy at the mirror's subset", consecutive=1)
+    assert all(r.status == 200 and r.version == "v1" for r in routed), [r.summary() for r in routed][:3]
 
 
 @conformance_test("mirror-fraction", "mirrorPercentage 50: the share of request ids reaching the mirror is 0.5 "

@@ -21,7 +21,7 @@ MANIFEST = "resilience/echo-pool-outlier.yaml"
 HOST = "echo-pool:8080"
 CONSECUTIVE = 3
 INTERVAL = 1.0  # seconds
-BASE_EJECTION = 4.0  # seconds
+BASE_EJECTION = 2.5  # seconds: the failing instance fails for 1 s less, so it is healthy when let back
 # Before a verdict is drawn from timing, at least this many requests must go out in one interval: with one of
 # three hosts picked at random, the failing host then gets its 3 requests within the interval except with
 # probability P(Binomial(50, 1/3) < 3) < 1e-6.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from meshconform.suite.checks import new_marker, outcomes, wait_for_marker
+from meshconform.suite.checks import new_marker, outcomes, wait_for, wait_for_marker
 from meshconform.suite.convergence import await_settled
 from meshconform.suite.failures import assert_failed_as
 from meshconform.suite.unit import conformance_test
@@ -88,3 +88,148 @@ def test_circuit_breaking(mesh_platform, mesh_config, mesh_meshed_client, mesh_t
     assert not overloaded, f"{len(overloaded)} of {len(rejected)} 503s lack x-envoy-overloaded: true"
     mesh_result.figure("caller_proxy_log", assert_failed_as(
         mesh_platform, CALLER, rejected, mesh_timeouts, 503, "UO", direction="outbound", what="rejected requests"))
+
+
+SUBSETS = "resilience/echo-subset-policies.yaml"
+
+
+def _lane(lane: str | None, path: str) -> Request:
+    return Request(path, host="echo:8080", headers={"x-lane": lane} if lane else {})
+
+
+def _burst(vantage, lane: str) -> list:  # type: ignore[no-untyped-def]
+    return vantage.send([_lane(lane, f"/delay/300?burst={lane}&i={i}") for i in range(20)], concurrency=20,
+                        reuse_connections=False)
+
+
+def _in_turn(vantage, lane: str | None, path: str, count: int) -> list:  # type: ignore[no-untyped-def]
+    """`count` requests one at a time, so the caller's proxy sees each answer before the next request."""
+    return vantage.send([_lane(lane, f"{path}?i={i}") for i in range(count)], concurrency=1)
+
+
+def _from_echo(reply) -> bool:  # type: ignore[no-untyped-def]
+    return bool((reply.json() or {}).get("service"))
+
+
+@conformance_test("subset-traffic-policy", "A DestinationRule subset's trafficPolicy overrides the rule's, each "
+                  "field whole: v1's own connectionPool lifts the rule's one-connection limit (20 concurrent slow "
+                  "requests all answered) while v2 inherits it (503 UO overflow); ISTIO_MUTUAL in both subsets "
+                  "reaches echo's STRICT pods while the rule's DISABLE (no subset) is refused; the rule's ROUND_ROBIN "
+                  "alternates strictly over both pods (20 requests, one at a time) where a subset's own RANDOM does "
+                  "not (false failure 2^-19); v1 inherits "
+                  "consecutiveGatewayErrors 1 (six 500s keep it, one 503 ejects it: 503 UH) and v2's own "
+                  "outlierDetection with minHealthPercent 50 keeps routing to its ejected only host (panic).",
+                  features={"CircuitBreaking", "OutlierDetection", "MTLSStrict"}, manifests=(SUBSETS,),
+                  parallel=False)
+def test_subset_traffic_policy(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+    marker = mesh_config.apply_manifest(SUBSETS)
+    wait_for_marker(mesh_meshed_client, _lane("v1", "/probe"), marker, mesh_timeouts)
+    wait_for_marker(mesh_meshed_client, _lane("v2", "/probe"), marker, mesh_timeouts)
+
+    v1 = _burst(mesh_meshed_client, "v1")
+    mesh_result.figure("v1_burst", dict(Counter(r.status for r in v1)))
+    assert all(r.status == 200 and r.version == "v1" for r in v1), (
+        f"subset v1's own connectionPool replaces the rule's one-connection pool: {outcomes(v1)} of 20")
+
+    v2 = _burst(mesh_meshed_client, "v2")
+    mesh_result.figure("v2_burst", dict(Counter(r.status for r in v2)))
+    rejected = [r for r in v2 if r.status == 503]
+    assert any(r.status == 200 and r.version == "v2" for r in v2) and rejected, (
+        f"subset v2 inherits the rule's one-connection pool, so a burst overflows: {outcomes(v2)} of 20")
+    assert not [r for r in rejected if r.headers.get("x-envoy-overloaded") != "true" or _from_echo(r)], (
+        "v2's 503s must be the caller proxy's overflow (x-envoy-overloaded), not echo's")
+    mesh_result.figure("v2_overflow_log", assert_failed_as(
+        mesh_platform, CALLER, rejected, mesh_timeouts, 503, "UO", direction="outbound", what="v2's rejected requests"))
+
+    # One connection, one request at a time: round robin over two pods alternates strictly; a random pick does so
+    # for 20 requests with probability 2^-19 (the check's false-failure rate for the `shuffled` subset).
+    turns = _in_turn(mesh_meshed_client, "pair", "/round-robin", 20)
+    order = "".join((r.version or "?")[-1] for r in turns)
+    mesh_result.figure("round_robin_order", order)
+    assert all(r.status == 200 for r in turns) and all(a != b for a, b in zip(order, order[1:], strict=False)), (
+        f"ROUND_ROBIN (inherited by subset pair) over v1 and v2 must alternate: {order} ({outcomes(turns)})")
+    shuffled = _in_turn(mesh_meshed_client, "shuffled", "/random", 20)
+    picks = "".join((r.version or "?")[-1] for r in shuffled)
+    mesh_result.figure("random_order", picks)
+    assert all(r.status == 200 for r in shuffled) and any(a == b for a, b in zip(picks, picks[1:], strict=False)), (
+        f"subset shuffled's own loadBalancer RANDOM replaces the rule's ROUND_ROBIN: {picks} alternated strictly")
+
+    plain = _in_turn(mesh_meshed_client, None, "/no-subset", 5)
+    mesh_result.figure("no_subset", outcomes(plain))
+    assert all(r.status != 200 and not _from_echo(r) for r in plain), (
+        f"the rule's tls DISABLE (no subset) must not reach echo's STRICT pods: {outcomes(plain)} of 5")
+
+    # v2: the default 5 consecutive 5xx eject its only host, but minHealthPercent 50 puts the pool in panic.
+    _in_turn(mesh_meshed_client, "v2", "/status/503", 5)
+    after = _in_turn(mesh_meshed_client, "v2", "/after-503s", 5)
+    mesh_result.figure("v2_after_5_503s", outcomes(after))
+    assert all(r.status == 200 and r.version == "v2" for r in after), (
+        f"v2 (minHealthPercent 50): its ejected only host must still be routed to: {outcomes(after)} of 5")
+
+    # v1: 500s are not gateway errors (consecutive5xxErrors 0 counts none); one 503 ejects at once.
+    _in_turn(mesh_meshed_client, "v1", "/status/500", 6)
+    kept = _in_turn(mesh_meshed_client, "v1", "/after-500s", 3)
+    mesh_result.figure("v1_after_6_500s", outcomes(kept))
+    assert all(r.status == 200 and r.version == "v1" for r in kept), (
+        f"v1: six 500s are no gateway errors and must not eject it: {outcomes(kept)} of 3")
+    _in_turn(mesh_meshed_client, "v1", "/status/503", 1)
+    ejected = _in_turn(mesh_meshed_client, "v1", "/after-503", 5)
+    mesh_result.figure("v1_after_503", outcomes(ejected))
+    assert all(r.status == 503 and not _from_echo(r) for r in ejected), (
+        f"v1 inherits consecutiveGatewayErrors 1: one 503 ejects its only host: {outcomes(ejected)} of 5")
+    mesh_result.figure("v1_ejected_log", assert_failed_as(
+        mesh_platform, CALLER, ejected, mesh_timeouts, 503, "UH", direction="outbound", what="requests to ejected v1"))
+
+
+RETRY_BUDGET = "resilience/echo-retry-budget.yaml"
+
+
+def _tries_at_v1(platform, timeouts, path: str, replies: list) -> Counter[int]:  # type: ignore[no-untyped-def]
+    """How many tries of each reply's request reached echo-v1 (its request log, by request id)."""
+    ids = {r.request_id for r in replies}
+
+    def tries() -> Counter[str]:
+        return Counter(rec["request_id"] for rec in platform.request_log("default", "echo-v1")
+                       if rec["path"] == path and rec["request_id"] in ids)
+    await_settled(lambda: sum(tries().values()), timeouts, "echo-v1's request log to settle", at_least=len(ids))
+    return Counter(tries().values())
+
+
+@conformance_test("circuit-breaking-retries", "Circuit breaking with retries: http2MaxRequests 4 lets 4 of 12 "
+                  "concurrent slow requests through and refuses the rest at the caller (503 UO); maxRetries 1 "
+                  "allows one retry outstanding at a time, so of 4 concurrent requests failing slowly (500 after "
+                  "0.3 s, retries.attempts 2 on 5xx) one is retried and the others' retries overflow: tried once.",
+                  features={"CircuitBreaking", "Retries"}, manifests=(RETRY_BUDGET,), parallel=False)
+def test_circuit_breaking_retries(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+    marker = mesh_config.apply_manifest(RETRY_BUDGET)
+    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
+
+    burst = mesh_meshed_client.send([Request(f"/delay/300?i={i}", host="echo:8080") for i in range(12)],
+                                    concurrency=12, reuse_connections=False)
+    mesh_result.figure("active_limit_burst", dict(Counter(r.status for r in burst)))
+    rejected = [r for r in burst if r.status == 503]
+    assert any(r.status == 200 for r in burst) and rejected, (
+        f"http2MaxRequests 4 must refuse some of 12 concurrent slow requests and pass others: {outcomes(burst)}")
+    assert set(Counter(r.status for r in burst)) <= {200, 503}, outcomes(burst)
+    assert not [r for r in rejected if r.headers.get("x-envoy-overloaded") != "true" or _from_echo(r)], (
+        "the 503s must be the caller proxy's overflow (x-envoy-overloaded), not echo's")
+    mesh_result.figure("overflow_log", assert_failed_as(
+        mesh_platform, CALLER, rejected, mesh_timeouts, 503, "UO", direction="outbound",
+        what="requests over http2MaxRequests"))
+
+    # echo-v1 answers 500 to everything for 1.5 s: each try below fails 0.3 s after it arrives.
+    control = mesh_meshed_client.send([Request("/meshconform/fail-for/1500", host="echo:8080", method="POST")])[0]
+    assert control.status == 200, control.summary()
+    path = f"/{new_marker('retry-budget')}/delay/300"
+    failing = mesh_meshed_client.send([Request(path, host="echo:8080", headers={"x-retry": "yes"})
+                                       for _ in range(4)], concurrency=4)
+    assert all(r.status == 500 and _from_echo(r) for r in failing), (
+        f"each request ends with echo's own 500 (a retry that overflows is not made): {outcomes(failing)}")
+    per_request = _tries_at_v1(mesh_platform, mesh_timeouts, path, failing)
+    mesh_result.figure("tries_per_request", dict(per_request))
+    assert max(per_request) <= 3 and per_request[1] >= 2, (
+        f"with at most 1 retry outstanding, the retries of at least 2 of 4 concurrent failing requests overflow "
+        f"(tried once): tries per request {dict(per_request)}")
+    # Leave echo-v1 healthy for the next check.
+    wait_for(mesh_meshed_client, Request("/healed", host="echo:8080"), lambda r: r.status == 200, mesh_timeouts,
+             "echo-v1 to stop failing")

@@ -122,7 +122,8 @@ REGEX_EXAMPLES = {"ga[0-9]+ma": "ga42ma", "/nm/re/[0-9]+": "/nm/re/123", "[a-c]+
 
 
 @conformance_test("match-near-misses", "Every kind of HTTP match (headers exact/prefix/regex, uri exact/prefix/regex, "
-                  "ignoreUriCase, query parameters, method exact/prefix/regex, scheme, withoutHeaders) gets its "
+                  "ignoreUriCase, query parameters, method exact/prefix/regex, scheme, withoutHeaders, the port of a "
+                  "host with two) gets its "
                   "matching input and its closest misses: a value that only starts or ends with the exact one, a "
                   "case variant, a path that contains a regex match without being one, a missing header; each must "
                   "take the route Istio's documented semantics pick (first match wins, else the fallback).",
@@ -130,25 +131,31 @@ REGEX_EXAMPLES = {"ga[0-9]+ma": "ga42ma", "/nm/re/[0-9]+": "/nm/re/123", "[a-c]+
 def test_match_near_misses(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     from meshconform.meshapi.istio import VirtualService
     from meshconform.suite.manifests import load_manifest
-    from meshconform.suite.near_miss import expect, near_misses, wrong_routes
+    from meshconform.suite.near_miss import Probe, expect, near_misses, wrong_routes
 
     marker = mesh_config.apply_manifest("routing/echo-match-rules.yaml", rules=MATCH_RULES)
     services = [item.resource for item in load_manifest("routing/echo-match-rules.yaml", rules=MATCH_RULES)
-                if isinstance(item.resource, VirtualService)]
+                if isinstance(item.resource, VirtualService) and item.resource.metadata.name == "echo-match-rules"]
     base = Request("/nm/none", host="echo:8080")
     probes = expect([probe for rule in services[0].spec.http for match in rule.match
                      for probe in near_misses(match, base, REGEX_EXAMPLES)], services)
+    # The port match: echo-ports (named after this test once applied) has ports 8080 and 9080 to the same pods.
+    ports_host = mesh_config.renamed[("Service", "echo-ports")]
+    probes += [Probe("port match", Request("/nm/port", host=f"{ports_host}:9080"), "port-9080"),
+               Probe("the other port", Request("/nm/port", host=f"{ports_host}:8080"), "fallback")]
     wait_for_marker(mesh_meshed_client, base, marker, mesh_timeouts)
+    wait_for_marker(mesh_meshed_client, Request("/probe", host=f"{ports_host}:9080"), marker, mesh_timeouts)
     wrong = wrong_routes(mesh_meshed_client, probes)
     mesh_result.figure("probes", {"sent": len(probes), "near_misses": sum(p.expected == "fallback" for p in probes),
                                   "wrong": len(wrong)})
     assert not wrong, f"{len(wrong)} of {len(probes)} match probes took the wrong route: " + "; ".join(wrong[:8])
 
 
-@conformance_test("header-operations", "Request header operations of a route rule and of its destination reach the "
-                  "app: set overwrites what the caller sent, add adds, remove drops the caller's header "
-                  "(HTTPRoute.headers and HTTPRouteDestination.headers).", features={"HeaderRouting"},
-                  manifests=("routing/echo-header-ops.yaml",))
+@conformance_test("header-operations", "Header operations of a route rule and of its destination: on the request "
+                  "(as the app sees it) set overwrites what the caller sent, add adds, remove drops the caller's "
+                  "header; on the response (as the caller sees it) set and add add headers and remove drops the "
+                  "app's own content-type and x-echo-version (HTTPRoute.headers and HTTPRouteDestination.headers).",
+                  features={"HeaderRouting"}, manifests=("routing/echo-header-ops.yaml",))
 def test_header_operations(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     marker = mesh_config.apply_manifest("routing/echo-header-ops.yaml")
     wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
@@ -164,3 +171,16 @@ def test_header_operations(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_
     wrong = [s for s in seen if s != expected]
     assert not wrong, f"{len(wrong)} of {len(seen)} requests reached the app with other headers: {wrong[0]}, " \
                       f"expected {expected}"
+    # Response operations, as the caller sees them: content-type and x-echo-version are the app's own (shown under
+    # /plain, a rule without operations); the rule removes content-type, its destination x-echo-version.
+    plain = mesh_meshed_client.send([Request(f"/plain/{i}", host="echo:8080") for i in range(5)])
+    app_sent = [{k.lower() for k in r.headers} for r in plain]
+    assert all({"content-type", "x-echo-version"} <= names for names in app_sent), \
+        f"echo's replies must carry content-type and x-echo-version for the removals to mean anything: {app_sent[0]}"
+    wanted = {"x-meshconform-resp-add": "added", "x-meshconform-resp-destination": "from-destination",
+              "x-meshconform-resp-destination-add": "added", "content-type": None, "x-echo-version": None}
+    caller_saw = [{name: {k.lower(): v for k, v in r.headers.items()}.get(name) for name in wanted} for r in replies]
+    mesh_result.figure("caller_saw", caller_saw[0])
+    wrong = [s for s in caller_saw if s != wanted]
+    assert not wrong, f"{len(wrong)} of {len(caller_saw)} replies reached the caller with other headers: " \
+                      f"{wrong[0]}, expected {wanted}"

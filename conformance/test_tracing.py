@@ -109,7 +109,8 @@ def test_trace_context(variant, mesh_platform, mesh_config, mesh_ingress, mesh_t
                         hops.setdefault(rec["user_agent"], {})[hop] = rec
         complete = sum(len(h) == len(HOPS) for h in hops.values())
         return complete == SAMPLE, f"{complete} of {SAMPLE} requests logged at all {len(HOPS)} hops"
-    await_convergence(all_logged, mesh_timeouts, "every hop of every request in the request logs", consecutive=1)
+    await_convergence(all_logged, mesh_timeouts, "every hop of every request in the request logs", consecutive=1,
+                      pause=mesh_timeouts.log_poll_interval)
     broken = {}
     for request, expect in plans:
         problems = _hop_problems(hops.get(request.headers["user-agent"], {}), expect)

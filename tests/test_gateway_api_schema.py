@@ -115,6 +115,6 @@ def test_an_httproute_under_an_istio_api_version_names_the_right_one() -> None:
 def test_failure_evidence_follows_httproute_services() -> None:
     from meshconform.fixtures import evidence
     from meshconform.suite.manifests import load_manifest
-    items = load_manifest("gateway-api/echo-mesh-mirror.yaml", percent=50)
+    items = load_manifest("gateway-api/echo-mesh-mirror.yaml")
     assert evidence.route_hosts(items) == {"echo"}  # proxy config excerpts are cut to the parent Service
     assert evidence._http_route_services(items[0]) == {("default", "echo"), ("default", "echo-mirror")}

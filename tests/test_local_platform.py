@@ -217,6 +217,23 @@ def test_bad_config_is_refused_and_nothing_changes(platform: LocalPlatform, clea
     assert {r.version for r in replies} == {"v2"}  # previous config still in force
 
 
+def test_delete_later_is_delivered_before_the_next_send(platform: LocalPlatform) -> None:
+    """The conformance fixture's cleanup defers delivery (one reconciliation between tests instead of two):
+    the resources leave the desired state at once, and no traffic can see the old config afterwards."""
+    items = resources(DR_ECHO + "---" + vs_echo("  - route: [{destination: {host: echo, subset: v2}}]"))
+    platform.apply(items)
+    client = platform.vantage("default/client")
+    assert {r.version for r in client.send([Request("/", host="echo:8080")] * 5)} == {"v2"}
+    platform.delete_later(items)
+    assert platform.state.undelivered
+    assert not {i.key for i in items} & {i.key for i in platform.resources()}
+    # Without the VirtualService echo's two versions share the traffic: 20 replies all from v2 would happen
+    # with probability 2^-20 under random or round-robin balancing.
+    replies = client.send([Request("/", host="echo:8080")] * 20)
+    assert not platform.state.undelivered
+    assert {r.version for r in replies} == {"v1", "v2"}, [r.version for r in replies]
+
+
 @pytest.mark.slow
 def test_bookinfo_delay_for_jason_gives_the_documented_error_after_6s(platform: LocalPlatform, cleanup) -> None:  # type: ignore[no-untyped-def]
     cleanup("\n---\n".join((NETWORKING / f).read_text() for f in (

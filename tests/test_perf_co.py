@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ import pytest
 from meshconform.perf import histograms
 from meshconform.perf.runner import run_phase
 from meshconform.perf.spec import PhaseSpec, Target
+from tests.conftest import loopback_server
 
 STALL_S = 0.5
 STALL_AFTER_FIRST_S = 2.0  # warm-up is 1 s: the stall falls inside the measured window
@@ -47,15 +48,8 @@ class _StallOnce(BaseHTTPRequestHandler):
 @pytest.fixture()
 def stalling_server() -> Iterator[str]:
     _StallOnce.first = None
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _StallOnce)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback_server(_StallOnce) as address:
+        yield f"http://{address}"
 
 
 def test_a_stall_shows_in_the_open_models_tail(stalling_server: str, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ import pytest
 from meshconform.perf import histograms, plots, result
 from meshconform.perf.runner import run_phase
 from meshconform.perf.spec import PhaseSpec, Step, Target
+from tests.conftest import loopback_server
 
 SLOW_AFTER_S = 2.5  # the server answers in 1 ms until this long after its first request, then in 20 ms
 
@@ -43,15 +44,8 @@ class _SlowsDown(BaseHTTPRequestHandler):
 @pytest.fixture()
 def slowing_server() -> Iterator[str]:
     _SlowsDown.first = None
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowsDown)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback_server(_SlowsDown) as address:
+        yield f"http://{address}"
 
 
 def test_each_step_gets_its_own_series(slowing_server: str, tmp_path: Path) -> None:

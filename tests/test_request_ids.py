@@ -4,15 +4,15 @@ another test's access-log record (a 200 from an earlier test read as this test's
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from meshconform.traffic.model import Request, with_send_ids
 from meshconform.traffic.sender import send_batch
 from meshconform.traffic.transport import DirectTransport
+from tests.conftest import loopback_server
 
 
 @pytest.fixture
@@ -29,15 +29,8 @@ def recording_server() -> Iterator[tuple[str, list[str]]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with loopback_server(Handler) as address:
+        yield address, seen
 
 
 def test_a_reused_request_gets_a_fresh_id_per_send(recording_server: tuple[str, list[str]]) -> None:

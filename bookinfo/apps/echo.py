@@ -66,7 +66,9 @@ async def echo(request: web.Request) -> web.Response:
             "method": request.method, "path": request.path_qs, "host": request.host,
             "proto": f"HTTP/{request.version.major}.{request.version.minor}",
             "headers": {k.lower(): v for k, v in request.headers.items()}, "body_bytes": len(body)}
-    return web.Response(text=json.dumps(data), status=status, content_type="application/json")
+    # x-echo-version: a response header of the app's own, which header-operations checks a route can remove.
+    return web.Response(text=json.dumps(data), status=status, content_type="application/json",
+                        headers={"x-echo-version": VERSION})
 
 
 def main() -> None:

@@ -50,7 +50,9 @@ SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
     "resilience/echo-pool-outlier.yaml": [{"consecutive": 3, "interval": "1s", "base_ejection": "4s",
                                            "max_percent": 100}, {"consecutive": 3, "interval": "1s",
                                                                  "base_ejection": "4s", "max_percent": 34}],
+    "resilience/echo-retry-budget.yaml": [{}],
     "resilience/echo-retries.yaml": [{"attempts": 0}, {"attempts": 3}],
+    "resilience/echo-subset-policies.yaml": [{}],
     "resilience/echo-timeout.yaml": [{"timeout": "0.5s"}],
     "routing/echo-weighted.yaml": [{"v1": 80, "v2": 20}, {"v1": 100, "v2": 0}],
     "authorization/allow-ledger-reader.yaml": [{}],
@@ -62,14 +64,16 @@ SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
     "gateway-api/echo-paths.yaml": [{"host": "paths.gwapi.example.com", "zone": "gwapi.example.com"}],
     "gateway-api/echo-mesh-weights.yaml": [{"v1": 80, "v2": 20}, {"v1": 50, "v2": 50}],
     "gateway-api/echo-mesh-headers.yaml": [{}], "gateway-api/echo-mesh-header-modifier.yaml": [{}],
-    "gateway-api/echo-mesh-mirror.yaml": [{"percent": 50}],
+    "gateway-api/echo-mesh-mirror.yaml": [{}],
     "interactions/echo-v1-subset.yaml": [{}], "interactions/echo-retry-on.yaml": [{}],
     "interactions/echo-abort-retries.yaml": [{}], "interactions/echo-multi-label-subsets.yaml": [{}],
     "interactions/echo-timeout-retries.yaml": [{"cap_timeout": "1s", "cap_attempts": 5, "cap_per_try": "0.4s",
                                               "per_try_route_timeout": "4s", "per_try": "0.5s"}],
     "egress/outside-server.yaml": [{}],
     "egress/registry-only.yaml": [{"host": "outside.egress.meshconform.test", "port": 80, "target_port": 8080,
-                                   "address": "10.244.0.17", "timeout": "1s"}],
+                                   "address": "10.244.0.17", "timeout": "1s", "alt_port": 8081,
+                                   "mapped_host": "mapped.egress.meshconform.test",
+                                   "hidden_host": "hidden.egress.meshconform.test"}],
 }
 # Images whose digest was not found offline (explicit placeholders in bookinfo/manifests/bookinfo.yaml).
 KNOWN_PLACEHOLDERS = {f"docker.io/istio/examples-bookinfo-{name}:1.20.3@sha256:PLACEHOLDER" for name in (

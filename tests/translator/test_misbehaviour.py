@@ -33,7 +33,9 @@ kind: Gateway
 metadata: {name: gw, namespace: default}
 spec:
   gatewayClassName: istio
-  listeners: [{name: http, port: 80, protocol: HTTP, hostname: g.example.com}]
+  listeners:
+  - {name: http, port: 80, protocol: HTTP, hostname: g.example.com}
+  - {name: all, port: 80, protocol: HTTP, hostname: s.example.com, allowedRoutes: {namespaces: {from: All}}}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -45,6 +47,18 @@ spec:
     backendRefs: [{name: echo, port: 80}]
   - matches: [{path: {type: PathPrefix, value: /g/deeper}}]
     backendRefs: [{name: quiet, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /g/kind}}]
+    backendRefs: [{group: example.com, kind: Widget, name: echo, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /g/namespace}}]
+    backendRefs: [{name: vault, namespace: secure, port: 80}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: s, namespace: secure}
+spec:
+  parentRefs: [{name: gw, namespace: default, sectionName: all}]
+  hostnames: [s.example.com]
+  rules: [{backendRefs: [{name: vault, port: 80}]}]
 ---"""
 
 
@@ -75,10 +89,12 @@ spec:
     connectionPool: {tcp: {maxConnections: 1, connectTimeout: 1s}, http: {http1MaxPendingRequests: 1,
                      maxRequestsPerConnection: 1}}
     outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 3m, maxEjectionPercent: 100}
+    loadBalancer: {simple: ROUND_ROBIN}
   subsets:
   - {name: v1, labels: {version: v1}}
   - {name: v2, labels: {version: v2}}
   - {name: blue-v1, labels: {lane: blue, version: v1}}
+  - {name: pooled, labels: {version: v1}, trafficPolicy: {connectionPool: {http: {http2MaxRequests: 7}}}}
 ---""",
         vs("""\
   - match: [{headers: {end-user: {exact: jason}}}]
@@ -92,6 +108,16 @@ spec:
     timeout: 2s
     retries: {attempts: 2, perTryTimeout: 0.5s, retryOn: connect-failure}
     route: [{destination: {host: echo, subset: blue-v1}}]
+  - match: [{uri: {prefix: /method}, method: {prefix: PAT}}]
+    route: [{destination: {host: echo, subset: v2}}]
+  - match: [{uri: {prefix: /query}, queryParams: {lane: {}}}]
+    route: [{destination: {host: echo, subset: v2}}]
+  - match: [{uri: {prefix: /deprecated}}]
+    fault: {delay: {fixedDelay: 1s, percent: 100}}
+    headers: {response: {set: {x-rule: a}, add: {x-added: b}, remove: [x-app]}}
+    route: [{destination: {host: echo, subset: v2}, headers: {response: {set: {x-destination: c}}}}]
+  - match: [{port: 81}]
+    route: [{destination: {host: echo, subset: v1}}]
   - route:
     - {destination: {host: echo, subset: v1}, weight: 50}
     - {destination: {host: echo, subset: v2}, weight: 50}
@@ -195,6 +221,27 @@ def route_to(c: Configs, request: ev.Request) -> dict:
     route = ev.route_for(ev.sidecar_routes(c["default/client-0"]), request)
     assert route is not None
     return route
+
+
+def deprecated_route(c: Configs) -> dict:
+    return route_to(c, ev.Request("echo", path="/deprecated/1"))
+
+
+def response_headers(route: dict) -> tuple[list[str], list[str]]:
+    """(names added or set, names removed) on the route and its one destination."""
+    added = [h["header"]["key"] for h in route.get("response_headers_to_add", [])]
+    return sorted(added), sorted(route.get("response_headers_to_remove", []))
+
+
+def gateway_api_answer(c: Configs, path: str) -> str:
+    """What the gateway does with an HTTPRoute path: the backend's cluster, or the status of an injected abort."""
+    answer = ev.gateway_handles(c[GATEWAY], GATEWAY_PORTS.http, ev.Request("g.example.com", path))
+    if answer.route is None:
+        return answer.kind
+    fault = ev.fault(answer.route)
+    if fault is not None and fault.abort_share == 1.0:
+        return f"abort {fault.abort_status}"
+    return ",".join(ev.cluster_shares(answer.route))
 
 
 def retry_on_route(c: Configs) -> dict:
@@ -371,6 +418,13 @@ CASES: dict[Misbehaviour, Case] = {
     Misbehaviour.CIRCUIT_BREAKERS_IGNORED: Case(
         (r":clusters\[\d+\]\.(circuit_breakers\..*|typed_extension_protocol_options|connect_timeout)$",),
         lambda c: ev.thresholds(ev.cluster(c["default/client-0"], V1))["max_connections"], 1, 4294967295),
+    Misbehaviour.LOAD_BALANCER_IGNORED: Case(
+        (r":clusters\[\d+\]\.lb_policy$",),
+        lambda c: ev.cluster(c["default/client-0"], V1)["lb_policy"], "ROUND_ROBIN", "LEAST_REQUEST"),
+    Misbehaviour.SUBSET_POLICY_IGNORED: Case(
+        (r":clusters\[\d+\]\.(circuit_breakers\..*|typed_extension_protocol_options|connect_timeout)$",),
+        lambda c: ev.thresholds(ev.cluster(c["default/client-0"], f"outbound|80|pooled|{ECHO}"))["max_connections"],
+        4294967295, 1),
     Misbehaviour.AUTHZ_IGNORED: Case(
         (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[len\]$",),
         echo_allows_plaintext_caller, False, True,
@@ -398,6 +452,38 @@ CASES: dict[Misbehaviour, Case] = {
     Misbehaviour.REQUEST_HEADER_OPERATIONS_IGNORED: Case(
         (ROUTES + r".*\.routes\[\d+\]\.request_headers_to_(add|remove)$",),
         lambda c: sorted(split_route(c).get("request_headers_to_remove", [])), ["x-drop"], []),
+    Misbehaviour.RESPONSE_HEADER_OPERATIONS_IGNORED: Case(
+        (ROUTES + r".*\.routes\[\d+\]\.response_headers_to_(add(\[len\]|\[\d+\]\..*)?|remove)$",),
+        lambda c: response_headers(deprecated_route(c)), (["x-added", "x-destination", "x-rule"], ["x-app"]),
+        (["x-rule"], [])),
+    Misbehaviour.DELAY_PERCENT_IGNORED: Case(
+        (ROUTES + r".*\.typed_per_filter_config\.envoy\.filters\.http\.fault\.delay\.percentage\.numerator$",),
+        lambda c: ev.fault(deprecated_route(c)).delay_share, 1.0, 0.0),  # type: ignore[union-attr]
+    Misbehaviour.METHOD_MATCH_IGNORED: Case(
+        (ROUTES + r".*\.routes\[\d+\]\.match(\.headers)?$",),
+        lambda c: ev.cluster_shares(route_to(c, ev.Request("echo", path="/method/1", method="POST"))),
+        {V1: 0.5, V2: 0.5}, {V2: 1.0}),
+    Misbehaviour.QUERY_MATCH_IGNORED: Case(
+        (ROUTES + r".*\.routes\[\d+\]\.match(\.query_parameters)?$",),
+        lambda c: ev.cluster_shares(route_to(c, ev.Request("echo", path="/query/1"))), {V1: 0.5, V2: 0.5},
+        {V2: 1.0}),
+    Misbehaviour.MATCH_PORT_IGNORED: Case(
+        (ROUTES + r".*\.routes(\[len\]|\[\d+\](\..*)?)$",),
+        lambda c: ev.cluster_shares(split_route(c)), {V1: 0.5, V2: 0.5}, {V1: 1.0}),
+    Misbehaviour.MIRROR_SUBSET_IGNORED: Case(
+        (ROUTES + r".*\.route\.request_mirror_policies\[0\]\.cluster$",),
+        lambda c: [m.cluster for m in ev.mirrors(split_route(c))], [V2], [f"outbound|80||{ECHO}"]),
+    Misbehaviour.PARENT_NAMESPACE_IGNORED: Case(
+        (r"^istio-system/istio-ingressgateway:routes\..*$",),
+        lambda c: ev.gateway_handles(c[GATEWAY], GATEWAY_PORTS.http, ev.Request("s.example.com")).kind, "route",
+        "not-found", proxies=(GATEWAY,)),
+    Misbehaviour.BACKEND_KIND_IGNORED: Case(
+        (r"^istio-system/istio-ingressgateway:routes\..*\.routes\[\d+\]\.(route\..*|typed_per_filter_config)$",),
+        lambda c: gateway_api_answer(c, "/g/kind/x"), "abort 500", f"outbound|80||{ECHO}", proxies=(GATEWAY,)),
+    Misbehaviour.REFERENCE_GRANT_IGNORED: Case(
+        (r"^istio-system/istio-ingressgateway:routes\..*\.routes\[\d+\]\.(route\..*|typed_per_filter_config)$",),
+        lambda c: gateway_api_answer(c, "/g/namespace/x"), "abort 500", "outbound|80||vault.secure.svc.cluster.local",
+        proxies=(GATEWAY,)),
     Misbehaviour.XFCC_FORWARDED_FROM_UNTRUSTED: Case(
         (LISTENER_CHAINS,), plaintext_xfcc, "SANITIZE", "ALWAYS_FORWARD_ONLY"),
     Misbehaviour.OUTLIER_DETECTION_IGNORED: Case(
@@ -416,10 +502,10 @@ CASES: dict[Misbehaviour, Case] = {
         [("https://header-issuer.test", (), (), False), ("https://issuer.test", (), (), False)],
         proxies=("default/echo-v1-0", "default/echo-v2-0")),
     Misbehaviour.PATH_PREFIX_AS_STRING_PREFIX: Case(
-        (r"^istio-system/istio-ingressgateway:routes\..*\.routes(\[len\]|\[\d+\]\.(match\..*|name|route\..*))$",),
+        (r"^istio-system/istio-ingressgateway:routes\..*\.routes(\[len\]|\[\d+\]\.(match\..*|name|route\..*|typed_per_filter_config))$",),
         lambda c: gateway_api_route(c, "/gx"), "not-found", f"outbound|80||{ECHO}", proxies=(GATEWAY,)),
     Misbehaviour.GATEWAY_API_PRECEDENCE_IGNORED: Case(
-        (r"^istio-system/istio-ingressgateway:routes\..*\.routes\[\d+\]\.(match\..*|name|route\..*)$",),
+        (r"^istio-system/istio-ingressgateway:routes\..*\.routes\[\d+\]\.(match\..*|name|route\..*|typed_per_filter_config)$",),
         lambda c: gateway_api_route(c, "/g/deeper/x"), "outbound|80||quiet.default.svc.cluster.local",
         f"outbound|80||{ECHO}", proxies=(GATEWAY,)),
     Misbehaviour.REGISTRY_ONLY_IGNORED: Case(

@@ -262,7 +262,8 @@ class TrafficPolicy(IstioMessage):
     tls: ClientTLSSettings | None = None
 
     def overlay(self, narrower: TrafficPolicy | None) -> TrafficPolicy:
-        """A subset policy overrides the rule-level one field by field."""
+        """A subset policy overrides the rule-level one field by field, each field as a whole (istiod's
+        MergeTrafficPolicy: a subset's connectionPool replaces the rule's, nothing inside it is inherited)."""
         if narrower is None:
             return self
         fields = {name: getattr(narrower, name) or getattr(self, name) for name in type(self).model_fields}

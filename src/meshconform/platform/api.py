@@ -156,6 +156,18 @@ LOAD_TARGETS = ("ingress", "in-mesh", "mesh", "no-mesh")
 
 
 @runtime_checkable
+class SupportsDeferredDelete(Protocol):
+    """A platform that can take resources out of its desired state now and deliver that with whatever touches
+    the data plane next (an apply, a send from a vantage, a status). Between two tests this makes one
+    reconciliation instead of two: the next test's apply removes the last test's config and adds its own."""
+
+    def delete_later(self, resources: Sequence[Sourced], ignore_missing: bool = False) -> None:
+        """Remove `resources` from what is applied, as `delete` does, without waiting for the proxies to
+        change; every observation through the Platform API afterwards sees them gone."""
+        ...
+
+
+@runtime_checkable
 class SupportsLoad(Protocol):
     """What `meshconform perf` needs beyond `Platform` (local: processes on loopback; kind: an injected vs a
     non-injected namespace through published nodePorts, proxies' use from the kubelet; cluster: the ingress)."""

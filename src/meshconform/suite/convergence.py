@@ -34,16 +34,19 @@ class NeverConverged(AssertionError):
 
 
 def await_convergence(probe: Callable[[], tuple[bool, str] | tuple[bool, str, str]], timeouts: Timeouts,
-                      what: str, consecutive: int | None = None, spacing: float = 0.0) -> float:
+                      what: str, consecutive: int | None = None, spacing: float = 0.0,
+                      pause: float | None = None) -> float:
     """Call `probe` until it succeeds N times in a row (default: the configured count); a failure
     resets the count. `spacing` is the pause between successful probes (for conditions that must
-    hold over time, such as a count that stopped growing). Returns the seconds it took.
+    hold over time). After a miss the pause starts at `poll_interval` and doubles (a config spreading
+    through a mesh), or is the constant `pause` when given (a log filling in the background, where
+    a growing pause only adds waiting). Returns the seconds it took.
     `probe` returns (ok, what was observed) and, optionally, how a miss went wrong in a few words
     ("failed the TLS handshake", "answered 404"): counted for the failure's one-sentence reason."""
     started = time.monotonic()
     deadline = started + timeouts.max_time_to_consistency
     needed = consecutive or timeouts.required_consecutive_successes
-    streak, pause = 0, timeouts.poll_interval
+    streak, wait = 0, pause or timeouts.poll_interval
     observed: list[str] = []
     attempts, misses = 0, Counter[str]()
     while True:
@@ -58,20 +61,23 @@ def await_convergence(probe: Callable[[], tuple[bool, str] | tuple[bool, str, st
         if time.monotonic() > deadline:
             raise NeverConverged(what, timeouts.max_time_to_consistency, needed, attempts, misses, observed)
         if not ok:
-            time.sleep(pause)
-            pause = min(pause * 2, 1.0)
+            time.sleep(wait)
+            wait = wait if pause else min(wait * 2, 1.0)
         elif spacing:
             time.sleep(spacing)
 
 
 def await_settled(count: Callable[[], int], timeouts: Timeouts, what: str, at_least: int = 0) -> int:
     """Wait until a growing count (requests a backend logged) is at least `at_least` and has stopped
-    growing: unchanged over the required number of polls, 0.2 s apart. Returns the final count.
+    growing: unchanged for `settle_quiet` seconds, read every `log_poll_interval`. Returns the final count.
     For copies and retries that land after the caller got its answer."""
-    counts: list[int] = []
+    last = {"count": -1, "since": time.monotonic()}
 
     def probe() -> tuple[bool, str]:
-        counts.append(count())
-        return len(counts) > 1 and counts[-1] == counts[-2] >= at_least, f"{counts[-1]} counted"
-    await_convergence(probe, timeouts, what, spacing=0.2)
-    return counts[-1]
+        now, current = time.monotonic(), count()
+        if current != last["count"]:
+            last.update(count=current, since=now)
+        quiet = now - last["since"]
+        return current >= at_least and quiet >= timeouts.settle_quiet, f"{current} counted, unchanged {quiet:.2f}s"
+    await_convergence(probe, timeouts, what, consecutive=1, pause=timeouts.log_poll_interval)
+    return int(last["count"])

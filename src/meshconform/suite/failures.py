@@ -31,15 +31,13 @@ def records_for(platform: Platform, workloads: Iterable[tuple[str, str]], replie
     wanted = {r.request_id for r in replies}
     targets = list(workloads)
     deadline = time.monotonic() + timeouts.max_time_to_consistency
-    pause = timeouts.poll_interval
     while True:
         found = {rec["request_id"]: rec for namespace, deployment in targets
                  for rec in platform.access_log(namespace, deployment)
                  if rec.get("request_id") in wanted and (direction is None or rec.get("direction") == direction)}
         if set(found) >= wanted or time.monotonic() >= deadline:
             break
-        time.sleep(pause)
-        pause = min(pause * 2, 1.0)
+        time.sleep(timeouts.log_poll_interval)
     missing = wanted - set(found)
     assert not missing, (f"{len(missing)} of {len(wanted)} requests never showed in the access log of "
                          f"{['/'.join(t) for t in targets]} within {timeouts.max_time_to_consistency:g}s")

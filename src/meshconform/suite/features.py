@@ -13,9 +13,12 @@ class Profile:
 
 
 # The Kubernetes Gateway API's feature names (kubernetes-sigs/gateway-api pkg/features, v1.6.1): a vendor reads
-# this report beside that suite's. Path, header and query matching, weights and RequestHeaderModifier are all
-# part of its core HTTPRoute feature; mirroring and response header changes are extended features of their own.
-GAMMA_FEATURES = frozenset({"Mesh", "HTTPRoute", "HTTPRouteRequestMirror", "HTTPRouteRequestPercentageMirror"})
+# this report beside that suite's. Path and header matching, weights and RequestHeaderModifier are part of its core
+# HTTPRoute feature; method and query matching, named rules, mirroring and response header changes are extended
+# features of their own.
+GAMMA_FEATURES = frozenset({"Mesh", "HTTPRoute", "HTTPRouteRequestMirror", "HTTPRouteRequestPercentageMirror",
+                            "HTTPRouteMethodMatching", "HTTPRouteQueryParamMatching", "HTTPRouteNamedRouteRule",
+                            "HTTPRouteResponseHeaderModification"})
 GATEWAY_HTTP = Profile(
     "GATEWAY-HTTP",  # the Gateway API suite's profile of the same name: core Gateway and HTTPRoute
     core=frozenset({"Gateway", "HTTPRoute"}),

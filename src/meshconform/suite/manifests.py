@@ -80,6 +80,8 @@ def name_after(items: list[Sourced], owner: str, renamed: dict[tuple[str, str], 
         document = copy.deepcopy(item.document)
         document["metadata"]["name"] = renamed[(item.key[0], item.resource.metadata.name)]
         spec = document.get("spec") or {}
+        if item.resource.kind in ("VirtualService", "DestinationRule"):
+            _rename_service_hosts(spec, renamed)
         if item.resource.kind == "VirtualService":
             spec["gateways"] = [_gateway_reference(ref, renamed) for ref in spec.get("gateways") or []] or None
             if spec["gateways"] is None:
@@ -93,6 +95,21 @@ def name_after(items: list[Sourced], owner: str, renamed: dict[tuple[str, str], 
             _rename_route_references(spec, renamed)
         result.append(Sourced(parse_document(document, item.source), item.source, document))
     return result
+
+
+def _rename_service_hosts(spec: dict[str, Any], renamed: dict[tuple[str, str], str]) -> None:
+    """A VirtualService's or DestinationRule's short host names (hosts, destinations, mirrors, host) follow a
+    Service the same test applied; other hosts (the testbed's, qualified names) stay as they are."""
+    def follow(host: Any) -> Any:
+        return renamed.get(("Service", host), host) if isinstance(host, str) and "." not in host else host
+    if "host" in spec:
+        spec["host"] = follow(spec["host"])
+    if isinstance(spec.get("hosts"), list):
+        spec["hosts"] = [follow(host) for host in spec["hosts"]]
+    for rule in spec.get("http") or []:
+        for destination in [*(route.get("destination") for route in rule.get("route") or []), rule.get("mirror")]:
+            if isinstance(destination, dict) and "host" in destination:
+                destination["host"] = follow(destination["host"])
 
 
 def _rename_route_references(spec: dict[str, Any], renamed: dict[tuple[str, str], str]) -> None:

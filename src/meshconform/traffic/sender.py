@@ -16,7 +16,9 @@ from meshconform.traffic.transport import Transport
 
 BODY_LIMIT = 16_384
 KEPT_HEADERS = ("server", "content-type", "x-envoy-upstream-service-time", "x-envoy-overloaded",
-                "x-meshconform-config", "x-meshconform-route", "location", "x-request-id", "set-cookie")
+                "x-meshconform-config", "x-meshconform-route", "location", "x-request-id", "set-cookie",
+                "x-echo-version")
+KEPT_PREFIX = "x-meshconform-"  # headers a test's route sets for the caller to see (header-operations, ...)
 
 
 def _classify(exc: BaseException) -> str:
@@ -65,7 +67,8 @@ async def _one(session: aiohttp.ClientSession, transport: Transport, request: Re
                                    proxy=target.proxy, allow_redirects=False,
                                    timeout=aiohttp.ClientTimeout(total=request.timeout), **kwargs) as reply:
             body = await reply.read()
-            kept = {k.lower(): v for k, v in reply.headers.items() if k.lower() in KEPT_HEADERS}
+            kept = {k.lower(): v for k, v in reply.headers.items() if k.lower() in KEPT_HEADERS
+                    or k.lower().startswith(KEPT_PREFIX)}
             return Response(request.request_id, reply.status, None, time.perf_counter() - started,
                             kept, body[:BODY_LIMIT].decode(errors="replace"), request.path)
     except (TimeoutError, aiohttp.ClientError, OSError, ssl.SSLError) as exc:

@@ -23,7 +23,8 @@ from typing import Any
 
 BODY_LIMIT = 16_384  # as meshconform.traffic.sender
 KEPT_HEADERS = ("server", "content-type", "x-envoy-upstream-service-time", "x-envoy-overloaded",
-                "x-meshconform-config", "location", "x-request-id", "set-cookie")
+                "x-meshconform-config", "location", "x-request-id", "set-cookie", "x-echo-version")
+KEPT_PREFIX = "x-meshconform-"  # as meshconform.traffic.sender
 POD = os.environ.get("HOSTNAME", "local")
 NAMESPACE = os.environ.get("MESHCONFORM_NAMESPACE", "default")
 VERSION = os.environ.get("MESHCONFORM_VERSION", "v1")
@@ -90,6 +91,7 @@ class EchoHandler(BaseHTTPRequestHandler):
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(payload)))
+            self.send_header("x-echo-version", VERSION)  # the app's own response header (as bookinfo's echo.py)
             self.end_headers()
             if self.command != "HEAD":  # a HEAD reply announces the length but carries no body
                 self.wfile.write(payload)
@@ -173,7 +175,8 @@ def send_one(request: dict[str, Any], reuse: bool, local: _Connections) -> dict[
                      body=body.encode() if isinstance(body, str) else None, headers=headers)
         reply = conn.getresponse()
         data = reply.read()
-        kept = {k.lower(): v for k, v in reply.getheaders() if k.lower() in KEPT_HEADERS}
+        kept = {k.lower(): v for k, v in reply.getheaders() if k.lower() in KEPT_HEADERS
+                or k.lower().startswith(KEPT_PREFIX)}
         if reuse and not reply.will_close:
             pool[key] = conn
         else:

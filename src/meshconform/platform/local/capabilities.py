@@ -27,6 +27,7 @@ from meshconform.meshapi.istio import (
     ServiceEntry,
     ServiceEntryLocation,
     ServiceEntryResolution,
+    VirtualService,
 )
 from meshconform.meshapi.loader import Sourced
 from meshconform.platform.local.translator.listeners import GATEWAY_PORT_ALIASES
@@ -50,7 +51,9 @@ def _refusals(resource: BaseModel) -> Iterator[tuple[str, str]]:
     for path, message in _messages(resource, ""):
         for name in message.unmodelled_fields:
             yield _join(path, name), f"field {name}"
-    if isinstance(resource, DestinationRule):
+    if isinstance(resource, VirtualService):
+        yield from _virtual_service(resource)
+    elif isinstance(resource, DestinationRule):
         yield from _destination_rule(resource)
     elif isinstance(resource, AuthorizationPolicy):
         yield from _authorization_policy(resource)
@@ -83,6 +86,16 @@ def _messages(value: Any, path: str) -> Iterator[tuple[str, IstioMessage]]:
 
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
+
+
+def _virtual_service(vs: VirtualService) -> Iterator[tuple[str, str]]:
+    for r, rule in enumerate(vs.spec.http):
+        for m, match in enumerate(rule.match):
+            for name, value in match.query_params.items():
+                if value.prefix is not None:
+                    # istio.io's HTTPMatchRequest: "prefix match is not supported" for queryParams.
+                    yield (f"spec.http[{r}].match[{m}].queryParams.{name}.prefix",
+                           "a prefix match on a query parameter (Istio supports exact and regex only)")
 
 
 def _destination_rule(rule: DestinationRule) -> Iterator[tuple[str, str]]:
@@ -165,6 +178,10 @@ def _http_route(route: gw.HTTPRoute) -> Iterator[tuple[str, str]]:
             if mirror is not None and not mirror.backend_ref.is_service:
                 yield (f"spec.rules[{r}].filters[{f}].requestMirror.backendRef",
                        f"a mirror backend of kind {mirror.backend_ref.kind}")
+            elif mirror is not None and mirror.backend_ref.namespace not in (None, route.metadata.namespace):
+                yield (f"spec.rules[{r}].filters[{f}].requestMirror.backendRef.namespace",
+                       "a mirror backend in another namespace (needs a ReferenceGrant, which the local platform "
+                       "does not implement)")
 def _service_entry(entry: ServiceEntry) -> Iterator[tuple[str, str]]:
     spec = entry.spec
     if spec.location is ServiceEntryLocation.MESH_INTERNAL:

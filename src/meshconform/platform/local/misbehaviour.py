@@ -44,6 +44,22 @@ class Misbehaviour(StrEnum):
                               "regex matches succeed when the regex matches any part of the value, not all of it")
     REQUEST_HEADER_OPERATIONS_IGNORED = ("request-header-operations-ignored",
                                          "VirtualService request header set/add/remove are dropped")
+    RESPONSE_HEADER_OPERATIONS_IGNORED = ("response-header-operations-ignored",
+                                          "VirtualService response header add/remove and a destination's response "
+                                          "headers are dropped (a rule's response set is kept)")
+    DELAY_PERCENT_IGNORED = "delay-percent-ignored", "a delay's deprecated integer percent is read as 0"
+    METHOD_MATCH_IGNORED = "method-match-ignored", "method matches (VirtualService and HTTPRoute) are dropped"
+    QUERY_MATCH_IGNORED = "query-match-ignored", "query parameter matches (VirtualService and HTTPRoute) are dropped"
+    MATCH_PORT_IGNORED = "match-port-ignored", "VirtualService match.port is ignored (the rule matches on every port)"
+    MIRROR_SUBSET_IGNORED = ("mirror-subset-ignored",
+                             "a mirror's subset is dropped (copies go to any of the host's pods)")
+    PARENT_NAMESPACE_IGNORED = ("parent-namespace-ignored",
+                                "an HTTPRoute parentRef's namespace is ignored (the parent is looked up in the "
+                                "route's own namespace)")
+    BACKEND_KIND_IGNORED = ("backend-kind-ignored",
+                            "an HTTPRoute backendRef of any group and kind is resolved as the Service of its name")
+    REFERENCE_GRANT_IGNORED = ("reference-grant-ignored",
+                               "an HTTPRoute backendRef to another namespace is used without a ReferenceGrant")
     HTTPS_REDIRECT_IGNORED = "https-redirect-ignored", "gateway servers serve plain HTTP despite httpsRedirect"
     PORT_LEVEL_MTLS_IGNORED = "port-level-mtls-ignored", "PeerAuthentication portLevelMtls is ignored"
     IDENTITY_FROM_DEPLOYMENT_NAME = ("identity-from-deployment-name",
@@ -72,6 +88,10 @@ class Misbehaviour(StrEnum):
     FAULTS_AT_DESTINATION = ("faults-at-destination",
                              "faults are injected by the destination's sidecar, where the caller's retries see them")
     SUBSET_FIRST_LABEL_ONLY = "subset-first-label-only", "a DestinationRule subset selects pods by its first label only"
+    LOAD_BALANCER_IGNORED = ("load-balancer-ignored",
+                             "DestinationRule loadBalancer.simple is dropped (istiod's default LEAST_REQUEST applies)")
+    SUBSET_POLICY_IGNORED = ("subset-policy-ignored",
+                             "a DestinationRule subset's trafficPolicy is dropped (its cluster takes the rule's)")
     REGISTRY_ONLY_IGNORED = ("registry-only-ignored",
                              "outboundTrafficPolicy REGISTRY_ONLY acts as ALLOW_ANY (unregistered hosts pass through)")
     SERVICE_ENTRIES_IGNORED = "service-entries-ignored", "ServiceEntries are dropped (no cluster, no route)"

@@ -4,7 +4,7 @@ excerpts for evidence. Reads the run's files; changes nothing."""
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +22,27 @@ class LocalVantage:
     """Ingress: sent from this process through the gateway. Workload: posted to the client app,
     which sends the whole batch from inside its pod (through its sidecar, if it has one)."""
 
-    def __init__(self, name: str, transport: DirectTransport | None, control_url: str | None = None) -> None:
+    def __init__(self, name: str, transport: DirectTransport | None, control_url: str | None = None,
+                 before_send: Callable[[], None] | None = None) -> None:
         self.name = name
         self.transport = transport
         self.control_url = control_url
+        self.before_send = before_send  # the platform delivers pending config before any traffic
 
     @classmethod
-    def ingress(cls, name: str, gateway_ports: dict[str, int]) -> LocalVantage:
-        return cls(name, DirectTransport(f"127.0.0.1:{gateway_ports['http']}", f"127.0.0.1:{gateway_ports['https']}"))
+    def ingress(cls, name: str, gateway_ports: dict[str, int],
+                before_send: Callable[[], None] | None = None) -> LocalVantage:
+        return cls(name, DirectTransport(f"127.0.0.1:{gateway_ports['http']}", f"127.0.0.1:{gateway_ports['https']}"),
+                   before_send=before_send)
 
     @classmethod
-    def client(cls, name: str, pod: Pod) -> LocalVantage:
-        return cls(name, None, f"http://{pod.ip}:{CLIENT_CONTROL_PORT}/batch")
+    def client(cls, name: str, pod: Pod, before_send: Callable[[], None] | None = None) -> LocalVantage:
+        return cls(name, None, f"http://{pod.ip}:{CLIENT_CONTROL_PORT}/batch", before_send)
 
     def send(self, requests_: Sequence[Request], concurrency: int = 10,
              reuse_connections: bool = True) -> list[Response]:
+        if self.before_send is not None:
+            self.before_send()
         if self.transport is not None:
             return send_batch(requests_, self.transport, concurrency, reuse_connections)
         assert self.control_url is not None

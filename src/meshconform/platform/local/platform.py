@@ -28,7 +28,7 @@ from meshconform.platform.local import addresses, envoy, observation, reconcile
 from meshconform.platform.local.fidelity import under_test_block
 from meshconform.platform.local.misbehaviour import Misbehaviour, parse
 from meshconform.platform.local.observation import LocalVantage
-from meshconform.platform.local.processes import OUTBOUND_PORT, Processes, tail
+from meshconform.platform.local.processes import GATEWAY_KEY, OUTBOUND_PORT, Processes, tail
 from meshconform.platform.local.state import EnvoyInfo, ParsedResources, RunFiles, RunState, StoredResource
 from meshconform.platform.local.supervisor import ProcessRecord, Supervisor
 from meshconform.platform.local.translator import MeshSnapshot
@@ -125,6 +125,7 @@ class LocalPlatform:
             self.misbehave_as(misbehave)
 
     def detach(self) -> None:
+        self._deliver_pending()  # the platform stays up: leave it running what it says it runs
         if self._restore_misbehave is not None and self._restore_misbehave != self._misbehave:
             self.misbehave_as(self._restore_misbehave)
         self._restore_misbehave = None
@@ -154,14 +155,36 @@ class LocalPlatform:
 
     def delete(self, resources: Sequence[Sourced], ignore_missing: bool = False) -> None:
         with self._locked() as state:
-            current = self._parsed.of(state.resources)
-            present = {item.key for _, item in current}
-            missing = [item for item in resources if item.key not in present]
-            if missing and not ignore_missing:
-                item = missing[0]
-                raise ConfigError("not found on the platform", source=item.source, resource=item.resource.ref)
-            keys = {item.key for item in resources}
-            self._reconcile(state, [(s, item) for s, item in current if item.key not in keys], state.next_seq)
+            self._reconcile(state, self._without(state, resources, ignore_missing), state.next_seq)
+
+    def delete_later(self, resources: Sequence[Sourced], ignore_missing: bool = False) -> None:
+        """Take `resources` out of the desired state now; the next apply, send or status delivers it (see
+        api.SupportsDeferredDelete). Checked like `delete`; nothing on the data plane changes yet."""
+        with self._locked() as state:
+            remaining = self._without(state, resources, ignore_missing)
+            reconcile.compute([item for _, item in remaining], state, self.files, self._misbehave)  # errors now
+            state.resources = [StoredResource(s, i.source, i.document) for s, i in remaining]
+            state.undelivered = True
+            state.save(self.files.state)
+
+    def _without(self, state: RunState, resources: Sequence[Sourced], ignore_missing: bool
+                 ) -> list[tuple[int, Sourced]]:
+        current = self._parsed.of(state.resources)
+        present = {item.key for _, item in current}
+        missing = [item for item in resources if item.key not in present]
+        if missing and not ignore_missing:
+            item = missing[0]
+            raise ConfigError("not found on the platform", source=item.source, resource=item.resource.ref)
+        keys = {item.key for item in resources}
+        return [(s, item) for s, item in current if item.key not in keys]
+
+    def _deliver_pending(self) -> None:
+        """Deliver what delete_later left undelivered, before anything observes the data plane."""
+        if self._state is None or not self._state.undelivered:
+            return
+        with self._locked() as state:
+            if state.undelivered:
+                self._reconcile(state, self._parsed.of(state.resources), state.next_seq)
 
     def _reconcile(self, state: RunState, desired: list[tuple[int, Sourced]], next_seq: int) -> None:
         """Compute everything first (nothing changes on a ConfigError), then issue certificates,
@@ -169,10 +192,11 @@ class LocalPlatform:
         restores the previous resources."""
         since = time.time()
         target = reconcile.compute([item for _, item in desired], state, self.files, self._misbehave)
-        previous = state.resources
+        previous, was_undelivered = state.resources, state.undelivered
         state.pod_ips = target.pod_ips
         state.resources = [StoredResource(s, i.source, i.document) for s, i in desired]
         state.next_seq = next_seq
+        state.undelivered = False
         try:
             target.certificates.issue(target.snapshot)
             self._write_services(target.snapshot)
@@ -182,6 +206,7 @@ class LocalPlatform:
             self._deliver(target, started, since)
         except PlatformError:
             state.resources = previous
+            state.undelivered = was_undelivered
             state.save(self.files.state)
             raise
         state.save(self.files.state)
@@ -204,7 +229,9 @@ class LocalPlatform:
             log = folder / "envoy.log"
             offset = log.stat().st_size if log.exists() else 0
             expected = envoy.write_xds(folder / "xds", target.configs[key])
-            proxies[key] = (envoy.Admin(pod.ip), expected, log, offset)
+            fresh = (GATEWAY_KEY if pod.is_gateway else key) in started
+            if expected.changed or fresh:  # an untouched running proxy already runs (and drained) this config
+                proxies[key] = (envoy.Admin(pod.ip), expected, log, offset)
         self.processes.raise_if_gone()  # a proxy whose keeper is gone will never take the config
         deadline = time.monotonic() + READY_DEADLINE_S
         self.processes.wait_ready(target.snapshot, started, deadline, READY_DEADLINE_S, since)
@@ -240,6 +267,7 @@ class LocalPlatform:
         return [p for p in self._snapshot().pods if p.namespace == namespace and p.deployment == deployment]
 
     def workloads(self) -> list[Workload]:
+        self._deliver_pending()  # a deleted Deployment's processes stop on delivery
         records = {r.name: r for r in self.supervisor.records()}
         result = []
         for pod in self._snapshot().pods:
@@ -260,12 +288,12 @@ class LocalPlatform:
 
     def vantage(self, name: str) -> LocalVantage:
         if name == INGRESS:
-            return LocalVantage.ingress(name, self.state.gateway_ports)
+            return LocalVantage.ingress(name, self.state.gateway_ports, self._deliver_pending)
         namespace, _, deployment = name.rpartition("/")
         pods = self.pods_of(namespace or "default", deployment)
         if not pods:
             raise PlatformError(f"no vantage {name!r}: use 'ingress' or '<namespace>/<client deployment>'")
-        return LocalVantage.client(name, pods[0])
+        return LocalVantage.client(name, pods[0], self._deliver_pending)
 
     def request_log(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
         return observation.request_log(self.files, self.pods_of(namespace, deployment))
@@ -291,6 +319,7 @@ class LocalPlatform:
         'mesh' (a pod of the service through its sidecar), and 'no-mesh': the same service's pod in
         `plain_namespace` (a namespace without injection), or else straight to the meshed pod's app
         port (skipping only its inbound sidecar)."""
+        self._deliver_pending()
         snapshot = self._snapshot()
 
         def pod_of(namespace: str) -> Pod:

@@ -56,7 +56,10 @@ def outbound_clusters(mesh: MeshSnapshot, caller: Pod, certs: CertificatePaths,
         subsets: list[Subset | None] = [None, *(rule.spec.subsets if rule else [])]
         for port in service.spec.ports:
             for subset in subsets:
-                policy = (base_policy or TrafficPolicy()).overlay(subset.traffic_policy if subset else None)
+                own = subset.traffic_policy if subset else None
+                if Misbehaviour.SUBSET_POLICY_IGNORED in misbehave:
+                    own = None
+                policy = (base_policy or TrafficPolicy()).overlay(own)
                 clusters.append(_outbound_cluster(mesh, caller, certs, service, port.port, port.container_port,
                                                   subset, policy, misbehave))
     return clusters
@@ -88,7 +91,7 @@ def _outbound_cluster(mesh: MeshSnapshot, caller: Pod, certs: CertificatePaths, 
         "name": name,
         "type": "STATIC",
         "connect_timeout": envoy_duration(tcp.connect_timeout if tcp and tcp.connect_timeout else 10.0),
-        "lb_policy": LB_POLICY[policy.load_balancer.simple if policy.load_balancer else LoadBalancerKind.UNSPECIFIED],
+        "lb_policy": LB_POLICY[_lb_kind(policy, misbehave)],
         "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": endpoints}]},
         # istiod fills every unset threshold with the maximum, replacing Envoy's small defaults.
         "circuit_breakers": {"thresholds": [{
@@ -113,6 +116,12 @@ def _outbound_cluster(mesh: MeshSnapshot, caller: Pod, certs: CertificatePaths, 
         cluster["common_lb_config"] = {"healthy_panic_threshold": {
             "value": float(policy.outlier_detection.min_health_percent or 0)}}
     return cluster
+
+
+def _lb_kind(policy: TrafficPolicy, misbehave: Misbehaviours) -> LoadBalancerKind:
+    if policy.load_balancer is None or Misbehaviour.LOAD_BALANCER_IGNORED in misbehave:
+        return LoadBalancerKind.UNSPECIFIED
+    return policy.load_balancer.simple
 
 
 def _outlier_detection(policy: TrafficPolicy) -> dict[str, Any]:

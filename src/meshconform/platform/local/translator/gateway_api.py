@@ -12,7 +12,8 @@ hostname (ingress) or per Service (mesh), whose rules are sorted by the Gateway 
 
 PathPrefix is segment-based: `/foo` (or `/foo/`) takes `/foo` and `/foo/...`, never `/foobar`, lowered
 to the Istio matches `exact: /foo` and `prefix: /foo/`. A rule with no usable backend (none given, all
-weights 0, a missing Service or another kind) answers 500, as the spec requires."""
+weights 0, a missing Service, another kind, or a Service in another namespace: the local platform has no
+ReferenceGrant, so every cross-namespace backend is RefNotPermitted) answers 500, as the spec requires."""
 
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ def lower(mesh: MeshSnapshot, misbehave: Misbehaviours) -> MeshSnapshot:
                  if g.spec.gateway_class_name == GATEWAY_CLASS}
     by_parent: dict[tuple[str, ...], list[_Entry]] = {}
     for age, route in enumerate(mesh.http_routes):
-        for key, port in _parents(route, listeners):
+        for key, port in _parents(route, listeners, misbehave):
             by_parent.setdefault(key, []).extend(
                 _Entry(route, age, r, rule, m, match, port) for r, rule in enumerate(route.spec.rules)
                 for m, match in enumerate(rule.matches))
@@ -90,14 +91,14 @@ def lower(mesh: MeshSnapshot, misbehave: Misbehaviours) -> MeshSnapshot:
                    virtual_services=[*mesh.virtual_services, *virtual_services])
 
 
-def _parents(route: gw.HTTPRoute, gateways: dict[tuple[str, str], gw.Gateway]
+def _parents(route: gw.HTTPRoute, gateways: dict[tuple[str, str], gw.Gateway], misbehave: Misbehaviours
              ) -> Iterator[tuple[tuple[str, ...], int | None]]:
     """Where the route attaches: ("gateway", ns, name, listener, hostname) per listener and intersecting
     hostname, or ("service", ns, fqdn) for a Service parent (GAMMA), with the parent's port if it names one."""
     seen: set[tuple[tuple[str, ...], int | None]] = set()
     own = route.metadata.namespace
     for ref in route.spec.parent_refs:
-        namespace = ref.namespace or own
+        namespace = own if Misbehaviour.PARENT_NAMESPACE_IGNORED in misbehave else ref.namespace or own
         if ref.is_service:
             service = (("service", namespace, _fqdn(ref.name, namespace)), ref.port)
             if service not in seen:
@@ -161,7 +162,7 @@ def _rule(entry: _Entry, services: set[str], misbehave: Misbehaviours) -> dict[s
                             "match": [{**m, **({"port": port} if port else {})} for m in _matches(entry.match,
                                                                                                     misbehave)]}
     backends = [b for b in entry.rule.backend_refs if b.weight > 0]
-    usable = [b for b in backends if b.is_service and _fqdn(b.name, b.namespace or namespace) in services]
+    usable = [b for b in backends if _usable(b, namespace, services, misbehave)]
     if not usable or len(usable) < len(backends):
         # istiod: an invalid or missing backend gets its share of 500s; with none usable every request does.
         share = 100.0 * (1 - sum(b.weight for b in usable) / sum(b.weight for b in backends)) if backends else 100.0
@@ -180,6 +181,17 @@ def _rule(entry: _Entry, services: set[str], misbehave: Misbehaviours) -> dict[s
     if headers:
         rule["headers"] = headers
     return rule
+
+
+def _usable(backend: gw.HTTPBackendRef, namespace: str, services: set[str], misbehave: Misbehaviours) -> bool:
+    """A backend the spec lets traffic reach: a Service (core group) that exists, in the route's own namespace.
+    The local platform has no ReferenceGrant, so a backend in another namespace is never permitted
+    (RefNotPermitted); like an unknown kind (InvalidKind) or a missing Service, its share answers 500."""
+    if not backend.is_service and Misbehaviour.BACKEND_KIND_IGNORED not in misbehave:
+        return False
+    if backend.namespace not in (None, namespace) and Misbehaviour.REFERENCE_GRANT_IGNORED not in misbehave:
+        return False
+    return _fqdn(backend.name, backend.namespace or namespace) in services
 
 
 def _matches(match: gw.HTTPRouteMatch, misbehave: Misbehaviours) -> list[dict[str, Any]]:

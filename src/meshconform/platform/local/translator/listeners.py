@@ -43,7 +43,7 @@ def rds(name: str, config_dir: Path) -> dict[str, Any]:
     path = config_dir / f"rds-{name}.json"
     return {"route_config_name": name, "config_source": {
         "resource_api_version": "V3",
-        "path_config_source": {"path": str(path), "watched_directory": {"path": str(config_dir)}}}}
+        "path_config_source": {"path": str(path)}}}  # reloaded when a file is moved onto the path
 
 
 def _hcm(stat_prefix: str, route: dict[str, Any], log: list[dict[str, Any]],

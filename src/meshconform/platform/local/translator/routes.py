@@ -59,7 +59,8 @@ class RouteBuilder:
         for index, rule in enumerate(self.vs.spec.http):
             matches: list[HTTPMatchRequest | None] = list(rule.match) or [None]
             for match in matches:
-                if match is not None and match.port is not None and port is not None and match.port != port:
+                if (match is not None and match.port is not None and port is not None and match.port != port
+                        and Misbehaviour.MATCH_PORT_IGNORED not in self.misbehave):
                     continue
                 if match is not None and Misbehaviour.HEADER_MATCH_IGNORED in self.misbehave and match.headers:
                     match = match.model_copy(update={"headers": {}})
@@ -96,13 +97,13 @@ class RouteBuilder:
         headers += [{**_header(name, value, m), "invert_match": True,
                      **({} if value.is_presence else {"treat_missing_header_as_empty": True})}
                     for name, value in match.without_headers.items()]
-        for pseudo, value in ((":method", match.method), (":authority", match.authority),
-                              (":scheme", match.scheme)):
+        method = None if Misbehaviour.METHOD_MATCH_IGNORED in m else match.method
+        for pseudo, value in ((":method", method), (":authority", match.authority), (":scheme", match.scheme)):
             if value is not None:
                 headers.append(_header(pseudo, value, m))
         if headers:
             envoy["headers"] = headers
-        if match.query_params:
+        if match.query_params and Misbehaviour.QUERY_MATCH_IGNORED not in m:
             envoy["query_parameters"] = [
                 {"name": name, "present_match": True} if value.is_presence
                 else {"name": name, "string_match": _string_matcher(value, m)}
@@ -122,7 +123,7 @@ class RouteBuilder:
                 weights = _skew(weights)
             action["weighted_clusters"] = {"clusters": [
                 {"name": self._cluster(d.destination, port, f"{where}.route[{i}]"), "weight": w,
-                 **_header_fields(d.headers, self.misbehave)}
+                 **_header_fields(d.headers, self.misbehave, destination=True)}
                 for i, (d, w) in enumerate(zip(destinations, weights, strict=True))]}
         retries = None if Misbehaviour.RETRIES_IGNORED in self.misbehave else rule.retries
         action["retry_policy"] = (_retry_policy(retries, self.misbehave) if retries
@@ -133,8 +134,11 @@ class RouteBuilder:
             action["retry_policy"]["per_try_timeout"] = action.pop("timeout")
             action["timeout"] = "0s"
         if rule.mirror is not None and Misbehaviour.MIRROR_DROPPED not in self.misbehave:
+            mirror = rule.mirror
+            if Misbehaviour.MIRROR_SUBSET_IGNORED in self.misbehave:
+                mirror = mirror.model_copy(update={"subset": None})
             action["request_mirror_policies"] = [{
-                "cluster": self._cluster(rule.mirror, port, f"{where}.mirror"),
+                "cluster": self._cluster(mirror, port, f"{where}.mirror"),
                 "runtime_fraction": {"default_value": fraction(
                     1.0 if Misbehaviour.MIRROR_PERCENTAGE_IGNORED in self.misbehave else rule.mirror_fraction)},
                 "trace_sampled": False,
@@ -142,10 +146,10 @@ class RouteBuilder:
             }]
         route: dict[str, Any] = {"route": action}
         if len(destinations) == 1:
-            route.update(_header_fields(destinations[0].headers, self.misbehave))
+            route.update(_header_fields(destinations[0].headers, self.misbehave, destination=True))
         _merge_header_fields(route, _header_fields(rule.headers, self.misbehave))
         if rule.fault is not None and not NO_CALLER_FAULT & self.misbehave:
-            route["typed_per_filter_config"] = {FAULT_FILTER: _fault(rule)}
+            route["typed_per_filter_config"] = {FAULT_FILTER: _fault(rule, self.misbehave)}
         return route
 
     def _cluster(self, destination: Destination, port: int | None, where: str) -> str:
@@ -209,12 +213,15 @@ def _retry_policy(retries: HTTPRetry, misbehave: Misbehaviours = frozenset()) ->
     return policy
 
 
-def _fault(rule: HTTPRoute) -> dict[str, Any]:
+def _fault(rule: HTTPRoute, misbehave: Misbehaviours = frozenset()) -> dict[str, Any]:
     assert rule.fault is not None
     config: dict[str, Any] = {"@type": FAULT}
-    if rule.fault.delay is not None:
-        config["delay"] = {"fixed_delay": envoy_duration(rule.fault.delay.fixed_delay),
-                           "percentage": fraction(rule.fault.delay.fraction)}
+    delay = rule.fault.delay
+    if delay is not None:
+        share = delay.fraction
+        if Misbehaviour.DELAY_PERCENT_IGNORED in misbehave and delay.percentage is None:
+            share = 0.0
+        config["delay"] = {"fixed_delay": envoy_duration(delay.fixed_delay), "percentage": fraction(share)}
     if rule.fault.abort is not None:
         config["abort"] = {"http_status": rule.fault.abort.http_status,
                            "percentage": fraction(rule.fault.abort.fraction)}
@@ -229,16 +236,22 @@ def _header_values(ops: HeaderOperations) -> list[dict[str, Any]]:
     return values
 
 
-def _header_fields(headers: Headers | None, misbehave: Misbehaviours = frozenset()) -> dict[str, Any]:
+def _header_fields(headers: Headers | None, misbehave: Misbehaviours = frozenset(),
+                   destination: bool = False) -> dict[str, Any]:
+    """Envoy's header fields for a rule's (or, `destination`, one destination's) `headers`."""
     if headers is None:
         return {}
     fields: dict[str, Any] = {}
     if headers.request is not None and Misbehaviour.REQUEST_HEADER_OPERATIONS_IGNORED not in misbehave:
         fields["request_headers_to_add"] = _header_values(headers.request)
         fields["request_headers_to_remove"] = list(headers.request.remove)
-    if headers.response is not None:
-        fields["response_headers_to_add"] = _header_values(headers.response)
-        fields["response_headers_to_remove"] = list(headers.response.remove)
+    response = headers.response
+    if response is not None and Misbehaviour.RESPONSE_HEADER_OPERATIONS_IGNORED in misbehave:
+        # The misbehaviour keeps a rule's `set` only: the suite's convergence marker rides on it.
+        response = None if destination else response.model_copy(update={"add": {}, "remove": []})
+    if response is not None:
+        fields["response_headers_to_add"] = _header_values(response)
+        fields["response_headers_to_remove"] = list(response.remove)
     return {k: v for k, v in fields.items() if v}
 
 
