@@ -3,10 +3,13 @@
 Istio's documented semantics (RequestAuthentication and AuthorizationPolicy references, the Authentication
 Policy task): a request with no token passes authentication (only a policy requiring a request principal
 turns it away, 403); a token that is present must be valid (signature, not expired, a configured issuer),
-else 401; a valid token's principal `<iss>/<sub>` matches `requestPrincipals`; the token is not forwarded
-to the app unless forwardOriginalToken. Keys are made by the test and live only in memory; the issuer name is
-fresh per test. Each outcome is a deterministic rule, checked on every one of 20 requests (no share is
-claimed)."""
+else 401; a valid token's principal `<iss>/<sub>` matches `requestPrincipals` (and `notRequestPrincipals`
+excludes it); the token is not forwarded to the app unless forwardOriginalToken; a token whose `aud` is
+not among `audiences` is refused (403 from Envoy's jwt_authn, which Istio configures); `fromHeaders`
+replaces the default location (Authorization: Bearer) for its issuer, and a header without the prefix
+carries no token. A token at a location only other issuers' rules read is invalid for them (an unknown
+issuer there): 401. Keys are made by the test and live only in memory; the issuer names are fresh per
+test. Each outcome is a deterministic rule, checked on every one of 20 requests (no share is claimed)."""
 
 from __future__ import annotations
 
@@ -20,50 +23,77 @@ from meshconform.traffic.model import Request, Response
 MANIFEST = "authorization/jwt-echo.yaml"
 HOST = "echo:8080"
 SUBJECT = "alice"
+BANNED = "mallory"
+ASSERTION = "x-jwt-assertion"
 PER_CASE = 20
 DENIED_BODY = "RBAC: access denied"
+# Envoy's jwt_authn (Istio's data plane) answers a token outside `audiences` with 403 and this body, every
+# other invalid token with 401.
+AUDIENCE_BODY = "Audiences in Jwt are not allowed"
 
 
 def _bearer(token: str | None) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"} if token else {}
 
 
-def _token_reached_app(reply: Response) -> bool:
+def _header_reached_app(reply: Response, name: str) -> bool:
     data = reply.json()
-    return isinstance(data, dict) and "authorization" in (data.get("headers") or {})
+    return isinstance(data, dict) and name in {k.lower() for k in (data.get("headers") or {})}
 
 
-@conformance_test("jwt-request-authentication", "With a RequestAuthentication (inline JWKS made by the test) and "
-                  "an ALLOW policy (/open/* for anyone, /secure/* for requestPrincipals <iss>/alice): no token "
-                  "passes /open and gets 403 on /secure; a valid token for alice passes both and is not "
-                  "forwarded to the app; a valid token for bob gets 403 on /secure; an expired, wrongly signed "
-                  f"or wrong-issuer token gets 401 on both ({PER_CASE} requests each, every one must agree).",
+@conformance_test("jwt-request-authentication", "With a RequestAuthentication of two issuers (inline JWKS made by "
+                  "the test): the first read from Authorization: Bearer with audiences [the test's], the second "
+                  "only from x-jwt-assertion with prefix 'Token ' and forwardOriginalToken; and an ALLOW policy "
+                  "(/open/* for notRequestPrincipals <iss>/mallory, /secure/* for requestPrincipals alice of either "
+                  "issuer): no token passes /open and gets 403 on /secure; alice's valid token passes both (the "
+                  "first issuer's is not forwarded to the app, the second's is); bob's gets 403 on /secure, "
+                  "mallory's 403 on both; a wrong-audience token 403 from authentication (not RBAC); an expired, "
+                  "wrongly signed or wrong-issuer token, or the second issuer's token in Authorization: Bearer, "
+                  "gets 401 on both; the second's under another "
+                  f"prefix is no token ({PER_CASE} requests each, every one must agree).",
                   features={"JWTAuthentication"}, parallel=False, manifests=(MANIFEST,))
 def test_jwt(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    issuer = JwtIssuer(f"https://issuer-{secrets.token_hex(4)}.meshconform.test")
-    mesh_config.apply_manifest(MANIFEST, issuer=issuer.issuer, jwks=issuer.jwks(), subject=SUBJECT)
-    tokens = {
-        "none": None,
-        "valid-alice": issuer.token(SUBJECT),
-        "valid-bob": issuer.token("bob"),
-        "expired": issuer.token(SUBJECT, lifetime=-3600),  # well past Envoy's 60 s clock-skew allowance
-        "wrongly-signed": issuer.forger().token(SUBJECT),
-        "wrong-issuer": issuer.token(SUBJECT, issuer="https://other.meshconform.test"),
+    tag = secrets.token_hex(4)
+    issuer = JwtIssuer(f"https://issuer-{tag}.meshconform.test")
+    by_header = JwtIssuer(f"https://header-issuer-{tag}.meshconform.test")
+    audience = f"echo-{tag}"
+    mesh_config.apply_manifest(MANIFEST, issuer=issuer.issuer, jwks=issuer.jwks(), subject=SUBJECT, banned=BANNED,
+                               audience=audience, header_issuer=by_header.issuer, header_jwks=by_header.jwks())
+    header_token = by_header.token(SUBJECT)
+    headers: dict[str, dict[str, str]] = {
+        "none": {},
+        "valid-alice": _bearer(issuer.token(SUBJECT, audience=audience)),
+        "valid-bob": _bearer(issuer.token("bob", audience=audience)),
+        "valid-mallory": _bearer(issuer.token(BANNED, audience=audience)),
+        # well past Envoy's 60 s clock-skew allowance
+        "expired": _bearer(issuer.token(SUBJECT, lifetime=-3600, audience=audience)),
+        "wrongly-signed": _bearer(issuer.forger().token(SUBJECT, audience=audience)),
+        "wrong-issuer": _bearer(issuer.token(SUBJECT, issuer="https://other.meshconform.test", audience=audience)),
+        "wrong-audience": _bearer(issuer.token(SUBJECT, audience=f"{audience}-other")),
+        "header-alice": {ASSERTION: f"Token {header_token}"},
+        "header-in-authorization": _bearer(header_token),
+        "header-other-prefix": {ASSERTION: f"Bearer {header_token}"},
     }
-    # Converged when this issuer's keys and policy are in force: only this config lets alice's token
+    # Converged when these issuers' keys and policy are in force: only this config lets alice's tokens
     # through /secure and turns the expired one away.
     wait_for_all(mesh_meshed_client, [
-        (Request("/secure/probe", host=HOST, headers=_bearer(tokens["valid-alice"])), lambda r: r.status == 200),
+        (Request("/secure/probe", host=HOST, headers=headers["valid-alice"]), lambda r: r.status == 200),
+        (Request("/secure/probe", host=HOST, headers=headers["header-alice"]), lambda r: r.status == 200),
         (Request("/secure/probe", host=HOST), lambda r: r.status == 403),
-        (Request("/open/probe", host=HOST, headers=_bearer(tokens["expired"])), lambda r: r.status == 401)],
+        (Request("/open/probe", host=HOST, headers=headers["expired"]), lambda r: r.status == 401)],
         mesh_timeouts, "RequestAuthentication and policy in force")
+    rejected = ("expired", "wrongly-signed", "wrong-issuer", "header-in-authorization")
     expected = {  # (case, path) -> status
         ("none", "open"): 200, ("none", "secure"): 403,
         ("valid-alice", "open"): 200, ("valid-alice", "secure"): 200,
         ("valid-bob", "open"): 200, ("valid-bob", "secure"): 403,
-        **{(case, path): 401 for case in ("expired", "wrongly-signed", "wrong-issuer") for path in ("open", "secure")},
+        ("valid-mallory", "open"): 403, ("valid-mallory", "secure"): 403,
+        ("header-alice", "open"): 200, ("header-alice", "secure"): 200,
+        ("header-other-prefix", "open"): 200, ("header-other-prefix", "secure"): 403,
+        ("wrong-audience", "open"): 403, ("wrong-audience", "secure"): 403,
+        **{(case, path): 401 for case in rejected for path in ("open", "secure")},
     }
-    plan = [(case, path, Request(f"/{path}/{case}/{i}", host=HOST, headers=_bearer(tokens[case])))
+    plan = [(case, path, Request(f"/{path}/{case}/{i}", host=HOST, headers=headers[case]))
             for (case, path) in expected for i in range(PER_CASE)]
     replies = mesh_meshed_client.send([request for _, _, request in plan], concurrency=20)
     observed: dict[str, dict[str, int]] = {}
@@ -74,9 +104,12 @@ def test_jwt(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> Non
         observed[key][str(reply.status)] = observed[key].get(str(reply.status), 0) + 1
         if reply.status != expected[(case, path)]:
             wrong.append(f"{key}: {reply.status} (expected {expected[(case, path)]})")
-        elif reply.status == 403 and DENIED_BODY not in reply.body:
-            wrong.append(f"{key}: 403 without '{DENIED_BODY}'")
-        elif reply.status == 200 and case != "none" and _token_reached_app(reply):
+        elif reply.status == 403 and (body := AUDIENCE_BODY if case == "wrong-audience" else DENIED_BODY) \
+                not in reply.body:
+            wrong.append(f"{key}: 403 without '{body}'")
+        elif reply.status == 200 and case.startswith("valid") and _header_reached_app(reply, "authorization"):
             wrong.append(f"{key}: the token reached the app (forwardOriginalToken is false)")
+        elif reply.status == 200 and case == "header-alice" and not _header_reached_app(reply, ASSERTION):
+            wrong.append(f"{key}: the token did not reach the app (forwardOriginalToken is true)")
     mesh_result.figure("statuses", observed)  # statuses only: tokens never go into the report
     assert not wrong, f"{len(wrong)} of {len(plan)} requests: {sorted(set(wrong))[:6]}"

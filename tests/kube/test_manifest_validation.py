@@ -33,7 +33,11 @@ SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
     "authorization/deny-admin.yaml": [{}],
     "authorization/jwt-echo.yaml": [{"issuer": "https://issuer-0a1b.meshconform.test", "subject": "alice",
                                      "jwks": '{"keys":[{"kty":"RSA","alg":"RS256","use":"sig","kid":"k1",'
-                                             '"n":"AQAB","e":"AQAB"}]}'}],
+                                             '"n":"AQAB","e":"AQAB"}]}',
+                                     "audience": "echo-0a1b", "banned": "mallory",
+                                     "header_issuer": "https://issuer-2c3d.meshconform.test",
+                                     "header_jwks": '{"keys":[{"kty":"RSA","alg":"RS256","use":"sig","kid":"k2",'
+                                                    '"n":"AQAB","e":"AQAB"}]}'}],
     "fault/echo-abort.yaml": [{"status": 418, "percent": 100}, {"status": 418, "percent": 30}],
     "fault/echo-delay.yaml": [{"delay": "1s", "percent": 50}],
     "gateway/echo-hosts.yaml": [{"host_a": "a.example.com", "host_b": "b.example.com"}],

@@ -164,13 +164,15 @@ def test_operation_matching(operation: str, allowed_requests: list[str], denied_
         assert not allowed(config, request(text)), text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "AuthorizationPolicy operation.hosts: 'The match is case-insensitive' (istio.io AuthorizationPolicy "
-    "reference, Operation.hosts; istiod builds the :authority matcher with ignore_case, "
-    "pilot/pkg/security/authz/matcher/header.go HostMatcher). Our translator matches hosts case-sensitively."))
 def test_operation_hosts_match_case_insensitively() -> None:
-    config = echo_config(policy('{rules: [{to: [{operation: {hosts: ["Echo.Example.COM"]}}]}]}'))["echo"]
+    """istio.io AuthorizationPolicy reference, Operation.hosts: 'The match is case-insensitive'; istiod builds the
+    :authority matcher with ignore_case (pilot/pkg/security/authz/matcher/header.go HostMatcher), port included."""
+    config = echo_config(policy('{rules: [{to: [{operation: {hosts: ["Echo.Example.COM", "*.Test:8080"], '
+                                'notHosts: ["Bad.Test*"]}}]}]}'))["echo"]
     assert allowed(config, ev.Request("echo.example.com", "/x"))
+    assert allowed(config, ev.Request("api.test:8080", "/x"))
+    assert not allowed(config, ev.Request("api.test", "/x")), "the port is part of the Host matched"
+    assert not allowed(config, ev.Request("bad.test:8080", "/x")), "notHosts ignore case too"
 
 
 def test_rules_are_alternatives_and_a_rule_needs_every_part() -> None:

@@ -170,7 +170,9 @@ kind: RequestAuthentication
 metadata: {name: echo-jwt, namespace: default}
 spec:
   selector: {matchLabels: {app: echo}}
-  jwtRules: [{issuer: https://issuer.test, jwks: '{"keys": []}'}]
+  jwtRules: [{issuer: https://issuer.test, jwks: '{"keys": []}'},
+             {issuer: https://header-issuer.test, jwks: '{"keys": []}', audiences: [echo],
+              fromHeaders: [{name: x-jwt-assertion, prefix: "Token "}], forwardOriginalToken: true}]
 ---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -301,6 +303,17 @@ def echo_allows_client_to_private_path(c: Configs) -> bool:
     assert chain is not None
     return ev.rbac_allows(chain, ev.Request("echo", path="/private/x"),
                           ev.Caller("spiffe://cluster.local/ns/default/sa/client"))
+
+
+def jwt_rule_options(config: ProxyConfig) -> list[tuple[object, ...]]:
+    """(issuer, audiences, header locations, forward) of each jwt_authn provider on echo's inbound 8080."""
+    chain = ev.filter_chain(ev.inbound_listener(config, 8080), PLAINTEXT)
+    assert chain is not None
+    jwt = next(f for f in chain["filters"][0]["typed_config"]["http_filters"]
+               if f["name"] == "envoy.filters.http.jwt_authn")
+    return sorted((p["issuer"], tuple(p.get("audiences", ())),
+                   tuple((h["name"], h["value_prefix"]) for h in p.get("from_headers", ())), p["forward"])
+                  for p in jwt["typed_config"]["providers"].values())
 
 
 def inbound_http_filters(config: ProxyConfig) -> list[str]:
@@ -479,6 +492,14 @@ CASES: dict[Misbehaviour, Case] = {
     Misbehaviour.JWT_IGNORED: Case(
         (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[len\]$",),
         lambda c: "envoy.filters.http.jwt_authn" in inbound_http_filters(c["default/echo-v1-0"]), True, False,
+        proxies=("default/echo-v1-0", "default/echo-v2-0")),
+    Misbehaviour.JWT_RULE_OPTIONS_IGNORED: Case(
+        (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[\d+\]\.typed_config\."
+         r"providers\..*\.(audiences|from_headers|forward)(\..*|\[.*)?$",),
+        lambda c: jwt_rule_options(c["default/echo-v1-0"]),
+        [("https://header-issuer.test", ("echo",), (("x-jwt-assertion", "Token "),), True),
+         ("https://issuer.test", (), (), False)],
+        [("https://header-issuer.test", (), (), False), ("https://issuer.test", (), (), False)],
         proxies=("default/echo-v1-0", "default/echo-v2-0")),
     Misbehaviour.PATH_PREFIX_AS_STRING_PREFIX: Case(
         (r"^istio-system/istio-ingressgateway:routes\..*\.routes(\[len\]|\[\d+\]\.(match\..*|name|route\..*|typed_per_filter_config))$",),

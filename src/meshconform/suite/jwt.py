@@ -42,10 +42,15 @@ class JwtIssuer:
         """Same issuer name and key id, another key: its tokens carry a signature the JWKS does not verify."""
         return JwtIssuer(self.issuer, self.kid)
 
-    def token(self, subject: str, lifetime: float = 600.0, issuer: str | None = None) -> str:
-        """An RS256 token for `subject`; a negative lifetime gives one that expired that long ago."""
+    def token(self, subject: str, lifetime: float = 600.0, issuer: str | None = None,
+              audience: str | None = None) -> str:
+        """An RS256 token for `subject` (with an `aud` claim when `audience` is given); a negative lifetime
+        gives one that expired that long ago."""
         now = int(time.time())
-        claims = {"iss": issuer or self.issuer, "sub": subject, "iat": now - 5, "exp": now + int(lifetime)}
+        claims: dict[str, object] = {"iss": issuer or self.issuer, "sub": subject, "iat": now - 5,
+                                     "exp": now + int(lifetime)}
+        if audience is not None:
+            claims["aud"] = audience
         header = {"alg": "RS256", "typ": "JWT", "kid": self.kid}
         signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
         signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())

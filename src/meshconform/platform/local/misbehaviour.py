@@ -70,6 +70,9 @@ class Misbehaviour(StrEnum):
                                      "a host '*.example.com' also matches 'badexample.com' and 'example.com'")
     OUTLIER_DETECTION_IGNORED = "outlier-detection-ignored", "drops DestinationRule outlierDetection (no ejection)"
     JWT_IGNORED = "jwt-ignored", "sidecars verify no JWT (RequestAuthentication dropped)"
+    JWT_RULE_OPTIONS_IGNORED = ("jwt-rule-options-ignored",
+                                "RequestAuthentication jwtRules audiences, fromHeaders and forwardOriginalToken "
+                                "are dropped (any audience, tokens only from Authorization: Bearer, never forwarded)")
     PATH_PREFIX_AS_STRING_PREFIX = ("path-prefix-as-string-prefix",
                                     "Gateway API PathPrefix '/foo' matches as a string prefix, taking '/foobar' too")
     GATEWAY_API_PRECEDENCE_IGNORED = ("gateway-api-precedence-ignored",

@@ -20,7 +20,8 @@ from meshconform.meshapi.istio import (
 from meshconform.platform.local.misbehaviour import Misbehaviour, Misbehaviours
 from meshconform.platform.local.translator.jwt import FILTER_NAME as JWT_FILTER
 from meshconform.platform.local.translator.jwt import issuers_for
-from meshconform.platform.local.translator.model import ROOT_NAMESPACE, MeshSnapshot, Pod
+from meshconform.platform.local.translator.model import MeshSnapshot, Pod
+from meshconform.platform.local.translator.selection import selecting
 
 RBAC = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
 TRUST_DOMAIN_PREFIX = "spiffe://"
@@ -28,14 +29,7 @@ TRUST_DOMAIN_PREFIX = "spiffe://"
 
 def policies_for(mesh: MeshSnapshot, pod: Pod) -> list[AuthorizationPolicy]:
     """Policies of the pod's namespace and of the root namespace (mesh-wide) whose selector matches."""
-    selected = []
-    for policy in mesh.authorization_policies:
-        if policy.metadata.namespace not in (pod.namespace, ROOT_NAMESPACE):
-            continue
-        labels = policy.spec.selector.match_labels if policy.spec.selector else {}
-        if all(pod.labels.get(k) == v for k, v in labels.items()):
-            selected.append(policy)
-    return selected
+    return selecting(mesh.authorization_policies, pod)
 
 
 def rbac_filters(mesh: MeshSnapshot, pod: Pod, misbehave: Misbehaviours = frozenset()) -> list[dict[str, Any]]:
@@ -49,7 +43,8 @@ def rbac_filters(mesh: MeshSnapshot, pod: Pod, misbehave: Misbehaviours = frozen
         chosen = [p for p in policies if p.spec.action is action]
         if not chosen:
             continue
-        rules = {f"ns[{p.metadata.namespace}]-policy[{p.metadata.name}]-rule[{i}]": _policy(rule, issuers, negations)
+        rules = {f"ns[{p.metadata.namespace}]-policy[{p.metadata.name}]-rule[{i}]":
+                 _policy(rule, issuers, negations)
                  for p in chosen for i, rule in enumerate(p.spec.rules)}
         filters.append({"name": f"envoy.filters.http.rbac.{action.value.lower()}",
                         "typed_config": {"@type": RBAC, "rules": {"action": action.value, "policies": rules}}})
@@ -86,6 +81,13 @@ def _operation(op: AuthorizationOperation, negations: bool = True) -> dict[str, 
     def header(name: str) -> Any:
         return lambda v: {"header": {"name": name, "string_match": _string(v)}}
 
+    def host(v: str) -> dict[str, Any]:
+        # Istio's reference: hosts match the request's Host (:authority, as sent, port included) ignoring case.
+        match = _string(v)
+        if "safe_regex" not in match:  # ".+" for "*": nothing to fold
+            match["ignore_case"] = True
+        return {"header": {"name": ":authority", "string_match": match}}
+
     def path(v: str) -> dict[str, Any]:
         return {"url_path": {"path": _string(v)}}
 
@@ -95,7 +97,7 @@ def _operation(op: AuthorizationOperation, negations: bool = True) -> dict[str, 
     parts = []
     for values, negated_values, make in ((op.methods, op.not_methods, header(":method")),
                                          (op.paths, op.not_paths, path),
-                                         (op.hosts, op.not_hosts, header(":authority")),
+                                         (op.hosts, op.not_hosts, host),
                                          (op.ports, op.not_ports, port)):
         if values:
             parts.append(_any_of(values, make))

@@ -12,21 +12,15 @@ from typing import Any
 
 from meshconform.meshapi.istio import JWTRule, RequestAuthentication
 from meshconform.platform.local.misbehaviour import Misbehaviour, Misbehaviours
-from meshconform.platform.local.translator.model import ROOT_NAMESPACE, MeshSnapshot, Pod
+from meshconform.platform.local.translator.model import MeshSnapshot, Pod
+from meshconform.platform.local.translator.selection import selecting
 
 JWT_AUTHN = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"
 FILTER_NAME = "envoy.filters.http.jwt_authn"
 
 
 def request_authentications_for(mesh: MeshSnapshot, pod: Pod) -> list[RequestAuthentication]:
-    selected = []
-    for ra in mesh.request_authentications:
-        if ra.metadata.namespace not in (pod.namespace, ROOT_NAMESPACE):
-            continue
-        labels = ra.spec.selector.match_labels if ra.spec.selector else {}
-        if all(pod.labels.get(k) == v for k, v in labels.items()):
-            selected.append(ra)
-    return selected
+    return selecting(mesh.request_authentications, pod)
 
 
 def issuers_for(mesh: MeshSnapshot, pod: Pod) -> list[str]:
@@ -34,9 +28,12 @@ def issuers_for(mesh: MeshSnapshot, pod: Pod) -> list[str]:
     return sorted({rule.issuer for ra in request_authentications_for(mesh, pod) for rule in ra.spec.jwt_rules})
 
 
-def _provider(rule: JWTRule) -> dict[str, Any]:
-    provider: dict[str, Any] = {"issuer": rule.issuer, "forward": rule.forward_original_token,
+def _provider(rule: JWTRule, options: bool = True) -> dict[str, Any]:
+    """`options` False drops audiences, fromHeaders and forwardOriginalToken (a misbehaviour)."""
+    provider: dict[str, Any] = {"issuer": rule.issuer, "forward": rule.forward_original_token and options,
                                 "payload_in_metadata": rule.issuer}
+    if not options:
+        rule = rule.model_copy(update={"audiences": [], "from_headers": []})
     if rule.audiences:
         provider["audiences"] = list(rule.audiences)
     if rule.jwks is not None:
@@ -49,7 +46,8 @@ def _provider(rule: JWTRule) -> dict[str, Any]:
 def jwt_filters(mesh: MeshSnapshot, pod: Pod, misbehave: Misbehaviours = frozenset()) -> list[dict[str, Any]]:
     if Misbehaviour.JWT_IGNORED in misbehave:
         return []
-    providers = {f"origins-{ra.metadata.namespace}-{ra.metadata.name}-{i}": _provider(rule)
+    options = Misbehaviour.JWT_RULE_OPTIONS_IGNORED not in misbehave
+    providers = {f"origins-{ra.metadata.namespace}-{ra.metadata.name}-{i}": _provider(rule, options)
                  for ra in request_authentications_for(mesh, pod) for i, rule in enumerate(ra.spec.jwt_rules)}
     if not providers:
         return []
