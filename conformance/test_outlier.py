@@ -20,6 +20,11 @@ from meshconform.traffic.model import Request, Response
 MANIFEST = "resilience/echo-pool-outlier.yaml"
 HOST = "echo-pool:8080"
 CONSECUTIVE = 3
+# Envoy decides a consecutive-5xx ejection on its main thread, told by the worker that saw the error, and the
+# worker learns of the ejection by a second post back: a request or two dispatched in between may still reach
+# the host (seen once in 30 serial runs on a machine at load ~13: 4 errors). A mesh that does not eject shows
+# dozens (>= 50 requests a second to a host failing for 1.5 s), so this slack keeps the check's power.
+EJECTION_SLACK = 2
 INTERVAL = 1.0  # seconds
 BASE_EJECTION = 2.5  # seconds: the failing instance fails for 1 s less, so it is healthy when let back
 # Before a verdict is drawn from timing, at least this many requests must go out in one interval: with one of
@@ -136,6 +141,7 @@ def _judged(attempt, mesh_result) -> None:  # type: ignore[no-untyped-def]
 
 @conformance_test("outlier-ejection", f"consecutive5xxErrors {CONSECUTIVE}, interval {INTERVAL:g}s, baseEjectionTime "
                   f"{BASE_EJECTION:g}s on three instances: one that starts failing answers at most {CONSECUTIVE} "
+                  f"(+{EJECTION_SLACK} in flight while Envoy's main thread ejects it) "
                   f"requests, within the interval, then none for baseEjectionTime, and answers again within the "
                   f"next interval + {RETURN_TOLERANCE:g} s (timing false-failure < 1e-6 at >= "
                   f"{MIN_REQUESTS_PER_INTERVAL} requests a second, sent one at a time). The policy is the routed "
@@ -161,7 +167,8 @@ def _ejection_attempt(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_resul
     mesh_result.figure("outlier", {"failing": bad, "requests": len(seen), "answers": summary})
     _enough_traffic(seen, began)
     assert errors, f"the failing instance {bad} got no request: {summary}"
-    assert len(errors) <= CONSECUTIVE, f"{bad} answered {len(errors)} 500s (ejected after {CONSECUTIVE}): {summary}"
+    assert len(errors) <= CONSECUTIVE + EJECTION_SLACK, (
+        f"{bad} answered {len(errors)} 500s (ejected after {CONSECUTIVE}, +{EJECTION_SLACK} in flight): {summary}")
     last_error = errors[-1]
     assert last_error.end - began <= INTERVAL, (
         f"{bad} still got requests {last_error.end - began:.2f} s after it began failing (interval {INTERVAL} s)")
@@ -197,7 +204,7 @@ def _max_percent_attempt(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_re
     mesh_result.figure("outlier", {"failing": sorted(failing), "requests": len(seen), "answers": summary})
     _enough_traffic(seen, both)
     assert set(errors) <= failing, f"a healthy instance answered 500: {summary}"
-    ejected = [pod for pod in failing if errors[pod] <= CONSECUTIVE]
+    ejected = [pod for pod in failing if errors[pod] <= CONSECUTIVE + EJECTION_SLACK]
     kept = [pod for pod in failing if errors[pod] >= 10]
     assert len(ejected) == 1 and len(kept) == 1, (
         f"expected one of {sorted(failing)} ejected and one kept (maxEjectionPercent 34 of 3): {summary}")
