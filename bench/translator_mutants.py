@@ -16,8 +16,10 @@ equivalent (it changes nothing Istio's API can observe).
     .venv/bin/python bench/translator_mutants.py --workdir /tmp/mc-mutants \
         --again bench/translator_mutants-20261122.json
 
-(bench/mutation_audit.py is the other audit: the suite against each hand-written misbehaviour. The result of
-one run of this one is kept in bench/translator_mutants-20261122.json.)
+(bench/mutation_audit.py is the other audit: the suite against each hand-written misbehaviour. Results kept:
+bench/translator_mutants-20261122.json (a sample of 12, seed 1, before the checks its survivors asked for),
+bench/translator_mutants-again-20261122.json (those survivors re-run after), and
+bench/translator_mutants-after-20261122.json (a fresh sample of 10, seed 2, after).)
 
 The working copy must exist: `git worktree add /tmp/mc-mutants` and `python3 -m venv .venv &&
 .venv/bin/pip install -e '.[dev]'` inside it."""
