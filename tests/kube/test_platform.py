@@ -249,7 +249,8 @@ def test_proxies_that_never_sync_are_named(fake_api, tmp_path):
     platform.up()
     installer.status, installer.node_namespace = "ERROR", f"{platform.names.prefix}-default"
     with pytest.raises(PlatformError, match="rejected the configuration"):
-        platform.apply(load_manifest("resilience/echo-circuit-breaker.yaml", "m"))
+        platform.apply(load_manifest("resilience/echo-circuit-breaker.yaml", "m", connections=1, pending=1,
+                                     rule_connections=1, rule_pending=1, subset=None))
     installer.status = "SYNCED"
     platform.down()
 
