@@ -5,13 +5,13 @@ named by their cause."""
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from meshconform.perf.wire import Connection
+from tests.conftest import loopback_server
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -43,15 +43,8 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture()
 def server() -> Iterator[str]:
     _Handler.seen = []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with loopback_server(_Handler) as address:
+        yield f"http://{address}"
 
 
 def test_keep_alive_host_header_and_session_cookie(server: str) -> None:
