@@ -41,26 +41,31 @@ def test_fault_abort(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeou
                 what="aborted requests"))
 
 
-@conformance_test("fault-delay", "A 1 s delay on 50% of requests under /fault (tolerance 0.1, false-failure 1e-4): "
+@conformance_test("fault-delay", "A 0.5 s delay on 50% of requests under /fault (tolerance 0.1, false-failure 1e-4): "
                   "delayed replies take at least the delay and at most delay + the platform's measured base latency "
                   "p99 + 1 s; the deprecated integer `percent: 100` delays every request; other paths are not "
                   "delayed.", features={"FaultDelay"},
                   manifests=("fault/echo-delay.yaml",))
 def test_fault_delay(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    delay = 1.0  # long enough that load on a small machine cannot push a prompt reply past it
+    # Long enough that load on a small machine cannot push a prompt reply past it (prompt replies take
+    # milliseconds on loopback and tens of them on a cluster). Every batch waits one delay, so the sample is
+    # sent in batches of 200 all at once: one batch decides on a conforming mesh (mean 202 requests).
+    delay = 0.5
     base = mesh_meshed_client.send([Request(f"/base/{i}", host="echo:8080") for i in range(100)], concurrency=10)
     base_p99 = sorted(r.latency for r in base)[98]
     marker = mesh_config.apply_manifest("fault/echo-delay.yaml", delay=f"{delay:g}s", percent=50)
     wait_for_marker(mesh_meshed_client, Request("/other", host="echo:8080"), marker, mesh_timeouts)
     sample = measure_shares(mesh_meshed_client, lambda i: Request(f"/fault/{i}", host="echo:8080"),
                             lambda r: "failed" if r.status != 200 else "delayed" if r.latency >= delay else "prompt",
-                            {"delayed": 0.5, "prompt": 0.5}, DEFAULT_ALPHA, 0.1, concurrency=400, batch=100)
+                            {"delayed": 0.5, "prompt": 0.5}, DEFAULT_ALPHA, 0.1, concurrency=400, batch=200)
     upper = delay + base_p99 + 1.0
     delayed = [r.latency for r in sample.replies if r.latency >= delay]
-    untouched = mesh_meshed_client.send([Request(f"/other/{i}", host="echo:8080") for i in range(20)])
-    # The deprecated integer percent: 100 delays every request (10 at once: one delay's wait for all of them).
-    integer = mesh_meshed_client.send([Request(f"/deprecated-percent/{i}", host="echo:8080") for i in range(10)],
-                                      concurrency=10)
+    # Other paths, and the deprecated integer `percent: 100` (which delays every request), in one batch sent
+    # all at once: a single delay's wait for all of them.
+    replies = mesh_meshed_client.send([Request(f"/other/{i}", host="echo:8080") for i in range(20)]
+                                      + [Request(f"/deprecated-percent/{i}", host="echo:8080") for i in range(10)],
+                                      concurrency=30)
+    untouched, integer = replies[:20], replies[20:]
     mesh_result.figure("integer_percent_latency_s", sorted(round(r.latency, 3) for r in integer))
     mesh_result.figure("delayed", sample.to_json())
     mesh_result.figure("delayed_latency_s", {"min": min(delayed, default=None), "max": max(delayed, default=None),

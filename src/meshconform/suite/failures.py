@@ -25,7 +25,7 @@ GATEWAY = ("istio-system", "istio-ingressgateway")
 def records_for(platform: Platform, workloads: Iterable[tuple[str, str]], replies: Collection[Response],
                 timeouts: Timeouts, direction: str | None = None) -> dict[str, dict[str, Any]]:
     """The access-log record of each reply's request at the given workloads' proxies, by request id.
-    A proxy writes its log in the background (the local platform's Envoys flush every 200 ms, Envoy's default
+    A proxy writes its log in the background (the local platform's Envoys flush every 50 ms, Envoy's default
     is 10 s; on a cluster the log is read through the API server), so this polls until every request shows or
     `max_time_to_consistency` passes, then fails naming the requests no proxy logged."""
     wanted = {r.request_id for r in replies}

@@ -21,7 +21,7 @@ from meshconform.platform.local.translator.model import ProxyConfig
 
 PINNED_MAJOR_MINOR = "1.40"
 ADMIN_PORT = 15000
-ACCESS_LOG_FLUSH_MS = 200  # see envoy_argv
+ACCESS_LOG_FLUSH_MS = 50  # see envoy_argv
 
 
 @dataclass(frozen=True)

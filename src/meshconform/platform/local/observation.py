@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +56,6 @@ class LocalVantage:
         return [Response.from_json(r) for r in reply.json()["responses"]]
 
 
-def request_log(files: RunFiles, pods: Iterable[Pod]) -> list[dict[str, Any]]:
-    return json_lines(files.request_log(p.namespace, p.name) for p in pods)
-
-
-def access_log(files: RunFiles, pods: Iterable[Pod]) -> list[dict[str, Any]]:
-    return json_lines(files.proxy_dir(p) / "access.log" for p in pods)
 
 
 def evidence(files: RunFiles, pods: Iterable[Pod], hosts: Collection[str] = ()) -> dict[str, Any]:
@@ -86,15 +81,49 @@ def route_excerpt(discovery: dict[str, Any], hosts: Collection[str]) -> list[dic
     return excerpt
 
 
+class JsonLogReader:
+    """Records of append-only JSON-lines logs (request logs and Envoy access logs), one per complete line,
+    read incrementally: each call parses only what was appended since the last one, because checks poll
+    logs every few tens of milliseconds and re-parsing whole logs cost more CPU than the requests did.
+    A last line without its newline is still being written (Envoy flushes its buffer on a timer, wherever
+    it ends): it is left for the next read rather than parsed half-written. A file replaced or truncated
+    (a new run in the same folder) is read again from its start."""
+
+    def __init__(self) -> None:
+        self._tails: dict[Path, _Tail] = {}
+
+    def records(self, paths: Iterable[Path]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for path in paths:
+            found.extend(self._read(path))
+        return found
+
+    def _read(self, path: Path) -> list[dict[str, Any]]:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            self._tails.pop(path, None)
+            return []
+        tail = self._tails.get(path)
+        if tail is None or tail.inode != stat.st_ino or stat.st_size < tail.offset:
+            tail = self._tails[path] = _Tail(stat.st_ino)
+        if stat.st_size > tail.offset:
+            with path.open("rb") as handle:
+                handle.seek(tail.offset)
+                chunk = handle.read()
+            complete = chunk[:chunk.rfind(b"\n") + 1]
+            tail.records.extend(json.loads(line) for line in complete.splitlines() if line.strip())
+            tail.offset += len(complete)
+        return tail.records
+
+
+@dataclass
+class _Tail:
+    inode: int
+    offset: int = 0
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+
 def json_lines(paths: Iterable[Path]) -> list[dict[str, Any]]:
-    """One record per complete line of each existing file (request logs and Envoy access logs). A last line
-    without its newline is still being written (Envoy flushes its buffer every 200 ms, wherever it ends): it is
-    left for the next read rather than parsed half-written."""
-    records: list[dict[str, Any]] = []
-    for path in paths:
-        if not path.exists():
-            continue
-        text = path.read_text()
-        complete = text[:text.rfind("\n") + 1]
-        records.extend(json.loads(line) for line in complete.splitlines() if line.strip())
-    return records
+    """One record per complete line of each existing file, read once (see JsonLogReader)."""
+    return JsonLogReader().records(paths)

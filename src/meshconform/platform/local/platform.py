@@ -67,6 +67,8 @@ class LocalPlatform:
         if self._state is not None:
             self._misbehave = parse(self._state.misbehave)
         self._restore_misbehave: frozenset[Misbehaviour] | None = None
+        self._snapshot_cache: tuple[object, object, frozenset[Misbehaviour], MeshSnapshot] | None = None
+        self._logs = observation.JsonLogReader()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -259,8 +261,18 @@ class LocalPlatform:
     # ------------------------------------------------------------------ observation
 
     def _snapshot(self) -> MeshSnapshot:
-        items = [item for _, item in self._parsed.of(self.state.resources)]
-        return reconcile.snapshot_of(items, self.state, self._misbehave)[0]
+        """The snapshot of what is applied now. Kept while the state's resources and addresses are the same
+        objects (every change replaces them): checks look up pods on every log poll, and rebuilding the
+        topology each time was a measurable share of the suite's CPU."""
+        state = self.state
+        cached = self._snapshot_cache
+        if cached is not None and cached[0] is state.resources and cached[1] is state.pod_ips \
+                and cached[2] == self._misbehave:
+            return cached[3]
+        items = [item for _, item in self._parsed.of(state.resources)]
+        snapshot = reconcile.snapshot_of(items, state, self._misbehave)[0]
+        self._snapshot_cache = (state.resources, state.pod_ips, self._misbehave, snapshot)
+        return snapshot
 
     def pods_of(self, namespace: str, deployment: str) -> list[Pod]:
         """The local pods of a Deployment, with their loopback addresses (local-specific, not the Platform API)."""
@@ -296,10 +308,11 @@ class LocalPlatform:
         return LocalVantage.client(name, pods[0], self._deliver_pending)
 
     def request_log(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
-        return observation.request_log(self.files, self.pods_of(namespace, deployment))
+        return self._logs.records(self.files.request_log(p.namespace, p.name)
+                                  for p in self.pods_of(namespace, deployment))
 
     def access_log(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
-        return observation.access_log(self.files, self.pods_of(namespace, deployment))
+        return self._logs.records(self.files.proxy_dir(p) / "access.log" for p in self.pods_of(namespace, deployment))
 
     def evidence(self, namespace: str, deployment: str, hosts: Collection[str] = ()) -> dict[str, Any]:
         """Proxy routes and access logs per pod, and its containers' states: a test that ran while a
