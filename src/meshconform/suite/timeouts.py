@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
+# How early a proxy's timer (a fault delay, a route or per-try timeout) may fire. Envoy arms its timers on
+# libevent, which counts from the time cached when the current loop iteration began, so a timer fires early by
+# however long that iteration had already run (envoyproxy/envoy#12414 review; libevent/libevent#1173): seen here
+# as a 0.5 s route timeout ending a request after 0.4996 s. Lower bounds on a timed duration subtract this.
+TIMER_EARLINESS_S = 0.02
+
 
 @dataclass(frozen=True)
 class Timeouts:
