@@ -46,19 +46,22 @@ class ResolverTransport(Transport):
 
     services_file: Path
     namespace: str
-    _cache: tuple[float, dict[str, list[str]]] | None = None
+    _cache: tuple[tuple[int, int], dict[str, list[str]]] | None = None
 
     def _table(self) -> dict[str, list[str]]:
-        mtime = self.services_file.stat().st_mtime
-        if self._cache is None or self._cache[0] != mtime:
-            self._cache = (mtime, json.loads(self.services_file.read_text()))
+        # The platform replaces the file (a new inode) on every change: two changes within one mtime tick differ.
+        stat = self.services_file.stat()
+        version = (stat.st_ino, stat.st_mtime_ns)
+        if self._cache is None or self._cache[0] != version:
+            self._cache = (version, json.loads(self.services_file.read_text()))
         return self._cache[1]
 
     def target(self, host: str, path: str, scheme: str = "http", connect_to: str | None = None) -> Target:
         if connect_to or is_address(host):  # no name to resolve: connect where the caller says
             return Target(f"{scheme}://{connect_to or host}{path}", host, None)
         name, _, port = host.partition(":")
-        key = f"{resolve_host(name, self.namespace)}:{port or 80}"
+        # DNS names are case-insensitive: "Echo:8080" resolves as "echo:8080"; the Host header keeps the case.
+        key = f"{resolve_host(name.lower(), self.namespace)}:{port or 80}"
         endpoints = self._table().get(key)
         if not endpoints:
             # Like DNS: an unknown name does not resolve; the caller sees a connection failure.
