@@ -5,7 +5,6 @@ and gets typed responses back: one call per batch, never one per request."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 from aiohttp import web
@@ -13,23 +12,14 @@ from aiohttp import web
 from meshconform.bookinfo.apps.common import outbound_transport
 from meshconform.traffic.model import Request
 from meshconform.traffic.sender import send_batch_async
-from meshconform.traffic.transport import Transport
-
-TRANSPORT: web.AppKey[asyncio.Future[Transport]] = web.AppKey("transport")
 
 
 async def batch(request: web.Request) -> web.Response:
     payload = await request.json()
     requests = [Request.from_json(r) for r in payload["requests"]]
-    responses = await send_batch_async(requests, await request.app[TRANSPORT], int(payload.get("concurrency", 10)),
+    responses = await send_batch_async(requests, outbound_transport(), int(payload.get("concurrency", 10)),
                                        bool(payload.get("reuse_connections", True)))
     return web.json_response({"responses": [r.to_json() for r in responses]})
-
-
-async def prepare_transport(app: web.Application) -> None:
-    """Build the transport beside start-up, not on the first batch: on the local platform it imports the
-    platform's network stand-ins (~0.15 s), which every vantage's first batch would otherwise wait for."""
-    app[TRANSPORT] = asyncio.ensure_future(asyncio.get_running_loop().run_in_executor(None, outbound_transport))
 
 
 async def health(_: web.Request) -> web.Response:
@@ -40,7 +30,6 @@ def main() -> None:
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_post("/batch", batch)
     app.router.add_get("/health", health)
-    app.on_startup.append(prepare_transport)
     host, _, port = os.environ["MESHCONFORM_CONTROL"].rpartition(":")
     web.run_app(app, host=host, port=int(port), access_log=None, print=None, shutdown_timeout=1)
 
