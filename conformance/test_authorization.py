@@ -9,6 +9,8 @@ from meshconform.traffic.model import Request
 
 DENIED_BODY = "RBAC: access denied"
 ECHO = [("default", "echo-v1"), ("default", "echo-v2")]
+OUTSIDE_DEFAULT = "optin/client"  # a meshed caller outside namespace default (bookinfo/manifests/testbed.yaml)
+MIXED_CASE_HOST = "Echo:8080"  # sent exactly so (Request.host keeps its case on every platform)
 
 
 def _rbac_denied(platform, replies, timeouts, what: str) -> dict[str, int]:  # type: ignore[no-untyped-def]
@@ -69,43 +71,60 @@ def test_allow_and_deny_rules(mesh_platform, mesh_config, mesh_meshed_client, me
     assert other.status == 200, other.summary()
 
 
-@conformance_test("authz-negated-fields", "ALLOW from namespace default but notPrincipals ledger-reader, to port 8080 "
-                  "with notMethods DELETE and notPaths /private*, hosts echo:8080 and echo.default.svc* but notHosts "
-                  "echo.default.svc.cluster.local*; DENY /public/* from notNamespaces default and anything to "
-                  "notPorts 8080: the meshed client's GET and POST pass, also to echo.default.svc:8080; its DELETE, "
-                  "its GET under /private, echo.default:8080 (not in hosts), "
-                  "echo.default.svc.cluster.local:8080 (notHosts), the ledger-reader caller and a caller without a "
-                  "sidecar (no namespace without mTLS) are denied by RBAC.", features={"Authorization"},
-                  parallel=False, manifests=("authorization/allow-negated-fields.yaml",))
+@conformance_test("authz-negated-fields", "ALLOW from namespaces default and optin but notPrincipals ledger-reader, to "
+                  "port 8080 with notMethods DELETE and notPaths /private*, hosts echo:8080 and echo.default.svc* but "
+                  "notHosts echo.default.svc.cluster.local*; DENY /public/* from notNamespaces default and anything "
+                  "to notPorts 8080: the meshed client's GET and POST pass, also to echo.default.svc:8080 and with "
+                  "the Host in mixed case (Echo:8080, Echo.Default.Svc:8080: hosts match ignoring case); its DELETE, "
+                  "its GET under /private, echo.default:8080 (not in hosts), echo.default.svc.cluster.local:8080 and "
+                  "echo.default.svc.Cluster.Local:8080 (notHosts, ignoring case), the ledger-reader caller, the "
+                  "meshed caller in optin to /public/* (notNamespaces) and a caller without a sidecar (no namespace "
+                  "without mTLS) are denied by RBAC; optin's caller passes outside /public/*.",
+                  features={"Authorization"}, parallel=False, manifests=("authorization/allow-negated-fields.yaml",))
 def test_negated_fields(mesh_platform, mesh_config, mesh_meshed_client, mesh_vantage, mesh_unmeshed_client,  # type: ignore[no-untyped-def]
                         mesh_timeouts, mesh_result) -> None:
     """Istio's AuthorizationPolicy reference: a rule matches when a source and an operation match; fields
     within one are ANDed, a not* field matches a value outside its list, `namespaces` is read from the peer
     certificate (so it needs mTLS), `ports` is the workload's port (facts/bookinfo-istio.md 4.5), `hosts`
-    match the request's Host as sent (port included), ignoring case (istiod's authz HostMatcher). Any DENY
-    that matches wins over ALLOW, so the DENY rules' not* fields decide whether the allowed requests pass."""
+    match the request's Host as sent (port included), ignoring case (RFC 4343; Istio's advisory
+    GHSA-7774-7vr3-cc8j made case-sensitive host matching a policy bypass, fixed in 1.9.8/1.10.4/1.11.1; istiod's
+    authz HostMatcher sets ignore_case). Any DENY that matches wins over ALLOW, so the DENY rules' not* fields
+    decide whether the allowed requests pass, and the caller in optin, whom the ALLOW admits, meets
+    notNamespaces from outside: denied on /public/*, allowed elsewhere."""
     mesh_config.apply_manifest("authorization/allow-negated-fields.yaml")
     wait_for_all(mesh_meshed_client, [(Request("/public/probe", host="echo:8080"), lambda r: r.status == 200),
                                       (Request("/private/probe", host="echo:8080"), _denied)],
                  mesh_timeouts, "the negated ALLOW applies")
-    # (Case-insensitive hosts are not probed: the client's HTTP library lowercases the absolute-form URL's host
-    # and Envoy takes :authority from it; tests/translator/test_authz.py checks the matcher.)
-    get, post, svc, delete, private, short, fqdn = mesh_meshed_client.send([
+    get, post, svc, mixed, mixed_svc, delete, private, short, fqdn, mixed_fqdn = mesh_meshed_client.send([
         Request("/public/1", host="echo:8080"), Request("/public/1", host="echo:8080", method="POST", body="x"),
         Request("/public/1", host="echo.default.svc:8080"),
+        Request("/public/1", host=MIXED_CASE_HOST), Request("/public/1", host="Echo.Default.Svc:8080"),
         Request("/public/1", host="echo:8080", method="DELETE"), Request("/private/1", host="echo:8080"),
         Request("/public/1", host="echo.default:8080"),
-        Request("/public/1", host="echo.default.svc.cluster.local:8080")])
+        Request("/public/1", host="echo.default.svc.cluster.local:8080"),
+        Request("/public/1", host="echo.default.svc.Cluster.Local:8080")])
     excluded = mesh_vantage("default/caller").send([Request("/public/1", host="echo:8080")])[0]
+    outside, outside_open = mesh_vantage(OUTSIDE_DEFAULT).send([
+        Request("/public/1", host="echo.default.svc:8080"), Request("/open/1", host="echo.default.svc:8080")])
     # A path outside the DENY's /public/* and a host inside `hosts`: only `namespaces` can deny it.
     anonymous = mesh_unmeshed_client.send([Request("/anon/1", host="echo.default.svc:8080")])[0]
-    passing = {"GET": get, "POST": post, "echo.default.svc:8080 (hosts prefix)": svc}
+    passing = {"GET": get, "POST": post, "echo.default.svc:8080 (hosts prefix)": svc,
+               f"{MIXED_CASE_HOST} (hosts, ignoring case)": mixed,
+               "Echo.Default.Svc:8080 (hosts prefix, ignoring case)": mixed_svc,
+               f"{OUTSIDE_DEFAULT} to /open (namespaces; outside the DENY's paths)": outside_open}
     refused = {"DELETE (notMethods)": delete, "/private (notPaths)": private,
                "echo.default:8080 (not in hosts)": short, "echo.default.svc.cluster.local:8080 (notHosts)": fqdn,
-               "ledger-reader (notPrincipals)": excluded, "no sidecar (namespaces needs mTLS)": anonymous}
+               "echo.default.svc.Cluster.Local:8080 (notHosts, ignoring case)": mixed_fqdn,
+               "ledger-reader (notPrincipals)": excluded,
+               f"{OUTSIDE_DEFAULT} to /public (DENY notNamespaces default)": outside,
+               "no sidecar (namespaces needs mTLS)": anonymous}
     mesh_result.figure("statuses", {name: reply.status for name, reply in {**passing, **refused}.items()})
     not_passed = {name: reply.summary() for name, reply in passing.items() if reply.status != 200}
     assert not not_passed, f"not allowed (a DENY's notNamespaces/notPorts, or hosts): {not_passed}"
+    # The case-insensitive match was exercised only if the Host reached echo's proxy as sent.
+    seen = (mixed.json() or {}).get("host")
+    mesh_result.figure("mixed_case_host_at_echo", seen)
+    assert seen == MIXED_CASE_HOST, f"echo saw Host {seen!r}, not {MIXED_CASE_HOST!r} as sent"
     wrong = {name: reply.summary() for name, reply in refused.items() if not _denied(reply)}
     assert not wrong, f"not denied: {wrong}"
     mesh_result.figure("echo_proxy_log", _rbac_denied(mesh_platform, list(refused.values()), mesh_timeouts,

@@ -42,6 +42,8 @@ CATCHES = {
     "exact-as-prefix": ["match-near-misses", "gateway-api-mesh-header-matches"],
     "regex-as-partial-match": ["match-near-misses", "gateway-wildcard-near-misses", "gateway-api-mesh-header-matches"],
     "authz-negations-ignored": ["authz-negated-fields", "jwt-request-authentication"],
+    "authz-hosts-case-sensitive": ["authz-negated-fields"],
+    "authz-not-namespaces-of-workload": ["authz-negated-fields"],
     "wildcard-without-dot-boundary": ["gateway-wildcard-near-misses"],
     "xfcc-forwarded-from-untrusted": ["xfcc-forged-untrusted"],
     "port-level-mtls-ignored": ["mtls-port-level"],

@@ -118,6 +118,19 @@ def test_connect_to_opens_the_connection_there_and_names_the_host(testbed):
     assert unnamed.status is None and unnamed.error.startswith("connect:")  # without it the name must resolve
 
 
+def test_the_host_is_sent_as_given_case_kept(testbed):
+    # AuthorizationPolicy hosts match the Host ignoring case: a check sends "Echo:8080" and the agent must send
+    # exactly that (http.client writes the Host it is given), resolving the name as DNS does, ignoring case.
+    echo, _, control, _ = testbed
+    batch = [Request("/mixed", host="Echo.Default.Svc:8080", connect_to=f"127.0.0.1:{echo}"),
+             Request("/resolved", host=f"LocalHost:{echo}")]
+    reply = requests.post(f"http://127.0.0.1:{control}/batch", timeout=30, json={
+        "requests": [r.to_json() for r in batch], "concurrency": 1, "reuse_connections": True}).json()
+    mixed, resolved = parse_batch_reply(reply, batch, NAMES)
+    assert mixed.status == 200 and mixed.json()["host"] == "Echo.Default.Svc:8080"
+    assert resolved.status == 200 and resolved.json()["host"] == f"LocalHost:{echo}"
+
+
 def test_bad_batches_are_refused(testbed):
     _, _, control, _ = testbed
     assert requests.post(f"http://127.0.0.1:{control}/batch", data="not json", timeout=10).status_code == 400
@@ -149,6 +162,10 @@ def test_pod_vantage_sends_one_pod_proxy_call_per_batch(fake_api, testbed, tmp_p
     # Hosts naming the suite's namespaces are mapped before they leave.
     payload = vantage.payload([Request("/", host="echo.legacy:8080"), Request("/", host="echo:8080")], 1, True)
     assert [r["host"] for r in payload["requests"]] == ["echo.mc-3fa2c1-legacy:8080", "echo:8080"]
+    # A mixed-case host keeps its case; its namespace part is still the suite's (host names ignore case).
+    payload = vantage.payload([Request("/", host="Echo:8080"), Request("/", host="echo.Legacy.svc.Cluster.Local:8080")],
+                              1, True)
+    assert [r["host"] for r in payload["requests"]] == ["Echo:8080", "echo.mc-3fa2c1-legacy.svc.Cluster.Local:8080"]
 
 
 def test_ingress_address_from_the_gateway_service():

@@ -72,6 +72,20 @@ def test_replies_are_read_back_in_the_suites_namespaces():
     assert NAMES.host("echo.default:8080", LOGICAL) == "echo.mc-3fa2c1-default:8080"
     assert NAMES.host("echo:8080", LOGICAL) == "echo:8080"
     assert NAMES.host("details.istio-system", LOGICAL) == "details.istio-system"
+    # Host names ignore case: a check's mixed-case Host still names the suite's namespace (the rest keeps its case).
+    assert NAMES.host("Echo.Default.Svc:8080", LOGICAL) == "Echo.mc-3fa2c1-default.Svc:8080"
+    assert NAMES.host("Echo:8080", LOGICAL) == "Echo:8080"
+
+
+def test_authorization_policy_hosts_with_a_wildcard_are_mapped():
+    """AuthorizationPolicy hosts/notHosts may end in '*' (a prefix): the namespace before it is the run's."""
+    policy = load_manifest("authorization/allow-negated-fields.yaml")[0]
+    [prepared] = applying.prepare([policy], NAMES, "run-1", LOGICAL)
+    operation = prepared.document["spec"]["rules"][0]["to"][0]["operation"]
+    assert operation["hosts"] == ["echo:8080", "echo.mc-3fa2c1-default.svc*"]
+    assert operation["notHosts"] == ["echo.mc-3fa2c1-default.svc.cluster.local*"]
+    assert prepared.document["spec"]["rules"][0]["from"][0]["source"]["namespaces"] == \
+        ["mc-3fa2c1-default", "mc-3fa2c1-optin"]
 
 
 def test_every_conformance_manifest_maps_to_the_runs_namespaces_only():

@@ -449,6 +449,13 @@ def rbac_allows(chain: Json, request: Request, caller: Caller) -> bool:
     return True
 
 
+def rbac_denies(chain: Json, request: Request, caller: Caller) -> bool:
+    """Whether a DENY filter stops the request, whatever an ALLOW filter would decide."""
+    return any(config.get("rules", {}).get("action") == "DENY"
+               and any(_policy_matches(p, request, caller) for p in config["rules"].get("policies", {}).values())
+               for config in rbac_filters(chain))
+
+
 # ---------------------------------------------------------------- clusters
 
 def cluster(config: ProxyConfig, name: str) -> Json:

@@ -166,6 +166,15 @@ spec:
            to: [{operation: {notPaths: ["/private*"]}}]}]
 ---
 apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: echo-deny-scoped, namespace: default}
+spec:
+  selector: {matchLabels: {app: echo}}
+  action: DENY
+  rules: [{from: [{source: {notNamespaces: [default]}}], to: [{operation: {paths: ["/outsiders/*"]}}]},
+          {to: [{operation: {paths: ["/hosts/*"], hosts: ["blocked.echo*"]}}]}]
+---
+apiVersion: security.istio.io/v1
 kind: RequestAuthentication
 metadata: {name: echo-jwt, namespace: default}
 spec:
@@ -305,6 +314,22 @@ def echo_allows_client_to_private_path(c: Configs) -> bool:
                           ev.Caller("spiffe://cluster.local/ns/default/sa/client"))
 
 
+def echo_allows_mixed_case_blocked_host(c: Configs) -> bool:
+    """The client (whom the ALLOW admits) to /hosts/x with Host 'Blocked.Echo:8080': the DENY's hosts match it."""
+    chain = ev.filter_chain(ev.inbound_listener(c["default/echo-v1-0"], 8080), MUTUAL_TLS)
+    assert chain is not None
+    return ev.rbac_allows(chain, ev.Request("Blocked.Echo:8080", path="/hosts/x"),
+                          ev.Caller("spiffe://cluster.local/ns/default/sa/client"))
+
+
+def echo_denies_outsider(c: Configs) -> bool:
+    """Whether echo's DENY policy stops a caller from namespace secure on /outsiders/x (notNamespaces: [default])."""
+    chain = ev.filter_chain(ev.inbound_listener(c["default/echo-v1-0"], 8080), MUTUAL_TLS)
+    assert chain is not None
+    return ev.rbac_denies(chain, ev.Request("echo", path="/outsiders/x"),
+                          ev.Caller("spiffe://cluster.local/ns/secure/sa/vault"))
+
+
 def jwt_rule_options(config: ProxyConfig) -> list[tuple[object, ...]]:
     """(issuer, audiences, header locations, forward) of each jwt_authn provider on echo's inbound 8080."""
     chain = ev.filter_chain(ev.inbound_listener(config, 8080), PLAINTEXT)
@@ -433,6 +458,14 @@ CASES: dict[Misbehaviour, Case] = {
         (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[\d+\]\.typed_config\.rules\."
          r"policies\..*$",),
         echo_allows_client_to_private_path, False, True, proxies=("default/echo-v1-0", "default/echo-v2-0")),
+    Misbehaviour.AUTHZ_HOSTS_CASE_SENSITIVE: Case(
+        (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[\d+\]\.typed_config\.rules\."
+         r"policies\..*\.string_match\.ignore_case$",),
+        echo_allows_mixed_case_blocked_host, False, True, proxies=("default/echo-v1-0", "default/echo-v2-0")),
+    Misbehaviour.AUTHZ_NOT_NAMESPACES_OF_WORKLOAD: Case(
+        (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[\d+\]\.typed_config\.rules\."
+         r"policies\..*\.principals\[.*$",),
+        echo_denies_outsider, True, False, proxies=("default/echo-v1-0", "default/echo-v2-0")),
     Misbehaviour.EXACT_AS_PREFIX: Case(
         (ROUTES + r".*\.routes\[\d+\]\.match\.(headers\[\d+\]\.string_match\.(exact|prefix)|path|prefix)$",),
         lambda c: ev.cluster_shares(route_to(c, ev.Request("echo", headers={"end-user": "jasonx"}))),

@@ -16,7 +16,9 @@ def new_request_id() -> str:
 @dataclass(frozen=True)
 class Request:
     """One HTTP request. `host` is a service host ("reviews:9080") from inside the mesh, or the
-    virtual host sent to the gateway from outside; `path` may carry a query string."""
+    virtual host sent to the gateway from outside; `path` may carry a query string. Every platform sends `host`
+    exactly as given as the request's Host (:authority), case kept ("Echo:8080"), and resolves it ignoring case
+    as DNS does."""
 
     path: str = "/"
     host: str | None = None

@@ -8,8 +8,10 @@ import ssl
 import time
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
+from yarl import URL
 
 from meshconform.traffic.model import Request, Response, with_send_ids
 from meshconform.traffic.transport import Transport
@@ -19,6 +21,17 @@ KEPT_HEADERS = ("server", "content-type", "x-envoy-upstream-service-time", "x-en
                 "x-meshconform-config", "x-meshconform-route", "location", "x-request-id", "set-cookie",
                 "x-echo-version")
 KEPT_PREFIX = "x-meshconform-"  # headers a test's route sets for the caller to see (header-operations, ...)
+
+
+def exact_url(url: str) -> URL:
+    """`url` with its authority exactly as written. yarl lowercases host names (DNS is case-insensitive), but the
+    authority is also what the request names as its Host: through a sidecar used as an HTTP proxy, the
+    absolute-form target Envoy takes :authority from (RFC 9112 3.2.2). A Request's host is sent as given, case
+    kept, so checks can send a mixed-case Host (AuthorizationPolicy hosts match it ignoring case). The path and
+    query are yarl's usual encoding."""
+    parsed = URL(url)
+    return URL.build(scheme=parsed.scheme, authority=urlsplit(url).netloc, path=parsed.raw_path,
+                     query_string=parsed.raw_query_string, fragment=parsed.raw_fragment, encoded=True)
 
 
 def _classify(exc: BaseException) -> str:
@@ -63,7 +76,7 @@ async def _one(session: aiohttp.ClientSession, transport: Transport, request: Re
         kwargs["ssl"] = ssl_contexts[pem]
         kwargs["server_hostname"] = host.split(":")[0]
     try:
-        async with session.request(request.method, target.url, headers=headers, data=request.body,
+        async with session.request(request.method, exact_url(target.url), headers=headers, data=request.body,
                                    proxy=target.proxy, allow_redirects=False,
                                    timeout=aiohttp.ClientTimeout(total=request.timeout), **kwargs) as reply:
             body = await reply.read()

@@ -18,8 +18,9 @@ from typing import Any
 # Kubernetes namespace names are DNS labels (RFC 1123), at most 63 characters.
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # Keys whose string values are (lists of) service host names: VirtualService hosts and destination hosts,
-# DestinationRule host, ServiceEntry hosts, Gateway servers' hosts ("ns/host" form), Sidecar egress hosts.
-_HOST_KEYS = frozenset({"host", "hosts"})
+# DestinationRule host, ServiceEntry hosts, Gateway servers' hosts ("ns/host" form), Sidecar egress hosts,
+# AuthorizationPolicy operation hosts and notHosts.
+_HOST_KEYS = frozenset({"host", "hosts", "notHosts"})
 _GATEWAY_KEYS = frozenset({"gateways"})  # VirtualService gateways: "<ns>/<name>" or "<name>" or "mesh"
 _PRINCIPAL_KEYS = frozenset({"principals", "notPrincipals"})  # "cluster.local/ns/<ns>/sa/<sa>"
 _NAMESPACE_KEYS = frozenset({"namespaces", "notNamespaces"})  # AuthorizationPolicy sources
@@ -96,18 +97,22 @@ class NamespaceMap:
         return value
 
     def host(self, value: str, known: Collection[str], allow_namespace_slash: bool = False) -> str:
-        """`svc.<ns>[.svc[.cluster.local]][:port]` with a known logical ns: the ns part mapped.
+        """`svc.<ns>[.svc[.cluster.local]][*][:port]` with a known logical ns (in any case): the ns part mapped.
         With `allow_namespace_slash`, also `<ns>/<host>` (Gateway and Sidecar host form)."""
         if allow_namespace_slash and "/" in value:
             ns, _, rest = value.partition("/")
             mapped_ns = self.real(ns) if ns in known and ns not in self.shared else ns
             return f"{mapped_ns}/{self.host(rest, known)}"
         name, colon, port = value.partition(":")
-        parts = name.split(".")
-        if len(parts) >= 2 and parts[1] in known and parts[1] not in self.shared and (
-                len(parts) == 2 or parts[2:] in (["svc"], ["svc", "cluster", "local"])):
-            parts[1] = self.real(parts[1])
-        return ".".join(parts) + colon + port
+        # An AuthorizationPolicy host may end in "*" ("echo.default.svc*"): the name before it is mapped.
+        star = "*" if name.endswith("*") and not name.startswith("*") else ""
+        parts = name.removesuffix(star).split(".")
+        # Host names are case-insensitive (a check may send "Echo.Default:8080"); the rest keeps its case.
+        folded = [p.lower() for p in parts]
+        if len(parts) >= 2 and folded[1] in known and folded[1] not in self.shared and (
+                len(parts) == 2 or folded[2:] in (["svc"], ["svc", "cluster", "local"])):
+            parts[1] = self.real(folded[1])
+        return ".".join(parts) + star + colon + port
 
     # ------------------------------------------------------------------ what the suite reads back
 

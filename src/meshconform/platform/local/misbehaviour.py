@@ -39,6 +39,12 @@ class Misbehaviour(StrEnum):
     AUTHZ_IGNORED = "authz-ignored", "sidecars enforce no AuthorizationPolicy"
     AUTHZ_NEGATIONS_IGNORED = ("authz-negations-ignored",
                                "AuthorizationPolicy not* fields (notPaths, notMethods, notPrincipals, ...) are dropped")
+    AUTHZ_HOSTS_CASE_SENSITIVE = ("authz-hosts-case-sensitive",
+                                  "AuthorizationPolicy hosts and notHosts match the Host case-sensitively (Istio "
+                                  "before 1.9.8/1.10.4/1.11.1, GHSA-7774-7vr3-cc8j: 'Echo:8080' escapes 'echo:8080')")
+    AUTHZ_NOT_NAMESPACES_OF_WORKLOAD = ("authz-not-namespaces-of-workload",
+                                        "AuthorizationPolicy notNamespaces is matched against the workload's own "
+                                        "namespace, not the caller's (a caller from elsewhere counts as local)")
     EXACT_AS_PREFIX = "exact-as-prefix", "exact string matches (uri, headers, query, method, authority) act as prefixes"
     REGEX_AS_PARTIAL_MATCH = ("regex-as-partial-match",
                               "regex matches succeed when the regex matches any part of the value, not all of it")

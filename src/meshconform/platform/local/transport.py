@@ -11,9 +11,11 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshconform.platform.local.translator.envoy_types import ORIGINAL_DST_HEADER
-from meshconform.platform.local.translator.names import resolve_host
 from meshconform.traffic.transport import Target, Transport
+
+# The translator's names are imported where used, not here: importing the translator package takes ~0.15 s, which
+# a client app would otherwise spend on its first batch (every vantage's first send) though a meshed app needs
+# them only to name an original destination.
 
 
 def is_address(host: str) -> bool:
@@ -35,7 +37,10 @@ class SidecarTransport(Transport):
 
     def target(self, host: str, path: str, scheme: str = "http", connect_to: str | None = None) -> Target:
         original = connect_to or (host if is_address(host) else None)
-        headers = ((ORIGINAL_DST_HEADER, original if ":" in original else f"{original}:80"),) if original else ()
+        if not original:
+            return Target(f"{scheme}://{host}{path}", None, self.proxy_url)
+        from meshconform.platform.local.translator.envoy_types import ORIGINAL_DST_HEADER
+        headers = ((ORIGINAL_DST_HEADER, original if ":" in original else f"{original}:80"),)
         return Target(f"{scheme}://{host}{path}", None, self.proxy_url, headers)
 
 
@@ -46,19 +51,23 @@ class ResolverTransport(Transport):
 
     services_file: Path
     namespace: str
-    _cache: tuple[float, dict[str, list[str]]] | None = None
+    _cache: tuple[tuple[int, int], dict[str, list[str]]] | None = None
 
     def _table(self) -> dict[str, list[str]]:
-        mtime = self.services_file.stat().st_mtime
-        if self._cache is None or self._cache[0] != mtime:
-            self._cache = (mtime, json.loads(self.services_file.read_text()))
+        # The platform replaces the file (a new inode) on every change: two changes within one mtime tick differ.
+        stat = self.services_file.stat()
+        version = (stat.st_ino, stat.st_mtime_ns)
+        if self._cache is None or self._cache[0] != version:
+            self._cache = (version, json.loads(self.services_file.read_text()))
         return self._cache[1]
 
     def target(self, host: str, path: str, scheme: str = "http", connect_to: str | None = None) -> Target:
         if connect_to or is_address(host):  # no name to resolve: connect where the caller says
             return Target(f"{scheme}://{connect_to or host}{path}", host, None)
+        from meshconform.platform.local.translator.names import resolve_host
         name, _, port = host.partition(":")
-        key = f"{resolve_host(name, self.namespace)}:{port or 80}"
+        # DNS names are case-insensitive: "Echo:8080" resolves as "echo:8080"; the Host header keeps the case.
+        key = f"{resolve_host(name.lower(), self.namespace)}:{port or 80}"
         endpoints = self._table().get(key)
         if not endpoints:
             # Like DNS: an unknown name does not resolve; the caller sees a connection failure.

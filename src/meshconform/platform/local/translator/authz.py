@@ -8,6 +8,7 @@ are Envoy's own: 403 with the body `RBAC: access denied`."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from meshconform.meshapi.istio import (
@@ -37,24 +38,37 @@ def rbac_filters(mesh: MeshSnapshot, pod: Pod, misbehave: Misbehaviours = frozen
         return []
     policies = policies_for(mesh, pod)
     issuers = issuers_for(mesh, pod)
-    negations = Misbehaviour.AUTHZ_NEGATIONS_IGNORED not in misbehave
+    options = _Options(negations=Misbehaviour.AUTHZ_NEGATIONS_IGNORED not in misbehave,
+                       hosts_ignore_case=Misbehaviour.AUTHZ_HOSTS_CASE_SENSITIVE not in misbehave,
+                       not_namespaces_of=pod.namespace if Misbehaviour.AUTHZ_NOT_NAMESPACES_OF_WORKLOAD in misbehave
+                       else None)
     filters = []
     for action in (AuthorizationAction.DENY, AuthorizationAction.ALLOW):
         chosen = [p for p in policies if p.spec.action is action]
         if not chosen:
             continue
         rules = {f"ns[{p.metadata.namespace}]-policy[{p.metadata.name}]-rule[{i}]":
-                 _policy(rule, issuers, negations)
+                 _policy(rule, issuers, options)
                  for p in chosen for i, rule in enumerate(p.spec.rules)}
         filters.append({"name": f"envoy.filters.http.rbac.{action.value.lower()}",
                         "typed_config": {"@type": RBAC, "rules": {"action": action.value, "policies": rules}}})
     return filters
 
 
-def _policy(rule: AuthorizationRule, issuers: list[str], negations: bool = True) -> dict[str, Any]:
-    """`negations` False: the not* fields are dropped (a misbehaviour)."""
-    permissions = [_operation(to.operation, negations) for to in rule.to] or [{"any": True}]
-    principals = [_source(frm.source, issuers, negations) for frm in rule.from_] or [{"any": True}]
+@dataclass(frozen=True)
+class _Options:
+    """How rules translate; anything but the defaults is a misbehaviour. `negations` False: the not* fields are
+    dropped; `hosts_ignore_case` False: hosts match case-sensitively; `not_namespaces_of`: notNamespaces is
+    decided by this namespace (the workload's own) instead of the caller's certificate."""
+
+    negations: bool = True
+    hosts_ignore_case: bool = True
+    not_namespaces_of: str | None = None
+
+
+def _policy(rule: AuthorizationRule, issuers: list[str], options: _Options = _Options()) -> dict[str, Any]:
+    permissions = [_operation(to.operation, options) for to in rule.to] or [{"any": True}]
+    principals = [_source(frm.source, issuers, options) for frm in rule.from_] or [{"any": True}]
     return {"permissions": [{"or_rules": {"rules": permissions}}],
             "principals": [{"or_ids": {"ids": principals}}]}
 
@@ -69,6 +83,17 @@ def _string(pattern: str) -> dict[str, Any]:
     return {"exact": pattern}
 
 
+def _wildcard_match(pattern: str, value: str) -> bool:
+    """Istio's string match: exact, "*", a "prefix*" or a "*suffix"."""
+    if pattern == "*":
+        return True
+    if pattern.endswith("*"):
+        return value.startswith(pattern[:-1])
+    if pattern.startswith("*"):
+        return value.endswith(pattern[1:])
+    return value == pattern
+
+
 def _any_of(values: list[str], make: Any) -> dict[str, Any]:
     return {"or_rules": {"rules": [make(v) for v in values]}}
 
@@ -77,14 +102,14 @@ def _all_of(rules: list[dict[str, Any]]) -> dict[str, Any]:
     return {"and_rules": {"rules": rules}} if rules else {"any": True}
 
 
-def _operation(op: AuthorizationOperation, negations: bool = True) -> dict[str, Any]:
+def _operation(op: AuthorizationOperation, options: _Options = _Options()) -> dict[str, Any]:
     def header(name: str) -> Any:
         return lambda v: {"header": {"name": name, "string_match": _string(v)}}
 
     def host(v: str) -> dict[str, Any]:
         # Istio's reference: hosts match the request's Host (:authority, as sent, port included) ignoring case.
         match = _string(v)
-        if "safe_regex" not in match:  # ".+" for "*": nothing to fold
+        if "safe_regex" not in match and options.hosts_ignore_case:  # ".+" for "*": nothing to fold
             match["ignore_case"] = True
         return {"header": {"name": ":authority", "string_match": match}}
 
@@ -101,7 +126,7 @@ def _operation(op: AuthorizationOperation, negations: bool = True) -> dict[str, 
                                          (op.ports, op.not_ports, port)):
         if values:
             parts.append(_any_of(values, make))
-        if negated_values and negations:
+        if negated_values and options.negations:
             parts.append({"not_rule": _any_of(negated_values, make)})
     return _all_of(parts)
 
@@ -140,7 +165,8 @@ def _request_principal(pattern: str, issuers: list[str]) -> dict[str, Any]:
     return {"or_ids": {"ids": ids}} if ids else {"not_id": {"any": True}}
 
 
-def _source(source: AuthorizationSource, issuers: list[str] | None = None, negations: bool = True) -> dict[str, Any]:
+def _source(source: AuthorizationSource, issuers: list[str] | None = None, options: _Options = _Options()
+            ) -> dict[str, Any]:
     def principal(v: str) -> dict[str, Any]:
         return {"authenticated": {"principal_name": _principal_pattern(v)}}
 
@@ -163,6 +189,12 @@ def _source(source: AuthorizationSource, issuers: list[str] | None = None, negat
                                          (source.namespaces, source.not_namespaces, namespace)):
         if values:
             parts.append(any_id(values, make))
-        if negated_values and negations:
+        if not (negated_values and options.negations):
+            continue
+        if make is namespace and options.not_namespaces_of is not None:  # misbehaviour: the workload's namespace
+            own = options.not_namespaces_of
+            parts.append({"not_id": {"any": True}} if any(_wildcard_match(v, own) for v in negated_values)
+                         else {"any": True})
+        else:
             parts.append({"not_id": any_id(negated_values, make)})
     return {"and_ids": {"ids": parts}} if parts else {"any": True}
