@@ -72,6 +72,7 @@ CATCHES = {
     "query-match-ignored": ["match-near-misses", "gateway-api-mesh-header-matches"],
     "match-port-ignored": ["match-near-misses"],
     "mirror-subset-ignored": ["mirror-full"],
+    "mirror-port-ignored": ["mirror-full"],
     "backend-kind-ignored": ["gateway-api-http-paths"],
     "parent-namespace-ignored": ["gateway-api-http-paths"],
     "reference-grant-ignored": ["gateway-api-http-paths"],
