@@ -23,7 +23,8 @@ CONSECUTIVE = 3
 # Envoy decides a consecutive-5xx ejection on its main thread, told by the worker that saw the error, and the
 # worker learns of the ejection by a second post back: a request or two dispatched in between may still reach
 # the host (seen once in 30 serial runs on a machine at load ~13: 4 errors). A mesh that does not eject shows
-# dozens (>= 50 requests a second to a host failing for 1.5 s), so this slack keeps the check's power.
+# dozens (>= 50 requests in the first 0.5 s, a third of them to a host failing for 0.75 s), so this slack keeps
+# the check's power.
 EJECTION_SLACK = 2
 INTERVAL = 0.5  # seconds
 # Seconds. The failing instance fails for FAIL_MARGIN less (0.75 s, longer than the interval its errors must come
