@@ -92,6 +92,17 @@ def _fail(vantage, milliseconds: int, pods: int) -> tuple[set[str], float]:  # t
     raise AssertionError(f"60 control requests reached only {sorted(failing)}; echo-pool has 3 instances")
 
 
+def _heal(vantage) -> None:  # type: ignore[no-untyped-def]
+    """Tell each instance to stop failing (fail-for/0): a check before may have left some failing for a second
+    or two. Best effort: an instance this cluster has already ejected is not reached (the warm-up waits for it)."""
+    healed: set[str] = set()
+    for _ in range(20):
+        reply = vantage.send([Request("/meshconform/fail-for/0", host=HOST, method="POST")])[0]
+        healed.add(str(reply.answered_by))
+        if len(healed) == 3:
+            return
+
+
 def _observe(vantage, until) -> list[Seen]:  # type: ignore[no-untyped-def]
     """Batches of requests, one at a time, until `until(seen)` says stop."""
     seen: list[Seen] = []
@@ -126,6 +137,7 @@ def _apply(mesh_config, mesh_meshed_client, mesh_timeouts, max_percent: int, lev
     marker = mesh_config.apply_manifest(MANIFEST, **{f"rule_{k}": v for k, v in rule.items()}, **subset,
                                         subset="pool" if level == "subset" else None)
     wait_for_marker(mesh_meshed_client, Request("/probe", host=HOST), marker, mesh_timeouts)
+    _heal(mesh_meshed_client)
     # All three instances answer 200 before anything fails (each is in the pool). After an attempt too slow to
     # judge, or a check that left instances failing, one may still be failing or ejected for a few seconds: then
     # the pool must stay whole for MERGE_WINDOW, so that the ejection under test is not a health change Envoy
