@@ -23,22 +23,42 @@ CONSECUTIVE = 3
 # Envoy decides a consecutive-5xx ejection on its main thread, told by the worker that saw the error, and the
 # worker learns of the ejection by a second post back: a request or two dispatched in between may still reach
 # the host (seen once in 30 serial runs on a machine at load ~13: 4 errors). A mesh that does not eject shows
-# dozens (>= 50 requests a second to a host failing for 1.5 s), so this slack keeps the check's power.
+# dozens (>= 50 requests in the first 0.5 s, a third of them to a host failing for 0.75 s), so this slack keeps
+# the check's power.
 EJECTION_SLACK = 2
-INTERVAL = 1.0  # seconds
-BASE_EJECTION = 2.5  # seconds: the failing instance fails for 1 s less, so it is healthy when let back
+INTERVAL = 0.5  # seconds
+# Seconds. The failing instance fails for FAIL_MARGIN less (0.75 s, longer than the interval its errors must come
+# in), so it is healthy when let back. Above Envoy's update_merge_window (1 s by default): a health change within
+# that long of the previous one (the ejection) would be delivered only when the window ends.
+BASE_EJECTION = 1.25
+FAIL_MARGIN = 0.5
 # Before a verdict is drawn from timing, at least this many requests must go out in one interval: with one of
 # three hosts picked at random, the failing host then gets its 3 requests within the interval except with
 # probability P(Binomial(50, 1/3) < 3) < 1e-6.
 MIN_REQUESTS_PER_INTERVAL = 50
-# Tolerance past the ejection end for the host to be picked again: at >= 50 requests per second a host with
-# a third of the picks is missed for 2 s with probability (2/3)^100 < 1e-17.
+# Tolerance past the ejection end for the host to be picked again: at >= 50 requests per interval (100 a second) a
+# host with a third of the picks is missed for 2 s with probability (2/3)^200 < 1e-35.
 RETURN_TOLERANCE = 2.0
+# outlier-max-ejection-percent stops as soon as its verdict is decided: one failing instance with at most
+# CONSECUTIVE + EJECTION_SLACK errors that none of the last ABSENT_FOR requests reached, the other with at least
+# KEPT_ERRORS. A host still in the pool (a third of the picks) is missed ABSENT_FOR times in a row with probability
+# (2/3)^45 < 1.3e-8, < 4e-7 over the at most 30 looks (batches of 5): a mesh that does not eject passes no more
+# often. A conforming mesh has decided within DECIDED_WITHIN requests except with probability < 1e-7 (the first
+# failing host to get 3 of the first 60 picks: P(Binomial(60, 1/3) < 3) < 1.3e-8; the other, in the pool
+# throughout, gets fewer than 10 of 150 with probability < 1e-15): undecided after that many, the mesh fails;
+# undecided after fewer, at MAX_PERCENT_CAP seconds, the attempt was too slow to judge.
+ABSENT_FOR = 45
+KEPT_ERRORS = 10
+DECIDED_WITHIN = 150
+MAX_PERCENT_CAP = 1.0  # seconds of observation at most; both instances fail for 0.5 s longer
 BATCH = 5  # requests per batch, sent one at a time; each reply is timed by its batch's start and end
 # An attempt that sent too few requests to judge (a loaded machine, not the mesh) is discarded before any
 # verdict is drawn from it and run again on a freshly applied config (a new cluster, so no ejection carried
 # over); only this many attempts, then the check fails saying it could not judge.
 ATTEMPTS = 3
+# Envoy's update_merge_window (CommonLbConfig, 1 s by default, which istiod leaves alone): a cluster's health
+# change (an ejection, a return) within that long of the previous one is delivered only when the window ends.
+MERGE_WINDOW = 1.0
 
 
 class TooSlowToJudge(Exception):
@@ -70,6 +90,17 @@ def _fail(vantage, milliseconds: int, pods: int) -> tuple[set[str], float]:  # t
         if len(failing) == pods:
             return failing, began
     raise AssertionError(f"60 control requests reached only {sorted(failing)}; echo-pool has 3 instances")
+
+
+def _heal(vantage) -> None:  # type: ignore[no-untyped-def]
+    """Tell each instance to stop failing (fail-for/0): a check before may have left some failing for a second
+    or two. Best effort: an instance this cluster has already ejected is not reached (the warm-up waits for it)."""
+    healed: set[str] = set()
+    for _ in range(20):
+        reply = vantage.send([Request("/meshconform/fail-for/0", host=HOST, method="POST")])[0]
+        healed.add(str(reply.answered_by))
+        if len(healed) == 3:
+            return
 
 
 def _observe(vantage, until) -> list[Seen]:  # type: ignore[no-untyped-def]
@@ -106,15 +137,26 @@ def _apply(mesh_config, mesh_meshed_client, mesh_timeouts, max_percent: int, lev
     marker = mesh_config.apply_manifest(MANIFEST, **{f"rule_{k}": v for k, v in rule.items()}, **subset,
                                         subset="pool" if level == "subset" else None)
     wait_for_marker(mesh_meshed_client, Request("/probe", host=HOST), marker, mesh_timeouts)
-    # All three instances answer before anything fails (each is in the pool; after an attempt too slow to
-    # judge, one may still be failing or ejected for a few seconds).
+    _heal(mesh_meshed_client)
+    # All three instances answer 200 before anything fails (each is in the pool). After an attempt too slow to
+    # judge, or a check that left instances failing, one may still be failing or ejected for a few seconds: then
+    # the pool must stay whole for MERGE_WINDOW, so that the ejection under test is not a health change Envoy
+    # holds back (one within update_merge_window of the previous, here a return to the pool, waits for its end).
     deadline = time.monotonic() + mesh_timeouts.max_time_to_consistency
+    whole_since: float | None = None
+    first = True
     while True:
         replies = mesh_meshed_client.send([Request(f"/warm/{i}", host=HOST) for i in range(60)], concurrency=1)
         pods = {r.answered_by for r in replies if r.status == 200}
-        if len(pods) == 3:
+        whole = len(pods) == 3 and all(r.status == 200 for r in replies)
+        now = time.monotonic()
+        if whole and first:
             return
-        assert time.monotonic() < deadline, f"echo-pool answered from {sorted(map(str, pods))}, expected 3 instances"
+        whole_since = (whole_since or now) if whole else None
+        if whole_since is not None and now - whole_since >= MERGE_WINDOW:
+            return
+        first = False
+        assert now < deadline, f"echo-pool answered from {sorted(map(str, pods))}, expected 3 instances, all 200"
 
 
 def _enough_traffic(seen: list[Seen], since: float) -> None:
@@ -144,7 +186,8 @@ def _judged(attempt, mesh_result) -> None:  # type: ignore[no-untyped-def]
                   f"(+{EJECTION_SLACK} in flight while Envoy's main thread ejects it) "
                   f"requests, within the interval, then none for baseEjectionTime, and answers again within the "
                   f"next interval + {RETURN_TOLERANCE:g} s (timing false-failure < 1e-6 at >= "
-                  f"{MIN_REQUESTS_PER_INTERVAL} requests a second, sent one at a time). The policy is the routed "
+                  f"{MIN_REQUESTS_PER_INTERVAL} requests in the first interval, sent one at a time; fewer: the "
+                  f"attempt is too slow to judge and is run again). The policy is the routed "
                   f"subset's, under a rule-level one that would never eject (a subset's field replaces the rule's).",
                   features={"OutlierDetection"}, manifests=(MANIFEST,), parallel=False)
 def test_outlier_ejection(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
@@ -154,7 +197,7 @@ def test_outlier_ejection(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_r
 def _ejection_attempt(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     _apply(mesh_config, mesh_meshed_client, mesh_timeouts, max_percent=100, level="subset")
     # It fails for less than the ejection lasts, so it is healthy when let back.
-    (bad,), began = _fail(mesh_meshed_client, int((BASE_EJECTION - 1.0) * 1000), 1)
+    (bad,), began = _fail(mesh_meshed_client, int((BASE_EJECTION - FAIL_MARGIN) * 1000), 1)
     limit = began + INTERVAL + BASE_EJECTION + INTERVAL + RETURN_TOLERANCE
 
     def back_or_late(seen: list[Seen]) -> bool:
@@ -184,27 +227,46 @@ def _ejection_attempt(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_resul
 
 
 @conformance_test("outlier-max-ejection-percent", f"maxEjectionPercent 34 of three instances (one host): with two "
-                  f"failing at once, one is ejected after at most {CONSECUTIVE} errors and the other stays in the "
-                  f"pool, still answering (>= 10 of its 500s over {INTERVAL + 1:g} s; a host with a third of "
-                  f">= 50 picks a second gets fewer with probability < 1e-6).",
+                  f"failing at once, one is ejected after at most {CONSECUTIVE} errors (+{EJECTION_SLACK} in "
+                  f"flight; then none of {ABSENT_FOR} requests in a row reaches it) and the other stays in the pool, "
+                  f"still answering (>= {KEPT_ERRORS} of its 500s). Requests one at a time until that is decided: a "
+                  f"conforming mesh decides within {DECIDED_WITHIN} requests (false failure < 1e-7), a mesh that "
+                  f"does not eject passes with probability < 4e-7.",
                   features={"OutlierDetection"}, manifests=(MANIFEST,), parallel=False)
 def test_outlier_max_ejection_percent(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     _judged(lambda: _max_percent_attempt(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result), mesh_result)
 
 
+def _max_percent_verdict(seen: list[Seen], failing: set[str]) -> tuple[list[str], list[str]]:
+    """(failing instances judged ejected, failing instances judged kept in the pool) from the answers so far."""
+    errors = Counter(str(s.pod) for s in seen if s.reply.status == 500)
+    recent = {str(s.pod) for s in seen[-ABSENT_FOR:]}
+    ejected = [pod for pod in sorted(failing) if errors[pod] <= CONSECUTIVE + EJECTION_SLACK
+               and len(seen) >= ABSENT_FOR and pod not in recent]
+    kept = [pod for pod in sorted(failing) if errors[pod] >= KEPT_ERRORS]
+    return ejected, kept
+
+
 def _max_percent_attempt(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     _apply(mesh_config, mesh_meshed_client, mesh_timeouts, max_percent=34, level="rule")
-    window = INTERVAL + 1.0
-    failing, began = _fail(mesh_meshed_client, int((window + 2.0) * 1000), 2)
-    both = time.monotonic()  # both fail from here for at least `window` + 1 s
-    seen = _observe(mesh_meshed_client, lambda s: bool(s) and s[-1].end > both + window)
-    seen = [s for s in seen if s.start >= both]
+    failing, began = _fail(mesh_meshed_client, int((MAX_PERCENT_CAP + FAIL_MARGIN) * 1000), 2)
+    both = time.monotonic()  # both fail from here for at least MAX_PERCENT_CAP + FAIL_MARGIN s
+
+    def decided(seen: list[Seen]) -> bool:
+        ejected, kept = _max_percent_verdict(seen, failing)
+        return len(ejected) == 1 and len(kept) == 1
+
+    seen = _observe(mesh_meshed_client, lambda s: decided(s) or len(s) >= DECIDED_WITHIN or (
+        bool(s) and s[-1].end > both + MAX_PERCENT_CAP))
     errors = Counter(str(s.pod) for s in seen if s.reply.status == 500)
     summary = _summary(seen)
-    mesh_result.figure("outlier", {"failing": sorted(failing), "requests": len(seen), "answers": summary})
-    _enough_traffic(seen, both)
+    ejected, kept = _max_percent_verdict(seen, failing)
+    mesh_result.figure("outlier", {"failing": sorted(failing), "requests": len(seen), "answers": summary,
+                                   "ejected": ejected, "kept": kept})
+    if not decided(seen) and len(seen) < DECIDED_WITHIN:
+        raise TooSlowToJudge(f"undecided after {len(seen)} requests in {MAX_PERCENT_CAP:g} s (a conforming mesh "
+                             f"decides within {DECIDED_WITHIN})")
     assert set(errors) <= failing, f"a healthy instance answered 500: {summary}"
-    ejected = [pod for pod in failing if errors[pod] <= CONSECUTIVE + EJECTION_SLACK]
-    kept = [pod for pod in failing if errors[pod] >= 10]
     assert len(ejected) == 1 and len(kept) == 1, (
-        f"expected one of {sorted(failing)} ejected and one kept (maxEjectionPercent 34 of 3): {summary}")
+        f"expected one of {sorted(failing)} ejected and one kept (maxEjectionPercent 34 of 3) within "
+        f"{DECIDED_WITHIN} requests: {summary}")

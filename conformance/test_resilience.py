@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import pytest
@@ -101,6 +102,10 @@ def test_circuit_breaking(level, mesh_platform, mesh_config, mesh_meshed_client,
 
 
 SUBSETS = "resilience/echo-subset-policies.yaml"
+# Requests not judged after an answer that ejects a host: Envoy ejects on its main thread, told by the worker that
+# saw the answer, and the workers learn of it by a second post back, so the next request or two may still be
+# routed as before (conformance/test_outlier.py's EJECTION_SLACK).
+SETTLE = 2
 
 
 def _lane(lane: str | None, path: str) -> Request:
@@ -126,15 +131,47 @@ def _from_echo(reply) -> bool:  # type: ignore[no-untyped-def]
                   "requests all answered) while v2 inherits it (503 UO overflow); ISTIO_MUTUAL in both subsets "
                   "reaches echo's STRICT pods while the rule's DISABLE (no subset) is refused; the rule's ROUND_ROBIN "
                   "alternates strictly over both pods (20 requests, one at a time) where a subset's own RANDOM does "
-                  "not (false failure 2^-19); v1 inherits "
-                  "consecutiveGatewayErrors 1 (six 500s keep it, one 503 ejects it: 503 UH) and v2's own "
-                  "outlierDetection with minHealthPercent 50 keeps routing to its ejected only host (panic).",
+                  "not (false failure 2^-19). outlierDetection: pair inherits the rule's consecutiveGatewayErrors 1 "
+                  "(one 503 ejects the pod that answered it, the other answers alone) and minHealthPercent 30 "
+                  "(once both are ejected, both answer again: panic; every answer meanwhile is echo's 200); v1's own "
+                  "consecutive5xxErrors 1 ejects its only host after one 500 (503 UH, no panic: its policy replaces "
+                  "the rule's whole); subset gateway-errors' own consecutiveGatewayErrors 2 with consecutive5xxErrors "
+                  "0 keeps echo-v1 after six 500s and one 503, ejects it after two 503s in a row; v2's own "
+                  "minHealthPercent 50 keeps routing to its ejected only host (panic). After an ejecting answer, the "
+                  f"next {SETTLE} requests are not judged (Envoy's workers learn of an ejection a moment later).",
                   features={"CircuitBreaking", "OutlierDetection", "MTLSStrict"}, manifests=(SUBSETS,),
                   parallel=False)
 def test_subset_traffic_policy(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     marker = mesh_config.apply_manifest(SUBSETS)
     wait_for_marker(mesh_meshed_client, _lane("v1", "/probe"), marker, mesh_timeouts)
     wait_for_marker(mesh_meshed_client, _lane("v2", "/probe"), marker, mesh_timeouts)
+
+    # One connection, one request at a time: round robin over two pods alternates strictly; a random pick does so
+    # for 20 requests with probability 2^-19 (the check's false-failure rate for the `shuffled` subset).
+    turns = _in_turn(mesh_meshed_client, "pair", "/round-robin", 20)
+    order = "".join((r.version or "?")[-1] for r in turns)
+    mesh_result.figure("round_robin_order", order)
+    assert all(r.status == 200 for r in turns) and all(a != b for a, b in zip(order, order[1:], strict=False)), (
+        f"ROUND_ROBIN (inherited by subset pair) over v1 and v2 must alternate: {order} ({outcomes(turns)})")
+    shuffled = _in_turn(mesh_meshed_client, "shuffled", "/random", 20)
+    picks = "".join((r.version or "?")[-1] for r in shuffled)
+    mesh_result.figure("random_order", picks)
+    assert all(r.status == 200 for r in shuffled) and any(a == b for a, b in zip(picks, picks[1:], strict=False)), (
+        f"subset shuffled's own loadBalancer RANDOM replaces the rule's ROUND_ROBIN: {picks} alternated strictly")
+
+    # pair inherits the rule's outlierDetection: one 503 ejects the pod that answered it; 1 of 2 healthy (50 %)
+    # is not below minHealthPercent 30, so the other answers alone. (Its second ejection comes last: Envoy delivers
+    # a cluster's health change within a second of the previous one only when its update_merge_window, 1 s by
+    # default, has passed; the bursts in between usually take that long.)
+    first = _in_turn(mesh_meshed_client, "pair", "/status/503", 1)[0]
+    assert first.status == 503 and _from_echo(first) and first.version in ("v1", "v2"), first.summary()
+    other = {"v1": "v2", "v2": "v1"}[str(first.version)]
+    _in_turn(mesh_meshed_client, "pair", "/settle", SETTLE)
+    alone = _in_turn(mesh_meshed_client, "pair", "/after-one-503", 4)
+    mesh_result.figure("pair_after_503", {"ejected": first.version, "answers": outcomes(alone, _status_version)})
+    assert all(r.status == 200 and r.version == other for r in alone), (
+        f"pair inherits consecutiveGatewayErrors 1: the {first.version} pod that answered 503 is ejected and "
+        f"{other} answers alone: {outcomes(alone, _status_version)} of 4")
 
     v1 = _burst(mesh_meshed_client, "v1")
     mesh_result.figure("v1_burst", dict(Counter(r.status for r in v1)))
@@ -151,19 +188,6 @@ def test_subset_traffic_policy(mesh_platform, mesh_config, mesh_meshed_client, m
     mesh_result.figure("v2_overflow_log", assert_failed_as(
         mesh_platform, CALLER, rejected, mesh_timeouts, 503, "UO", direction="outbound", what="v2's rejected requests"))
 
-    # One connection, one request at a time: round robin over two pods alternates strictly; a random pick does so
-    # for 20 requests with probability 2^-19 (the check's false-failure rate for the `shuffled` subset).
-    turns = _in_turn(mesh_meshed_client, "pair", "/round-robin", 20)
-    order = "".join((r.version or "?")[-1] for r in turns)
-    mesh_result.figure("round_robin_order", order)
-    assert all(r.status == 200 for r in turns) and all(a != b for a, b in zip(order, order[1:], strict=False)), (
-        f"ROUND_ROBIN (inherited by subset pair) over v1 and v2 must alternate: {order} ({outcomes(turns)})")
-    shuffled = _in_turn(mesh_meshed_client, "shuffled", "/random", 20)
-    picks = "".join((r.version or "?")[-1] for r in shuffled)
-    mesh_result.figure("random_order", picks)
-    assert all(r.status == 200 for r in shuffled) and any(a == b for a, b in zip(picks, picks[1:], strict=False)), (
-        f"subset shuffled's own loadBalancer RANDOM replaces the rule's ROUND_ROBIN: {picks} alternated strictly")
-
     plain = _in_turn(mesh_meshed_client, None, "/no-subset", 5)
     mesh_result.figure("no_subset", outcomes(plain))
     assert all(r.status != 200 and not _from_echo(r) for r in plain), (
@@ -171,24 +195,65 @@ def test_subset_traffic_policy(mesh_platform, mesh_config, mesh_meshed_client, m
 
     # v2: the default 5 consecutive 5xx eject its only host, but minHealthPercent 50 puts the pool in panic.
     _in_turn(mesh_meshed_client, "v2", "/status/503", 5)
+    _in_turn(mesh_meshed_client, "v2", "/settle", SETTLE)
     after = _in_turn(mesh_meshed_client, "v2", "/after-503s", 5)
     mesh_result.figure("v2_after_5_503s", outcomes(after))
     assert all(r.status == 200 and r.version == "v2" for r in after), (
         f"v2 (minHealthPercent 50): its ejected only host must still be routed to: {outcomes(after)} of 5")
 
-    # v1: 500s are not gateway errors (consecutive5xxErrors 0 counts none); one 503 ejects at once.
-    _in_turn(mesh_meshed_client, "v1", "/status/500", 6)
-    kept = _in_turn(mesh_meshed_client, "v1", "/after-500s", 3)
-    mesh_result.figure("v1_after_6_500s", outcomes(kept))
+    # gateway-errors: 500s are no gateway errors (and its consecutive5xxErrors 0 counts none), and one 503 is
+    # fewer than its consecutiveGatewayErrors 2: echo-v1 stays; two 503s in a row eject it.
+    _in_turn(mesh_meshed_client, "gateway-errors", "/status/500", 6)
+    _in_turn(mesh_meshed_client, "gateway-errors", "/status/503", 1)
+    kept = _in_turn(mesh_meshed_client, "gateway-errors", "/after-one-503", 3)
+    mesh_result.figure("gateway_errors_after_6_500s_1_503", outcomes(kept))
     assert all(r.status == 200 and r.version == "v1" for r in kept), (
-        f"v1: six 500s are no gateway errors and must not eject it: {outcomes(kept)} of 3")
-    _in_turn(mesh_meshed_client, "v1", "/status/503", 1)
-    ejected = _in_turn(mesh_meshed_client, "v1", "/after-503", 5)
-    mesh_result.figure("v1_after_503", outcomes(ejected))
+        f"gateway-errors (consecutiveGatewayErrors 2, consecutive5xxErrors 0): six 500s and one 503 must not "
+        f"eject echo-v1: {outcomes(kept)} of 3")
+    _in_turn(mesh_meshed_client, "gateway-errors", "/status/503", 2)
+    _in_turn(mesh_meshed_client, "gateway-errors", "/settle", SETTLE)
+    out = _in_turn(mesh_meshed_client, "gateway-errors", "/after-two-503s", 5)
+    mesh_result.figure("gateway_errors_after_2_503s", outcomes(out))
+    assert all(r.status == 503 and not _from_echo(r) for r in out), (
+        f"gateway-errors: two 503s in a row eject its only host: {outcomes(out)} of 5")
+
+    # v1's own outlierDetection: consecutive5xxErrors 1, so a single 500 ejects its only host, and nothing routes
+    # to it (its policy replaces the rule's whole, minHealthPercent 30 included).
+    _in_turn(mesh_meshed_client, "v1", "/status/500", 1)
+    _in_turn(mesh_meshed_client, "v1", "/settle", SETTLE)
+    ejected = _in_turn(mesh_meshed_client, "v1", "/after-500", 5)
+    mesh_result.figure("v1_after_500", outcomes(ejected))
     assert all(r.status == 503 and not _from_echo(r) for r in ejected), (
-        f"v1 inherits consecutiveGatewayErrors 1: one 503 ejects its only host: {outcomes(ejected)} of 5")
+        f"v1's consecutive5xxErrors 1: one 500 ejects its only host: {outcomes(ejected)} of 5")
+
+    # pair again: the other pod's 503 ejects it too. None healthy is below minHealthPercent 30: the pool is in
+    # panic and routes to both again. Every answer is echo's 200 meanwhile; both pods answer once the change is
+    # delivered (at once, or when the merge window ends).
+    second = _in_turn(mesh_meshed_client, "pair", "/status/503", 1)[0]
+    assert second.status == 503 and second.version == other, second.summary()
+    panic = _until_both_answer(mesh_meshed_client, "pair", "/after-two-503s", mesh_timeouts)
+    mesh_result.figure("pair_both_ejected", outcomes(panic, _status_version))
+    assert all(r.status == 200 and _from_echo(r) for r in panic) and {r.version for r in panic} == {"v1", "v2"}, (
+        f"pair inherits minHealthPercent 30: with both pods ejected the pool is in panic and routes to both: "
+        f"{outcomes(panic, _status_version)}")
     mesh_result.figure("v1_ejected_log", assert_failed_as(
         mesh_platform, CALLER, ejected, mesh_timeouts, 503, "UH", direction="outbound", what="requests to ejected v1"))
+
+
+def _status_version(reply) -> str:  # type: ignore[no-untyped-def]
+    return f"{reply.status} {reply.version}"
+
+
+def _until_both_answer(vantage, lane: str, path: str, timeouts) -> list:  # type: ignore[no-untyped-def]
+    """Requests one at a time, 4 per batch, until both echo pods have answered, anything but echo's 200 came
+    back, or max_time_to_consistency passed; every reply."""
+    seen: list = []
+    deadline = time.monotonic() + timeouts.max_time_to_consistency
+    while True:
+        seen += _in_turn(vantage, lane, path, 4)
+        if (not all(r.status == 200 and _from_echo(r) for r in seen) or {r.version for r in seen} == {"v1", "v2"}
+                or time.monotonic() > deadline):
+            return seen
 
 
 RETRY_BUDGET = "resilience/echo-retry-budget.yaml"
@@ -205,10 +270,12 @@ def _tries_at_v1(platform, timeouts, path: str, replies: list) -> Counter[int]: 
     return Counter(tries().values())
 
 
-@conformance_test("circuit-breaking-retries", "Circuit breaking with retries: http2MaxRequests 4 lets 4 of 12 "
-                  "concurrent slow requests through and refuses the rest at the caller (503 UO); maxRetries 1 "
-                  "allows one retry outstanding at a time, so of 4 concurrent requests failing slowly (500 after "
-                  "0.3 s, retries.attempts 2 on 5xx) one is retried and the others' retries overflow: tried once.",
+@conformance_test("circuit-breaking-retries", "Circuit breaking with retries: the rule's http2MaxRequests 4 "
+                  "(inherited by subset v1) lets 4 of 12 concurrent slow requests through and refuses the rest at the "
+                  "caller (503 UO); subset budget's own maxRetries 1 (its connectionPool replaces the rule's, whose "
+                  "maxRetries 1000 would allow every retry) allows one retry outstanding at a time, so of 4 "
+                  "concurrent requests failing slowly (500 after 0.3 s, retries.attempts 2 on 5xx) one is retried "
+                  "and the others' retries overflow: tried once.",
                   features={"CircuitBreaking", "Retries"}, manifests=(RETRY_BUDGET,), parallel=False)
 def test_circuit_breaking_retries(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     marker = mesh_config.apply_manifest(RETRY_BUDGET)
@@ -238,7 +305,8 @@ def test_circuit_breaking_retries(mesh_platform, mesh_config, mesh_meshed_client
     per_request = _tries_at_v1(mesh_platform, mesh_timeouts, path, failing)
     mesh_result.figure("tries_per_request", dict(per_request))
     assert max(per_request) <= 3 and per_request[1] >= 2, (
-        f"with at most 1 retry outstanding, the retries of at least 2 of 4 concurrent failing requests overflow "
+        f"with at most 1 retry outstanding (subset budget's maxRetries 1), the retries of at least 2 of 4 "
+        f"concurrent failing requests overflow "
         f"(tried once): tries per request {dict(per_request)}")
     # Leave echo-v1 healthy for the next check.
     wait_for(mesh_meshed_client, Request("/healed", host="echo:8080"), lambda r: r.status == 200, mesh_timeouts,

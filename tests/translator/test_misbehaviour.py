@@ -20,6 +20,7 @@ from tests.translator.meshes import GATEWAY_PORTS, FakeCerts, Mesh, build, peer_
 ECHO = "echo.default.svc.cluster.local"
 V1, V2 = f"outbound|80|v1|{ECHO}", f"outbound|80|v2|{ECHO}"
 QUIET = "outbound|80||quiet.default.svc.cluster.local"
+SHADOW = "shadow.default.svc.cluster.local"  # two ports: 80 and 81
 GATEWAY = "istio-system/istio-ingressgateway"
 MUTUAL_TLS = ev.Connection(tls=True, client_certificate=True, alpn=("istio",))
 PLAINTEXT = ev.Connection()
@@ -75,6 +76,14 @@ def everything() -> Mesh:
     mesh = Mesh().add(
         service("echo"), service("client"), service("quiet"), service("vault", namespace="secure"),
         service("portal", namespace="secure"),
+        """
+apiVersion: v1
+kind: Service
+metadata: {name: shadow, namespace: default}
+spec:
+  selector: {app: shadow}
+  ports: [{name: http, port: 80, targetPort: 8080}, {name: http-alt, port: 81, targetPort: 8081}]
+---""",
         peer_auth("default", "istio-system", "STRICT"),
         peer_auth("default", "default", "PERMISSIVE"),
         peer_auth("quiet", "default", "DISABLE", selector={"app": "quiet"}),
@@ -118,6 +127,9 @@ spec:
     route: [{destination: {host: echo, subset: v2}, headers: {response: {set: {x-destination: c}}}}]
   - match: [{port: 81}]
     route: [{destination: {host: echo, subset: v1}}]
+  - match: [{uri: {prefix: /mirror-port}}]
+    route: [{destination: {host: echo, subset: v1}}]
+    mirror: {host: shadow, port: {number: 81}}
   - route:
     - {destination: {host: echo, subset: v1}, weight: 50}
     - {destination: {host: echo, subset: v2}, weight: 50}
@@ -506,6 +518,10 @@ CASES: dict[Misbehaviour, Case] = {
     Misbehaviour.MIRROR_SUBSET_IGNORED: Case(
         (ROUTES + r".*\.route\.request_mirror_policies\[0\]\.cluster$",),
         lambda c: [m.cluster for m in ev.mirrors(split_route(c))], [V2], [f"outbound|80||{ECHO}"]),
+    Misbehaviour.MIRROR_PORT_IGNORED: Case(
+        (ROUTES + r".*\.route\.request_mirror_policies\[0\]\.cluster$",),
+        lambda c: [m.cluster for m in ev.mirrors(route_to(c, ev.Request("echo", path="/mirror-port/1")))],
+        [f"outbound|81||{SHADOW}"], [f"outbound|80||{SHADOW}"]),
     Misbehaviour.PARENT_NAMESPACE_IGNORED: Case(
         (r"^istio-system/istio-ingressgateway:routes\..*$",),
         lambda c: ev.gateway_handles(c[GATEWAY], GATEWAY_PORTS.http, ev.Request("s.example.com")).kind, "route",

@@ -59,6 +59,8 @@ class Misbehaviour(StrEnum):
     MATCH_PORT_IGNORED = "match-port-ignored", "VirtualService match.port is ignored (the rule matches on every port)"
     MIRROR_SUBSET_IGNORED = ("mirror-subset-ignored",
                              "a mirror's subset is dropped (copies go to any of the host's pods)")
+    MIRROR_PORT_IGNORED = ("mirror-port-ignored",
+                           "a mirror's port is dropped (copies go to the port the request came in on)")
     PARENT_NAMESPACE_IGNORED = ("parent-namespace-ignored",
                                 "an HTTPRoute parentRef's namespace is ignored (the parent is looked up in the "
                                 "route's own namespace)")

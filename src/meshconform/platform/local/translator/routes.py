@@ -137,6 +137,8 @@ class RouteBuilder:
             mirror = rule.mirror
             if Misbehaviour.MIRROR_SUBSET_IGNORED in self.misbehave:
                 mirror = mirror.model_copy(update={"subset": None})
+            if Misbehaviour.MIRROR_PORT_IGNORED in self.misbehave:
+                mirror = mirror.model_copy(update={"port": None})
             action["request_mirror_policies"] = [{
                 "cluster": self._cluster(mirror, port, f"{where}.mirror"),
                 "runtime_fraction": {"default_value": fraction(
