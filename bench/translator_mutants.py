@@ -19,7 +19,9 @@ equivalent (it changes nothing Istio's API can observe).
 (bench/mutation_audit.py is the other audit: the suite against each hand-written misbehaviour. Results kept:
 bench/translator_mutants-20261122.json (a sample of 12, seed 1, before the checks its survivors asked for),
 bench/translator_mutants-again-20261122.json (those survivors re-run after), and
-bench/translator_mutants-after-20261122.json (a fresh sample of 10, seed 2, after).)
+bench/translator_mutants-after-20261122.json (a fresh sample of 10, seed 2, after);
+bench/translator_mutants-again-20261205.json (those survivors re-run, each edit of an ambiguous line apart) and
+bench/translator_mutants-seed3-20261205.json (a fresh sample of 10, seed 3).)
 
 The working copy must exist: `git worktree add /tmp/mc-mutants` and `python3 -m venv .venv &&
 .venv/bin/pip install -e '.[dev]'` inside it."""
@@ -52,6 +54,7 @@ class Mutant:
     line: int
     description: str
     source: str = ""  # the mutated expression or statement head, to find the same mutant after code moved
+    column: int = 0  # where on its line: one line may hold the same edit twice (`100 if n > 0 else 0`)
 
 
 def _sites(tree: ast.Module) -> Iterator[tuple[ast.AST, str]]:
@@ -79,7 +82,7 @@ def candidates(root: Path) -> list[Mutant]:
         tree = ast.parse(path.read_text())
         for index, (node, description) in enumerate(_sites(tree)):
             found.append(Mutant(path.relative_to(root), index, getattr(node, "lineno", 0), description,
-                                _source_of(node)))
+                                _source_of(node), getattr(node, "col_offset", 0)))
     return found
 
 
@@ -103,13 +106,21 @@ def mutated_source(root: Path, mutant: Mutant) -> str:
     return ast.unparse(tree) + "\n"
 
 
-def _same_mutant(every: list[Mutant], earlier: dict[str, object]) -> Mutant | None:
+def _same_mutants(every: list[Mutant], earlier: dict[str, object]) -> list[Mutant]:
     """The mutant an earlier result names, in today's code (modules change, so lines and indices move): the
-    same module, edit and mutated source, the nearest line among those."""
+    same module, edit and mutated source, the nearest line among those, and the same column. A result written
+    before columns were recorded may name several edits on one line (both 0s of `100 if n > 0 else 0`): then
+    every one of them, so that none is silently taken for another."""
     alike = [m for m in every if str(m.module) == earlier["module"] and m.description == earlier["edit"]
              and (not earlier.get("source") or m.source == earlier["source"])]
+    if not alike:
+        return []
     line = int(str(earlier["line"]))
-    return min(alike, key=lambda m: abs(m.line - line), default=None)
+    nearest = min(abs(m.line - line) for m in alike)
+    on_line = [m for m in alike if abs(m.line - line) == nearest]
+    if "column" in earlier:
+        return [m for m in on_line if m.column == earlier["column"]][:1]
+    return on_line
 
 
 def run_suite(workdir: Path) -> tuple[str, float, str]:
@@ -135,14 +146,15 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     parser.add_argument("--again", type=Path, default=None,
-                        help="re-run the survivors of an earlier result file (matched by module, line and edit; a "
-                             "line that moved since is matched by module and edit with the nearest line)")
+                        help="re-run the survivors of an earlier result file (matched by module, edit, mutated "
+                             "source and column, at the nearest line; a result without columns: every such edit "
+                             "on that line)")
     args = parser.parse_args()
     root = args.workdir.resolve()
     every = candidates(root)
     if args.again:
-        chosen = [m for m in (_same_mutant(every, r) for r in json.loads(args.again.read_text())["results"]
-                              if r["outcome"] == "survived") if m is not None]
+        chosen = [m for r in json.loads(args.again.read_text())["results"] if r["outcome"] == "survived"
+                  for m in _same_mutants(every, r)]
         print(f"{len(every)} mutants of {TRANSLATOR}; running the suite against the {len(chosen)} survivors of "
               f"{args.again}")
     else:
@@ -157,9 +169,11 @@ def main() -> int:
             outcome, seconds, tail = run_suite(root)
         finally:
             target.write_text(original)
-        results.append({"module": str(mutant.module), "line": mutant.line, "edit": mutant.description,
-                        "source": mutant.source, "outcome": outcome, "seconds": round(seconds, 1), "tail": tail})
-        print(f"  {number:2d}. {mutant.module.name}:{mutant.line} {mutant.description}: {outcome} ({seconds:.0f} s)",
+        results.append({"module": str(mutant.module), "line": mutant.line, "column": mutant.column,
+                        "edit": mutant.description, "source": mutant.source, "outcome": outcome,
+                        "seconds": round(seconds, 1), "tail": tail})
+        print(f"  {number:2d}. {mutant.module.name}:{mutant.line}:{mutant.column} {mutant.description}: {outcome} "
+              f"({seconds:.0f} s)",
               flush=True)
     from meshconform.stats.proportions import clopper_pearson
     judged = [r for r in results if r["outcome"] != "stillborn"]
@@ -169,7 +183,7 @@ def main() -> int:
           f"{low:.0%}-{high:.0%}); stillborn (not counted): {len(results) - len(judged)}")
     for r in results:
         if r["outcome"] == "survived":
-            print(f"  survived: {r['module']}:{r['line']} {r['edit']}")
+            print(f"  survived: {r['module']}:{r['line']}:{r['column']} {r['edit']} ({r['source']})")
     if args.out:
         args.out.write_text(json.dumps({"results": results, "killed": killed, "judged": len(judged),
                                         "interval95": [low, high]}, indent=1))
