@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -15,6 +16,8 @@ from meshconform.interrupts import sigterm_as_interrupt
 from meshconform.meshapi.loader import Sourced, load_text
 from meshconform.platform import registry
 from meshconform.platform.local.platform import LocalPlatform
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +58,25 @@ def loopback_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@contextmanager
+def recording_server(record: Callable[[BaseHTTPRequestHandler], T]) -> Iterator[tuple[str, list[T]]]:
+    """A loopback server answering every GET with an empty 200 (HTTP/1.1, so a client may keep its connection)
+    and keeping `record(request)` of each in arrival order; yields ("127.0.0.1:<port>", the records)."""
+    seen: list[T] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+            seen.append(record(self))
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with loopback_server(Handler) as address:
+        yield address, seen

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -17,29 +16,15 @@ from meshconform.platform.local.transport import ResolverTransport, SidecarTrans
 from meshconform.traffic.model import Request
 from meshconform.traffic.sender import exact_url, send_batch
 from meshconform.traffic.transport import DirectTransport
-from tests.conftest import loopback_server
+from tests.conftest import recording_server
 
 Seen = list[tuple[str, str]]  # (request line, Host header) as they arrived
 
 
 @pytest.fixture
 def server() -> Iterator[tuple[str, Seen]]:
-    seen: Seen = []
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
-            seen.append((self.requestline, self.headers.get("host", "")))
-            self.send_response(200)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    with loopback_server(Handler) as address:
-        yield address, seen
+    with recording_server(lambda request: (request.requestline, request.headers.get("host", ""))) as served:
+        yield served
 
 
 def test_from_outside_the_host_header_keeps_its_case(server: tuple[str, Seen]) -> None:

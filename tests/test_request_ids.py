@@ -5,36 +5,23 @@ another test's access-log record (a 200 from an earlier test read as this test's
 from __future__ import annotations
 
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from meshconform.traffic.model import Request, with_send_ids
 from meshconform.traffic.sender import send_batch
 from meshconform.traffic.transport import DirectTransport
-from tests.conftest import loopback_server
+from tests.conftest import recording_server
 
 
 @pytest.fixture
-def recording_server() -> Iterator[tuple[str, list[str]]]:
-    seen: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
-            seen.append(self.headers.get("x-request-id", ""))
-            self.send_response(200)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    with loopback_server(Handler) as address:
-        yield address, seen
+def server() -> Iterator[tuple[str, list[str]]]:
+    with recording_server(lambda request: request.headers.get("x-request-id", "")) as served:
+        yield served
 
 
-def test_a_reused_request_gets_a_fresh_id_per_send(recording_server: tuple[str, list[str]]) -> None:
-    address, seen = recording_server
+def test_a_reused_request_gets_a_fresh_id_per_send(server: tuple[str, list[str]]) -> None:
+    address, seen = server
     template = Request("/", host="echo:8080")
     transport = DirectTransport(address)
     first = send_batch([template] * 3, transport)
