@@ -124,6 +124,14 @@ def _in_turn(vantage, lane: str | None, path: str, count: int) -> list:  # type:
     return vantage.send([_lane(lane, f"{path}?i={i}") for i in range(count)], concurrency=1)
 
 
+def _after_errors(vantage, lane: str, errors_path: str, errors: int, probe_path: str, probes: int) -> list:  # type: ignore[no-untyped-def]
+    """`errors` failing requests in turn, SETTLE more left unjudged (an ejection may still be on its way), then
+    `probes` requests in turn, whose answers are returned for judging."""
+    _in_turn(vantage, lane, errors_path, errors)
+    _in_turn(vantage, lane, "/settle", SETTLE)
+    return _in_turn(vantage, lane, probe_path, probes)
+
+
 def _from_echo(reply) -> bool:  # type: ignore[no-untyped-def]
     return bool((reply.json() or {}).get("service"))
 
@@ -196,9 +204,7 @@ def test_subset_traffic_policy(mesh_platform, mesh_config, mesh_meshed_client, m
         f"the rule's tls DISABLE (no subset) must not reach echo's STRICT pods: {outcomes(plain)} of 5")
 
     # v2: the default 5 consecutive 5xx eject its only host, but minHealthPercent 50 puts the pool in panic.
-    _in_turn(mesh_meshed_client, "v2", "/status/503", 5)
-    _in_turn(mesh_meshed_client, "v2", "/settle", SETTLE)
-    after = _in_turn(mesh_meshed_client, "v2", "/after-503s", 5)
+    after = _after_errors(mesh_meshed_client, "v2", "/status/503", 5, "/after-503s", 5)
     mesh_result.figure("v2_after_5_503s", outcomes(after))
     assert all(r.status == 200 and r.version == "v2" for r in after), (
         f"v2 (minHealthPercent 50): its ejected only host must still be routed to: {outcomes(after)} of 5")
@@ -212,18 +218,14 @@ def test_subset_traffic_policy(mesh_platform, mesh_config, mesh_meshed_client, m
     assert all(r.status == 200 and r.version == "v1" for r in kept), (
         f"gateway-errors (consecutiveGatewayErrors 2, consecutive5xxErrors 0): six 500s and one 503 must not "
         f"eject echo-v1: {outcomes(kept)} of 3")
-    _in_turn(mesh_meshed_client, "gateway-errors", "/status/503", 2)
-    _in_turn(mesh_meshed_client, "gateway-errors", "/settle", SETTLE)
-    out = _in_turn(mesh_meshed_client, "gateway-errors", "/after-two-503s", 5)
+    out = _after_errors(mesh_meshed_client, "gateway-errors", "/status/503", 2, "/after-two-503s", 5)
     mesh_result.figure("gateway_errors_after_2_503s", outcomes(out))
     assert all(r.status == 503 and not _from_echo(r) for r in out), (
         f"gateway-errors: two 503s in a row eject its only host: {outcomes(out)} of 5")
 
     # v1's own outlierDetection: consecutive5xxErrors 1, so a single 500 ejects its only host, and nothing routes
     # to it (its policy replaces the rule's whole, minHealthPercent 30 included).
-    _in_turn(mesh_meshed_client, "v1", "/status/500", 1)
-    _in_turn(mesh_meshed_client, "v1", "/settle", SETTLE)
-    ejected = _in_turn(mesh_meshed_client, "v1", "/after-500", 5)
+    ejected = _after_errors(mesh_meshed_client, "v1", "/status/500", 1, "/after-500", 5)
     mesh_result.figure("v1_after_500", outcomes(ejected))
     assert all(r.status == 503 and not _from_echo(r) for r in ejected), (
         f"v1's consecutive5xxErrors 1: one 500 ejects its only host: {outcomes(ejected)} of 5")

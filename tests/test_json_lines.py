@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from meshconform.platform.local.observation import json_lines
+from meshconform.platform.local.observation import JsonLogReader
 
 
 def test_a_half_written_last_line_waits_for_its_newline(tmp_path: Path) -> None:
     log = tmp_path / "access.log"
     log.write_text('{"request_id": "a", "status": 200}\n{"request_id": "b", "sta')
-    assert json_lines([log, tmp_path / "absent.log"]) == [{"request_id": "a", "status": 200}]
+    reader = JsonLogReader()
+    assert reader.records([log, tmp_path / "absent.log"]) == [{"request_id": "a", "status": 200}]
     with log.open("a") as handle:
         handle.write('tus": 503}\n')
-    assert [r["request_id"] for r in json_lines([log])] == ["a", "b"]
+    assert [r["request_id"] for r in reader.records([log])] == ["a", "b"]
 
 
 def test_a_reader_parses_each_line_once_and_rereads_a_replaced_file(tmp_path: Path) -> None:
-    from meshconform.platform.local.observation import JsonLogReader
     log = tmp_path / "request.log"
     reader = JsonLogReader()
     assert reader.records([log]) == []  # not written yet

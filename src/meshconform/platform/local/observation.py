@@ -56,8 +56,6 @@ class LocalVantage:
         return [Response.from_json(r) for r in reply.json()["responses"]]
 
 
-
-
 def evidence(files: RunFiles, pods: Iterable[Pod], hosts: Collection[str] = ()) -> dict[str, Any]:
     """Per pod: the route config about `hosts` its proxy runs, and its access log's last lines."""
     result: dict[str, Any] = {}
@@ -122,8 +120,3 @@ class _Tail:
     inode: int
     offset: int = 0
     records: list[dict[str, Any]] = field(default_factory=list)
-
-
-def json_lines(paths: Iterable[Path]) -> list[dict[str, Any]]:
-    """One record per complete line of each existing file, read once (see JsonLogReader)."""
-    return JsonLogReader().records(paths)
