@@ -12,7 +12,7 @@ import pytest
 
 from meshconform.stats.proportions import DEFAULT_ALPHA
 from meshconform.suite.checks import new_marker, outcomes, wait_for_marker
-from meshconform.suite.convergence import await_settled
+from meshconform.suite.convergence import await_settled, under_way
 from meshconform.suite.failures import GATEWAY, failed_as, log_outcomes, records_for
 from meshconform.suite.sampling import measure_counted, measure_shares
 from meshconform.suite.unit import conformance_test
@@ -203,15 +203,17 @@ def test_gateway_api_mesh_request_mirror(mesh_platform, mesh_config, mesh_meshed
     def mirrored_ids(prefix: str = path) -> set[str]:
         return {rec["request_id"] for rec in mesh_platform.request_log("default", "echo-mirror")
                 if rec["path"].startswith(prefix)}
+    mirror_side = [("default", "client"), ("default", "echo-mirror")]  # where copies are under way
 
     def send_batch(first: int, size: int) -> dict[str, int]:
         batch = mesh_meshed_client.send([Request(f"{path}/{i}", host="echo:8080") for i in range(first, first + size)],
                                         concurrency=20)
         replies.extend(batch)
         wanted = {r.request_id for r in batch}
-        # Copies leave with their primaries, which have all completed: the count is final once it stops growing.
+        # Copies leave with their primaries, which have all completed: the count is final once none is under way.
         mirrored = await_settled(lambda: len(wanted & mirrored_ids()), mesh_timeouts,
-                                 "the mirror's request count to settle")
+                                 "the mirror's request count to settle", watch=under_way(mesh_platform, mirror_side,
+                                                                                        wanted))
         return {"mirrored": mirrored, "not_mirrored": size - mirrored}
 
     sample = measure_counted(send_batch, {"mirrored": 0.5, "not_mirrored": 0.5}, DEFAULT_ALPHA, MIRROR_TOLERANCE,
@@ -221,8 +223,10 @@ def test_gateway_api_mesh_request_mirror(mesh_platform, mesh_config, mesh_meshed
     unmirrored = f"/unmirrored/{new_marker('gwapi-mirror')}"
     zero = mesh_meshed_client.send([Request(f"{unmirrored}/{i}", host="echo:8080") for i in range(20)])
     replies.extend(zero)
-    copies = await_settled(lambda: len({r.request_id for r in zero} & mirrored_ids(unmirrored)), mesh_timeouts,
-                           "the mirror's request count to settle")
+    zero_ids = {r.request_id for r in zero}
+    copies = await_settled(lambda: len(zero_ids & mirrored_ids(unmirrored)), mesh_timeouts,
+                           "the mirror's request count to settle",
+                           watch=under_way(mesh_platform, mirror_side, zero_ids))
     mesh_result.figure("mirrored_at_percent_0", copies)
     assert copies == 0, f"percent 0 must mirror nothing: {copies} of {len(zero)} request ids reached the mirror"
     assert all(r.status == 200 and r.version for r in replies), \

@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections import Counter
 
 from meshconform.suite.checks import outcomes, wait_for_marker
-from meshconform.suite.convergence import NeverConverged, await_settled
+from meshconform.suite.convergence import NeverConverged, await_settled, under_way
 from meshconform.suite.failures import assert_failed_as, records_for
 from meshconform.suite.timeouts import TIMER_EARLINESS_S
 from meshconform.suite.unit import conformance_test
@@ -53,7 +53,7 @@ def _base_p99(vantage) -> float:  # type: ignore[no-untyped-def]
 
 def _tries(platform, replies: list[Response], timeouts, at_least: int | None = None) -> dict[str, list[float]]:  # type: ignore[no-untyped-def]
     """Arrival times at echo-v1 of every try of each reply's request, by request id. Tries the caller gave up
-    on are logged when echo finishes them, so this waits until the log stops growing."""
+    on are logged when echo finishes them, so this waits until nothing is under way (see await_settled)."""
     ids = {r.request_id for r in replies}
 
     def arrivals() -> dict[str, list[float]]:
@@ -64,6 +64,7 @@ def _tries(platform, replies: list[Response], timeouts, at_least: int | None = N
         return {i: sorted(times) for i, times in found.items()}
     try:
         await_settled(lambda: sum(len(t) for t in arrivals().values()), timeouts, "echo-v1's request log to settle",
+                      watch=under_way(platform, [*CALLER, ECHO_V1], ids),
                       at_least=len(ids) if at_least is None else at_least)
     except NeverConverged:
         pass  # fewer tries than expected ever arrived: the caller's assertion says which, with the counts

@@ -8,7 +8,7 @@ from collections import Counter
 
 from meshconform.stats.proportions import DEFAULT_ALPHA
 from meshconform.suite.checks import new_marker, outcomes, wait_for_marker
-from meshconform.suite.convergence import await_convergence, await_settled
+from meshconform.suite.convergence import await_convergence, await_settled, under_way
 from meshconform.suite.failures import records_for
 from meshconform.suite.sampling import measure_counted
 from meshconform.suite.unit import conformance_test
@@ -91,10 +91,12 @@ def test_mirror_fraction(mesh_platform, mesh_config, mesh_meshed_client, mesh_ti
                                         concurrency=20)
         replies.extend(batch)
         wanted = {r.request_id for r in batch}
-        # Copies leave with their primaries, which have all completed; the count is final once it has
-        # stopped growing (unchanged over the required number of polls, 0.2 s apart).
+        # Copies leave with their primaries, which have all completed; the count is final once no copy is
+        # under way any more (or, where the platform cannot tell, once it has stopped growing).
         mirrored = await_settled(lambda: len(wanted & _mirrored_ids(mesh_platform, path)), mesh_timeouts,
-                                 "the mirror's request count to settle")
+                                 "the mirror's request count to settle",
+                                 watch=under_way(mesh_platform, [("default", "client"), ("default", "echo-mirror")],
+                                                 wanted))
         return {"mirrored": mirrored, "not_mirrored": size - mirrored}
 
     # Batches of 100: each costs a settle wait, and a conforming mesh is decided after 1.4 of them on average.

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from meshconform.suite.checks import new_marker, outcomes, wait_for, wait_for_marker
-from meshconform.suite.convergence import await_settled
+from meshconform.suite.convergence import await_settled, under_way
 from meshconform.suite.failures import assert_failed_as
 from meshconform.suite.timeouts import TIMER_EARLINESS_S
 from meshconform.suite.unit import conformance_test
@@ -54,9 +54,10 @@ def _tries_per_request(platform, vantage, timeouts) -> Counter[int]:  # type: ig
                        for rec in platform.request_log("default", deployment)
                        if rec["path"] == path and rec["request_id"] in ids)
 
-    # Every try is logged on arrival; the last ones may land a moment after the caller got its answer,
-    # so wait until the log stops growing.
-    await_settled(lambda: sum(tries().values()), timeouts, "the backend's request log to settle", at_least=len(ids))
+    # The last tries may land a moment after the caller got its answer: wait until nothing is under way.
+    await_settled(lambda: sum(tries().values()), timeouts, "the backend's request log to settle",
+                  watch=under_way(platform, [*CALLER, ("default", "echo-v1"), ("default", "echo-v2")], ids),
+                  at_least=len(ids))
     return Counter(tries().values())
 
 
@@ -270,7 +271,9 @@ def _tries_at_v1(platform, timeouts, path: str, replies: list) -> Counter[int]: 
     def tries() -> Counter[str]:
         return Counter(rec["request_id"] for rec in platform.request_log("default", "echo-v1")
                        if rec["path"] == path and rec["request_id"] in ids)
-    await_settled(lambda: sum(tries().values()), timeouts, "echo-v1's request log to settle", at_least=len(ids))
+    await_settled(lambda: sum(tries().values()), timeouts, "echo-v1's request log to settle",
+                  watch=under_way(platform, [*CALLER, ("default", "echo-v1")], ids),
+                  at_least=len(ids))
     return Counter(tries().values())
 
 

@@ -121,6 +121,46 @@ def test_mirror_receives_a_copy_with_the_request_id(platform: LocalPlatform, cle
     assert all(not rec["host"].endswith("-shadow:8080") for rec in mirrored)  # Istio >= 1.28: no suffix
 
 
+def test_in_flight_shows_a_held_request_where_it_is_until_it_is_answered(platform: LocalPlatform) -> None:
+    """SupportsInFlight: a request echo holds is under way at the client's proxy and at echo (its proxy and the
+    app, under its request id), nowhere else; once answered, nowhere, and echo's request log has it."""
+    import threading
+    import time
+
+    from meshconform.platform.local.translator.model import Pod
+
+    echo = [("default", "echo-v1"), ("default", "echo-v2")]
+    watched = [("default", "client"), *echo]
+    held = Request("/delay/1500?held", host="echo:8080", request_id="in-flight-test-held")
+    replies: list[object] = []
+    sender = threading.Thread(target=lambda: replies.extend(platform.vantage("default/client").send([held])))
+    sender.start()
+    try:
+        deadline = time.monotonic() + 10
+        seen: dict[str, int] = {}
+        while time.monotonic() < deadline and len(seen) < 2:
+            seen = platform.in_flight(watched, {held.request_id})
+            time.sleep(0.02)
+        echo_pods: list[Pod] = [p for ns, d in echo for p in platform.pods_of(ns, d)]
+        client = platform.pods_of("default", "client")[0]
+        holder = [key for key in seen if key != f"default/{client.name}"]
+        assert f"default/{client.name}" in seen and len(holder) == 1, seen
+        assert holder[0] in {f"default/{p.name}" for p in echo_pods}
+        holder_only = platform.in_flight(watched, {held.request_id})[holder[0]]
+        # The holder counts its proxy's two gauges and its app; for other ids only the proxy's remain.
+        assert platform.in_flight(watched, {"some-other-id"})[holder[0]] < holder_only
+        assert list(platform.in_flight([("default", "client")])) == [f"default/{client.name}"]  # scoped
+    finally:
+        sender.join(timeout=15)
+    assert len(replies) == 1
+    deadline = time.monotonic() + 5
+    while platform.in_flight(watched) and time.monotonic() < deadline:
+        time.sleep(0.02)  # Envoy drops its gauges as the stream completes, a moment after the reply's last byte
+    assert platform.in_flight(watched) == {}
+    logged = [rec for ns, d in echo for rec in platform.request_log(ns, d) if rec["request_id"] == held.request_id]
+    assert len(logged) == 1
+
+
 def test_strict_and_permissive_mtls(platform: LocalPlatform, cleanup) -> None:  # type: ignore[no-untyped-def]
     meshed, unmeshed = platform.vantage("default/client"), platform.vantage("legacy/client")
     probe = Request("/mtls", host="echo.default:8080")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -21,12 +22,22 @@ TRACE_HEADERS = ("traceparent", "tracestate", "x-b3-traceid", "x-b3-spanid", "x-
                  "x-b3-sampled", "x-b3-flags", "b3")
 
 
+# Answers the request ids of the requests this app is handling, as a JSON list ("" for a request without one; the
+# local platform's SupportsInFlight): not logged, not counted itself.
+IN_FLIGHT_PATH = "/meshconform/in-flight"
+
+
 def _request_logger(path: str | None) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
     log = open(path, "a", buffering=1) if path else None  # noqa: SIM115 (lives as long as the process)
+    in_flight: Counter[str] = Counter()  # request id -> requests with it being handled
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path == IN_FLIGHT_PATH:
+            return web.json_response(list(in_flight.elements()))
         started = time.time()
+        request_id = request.headers.get("x-request-id", "")
+        in_flight[request_id] += 1
         try:
             response = await handler(request)
             status = response.status
@@ -44,6 +55,9 @@ def _request_logger(path: str | None) -> Callable[[web.Request, Handler], Awaita
                     # user-agent is forwarded by Bookinfo's apps, so a test can tie the hops of one request
                     "user_agent": request.headers.get("user-agent"),
                     "trace": {h: request.headers[h] for h in TRACE_HEADERS if h in request.headers}}) + "\n")
+            in_flight[request_id] -= 1  # after the record is written: nothing in flight means it is all in the log
+            if not in_flight[request_id]:
+                del in_flight[request_id]
         return response
     return middleware
 

@@ -168,6 +168,24 @@ class SupportsDeferredDelete(Protocol):
 
 
 @runtime_checkable
+class SupportsInFlight(Protocol):
+    """A platform that can tell whether requests are still under way anywhere in its data plane. A check that
+    counts what arrived late (a mirror's copies, tries the caller gave up on) waits for that instead of for a
+    count that has stopped growing for a while, which is a guess: faster when nothing is left, and still right
+    when a copy is slow to land. Platforms without it are settled by the quiet window (`settle_quiet`)."""
+
+    def in_flight(self, workloads: Collection[tuple[str, str]],
+                  request_ids: Collection[str] | None = None) -> dict[str, int]:
+        """Requests under way now at the pods of these (namespace, deployment) workloads, by '<namespace>/<pod>',
+        only where some are: a proxy's requests to upstreams not yet answered (pending included) and those it
+        received not yet answered, and an app's requests not yet answered (only those carrying one of
+        `request_ids` as x-request-id, if given). {}: all of that has been answered or abandoned, and the apps
+        have logged it (`request_log` is complete for them). Scoped, because an earlier check may leave a slow
+        request behind (an app still sleeping on a request its caller gave up on)."""
+        ...
+
+
+@runtime_checkable
 class SupportsLoad(Protocol):
     """What `meshconform perf` needs beyond `Platform` (local: processes on loopback; kind: an injected vs a
     non-injected namespace through published nodePorts, proxies' use from the kubelet; cluster: the ingress)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from meshconform.suite.timeouts import Timeouts
 
@@ -67,10 +67,37 @@ def await_convergence(probe: Callable[[], tuple[bool, str] | tuple[bool, str, st
             time.sleep(spacing)
 
 
-def await_settled(count: Callable[[], int], timeouts: Timeouts, what: str, at_least: int = 0) -> int:
-    """Wait until a growing count (requests a backend logged) is at least `at_least` and has stopped
-    growing: unchanged for `settle_quiet` seconds, read every `log_poll_interval`. Returns the final count.
-    For copies and retries that land after the caller got its answer."""
+UnderWay = Callable[[], dict[str, int]]
+
+
+def under_way(platform: object, workloads: Collection[tuple[str, str]],
+              request_ids: Collection[str] | None = None) -> UnderWay | None:
+    """What `await_settled` watches: requests under way at these (namespace, deployment) workloads (the caller
+    and the backends whose log is counted; at the apps only those with `request_ids`, the ones counted), where
+    the platform can tell (SupportsInFlight); else None."""
+    from meshconform.platform.api import SupportsInFlight
+
+    if isinstance(platform, SupportsInFlight):
+        return lambda: platform.in_flight(workloads, request_ids)
+    return None
+
+
+def await_settled(count: Callable[[], int], timeouts: Timeouts, what: str, *, watch: UnderWay | None,
+                  at_least: int = 0) -> int:
+    """Wait until a growing count (requests a backend logged) is final, for copies and retries that land after
+    the caller got its answer; returns it. With `watch` (see under_way): once nothing is under way there and the
+    count is at least `at_least`. Without: once it is at least `at_least` and has stopped growing, unchanged for
+    `settle_quiet` seconds (a guess: a copy slower than that would be missed). Read every `log_poll_interval`."""
+    if watch is not None:
+        final = {"count": -1}
+
+        def idle() -> tuple[bool, str]:
+            busy = watch()  # first: once nothing is under way, all that arrived is in the log
+            final["count"] = count()
+            pending = ", ".join(f"{key} {n}" for key, n in sorted(busy.items())) or "nothing"
+            return not busy and final["count"] >= at_least, f"{final['count']} counted, under way: {pending}"
+        await_convergence(idle, timeouts, what, consecutive=1, pause=timeouts.log_poll_interval)
+        return final["count"]
     last = {"count": -1, "since": time.monotonic()}
 
     def probe() -> tuple[bool, str]:

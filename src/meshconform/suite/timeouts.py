@@ -18,7 +18,9 @@ class Timeouts:
     request_timeout: float = 10.0
     poll_interval: float = 0.1  # first pause between probes; doubles up to 1 s
     log_poll_interval: float = 0.05  # logs fill in the background: read at a steady pace, without back-off
-    settle_quiet: float = 0.4  # a count (requests a backend logged) is settled once unchanged this long
+    # Where a platform cannot tell what is under way (SupportsInFlight): a count of late arrivals (a mirror's copies,
+    # tries a caller gave up on) is taken as final once unchanged this long.
+    settle_quiet: float = 0.4
 
     def with_overrides(self, pairs: list[str]) -> tuple[Timeouts, dict[str, float]]:
         names = {f.name: f.type for f in fields(self)}

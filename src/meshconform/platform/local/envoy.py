@@ -83,8 +83,10 @@ def write_bootstrap(path: Path, node: str, admin_ip: str, xds_dir: Path) -> None
     path.write_text(json.dumps(bootstrap, indent=1))
 
 
-def _version(resources: list[dict[str, Any]]) -> str:
-    return hashlib.sha256(json.dumps(resources, sort_keys=True).encode()).hexdigest()[:16]
+def _encoded(resources: list[dict[str, Any]]) -> tuple[str, str]:
+    """(version, JSON text) of an xDS file's resources: encoded once, the version is the hash of that text."""
+    body = json.dumps(resources, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()[:16], body
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ def write_xds(xds_dir: Path, config: ProxyConfig) -> ExpectedVersions:
 
 def _write_if_changed(path: Path, resources: list[dict[str, Any]], written: list[bool]) -> str:
     """Write unless the file already carries this version; appends to `written` whether it wrote."""
-    version = _version(resources)
+    version, body = _encoded(resources)
     # The version is the first key written, so the file's head tells whether it is current without
     # parsing the whole file (re-reading every proxy's config made each apply ~0.15 s slower).
     head = json.dumps({"version_info": version})[:-1]
@@ -128,7 +130,7 @@ def _write_if_changed(path: Path, resources: list[dict[str, Any]], written: list
         written.append(False)
         return version
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"version_info": version, "resources": resources}))
+    tmp.write_text(f'{head}, "resources": {body}}}')
     tmp.replace(path)
     written.append(True)
     return version

@@ -120,3 +120,50 @@ class _Tail:
     inode: int
     offset: int = 0
     records: list[dict[str, Any]] = field(default_factory=list)
+
+
+# Envoy's gauges of requests under way: sent upstream and not yet answered (pending in a pool included), and
+# received and not yet answered. The admin interface's own request (http.admin.) is the one reading them.
+ACTIVE_REQUEST_STATS = r"rq_(pending_)?active$"
+IN_FLIGHT_READERS = 8  # ~40 loopback reads per look; in parallel they take a few ms
+
+
+def in_flight(pods: Sequence[Pod], request_ids: Collection[str] | None = None) -> dict[str, int]:
+    """Requests under way now, by '<namespace>/<pod>' (SupportsInFlight): each sidecar's and the gateway's
+    active-request gauges, and the requests each serving app is handling (only those with one of `request_ids`,
+    if given; its request log is written before a request leaves that list). A process that does not answer has
+    nothing under way that could still land."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from meshconform.bookinfo.apps.common import IN_FLIGHT_PATH
+    from meshconform.platform.local.envoy import Admin
+
+    def proxy(ip: str) -> int:
+        try:
+            stats = Admin(ip).stats(ACTIVE_REQUEST_STATS)
+        except (OSError, ValueError):
+            return 0
+        return sum(int(value or 0) for name, value in stats.items() if not name.startswith("http.admin."))
+
+    def app(pod: Pod) -> int:
+        url = f"http://{pod.ip}:{pod.app_port(pod.container_ports[0])}{IN_FLIGHT_PATH}"
+        try:
+            handling = requests.get(url, timeout=2).json()
+        except (requests.RequestException, ValueError):
+            return 0
+        return sum(1 for request_id in handling if request_ids is None or request_id in request_ids)
+
+    reads: list[tuple[str, Callable[[], int]]] = []
+    for pod in pods:
+        key = f"{pod.namespace}/{pod.name}"
+        if pod.is_gateway or pod.injected:
+            reads.append((key, lambda ip=pod.ip: proxy(ip)))  # type: ignore[misc]
+        if not pod.is_gateway and pod.container_ports:  # a serving app (clients have none)
+            reads.append((key, lambda p=pod: app(p)))  # type: ignore[misc]
+    with ThreadPoolExecutor(IN_FLIGHT_READERS) as pool:
+        counts = list(pool.map(lambda read: read[1](), reads))
+    found: dict[str, int] = {}
+    for (key, _), count in zip(reads, counts, strict=True):
+        if count:
+            found[key] = found.get(key, 0) + count
+    return found

@@ -307,6 +307,14 @@ class LocalPlatform:
             raise PlatformError(f"no vantage {name!r}: use 'ingress' or '<namespace>/<client deployment>'")
         return LocalVantage.client(name, pods[0], self._deliver_pending)
 
+    def in_flight(self, workloads: Collection[tuple[str, str]],
+                  request_ids: Collection[str] | None = None) -> dict[str, int]:
+        """Requests under way at these workloads' pods (api.SupportsInFlight)."""
+        self._deliver_pending()
+        wanted = set(workloads)
+        return observation.in_flight([p for p in self._snapshot().pods if (p.namespace, p.deployment) in wanted],
+                                     request_ids)
+
     def request_log(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
         return self._logs.records(self.files.request_log(p.namespace, p.name)
                                   for p in self.pods_of(namespace, deployment))
