@@ -77,3 +77,10 @@ def test_under_way_only_for_platforms_that_tell() -> None:
     assert watch is not None and watch() == {}
     assert platform.asked == [([("default", "client")], {"id-1"})]
     assert under_way(object(), [("default", "client")]) is None
+
+
+def test_the_platform_reads_in_flight_where_the_apps_answer_it() -> None:
+    from meshconform.bookinfo.apps import common
+    from meshconform.platform.local import observation
+
+    assert observation.IN_FLIGHT_PATH == common.IN_FLIGHT_PATH

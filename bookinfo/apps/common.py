@@ -22,8 +22,8 @@ TRACE_HEADERS = ("traceparent", "tracestate", "x-b3-traceid", "x-b3-spanid", "x-
                  "x-b3-sampled", "x-b3-flags", "b3")
 
 
-# Answers the request ids of the requests this app is handling, as a JSON list ("" for a request without one; the
-# local platform's SupportsInFlight): not logged, not counted itself.
+# Answers the request ids of the requests this app is handling, as a JSON list ("" for a request without one), for
+# the local platform's SupportsInFlight (platform/local/observation.py reads it): not logged, not counted itself.
 IN_FLIGHT_PATH = "/meshconform/in-flight"
 
 

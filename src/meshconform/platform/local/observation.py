@@ -126,6 +126,9 @@ class _Tail:
 # received and not yet answered. The admin interface's own request (http.admin.) is the one reading them.
 ACTIVE_REQUEST_STATS = r"rq_(pending_)?active$"
 IN_FLIGHT_READERS = 8  # ~40 loopback reads per look; in parallel they take a few ms
+# Where each app lists the request ids it is handling (bookinfo/apps/common.py answers it; the apps do not import
+# the platform, so the path is written on both sides, and tests/test_settle.py checks they agree).
+IN_FLIGHT_PATH = "/meshconform/in-flight"
 
 
 def in_flight(pods: Sequence[Pod], request_ids: Collection[str] | None = None) -> dict[str, int]:
@@ -134,8 +137,8 @@ def in_flight(pods: Sequence[Pod], request_ids: Collection[str] | None = None) -
     if given; its request log is written before a request leaves that list). A process that does not answer has
     nothing under way that could still land."""
     from concurrent.futures import ThreadPoolExecutor
+    from functools import partial
 
-    from meshconform.bookinfo.apps.common import IN_FLIGHT_PATH
     from meshconform.platform.local.envoy import Admin
 
     def proxy(ip: str) -> int:
@@ -157,9 +160,9 @@ def in_flight(pods: Sequence[Pod], request_ids: Collection[str] | None = None) -
     for pod in pods:
         key = f"{pod.namespace}/{pod.name}"
         if pod.is_gateway or pod.injected:
-            reads.append((key, lambda ip=pod.ip: proxy(ip)))  # type: ignore[misc]
+            reads.append((key, partial(proxy, pod.ip)))
         if not pod.is_gateway and pod.container_ports:  # a serving app (clients have none)
-            reads.append((key, lambda p=pod: app(p)))  # type: ignore[misc]
+            reads.append((key, partial(app, pod)))
     with ThreadPoolExecutor(IN_FLIGHT_READERS) as pool:
         counts = list(pool.map(lambda read: read[1](), reads))
     found: dict[str, int] = {}
