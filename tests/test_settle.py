@@ -84,3 +84,56 @@ def test_the_platform_reads_in_flight_where_the_apps_answer_it() -> None:
     from meshconform.platform.local import observation
 
     assert observation.IN_FLIGHT_PATH == common.IN_FLIGHT_PATH
+
+
+def _app_at(address: str):  # type: ignore[no-untyped-def]
+    from meshconform.platform.local.translator.model import Pod
+
+    ip, _, port = address.rpartition(":")
+    return Pod("echo-1", "default", "echo", {}, "echo", ip, (int(port),), injected=False)
+
+
+def test_an_apps_requests_count_by_request_id_and_a_gone_or_slow_app_is_told_apart(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import socket
+    import threading
+    from http.server import BaseHTTPRequestHandler
+
+    from meshconform.platform.local import observation
+    from tests.conftest import loopback_server
+
+    release = threading.Event()
+
+    class App(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+            if self.path != observation.IN_FLIGHT_PATH:
+                self.send_error(404)
+                return
+            if self.server.server_address[1] == slow_port[0]:
+                release.wait(10)
+            body = json.dumps(["a", "a", "b", ""]).encode()
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    slow_port = [0]
+    with loopback_server(App) as answering, loopback_server(App) as slow:
+        slow_port[0] = int(slow.rpartition(":")[2])
+        assert observation.in_flight([_app_at(answering)], {"a"}) == {"default/echo-1": 2}
+        assert observation.in_flight([_app_at(answering)]) == {"default/echo-1": 4}
+        assert observation.in_flight([_app_at(answering)], {"c"}) == {}
+        # Alive but too slow to answer: it may be busy, so it counts as one request under way.
+        monkeypatch.setattr(observation, "IN_FLIGHT_READ_TIMEOUT_S", 0.1)
+        try:
+            assert observation.in_flight([_app_at(slow)], {"c"}) == {"default/echo-1": 1}
+        finally:
+            release.set()
+    # Gone (the connection is refused): nothing of it can still land.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{probe.getsockname()[1]}"
+    assert observation.in_flight([_app_at(closed)]) == {}

@@ -152,8 +152,8 @@ class Admin:
         except (OSError, urllib.error.URLError):
             return False
 
-    def stats(self, pattern: str) -> dict[str, Any]:
-        body = self.get(f"/stats?format=json&filter={pattern}")
+    def stats(self, pattern: str, timeout: float = 2.0) -> dict[str, Any]:
+        body = self.get(f"/stats?format=json&filter={pattern}", timeout=timeout)
         return {s["name"]: s.get("value") for s in json.loads(body).get("stats", []) if "name" in s}
 
     def config_dump(self, resource: str = "") -> dict[str, Any]:

@@ -4,6 +4,7 @@ excerpts for evidence. Reads the run's files; changes nothing."""
 from __future__ import annotations
 
 import json
+import urllib.error
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,6 +127,7 @@ class _Tail:
 # received and not yet answered. The admin interface's own request (http.admin.) is the one reading them.
 ACTIVE_REQUEST_STATS = r"rq_(pending_)?active$"
 IN_FLIGHT_READERS = 8  # ~40 loopback reads per look; in parallel they take a few ms
+IN_FLIGHT_READ_TIMEOUT_S = 2.0
 # Where each app lists the request ids it is handling (bookinfo/apps/common.py answers it; the apps do not import
 # the platform, so the path is written on both sides, and tests/test_settle.py checks they agree).
 IN_FLIGHT_PATH = "/meshconform/in-flight"
@@ -141,9 +143,15 @@ def in_flight(pods: Sequence[Pod], request_ids: Collection[str] | None = None) -
 
     from meshconform.platform.local.envoy import Admin
 
+    # A process that refuses the connection is gone: nothing of it can still land. One too slow to answer is
+    # alive and may be busy: counted as one request under way, so a loaded machine cannot end a wait early.
     def proxy(ip: str) -> int:
         try:
-            stats = Admin(ip).stats(ACTIVE_REQUEST_STATS)
+            stats = Admin(ip).stats(ACTIVE_REQUEST_STATS, timeout=IN_FLIGHT_READ_TIMEOUT_S)
+        except TimeoutError:
+            return 1
+        except urllib.error.URLError as exc:
+            return 1 if isinstance(exc.reason, TimeoutError) else 0
         except (OSError, ValueError):
             return 0
         return sum(int(value or 0) for name, value in stats.items() if not name.startswith("http.admin."))
@@ -151,7 +159,9 @@ def in_flight(pods: Sequence[Pod], request_ids: Collection[str] | None = None) -
     def app(pod: Pod) -> int:
         url = f"http://{pod.ip}:{pod.app_port(pod.container_ports[0])}{IN_FLIGHT_PATH}"
         try:
-            handling = requests.get(url, timeout=2).json()
+            handling = requests.get(url, timeout=IN_FLIGHT_READ_TIMEOUT_S).json()
+        except requests.Timeout:
+            return 1
         except (requests.RequestException, ValueError):
             return 0
         return sum(1 for request_id in handling if request_ids is None or request_id in request_ids)
