@@ -99,7 +99,7 @@ def test_mirror_fraction(mesh_platform, mesh_config, mesh_meshed_client, mesh_ti
                                                  wanted))
         return {"mirrored": mirrored, "not_mirrored": size - mirrored}
 
-    # Batches of 100: each costs a settle wait, and a conforming mesh is decided after 1.4 of them on average.
+    # Batches of 100: each waits for its copies to land, and a conforming mesh is decided after 1.4 of them on average.
     sample = measure_counted(send_batch, {"mirrored": 0.5, "not_mirrored": 0.5}, DEFAULT_ALPHA, MIRROR_TOLERANCE,
                              batch=100)
     mesh_result.figure("mirrored", sample.to_json())
