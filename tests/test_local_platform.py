@@ -127,8 +127,6 @@ def test_in_flight_shows_a_held_request_where_it_is_until_it_is_answered(platfor
     import threading
     import time
 
-    from meshconform.platform.local.translator.model import Pod
-
     echo = [("default", "echo-v1"), ("default", "echo-v2")]
     watched = [("default", "client"), *echo]
     held = Request("/delay/1500?held", host="echo:8080", request_id="in-flight-test-held")
@@ -141,11 +139,10 @@ def test_in_flight_shows_a_held_request_where_it_is_until_it_is_answered(platfor
         while time.monotonic() < deadline and len(seen) < 2:
             seen = platform.in_flight(watched, {held.request_id})
             time.sleep(0.02)
-        echo_pods: list[Pod] = [p for ns, d in echo for p in platform.pods_of(ns, d)]
         client = platform.pods_of("default", "client")[0]
         holder = [key for key in seen if key != f"default/{client.name}"]
         assert f"default/{client.name}" in seen and len(holder) == 1, seen
-        assert holder[0] in {f"default/{p.name}" for p in echo_pods}
+        assert holder[0] in {f"default/{p.name}" for ns, d in echo for p in platform.pods_of(ns, d)}
         holder_only = platform.in_flight(watched, {held.request_id})[holder[0]]
         # The holder counts its proxy's two gauges and its app; for other ids only the proxy's remain.
         assert platform.in_flight(watched, {"some-other-id"})[holder[0]] < holder_only

@@ -136,8 +136,8 @@ IN_FLIGHT_PATH = "/meshconform/in-flight"
 def in_flight(pods: Sequence[Pod], request_ids: Collection[str] | None = None) -> dict[str, int]:
     """Requests under way now, by '<namespace>/<pod>' (SupportsInFlight): each sidecar's and the gateway's
     active-request gauges, and the requests each serving app is handling (only those with one of `request_ids`,
-    if given; its request log is written before a request leaves that list). A process that does not answer has
-    nothing under way that could still land."""
+    if given; its request log is written before a request leaves that list). A process that refuses the
+    connection has nothing under way; one too slow to answer counts as one request under way."""
     from concurrent.futures import ThreadPoolExecutor
     from functools import partial
 
