@@ -83,7 +83,7 @@ def test_fault_delay(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result
 @conformance_test("bookinfo-ratings-delay", "Bookinfo: a 7 s ratings delay for jason with reviews v2 makes the "
                   "product page show 'Sorry, product reviews are currently unavailable' after about 6 s "
                   "(productpage's 3 s timeout, tried twice); other users are unaffected.",
-                  features={"FaultDelay", "BookinfoScenarios"}, parallel=False,
+                  features={"FaultDelay", "BookinfoScenarios"},
                   manifests=(*BOOKINFO, "bookinfo/networking/virtual-service-ratings-test-delay.yaml"))
 def test_bookinfo_ratings_delay(mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     cookie = _bookinfo_scenario_as_jason(mesh_config, mesh_ingress, mesh_timeouts, "ratings-test-delay")
@@ -105,7 +105,7 @@ def test_bookinfo_ratings_delay(mesh_config, mesh_ingress, mesh_timeouts, mesh_r
 
 @conformance_test("bookinfo-ratings-abort", "Bookinfo: an HTTP 500 abort on ratings for jason makes the product page "
                   "say 'Ratings service is currently unavailable'; other users see reviews v1 without ratings.",
-                  features={"FaultAbort", "BookinfoScenarios"}, parallel=False,
+                  features={"FaultAbort", "BookinfoScenarios"},
                   manifests=(*BOOKINFO, "bookinfo/networking/virtual-service-ratings-test-abort.yaml"))
 def test_bookinfo_ratings_abort(mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     cookie = _bookinfo_scenario_as_jason(mesh_config, mesh_ingress, mesh_timeouts, "ratings-test-abort")

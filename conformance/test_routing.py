@@ -49,7 +49,7 @@ BOOKINFO_SHIFTS = {
 @pytest.mark.parametrize("scenario", list(BOOKINFO_SHIFTS))
 @conformance_test("bookinfo-traffic-shifting", "Istio's Bookinfo traffic-shifting configs, judged on the reviews "
                   "version named by the product page fetched through the ingress gateway.",
-                  features={"WeightedRouting", "GatewayHTTP"}, parallel=False,
+                  features={"WeightedRouting", "GatewayHTTP"},
                   manifests=(*BOOKINFO_BASE, *(manifest for manifest, _ in BOOKINFO_SHIFTS.values())))
 def test_bookinfo_traffic_shifting(scenario, mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     manifest, expected = BOOKINFO_SHIFTS[scenario]
@@ -63,7 +63,7 @@ def test_bookinfo_traffic_shifting(scenario, mesh_config, mesh_ingress, mesh_tim
 
 @conformance_test("header-routing-jason", "end-user: jason goes to reviews v2, everyone else (including 'Jason') "
                   "to v1: directly from a meshed client, and for a user logged in to the product page.",
-                  features={"HeaderRouting"}, parallel=False,
+                  features={"HeaderRouting"},
                   manifests=(*BOOKINFO_BASE, "bookinfo/networking/virtual-service-all-v1.yaml",
                              "bookinfo/networking/virtual-service-reviews-test-v2.yaml"))
 def test_header_routing(mesh_config, mesh_meshed_client, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]

@@ -85,7 +85,7 @@ def _hop_problems(hops: dict[str, dict[str, Any]], expect: dict[str, str]) -> li
                   "no trace context reaches productpage, details, reviews and ratings with one x-request-id "
                   "(made by the proxy when absent) and the incoming trace ids and sampling flag at every hop "
                   f"({SAMPLE} requests each: a 5 % breakage is seen with probability 1 - 1e-4).",
-                  features={"TraceContext"}, parallel=False, manifests=BOOKINFO)
+                  features={"TraceContext"}, manifests=BOOKINFO)
 def test_trace_context(variant, mesh_platform, mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     w3c, b3, with_request_id = VARIANTS[variant]
     marker = mesh_config.apply_manifest(*BOOKINFO)

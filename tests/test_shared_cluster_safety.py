@@ -1,6 +1,6 @@
 """Shared-cluster safety: a test's objects are named after it (references follow), its cleanup removes
-only what it applied, and on a platform whose workers share one mesh the units declared parallel=False
-run on one xdist worker."""
+only what it applied, and on a platform whose workers share one mesh units whose claims overlap take turns
+(suite/claims.py, suite/turns.py)."""
 
 from __future__ import annotations
 
@@ -80,38 +80,55 @@ def test_cleanup_deletes_only_what_the_test_applied() -> None:
 
 
 UNITS = '''
-import os, json
-from pathlib import Path
+import json, os, time
 from meshconform.suite.unit import conformance_test
 
-def _note(name):
-    with open(os.environ["SERIAL_NOTES"], "a") as f:
-        f.write(json.dumps([name, os.environ.get("PYTEST_XDIST_WORKER", "main")]) + "\\n")
+def _hold(name):
+    # Stands for a test's work on the mesh: long enough that two units run at once would overlap in time.
+    started = time.time()
+    time.sleep(0.3)
+    with open(os.environ["TURN_NOTES"], "a") as f:
+        f.write(json.dumps([name, os.environ.get("PYTEST_XDIST_WORKER", "main"), started, time.time()]) + "\\n")
 
-@conformance_test("serial-one", "x", features={"MTLSStrict"}, parallel=False)
-def test_serial_one(mesh_platform): _note("serial-one")
+@conformance_test("echo-abort", "x", features={"FaultAbort"}, manifests=("fault/echo-abort.yaml",))
+def test_echo_abort(mesh_platform): _hold("echo-abort")
 
-@conformance_test("serial-two", "x", features={"MTLSPermissive"}, parallel=False)
-def test_serial_two(mesh_platform): _note("serial-two")
+@conformance_test("echo-weights", "x", features={"WeightedRouting"}, manifests=("routing/echo-weighted.yaml",))
+def test_echo_weights(mesh_platform): _hold("echo-weights")
 
-@conformance_test("serial-three", "x", features={"Authorization"}, parallel=False)
-def test_serial_three(mesh_platform): _note("serial-three")
+@conformance_test("echo-delay", "x", features={"FaultDelay"}, manifests=("fault/echo-delay.yaml",))
+def test_echo_delay(mesh_platform): _hold("echo-delay")
 
-@conformance_test("free-one", "x", features={"WeightedRouting"})
-def test_free_one(mesh_platform): _note("free-one")
+@conformance_test("alone", "x", features={"MTLSStrict"}, parallel=False)
+def test_alone(mesh_platform): _hold("alone")
+
+@conformance_test("books", "x", features={"BookinfoScenarios"},
+                  manifests=("bookinfo/networking/virtual-service-all-v1.yaml",))
+def test_books(mesh_platform): _hold("books")
+
+def test_users_own(mesh_platform): _hold("users-own")
 '''
 
 
-def test_units_declared_serial_share_one_worker_on_a_shared_platform(tmp_path: Path) -> None:
+def test_units_whose_claims_overlap_never_run_at_once_on_a_shared_platform(tmp_path: Path) -> None:
+    """Two workers share one mesh: the three units claiming echo run one after another, the unit declared
+    parallel=False and the user's own test (no declared claims) run alone."""
     (tmp_path / "test_units.py").write_text(UNITS)
     notes = tmp_path / "notes.jsonl"
     here = Path(__file__).parent / "platforms"
-    env = {**os.environ, "MESHCONFORM_PLATFORMS": "minimal_platform:SHARED_PLATFORM", "SERIAL_NOTES": str(notes),
+    env = {**os.environ, "MESHCONFORM_PLATFORMS": "minimal_platform:SHARED_PLATFORM", "TURN_NOTES": str(notes),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(here), os.environ.get("PYTHONPATH")]))}
     run = subprocess.run([sys.executable, "-m", "pytest", str(tmp_path / "test_units.py"), "-q", "-n", "2",
                           "-p", "no:cacheprovider", "--import-mode=importlib", "--mesh-platform=minimal-shared",
                           f"--mesh-report-dir={tmp_path / 'run'}"], env=env, capture_output=True, text=True,
                          timeout=180)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    where = dict(json.loads(line) for line in notes.read_text().splitlines())
-    assert len({where["serial-one"], where["serial-two"], where["serial-three"]}) == 1, where
+    spans = {name: (worker, start, end) for name, worker, start, end in map(json.loads, notes.read_text().splitlines())}
+    assert len(spans) == 6 and len({worker for worker, _, _ in spans.values()}) == 2, spans
+
+    def overlap(a: str, b: str) -> bool:
+        return spans[a][1] < spans[b][2] and spans[b][1] < spans[a][2]
+    for a, b in [("echo-abort", "echo-weights"), ("echo-abort", "echo-delay"), ("echo-weights", "echo-delay")]:
+        assert not overlap(a, b), f"{a} and {b} both claim echo but ran at once: {spans[a]} {spans[b]}"
+    for alone in ("alone", "users-own"):
+        assert not [other for other in spans if other != alone and overlap(alone, other)], (alone, spans)

@@ -79,7 +79,7 @@ class PlatformKind:
     preflight: Callable[[Mapping[str, Any]], None] | None = None
     # The whole plan, as text, without touching anything (`--dry-run`).
     plan: Callable[[Mapping[str, Any]], str] | None = None
-    # True: xdist workers share one mesh (a cluster), so units declared parallel=False run on one worker.
+    # True: xdist workers share one mesh (a cluster), so units take turns by their claims (suite/turns.py).
     # False: every worker has a platform of its own (local), so every test is isolated anyway.
     shared: bool = False
 

@@ -21,6 +21,10 @@ class Timeouts:
     # Where a platform cannot tell what is under way (SupportsInFlight): a count of late arrivals (a mirror's copies,
     # tries a caller gave up on) is taken as final once unchanged this long.
     settle_quiet: float = 0.4
+    # On a mesh the run's xdist workers share: how long a unit may wait for its turn (suite/turns.py), behind units
+    # that run whole tests on a real cluster, and how often it looks.
+    turn_wait: float = 1800.0
+    turn_poll: float = 0.02
 
     def with_overrides(self, pairs: list[str]) -> tuple[Timeouts, dict[str, float]]:
         names = {f.name: f.type for f in fields(self)}

@@ -1,10 +1,10 @@
 """A conformance test is a small declared unit: id, description, features, the manifests it applies
-(see suite/manifests.py) and whether it may share a cluster with other tests running in parallel.
+(see suite/manifests.py) and whether it may share a mesh with other tests running at the same time.
 
-`parallel=False` matters on shared clusters (kind): such tests change namespace-wide or mesh-wide
-policy, so they carry one xdist group and, on a platform whose workers share one mesh, run on one
-worker (the plugin switches xdist's loadgroup on there). On the local platform every xdist worker has
-a platform of its own, so all tests are isolated and the group is not used."""
+`parallel=False` matters where the run's xdist workers share one mesh (kind, cluster): the unit runs alone there.
+Others take turns by what their manifests claim (suite/claims.py): a unit whose traffic or config reaches beyond
+the services its manifests name must say parallel=False. On the local platform every xdist worker has a platform
+of its own, so all tests are isolated anyway."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ import pytest
 from meshconform.suite.features import ALL_FEATURES
 
 F = TypeVar("F", bound=Callable[..., Any])
-SERIAL_GROUP = "meshconform-serial"
 REGISTRY: dict[str, ConformanceTest] = {}
 
 
@@ -48,8 +47,6 @@ def conformance_test(id: str, description: str, features: set[str], manifests: t
         if _DEFINED_AT.setdefault(id, where) != where:
             raise ValueError(f"conformance test id {id!r} declared twice: {_DEFINED_AT[id]} and {where}")
         REGISTRY[id] = unit
-        if not parallel:
-            function = pytest.mark.xdist_group(SERIAL_GROUP)(function)
         return pytest.mark.mesh_conformance(unit)(function)  # type: ignore[no-any-return]
     return decorate
 

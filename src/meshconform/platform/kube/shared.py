@@ -1,5 +1,6 @@
 """One cluster platform per run, shared by the run's pytest-xdist workers (the registry marks cluster platforms
-`shared`: the suite keeps each test's objects apart by name, and runs units declared parallel=False on one worker).
+`shared`: the suite keeps each test's objects apart by name, and units whose claims overlap take turns, see
+suite/turns.py).
 
 The run's record (what was set up, where, what was applied, who uses it) lives in the run folder, under a file
 lock. The first worker to arrive brings everything up while the others wait on the lock, then join; each worker's
