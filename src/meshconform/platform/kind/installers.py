@@ -25,10 +25,10 @@ import yaml
 from meshconform.errors import PlatformError
 from meshconform.platform.kind import kindconfig, kubeprobe, tools
 from meshconform.platform.kind.settings import MeshSettings
-from meshconform.platform.kind.shared import SharedResource
 from meshconform.platform.kind.timeouts import TIMEOUTS, install_deadline
 from meshconform.platform.kind.toolbox import Toolbox
 from meshconform.platform.kube.contracts import ClusterAccess
+from meshconform.platform.sharing import SharedResource
 
 ISTIO_NAMESPACE = "istio-system"
 GATEWAY_SERVICE = "istio-ingressgateway"  # istioctl's default-profile gateway; the Helm release gets the same name

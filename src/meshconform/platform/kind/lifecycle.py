@@ -20,10 +20,10 @@ from meshconform.errors import PlatformError
 from meshconform.platform.kind import engine as engines
 from meshconform.platform.kind import kindconfig, kubeprobe, tools
 from meshconform.platform.kind.settings import KindSettings, MeshSettings
-from meshconform.platform.kind.shared import SharedResource
 from meshconform.platform.kind.timeouts import TIMEOUTS
 from meshconform.platform.kind.toolbox import Toolbox
 from meshconform.platform.kube.contracts import LOAD_NODE_PORTS, ClusterAccess
+from meshconform.platform.sharing import SharedResource
 
 PRIVATE_DIR = ".private"  # in the run folder, mode 0700: kubeconfigs (client keys); CI never uploads it
 

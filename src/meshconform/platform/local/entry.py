@@ -21,9 +21,18 @@ def _misbehave(settings: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(v.strip() for v in str(settings.get("misbehave") or "").split(",") if v.strip())
 
 
+MISBEHAVE = PlatformOption("misbehave", "comma-separated deliberate misbehaviours of the local platform "
+                                        "(self-tests only)", choices=_misbehaviours)
+
+
 def _create(context: PlatformContext) -> Platform:
     from meshconform.platform.local.platform import LocalPlatform
     return LocalPlatform(context.folder, misbehave=_misbehave(context.settings))
+
+
+def _create_shared(context: PlatformContext) -> Platform:
+    from meshconform.platform.local.shared import SharedLocalPlatform
+    return SharedLocalPlatform(context.session_dir, context.worker, misbehave=_misbehave(context.settings))
 
 
 def _attach(folder: Path, settings: Mapping[str, Any]) -> Platform:
@@ -43,6 +52,16 @@ PLATFORM = PlatformKind(
             "configured by meshconform's own translator. Not Istio.",
     create=_create,
     attach=_attach,
-    options=(PlatformOption("misbehave", "comma-separated deliberate misbehaviours of the local platform "
-                                         "(self-tests only)", choices=_misbehaviours),),
+    options=(MISBEHAVE,),
+)
+
+# One local platform for all of a run's xdist workers, which take turns as on a cluster (platform/local/shared.py).
+SHARED = PlatformKind(
+    name="local-shared",
+    summary="the local platform shared by a run's xdist workers, which take turns by what each test claims, as "
+            "on a cluster: proves the claims with real traffic. Not Istio.",
+    create=_create_shared,
+    attach=_attach,
+    options=(MISBEHAVE,),
+    shared=True,
 )
