@@ -4,6 +4,7 @@ with real traffic on one platform, which is gone afterwards."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,3 +37,24 @@ def test_checks_take_turns_on_one_local_platform_shared_by_two_workers(tmp_path:
     assert {"claim-echo.lock", "claim-reviews.lock", "claim-ingress.lock", "mesh.lock"} <= {
         p.name for p in (tmp_path / "turns").iterdir()}
     assert not [p for p in tmp_path.glob("platform-gw*/platform.json")], "a worker brought up a platform of its own"
+
+
+def test_the_cli_finds_and_takes_down_a_shared_local_platform(tmp_path: Path) -> None:
+    """`up`, `status` and `down` work on it as on any platform (the registry's record is in the worker's own folder,
+    the processes in the shared one): `down` leaves nothing running."""
+    env = {**os.environ, "MESHCONFORM_REPORTS": str(tmp_path)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "meshconform.cli", *args], env=env, capture_output=True,
+                              text=True, timeout=300)
+    up = cli("up", "--platform", "local-shared")
+    try:
+        assert up.returncode == 0, up.stderr
+        [shared] = tmp_path.glob(f"*/{SHARED_FOLDER}")
+        assert LocalPlatform(shared).is_up()
+        status = cli("status")
+        assert status.returncode == 0 and "default/productpage-v1" in status.stdout, status.stderr
+    finally:
+        down = cli("down")
+    assert down.returncode == 0, down.stderr
+    assert not LocalPlatform(shared).is_up(), "down left the shared platform's processes running"

@@ -1,7 +1,7 @@
 """One thing shared by every xdist worker of a run (the kind cluster, the installed mesh, the shared local
-platform): the first worker makes it while the others wait on a file lock in the run's folder, each worker registers as a user, and
-the last one out takes it down. The record (JSON beside the lock) says what was made and by whom, so a
-later `meshconform down` in another process removes exactly that."""
+platform): the first worker makes it while the others wait on a file lock in the run's folder, each worker
+registers as a user, and the last one out takes it down. The record (JSON beside the lock) says what was made
+and by whom, so a later `meshconform down` in another process removes exactly that."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ def _create(context: PlatformContext) -> Platform:
 
 def _create_shared(context: PlatformContext) -> Platform:
     from meshconform.platform.local.shared import SharedLocalPlatform
-    return SharedLocalPlatform(context.session_dir, context.worker, misbehave=_misbehave(context.settings))
+    return SharedLocalPlatform(context.folder, context.worker, misbehave=_misbehave(context.settings))
 
 
 def _attach(folder: Path, settings: Mapping[str, Any]) -> Platform:
@@ -44,6 +44,17 @@ def _attach(folder: Path, settings: Mapping[str, Any]) -> Platform:
     if wanted and platform.is_up():
         platform.misbehave_for_session(wanted)
     return platform
+
+
+def _attach_shared(folder: Path, settings: Mapping[str, Any]) -> Platform:
+    """The shared local platform as the worker recorded in `folder` uses it (its `down` leaves; the last one out
+    takes the platform down)."""
+    import json
+
+    from meshconform.platform.local.shared import SharedLocalPlatform
+    from meshconform.platform.registry import RECORD_FILE
+    worker = str(json.loads((folder / RECORD_FILE).read_text()).get("worker", "main"))
+    return SharedLocalPlatform(folder, worker, misbehave=_misbehave(settings))
 
 
 PLATFORM = PlatformKind(
@@ -61,7 +72,7 @@ SHARED = PlatformKind(
     summary="the local platform shared by a run's xdist workers, which take turns by what each test claims, as "
             "on a cluster: proves the claims with real traffic. Not Istio.",
     create=_create_shared,
-    attach=_attach,
+    attach=_attach_shared,
     options=(MISBEHAVE,),
     shared=True,
 )

@@ -25,10 +25,17 @@ BRING_UP_WAIT_S = 300.0  # a worker waits this long for another to bring the sha
 
 
 class SharedLocalPlatform(LocalPlatform):
-    def __init__(self, session_dir: Path, worker: str, misbehave: Collection[str] = frozenset()) -> None:
-        super().__init__(session_dir / SHARED_FOLDER, misbehave=misbehave)
-        self.worker = worker
-        self.shared = SharedResource(session_dir, "local-shared", BRING_UP_WAIT_S)
+    """Processes, config and logs live in the run's shared folder; `folder` is this worker's own, where the registry
+    records the platform, so `meshconform status` and `down` find it as they find any other."""
+
+    def __init__(self, own_folder: Path, worker: str, misbehave: Collection[str] = frozenset()) -> None:
+        super().__init__(own_folder.parent / SHARED_FOLDER, misbehave=misbehave)
+        self.own_folder, self.worker = own_folder, worker
+        self.shared = SharedResource(own_folder.parent, "local-shared", BRING_UP_WAIT_S)
+
+    @property
+    def folder(self) -> Path:
+        return self.own_folder
 
     def up(self) -> Endpoint:
         self.shared.acquire(self.worker, self._bring_up)
