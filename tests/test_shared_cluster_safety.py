@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from meshconform.meshapi.loader import load_text
 from meshconform.suite.manifests import name_after
 
@@ -77,6 +79,26 @@ def test_cleanup_deletes_only_what_the_test_applied() -> None:
     assert sorted(platform.deleted) == sorted(i.key for i in items)
     config.cleanup()  # nothing left to delete
     assert len(platform.deleted) == 3
+
+
+def test_on_a_shared_mesh_a_unit_applies_only_its_declared_manifests() -> None:
+    """Its turn is decided by its manifests' claims: config from elsewhere could meet another test's unseen. A test
+    of the user's own (no declared manifests) runs alone there, so it may apply anything."""
+    from meshconform.fixtures.plugin import MeshConfig
+
+    class Recorder:
+        applied: list[object] = []
+
+        def apply(self, resources: list[object]) -> None:
+            self.applied += resources
+    unit = MeshConfig(Recorder(), declared=("fault/echo-abort.yaml",), owner="fault-abort")  # type: ignore[arg-type]
+    unit.declared_only = True
+    with pytest.raises(ValueError, match="fault-abort: on a mesh shared .* applies only its declared manifests"):
+        unit.apply_yaml(CONFIG, "inline.yaml")
+    assert unit.applied == []
+    users_own = MeshConfig(Recorder(), owner="test_mine")  # type: ignore[arg-type]
+    users_own.declared_only = True
+    assert len(users_own.apply_yaml(CONFIG, "mine.yaml")) == 3
 
 
 UNITS = '''
