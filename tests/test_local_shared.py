@@ -31,6 +31,7 @@ def test_checks_take_turns_on_one_local_platform_shared_by_two_workers(tmp_path:
     report = yaml.safe_load((tmp_path / "conformance.yaml").read_text())
     results = {test["id"].partition("[")[0]: test["result"] for test in report["tests"]}
     assert set(results) == set(SELECTION) and set(results.values()) == {"passed"}, results
+    assert (report["underTest"]["instances"], report["underTest"]["workers"]) == (1, 2), report["underTest"]
     # One platform for both workers, taken in turns by claim, and taken down by the last worker out.
     assert LocalPlatform(tmp_path / SHARED_FOLDER).state.stopped, "the shared platform was not taken down"
     assert not LocalPlatform(tmp_path / SHARED_FOLDER).is_up()
