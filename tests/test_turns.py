@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,7 @@ def test_an_exclusive_unit_waits_for_shared_ones_and_later_shared_ones_wait_for_
     assert shared.inside.wait(10)
     alone = Holder(tmp_path, ALONE, "alone", log)
     alone.start()
+    _wait_until(lambda: _taker(tmp_path, "gate").startswith("alone"), "the exclusive unit to take the gate")
     assert not alone.inside.wait(0.3), "an exclusive unit got in beside a running one"
     later = Holder(tmp_path, BOOKS, "later", log)  # disjoint from `shared`: only the waiting exclusive unit stops it
     later.start()
@@ -77,6 +79,18 @@ def test_an_exclusive_unit_waits_for_shared_ones_and_later_shared_ones_wait_for_
     assert later.inside.wait(10)
     later.stop()
     assert log == ["shared in", "shared out", "alone in", "alone out", "later in", "later out"]
+
+
+def _taker(folder: Path, lock: str) -> str:
+    path = folder / f"{lock}.taker"
+    return path.read_text() if path.exists() else ""
+
+
+def _wait_until(condition: Callable[[], bool], what: str, cap_s: float = 10) -> None:
+    deadline = time.monotonic() + cap_s
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {cap_s} s for {what}"
+        time.sleep(POLL)
 
 
 def test_a_unit_that_waits_too_long_is_told_what_for_and_who_took_it(tmp_path: Path) -> None:
@@ -97,10 +111,8 @@ def test_the_locks_of_a_process_that_died_are_free(tmp_path: Path) -> None:
             "    Path(sys.argv[2]).touch(); time.sleep(60)\n")
     process = subprocess.Popen([sys.executable, "-c", code, str(tmp_path), str(ready)])
     try:
-        deadline = time.monotonic() + 30
-        while not ready.exists():
-            assert process.poll() is None and time.monotonic() < deadline, "the holder never took its turn"
-            time.sleep(POLL)
+        _wait_until(lambda: ready.exists() or process.poll() is not None, "the holder to take its turn", 30)
+        assert process.poll() is None, "the holder exited before taking its turn"
         with pytest.raises(TurnTimeout):
             with turn(tmp_path, ECHO, "waiting", 0.1, POLL):
                 pass
