@@ -4,6 +4,7 @@ and the locks of a process that died are free again."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from meshconform.suite.claims import Claims
-from meshconform.suite.turns import TurnTimeout, turn
+from meshconform.suite.turns import LOG, TurnTimeout, turn
 
 ECHO, BOOKS, ALONE = Claims(frozenset({"echo"})), Claims(frozenset({"reviews"})), Claims(frozenset(), True, "x")
 POLL = 0.005
@@ -58,6 +59,13 @@ def test_overlapping_claims_wait_and_disjoint_claims_do_not(tmp_path: Path) -> N
     second.stop()
     books.stop()
     assert log.index("first out") < log.index("second in")
+    # Every turn is logged for bench/bench_turns.py: who, with which claims, how long it waited and held them.
+    logged = [json.loads(line) for line in (tmp_path / LOG).read_text().splitlines()]
+    assert sorted(entry["holder"] for entry in logged) == ["books", "first", "second"]
+    first_turn, second_turn = (next(entry for entry in logged if entry["holder"] == h) for h in ("first", "second"))
+    assert second_turn["claims"] == "echo" and second_turn["waited_s"] > 0
+    # logged to the millisecond: allow the rounding of two figures
+    assert second_turn["began"] >= first_turn["began"] + first_turn["held_s"] - 0.002, (first_turn, second_turn)
 
 
 def test_an_exclusive_unit_waits_for_shared_ones_and_later_shared_ones_wait_for_it(tmp_path: Path) -> None:

@@ -7,11 +7,12 @@ Locks are flock(2) on files in one folder of the run:
   shared holders on the other workers cannot starve it;
 - one file per claim, held exclusively, taken in sorted order after `mesh` (one order everywhere: no deadlock).
 The kernel drops the locks of a process that dies, so a crashed worker never wedges the run. Each taker writes
-who it is beside the lock, for the error of a unit that waited too long."""
+who it is beside the lock, for the error of a unit that waited too long, and every turn is logged (`turns.jsonl`)."""
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import IO
 
 from meshconform.suite.claims import Claims
+
+LOG = "turns.jsonl"
 
 
 class TurnTimeout(AssertionError):
@@ -42,7 +45,19 @@ def turn(folder: Path, claims: Claims, holder: str, wait_s: float, poll_s: float
         for key in sorted(claims.keys):
             held.enter_context(_Lock(folder, f"claim-{key}", holder)).take(
                 fcntl.LOCK_EX, deadline, poll_s, f"service {key}")
-        yield time.monotonic() - started
+        waited, began = time.monotonic() - started, time.time()
+        try:
+            yield waited
+        finally:
+            _log(folder, {"holder": holder, "claims": claims.describe(), "waited_s": round(waited, 3),
+                          "began": round(began, 3), "held_s": round(time.time() - began, 3)})
+
+
+def _log(folder: Path, entry: dict[str, object]) -> None:
+    """One line per turn in `turns.jsonl` (bench/bench_turns.py reads it): who held which claims, how long it
+    waited and held them. One write of one line in append mode: workers' lines never interleave."""
+    with open(folder / LOG, "a") as out:
+        out.write(json.dumps(entry) + "\n")
 
 
 class _Lock:
