@@ -189,7 +189,7 @@ def _judged(attempt, mesh_result) -> None:  # type: ignore[no-untyped-def]
                   f"{MIN_REQUESTS_PER_INTERVAL} requests in the first interval, sent one at a time; fewer: the "
                   f"attempt is too slow to judge and is run again). The policy is the routed "
                   f"subset's, under a rule-level one that would never eject (a subset's field replaces the rule's).",
-                  features={"OutlierDetection"}, manifests=(MANIFEST,), parallel=False)
+                  features={"OutlierDetection"}, manifests=(MANIFEST,))
 def test_outlier_ejection(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     _judged(lambda: _ejection_attempt(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result), mesh_result)
 
@@ -232,7 +232,7 @@ def _ejection_attempt(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_resul
                   f"still answering (>= {KEPT_ERRORS} of its 500s). Requests one at a time until that is decided: a "
                   f"conforming mesh decides within {DECIDED_WITHIN} requests (false failure < 1e-7), a mesh that "
                   f"does not eject passes with probability < 4e-7.",
-                  features={"OutlierDetection"}, manifests=(MANIFEST,), parallel=False)
+                  features={"OutlierDetection"}, manifests=(MANIFEST,))
 def test_outlier_max_ejection_percent(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     _judged(lambda: _max_percent_attempt(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result), mesh_result)
 

@@ -283,7 +283,7 @@ def _tries_at_v1(platform, timeouts, path: str, replies: list) -> Counter[int]: 
                   "maxRetries 1000 would allow every retry) allows one retry outstanding at a time, so of 4 "
                   "concurrent requests failing slowly (500 after 0.3 s, retries.attempts 2 on 5xx) one is retried "
                   "and the others' retries overflow: tried once.",
-                  features={"CircuitBreaking", "Retries"}, manifests=(RETRY_BUDGET,), parallel=False)
+                  features={"CircuitBreaking", "Retries"}, manifests=(RETRY_BUDGET,))
 def test_circuit_breaking_retries(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     marker = mesh_config.apply_manifest(RETRY_BUDGET)
     wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
