@@ -40,7 +40,7 @@ _IGNORED_KINDS = frozenset({"Secret"})  # named after the test (a gateway's cred
 
 @dataclass(frozen=True)
 class Claims:
-    """`services` (and `ingress`) a unit's config touches; `exclusive`: it needs the mesh alone (`why`)."""
+    """`keys`: the services (and `ingress`) a unit's config touches; `exclusive`: it needs the mesh alone (`why`)."""
 
     keys: frozenset[str]
     exclusive: bool = False

@@ -4,6 +4,7 @@ Kept free of heavy imports: the registry loads this module whenever platforms ar
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,6 @@ def _attach(folder: Path, settings: Mapping[str, Any]) -> Platform:
 def _attach_shared(folder: Path, settings: Mapping[str, Any]) -> Platform:
     """The shared local platform as the worker recorded in `folder` uses it (its `down` leaves; the last one out
     takes the platform down)."""
-    import json
-
     from meshconform.platform.local.shared import SharedLocalPlatform
     from meshconform.platform.registry import RECORD_FILE
     worker = str(json.loads((folder / RECORD_FILE).read_text()).get("worker", "main"))
