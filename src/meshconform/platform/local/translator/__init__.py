@@ -37,12 +37,13 @@ def translate(mesh: MeshSnapshot, certs: CertificatePaths, gateway_ports: Gatewa
     _refuse_rules_for_entries(mesh)
     outbound_by_namespace: dict[tuple[str, str], dict[str, Any]] = {}
     external = [*egress.entry_clusters(mesh, misbehave), egress.passthrough_cluster()]
+    outbound = clusters.outbound_clusters(mesh, misbehave)  # once: only a caller's certificate differs
     configs: dict[str, ProxyConfig] = {}
     for pod in mesh.pods:
         if not (pod.injected or pod.is_gateway):
             continue
         config_dir, log_path = proxy_paths(pod)
-        config = ProxyConfig(clusters=[*clusters.outbound_clusters(mesh, pod, certs, misbehave), *external])
+        config = ProxyConfig(clusters=[*(c.for_caller(pod, certs, misbehave) for c in outbound), *external])
         if pod.is_gateway:
             config.listeners, config.routes = listeners.gateway_config(
                 mesh, pod, gateway_ports, certs, config_dir, log_path, misbehave)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from meshconform.meshapi.durations import envoy_duration
@@ -47,8 +48,28 @@ def selected_pods(mesh: MeshSnapshot, service: Service, subset: Subset | None,
             and all(p.labels.get(k) == v for k, v in wanted.items())]
 
 
-def outbound_clusters(mesh: MeshSnapshot, caller: Pod, certs: CertificatePaths,
-                      misbehave: Misbehaviours = frozenset()) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class OutboundCluster:
+    """One outbound cluster as every caller has it, but for the caller's own certificate in its mTLS socket:
+    computed once per translation (the endpoints' selection and mTLS modes scan the whole mesh), rendered per
+    caller."""
+
+    sni: str
+    identities: list[str]
+    policy: TrafficPolicy
+    head: dict[str, Any]  # the fields before the TLS ones (kept in this order: the files stay byte-identical)
+    tail: dict[str, Any]  # and after
+
+    def for_caller(self, caller: Pod, certs: CertificatePaths, misbehave: Misbehaviours) -> dict[str, Any]:
+        if Misbehaviour.MTLS_PLAINTEXT in misbehave:
+            tls_fields: dict[str, Any] = {"transport_socket": mtls.RAW}
+        else:
+            tls_fields = mtls.client_tls(self.policy, mtls.upstream_mtls(certs, caller, self.sni, self.identities))
+        return {**self.head, **tls_fields, **self.tail}
+
+
+def outbound_clusters(mesh: MeshSnapshot, misbehave: Misbehaviours = frozenset()) -> list[OutboundCluster]:
+    """Every (service x port x subset) cluster of the mesh; `OutboundCluster.for_caller` completes one."""
     clusters = []
     for service in mesh.services:
         rule = destination_rule_for(mesh, service)
@@ -60,14 +81,13 @@ def outbound_clusters(mesh: MeshSnapshot, caller: Pod, certs: CertificatePaths,
                 if Misbehaviour.SUBSET_POLICY_IGNORED in misbehave:
                     own = None
                 policy = (base_policy or TrafficPolicy()).overlay(own)
-                clusters.append(_outbound_cluster(mesh, caller, certs, service, port.port, port.container_port,
-                                                  subset, policy, misbehave))
+                clusters.append(_outbound_cluster(mesh, service, port.port, port.container_port, subset, policy,
+                                                  misbehave))
     return clusters
 
 
-def _outbound_cluster(mesh: MeshSnapshot, caller: Pod, certs: CertificatePaths, service: Service, port: int,
-                      target_port: int, subset: Subset | None, policy: TrafficPolicy,
-                      misbehave: Misbehaviours) -> dict[str, Any]:
+def _outbound_cluster(mesh: MeshSnapshot, service: Service, port: int, target_port: int, subset: Subset | None,
+                      policy: TrafficPolicy, misbehave: Misbehaviours) -> OutboundCluster:
     name = cluster_name(port, subset.name if subset else None, service.fqdn)
     pods = selected_pods(mesh, service, subset, misbehave)
     endpoints = []
@@ -78,16 +98,12 @@ def _outbound_cluster(mesh: MeshSnapshot, caller: Pod, certs: CertificatePaths, 
         endpoints.append(endpoint)
     sni = f"outbound_.{port}_.{subset.name if subset else ''}_.{service.fqdn}"
     identities = sorted({p.identity for p in pods})
-    socket = mtls.upstream_mtls(certs, caller, sni, identities)
     if Misbehaviour.MTLS_PLAINTEXT in misbehave:
         policy = policy.model_copy(update={"tls": None})
-        tls_fields: dict[str, Any] = {"transport_socket": mtls.RAW}
-    else:
-        tls_fields = mtls.client_tls(policy, socket)
     pool = None if Misbehaviour.CIRCUIT_BREAKERS_IGNORED in misbehave else policy.connection_pool
     tcp = pool.tcp if pool else None
     http = pool.http if pool else None
-    cluster: dict[str, Any] = {
+    head: dict[str, Any] = {
         "name": name,
         "type": "STATIC",
         "connect_timeout": envoy_duration(tcp.connect_timeout if tcp and tcp.connect_timeout else 10.0),
@@ -101,21 +117,21 @@ def _outbound_cluster(mesh: MeshSnapshot, caller: Pod, certs: CertificatePaths, 
             "max_requests": http.http2_max_requests if http and http.http2_max_requests else MAX_UINT32,
             "max_retries": http.max_retries if http and http.max_retries is not None else MAX_UINT32,
         }]},
-        **tls_fields,
     }
+    tail: dict[str, Any] = {}
     if http and http.max_requests_per_connection:
-        cluster["typed_extension_protocol_options"] = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        tail["typed_extension_protocol_options"] = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
             "@type": HTTP_OPTIONS,
             "common_http_protocol_options": {"max_requests_per_connection": http.max_requests_per_connection},
             "explicit_http_config": {"http_protocol_options": {}},
         }}
     if policy.outlier_detection is not None and Misbehaviour.OUTLIER_DETECTION_IGNORED not in misbehave:
-        cluster["outlier_detection"] = _outlier_detection(policy)
+        tail["outlier_detection"] = _outlier_detection(policy)
         # As istiod: minHealthPercent (default 0) becomes the panic threshold, so ejected hosts stay out
         # however many are ejected (Envoy's own default of 50 % would route to them again).
-        cluster["common_lb_config"] = {"healthy_panic_threshold": {
+        tail["common_lb_config"] = {"healthy_panic_threshold": {
             "value": float(policy.outlier_detection.min_health_percent or 0)}}
-    return cluster
+    return OutboundCluster(sni, identities, policy, head, tail)
 
 
 def _lb_kind(policy: TrafficPolicy, misbehave: Misbehaviours) -> LoadBalancerKind:
