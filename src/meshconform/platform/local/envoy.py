@@ -153,7 +153,9 @@ class Admin:
             return False
 
     def stats(self, pattern: str, timeout: float = 2.0) -> dict[str, Any]:
-        body = self.get(f"/stats?format=json&filter={pattern}", timeout=timeout)
+        """The stats matching `pattern` that were ever set (`usedonly`: a third of the time of a full scan over a
+        sidecar's thousands of cluster stats). One never set is absent: read it as 0, or a version not yet run."""
+        body = self.get(f"/stats?format=json&usedonly&filter={pattern}", timeout=timeout)
         return {s["name"]: s.get("value") for s in json.loads(body).get("stats", []) if "name" in s}
 
     def config_dump(self, resource: str = "") -> dict[str, Any]:

@@ -102,7 +102,8 @@ class Processes:
             if time.monotonic() > deadline:
                 raise PlatformError(f"workloads not ready within {limit_s:.0f}s: {', '.join(sorted(waiting))}")
             time.sleep(delay)
-            delay = min(delay * 1.5, 0.2)
+            # Closely: an app is up ~0.25 s after its start, and a look is one loopback connect per pod waited on.
+            delay = min(delay * 1.5, 0.05)
 
     def raise_if_gone(self) -> None:
         """A process that is not running and will not be restarted (its keeper was killed) is named."""
