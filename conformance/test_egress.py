@@ -47,8 +47,8 @@ ALT_PORT = 8081  # its second port
 HIDDEN_HOST = "hidden.egress.meshconform.test"  # registered in legacy, exported there only
 CLIENT = ("default", "client")
 PER_CASE = 20
-TIMEOUT = 1.0  # the VirtualService's route timeout on the external host, seconds
-DELAY_MS = 3000  # what the outside server is asked to wait: well past TIMEOUT
+TIMEOUT = 0.5  # the VirtualService's route timeout on the external host, seconds (as request-timeout's)
+DELAY_MS = 1500  # what the outside server is asked to wait: well past TIMEOUT
 
 
 def _outside(mesh_config, mesh_platform: Platform, mesh_unmeshed_client, timeouts: Timeouts) -> Workload:  # type: ignore[no-untyped-def]

@@ -315,6 +315,8 @@ def test_circuit_breaking_retries(mesh_platform, mesh_config, mesh_meshed_client
         f"with at most 1 retry outstanding (subset budget's maxRetries 1), the retries of at least 2 of 4 "
         f"concurrent failing requests overflow "
         f"(tried once): tries per request {dict(per_request)}")
-    # Leave echo-v1 healthy for the next check.
+    # Leave echo-v1 healthy for the next check: told to stop failing now rather than waited out.
+    healed = mesh_meshed_client.send([Request("/meshconform/fail-for/0", host="echo:8080", method="POST")])[0]
+    assert healed.status == 200, healed.summary()
     wait_for(mesh_meshed_client, Request("/healed", host="echo:8080"), lambda r: r.status == 200, mesh_timeouts,
              "echo-v1 to stop failing")

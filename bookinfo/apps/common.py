@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -25,6 +26,7 @@ TRACE_HEADERS = ("traceparent", "tracestate", "x-b3-traceid", "x-b3-spanid", "x-
 # Answers the request ids of the requests this app is handling, as a JSON list ("" for a request without one), for
 # the local platform's SupportsInFlight (platform/local/observation.py reads it): not logged, not counted itself.
 IN_FLIGHT_PATH = "/meshconform/in-flight"
+CLIENT_CLOSED = 499  # the status logged for a request abandoned before it was answered (nginx's code for it)
 
 
 def _request_logger(path: str | None) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
@@ -43,6 +45,9 @@ def _request_logger(path: str | None) -> Callable[[web.Request, Handler], Awaita
             status = response.status
         except web.HTTPException as exc:
             status = exc.status
+            raise
+        except asyncio.CancelledError:
+            status = CLIENT_CLOSED  # the caller's proxy gave up on it (a timeout): logged now, not when it would end
             raise
         finally:
             if log is not None:
@@ -66,9 +71,13 @@ def make_app() -> web.Application:
     return web.Application(middlewares=[_request_logger(os.environ.get("MESHCONFORM_REQUEST_LOG"))])
 
 
-def serve(app: web.Application) -> None:
+def serve(app: web.Application, stop_when_abandoned: bool = False) -> None:
+    """`stop_when_abandoned`: a request whose connection closes (its caller's proxy gave up: a route or per-try
+    timeout) stops being handled there and then, so its record is written at once; otherwise the handler runs
+    to its end, as most servers do."""
     host, _, port = os.environ.get("MESHCONFORM_BIND", "127.0.0.1:9080").rpartition(":")
-    web.run_app(app, host=host, port=int(port), access_log=None, print=None, shutdown_timeout=1)
+    web.run_app(app, host=host, port=int(port), access_log=None, print=None, shutdown_timeout=1,
+                handler_cancellation=stop_when_abandoned)
 
 
 def outbound_transport() -> Transport:

@@ -4,7 +4,8 @@
 arrivals of a request id at this instance (later tries of the same request, e.g. retries, answer 200 at once), so
 a test can fail or slow down chosen attempts. `POST /meshconform/fail-for/<ms>` makes the one instance that
 receives it answer 500 to everything else for that long (it heals itself, so nothing is left failing). Every
-request is logged with its id."""
+request is logged with its id; one its caller's proxy gives up on (a timeout) stops there and is logged at once,
+with status 499."""
 
 from __future__ import annotations
 
@@ -74,7 +75,9 @@ async def echo(request: web.Request) -> web.Response:
 def main() -> None:
     app = make_app()
     app.router.add_route("*", "/{tail:.*}", echo)
-    serve(app)
+    # A try its caller's proxy gave up on is logged when it gives up: checks of timeouts and retries count tries
+    # without waiting out the delays they asked for.
+    serve(app, stop_when_abandoned=True)
 
 
 if __name__ == "__main__":
