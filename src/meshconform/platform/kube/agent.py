@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import select
 import socket
 import ssl
 import sys
@@ -37,6 +38,7 @@ _log_lock = threading.Lock()
 # POST /meshconform/fail-for/<ms>: the instance receiving it answers 500 to everything else that long (echo.py).
 FAIL_CONTROL = "/meshconform/fail-for/"
 _failing_until = [0.0]
+CLIENT_CLOSED = 499  # the status logged for a request abandoned before it was answered (as echo.py)
 # `/first/<n>/...` limits /status and /delay to the first n arrivals of a request id here (echo.py's later_try).
 _arrivals: dict[str, int] = {}  # insertion-ordered: the oldest ids are dropped past _ARRIVALS_KEPT
 _ARRIVALS_KEPT = 10_000
@@ -80,9 +82,13 @@ class EchoHandler(BaseHTTPRequestHandler):
             parts = []
         if len(parts) >= 2 and parts[-2] == "status" and parts[-1].isdigit():
             status = int(parts[-1])
-        if len(parts) >= 2 and parts[-2] == "delay" and parts[-1].isdigit():
-            time.sleep(int(parts[-1]) / 1000)
         host = self.headers.get("host", "")
+        if len(parts) >= 2 and parts[-2] == "delay" and parts[-1].isdigit() and self._abandoned_within(
+                int(parts[-1]) / 1000):
+            # Its caller's proxy gave up on it (a timeout): logged now, as echo.py does, not when the delay ends.
+            self.close_connection = True
+            self._log(started, path, host, CLIENT_CLOSED)
+            return
         data = {"pod": POD, "namespace": NAMESPACE, "service": SERVICE, "version": VERSION,
                 "method": self.command, "path": path, "host": host, "proto": self.request_version,
                 "headers": {k.lower(): v for k, v in self.headers.items()}, "body_bytes": len(body)}
@@ -97,6 +103,21 @@ class EchoHandler(BaseHTTPRequestHandler):
                 self.wfile.write(payload)
         finally:  # a try the caller gave up on (a per-try timeout) is still logged, as echo.py does
             self._log(started, path, host, status)
+
+    def _abandoned_within(self, seconds: float) -> bool:
+        """Wait `seconds`; True as soon as the caller closes the connection (nothing else arrives on it meanwhile:
+        a proxy does not pipeline requests)."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if select.select([self.connection], [], [], left)[0]:
+                try:
+                    closed = self.connection.recv(1, socket.MSG_PEEK) == b""
+                except OSError:
+                    closed = True
+                if closed:
+                    return True
+                time.sleep(max(0.0, end - time.monotonic()))  # data, not a close: wait the delay out
+        return False
 
     def _log(self, started: float, path: str, host: str, status: int) -> None:
         log_request({"time": started, "pod": POD, "method": self.command, "path": path, "host": host,
