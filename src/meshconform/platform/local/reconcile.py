@@ -5,6 +5,8 @@ Pure: a ConfigError here leaves the running platform untouched."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -54,6 +56,14 @@ def snapshot_of(items: Sequence[Sourced], state: RunState, misbehave: frozenset[
         snapshot = replace(snapshot, pods=[p if p.is_gateway else replace(p, service_account=p.deployment)
                                            for p in snapshot.pods])
     return snapshot, specs, pod_ips
+
+
+def inputs_key(items: Sequence[Sourced], state: RunState, misbehave: frozenset[Misbehaviour]) -> str:
+    """A digest of everything `compute` reads but the run's files (fixed for a platform): equal keys, equal
+    outcomes."""
+    inputs = [[[item.source, item.document] for item in items], state.pod_ips, state.block, state.gateway_ports,
+              sorted(misbehave)]
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def compute(items: Sequence[Sourced], state: RunState, files: RunFiles,
