@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from meshconform.errors import ConvergenceError, PlatformError
+from meshconform.platform.local.canonical import canonical_json
 from meshconform.platform.local.translator.envoy_types import CLUSTER, LISTENER, ROUTE_CONFIG
 from meshconform.platform.local.translator.model import ProxyConfig
 
@@ -85,8 +86,8 @@ def write_bootstrap(path: Path, node: str, admin_ip: str, xds_dir: Path) -> None
 
 def _encoded(resources: list[dict[str, Any]]) -> tuple[str, str]:
     """(version, JSON text) of an xDS file's resources: encoded once, the version is the hash of that text."""
-    body = json.dumps(resources, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(body.encode()).hexdigest()[:16], body
+    body = canonical_json(resources)
+    return hashlib.sha256(body).hexdigest()[:16], body.decode()
 
 
 @dataclass(frozen=True)

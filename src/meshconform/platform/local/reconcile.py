@@ -6,13 +6,13 @@ Pure: a ConfigError here leaves the running platform untouched."""
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from meshconform.errors import ConfigError, PlatformError
 from meshconform.meshapi.loader import Sourced
 from meshconform.platform.local import capabilities, topology
+from meshconform.platform.local.canonical import canonical_json
 from meshconform.platform.local.certificates import Certificates
 from meshconform.platform.local.misbehaviour import Misbehaviour
 from meshconform.platform.local.state import RunFiles, RunState
@@ -63,7 +63,7 @@ def inputs_key(items: Sequence[Sourced], state: RunState, misbehave: frozenset[M
     outcomes."""
     inputs = [[[item.source, item.document] for item in items], state.pod_ips, state.block, state.gateway_ports,
               sorted(misbehave)]
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(canonical_json(inputs)).hexdigest()
 
 
 def compute(items: Sequence[Sourced], state: RunState, files: RunFiles,

@@ -14,6 +14,7 @@ from typing import Any
 
 from meshconform.meshapi.loader import Sourced, parse_document
 from meshconform.platform.local.ca import write_private
+from meshconform.platform.local.canonical import canonical_json
 from meshconform.platform.local.translator.model import Pod
 
 
@@ -108,13 +109,13 @@ class ParsedResources:
     """Parsed copies of stored resources, reused while the stored documents are the same objects."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[int, str], Sourced] = {}
+        self._cache: dict[tuple[int, bytes], Sourced] = {}
 
     def of(self, stored: list[StoredResource]) -> list[tuple[int, Sourced]]:
         result = []
-        cache: dict[tuple[int, str], Sourced] = {}
+        cache: dict[tuple[int, bytes], Sourced] = {}
         for entry in stored:
-            key = (entry.seq, json.dumps(entry.document, sort_keys=True))
+            key = (entry.seq, canonical_json(entry.document))
             item = self._cache.get(key) or Sourced(parse_document(entry.document, entry.source), entry.source,
                                                    entry.document)
             cache[key] = item
