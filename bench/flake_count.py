@@ -53,7 +53,10 @@ def main() -> None:
     deadline = None
     if args.until:
         hour, minute = map(int, args.until.split(":"))
-        deadline = dt.datetime.now().replace(hour=hour, minute=minute, second=0, microsecond=0)
+        now = dt.datetime.now()
+        deadline = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if deadline <= now:  # a time already past today is tomorrow's (started at 23:50 --until 00:50: one hour)
+            deadline += dt.timedelta(days=1)
     runs: list[dict[str, object]] = []
     for number in range(1, args.runs + 1):
         if deadline is not None and dt.datetime.now() >= deadline:
