@@ -57,17 +57,17 @@ def test_fault_delay(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result
     base_p99 = sorted(r.latency for r in base)[98]
     marker = mesh_config.apply_manifest("fault/echo-delay.yaml", delay=f"{delay:g}s", percent=50)
     wait_for_marker(mesh_meshed_client, Request("/other", host="echo:8080"), marker, mesh_timeouts)
+    # Other paths, and the deprecated integer `percent: 100` (which delays every request), go with the sample's
+    # first batch, all at once: one delay's wait for all of them.
+    others = ([Request(f"/other/{i}", host="echo:8080") for i in range(20)]
+              + [Request(f"/deprecated-percent/{i}", host="echo:8080") for i in range(10)])
     sample = measure_shares(mesh_meshed_client, lambda i: Request(f"/fault/{i}", host="echo:8080"),
                             lambda r: "failed" if r.status != 200 else "delayed" if r.latency >= at_least else "prompt",
-                            {"delayed": 0.5, "prompt": 0.5}, DEFAULT_ALPHA, 0.1, concurrency=400, batch=200)
+                            {"delayed": 0.5, "prompt": 0.5}, DEFAULT_ALPHA, 0.1, concurrency=400, batch=200,
+                            alongside=others)
     upper = delay + base_p99 + 1.0
     delayed = [r.latency for r in sample.replies if r.latency >= at_least]
-    # Other paths, and the deprecated integer `percent: 100` (which delays every request), in one batch sent
-    # all at once: a single delay's wait for all of them.
-    replies = mesh_meshed_client.send([Request(f"/other/{i}", host="echo:8080") for i in range(20)]
-                                      + [Request(f"/deprecated-percent/{i}", host="echo:8080") for i in range(10)],
-                                      concurrency=30)
-    untouched, integer = replies[:20], replies[20:]
+    untouched, integer = sample.alongside[:20], sample.alongside[20:]
     mesh_result.figure("integer_percent_latency_s", sorted(round(r.latency, 3) for r in integer))
     mesh_result.figure("delayed", sample.to_json())
     mesh_result.figure("delayed_latency_s", {"min": min(delayed, default=None), "max": max(delayed, default=None),

@@ -207,6 +207,17 @@ def test_measure_shares_runs_the_design_batch_by_batch() -> None:
     assert not sample.passed and sample.sent < 500, sample.describe()
 
 
+def test_requests_alongside_go_with_the_first_batch_and_are_not_counted() -> None:
+    vantage = FakeVantage(0.5, seed=6)
+    others = [Request(f"/other/{i}") for i in range(7)]
+    sample = measure_shares(vantage, lambda i: Request(f"/x/{i}"), lambda r: r.headers["v"],
+                            {"v1": 0.5, "v2": 0.5}, DEFAULT_ALPHA, 0.05, alongside=others)
+    assert vantage.batches[0] == 50 + 7 and set(vantage.batches[1:]) <= {50}, vantage.batches
+    assert [r.path for r in sample.alongside] == [r.path for r in others]
+    assert sample.sent == len(sample.replies) == sum(vantage.batches) - 7 == sum(sample.counts.values())
+    assert all(r.path.startswith("/x/") for r in sample.replies)
+
+
 def test_measure_counted_refuses_a_short_batch() -> None:
     with pytest.raises(ValueError, match="came back with"):
         measure_counted(lambda first, size: {"mirrored": size // 2}, {"mirrored": 0.5, "not_mirrored": 0.5},

@@ -9,7 +9,7 @@ On a conforming mesh that takes 140 to 476 requests on average per check (the fi
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ class ShareSample:
     batch: int
     stop_reason: str
     replies: list[Response] = field(default_factory=list)
+    alongside: list[Response] = field(default_factory=list)  # see measure_shares; never counted
 
     @property
     def stopped_early(self) -> bool:
@@ -89,16 +90,23 @@ def measure_counted(send_batch: Callable[[int, int], Mapping[str, int]], expecte
 
 def measure_shares(vantage: Vantage, make_request: Callable[[int], Request], classify: Callable[[Response], str],
                    expected: dict[str, float], alpha: float, tolerance: float, exclusive: bool = True,
-                   concurrency: int = 20, batch: int = DEFAULT_BATCH) -> ShareSample:
+                   concurrency: int = 20, batch: int = DEFAULT_BATCH, alongside: Sequence[Request] = ()
+                   ) -> ShareSample:
     """Send requests from `vantage` in batches until the sequential test on `expected` decides
-    (see measure_counted); the replies are kept on the sample."""
+    (see measure_counted); the replies are kept on the sample. `alongside`: other requests of the check, sent in
+    the first batch's send and never counted, their replies on `sample.alongside` (a check whose every batch
+    waits on a timer then waits once, not twice)."""
     replies: list[Response] = []
+    others: list[Response] = []
 
     def send_batch(first: int, size: int) -> Counter[str]:
-        got = vantage.send([make_request(i) for i in range(first, first + size)], concurrency=concurrency)
+        extra = list(alongside) if first == 0 else []
+        got = vantage.send([make_request(i) for i in range(first, first + size)] + extra, concurrency=concurrency)
+        others.extend(got[size:])
+        got = got[:size]
         replies.extend(got)
         return Counter(classify(reply) for reply in got)
 
     sample = measure_counted(send_batch, expected, alpha, tolerance, exclusive, batch)
-    sample.replies = replies
+    sample.replies, sample.alongside = replies, others
     return sample
