@@ -43,7 +43,7 @@ def translate(mesh: MeshSnapshot, certs: CertificatePaths, gateway_ports: Gatewa
         if not (pod.injected or pod.is_gateway):
             continue
         config_dir, log_path = proxy_paths(pod)
-        config = ProxyConfig(clusters=[*(c.for_caller(pod, certs, misbehave) for c in outbound), *external])
+        config = ProxyConfig(clusters=[*(c.for_caller(pod, certs) for c in outbound), *external])
         if pod.is_gateway:
             config.listeners, config.routes = listeners.gateway_config(
                 mesh, pod, gateway_ports, certs, config_dir, log_path, misbehave)

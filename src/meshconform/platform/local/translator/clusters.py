@@ -59,9 +59,10 @@ class OutboundCluster:
     policy: TrafficPolicy
     head: dict[str, Any]  # the fields before the TLS ones (kept in this order: the files stay byte-identical)
     tail: dict[str, Any]  # and after
+    plaintext: bool = False  # the mtls-plaintext misbehaviour: a raw socket for every caller
 
-    def for_caller(self, caller: Pod, certs: CertificatePaths, misbehave: Misbehaviours) -> dict[str, Any]:
-        if Misbehaviour.MTLS_PLAINTEXT in misbehave:
+    def for_caller(self, caller: Pod, certs: CertificatePaths) -> dict[str, Any]:
+        if self.plaintext:
             tls_fields: dict[str, Any] = {"transport_socket": mtls.RAW}
         else:
             tls_fields = mtls.client_tls(self.policy, mtls.upstream_mtls(certs, caller, self.sni, self.identities))
@@ -98,7 +99,8 @@ def _outbound_cluster(mesh: MeshSnapshot, service: Service, port: int, target_po
         endpoints.append(endpoint)
     sni = f"outbound_.{port}_.{subset.name if subset else ''}_.{service.fqdn}"
     identities = sorted({p.identity for p in pods})
-    if Misbehaviour.MTLS_PLAINTEXT in misbehave:
+    plaintext = Misbehaviour.MTLS_PLAINTEXT in misbehave
+    if plaintext:
         policy = policy.model_copy(update={"tls": None})
     pool = None if Misbehaviour.CIRCUIT_BREAKERS_IGNORED in misbehave else policy.connection_pool
     tcp = pool.tcp if pool else None
@@ -131,7 +133,7 @@ def _outbound_cluster(mesh: MeshSnapshot, service: Service, port: int, target_po
         # however many are ejected (Envoy's own default of 50 % would route to them again).
         tail["common_lb_config"] = {"healthy_panic_threshold": {
             "value": float(policy.outlier_detection.min_health_percent or 0)}}
-    return OutboundCluster(sni, identities, policy, head, tail)
+    return OutboundCluster(sni, identities, policy, head, tail, plaintext)
 
 
 def _lb_kind(policy: TrafficPolicy, misbehave: Misbehaviours) -> LoadBalancerKind:
