@@ -30,6 +30,9 @@ def exact_url(url: str) -> URL:
     kept, so checks can send a mixed-case Host (AuthorizationPolicy hosts match it ignoring case). The path and
     query are yarl's usual encoding."""
     parsed = URL(url)
+    written = url.split("/", 3)[2] if url.count("/") >= 2 else ""
+    if parsed.raw_authority == written:  # nothing lowercased: the parse is the URL as written (most requests)
+        return parsed
     return URL.build(scheme=parsed.scheme, authority=urlsplit(url).netloc, path=parsed.raw_path,
                      query_string=parsed.raw_query_string, fragment=parsed.raw_fragment, encoded=True)
 

@@ -79,6 +79,10 @@ def write_bootstrap(path: Path, node: str, admin_ip: str, xds_dir: Path) -> None
         "node": {"id": node, "cluster": node},
         "admin": {"address": {"socket_address": {"address": admin_ip, "port_value": ADMIN_PORT}}},
         "dynamic_resources": {"lds_config": source("lds.json"), "cds_config": source("cds.json")},
+        # No tags extracted from stat names, as Istio's own bootstrap has it (envoy_bootstrap.json): Envoy's ~40
+        # default tag regexes ran on every stat of every cluster built, a quarter of the CPU a changed cluster
+        # costs. Nothing here reads tags; stats are read by full name.
+        "stats_config": {"use_all_default_tags": False},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(bootstrap, indent=1))

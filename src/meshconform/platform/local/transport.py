@@ -4,6 +4,7 @@ resolves a service name to one of its endpoints from the platform's services tab
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import os
@@ -18,6 +19,7 @@ from meshconform.traffic.transport import Target, Transport
 # them only to name an original destination.
 
 
+@functools.lru_cache(maxsize=4096)  # a batch names a few hosts thousands of times
 def is_address(host: str) -> bool:
     """'127.1.2.3:8080' or '127.1.2.3': an address the app would connect to without a name lookup."""
     try:
