@@ -166,17 +166,32 @@ def test_retry_on_conditions(mesh_platform, mesh_config, mesh_meshed_client, mes
 
 
 @conformance_test("default-retry-policy", "A route without `retries` follows Istio's default retry policy (1.28 and "
-                  "later): a 503 from the app is not retried, 10 of 10 requests reach echo exactly once.",
+                  "later: 2 retries on connect-failure, refused-stream, unavailable, cancelled): a 503 from the app "
+                  "is not retried (10 of 10 requests reach echo exactly once); an answer carrying gRPC status 14 "
+                  "(unavailable) is tried 3 times, one carrying 13 (internal, not a default condition) once.",
                   features={"Retries"}, manifests=(SUBSET, "interactions/echo-retry-on.yaml"))
 def test_default_retry_policy(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     marker = mesh_config.apply_manifest(SUBSET, "interactions/echo-retry-on.yaml")
     wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
-    replies = mesh_meshed_client.send([Request(f"/default/status/503?i={i}", host="echo:8080") for i in range(10)])
+    # One batch, three kinds: echo answers each with what its path asks (a status, or a gRPC status header).
+    kinds = {"503": "/default/status/503", "unavailable": "/default/grpc-status/14",
+             "internal": "/default/grpc-status/13"}
+    sent = [(kind, Request(f"{path}?i={i}", host="echo:8080")) for kind, path in kinds.items() for i in range(10)]
+    replies = mesh_meshed_client.send([request for _, request in sent])
     tries = _tries(mesh_platform, replies, mesh_timeouts)
-    mesh_result.figure("tries_per_request", _tries_counted(tries))
-    assert all(r.status == 503 for r in replies), outcomes(replies)
-    assert all(len(t) == 1 for t in tries.values()), (
-        f"the default retry policy does not retry a 503 from the app: tries per request {_tries_counted(tries)}")
+    by_kind = {kind: {r.request_id: tries.get(r.request_id, []) for (k, _), r in zip(sent, replies, strict=True)
+                      if k == kind} for kind in kinds}
+    mesh_result.figure("tries_per_request", {kind: _tries_counted(t) for kind, t in by_kind.items()})
+    assert all(r.status == 503 for (k, _), r in zip(sent, replies, strict=True) if k == "503"), outcomes(replies)
+    assert all(len(t) == 1 for t in by_kind["503"].values()), (
+        f"the default retry policy does not retry a 503 from the app: tries per request "
+        f"{_tries_counted(by_kind['503'])}")
+    assert all(len(t) == 3 for t in by_kind["unavailable"].values()), (
+        f"the default retry policy retries gRPC status 14 (unavailable) twice, 3 tries: tries per request "
+        f"{_tries_counted(by_kind['unavailable'])}")
+    assert all(len(t) == 1 for t in by_kind["internal"].values()), (
+        f"gRPC status 13 (internal) is not a default retry condition: tries per request "
+        f"{_tries_counted(by_kind['internal'])}")
 
 
 @conformance_test("fault-abort-not-retried", "An injected 503 abort on a route that retries 5xx twice: the caller's "

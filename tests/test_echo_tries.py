@@ -78,3 +78,16 @@ def test_first_n_tries_of_a_request_id(echo: tuple[str, int, Path]) -> None:
             f"{kind}: the abandoned try was not logged within {SLOW_MS / 2000:g}s: {_records(kind, folder)}")
         time.sleep(0.05)
     assert sorted(r["status"] for r in _records(kind, folder) if r["request_id"] == "r3") == [200, 499]
+
+
+def test_grpc_status_header(echo: tuple[str, int, Path]) -> None:
+    """`/grpc-status/<code>` puts that gRPC status in the response headers (what retryOn `unavailable` and
+    `cancelled` read), on the first n tries only under `/first/<n>/`; other paths carry none."""
+    _, port, _ = echo
+    url = f"http://127.0.0.1:{port}"
+    reply = requests.get(f"{url}/a/grpc-status/14", headers={"x-request-id": "g1"}, timeout=5)
+    assert (reply.status_code, reply.headers.get("grpc-status")) == (200, "14")
+    assert "grpc-status" not in requests.get(f"{url}/a/status/200", timeout=5).headers
+    limited = [requests.get(f"{url}/b/first/1/grpc-status/1", headers={"x-request-id": "g2"}, timeout=5)
+               for _ in range(2)]
+    assert [r.headers.get("grpc-status") for r in limited] == ["1", None]

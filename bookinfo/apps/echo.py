@@ -1,6 +1,7 @@
 """echo: answers with what it received and who it is, for precise checks.
 
-`/status/<code>` answers that code; `/delay/<ms>` waits first. `/first/<n>/...` limits those to the first n
+`/status/<code>` answers that code; `/grpc-status/<code>` adds that gRPC status to the response headers;
+`/delay/<ms>` waits first. `/first/<n>/...` limits those to the first n
 arrivals of a request id at this instance (later tries of the same request, e.g. retries, answer 200 at once), so
 a test can fail or slow down chosen attempts. `POST /meshconform/fail-for/<ms>` makes the one instance that
 receives it answer 500 to everything else for that long (it heals itself, so nothing is left failing). Every
@@ -60,6 +61,9 @@ async def echo(request: web.Request) -> web.Response:
         parts = []
     if len(parts) >= 2 and parts[-2] == "status" and parts[-1].isdigit():
         status = int(parts[-1])
+    headers = {"x-echo-version": VERSION}
+    if len(parts) >= 2 and parts[-2] == "grpc-status" and parts[-1].isdigit():
+        headers["grpc-status"] = parts[-1]  # a gRPC status in the response headers, as retryOn `unavailable` reads
     if len(parts) >= 2 and parts[-2] == "delay" and parts[-1].isdigit():
         await asyncio.sleep(int(parts[-1]) / 1000)
     body = await request.read()
@@ -68,8 +72,7 @@ async def echo(request: web.Request) -> web.Response:
             "proto": f"HTTP/{request.version.major}.{request.version.minor}",
             "headers": {k.lower(): v for k, v in request.headers.items()}, "body_bytes": len(body)}
     # x-echo-version: a response header of the app's own, which header-operations checks a route can remove.
-    return web.Response(text=json.dumps(data), status=status, content_type="application/json",
-                        headers={"x-echo-version": VERSION})
+    return web.Response(text=json.dumps(data), status=status, content_type="application/json", headers=headers)
 
 
 def main() -> None:

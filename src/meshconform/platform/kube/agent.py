@@ -98,6 +98,8 @@ class EchoHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(payload)))
             self.send_header("x-echo-version", VERSION)  # the app's own response header (as bookinfo's echo.py)
+            if len(parts) >= 2 and parts[-2] == "grpc-status" and parts[-1].isdigit():
+                self.send_header("grpc-status", parts[-1])  # as echo.py: what retryOn `unavailable` reads
             self.end_headers()
             if self.command != "HEAD":  # a HEAD reply announces the length but carries no body
                 self.wfile.write(payload)
