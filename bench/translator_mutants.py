@@ -23,7 +23,8 @@ bench/translator_mutants-after-20261122.json (a fresh sample of 10, seed 2, afte
 bench/translator_mutants-again-20261205.json (those survivors re-run, each edit of an ambiguous line apart) and
 bench/translator_mutants-seed3-20261205.json (a fresh sample of 10, seed 3);
 bench/translator_mutants-seed4-20261206.json (a fresh sample of 24, seed 4: 13 of 23 killed; the default retry
-count it found surviving is checked since, by `default-retry-policy`).)
+count it found surviving is checked since, by `default-retry-policy`) and
+bench/translator_mutants-again-20261206.json (its 10 survivors re-run after: that one killed, 9 survive).)
 
 The working copy must exist: `git worktree add /tmp/mc-mutants` and `python3 -m venv .venv &&
 .venv/bin/pip install -e '.[dev]'` inside it."""
