@@ -173,25 +173,23 @@ def test_retry_on_conditions(mesh_platform, mesh_config, mesh_meshed_client, mes
 def test_default_retry_policy(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     marker = mesh_config.apply_manifest(SUBSET, "interactions/echo-retry-on.yaml")
     wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
-    # One batch, three kinds: echo answers each with what its path asks (a status, or a gRPC status header).
-    kinds = {"503": "/default/status/503", "unavailable": "/default/grpc-status/14",
-             "internal": "/default/grpc-status/13"}
-    sent = [(kind, Request(f"{path}?i={i}", host="echo:8080")) for kind, path in kinds.items() for i in range(10)]
-    replies = mesh_meshed_client.send([request for _, request in sent])
+    # One batch, three kinds of 10: echo answers each with what its path asks (a status, or a gRPC status header).
+    kinds = {  # kind: (path, tries each request must take, why)
+        "503": ("/default/status/503", 1, "the default retry policy does not retry a 503 from the app"),
+        "unavailable": ("/default/grpc-status/14", 3,
+                        "the default retry policy retries gRPC status 14 (unavailable) twice, 3 tries"),
+        "internal": ("/default/grpc-status/13", 1, "gRPC status 13 (internal) is not a default retry condition")}
+    per_kind = 10
+    replies = mesh_meshed_client.send([Request(f"{path}?i={i}", host="echo:8080")
+                                       for path, _, _ in kinds.values() for i in range(per_kind)])
     tries = _tries(mesh_platform, replies, mesh_timeouts)
-    by_kind = {kind: {r.request_id: tries.get(r.request_id, []) for (k, _), r in zip(sent, replies, strict=True)
-                      if k == kind} for kind in kinds}
-    mesh_result.figure("tries_per_request", {kind: _tries_counted(t) for kind, t in by_kind.items()})
-    assert all(r.status == 503 for (k, _), r in zip(sent, replies, strict=True) if k == "503"), outcomes(replies)
-    assert all(len(t) == 1 for t in by_kind["503"].values()), (
-        f"the default retry policy does not retry a 503 from the app: tries per request "
-        f"{_tries_counted(by_kind['503'])}")
-    assert all(len(t) == 3 for t in by_kind["unavailable"].values()), (
-        f"the default retry policy retries gRPC status 14 (unavailable) twice, 3 tries: tries per request "
-        f"{_tries_counted(by_kind['unavailable'])}")
-    assert all(len(t) == 1 for t in by_kind["internal"].values()), (
-        f"gRPC status 13 (internal) is not a default retry condition: tries per request "
-        f"{_tries_counted(by_kind['internal'])}")
+    replies_of = {kind: replies[n * per_kind:(n + 1) * per_kind] for n, kind in enumerate(kinds)}
+    tries_of = {kind: {r.request_id: tries.get(r.request_id, []) for r in sent} for kind, sent in replies_of.items()}
+    mesh_result.figure("tries_per_request", {kind: _tries_counted(t) for kind, t in tries_of.items()})
+    assert all(r.status == 503 for r in replies_of["503"]), outcomes(replies_of["503"])
+    for kind, (_, expected, why) in kinds.items():
+        assert all(len(t) == expected for t in tries_of[kind].values()), (
+            f"{why}: tries per request {_tries_counted(tries_of[kind])}")
 
 
 @conformance_test("fault-abort-not-retried", "An injected 503 abort on a route that retries 5xx twice: the caller's "

@@ -42,6 +42,11 @@ def later_try(parts: list[str], request_id: str | None) -> bool:
     return bool(limits) and seen > limits[0]
 
 
+def tail_number(parts: list[str], name: str) -> int | None:
+    """The number a path ends with after the segment `name` (`.../status/503` -> 503 for "status")."""
+    return int(parts[-1]) if len(parts) >= 2 and parts[-2] == name and parts[-1].isdigit() else None
+
+
 def _fail_control(request: web.Request) -> float | None:
     """Seconds to fail for, when the request is the failure control (POST /meshconform/fail-for/<ms>)."""
     tail = request.path[len(FAIL_CONTROL):] if request.path.startswith(FAIL_CONTROL) else ""
@@ -59,13 +64,15 @@ async def echo(request: web.Request) -> web.Response:
     parts = request.path.strip("/").split("/")
     if later_try(parts, request.headers.get("x-request-id")):
         parts = []
-    if len(parts) >= 2 and parts[-2] == "status" and parts[-1].isdigit():
-        status = int(parts[-1])
+    code = tail_number(parts, "status")
+    status = status if code is None else code
     headers = {"x-echo-version": VERSION}
-    if len(parts) >= 2 and parts[-2] == "grpc-status" and parts[-1].isdigit():
-        headers["grpc-status"] = parts[-1]  # a gRPC status in the response headers, as retryOn `unavailable` reads
-    if len(parts) >= 2 and parts[-2] == "delay" and parts[-1].isdigit():
-        await asyncio.sleep(int(parts[-1]) / 1000)
+    grpc_status = tail_number(parts, "grpc-status")
+    if grpc_status is not None:  # a gRPC status in the response headers, as retryOn `unavailable` reads
+        headers["grpc-status"] = str(grpc_status)
+    delay_ms = tail_number(parts, "delay")
+    if delay_ms is not None:
+        await asyncio.sleep(delay_ms / 1000)
     body = await request.read()
     data = {"pod": POD, "namespace": NAMESPACE, "service": SERVICE, "version": VERSION,
             "method": request.method, "path": request.path_qs, "host": request.host,

@@ -56,6 +56,11 @@ def later_try(parts: list[str], request_id: str | None) -> bool:
     return bool(limits) and seen > limits[0]
 
 
+def tail_number(parts: list[str], name: str) -> int | None:
+    """The number a path ends with after the segment `name` (as echo.py)."""
+    return int(parts[-1]) if len(parts) >= 2 and parts[-2] == name and parts[-1].isdigit() else None
+
+
 def log_request(record: dict[str, Any]) -> None:
     with _log_lock:
         sys.stdout.write(json.dumps(record) + "\n")
@@ -80,11 +85,11 @@ class EchoHandler(BaseHTTPRequestHandler):
             status = 500
         if later_try(parts, self.headers.get("x-request-id")):
             parts = []
-        if len(parts) >= 2 and parts[-2] == "status" and parts[-1].isdigit():
-            status = int(parts[-1])
+        code = tail_number(parts, "status")
+        status = status if code is None else code
         host = self.headers.get("host", "")
-        if len(parts) >= 2 and parts[-2] == "delay" and parts[-1].isdigit() and self._abandoned_within(
-                int(parts[-1]) / 1000):
+        delay_ms = tail_number(parts, "delay")
+        if delay_ms is not None and self._abandoned_within(delay_ms / 1000):
             # Its caller's proxy gave up on it (a timeout): logged now, as echo.py does, not when the delay ends.
             self.close_connection = True
             self._log(started, path, host, CLIENT_CLOSED)
@@ -98,8 +103,9 @@ class EchoHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(payload)))
             self.send_header("x-echo-version", VERSION)  # the app's own response header (as bookinfo's echo.py)
-            if len(parts) >= 2 and parts[-2] == "grpc-status" and parts[-1].isdigit():
-                self.send_header("grpc-status", parts[-1])  # as echo.py: what retryOn `unavailable` reads
+            grpc_status = tail_number(parts, "grpc-status")
+            if grpc_status is not None:  # as echo.py: what retryOn `unavailable` reads
+                self.send_header("grpc-status", str(grpc_status))
             self.end_headers()
             if self.command != "HEAD":  # a HEAD reply announces the length but carries no body
                 self.wfile.write(payload)
