@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from meshconform.suite.checks import outcomes, wait_for
 from meshconform.suite.unit import conformance_test
 from meshconform.traffic.model import Request
@@ -9,6 +11,12 @@ from meshconform.traffic.model import Request
 # An un-meshed caller names the namespace: it is in `legacy`, the servers are in `default`.
 FROM_OUTSIDE = Request("/mtls", host="echo.default:8080")
 FROM_MESH = Request("/mtls", host="echo:8080")
+# An un-meshed caller that speaks TLS but has no certificate to give (it does not check the server's either).
+# TLS 1.2, so the server takes or refuses the want of a certificate inside the handshake (TLS 1.3 refuses after
+# it, and the caller's request races the alert).
+TLS_WITHOUT_CERTIFICATE = replace(FROM_OUTSIDE, scheme="https", verify_server=False, max_tls_version="1.2")
+# The same workload in a namespace no policy covers.
+IN_OPTIN = Request("/mtls", host="echo.optin:8080")
 CLIENT_ID = "URI=spiffe://cluster.local/ns/default/sa/client"
 
 
@@ -25,20 +33,33 @@ def _client_identity(reply) -> str:  # type: ignore[no-untyped-def]
     return str(data.get("headers", {}).get("x-forwarded-client-cert", ""))
 
 
-@conformance_test("mtls-strict", "Namespace STRICT: a caller without a sidecar is rejected; a meshed caller "
-                  "succeeds and the server sees its SPIFFE identity.", features={"MTLSStrict"}, parallel=False,
-                  manifests=("mtls/namespace-strict.yaml",))
+@conformance_test("mtls-strict", "Namespace STRICT: a caller without a sidecar is rejected, in plaintext (reset) "
+                  "and in TLS without a client certificate (the server refuses the handshake); a meshed caller "
+                  "succeeds and the server sees its SPIFFE identity; the same workload in another namespace still "
+                  "takes plaintext.",
+                  features={"MTLSStrict"}, parallel=False, manifests=("mtls/namespace-strict.yaml",))
 def test_strict(mesh_config, mesh_meshed_client, mesh_unmeshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     mesh_config.apply_manifest("mtls/namespace-strict.yaml")
     took = wait_for(mesh_unmeshed_client, FROM_OUTSIDE, _refused_by_strict, mesh_timeouts,
                     "STRICT rejects plaintext")
     rejected = mesh_unmeshed_client.send([FROM_OUTSIDE] * 20)
+    without_certificate = mesh_unmeshed_client.send([TLS_WITHOUT_CERTIFICATE] * 10)
     accepted = mesh_meshed_client.send([FROM_MESH] * 20)
+    elsewhere = mesh_unmeshed_client.send([IN_OPTIN] * 10)
     mesh_result.figure("converged_s", round(took, 3))
     mesh_result.figure("unmeshed", sorted({str(r.status or r.error) for r in rejected}))
+    mesh_result.figure("tls_without_certificate", sorted({str(r.status or r.error) for r in without_certificate}))
     assert all(_refused_by_strict(r) for r in rejected), [r.summary() for r in rejected[:3]]
+    # STRICT is mutual TLS (facts 4.4: "mTLS with a client certificate is required"): TLS alone is not enough.
+    assert all(r.status is None and r.error == "tls" for r in without_certificate), \
+        f"STRICT must refuse the TLS handshake of a caller that gives no client certificate: " \
+        f"{outcomes(without_certificate)} of 10"
     assert all(r.status == 200 for r in accepted), [r.summary() for r in accepted[:3]]
     assert all(CLIENT_ID in _client_identity(r) for r in accepted), {_client_identity(r) for r in accepted}
+    # A policy without a selector outside the root namespace covers its own namespace only (facts 4.4 Scope).
+    assert {r.status for r in elsewhere} == {200}, \
+        f"a namespace STRICT in default must leave optin (no policy: PERMISSIVE) taking plaintext: " \
+        f"{outcomes(elsewhere)} of 10"
 
 
 @conformance_test("mtls-permissive", "PERMISSIVE accepts callers with and without a sidecar; meshed callers still "

@@ -47,6 +47,8 @@ CATCHES = {
     "wildcard-without-dot-boundary": ["gateway-wildcard-near-misses"],
     "xfcc-forwarded-from-untrusted": ["xfcc-forged-untrusted"],
     "port-level-mtls-ignored": ["mtls-port-level"],
+    "strict-client-certificate-optional": ["mtls-strict"],
+    "namespace-policy-everywhere": ["mtls-strict"],
     "https-redirect-ignored": ["gateway-https-redirect"],
     "request-header-operations-ignored": ["header-operations", "gateway-api-mesh-request-header-modifier"],
     "path-prefix-as-string-prefix": ["gateway-api-http-paths"],

@@ -491,6 +491,11 @@ CASES: dict[Misbehaviour, Case] = {
     Misbehaviour.PORT_LEVEL_MTLS_IGNORED: Case(
         (LISTENER_CHAINS,), lambda c: inbound_mode(c["secure/portal-0"]), "PERMISSIVE", "STRICT",
         proxies=("secure/portal-0",)),
+    Misbehaviour.STRICT_CLIENT_CERTIFICATE_OPTIONAL: Case(
+        (r":listeners\[\d+\]\.filter_chains\[\d+\]\.transport_socket\.typed_config\.require_client_certificate$",),
+        lambda c: ev.accepts(ev.inbound_listener(c["secure/vault-0"], 8080), ev.Connection(tls=True)), False, True),
+    Misbehaviour.NAMESPACE_POLICY_EVERYWHERE: Case(
+        (LISTENER_CHAINS, ENDPOINT_METADATA), lambda c: inbound_mode(c["secure/vault-0"]), "STRICT", "PERMISSIVE"),
     Misbehaviour.HTTPS_REDIRECT_IGNORED: Case(
         (r"^istio-system/istio-ingressgateway:routes\..*\.(require_tls|virtual_hosts\[len\])$",),
         lambda c: gateway_answer(c, "secure.example.com"), "redirect", "not-found", proxies=(GATEWAY,)),

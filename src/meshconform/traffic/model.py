@@ -28,6 +28,12 @@ class Request:
     scheme: str = "http"
     timeout: float = 15.0
     ca_pem: str | None = None  # trust anchor for https to the gateway
+    # False: https without checking the server's certificate (curl --insecure), to ask what a server demands of
+    # a caller (a client certificate, for STRICT mTLS) rather than who the server is.
+    verify_server: bool = True
+    # "1.2" caps the caller's TLS version. A TLS 1.2 server takes or refuses the caller's certificate (or its want
+    # of one) inside the handshake; a TLS 1.3 server refuses only after it, racing the request the caller sends.
+    max_tls_version: str | None = None
     # "" (the default): every send of this request gets a fresh id, so a Request reused as a template, in one
     # batch or across tests, never makes two sends share an id in the proxies' logs. Set one to pin it.
     request_id: str = ""

@@ -59,8 +59,23 @@ def _classify(exc: BaseException) -> str:
     return f"other:{type(exc).__name__}:{exc}"
 
 
+TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+
+
+def client_context(ca_pem: str, verify_server: bool, max_tls_version: str | None) -> ssl.SSLContext:
+    """A TLS client context trusting `ca_pem` (or the system's roots), offering no certificate of its own; with
+    verify_server False it checks neither the server's certificate nor its name."""
+    context = ssl.create_default_context(cadata=ca_pem) if ca_pem else ssl.create_default_context()
+    if not verify_server:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if max_tls_version:
+        context.maximum_version = TLS_VERSIONS[max_tls_version]
+    return context
+
+
 async def _one(session: aiohttp.ClientSession, transport: Transport, request: Request,
-               ssl_contexts: dict[str, ssl.SSLContext]) -> Response:
+               ssl_contexts: dict[tuple[str, bool, str | None], ssl.SSLContext]) -> Response:
     host = request.host or "localhost"
     target = transport.target(host, request.path, request.scheme, request.connect_to)
     headers = {"x-request-id": request.request_id, **request.headers} if request.send_request_id else dict(
@@ -73,10 +88,10 @@ async def _one(session: aiohttp.ClientSession, transport: Transport, request: Re
         return Response(request.request_id, None, "unresolved", 0.0, path=request.path)
     kwargs: dict[str, Any] = {}
     if request.scheme == "https":
-        pem = request.ca_pem or ""
-        if pem not in ssl_contexts:
-            ssl_contexts[pem] = ssl.create_default_context(cadata=pem) if pem else ssl.create_default_context()
-        kwargs["ssl"] = ssl_contexts[pem]
+        key = (request.ca_pem or "", request.verify_server, request.max_tls_version)
+        if key not in ssl_contexts:
+            ssl_contexts[key] = client_context(*key)
+        kwargs["ssl"] = ssl_contexts[key]
         kwargs["server_hostname"] = host.split(":")[0]
     try:
         async with session.request(request.method, exact_url(target.url), headers=headers, data=request.body,
@@ -99,7 +114,7 @@ async def send_batch_async(requests: Sequence[Request], transport: Transport, co
     limit = asyncio.Semaphore(max(1, concurrency))
     connector = aiohttp.TCPConnector(limit=max(1, concurrency), force_close=not reuse_connections,
                                      use_dns_cache=False)
-    ssl_contexts: dict[str, ssl.SSLContext] = {}
+    ssl_contexts: dict[tuple[str, bool, str | None], ssl.SSLContext] = {}
     async with aiohttp.ClientSession(connector=connector, auto_decompress=True) as session:
         async def guarded(request: Request) -> Response:
             async with limit:

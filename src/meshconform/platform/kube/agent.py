@@ -140,10 +140,16 @@ class EchoHandler(BaseHTTPRequestHandler):
         pass  # stdout carries only request records
 
 
+TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}  # as meshconform.traffic.sender's
+
+
 def _classify(exc: BaseException) -> str:
-    """The error names of meshconform.traffic.sender: timeout, tls, reset, refused, connect:, other:."""
+    """The error names of meshconform.traffic.sender: timeout, tls-certificate, tls, reset, refused, connect:,
+    other:."""
     if isinstance(exc, socket.timeout | TimeoutError):
         return "timeout"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "tls-certificate"
     if isinstance(exc, ssl.SSLError):
         return "tls"
     if isinstance(exc, ConnectionRefusedError):
@@ -162,14 +168,24 @@ class _HTTP(http.client.HTTPConnection):
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a body is a second write
 
 
-class _HTTPS(http.client.HTTPSConnection):
+class _HTTPS(http.client.HTTPConnection):
+    """TLS to `address`, naming `server_name` (SNI and the certificate check), as the sender does: with
+    connect_to, the address is not the name the request is for."""
+
+    default_port = http.client.HTTPS_PORT
+
+    def __init__(self, address: str, server_name: str, context: ssl.SSLContext, timeout: float) -> None:
+        super().__init__(address, timeout=timeout)
+        self.server_name, self.context = server_name, context
+
     def connect(self) -> None:
         super().connect()
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = self.context.wrap_socket(self.sock, server_hostname=self.server_name)
 
 
 class _Connections(threading.local):
-    pool: dict[tuple[str, str, str], http.client.HTTPConnection]
+    pool: dict[tuple[str, str, str, str, bool, str], http.client.HTTPConnection]
 
 
 def send_one(request: dict[str, Any], reuse: bool, local: _Connections) -> dict[str, Any]:
@@ -181,7 +197,9 @@ def send_one(request: dict[str, Any], reuse: bool, local: _Connections) -> dict[
     started = time.perf_counter()
     # connect_to: open the connection there (the sidecar's capture routes by Host), as curl --connect-to does.
     address = request.get("connect_to") or host
-    key = (scheme, address, host)
+    verify = bool(request.get("verify_server", True))
+    max_tls = str(request.get("max_tls_version") or "")
+    key = (scheme, address, host, request.get("ca_pem") or "", verify, max_tls)
     pool = getattr(local, "pool", None)
     if pool is None:
         pool = local.pool = {}
@@ -191,7 +209,12 @@ def send_one(request: dict[str, Any], reuse: bool, local: _Connections) -> dict[
             if scheme == "https":
                 context = ssl.create_default_context(cadata=request["ca_pem"]) if request.get("ca_pem") \
                     else ssl.create_default_context()
-                conn = _HTTPS(address, timeout=timeout, context=context)
+                if not verify:  # curl --insecure: to ask what the server demands of a caller, not who it is
+                    context.check_hostname = False
+                    context.verify_mode = ssl.CERT_NONE
+                if max_tls:  # "1.2": the server takes or refuses the caller's certificate inside the handshake
+                    context.maximum_version = TLS_VERSIONS[max_tls]
+                conn = _HTTPS(address, host.rpartition(":")[0] if ":" in host else host, context, timeout)
             else:
                 conn = _HTTP(address, timeout=timeout)
         conn.timeout = timeout

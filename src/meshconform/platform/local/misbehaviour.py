@@ -70,6 +70,12 @@ class Misbehaviour(StrEnum):
                                "an HTTPRoute backendRef to another namespace is used without a ReferenceGrant")
     HTTPS_REDIRECT_IGNORED = "https-redirect-ignored", "gateway servers serve plain HTTP despite httpsRedirect"
     PORT_LEVEL_MTLS_IGNORED = "port-level-mtls-ignored", "PeerAuthentication portLevelMtls is ignored"
+    STRICT_CLIENT_CERTIFICATE_OPTIONAL = ("strict-client-certificate-optional",
+                                          "STRICT sidecars take TLS from a caller without a client certificate "
+                                          "(one-way TLS, no identity)")
+    NAMESPACE_POLICY_EVERYWHERE = ("namespace-policy-everywhere",
+                                   "a namespace-wide PeerAuthentication also covers workloads of every other "
+                                   "namespace")
     IDENTITY_FROM_DEPLOYMENT_NAME = ("identity-from-deployment-name",
                                      "SPIFFE identities name the Deployment instead of the ServiceAccount")
     XFCC_FORWARDED_FROM_UNTRUSTED = ("xfcc-forwarded-from-untrusted",

@@ -92,7 +92,8 @@ def inbound_listeners(mesh: MeshSnapshot, pod: Pod, certs: CertificatePaths, log
         if mode is not MutualTLSMode.STRICT:
             tls_match["application_protocols"] = mtls.ALPN_MESH_MATCH
         mtls_chain: dict[str, Any] = {"name": "mtls", "filter_chain_match": tls_match,
-                                      "transport_socket": mtls.downstream_mtls(certs, pod), "filters": [tls_hcm]}
+                                      "transport_socket": mtls.downstream_mtls(certs, pod, misbehave),
+                                      "filters": [tls_hcm]}
         plain_chain: dict[str, Any] = {"name": "plaintext", "filters": [plain_hcm]}
         if mode is MutualTLSMode.STRICT:
             chains = [mtls_chain]

@@ -36,7 +36,9 @@ def effective_mode(mesh: MeshSnapshot, pod: Pod, port: int, misbehave: Misbehavi
     policies = mesh.peer_authentications  # oldest first
     workload = next((p for p in policies if p.metadata.namespace == pod.namespace
                      and pod.namespace != ROOT_NAMESPACE and _selects(p, pod)), None)
-    namespace = next((p for p in policies if p.metadata.namespace == pod.namespace
+    anywhere = Misbehaviour.NAMESPACE_POLICY_EVERYWHERE in misbehave
+    namespace = next((p for p in policies if (p.metadata.namespace == pod.namespace
+                                              or (anywhere and p.metadata.namespace != ROOT_NAMESPACE))
                       and not (p.spec.selector and p.spec.selector.match_labels)), None)
     mesh_wide = next((p for p in policies if p.metadata.namespace == ROOT_NAMESPACE
                       and not (p.spec.selector and p.spec.selector.match_labels)), None)
@@ -60,13 +62,14 @@ def accepts_mtls(mesh: MeshSnapshot, pod: Pod, port: int, misbehave: Misbehaviou
     return pod.injected and effective_mode(mesh, pod, port, misbehave) is not MutualTLSMode.DISABLE
 
 
-def downstream_mtls(certs: CertificatePaths, pod: Pod) -> dict[str, Any]:
+def downstream_mtls(certs: CertificatePaths, pod: Pod, misbehave: Misbehaviours = frozenset()) -> dict[str, Any]:
     cert, key = certs.workload(pod)
     return {
         "name": "envoy.transport_sockets.tls",
         "typed_config": {
             "@type": DOWNSTREAM_TLS,
-            "require_client_certificate": True,
+            # Mutual TLS: a caller without a certificate (so without an identity) fails the handshake.
+            "require_client_certificate": Misbehaviour.STRICT_CLIENT_CERTIFICATE_OPTIONAL not in misbehave,
             "common_tls_context": {
                 "tls_certificates": [tls_certificate(cert, key)],
                 "validation_context": {"trusted_ca": {"filename": str(certs.ca)}},
