@@ -104,3 +104,8 @@ def test_the_server_is_checked_unless_told_not_to(send: Any, credential: ServerC
     assert (untrusted.status, untrusted.error) == (None, "tls-certificate"), untrusted
     assert [trusted.status, unchecked.status, capped.status] == [200, 200, 200]
     assert served == ["TLSv1.3", "TLSv1.3", "TLSv1.2"]
+
+
+def test_an_unknown_tls_version_is_refused_when_the_request_is_made() -> None:
+    with pytest.raises(ValueError, match=r"max_tls_version must be one of \['1.2', '1.3'\] or None, not '1.1'"):
+        Request("/", scheme="https", max_tls_version="1.1")

@@ -13,6 +13,9 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
+TLS_VERSIONS = (None, "1.2", "1.3")  # what Request.max_tls_version may say
+
+
 @dataclass(frozen=True)
 class Request:
     """One HTTP request. `host` is a service host ("reviews:9080") from inside the mesh, or the
@@ -42,6 +45,11 @@ class Request:
     # "address:port" to open the connection to instead of resolving `host` (curl's --connect-to): a name only
     # the mesh knows (a ServiceEntry host) reached through a sidecar, which routes by the Host header.
     connect_to: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_tls_version not in TLS_VERSIONS:
+            raise ValueError(f"Request.max_tls_version must be one of {sorted(v for v in TLS_VERSIONS if v)} or None, "
+                             f"not {self.max_tls_version!r}")
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)  # its fields, shallow: asdict's deep copy cost more than the send
