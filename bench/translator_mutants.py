@@ -7,12 +7,18 @@ constant negated, an integer constant moved by one, an `if` condition negated. E
 separate working copy (a git worktree with its own venv, so the repository you work in is never touched),
 the conformance suite runs there (`-x`: the first failing check kills it), and the file is restored.
 
+With `--reached-only`, the unmutated suite first runs once under coverage.py, and mutants on translator lines it
+never executes are set apart as *unreached* and not sampled: no check can kill them, whatever the checks assert.
+They are either code only a misbehaviour runs (equivalent for the real translator) or translator behaviour no check
+sends an input to (a gap in what the suite exercises); the audit lists those lines for that triage.
+
 A mutant is *killed* when the suite fails, *stillborn* when its module no longer imports or the platform
 cannot start (counted apart: killing those proves nothing about the checks), *survived* when every check
 passes. Survivors are printed with their edit, for triage: a new check, or a note that the mutant is
 equivalent (it changes nothing Istio's API can observe).
 
     .venv/bin/python bench/translator_mutants.py --workdir /tmp/mc-mutants --sample 12 --seed 1
+    .venv/bin/python bench/translator_mutants.py --workdir /tmp/mc-mutants --sample 24 --seed 6 --reached-only
     .venv/bin/python bench/translator_mutants.py --workdir /tmp/mc-mutants \
         --again bench/translator_mutants-20261122.json
 
@@ -126,6 +132,39 @@ def _same_mutants(every: list[Mutant], earlier: dict[str, object]) -> list[Mutan
     return on_line
 
 
+def reached_lines(workdir: Path) -> dict[str, set[int]]:
+    """The translator's lines the unmutated suite executes, by module path relative to `workdir`: one serial run
+    under coverage.py (the local platform translates in the test process)."""
+    from coverage import CoverageData
+
+    data_file = workdir / ".translator-mutants.coverage"
+    done = subprocess.run([str(workdir / ".venv/bin/python"), "-m", "coverage", "run", f"--data-file={data_file}",
+                           f"--source={workdir / TRANSLATOR}", "-m", "pytest", "conformance", "-q",
+                           "-p", "no:cacheprovider"], cwd=workdir, capture_output=True, text=True,
+                          timeout=SUITE_TIMEOUT_S, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the unmutated suite failed under coverage:\n{(done.stdout + done.stderr)[-2000:]}")
+    data = CoverageData(basename=str(data_file))
+    data.read()
+    reached = {str(Path(name).resolve().relative_to(workdir.resolve())): set(data.lines(name) or ())
+               for name in data.measured_files()}
+    data_file.unlink(missing_ok=True)
+    if not any(reached.values()):
+        raise SystemExit("coverage saw no translator line run: is the translator running in another process?")
+    return reached
+
+
+def _line_ranges(lines: list[int]) -> str:
+    """[3, 4, 5, 9] -> '3-5, 9'."""
+    spans: list[list[int]] = []
+    for line in sorted(set(lines)):
+        if spans and line == spans[-1][1] + 1:
+            spans[-1][1] = line
+        else:
+            spans.append([line, line])
+    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans)
+
+
 def run_suite(workdir: Path) -> tuple[str, float, str]:
     """'killed' | 'survived' | 'stillborn' | 'timeout', seconds, the last lines of the output."""
     started = time.monotonic()
@@ -152,9 +191,24 @@ def main() -> int:
                         help="re-run the survivors of an earlier result file (matched by module, edit, mutated "
                              "source and column, at the nearest line; a result without columns: every such edit "
                              "on that line)")
+    parser.add_argument("--reached-only", action="store_true",
+                        help="sample only mutants on lines the unmutated suite executes (one run under coverage.py "
+                             "first); list the unreached lines")
     args = parser.parse_args()
     root = args.workdir.resolve()
     every = candidates(root)
+    unreached: list[Mutant] = []
+    if args.reached_only:
+        reached = reached_lines(root)
+        unreached = [m for m in every if m.line not in reached.get(str(m.module), set())]
+        every = [m for m in every if m.line in reached.get(str(m.module), set())]
+        print(f"{len(unreached)} of {len(unreached) + len(every)} mutants sit on translator lines the unmutated suite "
+              f"never runs (set apart, not sampled); their lines, for triage:")
+        by_module: dict[str, list[int]] = {}
+        for m in unreached:
+            by_module.setdefault(m.module.name, []).append(m.line)
+        for name, lines in sorted(by_module.items()):
+            print(f"  {name}: {_line_ranges(lines)}")
     if args.again:
         chosen = [m for r in json.loads(args.again.read_text())["results"] if r["outcome"] == "survived"
                   for m in _same_mutants(every, r)]
@@ -189,7 +243,10 @@ def main() -> int:
             print(f"  survived: {r['module']}:{r['line']}:{r['column']} {r['edit']} ({r['source']})")
     if args.out:
         args.out.write_text(json.dumps({"results": results, "killed": killed, "judged": len(judged),
-                                        "interval95": [low, high]}, indent=1))
+                                        "interval95": [low, high], "reached_only": args.reached_only,
+                                        "unreached": [{"module": str(m.module), "line": m.line, "column": m.column,
+                                                       "edit": m.description, "source": m.source}
+                                                      for m in unreached]}, indent=1))
     return 0
 
 
