@@ -39,7 +39,8 @@ def test_allow_nothing(mesh_platform, mesh_config, mesh_meshed_client, mesh_time
 
 @conformance_test("authz-allow-rules", "ALLOW GET /public* from the meshed client's principal: that passes; another "
                   "method, another path, or a caller without a sidecar (no mTLS identity) is denied. A DENY policy "
-                  "wins over an ALLOW that matches everything.", features={"Authorization"}, parallel=False,
+                  "(paths '/admin*' and the suffix '*.secret') wins over an ALLOW that matches everything; "
+                  "'/files/key.secretx' and '/files/secret' pass.", features={"Authorization"}, parallel=False,
                   manifests=("authorization/allow-client-get.yaml", "authorization/deny-admin.yaml"))
 def test_allow_and_deny_rules(mesh_platform, mesh_config, mesh_meshed_client, mesh_unmeshed_client,  # type: ignore[no-untyped-def]
                               mesh_timeouts, mesh_result) -> None:
@@ -63,16 +64,25 @@ def test_allow_and_deny_rules(mesh_platform, mesh_config, mesh_meshed_client, me
     wait_for_all(mesh_meshed_client, [(Request("/admin/probe", host="echo:8080"), _denied),
                                       (Request("/private/probe", host="echo:8080"), lambda r: r.status == 200)],
                  mesh_timeouts, "DENY applies, ALLOW-all elsewhere")
-    admin, other = mesh_meshed_client.send([Request("/admin/users", host="echo:8080"),
-                                            Request("/private/1", host="echo:8080")])
-    mesh_result.figure("deny_rules", {"admin": admin.status, "other": other.status})
+    admin, other, secret, near_secret, bare_secret = mesh_meshed_client.send([
+        Request("/admin/users", host="echo:8080"), Request("/private/1", host="echo:8080"),
+        Request("/files/key.secret", host="echo:8080"),  # the suffix *.secret
+        Request("/files/key.secretx", host="echo:8080"), Request("/files/secret", host="echo:8080")])  # near misses
+    mesh_result.figure("deny_rules", {"admin": admin.status, "other": other.status, "suffix": secret.status,
+                                      "suffix_near_misses": [near_secret.status, bare_secret.status]})
     assert _denied(admin), admin.summary()
-    _rbac_denied(mesh_platform, [admin], mesh_timeouts, "a request DENY matches")
+    # Paths match exact, prefix `abc*`, suffix `*abc` or presence `*` (AuthorizationPolicy reference).
+    assert _denied(secret), f"DENY paths '*.secret' must deny /files/key.secret: {secret.summary()}"
+    _rbac_denied(mesh_platform, [admin, secret], mesh_timeouts, "a request DENY matches")
     assert other.status == 200, other.summary()
+    assert near_secret.status == 200 and bare_secret.status == 200, \
+        f"'*.secret' is a suffix: /files/key.secretx and /files/secret must pass: " \
+        f"{near_secret.summary()}; {bare_secret.summary()}"
 
 
-@conformance_test("authz-negated-fields", "ALLOW from namespaces default and optin but notPrincipals ledger-reader, to "
-                  "port 8080 with notMethods DELETE and notPaths /private*, hosts echo:8080 and echo.default.svc* but "
+@conformance_test("authz-negated-fields", "ALLOW from namespaces default and optin but notPrincipals "
+                  "'*/sa/ledger-reader' (a suffix), to port 8080 with notMethods DELETE and notPaths /private*, "
+                  "hosts echo:8080 and echo.default.svc* but "
                   "notHosts echo.default.svc.cluster.local*; DENY /public/* from notNamespaces default and anything "
                   "to notPorts 8080: the meshed client's GET and POST pass, also to echo.default.svc:8080 and with "
                   "the Host in mixed case (Echo:8080, Echo.Default.Svc:8080: hosts match ignoring case); its DELETE, "

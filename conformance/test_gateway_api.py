@@ -55,19 +55,22 @@ INGRESS_PROBES = [
                   "kind, or is a Service in another namespace that grants no reference (no ReferenceGrant) answers "
                   "500; a route in another namespace attaches, by its parentRef's namespace, to a listener "
                   "admitting all namespaces; on a listener for one host, a route for a wider wildcard serves that "
-                  "host only, and a route whose hostnames do not match the listener's is not accepted.",
+                  "host only, and a route whose hostnames do not match the listener's is not accepted; on a "
+                  "listener naming no host, a route serves its own hostnames and no other.",
                   features={"Gateway", "HTTPRoute"}, manifests=("gateway-api/echo-paths.yaml",))
 def test_gateway_api_http_paths(mesh_platform, mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     zone = "gwapi.example.com"
     host = f"paths.{zone}"
     marker = mesh_config.apply_manifest("gateway-api/echo-paths.yaml", host=host, zone=zone)
     wait_for_marker(mesh_ingress, Request("/prefix/probe", host=host), marker, mesh_timeouts)
-    hosts = {"": host, "other-host": f"unbound.{zone}", "one-host": f"one.{zone}"}
+    hosts = {"": host, "other-host": f"unbound.{zone}", "one-host": f"one.{zone}", "free-host": f"free.{zone}-other"}
     probes = [(path, expected) for path, expected in INGRESS_PROBES] + [
         ("/prefix other-host", "status 404"),  # in the listener's *.<zone>, not among the route's hostnames
         ("/wider one-host", "v2"),             # a route for *.<zone> on the listener for one.<zone> serves it...
         ("/wider other-host", "status 404"),   # ... and only it: the intersection, not the route's *.<zone>
         ("/stray one-host", "status 404"),     # a route whose hostnames the listener's does not match: not accepted
+        ("/free free-host", "v1"),             # on a listener naming no host, a route serves its own hostnames...
+        ("/free other-host", "status 404"),    # ... and no other
     ]
     requests = [Request(path.partition(" ")[0], host=hosts[path.partition(" ")[2]])
                 for path, _ in probes for _ in range(REPEATS)]

@@ -98,6 +98,7 @@ MATCH_RULES = [
     {"name": "header-exact", "match": {"headers": {"x-nm-exact": {"exact": "alpha"}}}},
     {"name": "header-prefix", "match": {"headers": {"x-nm-prefix": {"prefix": "beta"}}}},
     {"name": "header-regex", "match": {"headers": {"x-nm-regex": {"regex": "ga[0-9]+ma"}}}},
+    {"name": "header-present", "match": {"uri": {"prefix": "/nm/present"}, "headers": {"x-nm-present": {}}}},
     {"name": "uri-exact", "match": {"uri": {"exact": "/nm/exact"}}},
     {"name": "uri-prefix", "match": {"uri": {"prefix": "/nm/prefix"}}},
     {"name": "uri-regex", "match": {"uri": {"regex": "/nm/re/[0-9]+"}}},
@@ -121,7 +122,8 @@ REGEX_EXAMPLES = {"ga[0-9]+ma": "ga42ma", "/nm/re/[0-9]+": "/nm/re/123", "[a-c]+
                   "s[0-9]+": "s42", "https?": "http"}
 
 
-@conformance_test("match-near-misses", "Every kind of HTTP match (headers exact/prefix/regex, uri exact/prefix/regex, "
+@conformance_test("match-near-misses", "Every kind of HTTP match (headers exact/prefix/regex/presence, uri "
+                  "exact/prefix/regex, "
                   "ignoreUriCase, query parameters, method exact/prefix/regex, scheme, withoutHeaders, the port of a "
                   "host with two) gets its "
                   "matching input and its closest misses: a value that only starts or ends with the exact one, a "
