@@ -44,9 +44,11 @@ def _header_reached_app(reply: Response, name: str) -> bool:
 @conformance_test("jwt-request-authentication", "With a RequestAuthentication of two issuers (inline JWKS made by "
                   "the test): the first read from Authorization: Bearer with audiences [the test's], the second "
                   "only from x-jwt-assertion with prefix 'Token ' and forwardOriginalToken; and an ALLOW policy "
-                  "(/open/* for notRequestPrincipals <iss>/mallory, /secure/* for requestPrincipals alice of either "
-                  "issuer): no token passes /open and gets 403 on /secure; alice's valid token passes both (the "
-                  "first issuer's is not forwarded to the app, the second's is); bob's gets 403 on /secure, "
+                  "(/open/* for notRequestPrincipals <iss>/mallory, /secure/* for requestPrincipals <iss>/alice "
+                  "and the suffix */alice, /issuer/* for the prefix <second issuer>/*): no token passes /open and "
+                  "gets 403 on /secure and /issuer; only the second issuer's alice passes /issuer; alice's valid "
+                  "token passes /open and /secure (the first issuer's is not forwarded to the app, the second's "
+                  "is); bob's gets 403 on /secure, "
                   "mallory's 403 on both; a wrong-audience token 403 from authentication (not RBAC); an expired, "
                   "wrongly signed or wrong-issuer token, or the second issuer's token in Authorization: Bearer, "
                   "gets 401 on both; the second's under another "
@@ -91,6 +93,8 @@ def test_jwt(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> Non
         ("header-alice", "open"): 200, ("header-alice", "secure"): 200,
         ("header-other-prefix", "open"): 200, ("header-other-prefix", "secure"): 403,
         ("wrong-audience", "open"): 403, ("wrong-audience", "secure"): 403,
+        # requestPrincipals <second issuer>/*: its alice passes; the first issuer's alice and no token do not.
+        ("header-alice", "issuer"): 200, ("valid-alice", "issuer"): 403, ("none", "issuer"): 403,
         **{(case, path): 401 for case in rejected for path in ("open", "secure")},
     }
     plan = [(case, path, Request(f"/{path}/{case}/{i}", host=HOST, headers=headers[case]))
