@@ -23,9 +23,11 @@ def _version(reply: Response) -> str:
     return pages.version(reply) or f"error:{reply.status or reply.error}"
 
 
-@pytest.mark.parametrize("weights", [(100, 0), (80, 20), (50, 50), (10, 90)], ids=lambda w: f"{w[0]}-{w[1]}")
-@conformance_test("weighted-split-echo", "A VirtualService splits echo traffic between subsets by weight; only "
-                  "the weighted subsets answer (sequential binomial test, false-failure 1e-4, tolerance 0.05).",
+# 1-9: weights need not sum to 100 (Istio >= 1.15: each gets weight / sum), and a weight of 1 is a weight.
+@pytest.mark.parametrize("weights", [(100, 0), (80, 20), (50, 50), (1, 9)], ids=lambda w: f"{w[0]}-{w[1]}")
+@conformance_test("weighted-split-echo", "A VirtualService splits echo traffic between subsets by weight, each "
+                  "getting weight / sum (1-9 is a 10/90 split); only the weighted subsets answer (sequential "
+                  "binomial test, false-failure 1e-4, tolerance 0.05).",
                   features={"WeightedRouting"}, manifests=("routing/echo-weighted.yaml",))
 def test_weighted_split(weights, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
     marker = mesh_config.apply_manifest("routing/echo-weighted.yaml", v1=weights[0], v2=weights[1])
