@@ -30,7 +30,11 @@ bench/translator_mutants-again-20261205.json (those survivors re-run, each edit 
 bench/translator_mutants-seed3-20261205.json (a fresh sample of 10, seed 3);
 bench/translator_mutants-seed4-20261206.json (a fresh sample of 24, seed 4: 13 of 23 killed; the default retry
 count it found surviving is checked since, by `default-retry-policy`) and
-bench/translator_mutants-again-20261206.json (its 10 survivors re-run after: that one killed, 9 survive).)
+bench/translator_mutants-again-20261206.json (its 10 survivors re-run after: that one killed, 9 survive);
+bench/translator_mutants-seed4-again2-20261206.json (the same, after the checks the other gaps asked for);
+bench/translator_mutants-seed5-20261206.json and -seed5-again-20261206.json (a fresh sample of 24 and its
+survivors re-run after two new checks); bench/translator_mutants-seed6-reached-20261206.json (24 with
+--reached-only, and the 34 unreached mutants).)
 
 The working copy must exist: `git worktree add /tmp/mc-mutants` and `python3 -m venv .venv &&
 .venv/bin/pip install -e '.[dev]'` inside it."""
