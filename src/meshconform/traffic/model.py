@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import ssl
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -13,7 +14,8 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
-TLS_VERSIONS = (None, "1.2", "1.3")  # what Request.max_tls_version may say
+# What Request.max_tls_version may say, and the version each caps a client at (the senders' one table).
+TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,8 @@ class Request:
     connect_to: str | None = None
 
     def __post_init__(self) -> None:
-        if self.max_tls_version not in TLS_VERSIONS:
-            raise ValueError(f"Request.max_tls_version must be one of {sorted(v for v in TLS_VERSIONS if v)} or None, "
+        if self.max_tls_version is not None and self.max_tls_version not in TLS_VERSIONS:
+            raise ValueError(f"Request.max_tls_version must be one of {sorted(TLS_VERSIONS)} or None, "
                              f"not {self.max_tls_version!r}")
 
     def to_json(self) -> dict[str, Any]:

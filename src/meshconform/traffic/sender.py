@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from yarl import URL
 
-from meshconform.traffic.model import Request, Response, with_send_ids
+from meshconform.traffic.model import TLS_VERSIONS, Request, Response, with_send_ids
 from meshconform.traffic.transport import Transport
 
 BODY_LIMIT = 16_384
@@ -57,9 +57,6 @@ def _classify(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientPayloadError):
         return "reset"
     return f"other:{type(exc).__name__}:{exc}"
-
-
-TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
 
 def client_context(ca_pem: str, verify_server: bool, max_tls_version: str | None) -> ssl.SSLContext:

@@ -140,7 +140,8 @@ class EchoHandler(BaseHTTPRequestHandler):
         pass  # stdout carries only request records
 
 
-TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}  # as meshconform.traffic.sender's
+# As meshconform.traffic.model's: the agent runs standalone and imports nothing of the package.
+TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
 
 def _classify(exc: BaseException) -> str:
