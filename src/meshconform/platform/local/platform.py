@@ -212,9 +212,11 @@ class LocalPlatform:
             target.certificates.issue(target.snapshot)
             self._write_services(target.snapshot)
             gateway = next(p for p in target.snapshot.pods if p.is_gateway)
-            started = self.processes.sync(state.pods, target.specs, gateway, target.configs)
+            deadline = time.monotonic() + READY_DEADLINE_S
+            started = self.processes.sync(state.pods, target.specs, gateway, target.configs, deadline,
+                                          READY_DEADLINE_S)
             state.save(self.files.state)
-            self._deliver(target, started, since)
+            self._deliver(target, started, since, deadline)
         except PlatformError:
             state.resources = previous
             state.undelivered = was_undelivered
@@ -230,7 +232,7 @@ class LocalPlatform:
         tmp.write_text(json.dumps(table, indent=1))
         tmp.replace(self.files.services)
 
-    def _deliver(self, target: reconcile.Desired, started: list[str], since: float) -> None:
+    def _deliver(self, target: reconcile.Desired, started: list[str], since: float, deadline: float) -> None:
         proxies = {}
         for pod in target.snapshot.pods:
             key = f"{pod.namespace}/{pod.name}"
@@ -244,7 +246,6 @@ class LocalPlatform:
             if expected.changed or fresh:  # an untouched running proxy already runs (and drained) this config
                 proxies[key] = (envoy.Admin(pod.ip), expected, log, offset)
         self.processes.raise_if_gone()  # a proxy whose keeper is gone will never take the config
-        deadline = time.monotonic() + READY_DEADLINE_S
         self.processes.wait_ready(target.snapshot, started, deadline, READY_DEADLINE_S, since)
         try:
             envoy.wait_accepted(proxies, max(1.0, deadline - time.monotonic()) if started else CONVERGE_DEADLINE_S)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from meshconform.errors import PlatformError
-from meshconform.platform.local import addresses, envoy, topology
+from meshconform.platform.local import addresses, envoy, launcher, topology
 from meshconform.platform.local.state import RunFiles
 from meshconform.platform.local.supervisor import Supervisor
 from meshconform.platform.local.translator.model import MeshSnapshot, Pod, ProxyConfig
@@ -20,6 +20,7 @@ from meshconform.platform.local.translator.model import MeshSnapshot, Pod, Proxy
 CLIENT_CONTROL_PORT = 15900
 OUTBOUND_PORT = 15001
 GATEWAY_KEY = "gateway"
+LAUNCHER = "launcher"  # the process record of the app launcher
 
 
 class Processes:
@@ -28,7 +29,7 @@ class Processes:
         self.supervisor = supervisor
 
     def sync(self, running: dict[str, str], specs: list[topology.PodSpec], gateway: Pod,
-             configs: Mapping[str, ProxyConfig]) -> list[str]:
+             configs: Mapping[str, ProxyConfig], deadline: float, limit_s: float) -> list[str]:
         """Start pods that should run and stop those that should not (or whose spec changed);
         updates `running` (pod key -> fingerprint) and returns the newly started pod keys."""
         wanted = {f"{s.pod.namespace}/{s.pod.name}": s for s in specs}
@@ -41,19 +42,41 @@ class Processes:
             for key in gone:
                 running.pop(key, None)
         started = []
+        new = {key: spec for key, spec in wanted.items() if key not in running}
+        if new:
+            self._start_launcher()  # it loads the apps' modules while the Envoys start
         if GATEWAY_KEY not in running:
             self._start_envoy(gateway, configs)
             running[GATEWAY_KEY] = GATEWAY_KEY
             started.append(GATEWAY_KEY)
-        for key, spec in wanted.items():
-            if key in running:
-                continue
+        for spec in new.values():
             if spec.pod.injected:
                 self._start_envoy(spec.pod, configs)
+        if new:
+            self._wait_launcher(deadline, limit_s)
+        for key, spec in new.items():
             self._start_app(spec)
             running[key] = fingerprints[key]
             started.append(key)
         return started
+
+    def _start_launcher(self) -> None:
+        """The app launcher (launcher.py), unless it runs; started early, as it loads the apps' imports."""
+        if any(r.name == LAUNCHER for r in self.supervisor.records() if self.supervisor.is_alive(r)):
+            return
+        env = clean_env() | {"SSL_CERT_FILE": str(self.files.certs / "ca.pem")}  # see _start_app
+        self.supervisor.start(LAUNCHER, [sys.executable, "-m", "meshconform.platform.local.launcher",
+                                         launcher.address(self.files.root)], env, self.files.launcher_log)
+
+    def _wait_launcher(self, deadline: float, limit_s: float) -> None:
+        since = time.time() - 1  # a launcher that died at once, before this wait began, is named too
+        address = launcher.address(self.files.root)
+        while not launcher.accepting(address):
+            self.raise_if_crashed(since, "while the app launcher started")
+            if time.monotonic() > deadline:
+                raise PlatformError(f"the app launcher did not listen within {limit_s:.0f}s "
+                                    f"(log {self.files.launcher_log}):\n{tail(self.files.launcher_log)}")
+            time.sleep(0.01)
 
     def _start_envoy(self, pod: Pod, configs: Mapping[str, ProxyConfig]) -> None:
         folder = self.files.proxy_dir(pod)
@@ -78,9 +101,13 @@ class Processes:
         }
         if pod.injected:
             env["MESHCONFORM_OUTBOUND_PROXY"] = f"http://{pod.ip}:{OUTBOUND_PORT}"
-        argv = [sys.executable, "-m", f"meshconform.bookinfo.apps.{spec.app}"]
-        self.supervisor.start(f"app:{pod.namespace}/{pod.name}", argv, env,
-                              self.files.app_log(pod.namespace, pod.name))
+        try:
+            self.supervisor.launch(f"app:{pod.namespace}/{pod.name}", launcher.address(self.files.root),
+                                   f"meshconform.bookinfo.apps.{spec.app}", env,
+                                   self.files.app_log(pod.namespace, pod.name))
+        except OSError as exc:
+            raise PlatformError(f"could not start the app of pod {pod.namespace}/{pod.name}: {exc} "
+                                f"(launcher log {self.files.launcher_log})") from None
 
     def wait_ready(self, snapshot: MeshSnapshot, started: list[str], deadline: float, limit_s: float,
                    since: float) -> None:

@@ -47,6 +47,10 @@ class RunFiles:
     def proxy_dir(self, pod: Pod) -> Path:
         return self.root / "proxies" / f"{pod.namespace}.{pod.name}"
 
+    @property
+    def launcher_log(self) -> Path:
+        return self.root / "apps" / "launcher.log"
+
     def app_log(self, namespace: str, pod: str) -> Path:
         return self.root / "apps" / f"{namespace}.{pod}.log"
 

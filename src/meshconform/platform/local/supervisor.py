@@ -1,7 +1,8 @@
 """Starts processes in their own process groups, records them, keeps them running, and stops exactly those.
 
-Each process runs under a keeper (keeper.sh, in the same process group) that restarts it with back-off
-when it exits and records every exit, as a kubelet does for a container; `status` reads that record.
+Each process runs under a keeper in its process group (keeper.sh; for the Python apps, the one launcher.py forks)
+that restarts it with back-off when it exits and records every exit, as a kubelet does for a container; `status`
+reads that record.
 Never by name: every stop targets a recorded process group, after checking (by the kernel's
 start time) that the PID still belongs to the process we started."""
 
@@ -16,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from meshconform.interrupts import deferred_interrupts
+from meshconform.platform.local import launcher
 
 KEEPER = Path(__file__).with_name("keeper.sh")
 
@@ -82,11 +84,7 @@ class Supervisor:
         tmp.replace(self.registry)
 
     def start(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> ProcessRecord:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        state_dir = self.registry.parent / "keepers" / name.replace("/", ".").replace(":", "-")
-        state_dir.mkdir(parents=True, exist_ok=True)
-        for leftover in state_dir.iterdir():  # a restarted pod starts with a clean record
-            leftover.unlink()
+        state_dir = self._fresh_state_dir(name, log)
         with deferred_interrupts(), open(log, "ab") as out:  # a started process is always recorded
             proc = subprocess.Popen(["/bin/sh", str(KEEPER), str(state_dir), *argv], env=env, stdout=out,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
@@ -94,6 +92,28 @@ class Supervisor:
             record = ProcessRecord(name, proc.pid, _start_ticks(proc.pid) or 0, str(log), str(state_dir))
             self._save([*(r for r in self.records() if r.name != name), record])
         return record
+
+    def launch(self, name: str, launcher_address: str, module: str, env: dict[str, str], log: Path) -> ProcessRecord:
+        """Start Python module `module` forked by the app launcher (launcher.py), under a keeper of its own that
+        does what keeper.sh does; recorded and stopped like a process `start` started."""
+        state_dir = self._fresh_state_dir(name, log)
+        records: list[ProcessRecord] = []
+
+        def save(pid: int) -> None:  # before the launcher lets the app start
+            records.append(ProcessRecord(name, pid, _start_ticks(pid) or 0, str(log), str(state_dir)))
+            self._save([*(r for r in self.records() if r.name != name), records[0]])
+
+        with deferred_interrupts():
+            launcher.launch(launcher_address, module, env, log, state_dir, save)
+        return records[0]
+
+    def _fresh_state_dir(self, name: str, log: Path) -> Path:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        state_dir = self.registry.parent / "keepers" / name.replace("/", ".").replace(":", "-")
+        state_dir.mkdir(parents=True, exist_ok=True)
+        for leftover in state_dir.iterdir():  # a restarted pod starts with a clean record
+            leftover.unlink()
+        return state_dir
 
     def status(self, record: ProcessRecord) -> ProcessStatus:
         folder = Path(record.state_dir)
