@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from meshconform.platform.api import Vantage
-from meshconform.suite.convergence import await_convergence
+from meshconform.suite.convergence import await_rounds
 from meshconform.suite.manifests import MARKER_HEADER
 from meshconform.suite.timeouts import Timeouts
 from meshconform.traffic.model import Request, Response, new_request_id
@@ -57,16 +57,27 @@ def wait_for_all(vantage: Vantage, expectations: Sequence[tuple[Request, Callabl
     A batch that only the new config can satisfy (e.g. one path now allowed, another now denied)
     makes the probe specific to it when no marker header is available. A failure's reason counts
     the attempts by how they missed (`miss` of the first reply that did)."""
-    def probe() -> tuple[bool, str, str]:
+    last_missed = [False]
+
+    def probe_rounds(needed: int) -> list[tuple[bool, str, str]]:
+        # The rounds still needed, in one batch (each request on its own connection, as separate batches would
+        # be); after a miss, one round at a time, so a mesh still converging is not sent rounds it will fail.
+        rounds = 1 if last_missed[0] else needed
         batch = [replace(request, timeout=timeouts.request_timeout, request_id=new_request_id())
-                 for request, _ in expectations]
-        replies = vantage.send(batch)
-        missed = [reply for (_, check), reply in zip(expectations, replies, strict=True) if not check(reply)]
-        kind = miss(missed[0]) if missed else ""
-        if missed and len(expectations) > 1:
-            kind = f"{kind} ({missed[0].path})"
-        return not missed, "; ".join(reply.summary() for reply in replies), kind
-    return await_convergence(probe, timeouts, what)
+                 for _ in range(rounds) for request, _ in expectations]
+        replies = vantage.send(batch, concurrency=len(expectations), reuse_connections=False)
+        outcomes = []
+        for start in range(0, len(replies), len(expectations)):
+            round_replies = replies[start:start + len(expectations)]
+            missed = [reply for (_, check), reply in zip(expectations, round_replies, strict=True)
+                      if not check(reply)]
+            kind = miss(missed[0]) if missed else ""
+            if missed and len(expectations) > 1:
+                kind = f"{kind} ({missed[0].path})"
+            outcomes.append((not missed, "; ".join(reply.summary() for reply in round_replies), kind))
+            last_missed[0] = bool(missed)
+        return outcomes
+    return await_rounds(probe_rounds, timeouts, what)
 
 
 def bookinfo_login(vantage: Vantage, user: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 
 from meshconform.suite.timeouts import Timeouts
 
@@ -33,9 +33,11 @@ class NeverConverged(AssertionError):
         super().__init__(f"{self.reason}; last observed: " + " | ".join(observed))
 
 
-def await_convergence(probe: Callable[[], tuple[bool, str] | tuple[bool, str, str]], timeouts: Timeouts,
-                      what: str, consecutive: int | None = None, spacing: float = 0.0,
-                      pause: float | None = None) -> float:
+Outcome = tuple[bool, str] | tuple[bool, str, str]  # (ok, what was observed[, how a miss went wrong])
+
+
+def await_convergence(probe: Callable[[], Outcome], timeouts: Timeouts, what: str, consecutive: int | None = None,
+                      spacing: float = 0.0, pause: float | None = None) -> float:
     """Call `probe` until it succeeds N times in a row (default: the configured count); a failure
     resets the count. `spacing` is the pause between successful probes (for conditions that must
     hold over time). After a miss the pause starts at `poll_interval` and doubles (a config spreading
@@ -43,6 +45,14 @@ def await_convergence(probe: Callable[[], tuple[bool, str] | tuple[bool, str, st
     a growing pause only adds waiting). Returns the seconds it took.
     `probe` returns (ok, what was observed) and, optionally, how a miss went wrong in a few words
     ("failed the TLS handshake", "answered 404"): counted for the failure's one-sentence reason."""
+    return await_rounds(lambda _: [probe()], timeouts, what, consecutive, spacing, pause)
+
+
+def await_rounds(probe_rounds: Callable[[int], Sequence[Outcome]], timeouts: Timeouts, what: str,
+                 consecutive: int | None = None, spacing: float = 0.0, pause: float | None = None) -> float:
+    """As `await_convergence`, for a probe that can take several rounds in one go: `probe_rounds(k)`, told that k
+    more successes would end the wait, returns the outcomes of one or more rounds in the order they ran. Sending
+    traffic, it sends the k rounds in one batch: one call to a vantage instead of k."""
     started = time.monotonic()
     deadline = started + timeouts.max_time_to_consistency
     needed = consecutive or timeouts.required_consecutive_successes
@@ -50,14 +60,15 @@ def await_convergence(probe: Callable[[], tuple[bool, str] | tuple[bool, str, st
     observed: list[str] = []
     attempts, misses = 0, Counter[str]()
     while True:
-        ok, seen, *kind = probe()
-        attempts += 1
-        if not ok:
-            misses[kind[0] if kind else "were not as expected"] += 1
-        observed = (observed + [seen])[-5:]
-        streak = streak + 1 if ok else 0
-        if streak >= needed:
-            return time.monotonic() - started
+        ok = False
+        for ok, seen, *kind in probe_rounds(needed - streak):
+            attempts += 1
+            if not ok:
+                misses[kind[0] if kind else "were not as expected"] += 1
+            observed = (observed + [seen])[-5:]
+            streak = streak + 1 if ok else 0
+            if streak >= needed:
+                return time.monotonic() - started
         if time.monotonic() > deadline:
             raise NeverConverged(what, timeouts.max_time_to_consistency, needed, attempts, misses, observed)
         if not ok:
