@@ -44,7 +44,7 @@ class Processes:
         started = []
         new = {key: spec for key, spec in wanted.items() if key not in running}
         if new:
-            self._start_launcher()  # it loads the apps' modules while the Envoys start
+            self.start_launcher()  # it loads the apps' modules while the Envoys start
         if GATEWAY_KEY not in running:
             self._start_envoy(gateway, configs)
             running[GATEWAY_KEY] = GATEWAY_KEY
@@ -60,8 +60,9 @@ class Processes:
             started.append(key)
         return started
 
-    def _start_launcher(self) -> None:
-        """The app launcher (launcher.py), unless it runs; started early, as it loads the apps' imports."""
+    def start_launcher(self) -> None:
+        """The app launcher (launcher.py), unless it runs. Early, as it loads the apps' imports meanwhile; after
+        the run's CA exists, which it trusts (see _start_app)."""
         if any(r.name == LAUNCHER for r in self.supervisor.records() if self.supervisor.is_alive(r)):
             return
         env = clean_env() | {"SSL_CERT_FILE": str(self.files.certs / "ca.pem")}  # see _start_app

@@ -12,11 +12,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from meshconform.platform.local.naming import ORIGINAL_DST_HEADER, resolve_host
 from meshconform.traffic.transport import Target, Transport
-
-# The translator's names are imported where used, not here: importing the translator package takes ~0.15 s, which
-# a client app would otherwise spend on its first batch (every vantage's first send) though a meshed app needs
-# them only to name an original destination.
 
 
 @functools.lru_cache(maxsize=4096)  # a batch names a few hosts thousands of times
@@ -41,7 +38,6 @@ class SidecarTransport(Transport):
         original = connect_to or (host if is_address(host) else None)
         if not original:
             return Target(f"{scheme}://{host}{path}", None, self.proxy_url)
-        from meshconform.platform.local.translator.envoy_types import ORIGINAL_DST_HEADER
         headers = ((ORIGINAL_DST_HEADER, original if ":" in original else f"{original}:80"),)
         return Target(f"{scheme}://{host}{path}", None, self.proxy_url, headers)
 
@@ -66,7 +62,6 @@ class ResolverTransport(Transport):
     def target(self, host: str, path: str, scheme: str = "http", connect_to: str | None = None) -> Target:
         if connect_to or is_address(host):  # no name to resolve: connect where the caller says
             return Target(f"{scheme}://{connect_to or host}{path}", host, None)
-        from meshconform.platform.local.translator.names import resolve_host
         name, _, port = host.partition(":")
         # DNS names are case-insensitive: "Echo:8080" resolves as "echo:8080"; the Host header keeps the case.
         key = f"{resolve_host(name.lower(), self.namespace)}:{port or 80}"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from meshconform.platform.local.naming import ORIGINAL_DST_HEADER as ORIGINAL_DST_HEADER  # shared with transport.py
+
 HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 FAULT = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"
@@ -19,9 +21,6 @@ LISTENER = "type.googleapis.com/envoy.config.listener.v3.Listener"
 CLUSTER = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 ROUTE_CONFIG = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 FAULT_FILTER = "envoy.filters.http.fault"
-# The local platform's stand-in for SO_ORIGINAL_DST: its transports put where the app would have connected in
-# this header, and the PassthroughCluster (ORIGINAL_DST) forwards there.
-ORIGINAL_DST_HEADER = "x-meshconform-original-dst"
 MAX_UINT32 = 4294967295
 
 

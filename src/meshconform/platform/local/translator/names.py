@@ -3,20 +3,7 @@
 from __future__ import annotations
 
 from meshconform.meshapi.kube import Service
-
-
-def resolve_host(host: str, namespace: str) -> str:
-    """A short host is relative to the namespace of the resource that names it."""
-    if host.startswith("*") or host.endswith(".cluster.local"):
-        return host
-    parts = host.split(".")
-    if len(parts) == 1:
-        return f"{host}.{namespace}.svc.cluster.local"
-    if len(parts) == 2:
-        return f"{host}.svc.cluster.local"
-    if len(parts) == 3 and parts[2] == "svc":
-        return f"{host}.cluster.local"
-    return host
+from meshconform.platform.local.naming import resolve_host as resolve_host  # shared with the apps' transports
 
 
 def host_matches(pattern: str, host: str) -> bool:
