@@ -59,7 +59,6 @@ from functools import cache, cached_property
 from typing import Any, Literal
 
 import numpy as np
-from scipy.stats import binom
 
 from meshconform.stats.proportions import sample_size
 
@@ -137,6 +136,7 @@ class SequentialDesign:
 
     def operating(self, share: float) -> Operating:
         """Exact probabilities of failing and passing, and the mean number of requests, at a true share."""
+        from scipy.stats import binom  # where used: see stats.proportions
         density = np.array([1.0])  # probability of each count among runs still going
         reject = accept = mean_n = 0.0
         sent = 0
@@ -244,6 +244,7 @@ def _log_lr(n: int, counts: np.ndarray, p0: float, p1: float) -> np.ndarray:
 def _optimal_regions(p0: float, shift: float, batch: int, n_max: int, lam0: float, lam1: float) -> list[np.ndarray]:
     """Backward induction (see the module doc) on the p0 measure: costs of a broken mesh enter through
     its likelihood ratio, E_p1[cost] = E_p0[cost * LR]. Returns each look's decision per count."""
+    from scipy.stats import binom  # where used: see stats.proportions
     alternatives = _alternatives(p0, shift)
     pmf = binom.pmf(np.arange(batch + 1), batch, p0)
     looks = n_max // batch
