@@ -57,12 +57,13 @@ def wait_for_all(vantage: Vantage, expectations: Sequence[tuple[Request, Callabl
     A batch that only the new config can satisfy (e.g. one path now allowed, another now denied)
     makes the probe specific to it when no marker header is available. A failure's reason counts
     the attempts by how they missed (`miss` of the first reply that did)."""
-    last_missed = [False]
+    last_missed = False
 
     def probe_rounds(needed: int) -> list[tuple[bool, str, str]]:
         # The rounds still needed, in one batch (each request on its own connection, as separate batches would
         # be); after a miss, one round at a time, so a mesh still converging is not sent rounds it will fail.
-        rounds = 1 if last_missed[0] else needed
+        nonlocal last_missed
+        rounds = 1 if last_missed else needed
         batch = [replace(request, timeout=timeouts.request_timeout, request_id=new_request_id())
                  for _ in range(rounds) for request, _ in expectations]
         replies = vantage.send(batch, concurrency=len(expectations), reuse_connections=False)
@@ -75,7 +76,7 @@ def wait_for_all(vantage: Vantage, expectations: Sequence[tuple[Request, Callabl
             if missed and len(expectations) > 1:
                 kind = f"{kind} ({missed[0].path})"
             outcomes.append((not missed, "; ".join(reply.summary() for reply in round_replies), kind))
-            last_missed[0] = bool(missed)
+            last_missed = bool(missed)
         return outcomes
     return await_rounds(probe_rounds, timeouts, what)
 

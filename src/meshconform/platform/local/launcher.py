@@ -41,6 +41,7 @@ BACKOFF_RESET_AFTER_S = 10.0  # uptime after which a crash counts as a first one
 APPS_PACKAGE = "meshconform.bookinfo.apps."  # the only modules it starts
 RECORDED = b"recorded\n"
 RECORD_WAIT_S = 30.0  # for a caller to send its request, and to record a keeper's PID
+LAUNCH_TIMEOUT_S = 30.0  # for the launcher to answer (it forks in milliseconds; a cap under load)
 # Imported before any fork: what the apps import that costs time and reads no per-app environment.
 PRELOADED = ("asyncio", "aiohttp", "aiohttp.web", "meshconform.traffic.model", "meshconform.traffic.sender",
              "meshconform.traffic.transport", "meshconform.platform.local.transport")
@@ -53,7 +54,7 @@ def address(run_root: Path) -> str:
 
 
 def launch(address_: str, module: str, env: dict[str, str], log: Path, state_dir: Path,
-           record: Callable[[int], None], timeout_s: float = 30.0) -> int:
+           record: Callable[[int], None], timeout_s: float = LAUNCH_TIMEOUT_S) -> int:
     """Ask the launcher at `address_` to start `module` under a keeper; `record(pid)` is called with the keeper's
     PID before the app may start. Returns that PID."""
     request = {"module": module, "env": env, "log": str(log), "state_dir": str(state_dir)}

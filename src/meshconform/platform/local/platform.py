@@ -25,7 +25,7 @@ from meshconform.interrupts import sigterm_as_interrupt
 from meshconform.meshapi.loader import Sourced, load_files
 from meshconform.platform.api import INGRESS, MESHED_CLIENT, ContainerState, Endpoint, LoadTarget, ProxyUsage, Workload
 from meshconform.platform.local import addresses, envoy, observation, reconcile
-from meshconform.platform.local.certificates import Certificates
+from meshconform.platform.local.ca import CertificateAuthority
 from meshconform.platform.local.fidelity import under_test_block
 from meshconform.platform.local.misbehaviour import Misbehaviour, parse
 from meshconform.platform.local.observation import LocalVantage
@@ -109,7 +109,7 @@ class LocalPlatform:
         self._state.save(self.files.state)
         try:
             with sigterm_as_interrupt():
-                Certificates(self.files).authority  # noqa: B018 (creates the CA the app launcher's apps trust)
+                CertificateAuthority(self.files.certs)  # created now: the app launcher trusts it (SSL_CERT_FILE)
                 self.processes.start_launcher()  # its imports overlap the first translation
                 self.apply(load_files(self.manifests))
         except BaseException:

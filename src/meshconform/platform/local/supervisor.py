@@ -2,8 +2,7 @@
 
 Each process runs under a keeper in its process group (keeper.sh; for the Python apps, the one launcher.py forks)
 that restarts it with back-off when it exits and records every exit, as a kubelet does for a container; `status`
-reads that record.
-Never by name: every stop targets a recorded process group, after checking (by the kernel's
+reads that record. Never by name: every stop targets a recorded process group, after checking (by the kernel's
 start time) that the PID still belongs to the process we started."""
 
 from __future__ import annotations
