@@ -2,7 +2,7 @@
 keeper from itself, as a zygote does.
 
 Why: an app started as `python -m ...` spends ~0.18 s of CPU importing asyncio and aiohttp before it listens; at a
-bring-up 16 of them did so at once on 2 cores, three quarters of the bring-up's CPU. Forked from here an app
+bring-up 21 of them did so at once on 2 cores, three quarters of the bring-up's CPU. Forked from here an app
 starts with those modules loaded. The app's own module is imported only in the forked child, after its environment
 is set: the apps read their environment when imported.
 
