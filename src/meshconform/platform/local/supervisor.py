@@ -167,6 +167,11 @@ class Supervisor:
             pending = [r for r in pending if self.is_alive(r)]
         for record in pending:
             _signal_group(record.pid, signal.SIGKILL)
+        # A process its keeper left behind: a stop that came while keeper.sh was starting its child runs the trap
+        # before `child=$!`, so the keeper exits without stopping it (an Envoy that got the group's SIGTERM that
+        # early was seen to outlive it). Still in the keeper's group, it is found by that and ended.
+        for record in _groups_with_members(targets):
+            _signal_group(record.pid, signal.SIGKILL)
         for record in targets:
             child = self._children.pop(record.pid, None)
             if child is not None:
@@ -175,6 +180,25 @@ class Supervisor:
                 except subprocess.TimeoutExpired:
                     pass
         self._save([r for r in records if r not in targets])
+
+
+def _groups_with_members(records: list[ProcessRecord]) -> list[ProcessRecord]:
+    """The records whose process group still has a live member that started no earlier than its keeper. While a
+    group has a member, its ID cannot be reused, so signalling it reaches only processes of ours."""
+    groups = {r.pid: r for r in records if r.start_ticks}  # without its start time, a group is not known ours
+    found: dict[int, ProcessRecord] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        state, group, started = fields[0], int(fields[2]), int(fields[19])
+        record = groups.get(group)
+        if record is not None and state not in ("Z", "X") and started >= record.start_ticks:
+            found[group] = record
+    return list(found.values())
 
 
 def _exits(path: Path) -> list[Exit]:
