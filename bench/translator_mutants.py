@@ -204,8 +204,10 @@ def main() -> int:
     unreached: list[Mutant] = []
     if args.reached_only:
         reached = reached_lines(root)
-        unreached = [m for m in every if m.line not in reached.get(str(m.module), set())]
-        every = [m for m in every if m.line in reached.get(str(m.module), set())]
+        kept: list[Mutant] = []
+        for m in every:  # each mutant's line looked up once
+            (kept if m.line in reached.get(str(m.module), set()) else unreached).append(m)
+        every = kept
         print(f"{len(unreached)} of {len(unreached) + len(every)} mutants sit on translator lines the unmutated suite "
               f"never runs (set apart, not sampled); their lines, for triage:")
         by_module: dict[str, list[int]] = {}

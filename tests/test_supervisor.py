@@ -35,6 +35,13 @@ def _wait_for_file(path: Path, deadline_s: float = 30.0) -> str:
     return path.read_text()
 
 
+def _wait_until_ended(pid: int, failure: str, deadline_s: float = 10.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while _running(pid):
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.02)
+
+
 def test_stop_ends_a_child_that_ignores_sigterm(tmp_path: Path) -> None:
     supervisor = Supervisor(tmp_path / "processes.json")
     pid_file = tmp_path / "child.pid"
@@ -44,25 +51,17 @@ def test_stop_ends_a_child_that_ignores_sigterm(tmp_path: Path) -> None:
     try:
         supervisor.stop(grace=1.0)
         assert not supervisor.is_alive(record), "the keeper outlived stop()"
-        deadline = time.monotonic() + 10
-        while _running(child):
-            assert time.monotonic() < deadline, f"child {child} still runs after stop(): the keeper left without it"
-            time.sleep(0.02)
+        _wait_until_ended(child, f"child {child} still runs after stop(): the keeper left without it")
     finally:
         supervisor.stop(grace=0.1)
         if _running(child):  # the behaviour under test broke: end the child this test started, by its PID
             os.kill(child, signal.SIGKILL)
 
 
-# Starts a process of its group that the keeper does not know (as a child started just as the stop came); that
-# process ignores SIGTERM, then writes its PID. This one idles until the keeper stops it.
-BEHIND = ("import os, signal, sys, time\n"
-          "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-          "open(sys.argv[1] + '.tmp', 'w').write(str(os.getpid()))\n"
-          "os.replace(sys.argv[1] + '.tmp', sys.argv[1])\n"
-          "time.sleep(120)\n")
+# Starts a process of its group that the keeper does not know (as a child started just as the stop came): STUBBORN,
+# which ignores SIGTERM and writes its PID. This one idles until the keeper stops it.
 LEAVES_ONE_BEHIND = ("import subprocess, sys, time\n"
-                     f"subprocess.Popen([sys.executable, '-c', {BEHIND!r}, sys.argv[1]])\n"
+                     f"subprocess.Popen([sys.executable, '-c', {STUBBORN!r}, sys.argv[1]])\n"
                      "time.sleep(120)\n")
 
 
@@ -76,10 +75,7 @@ def test_stop_ends_a_process_of_the_group_its_keeper_left_behind(tmp_path: Path)
         assert os.getpgid(behind) == record.pid, "the process left behind must be in the keeper's group"
         supervisor.stop(grace=2.0)
         assert not supervisor.is_alive(record), "the keeper outlived stop()"
-        deadline = time.monotonic() + 10
-        while _running(behind):
-            assert time.monotonic() < deadline, f"{behind}, of the stopped group, still runs after stop()"
-            time.sleep(0.02)
+        _wait_until_ended(behind, f"{behind}, of the stopped group, still runs after stop()")
     finally:
         if _running(behind):  # the behaviour under test broke: end the process this test started, by its PID
             os.kill(behind, signal.SIGKILL)

@@ -55,14 +55,19 @@ class ProcessStatus:
         return f"{self.state} (restarts {self.restarts}{last})"
 
 
-def _start_ticks(pid: int) -> int | None:
-    """Field 22 of /proc/<pid>/stat: when the process started, to guard against PID reuse."""
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first), or None for a process that is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat[stat.rindex(")") + 2:].split()
-    if fields[0] == "Z":  # a zombie has exited; only its parent's wait is missing
+    return stat[stat.rindex(")") + 2:].split()
+
+
+def _start_ticks(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat: when the process started, to guard against PID reuse."""
+    fields = _stat(pid)
+    if fields is None or fields[0] == "Z":  # a zombie has exited; only its parent's wait is missing
         return None
     return int(fields[19])
 
@@ -186,18 +191,16 @@ def _groups_with_members(records: list[ProcessRecord]) -> list[ProcessRecord]:
     """The records whose process group still has a live member that started no earlier than its keeper. While a
     group has a member, its ID cannot be reused, so signalling it reaches only processes of ours."""
     groups = {r.pid: r for r in records if r.start_ticks}  # without its start time, a group is not known ours
+    if not groups:
+        return []
     found: dict[int, ProcessRecord] = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        fields = _stat(entry.name) if entry.name.isdigit() else None
+        if fields is None or fields[0] in ("Z", "X"):
             continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        state, group, started = fields[0], int(fields[2]), int(fields[19])
-        record = groups.get(group)
-        if record is not None and state not in ("Z", "X") and started >= record.start_ticks:
-            found[group] = record
+        record = groups.get(int(fields[2]))
+        if record is not None and int(fields[19]) >= record.start_ticks:
+            found[record.pid] = record
     return list(found.values())
 
 
