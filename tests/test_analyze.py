@@ -1,5 +1,5 @@
 """References Istio accepts but cannot work (meshapi.analyze), the CLI's apply printing them, and
-an empty file given to apply being an error."""
+an empty or binary file given to apply being an error."""
 
 from __future__ import annotations
 
@@ -38,6 +38,11 @@ spec:
   template:
     metadata: {labels: {app: reviews, version: v2, track: canary}}
     spec: {containers: [{name: reviews, image: reviews}]}
+"""
+NAMESPACES = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: prod}
 """
 RULE = """
 apiVersion: networking.istio.io/v1
@@ -92,7 +97,7 @@ def test_subset_no_destination_rule_defines() -> None:
     assert (warning.code, warning.name) == ("IST0101", "ReferencedResourceNotFound")
     assert warning.field == "spec.http[0].route[0].destination.subset"
     assert '"v3"' in warning.message and "reviews.default.svc.cluster.local" in warning.message
-    assert str(warning).startswith("Warning [IST0101] (VirtualService reviews.default test.yaml) ")
+    assert str(warning).startswith("Error [IST0101] (VirtualService default/reviews test.yaml) ")
 
 
 def test_subset_without_any_destination_rule_and_in_a_mirror() -> None:
@@ -155,6 +160,80 @@ def test_host_resolution() -> None:
     assert fqdn("*.example.com", "default") == "*.example.com"
 
 
+def destination(host: str, port: str = "", mirror: str = "", namespace: str = "default", export_to: str = "") -> str:
+    return f"""
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: front, namespace: {namespace}}}
+spec:
+  hosts: [front.example.com]
+  {f"exportTo: [{export_to}]" if export_to else ""}
+  http:
+  - route: [{{destination: {{host: {host}{f", port: {{number: {port}}}" if port else ""}}}}}]
+    {f"mirror: {{host: {mirror}}}" if mirror else ""}
+"""
+
+
+def entry(hosts: str, namespace: str = "default", export_to: str = "", ports: str = "[{number: 80, name: http}]"
+          ) -> str:
+    return f"""
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: outside, namespace: {namespace}}}
+spec:
+  hosts: [{hosts}]
+  ports: {ports}
+  {f"exportTo: [{export_to}]" if export_to else ""}
+"""
+
+
+def hosts_found(*texts: str, context: tuple[str, ...] = (WORKLOADS,)) -> list[tuple[str, str]]:
+    return [(w.field, w.message) for w in analyze(items(*texts), items(*context), registry_known=True)]
+
+
+def test_route_to_a_host_no_service_provides() -> None:
+    """istioctl's DestinationHostAnalyzer: a route's or a mirror's host must be a Service or a ServiceEntry host
+    visible to the VirtualService, and a port it names must be one of that host's ports."""
+    assert hosts_found(destination("reviews")) == []
+    assert hosts_found(destination("reviews.default.svc.cluster.local", port="9080")) == []
+    [warning] = analyze(items(destination("httpbin", port="8000")), items(WORKLOADS), registry_known=True)
+    assert (warning.code, warning.level, warning.name) == ("IST0101", "Error", "ReferencedResourceNotFound")
+    assert str(warning) == ('Error [IST0101] (VirtualService default/front test.yaml) '
+                            'spec.http[0].route[0].destination.host: Referenced host not found: "httpbin"')
+    assert hosts_found(destination("reviews", mirror="reviews-shadow")) == [
+        ("spec.http[0].mirror.host", 'Referenced mirror host not found: "reviews-shadow"')]
+    assert hosts_found(destination("reviews", port="8000")) == [
+        ("spec.http[0].route[0].destination.port.number", 'Referenced host:port not found: "reviews:8000"')]
+    # Another namespace's service by its short name is another host.
+    assert hosts_found(destination("reviews", namespace="prod"), context=(WORKLOADS, NAMESPACES)) == [
+        ("spec.http[0].route[0].destination.host", 'Referenced host not found: "reviews"')]
+
+
+def test_service_entry_hosts_count_where_they_are_exported() -> None:
+    assert hosts_found(destination("api.example.com"), entry("api.example.com")) == []
+    assert hosts_found(destination("api.example.com", port="443"), entry("api.example.com")) == [
+        ("spec.http[0].route[0].destination.port.number", 'Referenced host:port not found: "api.example.com:443"')]
+    assert hosts_found(destination("api.example.com"), entry('"*.example.com"')) == []
+    # exportTo ".": visible in its own namespace only.
+    hidden = entry("api.example.com", namespace="prod", export_to='"."')
+    assert hosts_found(destination("api.example.com"), hidden, context=(WORKLOADS, NAMESPACES)) == [
+        ("spec.http[0].route[0].destination.host", 'Referenced host not found: "api.example.com"')]
+    assert hosts_found(destination("api.example.com", namespace="prod"), hidden, context=(WORKLOADS, NAMESPACES)) == []
+    # A Service hidden by its exportTo annotation is not found from another namespace.
+    private = WORKLOADS.replace("metadata: {name: reviews, namespace: default}",
+                                'metadata: {name: reviews, namespace: default, annotations: '
+                                '{networking.istio.io/exportTo: "."}}')
+    assert hosts_found(destination("reviews.default.svc.cluster.local", namespace="prod"),
+                       context=(private, NAMESPACES)) == [
+        ("spec.http[0].route[0].destination.host", 'Referenced host not found: "reviews.default.svc.cluster.local"')]
+
+
+def test_hosts_are_not_judged_without_the_platform_registry() -> None:
+    """On a cluster the Services are not among what meshconform applied: a host is not called missing there."""
+    assert analyze(items(destination("httpbin")), items(WORKLOADS)) == []
+    assert analyze(items(destination("httpbin"))) == []
+
+
 def test_empty_file_is_an_error(tmp_path: Path) -> None:
     empty, comments = tmp_path / "empty.yaml", tmp_path / "comments.yaml"
     empty.write_text("")
@@ -199,6 +278,42 @@ def test_cli_apply_warns_on_stderr_and_applies(tmp_path: Path, monkeypatch: pyte
     assert result.stdout.strip() == "VirtualService default/reviews applied"
     warnings = result.stderr.strip().splitlines()
     assert len(warnings) == 2
-    assert all(w.startswith("Warning [IST0101] (VirtualService reviews.default ") for w in warnings)
+    assert all(w.startswith("Error [IST0101] (VirtualService default/reviews ") for w in warnings)
     assert "spec.gateways[0]" in warnings[0] and "destination.subset" in warnings[1]
     assert [item.resource.ref for item in platform.applied] == ["VirtualService default/reviews"]
+
+
+def test_cli_apply_of_httpbin_gateway_where_there_is_no_httpbin_gives_istioctls_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Istio's httpbin-gateway.yaml on a platform without httpbin: applied (Istio accepts it), with the finding
+    `istioctl analyze` prints for it."""
+    from meshconform.platform.local.platform import base_manifests
+    manifest = Path(__file__).parent / "samples" / "httpbin-gateway.yaml"
+    platform = _Platform(load_files(base_manifests()))
+    monkeypatch.setattr(cli, "_attached", lambda name: platform)
+    result = CliRunner().invoke(cli.cli, ["apply", "-f", str(manifest)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == (f"Error [IST0101] (VirtualService default/httpbin {manifest}) "
+                                     'spec.http[0].route[0].destination.host: Referenced host not found: "httpbin"')
+    assert [item.resource.ref for item in platform.applied] == ["Gateway default/httpbin-gateway",
+                                                                "VirtualService default/httpbin"]
+
+
+def test_a_binary_file_is_named_and_nothing_is_applied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    picture = tmp_path / "diagram.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    with pytest.raises(ConfigError, match=r"not a text file \(a PNG image\): byte 0x89 at offset 0") as caught:
+        load_files([picture])
+    assert caught.value.source == str(picture)
+    # Through the CLI: one line naming the file, no traceback, and nothing applied although the first file is fine.
+    good = tmp_path / "vs.yaml"
+    good.write_text(route())
+    run = subprocess.run([sys.executable, "-m", "meshconform.cli", "apply", "-f", str(good), "-f", str(picture)],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert run.returncode == 1 and run.stdout == "", run.stdout
+    assert run.stderr == (f"error: {picture}: not a text file (a PNG image): byte 0x89 at offset 0 is not UTF-8; "
+                          "give a YAML manifest\n"), run.stderr
+    platform = _Platform([])
+    monkeypatch.setattr(cli, "_attached", lambda name: platform)
+    result = CliRunner().invoke(cli.cli, ["apply", "-f", str(good), "-f", str(picture)])
+    assert isinstance(result.exception, ConfigError) and platform.applied == []

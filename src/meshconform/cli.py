@@ -86,7 +86,7 @@ def up(platform_name: str, files: tuple[Path, ...], output: str, dry_run: bool, 
 def _warn(resources: list[Sourced], platform: Platform) -> None:
     """References Istio accepts but that cannot work, on stderr, as `istioctl analyze` warns."""
     holds = getattr(platform, "resources", None)  # what is applied already, if the platform can say
-    for warning in analyze(resources, holds() if callable(holds) else []):
+    for warning in analyze(resources, holds() if callable(holds) else [], registry_known=callable(holds)):
         click.echo(redact_text(str(warning)), err=True)
 
 

@@ -1,24 +1,31 @@
 """References Istio accepts but that cannot work, found before traffic shows them (resources in,
 warnings out; pure: no platform, no I/O).
 
-The codes are those `istioctl analyze` uses for the same findings (istio.io/latest/docs/reference/
-config/analysis/): IST0101 ReferencedResourceNotFound for a VirtualService bound to a Gateway that
-does not exist and for a route to a subset no DestinationRule defines for that host; IST0173
-DestinationRuleSubsetNotSelectPods for a subset whose labels select no pod of its service. The line
-format follows istioctl's "<level> [<code>] (<kind> <name>.<namespace>) <details>"
-(istio.io/latest/docs/reference/config/analysis/message-format/). Istio applies all of these;
-requests routed through them fail (404 at a gateway, 503 NR/UH in a sidecar), hence warnings."""
+The codes, levels and details are those `istioctl analyze` gives for the same findings
+(istio.io/latest/docs/reference/config/analysis/; its analyzers in istio/istio
+pkg/config/analysis/analyzers/virtualservice): IST0101 ReferencedResourceNotFound for a route or
+mirror to a host no Service or ServiceEntry visible to the VirtualService's namespace provides
+("Referenced host not found: \"httpbin\""), or to a port that host does not have, for a
+VirtualService bound to a Gateway that does not exist and for a route to a subset no
+DestinationRule defines for that host; IST0173 DestinationRuleSubsetNotSelectPods for a subset
+whose labels select no pod of its service. The line follows istioctl's
+"<level> [<code>] (<kind> <namespace>/<name> <file>) <details>" (pkg/config/analysis/diag/message.go),
+with the field the finding is about before the details (istioctl points at it by line number).
+Istio applies all of these; requests routed through them fail (404 at a gateway, 503 NR/UH in a
+sidecar), so they are reported, never refused."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from meshconform.meshapi.istio import Destination, DestinationRule, Gateway, VirtualService
+from meshconform.meshapi.istio import Destination, DestinationRule, Gateway, ServiceEntry, VirtualService
 from meshconform.meshapi.kube import Deployment, Service
 from meshconform.meshapi.loader import Sourced
 
 CLUSTER_DOMAIN = "svc.cluster.local"
+LEVELS = {"IST0101": "Error", "IST0173": "Error"}  # istioctl's level for each code (its messages.yaml)
+EXPORT_TO = "networking.istio.io/exportTo"  # a Service's visibility, as a ServiceEntry's spec.exportTo
 
 
 @dataclass(frozen=True)
@@ -32,14 +39,19 @@ class AnalysisWarning:
     message: str
     source: str = ""
 
+    @property
+    def level(self) -> str:
+        return LEVELS.get(self.code, "Warning")
+
     def __str__(self) -> str:
         origin = f" {self.source}" if self.source else ""
-        return (f"Warning [{self.code}] ({self.kind} {self.resource}.{self.namespace}{origin}) "
+        return (f"{self.level} [{self.code}] ({self.kind} {self.namespace}/{self.resource}{origin}) "
                 f"{self.field}: {self.message}")
 
     def to_json(self) -> dict[str, str]:
-        return {"code": self.code, "name": self.name, "resource": f"{self.kind} {self.namespace}/{self.resource}",
-                "field": self.field, "message": self.message, "source": self.source}
+        return {"code": self.code, "level": self.level, "name": self.name,
+                "resource": f"{self.kind} {self.namespace}/{self.resource}", "field": self.field,
+                "message": self.message, "source": self.source}
 
 
 def fqdn(host: str, namespace: str) -> str:
@@ -54,24 +66,33 @@ def _host_covers(pattern: str, host: str) -> bool:
     return pattern == host or (pattern.startswith("*") and host.endswith(pattern[1:]))
 
 
-def analyze(resources: Sequence[Sourced], context: Iterable[Sourced] = ()) -> list[AnalysisWarning]:
+def analyze(resources: Sequence[Sourced], context: Iterable[Sourced] = (), *,
+            registry_known: bool = False) -> list[AnalysisWarning]:
     """Warnings about applying `resources` on top of `context` (what the platform already holds; a
     resource in both counts as the new version): every finding on the applied resources, and the
-    findings this apply newly causes on the others (a subset removed that a route still names)."""
+    findings this apply newly causes on the others (a subset removed that a route still names).
+
+    `registry_known`: `context` is everything the platform holds, so a host no Service or
+    ServiceEntry there provides does not exist (on a cluster, whose Services are not in `context`,
+    destination hosts are not judged)."""
     before = {item.key: item for item in context}
     after = {**before, **{item.key: item for item in resources}}
     applied = {item.key for item in resources}
-    earlier = {(w.kind, w.namespace, w.resource, w.field, w.message) for w in _findings(list(before.values()))}
-    return [w for w in _findings(list(after.values()))
+    earlier = {(w.kind, w.namespace, w.resource, w.field, w.message)
+               for w in _findings(list(before.values()), registry_known)}
+    return [w for w in _findings(list(after.values()), registry_known)
             if (w.kind, w.namespace, w.resource) in applied
             or (w.kind, w.namespace, w.resource, w.field, w.message) not in earlier]
 
 
-def _findings(everything: list[Sourced]) -> list[AnalysisWarning]:
+def _findings(everything: list[Sourced], registry_known: bool) -> list[AnalysisWarning]:
     warnings: list[AnalysisWarning] = []
+    registry = _registry(everything) if registry_known else None
     for item in everything:
         resource = item.resource
         if isinstance(resource, VirtualService):
+            if registry is not None:
+                warnings += _hosts_exist(item, resource, registry)
             warnings += _gateways_exist(item, resource, everything)
             warnings += _subsets_exist(item, resource, everything)
         elif isinstance(resource, DestinationRule):
@@ -108,6 +129,63 @@ def _gateways_exist(item: Sourced, vs: VirtualService, everything: list[Sourced]
             found.append(_warning(item, "IST0101", "ReferencedResourceNotFound", f"spec.gateways[{index}]",
                                   f'gateway "{namespace}/{name}" does not exist: the VirtualService is bound to '
                                   "no server"))
+    return found
+
+
+@dataclass(frozen=True)
+class _Registered:
+    """A host the mesh knows (a Service's or a ServiceEntry's), where it is visible, and its ports."""
+
+    host: str  # a fully qualified name, or a wildcard ("*.example.com")
+    scope: str  # "*" (every namespace) or the one namespace that sees it
+    ports: frozenset[int]
+
+
+def _scopes(export_to: Sequence[str], namespace: str) -> set[str]:
+    """Where an exportTo list makes something visible: nothing listed or "*" is everywhere, "." its own namespace."""
+    if not export_to or "*" in export_to:
+        return {"*"}
+    return {namespace if entry == "." else entry for entry in export_to}
+
+
+def _registry(everything: list[Sourced]) -> list[_Registered]:
+    registered = []
+    for item in everything:
+        resource, namespace = item.resource, item.resource.metadata.namespace
+        if isinstance(resource, Service):
+            exported = [e.strip() for e in resource.metadata.annotations.get(EXPORT_TO, "").split(",") if e.strip()]
+            ports = frozenset(p.port for p in resource.spec.ports)
+            registered += [_Registered(resource.fqdn, scope, ports) for scope in _scopes(exported, namespace)]
+        elif isinstance(resource, ServiceEntry):
+            ports = frozenset(p.number for p in resource.spec.ports)
+            registered += [_Registered(fqdn(host, namespace), scope, ports) for host in resource.spec.hosts
+                           for scope in _scopes(resource.spec.export_to, namespace)]
+    return registered
+
+
+def _lookup(registry: list[_Registered], host: str, namespace: str, export_to: Sequence[str]) -> _Registered | None:
+    """The registered host a VirtualService in `namespace` reaches by `host`, as istioctl looks it up: what is
+    visible everywhere or where the VirtualService is exported to (its own namespace by default), then a
+    wildcard entry visible everywhere or in its namespace."""
+    wanted = fqdn(host, namespace)
+    scopes = {"*"} | ({namespace} if not export_to else {namespace if e == "." else e for e in export_to})
+    exact = next((r for r in registry if r.host == wanted and r.scope in scopes), None)
+    return exact or next((r for r in registry if r.host.startswith("*") and r.scope in ("*", namespace)
+                          and wanted.removeprefix("*").endswith(r.host[1:])), None)
+
+
+def _hosts_exist(item: Sourced, vs: VirtualService, registry: list[_Registered]) -> list[AnalysisWarning]:
+    export_to = vs.spec.unmodelled_fields.get("exportTo") or []
+    found = []
+    for where, destination in _destinations(vs):
+        what = "mirror host" if where.endswith(".mirror") else "host"
+        entry = _lookup(registry, destination.host, vs.metadata.namespace, export_to)
+        if entry is None:
+            found.append(_warning(item, "IST0101", "ReferencedResourceNotFound", f"{where}.host",
+                                  f'Referenced {what} not found: "{destination.host}"'))
+        elif destination.port is not None and destination.port.number not in entry.ports:
+            found.append(_warning(item, "IST0101", "ReferencedResourceNotFound", f"{where}.port.number",
+                                  f'Referenced host:port not found: "{destination.host}:{destination.port.number}"'))
     return found
 
 

@@ -39,11 +39,27 @@ def load_files(paths: list[Path]) -> list[Sourced]:
     loaded: list[Sourced] = []
     for path in paths:
         try:
-            text = Path(path).read_text()
+            data = Path(path).read_bytes()
         except OSError as exc:
             raise ConfigError(f"cannot read: {exc.strerror}", source=str(path)) from exc
-        loaded.extend(load_text(text, str(path)))
+        loaded.extend(load_text(_decoded(data, str(path)), str(path)))
     return loaded
+
+
+# The binary files most likely given to -f by mistake, told by their first bytes.
+_MAGIC = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+          (b"%PDF", "a PDF document"), (b"PK\x03\x04", "a zip archive"), (b"\x1f\x8b", "a gzip archive"),
+          (b"\x7fELF", "an executable"))
+
+
+def _decoded(data: bytes, source: str) -> str:
+    """A manifest's text. YAML is text: a picture or an archive given by mistake is named, not a traceback."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        kind = next((f" ({name})" for magic, name in _MAGIC if data.startswith(magic)), "")
+        raise ConfigError(f"not a text file{kind}: byte 0x{data[exc.start]:02x} at offset {exc.start} is not UTF-8; "
+                          "give a YAML manifest", source=source) from None
 
 
 def load_text(text: str, source: str = "<input>") -> list[Sourced]:

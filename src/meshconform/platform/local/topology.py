@@ -16,6 +16,19 @@ from meshconform.platform.local.translator.model import ROOT_NAMESPACE, MeshSnap
 
 LOCAL_APP = "meshconform.io/local-app"
 KNOWN_APPS = ("productpage", "details", "reviews", "ratings", "echo", "client")
+# Istio's own Bookinfo images, each played by our app of the same name, so Istio's samples/bookinfo manifests run as
+# they are (kubectl apply habits carry over). The environment is what each image sets for itself (the build arguments
+# of Istio's samples/bookinfo/src/docker-bake.hcl: reviews v1 shows no ratings, v2 black stars, v3 red ones); the
+# Deployment's own env wins over it, as a container's env wins over its image's. Other Bookinfo images (details-v2,
+# ratings-v2 with a database, the faulty ratings) are not played here.
+BOOKINFO_IMAGES: dict[str, tuple[str, dict[str, str]]] = {
+    "examples-bookinfo-productpage-v1": ("productpage", {}),
+    "examples-bookinfo-details-v1": ("details", {}),
+    "examples-bookinfo-ratings-v1": ("ratings", {}),
+    "examples-bookinfo-reviews-v1": ("reviews", {"ENABLE_RATINGS": "false"}),
+    "examples-bookinfo-reviews-v2": ("reviews", {"ENABLE_RATINGS": "true", "STAR_COLOR": "black"}),
+    "examples-bookinfo-reviews-v3": ("reviews", {"ENABLE_RATINGS": "true", "STAR_COLOR": "red"}),
+}
 BUILTIN_NAMESPACES: dict[str, dict[str, str]] = {"default": {}, ROOT_NAMESPACE: {}}
 GATEWAY_LABELS = {"app": "istio-ingressgateway", "istio": "ingressgateway"}
 
@@ -86,11 +99,7 @@ def _pods(item: Sourced, namespaces: dict[str, dict[str, str]], services: list[S
     deployment = item.resource
     assert isinstance(deployment, Deployment)
     template = deployment.spec.template
-    app = template.metadata.annotations.get(LOCAL_APP)
-    if app not in KNOWN_APPS:
-        raise ConfigError(f"the local platform runs only its own apps: set annotation {LOCAL_APP} to one of "
-                          f"{', '.join(KNOWN_APPS)} (got {app!r})", source=item.source, resource=deployment.ref,
-                          field=f"spec.template.metadata.annotations.{LOCAL_APP}")
+    app, image_env = _local_app(item, deployment)
     selector = deployment.spec.selector.match_labels
     if any(template.metadata.labels.get(k) != v for k, v in selector.items()):
         raise ConfigError("spec.selector does not match the template labels", source=item.source,
@@ -107,7 +116,7 @@ def _pods(item: Sourced, namespaces: dict[str, dict[str, str]], services: list[S
         labels["security.istio.io/tlsMode"] = "istio"
         labels.setdefault("service.istio.io/canonical-name", labels.get("app", deployment.metadata.name))
         labels.setdefault("service.istio.io/canonical-revision", labels.get("version", "latest"))
-    env = {e.name: e.value for c in template.spec.containers for e in c.env}
+    env = image_env | {e.name: e.value for c in template.spec.containers for e in c.env}
     template_hash = _hash(template.model_dump(by_alias=True))
     specs = []
     for index in range(deployment.spec.replicas):
@@ -117,3 +126,33 @@ def _pods(item: Sourced, namespaces: dict[str, dict[str, str]], services: list[S
                   container_ports=tuple(sorted(ports)), injected=injected)
         specs.append(PodSpec(pod, str(app), env, template_hash))
     return specs
+
+
+def image_name(image: str) -> str:
+    """An image reference without its registry, repository path, tag and digest:
+    "registry.istio.io/release/examples-bookinfo-details-v1:1.20.3" -> "examples-bookinfo-details-v1"."""
+    path = image.split("@", 1)[0]
+    last = path.rsplit("/", 1)[-1]
+    return last.split(":", 1)[0]
+
+
+def _local_app(item: Sourced, deployment: Deployment) -> tuple[str, dict[str, str]]:
+    """Which of our apps plays this Deployment, and the environment its image would set: the annotation if there
+    is one, else the first container whose image is one of Istio's Bookinfo images."""
+    template = deployment.spec.template
+    named = template.metadata.annotations.get(LOCAL_APP)
+    if named is not None:
+        if named not in KNOWN_APPS:
+            raise ConfigError(f"annotation {LOCAL_APP} names {named!r}: the local platform's apps are "
+                              f"{', '.join(KNOWN_APPS)}", source=item.source, resource=deployment.ref,
+                              field=f"spec.template.metadata.annotations.{LOCAL_APP}")
+        return named, {}
+    for container in template.spec.containers:
+        known = BOOKINFO_IMAGES.get(image_name(container.image))
+        if known is not None:
+            return known[0], dict(known[1])
+    images = ", ".join(c.image for c in template.spec.containers)
+    raise ConfigError(f"no app of the local platform plays {images}: it plays Istio's Bookinfo images "
+                      f"({', '.join(sorted(BOOKINFO_IMAGES))}; any registry and tag) and, named by annotation "
+                      f"{LOCAL_APP}, its own apps ({', '.join(KNOWN_APPS)})", source=item.source,
+                      resource=deployment.ref, field="spec.template.spec.containers[0].image")
