@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from meshconform.suite.checks import wait_for, wait_for_all
 from meshconform.suite.failures import assert_failed_as
-from meshconform.suite.unit import conformance_test
+from meshconform.suite.unit import conformance_test, deferred
 from meshconform.traffic.model import Request
 
 DENIED_BODY = "RBAC: access denied"
@@ -13,21 +13,20 @@ OUTSIDE_DEFAULT = "optin/client"  # a meshed caller outside namespace default (b
 MIXED_CASE_HOST = "Echo:8080"  # sent exactly so (Request.host keeps its case on every platform)
 
 
-def _rbac_denied(platform, replies, timeouts, what: str) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def _rbac_denied(platform, replies, timeouts, what: str) -> dict[str, int]:
     """The 403s were RBAC's own, at echo's inbound proxy (details rbac_access_denied...)."""
     return assert_failed_as(platform, ECHO, replies, timeouts, 403, details_prefix="rbac_access_denied",
                             direction="inbound", what=what)
 
 
-def _denied(reply) -> bool:  # type: ignore[no-untyped-def]
+def _denied(reply) -> bool:
     return reply.status == 403 and DENIED_BODY in reply.body
 
 
 @conformance_test("authz-allow-nothing", "An ALLOW policy with no rules on echo denies every request to echo with "
                   "403 'RBAC: access denied'; other workloads are unaffected.", features={"Authorization"},
                   parallel=False, manifests=("authorization/allow-nothing.yaml",))
-def test_allow_nothing(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    mesh_config.apply_manifest("authorization/allow-nothing.yaml")
+def test_allow_nothing(mesh_platform, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
     wait_for(mesh_meshed_client, Request("/probe", host="echo:8080"), _denied, mesh_timeouts, "allow-nothing denies")
     to_echo = mesh_meshed_client.send([Request(f"/any/{i}", host="echo:8080") for i in range(20)])
     elsewhere = mesh_meshed_client.send([Request("/details/0", host="details:9080")] * 5)
@@ -41,10 +40,9 @@ def test_allow_nothing(mesh_platform, mesh_config, mesh_meshed_client, mesh_time
                   "method, another path, or a caller without a sidecar (no mTLS identity) is denied. A DENY policy "
                   "(paths '/admin*' and the suffix '*.secret') wins over an ALLOW that matches everything; "
                   "'/files/key.secretx' and '/files/secret' pass.", features={"Authorization"}, parallel=False,
-                  manifests=("authorization/allow-client-get.yaml", "authorization/deny-admin.yaml"))
-def test_allow_and_deny_rules(mesh_platform, mesh_config, mesh_meshed_client, mesh_unmeshed_client,  # type: ignore[no-untyped-def]
-                              mesh_timeouts, mesh_result) -> None:
-    mesh_config.apply_manifest("authorization/allow-client-get.yaml")
+                  manifests=("authorization/allow-client-get.yaml", deferred("authorization/deny-admin.yaml")))
+def test_allow_and_deny_rules(mesh_platform, mesh_config, mesh_manifests, mesh_meshed_client,
+                              mesh_unmeshed_client, mesh_timeouts, mesh_result) -> None:
     wait_for_all(mesh_meshed_client, [(Request("/public/probe", host="echo:8080"), lambda r: r.status == 200),
                                       (Request("/private/probe", host="echo:8080"), _denied)],
                  mesh_timeouts, "ALLOW rules apply")
@@ -59,8 +57,8 @@ def test_allow_and_deny_rules(mesh_platform, mesh_config, mesh_meshed_client, me
     assert _denied(anonymous), anonymous.summary()
     _rbac_denied(mesh_platform, [wrong_method, wrong_path, anonymous], mesh_timeouts, "requests ALLOW does not match")
 
-    mesh_config.cleanup()
-    mesh_config.apply_manifest("authorization/deny-admin.yaml")
+    mesh_config.cleanup()  # the DENY policy comes with an ALLOW of everything, in place of the first one
+    mesh_manifests.apply_deferred()
     wait_for_all(mesh_meshed_client, [(Request("/admin/probe", host="echo:8080"), _denied),
                                       (Request("/private/probe", host="echo:8080"), lambda r: r.status == 200)],
                  mesh_timeouts, "DENY applies, ALLOW-all elsewhere")
@@ -91,7 +89,7 @@ def test_allow_and_deny_rules(mesh_platform, mesh_config, mesh_meshed_client, me
                   "meshed caller in optin to /public/* (notNamespaces) and a caller without a sidecar (no namespace "
                   "without mTLS) are denied by RBAC; optin's caller passes outside /public/*.",
                   features={"Authorization"}, parallel=False, manifests=("authorization/allow-negated-fields.yaml",))
-def test_negated_fields(mesh_platform, mesh_config, mesh_meshed_client, mesh_vantage, mesh_unmeshed_client,  # type: ignore[no-untyped-def]
+def test_negated_fields(mesh_platform, mesh_meshed_client, mesh_vantage, mesh_unmeshed_client,
                         mesh_timeouts, mesh_result) -> None:
     """Istio's AuthorizationPolicy reference: a rule matches when a source and an operation match; fields
     within one are ANDed, a not* field matches a value outside its list, `namespaces` is read from the peer
@@ -101,7 +99,6 @@ def test_negated_fields(mesh_platform, mesh_config, mesh_meshed_client, mesh_van
     authz HostMatcher sets ignore_case). Any DENY that matches wins over ALLOW, so the DENY rules' not* fields
     decide whether the allowed requests pass, and the caller in optin, whom the ALLOW admits, meets
     notNamespaces from outside: denied on /public/*, allowed elsewhere."""
-    mesh_config.apply_manifest("authorization/allow-negated-fields.yaml")
     wait_for_all(mesh_meshed_client, [(Request("/public/probe", host="echo:8080"), lambda r: r.status == 200),
                                       (Request("/private/probe", host="echo:8080"), _denied)],
                  mesh_timeouts, "the negated ALLOW applies")

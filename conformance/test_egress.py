@@ -34,7 +34,7 @@ from meshconform.suite.checks import outcomes, wait_for_all
 from meshconform.suite.failures import failed_as, log_outcomes, records_for
 from meshconform.suite.manifests import MARKER_HEADER
 from meshconform.suite.timeouts import Timeouts
-from meshconform.suite.unit import conformance_test
+from meshconform.suite.unit import conformance_test, deferred
 from meshconform.traffic.model import Request, Response
 
 OUTSIDE = "egress/outside-server.yaml"
@@ -51,10 +51,10 @@ TIMEOUT = 0.5  # the VirtualService's route timeout on the external host, second
 DELAY_MS = 1500  # what the outside server is asked to wait: well past TIMEOUT
 
 
-def _outside(mesh_config, mesh_platform: Platform, mesh_unmeshed_client, timeouts: Timeouts) -> Workload:  # type: ignore[no-untyped-def]
-    """Deploy the outside server; return its workload once it has an address and answers there directly."""
-    mesh_config.apply_manifest(OUTSIDE)
-    deployment = mesh_config.renamed[("Deployment", "outside")]
+def _outside(mesh_manifests, mesh_platform: Platform, mesh_unmeshed_client, timeouts: Timeouts) -> Workload:
+    """The outside server (deployed by the unit's manifests): its workload once it has an address and answers there
+    directly."""
+    deployment = mesh_manifests.name_of("Deployment", "outside")
     deadline = time.monotonic() + timeouts.max_time_to_consistency
     pause = timeouts.poll_interval
     seen = "no pod"
@@ -85,9 +85,9 @@ def _by(replies: list[Response], pod: str) -> str:
                   f"{PER_CASE} requests answered 200 by that server, each logged at the client's proxy as "
                   "passed through (upstream cluster PassthroughCluster).",
                   features={"EgressPassthrough"}, manifests=(OUTSIDE,), parallel=False)
-def test_egress_passthrough(mesh_config, mesh_platform, mesh_meshed_client, mesh_unmeshed_client,  # type: ignore[no-untyped-def]
+def test_egress_passthrough(mesh_manifests, mesh_platform, mesh_meshed_client, mesh_unmeshed_client,
                             mesh_timeouts, mesh_result) -> None:
-    outside = _outside(mesh_config, mesh_platform, mesh_unmeshed_client, mesh_timeouts)
+    outside = _outside(mesh_manifests, mesh_platform, mesh_unmeshed_client, mesh_timeouts)
     address = f"{outside.address}:{PORT}"
     replies = mesh_meshed_client.send([Request(f"/passthrough/{i}", host=address) for i in range(PER_CASE)])
     mesh_result.figure("passthrough", outcomes(replies))
@@ -106,14 +106,15 @@ def test_egress_passthrough(mesh_config, mesh_platform, mesh_meshed_client, mesh
                   "answers 200 from the server through its ServiceEntry cluster; an in-mesh Service still answers; "
                   f"a request the server holds {DELAY_MS} ms gets 504 UT after the route timeout "
                   f"({PER_CASE} requests per case, every one must agree).",
-                  features={"EgressRegistryOnly"}, manifests=(OUTSIDE, REGISTRY_ONLY), parallel=False)
-def test_egress_registry_only(mesh_config, mesh_platform, mesh_meshed_client, mesh_unmeshed_client,  # type: ignore[no-untyped-def]
+                  features={"EgressRegistryOnly"}, manifests=(OUTSIDE, deferred(REGISTRY_ONLY)), parallel=False,
+                  values={"host": HOST, "port": ENTRY_PORT, "target_port": PORT, "timeout": f"{TIMEOUT:g}s",
+                          "alt_port": ALT_PORT, "mapped_host": MAPPED_HOST, "hidden_host": HIDDEN_HOST})
+def test_egress_registry_only(mesh_manifests, mesh_platform, mesh_meshed_client, mesh_unmeshed_client,
                               mesh_timeouts, mesh_result) -> None:
-    outside = _outside(mesh_config, mesh_platform, mesh_unmeshed_client, mesh_timeouts)
+    outside = _outside(mesh_manifests, mesh_platform, mesh_unmeshed_client, mesh_timeouts)
     address = f"{outside.address}:{PORT}"
-    marker = mesh_config.apply_manifest(REGISTRY_ONLY, host=HOST, port=ENTRY_PORT, target_port=PORT,
-                                        address=outside.address, timeout=f"{TIMEOUT:g}s", alt_port=ALT_PORT,
-                                        mapped_host=MAPPED_HOST, hidden_host=HIDDEN_HOST)
+    # The ServiceEntry's endpoint is the server's address, known only once it runs.
+    marker = mesh_manifests.apply_deferred(address=outside.address)
 
     def registered(path: str, host: str = HOST, port: int = ENTRY_PORT, **headers: str) -> Request:
         # To the entry's port (a sidecar captures it and routes by Host); the entry sends on to the server's port.

@@ -16,16 +16,22 @@ BOOKINFO = tuple(f"bookinfo/networking/{name}.yaml" for name in (
     "bookinfo-gateway", "destination-rule-all", "virtual-service-all-v1", "virtual-service-reviews-test-v2"))
 
 
+# Long enough that load on a small machine cannot push a prompt reply past it (prompt replies take milliseconds on
+# loopback and tens of them on a cluster). Every batch waits one delay, so the sample is sent in batches of 200 all
+# at once: one batch decides on a conforming mesh (mean 202 requests).
+DELAY = 0.5
+
+
 def _abort_outcome(reply: Response) -> str:
     return {418: "aborted", 200: "passed"}.get(reply.status or 0, f"other:{reply.status or reply.error}")
 
 
 @conformance_test("fault-abort", "Abort with 418 for requests matching a header, on 100% and on 30% of them "
                   "(tolerance 0.05, false-failure 1e-4); requests without the header are untouched.",
-                  features={"FaultAbort"}, manifests=("fault/echo-abort.yaml",))
-def test_fault_abort(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+                  features={"FaultAbort"}, manifests=("fault/echo-abort.yaml",), values={"status": 418, "percent": 100})
+def test_fault_abort(mesh_platform, mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
     for percent in (100, 30):
-        marker = mesh_config.apply_manifest("fault/echo-abort.yaml", status=418, percent=percent)
+        marker = mesh_manifests.marker if percent == 100 else mesh_manifests.update(percent=percent)
         wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
         sample = measure_shares(mesh_meshed_client, lambda i: Request(f"/fault/{i}", host="echo:8080", headers=ABORT),
                                 _abort_outcome,
@@ -46,17 +52,14 @@ def test_fault_abort(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeou
                   "delayed replies take at least the delay and at most delay + the platform's measured base latency "
                   "p99 + 1 s; the deprecated integer `percent: 100` delays every request; other paths are not "
                   "delayed.", features={"FaultDelay"},
-                  manifests=("fault/echo-delay.yaml",))
-def test_fault_delay(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    # Long enough that load on a small machine cannot push a prompt reply past it (prompt replies take
-    # milliseconds on loopback and tens of them on a cluster). Every batch waits one delay, so the sample is
-    # sent in batches of 200 all at once: one batch decides on a conforming mesh (mean 202 requests).
-    delay = 0.5
+                  manifests=("fault/echo-delay.yaml",), values={"delay": f"{DELAY:g}s", "percent": 50})
+def test_fault_delay(mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
+    delay = DELAY
     at_least = delay - TIMER_EARLINESS_S  # what a delayed reply takes at the least
+    wait_for_marker(mesh_meshed_client, Request("/other", host="echo:8080"), mesh_manifests.marker, mesh_timeouts)
+    # The base latency on paths the config leaves undelayed (its last route, as before it was applied).
     base = mesh_meshed_client.send([Request(f"/base/{i}", host="echo:8080") for i in range(100)], concurrency=10)
     base_p99 = sorted(r.latency for r in base)[98]
-    marker = mesh_config.apply_manifest("fault/echo-delay.yaml", delay=f"{delay:g}s", percent=50)
-    wait_for_marker(mesh_meshed_client, Request("/other", host="echo:8080"), marker, mesh_timeouts)
     # Other paths, and the deprecated integer `percent: 100` (which delays every request), go with the sample's
     # first batch, all at once: one delay's wait for all of them.
     others = ([Request(f"/other/{i}", host="echo:8080") for i in range(20)]
@@ -85,8 +88,8 @@ def test_fault_delay(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result
                   "(productpage's 3 s timeout, tried twice); other users are unaffected.",
                   features={"FaultDelay", "BookinfoScenarios"},
                   manifests=(*BOOKINFO, "bookinfo/networking/virtual-service-ratings-test-delay.yaml"))
-def test_bookinfo_ratings_delay(mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    cookie = _bookinfo_scenario_as_jason(mesh_config, mesh_ingress, mesh_timeouts, "ratings-test-delay")
+def test_bookinfo_ratings_delay(mesh_manifests, mesh_ingress, mesh_timeouts, mesh_result) -> None:
+    cookie = _bookinfo_as_jason(mesh_manifests, mesh_ingress, mesh_timeouts)
     base = mesh_ingress.send([Request("/productpage") for _ in range(20)])
     jason = mesh_ingress.send([Request("/productpage", headers={"cookie": cookie}, timeout=20) for _ in range(8)])
     base_max = max(r.latency for r in base)
@@ -107,8 +110,8 @@ def test_bookinfo_ratings_delay(mesh_config, mesh_ingress, mesh_timeouts, mesh_r
                   "say 'Ratings service is currently unavailable'; other users see reviews v1 without ratings.",
                   features={"FaultAbort", "BookinfoScenarios"},
                   manifests=(*BOOKINFO, "bookinfo/networking/virtual-service-ratings-test-abort.yaml"))
-def test_bookinfo_ratings_abort(mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    cookie = _bookinfo_scenario_as_jason(mesh_config, mesh_ingress, mesh_timeouts, "ratings-test-abort")
+def test_bookinfo_ratings_abort(mesh_manifests, mesh_ingress, mesh_timeouts, mesh_result) -> None:
+    cookie = _bookinfo_as_jason(mesh_manifests, mesh_ingress, mesh_timeouts)
     jason = mesh_ingress.send([Request("/productpage", headers={"cookie": cookie})] * 180, concurrency=20)
     anonymous = mesh_ingress.send([Request("/productpage")] * 20)
     unavailable = sum("Ratings service is currently unavailable" in r.body for r in jason)
@@ -122,8 +125,8 @@ def test_bookinfo_ratings_abort(mesh_config, mesh_ingress, mesh_timeouts, mesh_r
 
 
 
-def _bookinfo_scenario_as_jason(mesh_config, mesh_ingress, mesh_timeouts, scenario: str) -> str:  # type: ignore[no-untyped-def]
-    """Bookinfo routed to v1 (reviews v2 for jason) plus the scenario's VirtualService; jason's cookie."""
-    marker = mesh_config.apply_manifest(*BOOKINFO, f"bookinfo/networking/virtual-service-{scenario}.yaml")
-    wait_for_marker(mesh_ingress, Request("/productpage"), marker, mesh_timeouts)
+def _bookinfo_as_jason(mesh_manifests, mesh_ingress, mesh_timeouts) -> str:
+    """Once Bookinfo routed to v1 (reviews v2 for jason) plus the scenario's VirtualService is in force: jason's
+    cookie."""
+    wait_for_marker(mesh_ingress, Request("/productpage"), mesh_manifests.marker, mesh_timeouts)
     return bookinfo_login(mesh_ingress, "jason")

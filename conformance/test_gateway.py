@@ -5,20 +5,39 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+import pytest
+
 from meshconform.suite.checks import outcomes, wait_for, wait_for_marker
 from meshconform.suite.failures import GATEWAY, failed_as, log_outcomes, records_for
-from meshconform.suite.tls import issue_server_credential
+from meshconform.suite.tls import ServerCredential, issue_server_credential
 from meshconform.suite.unit import conformance_test
 from meshconform.traffic.model import Request
+
+HTTP_HOST = "echo-gw.example.com"
+HOST_A, HOST_B = "a.echo.example.com", "b.echo.example.com"
+TLS_HOST = "secure.echo.example.com"
+REDIRECT_HOST = "redirect.echo.example.com"
+ZONE = "gwnm.example"  # gateway-wildcard-near-misses' own domain
+WILDCARD_VALUES = {"zone": ZONE, "authority_regex": rf"api-[0-9]+\.wild\.{re.escape(ZONE)}"}
+
+
+@pytest.fixture
+def tls_credential() -> ServerCredential:
+    """A server certificate for TLS_HOST from a CA of the test's own (in the Secret the manifest applies)."""
+    return issue_server_credential(TLS_HOST)
+
+
+@pytest.fixture
+def redirect_credential() -> ServerCredential:
+    return issue_server_credential(REDIRECT_HOST)
 
 
 @conformance_test("gateway-host-path", "Exposed paths of a bound host reach the backend; other paths and "
                   "other hosts get the gateway's own 404 (no route, NR).", features={"GatewayHTTP"},
-                  manifests=("gateway/echo-http.yaml",))
-def test_gateway_host_and_path(mesh_platform, mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    host = "echo-gw.example.com"
-    marker = mesh_config.apply_manifest("gateway/echo-http.yaml", host=host)
-    wait_for_marker(mesh_ingress, Request("/status/200", host=host), marker, mesh_timeouts)
+                  manifests=("gateway/echo-http.yaml",), values={"host": HTTP_HOST})
+def test_gateway_host_and_path(mesh_platform, mesh_manifests, mesh_ingress, mesh_timeouts, mesh_result) -> None:
+    host = HTTP_HOST
+    wait_for_marker(mesh_ingress, Request("/status/200", host=host), mesh_manifests.marker, mesh_timeouts)
     ok, exact, other_path, other_host = mesh_ingress.send([
         Request("/status/201", host=host), Request("/exact", host=host), Request("/headers", host=host),
         Request("/status/200", host="not-bound.example.com")])
@@ -34,10 +53,10 @@ def test_gateway_host_and_path(mesh_platform, mesh_config, mesh_ingress, mesh_ti
 
 
 @conformance_test("gateway-host-routing", "Two hosts on one gateway server reach different backends (echo v1 and "
-                  "v2), each host only its own.", features={"GatewayHTTP"}, manifests=("gateway/echo-hosts.yaml",))
-def test_gateway_host_routing(mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    host_a, host_b = "a.echo.example.com", "b.echo.example.com"
-    marker = mesh_config.apply_manifest("gateway/echo-hosts.yaml", host_a=host_a, host_b=host_b)
+                  "v2), each host only its own.", features={"GatewayHTTP"}, manifests=("gateway/echo-hosts.yaml",),
+                  values={"host_a": HOST_A, "host_b": HOST_B})
+def test_gateway_host_routing(mesh_manifests, mesh_ingress, mesh_timeouts, mesh_result) -> None:
+    host_a, host_b, marker = HOST_A, HOST_B, mesh_manifests.marker
     wait_for_marker(mesh_ingress, Request("/", host=host_a), marker, mesh_timeouts)
     wait_for_marker(mesh_ingress, Request("/", host=host_b), marker, mesh_timeouts)
     to_a = mesh_ingress.send([Request(f"/{i}", host=host_a) for i in range(50)])
@@ -51,12 +70,11 @@ def test_gateway_host_routing(mesh_config, mesh_ingress, mesh_timeouts, mesh_res
 @conformance_test("gateway-tls-simple", "SIMPLE TLS with a certificate from the test's own CA: https with that CA "
                   "and the bound SNI reaches echo; a client trusting another CA fails the handshake, and one asking "
                   "for an unbound name is refused in the handshake by the gateway (it is never given a certificate).",
-                  features={"GatewayTLS"}, manifests=("gateway/echo-tls.yaml",))
-def test_gateway_tls(mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    host = "secure.echo.example.com"
-    credential = issue_server_credential(host)
+                  features={"GatewayTLS"}, manifests=("gateway/echo-tls.yaml",),
+                  values=lambda tls_credential: {"host": TLS_HOST, **tls_credential.secret_data()})
+def test_gateway_tls(tls_credential, mesh_ingress, mesh_timeouts, mesh_result) -> None:
+    host, credential = TLS_HOST, tls_credential
     other_ca = issue_server_credential(host, ca_name="some other CA").ca_pem
-    mesh_config.apply_manifest("gateway/echo-tls.yaml", host=host, **credential.secret_data())
     secure = Request("/status/200", host=host, scheme="https", ca_pem=credential.ca_pem)
     wait_for(mesh_ingress, secure, lambda r: r.status == 200, mesh_timeouts, "https through the gateway")
     good = mesh_ingress.send([secure] * 10)
@@ -84,16 +102,13 @@ def test_gateway_tls(mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> N
                   "('badwild.Z') fall to the wider '*.Z', and names '*.Z' does not cover get 404; an authority regex "
                   "must match the whole Host; a server naming one host ('api.solo-Z') is served by a wider "
                   "VirtualService host ('*.solo-Z') for that host only.", features={"GatewayHTTP"},
-                  manifests=("gateway/echo-wildcard.yaml",))
-def test_gateway_wildcard_near_misses(mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+                  manifests=("gateway/echo-wildcard.yaml",), values=WILDCARD_VALUES)
+def test_gateway_wildcard_near_misses(mesh_manifests, mesh_ingress, mesh_timeouts, mesh_result) -> None:
     from meshconform.meshapi.istio import Gateway, VirtualService
-    from meshconform.suite.manifests import load_manifest
     from meshconform.suite.near_miss import Probe, expect, host_variants, near_misses, wrong_routes
 
-    zone = "gwnm.example"
-    values = {"zone": zone, "authority_regex": rf"api-[0-9]+\.wild\.{re.escape(zone)}"}
-    marker = mesh_config.apply_manifest("gateway/echo-wildcard.yaml", **values)
-    items = [item.resource for item in load_manifest("gateway/echo-wildcard.yaml", **values)]
+    zone, values, marker = ZONE, WILDCARD_VALUES, mesh_manifests.marker
+    items = [item.resource for item in mesh_manifests.rendered("gateway/echo-wildcard.yaml")]
     services = [r for r in items if isinstance(r, VirtualService)]
     server_hosts = [h for r in items if isinstance(r, Gateway) for s in r.spec.servers for h in s.hosts]
     # Around every VirtualService host, and every server host no VirtualService names as it is (a wider
@@ -115,11 +130,10 @@ def test_gateway_wildcard_near_misses(mesh_config, mesh_ingress, mesh_timeouts, 
 @conformance_test("gateway-https-redirect", "A Gateway with two named servers for one host: plain HTTP gets a 301 to "
                   "the same URL over https (httpsRedirect), https reaches echo.",
                   features={"GatewayTLS", "GatewayHTTP"},
-                  manifests=("gateway/echo-https-redirect.yaml",))
-def test_gateway_https_redirect(mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    host = "redirect.echo.example.com"
-    credential = issue_server_credential(host)
-    mesh_config.apply_manifest("gateway/echo-https-redirect.yaml", host=host, **credential.secret_data())
+                  manifests=("gateway/echo-https-redirect.yaml",),
+                  values=lambda redirect_credential: {"host": REDIRECT_HOST, **redirect_credential.secret_data()})
+def test_gateway_https_redirect(redirect_credential, mesh_ingress, mesh_timeouts, mesh_result) -> None:
+    host, credential = REDIRECT_HOST, redirect_credential
     secure = Request("/status/200", host=host, scheme="https", ca_pem=credential.ca_pem)
     wait_for(mesh_ingress, secure, lambda r: r.status == 200, mesh_timeouts, "https through the gateway")
     plain = mesh_ingress.send([Request(f"/page/{i}?q=1", host=host) for i in range(10)])

@@ -33,6 +33,7 @@ def _where(reply: Response) -> str:
 
 # ---------------------------------------------------------------- ingress: Gateway + HTTPRoute
 
+ZONE = "gwapi.example.com"  # gateway-api-http-paths' own domain
 # (path, where the Gateway API spec sends it): PathPrefix /prefix -> v1; Exact /exact and PathPrefix /prefix/v2/ -> v2.
 INGRESS_PROBES = [
     ("/prefix", "v1"), ("/prefix/", "v1"), ("/prefix/a/b?q=1", "v1"),
@@ -57,12 +58,12 @@ INGRESS_PROBES = [
                   "admitting all namespaces; on a listener for one host, a route for a wider wildcard serves that "
                   "host only, and a route whose hostnames do not match the listener's is not accepted; on a "
                   "listener naming no host, a route serves its own hostnames and no other.",
-                  features={"Gateway", "HTTPRoute"}, manifests=("gateway-api/echo-paths.yaml",))
-def test_gateway_api_http_paths(mesh_platform, mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    zone = "gwapi.example.com"
+                  features={"Gateway", "HTTPRoute"}, manifests=("gateway-api/echo-paths.yaml",),
+                  values={"host": f"paths.{ZONE}", "zone": ZONE})
+def test_gateway_api_http_paths(mesh_platform, mesh_manifests, mesh_ingress, mesh_timeouts, mesh_result) -> None:
+    zone = ZONE
     host = f"paths.{zone}"
-    marker = mesh_config.apply_manifest("gateway-api/echo-paths.yaml", host=host, zone=zone)
-    wait_for_marker(mesh_ingress, Request("/prefix/probe", host=host), marker, mesh_timeouts)
+    wait_for_marker(mesh_ingress, Request("/prefix/probe", host=host), mesh_manifests.marker, mesh_timeouts)
     hosts = {"": host, "other-host": f"unbound.{zone}", "one-host": f"one.{zone}", "free-host": f"free.{zone}-other"}
     probes = [(path, expected) for path, expected in INGRESS_PROBES] + [
         ("/prefix other-host", "status 404"),  # in the listener's *.<zone>, not among the route's hostnames
@@ -103,10 +104,10 @@ def test_gateway_api_http_paths(mesh_platform, mesh_config, mesh_ingress, mesh_t
 @conformance_test("gateway-api-mesh-weights", "An HTTPRoute whose parent is the echo Service splits the mesh's "
                   "traffic to it between two backend Services (echo v1 and v2) by backendRef weight; only they "
                   "answer (sequential binomial test, false-failure 1e-4, tolerance 0.05).",
-                  features={"Mesh", "HTTPRoute"}, manifests=("gateway-api/echo-mesh-weights.yaml",))
-def test_gateway_api_mesh_weights(weights, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    marker = mesh_config.apply_manifest("gateway-api/echo-mesh-weights.yaml", v1=weights[0], v2=weights[1])
-    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
+                  features={"Mesh", "HTTPRoute"}, manifests=("gateway-api/echo-mesh-weights.yaml",),
+                  values=lambda weights: {"v1": weights[0], "v2": weights[1]})
+def test_gateway_api_mesh_weights(weights, mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
+    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), mesh_manifests.marker, mesh_timeouts)
     expected = {v: w / sum(weights) for v, w in zip(("v1", "v2"), weights, strict=True) if w}
     sample = measure_shares(mesh_meshed_client, lambda i: Request(f"/split/{i}", host="echo:8080"), _where,
                             expected, DEFAULT_ALPHA, TOLERANCE)
@@ -141,9 +142,8 @@ HEADER_REPEATS = 20  # 9 probes x 20: a 5 % misrouting of any one probe escapes 
                   "match, no header, another method, another parameter name) go to v1.",
                   features={"Mesh", "HTTPRoute", "HTTPRouteMethodMatching", "HTTPRouteQueryParamMatching",
                             "HTTPRouteNamedRouteRule"}, manifests=("gateway-api/echo-mesh-headers.yaml",))
-def test_gateway_api_mesh_header_matches(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    marker = mesh_config.apply_manifest("gateway-api/echo-mesh-headers.yaml")
-    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
+def test_gateway_api_mesh_header_matches(mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
+    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), mesh_manifests.marker, mesh_timeouts)
     probes = [(str(headers or "no header"), Request("/h/{i}", host="echo:8080", headers=headers), expected)
               for headers, expected in HEADER_PROBES]
     probes += [(f"{method} /h{query}", Request("/h/{i}" + query, host="echo:8080", method=method), expected)
@@ -169,9 +169,9 @@ def test_gateway_api_mesh_header_matches(mesh_config, mesh_meshed_client, mesh_t
                   "caller sees the reply).",
                   features={"Mesh", "HTTPRoute", "HTTPRouteResponseHeaderModification"},
                   manifests=("gateway-api/echo-mesh-header-modifier.yaml",))
-def test_gateway_api_mesh_request_header_modifier(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    marker = mesh_config.apply_manifest("gateway-api/echo-mesh-header-modifier.yaml")
-    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
+def test_gateway_api_mesh_request_header_modifier(mesh_manifests, mesh_meshed_client, mesh_timeouts,
+                                                  mesh_result) -> None:
+    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), mesh_manifests.marker, mesh_timeouts)
     sent = {"x-gw-set": "from-caller", "x-gw-remove": "from-caller", "x-gw-kept": "from-caller"}
     replies = mesh_meshed_client.send([Request(f"/mod/{i}", host="echo:8080", headers=sent) for i in range(20)])
     expected = {"x-gw-set": "from-route", "x-gw-add": "added", "x-gw-remove": None, "x-gw-kept": "from-caller"}
@@ -202,10 +202,9 @@ MIRROR_TOLERANCE = 0.1  # as the Istio-API mirror-fraction check: ±0.1, false-f
                   features={"Mesh", "HTTPRoute", "HTTPRouteRequestMirror", "HTTPRouteRequestPercentageMirror",
                             "HTTPRouteNamedRouteRule"},
                   manifests=("gateway-api/echo-mesh-mirror.yaml",))
-def test_gateway_api_mesh_request_mirror(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts,  # type: ignore[no-untyped-def]
+def test_gateway_api_mesh_request_mirror(mesh_platform, mesh_manifests, mesh_meshed_client, mesh_timeouts,
                                          mesh_result) -> None:
-    marker = mesh_config.apply_manifest("gateway-api/echo-mesh-mirror.yaml")
-    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
+    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), mesh_manifests.marker, mesh_timeouts)
     path = f"/{new_marker('gwapi-mirror')}"  # a path of its own: no other traffic can be counted
     replies: list[Response] = []
 

@@ -16,7 +16,7 @@ import pytest
 
 from meshconform.suite.checks import wait_for
 from meshconform.suite.failures import assert_failed_as
-from meshconform.suite.unit import conformance_test
+from meshconform.suite.unit import chosen_by, conformance_test
 from meshconform.traffic.model import Request
 
 CALLER = "default/caller"  # pod caller-<hash>, Deployment caller, ServiceAccount ledger-reader
@@ -28,7 +28,7 @@ FROM_OUTSIDE = Request("/identity", host="echo.default:8080", headers={"x-forwar
 DENIED_BODY = "RBAC: access denied"
 
 
-def _xfcc(reply) -> str:  # type: ignore[no-untyped-def]
+def _xfcc(reply) -> str:
     """The X-Forwarded-Client-Cert the app received, or ''."""
     data = reply.json() or {}
     return str(data.get("headers", {}).get("x-forwarded-client-cert", ""))
@@ -38,8 +38,7 @@ def _xfcc(reply) -> str:  # type: ignore[no-untyped-def]
                   "service account (ledger-reader) names all differ reaches echo over mTLS, and echo's proxy vouches "
                   "for spiffe://cluster.local/ns/default/sa/ledger-reader: no other name.",
                   features={"MTLSPermissive"}, parallel=False, manifests=("mtls/namespace-permissive.yaml",))
-def test_identity_by_service_account(mesh_config, mesh_vantage, mesh_platform, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    mesh_config.apply_manifest("mtls/namespace-permissive.yaml")
+def test_identity_by_service_account(mesh_vantage, mesh_platform, mesh_timeouts, mesh_result) -> None:
     caller = mesh_vantage(CALLER)
     probe = Request("/identity", host="echo:8080")
     wait_for(caller, probe, lambda r: r.status == 200 and CALLER_ID in _xfcc(r), mesh_timeouts, "caller over mTLS")
@@ -59,10 +58,10 @@ def test_identity_by_service_account(mesh_config, mesh_vantage, mesh_platform, m
                   "another workload; under PERMISSIVE and DISABLE the request is served but the app never receives "
                   "the forged header. Under PERMISSIVE a meshed caller that forges one is seen as itself only.",
                   features={"MTLSPermissive", "MTLSDisable"}, parallel=False,
-                  manifests=("mtls/namespace-permissive.yaml", "mtls/namespace-disable.yaml"))
-def test_xfcc_forged_untrusted(mode, mesh_config, mesh_unmeshed_client, mesh_meshed_client,  # type: ignore[no-untyped-def]
+                  manifests=(chosen_by("mode", {"permissive": "mtls/namespace-permissive.yaml",
+                                                "disable": "mtls/namespace-disable.yaml"}),))
+def test_xfcc_forged_untrusted(mode, mesh_unmeshed_client, mesh_meshed_client,
                                mesh_timeouts, mesh_result) -> None:
-    mesh_config.apply_manifest(f"mtls/namespace-{mode}.yaml")
     meshed = Request("/identity", host="echo:8080", headers={"x-forwarded-client-cert": FORGED_XFCC})
     if mode == "disable":  # converged when the meshed caller talks plaintext (no identity vouched for)
         wait_for(mesh_meshed_client, Request("/identity", host="echo:8080"), lambda r: r.status == 200 and not _xfcc(r),
@@ -86,9 +85,8 @@ def test_xfcc_forged_untrusted(mode, mesh_config, mesh_unmeshed_client, mesh_mes
                   "with that service account passes; the meshed client (another identity) and a caller without a "
                   "sidecar are denied with 403 even when they send an X-Forwarded-Client-Cert naming ledger-reader.",
                   features={"Authorization"}, parallel=False, manifests=("authorization/allow-ledger-reader.yaml",))
-def test_authz_principal_from_certificate(mesh_platform, mesh_config, mesh_vantage, mesh_meshed_client,  # type: ignore[no-untyped-def]
+def test_authz_principal_from_certificate(mesh_platform, mesh_vantage, mesh_meshed_client,
                                           mesh_unmeshed_client, mesh_timeouts, mesh_result) -> None:
-    mesh_config.apply_manifest("authorization/allow-ledger-reader.yaml")
     caller = mesh_vantage(CALLER)
     forged_inside = Request("/identity", host="echo:8080", headers={"x-forwarded-client-cert": FORGED_XFCC})
     wait_for(mesh_meshed_client, forged_inside, lambda r: r.status == 403, mesh_timeouts, "ALLOW ledger-reader only")

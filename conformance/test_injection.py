@@ -10,7 +10,7 @@ from meshconform.traffic.model import Request
                   "pod-level opt-out wins over the namespace and a pod-level opt-in works in an unlabelled namespace; "
                   "injected workloads are ready and their traffic goes through their proxy.",
                   features={"SidecarInjection"})
-def test_injection(mesh_platform, mesh_meshed_client, mesh_result) -> None:  # type: ignore[no-untyped-def]
+def test_injection(mesh_platform, mesh_meshed_client, mesh_result) -> None:
     workloads = {(w.namespace, w.deployment): w for w in mesh_platform.workloads()}
     mesh_result.figure("sidecars", {f"{ns}/{d}": w.sidecar for (ns, d), w in sorted(workloads.items())})
     assert workloads[("default", "echo-v1")].sidecar is True, "default/echo-v1 (istio-injection=enabled) has no sidecar"

@@ -44,14 +44,16 @@ CALLER = [("default", "client")]
 ECHO_V1 = ("default", "echo-v1")
 SLACK = 0.5  # added to the measured base latency p99 in every upper time bound
 SUBSET = "interactions/echo-v1-subset.yaml"
+CAP_TIMEOUT = 0.5  # retries-within-route-timeout's route timeout, seconds (5 retries of 0.2 s each)
+PER_TRY = 0.25  # per-try-timeout-retried's perTryTimeout, seconds
 
 
-def _base_p99(vantage) -> float:  # type: ignore[no-untyped-def]
+def _base_p99(vantage) -> float:
     replies = vantage.send([Request(f"/base/{i}", host="echo:8080") for i in range(50)], concurrency=10)
     return sorted(r.latency for r in replies)[int(len(replies) * 0.99) - 1]
 
 
-def _tries(platform, replies: list[Response], timeouts, at_least: int | None = None) -> dict[str, list[float]]:  # type: ignore[no-untyped-def]
+def _tries(platform, replies: list[Response], timeouts, at_least: int | None = None) -> dict[str, list[float]]:
     """Arrival times at echo-v1 of every try of each reply's request, by request id. Tries the caller gave up
     on are logged when echo finishes them, so this waits until nothing is under way (see await_settled)."""
     ids = {r.request_id for r in replies}
@@ -78,14 +80,14 @@ def _tries_counted(tries: dict[str, list[float]]) -> dict[int, int]:
 @conformance_test("retries-within-route-timeout", "A 0.5 s route timeout with 5 retries of 0.2 s each (retryOn 5xx) on "
                   "a reply that always takes 0.6 s: every request ends as 504 after 0.5 s (not 6 x 0.2 s), logged "
                   "by the caller's proxy as UT, after 2 or 3 tries at echo (no try starts after the route timeout).",
-                  features={"RequestTimeout", "Retries"}, manifests=(SUBSET, "interactions/echo-timeout-retries.yaml"))
-def test_retries_in_route_timeout(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    timeout, per_try = 0.5, 0.2
+                  features={"RequestTimeout", "Retries"}, manifests=(SUBSET, "interactions/echo-timeout-retries.yaml"),
+                  values={"cap_timeout": f"{CAP_TIMEOUT:g}s", "cap_attempts": 5, "cap_per_try": "0.2s",
+                          "per_try_route_timeout": "4s", "per_try": "0.5s"})
+def test_retries_in_route_timeout(mesh_platform, mesh_manifests, mesh_meshed_client, mesh_timeouts,
+                                  mesh_result) -> None:
+    timeout = CAP_TIMEOUT
+    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), mesh_manifests.marker, mesh_timeouts)
     base_p99 = _base_p99(mesh_meshed_client)
-    marker = mesh_config.apply_manifest(SUBSET, "interactions/echo-timeout-retries.yaml", cap_timeout=f"{timeout}s",
-                                        cap_attempts=5, cap_per_try=f"{per_try}s", per_try_route_timeout="4s",
-                                        per_try="0.5s")
-    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
     replies = mesh_meshed_client.send([Request(f"/cap/delay/600?i={i}", host="echo:8080") for i in range(10)],
                                       concurrency=10)
     upper = timeout + base_p99 + SLACK
@@ -108,14 +110,13 @@ def test_retries_in_route_timeout(mesh_platform, mesh_config, mesh_meshed_client
                   "request whose first try would take 1 s is cut after 0.25 s and answered 200 by its second try "
                   "(exactly 2 tries at echo, the second arriving >= 0.15 s after the first), well within the route "
                   "timeout.", features={"RequestTimeout", "Retries"},
-                  manifests=(SUBSET, "interactions/echo-timeout-retries.yaml"))
-def test_per_try_timeout_retried(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    per_try = 0.25
+                  manifests=(SUBSET, "interactions/echo-timeout-retries.yaml"),
+                  values={"cap_timeout": "1s", "cap_attempts": 5, "cap_per_try": "0.4s", "per_try_route_timeout": "4s",
+                          "per_try": f"{PER_TRY:g}s"})
+def test_per_try_timeout_retried(mesh_platform, mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
+    per_try = PER_TRY
+    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), mesh_manifests.marker, mesh_timeouts)
     base_p99 = _base_p99(mesh_meshed_client)
-    marker = mesh_config.apply_manifest(SUBSET, "interactions/echo-timeout-retries.yaml", cap_timeout="1s",
-                                        cap_attempts=5, cap_per_try="0.4s", per_try_route_timeout="4s",
-                                        per_try=f"{per_try}s")
-    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
     replies = mesh_meshed_client.send(
         [Request(f"/per-try/first/1/delay/1000?i={i}", host="echo:8080") for i in range(10)], concurrency=10)
     upper = per_try + base_p99 + SLACK
@@ -145,8 +146,8 @@ RETRY_ON = {  # path prefix -> {status echo answers: tries expected}
 @conformance_test("retry-on-conditions", "Two retries under retryOn connect-failure, gateway-error, '503' and none: "
                   "echo's 503 is tried 1, 3, 3 and 1 times, its 500 once under each (counted at echo by request id).",
                   features={"Retries"}, manifests=(SUBSET, "interactions/echo-retry-on.yaml"))
-def test_retry_on_conditions(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    marker = mesh_config.apply_manifest(SUBSET, "interactions/echo-retry-on.yaml")
+def test_retry_on_conditions(mesh_platform, mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
+    marker = mesh_manifests.marker
     wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
     cases = [(prefix, status) for prefix, expected in RETRY_ON.items() for status in expected]
     requests = [Request(f"/{prefix}/status/{status}?i={i}", host="echo:8080") for prefix, status in cases
@@ -170,8 +171,8 @@ def test_retry_on_conditions(mesh_platform, mesh_config, mesh_meshed_client, mes
                   "is not retried (10 of 10 requests reach echo exactly once); an answer carrying gRPC status 14 "
                   "(unavailable) is tried 3 times, one carrying 13 (internal, not a default condition) once.",
                   features={"Retries"}, manifests=(SUBSET, "interactions/echo-retry-on.yaml"))
-def test_default_retry_policy(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    marker = mesh_config.apply_manifest(SUBSET, "interactions/echo-retry-on.yaml")
+def test_default_retry_policy(mesh_platform, mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
+    marker = mesh_manifests.marker
     wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
     # One batch, three kinds of 10: echo answers each with what its path asks (a status, or a gRPC status header).
     kinds = {  # kind: (path, tries each request must take, why)
@@ -196,8 +197,8 @@ def test_default_retry_policy(mesh_platform, mesh_config, mesh_meshed_client, me
                   "proxy answers 503 itself (FI) and no try reaches echo, neither its proxy nor the app; requests on "
                   "another path reach echo once each.", features={"FaultAbort", "Retries"},
                   manifests=(SUBSET, "interactions/echo-abort-retries.yaml"))
-def test_fault_abort_not_retried(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    marker = mesh_config.apply_manifest(SUBSET, "interactions/echo-abort-retries.yaml")
+def test_fault_abort_not_retried(mesh_platform, mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
+    marker = mesh_manifests.marker
     wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
     aborted = mesh_meshed_client.send([Request(f"/abort/{i}", host="echo:8080") for i in range(20)])
     assert all(r.status == 503 for r in aborted), f"expected 20 x 503 (the abort): {outcomes(aborted)}"
@@ -223,8 +224,8 @@ def test_fault_abort_not_retried(mesh_platform, mesh_config, mesh_meshed_client,
                   "{version: v2, lane: green} is no pod: 20 of 20 requests get 503 from the caller's proxy (UH), none "
                   "from echo-v2.", features={"WeightedRouting"},
                   manifests=("interactions/echo-multi-label-subsets.yaml",))
-def test_subset_multi_label(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    marker = mesh_config.apply_manifest("interactions/echo-multi-label-subsets.yaml")
+def test_subset_multi_label(mesh_platform, mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
+    marker = mesh_manifests.marker
     wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
     blue = mesh_meshed_client.send([Request(f"/blue/{i}", host="echo:8080") for i in range(50)])
     green = mesh_meshed_client.send([Request(f"/green/{i}", host="echo:8080", headers={"x-lane": "green"})

@@ -14,6 +14,9 @@ test. Each outcome is a deterministic rule, checked on every one of 20 requests 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
+
+import pytest
 
 from meshconform.suite.checks import wait_for_all
 from meshconform.suite.jwt import JwtIssuer
@@ -30,6 +33,27 @@ DENIED_BODY = "RBAC: access denied"
 # Envoy's jwt_authn (Istio's data plane) answers a token outside `audiences` with 403 and this body, every
 # other invalid token with 401.
 AUDIENCE_BODY = "Audiences in Jwt are not allowed"
+
+
+@dataclass(frozen=True)
+class Issuers:
+    first: JwtIssuer  # read from Authorization: Bearer, with audiences [audience]
+    by_header: JwtIssuer  # read only from x-jwt-assertion, prefix 'Token '
+    audience: str
+
+
+@pytest.fixture
+def jwt_issuers() -> Issuers:
+    """Two issuers with fresh names and keys (in memory only), and an audience of the test's own."""
+    tag = secrets.token_hex(4)
+    return Issuers(JwtIssuer(f"https://issuer-{tag}.meshconform.test"),
+                   JwtIssuer(f"https://header-issuer-{tag}.meshconform.test"), f"echo-{tag}")
+
+
+def _values(jwt_issuers: Issuers) -> dict[str, object]:
+    return {"issuer": jwt_issuers.first.issuer, "jwks": jwt_issuers.first.jwks(), "subject": SUBJECT,
+            "banned": BANNED, "audience": jwt_issuers.audience, "header_issuer": jwt_issuers.by_header.issuer,
+            "header_jwks": jwt_issuers.by_header.jwks()}
 
 
 def _bearer(token: str | None) -> dict[str, str]:
@@ -53,14 +77,9 @@ def _header_reached_app(reply: Response, name: str) -> bool:
                   "wrongly signed or wrong-issuer token, or the second issuer's token in Authorization: Bearer, "
                   "gets 401 on both; the second's under another "
                   f"prefix is no token ({PER_CASE} requests each, every one must agree).",
-                  features={"JWTAuthentication"}, parallel=False, manifests=(MANIFEST,))
-def test_jwt(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    tag = secrets.token_hex(4)
-    issuer = JwtIssuer(f"https://issuer-{tag}.meshconform.test")
-    by_header = JwtIssuer(f"https://header-issuer-{tag}.meshconform.test")
-    audience = f"echo-{tag}"
-    mesh_config.apply_manifest(MANIFEST, issuer=issuer.issuer, jwks=issuer.jwks(), subject=SUBJECT, banned=BANNED,
-                               audience=audience, header_issuer=by_header.issuer, header_jwks=by_header.jwks())
+                  features={"JWTAuthentication"}, parallel=False, manifests=(MANIFEST,), values=_values)
+def test_jwt(jwt_issuers, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
+    issuer, by_header, audience = jwt_issuers.first, jwt_issuers.by_header, jwt_issuers.audience
     header_token = by_header.token(SUBJECT)
     headers: dict[str, dict[str, str]] = {
         "none": {},

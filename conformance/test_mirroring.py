@@ -21,7 +21,7 @@ MIRROR_PORT = 9090
 INBOUND_ALT = f"inbound|{MIRROR_PORT}||"
 
 
-def _mirrored_ids(platform, path: str, deployment: str = "echo-mirror") -> set[str]:  # type: ignore[no-untyped-def]
+def _mirrored_ids(platform, path: str, deployment: str = "echo-mirror") -> set[str]:
     return {rec["request_id"] for rec in platform.request_log("default", deployment) if rec["path"].startswith(path)}
 
 
@@ -31,10 +31,9 @@ def _mirrored_ids(platform, path: str, deployment: str = "echo-mirror") -> set[s
                   "a port of a host with two ports sends every copy there: echo-mirror's proxy logs each copy of 20 "
                   f"requests as arriving on port {MIRROR_PORT} ({INBOUND_ALT}; nothing listens there, and the "
                   "caller never sees that answer).",
-                  features={"Mirroring"}, manifests=("mirroring/echo-mirror.yaml",))
-def test_mirror_full(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    marker = mesh_config.apply_manifest("mirroring/echo-mirror.yaml", percent=None)
-    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
+                  features={"Mirroring"}, manifests=("mirroring/echo-mirror.yaml",), values={"percent": None})
+def test_mirror_full(mesh_platform, mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
+    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), mesh_manifests.marker, mesh_timeouts)
     path = f"/{new_marker('mirror')}"  # a path of its own: no other traffic can be counted
     replies = mesh_meshed_client.send([Request(f"{path}/{i}", host="echo:8080") for i in range(100)])
     wanted = {r.request_id for r in replies}
@@ -79,10 +78,9 @@ def test_mirror_full(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeou
 
 @conformance_test("mirror-fraction", "mirrorPercentage 50: the share of request ids reaching the mirror is 0.5 "
                   "(tolerance 0.1, false-failure 1e-4); callers still see only the primary.",
-                  features={"Mirroring"}, manifests=("mirroring/echo-mirror.yaml",))
-def test_mirror_fraction(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    marker = mesh_config.apply_manifest("mirroring/echo-mirror.yaml", percent=50)
-    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
+                  features={"Mirroring"}, manifests=("mirroring/echo-mirror.yaml",), values={"percent": 50})
+def test_mirror_fraction(mesh_platform, mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
+    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), mesh_manifests.marker, mesh_timeouts)
     path = f"/{new_marker('mirror')}"
     replies: list[Response] = []
 

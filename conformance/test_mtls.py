@@ -20,14 +20,14 @@ IN_OPTIN = Request("/mtls", host="echo.optin:8080")
 CLIENT_ID = "URI=spiffe://cluster.local/ns/default/sa/client"
 
 
-def _refused_by_strict(reply) -> bool:  # type: ignore[no-untyped-def]
+def _refused_by_strict(reply) -> bool:
     """How STRICT turns plaintext away: the server's proxy has no plaintext filter chain and resets the
     connection (istio.io mTLS migration task: "Recv failure: Connection reset by peer"), not a timeout, not a
     refused connection (no listener at all) and not an HTTP error from somewhere else."""
     return reply.status is None and reply.error == "reset"
 
 
-def _client_identity(reply) -> str:  # type: ignore[no-untyped-def]
+def _client_identity(reply) -> str:
     """The caller identity the server's proxy vouched for (Istio's X-Forwarded-Client-Cert), or ''."""
     data = reply.json() or {}
     return str(data.get("headers", {}).get("x-forwarded-client-cert", ""))
@@ -38,8 +38,7 @@ def _client_identity(reply) -> str:  # type: ignore[no-untyped-def]
                   "succeeds and the server sees its SPIFFE identity; the same workload in another namespace still "
                   "takes plaintext.",
                   features={"MTLSStrict"}, parallel=False, manifests=("mtls/namespace-strict.yaml",))
-def test_strict(mesh_config, mesh_meshed_client, mesh_unmeshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    mesh_config.apply_manifest("mtls/namespace-strict.yaml")
+def test_strict(mesh_meshed_client, mesh_unmeshed_client, mesh_timeouts, mesh_result) -> None:
     took = wait_for(mesh_unmeshed_client, FROM_OUTSIDE, _refused_by_strict, mesh_timeouts,
                     "STRICT rejects plaintext")
     rejected = mesh_unmeshed_client.send([FROM_OUTSIDE] * 20)
@@ -65,8 +64,7 @@ def test_strict(mesh_config, mesh_meshed_client, mesh_unmeshed_client, mesh_time
 @conformance_test("mtls-permissive", "PERMISSIVE accepts callers with and without a sidecar; meshed callers still "
                   "use mTLS (auto mTLS), so the server sees their identity.", features={"MTLSPermissive"},
                   parallel=False, manifests=("mtls/namespace-permissive.yaml",))
-def test_permissive(mesh_config, mesh_meshed_client, mesh_unmeshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    mesh_config.apply_manifest("mtls/namespace-permissive.yaml")
+def test_permissive(mesh_meshed_client, mesh_unmeshed_client, mesh_timeouts, mesh_result) -> None:
     wait_for(mesh_unmeshed_client, FROM_OUTSIDE, lambda r: r.status == 200, mesh_timeouts,
              "PERMISSIVE accepts plaintext")
     plain = mesh_unmeshed_client.send([FROM_OUTSIDE] * 20)
@@ -83,8 +81,7 @@ def test_permissive(mesh_config, mesh_meshed_client, mesh_unmeshed_client, mesh_
 @conformance_test("mtls-disable", "Namespace DISABLE: both callers succeed, and a meshed caller talks plaintext "
                   "(auto mTLS honours the server's policy), so the server sees no client identity.",
                   features={"MTLSDisable"}, parallel=False, manifests=("mtls/namespace-disable.yaml",))
-def test_disable(mesh_config, mesh_meshed_client, mesh_unmeshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    mesh_config.apply_manifest("mtls/namespace-disable.yaml")
+def test_disable(mesh_meshed_client, mesh_unmeshed_client, mesh_timeouts, mesh_result) -> None:
     wait_for(mesh_meshed_client, FROM_MESH, lambda r: r.status == 200 and not _client_identity(r), mesh_timeouts,
              "meshed caller switched to plaintext")
     meshed = mesh_meshed_client.send([FROM_MESH] * 20)
@@ -97,8 +94,7 @@ def test_disable(mesh_config, mesh_meshed_client, mesh_unmeshed_client, mesh_tim
 @conformance_test("mtls-workload-precedence", "A workload-level DISABLE overrides a namespace STRICT for that "
                   "workload only.", features={"MTLSPrecedence", "MTLSStrict"}, parallel=False,
                   manifests=("mtls/workload-disable.yaml",))
-def test_workload_precedence(mesh_config, mesh_unmeshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    mesh_config.apply_manifest("mtls/workload-disable.yaml")
+def test_workload_precedence(mesh_unmeshed_client, mesh_timeouts, mesh_result) -> None:
     other = Request("/mtls", host="echo-mirror.default:8080")
     wait_for(mesh_unmeshed_client, FROM_OUTSIDE, lambda r: r.status == 200, mesh_timeouts, "workload DISABLE wins")
     wait_for(mesh_unmeshed_client, other, _refused_by_strict, mesh_timeouts, "namespace STRICT elsewhere")
@@ -113,8 +109,7 @@ def test_workload_precedence(mesh_config, mesh_unmeshed_client, mesh_timeouts, m
                   "in that namespace only: plaintext reaches default/echo but not optin/echo.",
                   features={"MTLSPrecedence", "MTLSStrict"}, parallel=False,
                   manifests=("mtls/mesh-strict-namespace-permissive.yaml",))
-def test_namespace_precedence(mesh_config, mesh_unmeshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    mesh_config.apply_manifest("mtls/mesh-strict-namespace-permissive.yaml")
+def test_namespace_precedence(mesh_unmeshed_client, mesh_timeouts, mesh_result) -> None:
     elsewhere = Request("/mtls", host="echo.optin:8080")
     wait_for(mesh_unmeshed_client, elsewhere, _refused_by_strict, mesh_timeouts, "mesh STRICT in optin")
     wait_for(mesh_unmeshed_client, FROM_OUTSIDE, lambda r: r.status == 200, mesh_timeouts, "PERMISSIVE in default")
@@ -129,10 +124,9 @@ def test_namespace_precedence(mesh_config, mesh_unmeshed_client, mesh_timeouts, 
                   "workload's port, istio.io PeerAuthentication reference): STRICT with port 8080 PERMISSIVE takes "
                   "plaintext on 8080 and still mTLS from meshed callers; with port 8080 STRICT, plaintext is reset "
                   "again; a workload the policy does not select stays STRICT.", features={"MTLSPrecedence"},
-                  parallel=False, manifests=("mtls/port-level-permissive.yaml",))
-def test_port_level(mesh_config, mesh_unmeshed_client, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+                  parallel=False, manifests=("mtls/port-level-permissive.yaml",), values={"port_mode": "PERMISSIVE"})
+def test_port_level(mesh_manifests, mesh_unmeshed_client, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
     other = Request("/mtls", host="echo-mirror.default:8080")
-    mesh_config.apply_manifest("mtls/port-level-permissive.yaml", port_mode="PERMISSIVE")
     wait_for(mesh_unmeshed_client, FROM_OUTSIDE, lambda r: r.status == 200, mesh_timeouts, "port 8080 PERMISSIVE")
     plain = mesh_unmeshed_client.send([FROM_OUTSIDE] * 10)
     meshed = mesh_meshed_client.send([FROM_MESH] * 10)
@@ -142,7 +136,7 @@ def test_port_level(mesh_config, mesh_unmeshed_client, mesh_meshed_client, mesh_
     assert {r.status for r in plain} == {200}, [r.summary() for r in plain[:3]]
     assert all(r.status == 200 and CLIENT_ID in _client_identity(r) for r in meshed), [r.summary() for r in meshed[:3]]
     assert all(_refused_by_strict(r) for r in elsewhere), [r.summary() for r in elsewhere[:3]]
-    mesh_config.apply_manifest("mtls/port-level-permissive.yaml", port_mode="STRICT")
+    mesh_manifests.update(port_mode="STRICT")
     wait_for(mesh_unmeshed_client, FROM_OUTSIDE, _refused_by_strict, mesh_timeouts, "port 8080 STRICT")
     strict = mesh_unmeshed_client.send([FROM_OUTSIDE] * 10)
     assert all(_refused_by_strict(r) for r in strict), [r.summary() for r in strict[:3]]

@@ -76,7 +76,7 @@ class Seen:
         return self.reply.answered_by
 
 
-def _fail(vantage, milliseconds: int, pods: int) -> tuple[set[str], float]:  # type: ignore[no-untyped-def]
+def _fail(vantage, milliseconds: int, pods: int) -> tuple[set[str], float]:
     """Make `pods` distinct instances fail for `milliseconds`; (their names, when the first began failing)."""
     failing: set[str] = set()
     began = 0.0
@@ -92,7 +92,7 @@ def _fail(vantage, milliseconds: int, pods: int) -> tuple[set[str], float]:  # t
     raise AssertionError(f"60 control requests reached only {sorted(failing)}; echo-pool has 3 instances")
 
 
-def _heal(vantage) -> None:  # type: ignore[no-untyped-def]
+def _heal(vantage) -> None:
     """Tell each instance to stop failing (fail-for/0): a check before may have left some failing for a second
     or two. Best effort: an instance this cluster has already ejected is not reached (the warm-up waits for it)."""
     healed: set[str] = set()
@@ -103,7 +103,7 @@ def _heal(vantage) -> None:  # type: ignore[no-untyped-def]
             return
 
 
-def _observe(vantage, until) -> list[Seen]:  # type: ignore[no-untyped-def]
+def _observe(vantage, until) -> list[Seen]:
     """Batches of requests, one at a time, until `until(seen)` says stop."""
     seen: list[Seen] = []
     i = 0
@@ -129,13 +129,19 @@ def _summary(seen: list[Seen]) -> dict[str, dict[str, int]]:
 INERT = {"consecutive": 1000, "interval": "30s", "base_ejection": "30s", "max_percent": 10}
 
 
-def _apply(mesh_config, mesh_meshed_client, mesh_timeouts, max_percent: int, level: str) -> None:  # type: ignore[no-untyped-def]
-    """Apply the policy under test at the rule (`level` "rule") or in the `pool` subset the route names."""
+def _policy(max_percent: int, level: str) -> dict[str, object]:
+    """The manifest's values: the policy under test at the rule (`level` "rule") or in the `pool` subset the route
+    names."""
     tested = {"consecutive": CONSECUTIVE, "interval": f"{INTERVAL:g}s", "base_ejection": f"{BASE_EJECTION:g}s",
               "max_percent": max_percent}
     rule, subset = (tested, INERT) if level == "rule" else (INERT, tested)
-    marker = mesh_config.apply_manifest(MANIFEST, **{f"rule_{k}": v for k, v in rule.items()}, **subset,
-                                        subset="pool" if level == "subset" else None)
+    return {**{f"rule_{k}": v for k, v in rule.items()}, **subset, "subset": "pool" if level == "subset" else None}
+
+
+def _ready(mesh_manifests, mesh_meshed_client, mesh_timeouts, fresh: bool) -> None:
+    """The policy in force (applied again when `fresh`: a new cluster, so no ejection carries over from an attempt
+    before) and every instance in the pool."""
+    marker = mesh_manifests.update() if fresh else mesh_manifests.marker
     wait_for_marker(mesh_meshed_client, Request("/probe", host=HOST), marker, mesh_timeouts)
     _heal(mesh_meshed_client)
     # All three instances answer 200 before anything fails (each is in the pool). After an attempt too slow to
@@ -166,12 +172,13 @@ def _enough_traffic(seen: list[Seen], since: float) -> None:
                              f"(need {MIN_REQUESTS_PER_INTERVAL})")
 
 
-def _judged(attempt, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    """Run `attempt` until one sends enough traffic to judge (at most ATTEMPTS times); its verdict stands."""
+def _judged(attempt, mesh_result) -> None:
+    """Run `attempt` until one sends enough traffic to judge (at most ATTEMPTS times); its verdict stands. Every
+    attempt after the first is on a freshly applied config (`attempt(fresh=True)`)."""
     slow = []
-    for _ in range(ATTEMPTS):
+    for index in range(ATTEMPTS):
         try:
-            attempt()
+            attempt(index > 0)
         except TooSlowToJudge as exc:
             slow.append(str(exc))
             continue
@@ -189,13 +196,14 @@ def _judged(attempt, mesh_result) -> None:  # type: ignore[no-untyped-def]
                   f"{MIN_REQUESTS_PER_INTERVAL} requests in the first interval, sent one at a time; fewer: the "
                   f"attempt is too slow to judge and is run again). The policy is the routed "
                   f"subset's, under a rule-level one that would never eject (a subset's field replaces the rule's).",
-                  features={"OutlierDetection"}, manifests=(MANIFEST,))
-def test_outlier_ejection(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    _judged(lambda: _ejection_attempt(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result), mesh_result)
+                  features={"OutlierDetection"}, manifests=(MANIFEST,), values=_policy(max_percent=100, level="subset"))
+def test_outlier_ejection(mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
+    _judged(lambda fresh: _ejection_attempt(mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result, fresh),
+            mesh_result)
 
 
-def _ejection_attempt(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    _apply(mesh_config, mesh_meshed_client, mesh_timeouts, max_percent=100, level="subset")
+def _ejection_attempt(mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result, fresh: bool) -> None:
+    _ready(mesh_manifests, mesh_meshed_client, mesh_timeouts, fresh)
     # It fails for less than the ejection lasts, so it is healthy when let back.
     (bad,), began = _fail(mesh_meshed_client, int((BASE_EJECTION - FAIL_MARGIN) * 1000), 1)
     limit = began + INTERVAL + BASE_EJECTION + INTERVAL + RETURN_TOLERANCE
@@ -232,9 +240,10 @@ def _ejection_attempt(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_resul
                   f"still answering (>= {KEPT_ERRORS} of its 500s). Requests one at a time until that is decided: a "
                   f"conforming mesh decides within {DECIDED_WITHIN} requests (false failure < 1e-7), a mesh that "
                   f"does not eject passes with probability < 4e-7.",
-                  features={"OutlierDetection"}, manifests=(MANIFEST,))
-def test_outlier_max_ejection_percent(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    _judged(lambda: _max_percent_attempt(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result), mesh_result)
+                  features={"OutlierDetection"}, manifests=(MANIFEST,), values=_policy(max_percent=34, level="rule"))
+def test_outlier_max_ejection_percent(mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
+    _judged(lambda fresh: _max_percent_attempt(mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result, fresh),
+            mesh_result)
 
 
 def _max_percent_verdict(seen: list[Seen], failing: set[str]) -> tuple[list[str], list[str]]:
@@ -247,8 +256,8 @@ def _max_percent_verdict(seen: list[Seen], failing: set[str]) -> tuple[list[str]
     return ejected, kept
 
 
-def _max_percent_attempt(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    _apply(mesh_config, mesh_meshed_client, mesh_timeouts, max_percent=34, level="rule")
+def _max_percent_attempt(mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result, fresh: bool) -> None:
+    _ready(mesh_manifests, mesh_meshed_client, mesh_timeouts, fresh)
     failing, began = _fail(mesh_meshed_client, int((MAX_PERCENT_CAP + FAIL_MARGIN) * 1000), 2)
     both = time.monotonic()  # both fail from here for at least MAX_PERCENT_CAP + FAIL_MARGIN s
 

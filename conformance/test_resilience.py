@@ -17,16 +17,18 @@ from meshconform.traffic.model import Request
 CALLER = [("default", "client")]  # the meshed client's own proxy, where timeouts and circuit breakers act
 
 
+ROUTE_TIMEOUT = 0.5  # request-timeout's, seconds
+
+
 @conformance_test("request-timeout", "A 0.5 s route timeout turns a 1.5 s reply into a 504 after 0.5 s (plus at "
                   "most the measured base latency p99 + 0.5 s), logged by the caller's proxy as a route timeout "
                   "(UT); fast replies pass.", features={"RequestTimeout"},
-                  manifests=("resilience/echo-timeout.yaml",))
-def test_request_timeout(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    timeout = 0.5
-    base = mesh_meshed_client.send([Request(f"/base/{i}", host="echo:8080") for i in range(100)])
+                  manifests=("resilience/echo-timeout.yaml",), values={"timeout": f"{ROUTE_TIMEOUT:g}s"})
+def test_request_timeout(mesh_platform, mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
+    timeout = ROUTE_TIMEOUT
+    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), mesh_manifests.marker, mesh_timeouts)
+    base = mesh_meshed_client.send([Request(f"/base/{i}", host="echo:8080") for i in range(100)])  # prompt replies
     base_p99 = sorted(r.latency for r in base)[98]
-    marker = mesh_config.apply_manifest("resilience/echo-timeout.yaml", timeout=f"{timeout}s")
-    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
     slow = mesh_meshed_client.send([Request(f"/delay/1500?i={i}", host="echo:8080") for i in range(20)],
                                    concurrency=20)
     fast = mesh_meshed_client.send([Request(f"/delay/0?i={i}", host="echo:8080") for i in range(20)])
@@ -42,7 +44,7 @@ def test_request_timeout(mesh_platform, mesh_config, mesh_meshed_client, mesh_ti
     assert all(r.status == 200 for r in fast), f"requests faster than the timeout must succeed: {outcomes(fast)} of 20"
 
 
-def _tries_per_request(platform, vantage, timeouts) -> Counter[int]:  # type: ignore[no-untyped-def]
+def _tries_per_request(platform, vantage, timeouts) -> Counter[int]:
     """Send 10 requests that always fail; how many tries of each reached echo (by request id)."""
     path = f"/{new_marker('retries')}/status/503"
     replies = vantage.send([Request(path, host="echo:8080") for _ in range(10)])
@@ -63,11 +65,11 @@ def _tries_per_request(platform, vantage, timeouts) -> Counter[int]:  # type: ig
 
 @conformance_test("retries", "retries.attempts: 2 on 5xx makes 3 tries of a request that keeps failing (counted "
                   "by request id at the backend); with attempts: 0 there is exactly 1.", features={"Retries"},
-                  manifests=("resilience/echo-retries.yaml",))
-def test_retries(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+                  manifests=("resilience/echo-retries.yaml",), values={"attempts": 2})
+def test_retries(mesh_platform, mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
     observed: dict[str, dict[int, int]] = {}
     for attempts in (2, 0):
-        marker = mesh_config.apply_manifest("resilience/echo-retries.yaml", attempts=attempts)
+        marker = mesh_manifests.marker if attempts == 2 else mesh_manifests.update(attempts=attempts)
         wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
         per_request = _tries_per_request(mesh_platform, mesh_meshed_client, mesh_timeouts)
         observed[f"attempts={attempts}"] = dict(per_request)
@@ -78,18 +80,21 @@ def test_retries(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, 
 LIMITED, UNLIMITED = {"connections": 1, "pending": 1}, {"connections": 1000, "pending": 1000}
 
 
+def _limits(level: str) -> dict[str, object]:
+    """The manifest's values: one connection and one pending request at the rule or in the routed subset."""
+    rule, subset = (LIMITED, UNLIMITED) if level == "rule" else (UNLIMITED, LIMITED)
+    return {**subset, **{f"rule_{k}": v for k, v in rule.items()}, "subset": "all" if level == "subset" else None}
+
+
 @pytest.mark.parametrize("level", ["rule", "subset"])
 @conformance_test("circuit-breaking", "With one connection and one pending request allowed, a burst of 40 slow "
                   "requests gets both 200s and 503s; the 503s come from the caller's proxy as overflow (UO, "
                   "x-envoy-overloaded), not from echo. The limits are the rule's, or the routed subset's under "
                   "rule-level limits too large to matter (a subset's connectionPool replaces the rule's).",
-                  features={"CircuitBreaking"}, manifests=("resilience/echo-circuit-breaker.yaml",))
-def test_circuit_breaking(level, mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    rule, subset = (LIMITED, UNLIMITED) if level == "rule" else (UNLIMITED, LIMITED)
-    marker = mesh_config.apply_manifest("resilience/echo-circuit-breaker.yaml", **subset,
-                                        **{f"rule_{k}": v for k, v in rule.items()},
-                                        subset="all" if level == "subset" else None)
-    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
+                  features={"CircuitBreaking"}, manifests=("resilience/echo-circuit-breaker.yaml",),
+                  values=_limits)
+def test_circuit_breaking(level, mesh_platform, mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
+    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), mesh_manifests.marker, mesh_timeouts)
     burst = mesh_meshed_client.send([Request(f"/delay/300?i={i}", host="echo:8080") for i in range(40)],
                                     concurrency=40, reuse_connections=False)
     statuses = Counter(r.status for r in burst)
@@ -115,17 +120,17 @@ def _lane(lane: str | None, path: str) -> Request:
     return Request(path, host="echo:8080", headers={"x-lane": lane} if lane else {})
 
 
-def _burst(vantage, lane: str) -> list:  # type: ignore[no-untyped-def]
+def _burst(vantage, lane: str) -> list:
     return vantage.send([_lane(lane, f"/delay/300?burst={lane}&i={i}") for i in range(20)], concurrency=20,
                         reuse_connections=False)
 
 
-def _in_turn(vantage, lane: str | None, path: str, count: int) -> list:  # type: ignore[no-untyped-def]
+def _in_turn(vantage, lane: str | None, path: str, count: int) -> list:
     """`count` requests one at a time, so the caller's proxy sees each answer before the next request."""
     return vantage.send([_lane(lane, f"{path}?i={i}") for i in range(count)], concurrency=1)
 
 
-def _after_errors(vantage, lane: str, errors_path: str, errors: int, probe_path: str, probes: int) -> list:  # type: ignore[no-untyped-def]
+def _after_errors(vantage, lane: str, errors_path: str, errors: int, probe_path: str, probes: int) -> list:
     """`errors` failing requests in turn, SETTLE more left unjudged (an ejection may still be on its way), then
     `probes` requests in turn, whose answers are returned for judging."""
     _in_turn(vantage, lane, errors_path, errors)
@@ -133,7 +138,7 @@ def _after_errors(vantage, lane: str, errors_path: str, errors: int, probe_path:
     return _in_turn(vantage, lane, probe_path, probes)
 
 
-def _from_echo(reply) -> bool:  # type: ignore[no-untyped-def]
+def _from_echo(reply) -> bool:
     return bool((reply.json() or {}).get("service"))
 
 
@@ -152,8 +157,8 @@ def _from_echo(reply) -> bool:  # type: ignore[no-untyped-def]
                   f"next {SETTLE} requests are not judged (Envoy's workers learn of an ejection a moment later).",
                   features={"CircuitBreaking", "OutlierDetection", "MTLSStrict"}, manifests=(SUBSETS,),
                   parallel=False)
-def test_subset_traffic_policy(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    marker = mesh_config.apply_manifest(SUBSETS)
+def test_subset_traffic_policy(mesh_platform, mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
+    marker = mesh_manifests.marker
     wait_for_marker(mesh_meshed_client, _lane("v1", "/probe"), marker, mesh_timeouts)
     wait_for_marker(mesh_meshed_client, _lane("v2", "/probe"), marker, mesh_timeouts)
 
@@ -245,11 +250,11 @@ def test_subset_traffic_policy(mesh_platform, mesh_config, mesh_meshed_client, m
         mesh_platform, CALLER, ejected, mesh_timeouts, 503, "UH", direction="outbound", what="requests to ejected v1"))
 
 
-def _status_version(reply) -> str:  # type: ignore[no-untyped-def]
+def _status_version(reply) -> str:
     return f"{reply.status} {reply.version}"
 
 
-def _until_both_answer(vantage, lane: str, path: str, timeouts) -> list:  # type: ignore[no-untyped-def]
+def _until_both_answer(vantage, lane: str, path: str, timeouts) -> list:
     """Requests one at a time, 4 per batch, until both echo pods have answered, anything but echo's 200 came
     back, or max_time_to_consistency passed; every reply."""
     seen: list = []
@@ -264,7 +269,7 @@ def _until_both_answer(vantage, lane: str, path: str, timeouts) -> list:  # type
 RETRY_BUDGET = "resilience/echo-retry-budget.yaml"
 
 
-def _tries_at_v1(platform, timeouts, path: str, replies: list) -> Counter[int]:  # type: ignore[no-untyped-def]
+def _tries_at_v1(platform, timeouts, path: str, replies: list) -> Counter[int]:
     """How many tries of each reply's request reached echo-v1 (its request log, by request id)."""
     ids = {r.request_id for r in replies}
 
@@ -284,8 +289,9 @@ def _tries_at_v1(platform, timeouts, path: str, replies: list) -> Counter[int]: 
                   "concurrent requests failing slowly (500 after 0.3 s, retries.attempts 2 on 5xx) one is retried "
                   "and the others' retries overflow: tried once.",
                   features={"CircuitBreaking", "Retries"}, manifests=(RETRY_BUDGET,))
-def test_circuit_breaking_retries(mesh_platform, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    marker = mesh_config.apply_manifest(RETRY_BUDGET)
+def test_circuit_breaking_retries(mesh_platform, mesh_manifests, mesh_meshed_client, mesh_timeouts,
+                                  mesh_result) -> None:
+    marker = mesh_manifests.marker
     wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
 
     burst = mesh_meshed_client.send([Request(f"/delay/300?i={i}", host="echo:8080") for i in range(12)],

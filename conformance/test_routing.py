@@ -8,7 +8,7 @@ from meshconform.bookinfo import pages
 from meshconform.stats.proportions import DEFAULT_ALPHA
 from meshconform.suite.checks import bookinfo_login, outcomes, wait_for_marker
 from meshconform.suite.sampling import measure_shares
-from meshconform.suite.unit import conformance_test
+from meshconform.suite.unit import chosen_by, conformance_test
 from meshconform.traffic.model import Request, Response
 
 TOLERANCE = 0.05  # a share is accepted within ±5 points; false-failure probability DEFAULT_ALPHA (1e-4)
@@ -28,10 +28,10 @@ def _version(reply: Response) -> str:
 @conformance_test("weighted-split-echo", "A VirtualService splits echo traffic between subsets by weight, each "
                   "getting weight / sum (1-9 is a 10/90 split); only the weighted subsets answer (sequential "
                   "binomial test, false-failure 1e-4, tolerance 0.05).",
-                  features={"WeightedRouting"}, manifests=("routing/echo-weighted.yaml",))
-def test_weighted_split(weights, mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    marker = mesh_config.apply_manifest("routing/echo-weighted.yaml", v1=weights[0], v2=weights[1])
-    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
+                  features={"WeightedRouting"}, manifests=("routing/echo-weighted.yaml",),
+                  values=lambda weights: {"v1": weights[0], "v2": weights[1]})
+def test_weighted_split(weights, mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
+    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), mesh_manifests.marker, mesh_timeouts)
     expected = {v: w / sum(weights) for v, w in zip(("v1", "v2"), weights, strict=True) if w}
     sample = measure_shares(mesh_meshed_client, lambda i: Request(f"/split/{i}", host="echo:8080"), _version,
                             expected, DEFAULT_ALPHA, TOLERANCE)
@@ -52,11 +52,11 @@ BOOKINFO_SHIFTS = {
 @conformance_test("bookinfo-traffic-shifting", "Istio's Bookinfo traffic-shifting configs, judged on the reviews "
                   "version named by the product page fetched through the ingress gateway.",
                   features={"WeightedRouting", "GatewayHTTP"},
-                  manifests=(*BOOKINFO_BASE, *(manifest for manifest, _ in BOOKINFO_SHIFTS.values())))
-def test_bookinfo_traffic_shifting(scenario, mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    manifest, expected = BOOKINFO_SHIFTS[scenario]
-    marker = mesh_config.apply_manifest(*BOOKINFO_BASE, manifest)
-    wait_for_marker(mesh_ingress, Request("/productpage"), marker, mesh_timeouts)
+                  manifests=(*BOOKINFO_BASE, chosen_by("scenario", {scenario: manifest for scenario, (manifest, _)
+                                                                    in BOOKINFO_SHIFTS.items()})))
+def test_bookinfo_traffic_shifting(scenario, mesh_manifests, mesh_ingress, mesh_timeouts, mesh_result) -> None:
+    _, expected = BOOKINFO_SHIFTS[scenario]
+    wait_for_marker(mesh_ingress, Request("/productpage"), mesh_manifests.marker, mesh_timeouts)
     sample = measure_shares(mesh_ingress, lambda i: Request("/productpage"), _version, expected, DEFAULT_ALPHA,
                             TOLERANCE, concurrency=32)
     mesh_result.figure("shares", sample.to_json())
@@ -68,9 +68,8 @@ def test_bookinfo_traffic_shifting(scenario, mesh_config, mesh_ingress, mesh_tim
                   features={"HeaderRouting"},
                   manifests=(*BOOKINFO_BASE, "bookinfo/networking/virtual-service-all-v1.yaml",
                              "bookinfo/networking/virtual-service-reviews-test-v2.yaml"))
-def test_header_routing(mesh_config, mesh_meshed_client, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    marker = mesh_config.apply_manifest(*BOOKINFO_BASE, "bookinfo/networking/virtual-service-all-v1.yaml",
-                                        "bookinfo/networking/virtual-service-reviews-test-v2.yaml")
+def test_header_routing(mesh_manifests, mesh_meshed_client, mesh_ingress, mesh_timeouts, mesh_result) -> None:
+    marker = mesh_manifests.marker
     wait_for_marker(mesh_meshed_client, Request("/reviews/0", host="reviews:9080"), marker, mesh_timeouts)
     wait_for_marker(mesh_ingress, Request("/productpage"), marker, mesh_timeouts)
     # Every request must agree: 180 requests see a 5% misrouting with probability 1 - 1e-4.
@@ -131,20 +130,20 @@ REGEX_EXAMPLES = {"ga[0-9]+ma": "ga42ma", "/nm/re/[0-9]+": "/nm/re/123", "[a-c]+
                   "matching input and its closest misses: a value that only starts or ends with the exact one, a "
                   "case variant, a path that contains a regex match without being one, a missing header; each must "
                   "take the route Istio's documented semantics pick (first match wins, else the fallback).",
-                  features={"HeaderRouting"}, manifests=("routing/echo-match-rules.yaml",))
-def test_match_near_misses(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+                  features={"HeaderRouting"}, manifests=("routing/echo-match-rules.yaml",),
+                  values={"rules": MATCH_RULES})
+def test_match_near_misses(mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
     from meshconform.meshapi.istio import VirtualService
-    from meshconform.suite.manifests import load_manifest
     from meshconform.suite.near_miss import Probe, expect, near_misses, wrong_routes
 
-    marker = mesh_config.apply_manifest("routing/echo-match-rules.yaml", rules=MATCH_RULES)
-    services = [item.resource for item in load_manifest("routing/echo-match-rules.yaml", rules=MATCH_RULES)
+    marker = mesh_manifests.marker
+    services = [item.resource for item in mesh_manifests.rendered("routing/echo-match-rules.yaml")
                 if isinstance(item.resource, VirtualService) and item.resource.metadata.name == "echo-match-rules"]
     base = Request("/nm/none", host="echo:8080")
     probes = expect([probe for rule in services[0].spec.http for match in rule.match
                      for probe in near_misses(match, base, REGEX_EXAMPLES)], services)
     # The port match: echo-ports (named after this test once applied) has ports 8080 and 9080 to the same pods.
-    ports_host = mesh_config.renamed[("Service", "echo-ports")]
+    ports_host = mesh_manifests.name_of("Service", "echo-ports")
     probes += [Probe("port match", Request("/nm/port", host=f"{ports_host}:9080"), "port-9080"),
                Probe("the other port", Request("/nm/port", host=f"{ports_host}:8080"), "fallback")]
     wait_for_marker(mesh_meshed_client, base, marker, mesh_timeouts)
@@ -160,9 +159,8 @@ def test_match_near_misses(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_
                   "header; on the response (as the caller sees it) set and add add headers and remove drops the "
                   "app's own content-type and x-echo-version (HTTPRoute.headers and HTTPRouteDestination.headers).",
                   features={"HeaderRouting"}, manifests=("routing/echo-header-ops.yaml",))
-def test_header_operations(mesh_config, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
-    marker = mesh_config.apply_manifest("routing/echo-header-ops.yaml")
-    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
+def test_header_operations(mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
+    wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), mesh_manifests.marker, mesh_timeouts)
     sent = {"x-ops-set": "from-caller", "x-ops-remove": "from-caller", "x-ops-destination": "from-caller",
             "x-ops-destination-remove": "from-caller", "x-ops-kept": "from-caller"}
     replies = mesh_meshed_client.send([Request(f"/ops/{i}", host="echo:8080", headers=sent) for i in range(10)])

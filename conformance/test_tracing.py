@@ -86,10 +86,9 @@ def _hop_problems(hops: dict[str, dict[str, Any]], expect: dict[str, str]) -> li
                   "(made by the proxy when absent) and the incoming trace ids and sampling flag at every hop "
                   f"({SAMPLE} requests each: a 5 % breakage is seen with probability 1 - 1e-4).",
                   features={"TraceContext"}, manifests=BOOKINFO)
-def test_trace_context(variant, mesh_platform, mesh_config, mesh_ingress, mesh_timeouts, mesh_result) -> None:  # type: ignore[no-untyped-def]
+def test_trace_context(variant, mesh_platform, mesh_manifests, mesh_ingress, mesh_timeouts, mesh_result) -> None:
     w3c, b3, with_request_id = VARIANTS[variant]
-    marker = mesh_config.apply_manifest(*BOOKINFO)
-    wait_for_marker(mesh_ingress, Request("/productpage"), marker, mesh_timeouts)
+    wait_for_marker(mesh_ingress, Request("/productpage"), mesh_manifests.marker, mesh_timeouts)
     agent = new_marker(f"trace-{variant}")  # user-agent prefix: ties each request's hops, and only this test's
     plans = []
     for i in range(SAMPLE):

@@ -58,7 +58,7 @@ def test_objects_are_named_after_the_test_and_references_follow() -> None:
 
 
 def test_cleanup_deletes_only_what_the_test_applied() -> None:
-    from meshconform.fixtures.plugin import MeshConfig
+    from meshconform.suite.config import MeshConfig
 
     class Recorder:
         def __init__(self) -> None:
@@ -84,7 +84,7 @@ def test_cleanup_deletes_only_what_the_test_applied() -> None:
 def test_on_a_shared_mesh_a_unit_applies_only_its_declared_manifests() -> None:
     """Its turn is decided by its manifests' claims: config from elsewhere could meet another test's unseen. A test
     of the user's own (no declared manifests) runs alone there, so it may apply anything."""
-    from meshconform.fixtures.plugin import MeshConfig
+    from meshconform.suite.config import MeshConfig
 
     class Recorder:
         applied: list[object] = []
@@ -112,13 +112,16 @@ def _hold(name):
     with open(os.environ["TURN_NOTES"], "a") as f:
         f.write(json.dumps([name, os.environ.get("PYTEST_XDIST_WORKER", "main"), started, time.time()]) + "\\n")
 
-@conformance_test("echo-abort", "x", features={"FaultAbort"}, manifests=("fault/echo-abort.yaml",))
+@conformance_test("echo-abort", "x", features={"FaultAbort"}, manifests=("fault/echo-abort.yaml",),
+                  values={"status": 418, "percent": 100})
 def test_echo_abort(mesh_platform): _hold("echo-abort")
 
-@conformance_test("echo-weights", "x", features={"WeightedRouting"}, manifests=("routing/echo-weighted.yaml",))
+@conformance_test("echo-weights", "x", features={"WeightedRouting"}, manifests=("routing/echo-weighted.yaml",),
+                  values={"v1": 50, "v2": 50})
 def test_echo_weights(mesh_platform): _hold("echo-weights")
 
-@conformance_test("echo-delay", "x", features={"FaultDelay"}, manifests=("fault/echo-delay.yaml",))
+@conformance_test("echo-delay", "x", features={"FaultDelay"}, manifests=("fault/echo-delay.yaml",),
+                  values={"delay": "1s", "percent": 50})
 def test_echo_delay(mesh_platform): _hold("echo-delay")
 
 @conformance_test("alone", "x", features={"MTLSStrict"}, parallel=False)

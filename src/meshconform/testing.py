@@ -7,9 +7,9 @@
 
 from __future__ import annotations
 
-from meshconform.fixtures.plugin import MeshConfig
 from meshconform.fixtures.record import ResultRecord
 from meshconform.platform.api import Endpoint, Platform, Vantage, Workload
+from meshconform.suite.config import MeshConfig
 from meshconform.suite.timeouts import Timeouts
 from meshconform.traffic.model import Request, Response
 

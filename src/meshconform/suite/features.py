@@ -52,3 +52,8 @@ MESH_HTTP = Profile(
 )
 PROFILES = {MESH_HTTP.name: MESH_HTTP, GATEWAY_HTTP.name: GATEWAY_HTTP}
 ALL_FEATURES = frozenset().union(*(p.core | p.extended for p in PROFILES.values()))
+
+
+def all_features() -> frozenset[str]:
+    """Every feature a unit may declare."""
+    return ALL_FEATURES
