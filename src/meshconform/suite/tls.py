@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 class ServerCredential:
     ca_pem: str  # what clients trust
     cert_pem: str
-    key_pem: str
+    key_pem: str = field(repr=False)  # never in a repr: pytest prints a failed test's arguments
 
     def secret_data(self) -> dict[str, str]:
         """base64 values for a kubernetes.io/tls Secret."""
