@@ -1,23 +1,33 @@
-"""Mutation audit of the conformance suite (outside CI): automatically generated mutants of the local
-platform's translator, the suite run against a random sample of them, the kill rate with an exact interval.
+"""Mutation audit of the conformance suite (outside CI): mutants of the local platform's translator, the suite run
+against each, the kill rate per translator module with an exact interval.
 
-Mutants are single AST edits of one translator module (src/meshconform/platform/local/translator/*.py):
-a comparison flipped (== / !=, < / >=, <= / >, in / not in, is / is not), `and` / `or` swapped, a boolean
-constant negated, an integer constant moved by one, an `if` condition negated. Each mutant is written into a
-separate working copy (a git worktree with its own venv, so the repository you work in is never touched),
-the conformance suite runs there (`-x`: the first failing check kills it), and the file is restored.
+Two kinds of mutant, each written into a separate working copy (a git worktree with its own venv, so the repository
+you work in is never touched) and the file restored after:
+- *syntactic*: single AST edits of one translator module (src/meshconform/platform/local/translator/*.py): a
+  comparison flipped (== / !=, < / >=, <= / >, in / not in, is / is not), `and` / `or` swapped, a boolean constant
+  negated, an integer constant moved by one, an `if` condition negated;
+- *semantic* (bench/semantic_mutants.py): one documented behaviour of Istio or the Gateway API done wrong, as a
+  real mesh has shipped such bugs (a header `add` that replaces, a path matched with its query string, a policy in
+  the root namespace ignored, ...), each a text edit that must still apply exactly once (else it is reported stale).
 
-With `--reached-only`, the unmutated suite first runs once under coverage.py, and mutants on translator lines it
-never executes are set apart as *unreached* and not sampled: no check can kill them, whatever the checks assert.
-They are either code only a misbehaviour runs (equivalent for the real translator) or translator behaviour no check
-sends an input to (a gap in what the suite exercises); the audit lists those lines for that triage.
+What it costs, and how it is kept cheap: the unmutated suite runs once under coverage.py with a context per test
+(bench/coverage_contexts.py), so each mutant runs only the checks that execute its line (its `if` test, its
+expression), serially, stopping at the first failure (`-x`), the checks that killed most mutants so far first, with
+the wait for a new config capped at 10 s (`--consistency`; a conforming local platform shows one in ~0.1 s); a kill
+counts once the failing check, run again alone, fails again. Mutants on lines no check executes are *unreached*:
+no check can kill them, whatever the checks assert. They are either code only a misbehaviour runs (equivalent for
+the real translator) or translator behaviour no check sends an input to (a gap); the audit lists those lines for
+that triage. `--all` runs every reached mutant (the whole translator, not a sample); results are written after
+each mutant and `--resume` continues an interrupted run. It is CPU-hungry: run it with `nice -n 10`.
 
-A mutant is *killed* when the suite fails, *stillborn* when its module no longer imports or the platform
-cannot start (counted apart: killing those proves nothing about the checks), *survived* when every check
-passes. Survivors are printed with their edit, for triage: a new check, or a note that the mutant is
-equivalent (it changes nothing Istio's API can observe).
+A mutant is *killed* when a check fails, *stillborn* when its module no longer imports, the platform cannot start or
+the translator itself raises (counted apart: killing those proves nothing about the checks), *inconclusive* when a
+check was too slow to judge twice (a loaded machine; not counted), *survived* when every check it reaches passes.
+Survivors are printed with their edit, for triage: a new check, or a note that the mutant is equivalent (it changes
+nothing Istio's API can observe).
 
-    .venv/bin/python bench/translator_mutants.py --workdir /tmp/mc-mutants --sample 12 --seed 1
+    nice -n 10 .venv/bin/python bench/translator_mutants.py --workdir /tmp/mc-mutants --all --reached-only \
+        --out bench/translator_mutants-full-<date>.json --contexts /tmp/mc-contexts.json
     .venv/bin/python bench/translator_mutants.py --workdir /tmp/mc-mutants --sample 24 --seed 6 --reached-only
     .venv/bin/python bench/translator_mutants.py --workdir /tmp/mc-mutants \
         --again bench/translator_mutants-20261122.json
@@ -34,7 +44,7 @@ bench/translator_mutants-again-20261206.json (its 10 survivors re-run after: tha
 bench/translator_mutants-seed4-again2-20261206.json (the same, after the checks the other gaps asked for);
 bench/translator_mutants-seed5-20261206.json and -seed5-again-20261206.json (a fresh sample of 24 and its
 survivors re-run after two new checks); bench/translator_mutants-seed6-reached-20261206.json (24 with
---reached-only, and the 34 unreached mutants).)
+--reached-only, and the 34 unreached mutants). Those samples ran the whole suite with `-n 2` per mutant.)
 
 The working copy must exist: `git worktree add /tmp/mc-mutants` and `python3 -m venv .venv &&
 .venv/bin/pip install -e '.[dev]'` inside it."""
@@ -44,30 +54,46 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import random
+import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from semantic_mutants import MUTANTS as SEMANTIC_MUTANTS  # noqa: E402 (bench/ is not a package)
+
 TRANSLATOR = Path("src/meshconform/platform/local/translator")
+BENCH = Path(__file__).resolve().parent
 FLIPS: dict[type[ast.cmpop], type[ast.cmpop]] = {
     ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.GtE, ast.GtE: ast.Lt, ast.Gt: ast.LtE, ast.LtE: ast.Gt,
     ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot, ast.IsNot: ast.Is}
 SUITE_TIMEOUT_S = 900
 STILLBORN_MARKERS = ("ImportError", "SyntaxError", "NameError", "error during collection", "ERROR at setup")
+# A check that could not judge (too few requests in a timed window on a loaded machine) says so: that is no kill.
+INCONCLUSIVE_MARKERS = ("too slow to judge",)
 
 
 @dataclass(frozen=True)
 class Mutant:
     module: Path  # relative to the repository
-    index: int  # which candidate site of the module, in ast.walk order
+    index: int  # which candidate site of the module, in ast.walk order (-1: a semantic mutant)
     line: int
     description: str
     source: str = ""  # the mutated expression or statement head, to find the same mutant after code moved
     column: int = 0  # where on its line: one line may hold the same edit twice (`100 if n > 0 else 0`)
+    lines: tuple[int, ...] = ()  # the lines the edit spans (an `if`: its test), for which checks reach it
+    edits: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # a semantic mutant's text edits
+    kind: str = "syntactic"
+
+    @property
+    def key(self) -> tuple[str, str, str, int, int]:
+        return str(self.module), self.description, self.source, self.column, self.line
 
 
 def _sites(tree: ast.Module) -> Iterator[tuple[ast.AST, str]]:
@@ -89,14 +115,39 @@ def _sites(tree: ast.Module) -> Iterator[tuple[ast.AST, str]]:
             yield node, "if condition negated"
 
 
+def _span(node: ast.AST) -> tuple[int, ...]:
+    """The lines the edited code spans: an `if`'s test, not its body."""
+    target = node.test if isinstance(node, ast.If) else node
+    first = getattr(target, "lineno", 0)
+    return tuple(range(first, (getattr(target, "end_lineno", None) or first) + 1))
+
+
 def candidates(root: Path) -> list[Mutant]:
     found = []
     for path in sorted((root / TRANSLATOR).glob("*.py")):
         tree = ast.parse(path.read_text())
         for index, (node, description) in enumerate(_sites(tree)):
             found.append(Mutant(path.relative_to(root), index, getattr(node, "lineno", 0), description,
-                                _source_of(node), getattr(node, "col_offset", 0)))
+                                _source_of(node), getattr(node, "col_offset", 0), _span(node)))
     return found
+
+
+def semantic_candidates(root: Path) -> tuple[list[Mutant], list[str]]:
+    """The semantic mutants that still apply, and the names of those whose text no longer occurs exactly once."""
+    found, stale = [], []
+    for spec in SEMANTIC_MUTANTS:
+        module = TRANSLATOR / spec.module
+        text = (root / module).read_text()
+        if any(text.count(find) != 1 for find, _ in spec.edits):
+            stale.append(f"{spec.module} {spec.name}")
+            continue
+        lines: list[int] = []
+        for find, _ in spec.edits:
+            first = text[:text.index(find)].count("\n") + 1
+            lines.extend(range(first, first + find.count("\n") + 1))
+        found.append(Mutant(module, -1, min(lines), f"semantic: {spec.name}", spec.behaviour, 0, tuple(sorted(lines)),
+                            spec.edits, "semantic"))
+    return found, stale
 
 
 def _source_of(node: ast.AST) -> str:
@@ -104,7 +155,12 @@ def _source_of(node: ast.AST) -> str:
 
 
 def mutated_source(root: Path, mutant: Mutant) -> str:
-    tree = ast.parse((root / mutant.module).read_text())
+    text = (root / mutant.module).read_text()
+    if mutant.kind == "semantic":
+        for find, replace in mutant.edits:
+            text = text.replace(find, replace, 1)
+        return text
+    tree = ast.parse(text)
     node, _ = list(_sites(tree))[mutant.index]
     if isinstance(node, ast.Compare):
         node.ops = [FLIPS[type(node.ops[0])]()]
@@ -136,26 +192,64 @@ def _same_mutants(every: list[Mutant], earlier: dict[str, object]) -> list[Mutan
     return on_line
 
 
-def reached_lines(workdir: Path) -> dict[str, set[int]]:
-    """The translator's lines the unmutated suite executes, by module path relative to `workdir`: one serial run
-    under coverage.py (the local platform translates in the test process)."""
+def _git(workdir: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(workdir), *args], capture_output=True, text=True, check=True).stdout
+
+
+Reach = dict[str, dict[int, set[str]]]  # module path -> line -> the test node ids that execute it
+
+
+def reaching_tests(workdir: Path, cache: Path | None) -> tuple[Reach, list[str]]:
+    """Which tests execute each translator line, and every test in the suite's order: one serial run of the
+    unmutated suite under coverage.py, a context per test (the local platform translates in the test process).
+    Kept in `cache` for the working copy's commit, so a resumed or repeated audit of one commit runs it once."""
+    commit = _git(workdir, "rev-parse", "HEAD").strip()
+    if cache is not None and cache.exists():
+        kept = json.loads(cache.read_text())
+        if kept.get("commit") == commit:
+            reach = {module: {int(line): set(tests) for line, tests in lines.items()}
+                     for module, lines in kept["reach"].items()}
+            return reach, list(kept["order"])
     from coverage import CoverageData
 
-    data_file = workdir / ".translator-mutants.coverage"
-    done = subprocess.run([str(workdir / ".venv/bin/python"), "-m", "coverage", "run", f"--data-file={data_file}",
-                           f"--source={workdir / TRANSLATOR}", "-m", "pytest", "conformance", "-q",
-                           "-p", "no:cacheprovider"], cwd=workdir, capture_output=True, text=True,
-                          timeout=SUITE_TIMEOUT_S, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"the unmutated suite failed under coverage:\n{(done.stdout + done.stderr)[-2000:]}")
-    data = CoverageData(basename=str(data_file))
-    data.read()
-    reached = {str(Path(name).resolve().relative_to(workdir.resolve())): set(data.lines(name) or ())
-               for name in data.measured_files()}
-    data_file.unlink(missing_ok=True)
-    if not any(reached.values()):
-        raise SystemExit("coverage saw no translator line run: is the translator running in another process?")
-    return reached
+    with tempfile.TemporaryDirectory(prefix="mc-mutants-") as temp:
+        data_file = Path(temp) / "contexts.coverage"
+        environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH),
+                                                                                  os.environ.get("PYTHONPATH")]))}
+        done = subprocess.run([str(workdir / ".venv/bin/python"), "-m", "coverage", "run", f"--data-file={data_file}",
+                               f"--source={workdir / TRANSLATOR}", "-m", "pytest", "conformance", "-q",
+                               "-p", "no:cacheprovider", "-p", "coverage_contexts", f"--mesh-report-dir={temp}/report"],
+                              cwd=workdir, capture_output=True, text=True, timeout=SUITE_TIMEOUT_S, check=False,
+                              env=environment)
+        if done.returncode != 0:
+            raise SystemExit(f"the unmutated suite failed under coverage:\n{(done.stdout + done.stderr)[-2000:]}")
+        data = CoverageData(basename=str(data_file))
+        data.read()
+        reach: Reach = {}
+        for name in data.measured_files():
+            module = str(Path(name).resolve().relative_to(workdir.resolve()))
+            by_line = data.contexts_by_lineno(name)
+            reach[module] = {line: {c for c in contexts if c} for line, contexts in by_line.items()}
+        order = sorted({test for lines in reach.values() for tests in lines.values() for test in tests})
+    listed = subprocess.run([str(workdir / ".venv/bin/python"), "-m", "pytest", "conformance", "-q", "--collect-only",
+                             "-p", "no:cacheprovider"], cwd=workdir, capture_output=True, text=True, check=False)
+    order = [line for line in listed.stdout.splitlines() if "::" in line] or order
+    if not any(tests for lines in reach.values() for tests in lines.values()):
+        raise SystemExit("coverage saw no translator line run by a test: is the translator running in another "
+                         "process, or the context plugin not loaded?")
+    if cache is not None:
+        cache.write_text(json.dumps({"commit": commit, "order": order, "reach": {
+            module: {str(line): sorted(tests) for line, tests in lines.items()} for module, lines in reach.items()}}))
+    return reach, order
+
+
+def tests_for(mutant: Mutant, reach: Reach, order: list[str]) -> list[str]:
+    """The tests that execute the mutated code, in the suite's order."""
+    lines = reach.get(str(mutant.module), {})
+    tests: set[str] = set()
+    for line in mutant.lines or (mutant.line,):
+        tests |= lines.get(line, set())
+    return [test for test in order if test in tests]
 
 
 def _line_ranges(lines: list[int]) -> str:
@@ -169,20 +263,130 @@ def _line_ranges(lines: list[int]) -> str:
     return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans)
 
 
-def run_suite(workdir: Path) -> tuple[str, float, str]:
-    """'killed' | 'survived' | 'stillborn' | 'timeout', seconds, the last lines of the output."""
+@dataclass(frozen=True)
+class Run:
+    outcome: str  # killed | survived | stillborn | timeout | inconclusive (a check too slow to judge)
+    seconds: float
+    tail: str  # the last lines of the output
+    failed: str | None = None  # the node id of the check that failed first
+
+
+class SharedPlatform:
+    """One local platform, brought up in the working copy with the unmutated translator, serving every mutant's run
+    (`--mesh-platform-dir`, as the can-fail self-tests share one): each run's first apply translates the whole mesh
+    with the mutant in place, so nothing of the previous mutant's config survives it, and a run saves the platform's
+    bring-up. `restart` brings a new one up when the old one stopped passing unmutated checks."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.folder: Path | None = None
+
+    def up(self) -> Path:
+        subprocess.run([str(self.workdir / ".venv/bin/meshconform"), "up"], cwd=self.workdir, check=True,
+                       capture_output=True, text=True, timeout=SUITE_TIMEOUT_S)
+        pointer = json.loads((self.workdir / "reports/.active-platform.json").read_text())
+        self.folder = Path(pointer["platform_dir"])
+        return self.folder
+
+    def down(self) -> None:
+        if self.folder is not None:
+            subprocess.run([str(self.workdir / ".venv/bin/meshconform"), "down"], cwd=self.workdir,
+                           capture_output=True, text=True, timeout=SUITE_TIMEOUT_S, check=False)
+            self.folder = None
+
+    def restart(self) -> None:
+        self.down()
+        self.up()
+
+
+def run_suite(workdir: Path, tests: list[str] | None, consistency: float, platform: Path | None = None) -> Run:
+    """One run of the checks against the mutant in place. `tests`: node ids run serially in this order, stopping at
+    the first failure; None: the whole suite with -n 2 (the audit without reach data). `consistency` caps the wait
+    for a new config to show (the suite's own cap is 30 s; a conforming local platform shows it in ~0.1 s).
+    `platform`: the folder of a platform that is up, used instead of bringing one up."""
     started = time.monotonic()
-    try:
-        done = subprocess.run([str(workdir / ".venv/bin/python"), "-m", "pytest", "conformance", "-x", "-q",
-                               "-p", "no:cacheprovider", "-n", "2"], cwd=workdir, capture_output=True, text=True,
-                              timeout=SUITE_TIMEOUT_S, check=False)
-    except subprocess.TimeoutExpired:
-        return "timeout", time.monotonic() - started, ""
-    out = done.stdout + done.stderr
+    selection = tests if tests is not None else ["conformance", "-n", "2"]
+    shared = [f"--mesh-platform-dir={platform}"] if platform is not None and tests is not None else []
+    with tempfile.TemporaryDirectory(prefix="mc-mutant-report-") as reports:
+        child = subprocess.Popen([str(workdir / ".venv/bin/python"), "-m", "pytest", *selection, "-x", "-q",
+                                  "-p", "no:cacheprovider", f"--mesh-report-dir={reports}", *shared,
+                                  f"--mesh-timeout=max_time_to_consistency={consistency:g}"], cwd=workdir,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                 env={**os.environ, "COLUMNS": "400"})  # summary lines whole, exception names kept
+        try:
+            out, _ = child.communicate(timeout=SUITE_TIMEOUT_S)
+        except BaseException as exc:
+            # Interrupted (Ctrl-C, SIGTERM) or too slow: pytest is told as Ctrl-C tells it, so the platform it
+            # brought up is taken down, never killed from under its processes.
+            child.send_signal(signal.SIGINT)
+            try:
+                child.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.communicate()
+            if isinstance(exc, subprocess.TimeoutExpired):
+                return Run("timeout", time.monotonic() - started, "")
+            raise
     tail = "\n".join(out.strip().splitlines()[-3:])
-    if done.returncode == 0:
-        return "survived", time.monotonic() - started, tail
-    return ("stillborn" if any(m in out for m in STILLBORN_MARKERS) else "killed"), time.monotonic() - started, tail
+    if child.returncode == 0:
+        return Run("survived", time.monotonic() - started, tail)
+    summary = next((line for line in out.splitlines() if line.startswith("FAILED ")), "")
+    if any(m in out for m in STILLBORN_MARKERS) or _translator_raised(out, summary):
+        return Run("stillborn", time.monotonic() - started, tail)
+    failed = summary.split()[1] if summary else None
+    if any(marker in out for marker in INCONCLUSIVE_MARKERS):
+        return Run("inconclusive", time.monotonic() - started, tail, failed)
+    return Run("killed", time.monotonic() - started, tail, failed)
+
+
+def _translator_raised(out: str, summary: str) -> bool:
+    """The check failed because the mutated translator raised (a TypeError, a KeyError, ...) rather than because the
+    mesh misbehaved: every apply fails then, as a platform that cannot start does, so it proves nothing about the
+    checks. pytest names the raising frame's file in the traceback, and the exception in the summary line."""
+    error = summary.partition(" - ")[2].partition(":")[0].strip()
+    return bool(error) and error not in ("AssertionError", "TooSlowToJudge") and "ConfigError" not in error \
+        and "platform/local/translator/" in out
+
+
+def judged(workdir: Path, tests: list[str] | None, consistency: float, platform: Path | None = None
+           ) -> tuple[Run, bool | None]:
+    """A run whose kill is confirmed: the check that failed runs again alone, and must fail again (a check that
+    fails only once, on a loaded machine, is no kill). Unconfirmed, the whole selection runs once more and that run
+    stands. Returns the run and whether a kill was confirmed (None: nothing to confirm)."""
+    first = run_suite(workdir, tests, consistency, platform)
+    if first.outcome == "inconclusive":  # once more: a loaded machine may have quietened
+        first = run_suite(workdir, tests, consistency, platform)
+    if first.outcome != "killed" or first.failed is None or tests is None:
+        return first, None
+    again = run_suite(workdir, [first.failed], consistency, platform)
+    if again.outcome == "killed":
+        return Run("killed", first.seconds + again.seconds, first.tail, first.failed), True
+    second = run_suite(workdir, tests, consistency, platform)
+    return Run(second.outcome, first.seconds + again.seconds + second.seconds, second.tail, second.failed), False
+
+
+def _summary(results: list[dict[str, object]], unreached: list[Mutant]) -> dict[str, dict[str, int]]:
+    """Per module (and kind): killed, survived, stillborn, judged, unreached."""
+    table: dict[str, dict[str, int]] = {}
+    for r in results:
+        row = table.setdefault(Path(str(r["module"])).name, {"killed": 0, "survived": 0, "stillborn": 0,
+                                                             "unreached": 0, "semantic_killed": 0,
+                                                             "semantic_judged": 0})
+        outcome = "killed" if r["outcome"] == "timeout" else str(r["outcome"])
+        row[outcome] = row.get(outcome, 0) + 1
+        if r.get("kind") == "semantic" and outcome in ("killed", "survived"):
+            row["semantic_judged"] += 1
+            row["semantic_killed"] += outcome == "killed"
+    for m in unreached:
+        table.setdefault(m.module.name, {"killed": 0, "survived": 0, "stillborn": 0, "unreached": 0,
+                                         "semantic_killed": 0, "semantic_judged": 0})["unreached"] += 1
+    return table
+
+
+def _write(path: Path, payload: dict[str, object]) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(payload, indent=1))
+    partial.replace(path)
 
 
 def main() -> int:
@@ -190,70 +394,163 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, required=True, help="a git worktree of this repository with .venv")
     parser.add_argument("--sample", type=int, default=15)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument("--all", action="store_true", help="every mutant (with --reached-only: every reached one)")
+    parser.add_argument("--kind", choices=("both", "syntactic", "semantic"), default="both")
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here (after each mutant)")
+    parser.add_argument("--resume", action="store_true", help="keep the results already in --out, run the rest")
+    parser.add_argument("--contexts", type=Path, default=None,
+                        help="cache of which tests reach which line, for the working copy's commit")
     parser.add_argument("--again", type=Path, default=None,
                         help="re-run the survivors of an earlier result file (matched by module, edit, mutated "
                              "source and column, at the nearest line; a result without columns: every such edit "
                              "on that line)")
+    parser.add_argument("--shared-platform", action="store_true",
+                        help="one platform for every mutant's run (with --reached-only), brought up first and taken "
+                             "down at the end; after each kill the failing check must pass without the mutant, else "
+                             "the platform is brought up again and the mutant judged again")
+    parser.add_argument("--consistency", type=float, default=10.0,
+                        help="seconds a new config may take to show (--mesh-timeout max_time_to_consistency)")
     parser.add_argument("--reached-only", action="store_true",
-                        help="sample only mutants on lines the unmutated suite executes (one run under coverage.py "
-                             "first); list the unreached lines")
+                        help="run each mutant against the checks that execute its code only, serially (a run under "
+                             "coverage.py first); mutants no check executes are set apart and their lines listed")
     args = parser.parse_args()
     root = args.workdir.resolve()
-    every = candidates(root)
+    if _git(root, "status", "--porcelain", "--", str(TRANSLATOR)).strip():
+        raise SystemExit(f"{root / TRANSLATOR} has uncommitted changes (an interrupted run leaves its mutant: "
+                         f"`git -C {root} checkout -- {TRANSLATOR}`)")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the mutated file is restored on the way out
+    every: list[Mutant] = []
+    stale: list[str] = []
+    if args.kind in ("both", "syntactic"):
+        every += candidates(root)
+    if args.kind in ("both", "semantic"):
+        semantic, stale = semantic_candidates(root)
+        every += semantic
+        if stale:
+            print(f"stale semantic mutants (their text no longer occurs exactly once): {stale}")
     unreached: list[Mutant] = []
+    reach: Reach = {}
+    order: list[str] = []
     if args.reached_only:
-        reached = reached_lines(root)
-        kept: list[Mutant] = []
-        for m in every:  # each mutant's line looked up once
-            (kept if m.line in reached.get(str(m.module), set()) else unreached).append(m)
+        reach, order = reaching_tests(root, args.contexts)
+        kept = []
+        for m in every:
+            (kept if tests_for(m, reach, order) else unreached).append(m)
         every = kept
         print(f"{len(unreached)} of {len(unreached) + len(every)} mutants sit on translator lines the unmutated suite "
-              f"never runs (set apart, not sampled); their lines, for triage:")
+              f"never runs (set apart, not run); their lines, for triage:")
         by_module: dict[str, list[int]] = {}
         for m in unreached:
             by_module.setdefault(m.module.name, []).append(m.line)
         for name, lines in sorted(by_module.items()):
             print(f"  {name}: {_line_ranges(lines)}")
     if args.again:
-        chosen = [m for r in json.loads(args.again.read_text())["results"] if r["outcome"] == "survived"
-                  for m in _same_mutants(every, r)]
+        chosen = [m for r in json.loads(args.again.read_text())["results"]
+                  if r["outcome"] in ("survived", "inconclusive") for m in _same_mutants(every, r)]
         print(f"{len(every)} mutants of {TRANSLATOR}; running the suite against the {len(chosen)} survivors of "
               f"{args.again}")
+    elif args.all:
+        chosen = list(every)
+        print(f"{len(every)} mutants of {TRANSLATOR}; running every one")
     else:
         chosen = random.Random(args.seed).sample(every, min(args.sample, len(every)))
         print(f"{len(every)} mutants of {TRANSLATOR}; running the suite against {len(chosen)} (seed {args.seed})")
-    results = []
-    for number, mutant in enumerate(chosen, 1):
-        target = root / mutant.module
-        original = target.read_text()
+    results: list[dict[str, object]] = []
+    if args.resume and args.out and args.out.exists():
+        results = json.loads(args.out.read_text())["results"]
+        done_keys = {(r["module"], r["edit"], r["source"], r["column"], r["line"]) for r in results}
+        chosen = [m for m in chosen if m.key not in done_keys]
+        print(f"resuming: {len(results)} done, {len(chosen)} to run")
+    commit = _git(root, "rev-parse", "HEAD").strip()
+
+    def payload() -> dict[str, object]:
+        from meshconform.stats.proportions import clopper_pearson
+        judged = [r for r in results if r["outcome"] not in ("stillborn", "inconclusive")]
+        killed = sum(r["outcome"] in ("killed", "timeout") for r in judged)
+        low, high = clopper_pearson(killed, len(judged), 0.95) if judged else (0.0, 1.0)
+        return {"commit": commit, "results": results, "killed": killed, "judged": len(judged),
+                "interval95": [low, high], "reached_only": args.reached_only, "stale": stale,
+                "per_module": _summary(results, unreached),
+                "unreached": [{"module": str(m.module), "line": m.line, "column": m.column, "edit": m.description,
+                               "source": m.source, "kind": m.kind} for m in unreached]}
+
+    # The checks that killed most mutants so far go first (then the suite's order): a mutant on a line every check
+    # runs is mostly killed by the same few, and `-x` stops there.
+    kills: dict[str, int] = {}
+    for r in results:
+        if r.get("failed"):
+            kills[str(r["failed"])] = kills.get(str(r["failed"]), 0) + 1
+    position = {test: i for i, test in enumerate(order)}
+    shared = SharedPlatform(root) if args.shared_platform and args.reached_only else None
+    started = time.monotonic()
+    try:
+        if shared is not None:
+            shared.up()
+        for number, mutant in enumerate(chosen, 1):
+            _judge_one(number, mutant, root, args, reach, order, kills, position, shared, results, chosen, started,
+                       payload)
+    finally:
+        if shared is not None:
+            shared.down()
+    _report(payload(), results, args)
+    return 0
+
+
+def _judge_one(number: int, mutant: Mutant, root: Path, args: argparse.Namespace, reach: Reach, order: list[str],
+               kills: dict[str, int], position: dict[str, int], shared: SharedPlatform | None,
+               results: list[dict[str, object]], chosen: list[Mutant], started: float,
+               payload: Callable[[], dict[str, object]]) -> None:
+    tests = tests_for(mutant, reach, order) if args.reached_only else None
+    if tests is not None:
+        tests.sort(key=lambda test: (-kills.get(test, 0), position.get(test, 0)))
+    target = root / mutant.module
+    original = target.read_text()
+    for _ in range(2):
         try:
             target.write_text(mutated_source(root, mutant))
-            outcome, seconds, tail = run_suite(root)
+            run, confirmed = judged(root, tests, args.consistency, shared.folder if shared else None)
         finally:
             target.write_text(original)
-        results.append({"module": str(mutant.module), "line": mutant.line, "column": mutant.column,
-                        "edit": mutant.description, "source": mutant.source, "outcome": outcome,
-                        "seconds": round(seconds, 1), "tail": tail})
-        print(f"  {number:2d}. {mutant.module.name}:{mutant.line}:{mutant.column} {mutant.description}: {outcome} "
-              f"({seconds:.0f} s)",
-              flush=True)
-    from meshconform.stats.proportions import clopper_pearson
-    judged = [r for r in results if r["outcome"] != "stillborn"]
-    killed = sum(r["outcome"] in ("killed", "timeout") for r in judged)
-    low, high = clopper_pearson(killed, len(judged), 0.95) if judged else (0.0, 1.0)
-    print(f"kill rate {killed}/{len(judged)} = {killed / max(1, len(judged)):.0%} (95 % exact interval "
-          f"{low:.0%}-{high:.0%}); stillborn (not counted): {len(results) - len(judged)}")
-    for r in results:
-        if r["outcome"] == "survived":
-            print(f"  survived: {r['module']}:{r['line']}:{r['column']} {r['edit']} ({r['source']})")
+        # On a shared platform a kill counts only if the check that failed passes without the mutant: else the
+        # platform itself broke (a process lost on a loaded machine), and the mutant is judged again on a new one.
+        if shared is None or run.outcome != "killed" or run.failed is None:
+            break
+        if run_suite(root, [run.failed], args.consistency, shared.folder).outcome == "survived":
+            break
+        print(f"    {run.failed} fails without the mutant too: the platform is brought up again", flush=True)
+        shared.restart()
+    if run.failed:
+        kills[run.failed] = kills.get(run.failed, 0) + 1
+    results.append({"module": str(mutant.module), "line": mutant.line, "column": mutant.column,
+                    "edit": mutant.description, "source": mutant.source, "kind": mutant.kind,
+                    "outcome": run.outcome, "failed": run.failed, "confirmed": confirmed,
+                    "seconds": round(run.seconds, 1),
+                    "checks_reaching": len(tests) if tests is not None else None, "tail": run.tail})
     if args.out:
-        args.out.write_text(json.dumps({"results": results, "killed": killed, "judged": len(judged),
-                                        "interval95": [low, high], "reached_only": args.reached_only,
-                                        "unreached": [{"module": str(m.module), "line": m.line, "column": m.column,
-                                                       "edit": m.description, "source": m.source}
-                                                      for m in unreached]}, indent=1))
-    return 0
+        _write(args.out, payload())
+    elapsed = time.monotonic() - started
+    print(f"  {number:3d}/{len(chosen)}. {mutant.module.name}:{mutant.line}:{mutant.column} {mutant.description}: "
+          f"{run.outcome}{' by ' + run.failed if run.failed else ''} ({run.seconds:.0f} s, "
+          f"{len(tests) if tests is not None else 'all'} checks; "
+          f"{elapsed / number * (len(chosen) - number) / 60:.0f} min left)", flush=True)
+
+
+def _report(final: dict[str, object], results: list[dict[str, object]], args: argparse.Namespace) -> None:
+    judged_count, killed_count = int(str(final["judged"])), int(str(final["killed"]))
+    low, high = final["interval95"]  # type: ignore[misc]
+    print(f"kill rate {killed_count}/{judged_count} = {killed_count / max(1, judged_count):.0%} (95 % exact interval "
+          f"{low:.0%}-{high:.0%}); stillborn or inconclusive (not counted): {len(results) - judged_count}; "
+          f"unreached: {len(list(final['unreached']))}")  # type: ignore[call-overload]
+    for module, row in sorted(final["per_module"].items()):  # type: ignore[attr-defined]
+        judged_here = row["killed"] + row.get("survived", 0)
+        print(f"  {module:16s} killed {row['killed']:3d} of {judged_here:3d} reached "
+              f"({row['killed'] / max(1, judged_here):.0%}); semantic {row['semantic_killed']} of "
+              f"{row['semantic_judged']}; stillborn {row['stillborn']}; unreached {row['unreached']}")
+    for r in results:
+        if r["outcome"] in ("survived", "inconclusive"):
+            print(f"  {r['outcome']}: {r['module']}:{r['line']}:{r['column']} {r['edit']} ({r['source']})")
+    if args.out:
+        _write(args.out, final)
 
 
 if __name__ == "__main__":

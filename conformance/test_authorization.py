@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import secrets
+from collections import Counter
+
+import pytest
+
 from meshconform.suite.checks import wait_for, wait_for_all
 from meshconform.suite.failures import assert_failed_as
+from meshconform.suite.jwt import JwtIssuer
 from meshconform.suite.unit import conformance_test, deferred
-from meshconform.traffic.model import Request
+from meshconform.traffic.model import Request, Response
 
 DENIED_BODY = "RBAC: access denied"
 ECHO = [("default", "echo-v1"), ("default", "echo-v2")]
@@ -36,23 +42,31 @@ def test_allow_nothing(mesh_platform, mesh_meshed_client, mesh_timeouts, mesh_re
     assert all(r.status == 200 for r in elsewhere), [r.summary() for r in elsewhere][:3]
 
 
-@conformance_test("authz-allow-rules", "ALLOW GET /public* from the meshed client's principal: that passes; another "
-                  "method, another path, or a caller without a sidecar (no mTLS identity) is denied. A DENY policy "
-                  "(paths '/admin*' and the suffix '*.secret') wins over an ALLOW that matches everything; "
-                  "'/files/key.secretx' and '/files/secret' pass.", features={"Authorization"}, parallel=False,
+@conformance_test("authz-allow-rules", "ALLOW GET /public* and the exact /status-page from the meshed client's "
+                  "principal: those pass, /status-page with a query string too; another method, another path, or a "
+                  "caller without a sidecar (no mTLS identity) is denied. A DENY policy (paths '/admin*', the suffix "
+                  "'*.secret' and the exact '/files/report') wins over an ALLOW that matches everything, with a "
+                  "query string or without: '/files/key.secret?download=1' and '/files/report?format=pdf' are "
+                  "denied; '/files/key.secretx', '/files/secret' and '/files/open?name=.secret' (the suffix only in "
+                  "the query) pass: paths are matched without the query.", features={"Authorization"}, parallel=False,
                   manifests=("authorization/allow-client-get.yaml", deferred("authorization/deny-admin.yaml")))
 def test_allow_and_deny_rules(mesh_platform, mesh_config, mesh_manifests, mesh_meshed_client,
                               mesh_unmeshed_client, mesh_timeouts, mesh_result) -> None:
     wait_for_all(mesh_meshed_client, [(Request("/public/probe", host="echo:8080"), lambda r: r.status == 200),
                                       (Request("/private/probe", host="echo:8080"), _denied)],
                  mesh_timeouts, "ALLOW rules apply")
-    allowed, wrong_method, wrong_path = mesh_meshed_client.send([
-        Request("/public/1", host="echo:8080"), Request("/public/1", host="echo:8080", method="POST", body="x"),
-        Request("/private/1", host="echo:8080")])
+    allowed, exact_with_query, wrong_method, wrong_path = mesh_meshed_client.send([
+        Request("/public/1", host="echo:8080"), Request("/status-page?verbose=1", host="echo:8080"),
+        Request("/public/1", host="echo:8080", method="POST", body="x"), Request("/private/1", host="echo:8080")])
     anonymous = mesh_unmeshed_client.send([Request("/public/1", host="echo.default:8080")])[0]
-    mesh_result.figure("allow_rules", {"allowed": allowed.status, "post": wrong_method.status,
-                                       "other_path": wrong_path.status, "no_identity": anonymous.status})
+    mesh_result.figure("allow_rules", {"allowed": allowed.status, "exact_with_query": exact_with_query.status,
+                                       "post": wrong_method.status, "other_path": wrong_path.status,
+                                       "no_identity": anonymous.status})
     assert allowed.status == 200, allowed.summary()
+    # Paths are matched without the query (istiod's RBAC url_path): the exact /status-page allows it with one.
+    assert exact_with_query.status == 200, \
+        f"ALLOW paths '/status-page' must allow /status-page?verbose=1: {exact_with_query.summary()}"
+    _query_arrived(exact_with_query, "verbose=1")
     assert _denied(wrong_method) and _denied(wrong_path), (wrong_method.summary(), wrong_path.summary())
     assert _denied(anonymous), anonymous.summary()
     _rbac_denied(mesh_platform, [wrong_method, wrong_path, anonymous], mesh_timeouts, "requests ALLOW does not match")
@@ -62,20 +76,40 @@ def test_allow_and_deny_rules(mesh_platform, mesh_config, mesh_manifests, mesh_m
     wait_for_all(mesh_meshed_client, [(Request("/admin/probe", host="echo:8080"), _denied),
                                       (Request("/private/probe", host="echo:8080"), lambda r: r.status == 200)],
                  mesh_timeouts, "DENY applies, ALLOW-all elsewhere")
-    admin, other, secret, near_secret, bare_secret = mesh_meshed_client.send([
-        Request("/admin/users", host="echo:8080"), Request("/private/1", host="echo:8080"),
-        Request("/files/key.secret", host="echo:8080"),  # the suffix *.secret
-        Request("/files/key.secretx", host="echo:8080"), Request("/files/secret", host="echo:8080")])  # near misses
+    admin, other, secret, near_secret, bare_secret, secret_query, report_query, query_only = \
+        mesh_meshed_client.send([
+            Request("/admin/users", host="echo:8080"), Request("/private/1", host="echo:8080"),
+            Request("/files/key.secret", host="echo:8080"),  # the suffix *.secret
+            Request("/files/key.secretx", host="echo:8080"), Request("/files/secret", host="echo:8080"),  # near misses
+            # Paths are matched without the query: a query string neither hides a denied path nor makes one.
+            Request("/files/key.secret?download=1", host="echo:8080"),
+            Request("/files/report?format=pdf", host="echo:8080"),
+            Request("/files/open?name=.secret", host="echo:8080")])
     mesh_result.figure("deny_rules", {"admin": admin.status, "other": other.status, "suffix": secret.status,
-                                      "suffix_near_misses": [near_secret.status, bare_secret.status]})
+                                      "suffix_near_misses": [near_secret.status, bare_secret.status],
+                                      "with_query": {"suffix": secret_query.status, "exact": report_query.status,
+                                                     "suffix_in_query_only": query_only.status}})
     assert _denied(admin), admin.summary()
     # Paths match exact, prefix `abc*`, suffix `*abc` or presence `*` (AuthorizationPolicy reference).
     assert _denied(secret), f"DENY paths '*.secret' must deny /files/key.secret: {secret.summary()}"
-    _rbac_denied(mesh_platform, [admin, secret], mesh_timeouts, "a request DENY matches")
+    not_denied = {r.path: r.summary() for r in (secret_query, report_query) if not _denied(r)}
+    assert not not_denied, f"DENY paths ('*.secret', '/files/report') are matched without the query string, so " \
+                           f"these must be denied: {not_denied}"
+    _rbac_denied(mesh_platform, [admin, secret, secret_query, report_query], mesh_timeouts, "a request DENY matches")
     assert other.status == 200, other.summary()
     assert near_secret.status == 200 and bare_secret.status == 200, \
         f"'*.secret' is a suffix: /files/key.secretx and /files/secret must pass: " \
         f"{near_secret.summary()}; {bare_secret.summary()}"
+    assert query_only.status == 200, \
+        f"the path /files/open does not end in '.secret' (its query does): it must pass: {query_only.summary()}"
+    _query_arrived(query_only, "name=.secret")
+
+
+def _query_arrived(reply: Response, query: str) -> None:
+    """The query string reached the app as sent: the request the policy judged carried it."""
+    seen = reply.echoed
+    assert seen is not None and seen.query == query, \
+        f"the app saw query {seen.query if seen else None!r}, not {query!r} as sent: {reply.summary()}"
 
 
 @conformance_test("authz-negated-fields", "ALLOW from namespaces default and optin but notPrincipals "
@@ -136,3 +170,60 @@ def test_negated_fields(mesh_platform, mesh_meshed_client, mesh_vantage, mesh_un
     assert not wrong, f"not denied: {wrong}"
     mesh_result.figure("echo_proxy_log", _rbac_denied(mesh_platform, list(refused.values()), mesh_timeouts,
                                                       "requests the negated ALLOW excludes"))
+
+
+ROOT_MANIFEST = "authorization/root-namespace-policies.yaml"
+ROOT_PER_CASE = 10
+
+
+@pytest.fixture
+def root_issuer() -> JwtIssuer:
+    """The root namespace's RequestAuthentication issuer: a fresh name and key (in memory only)."""
+    return JwtIssuer(f"https://root-issuer-{secrets.token_hex(4)}.meshconform.test")
+
+
+@conformance_test("authz-root-namespace", "Policies in the root namespace (istio-system) whose selector names echo's "
+                  "labels apply to echo in every namespace: the AuthorizationPolicy's DENY of /root-denied/* denies "
+                  "it at echo in default and in optin (RBAC's 403), and the RequestAuthentication's issuer is "
+                  "verified at echo in default (a token its keys did not sign gets 401, a signed one and no token "
+                  "pass). A DENY in namespace optin with the same selector denies /optin-denied/* at optin's echo "
+                  f"only; default's echo serves it ({ROOT_PER_CASE} requests a case, every one must agree).",
+                  features={"Authorization", "JWTAuthentication"}, parallel=False, manifests=(ROOT_MANIFEST,),
+                  values=lambda root_issuer: {"issuer": root_issuer.issuer, "jwks": root_issuer.jwks()})
+def test_root_namespace_policies(mesh_platform, root_issuer, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
+    """AuthorizationPolicy and RequestAuthentication references, `selector`: "If the policy is in the root
+    namespace, the selector will additionally apply to the matching workloads in all namespaces". Only the root
+    namespace's policies reach across: the one in optin stays there. The convergence probes are this config's own
+    policies in default and optin, which a mesh ignoring the root namespace applies too, so such a mesh is judged on
+    what it answers, not reported as never converging."""
+    issuer = root_issuer
+    wait_for_all(mesh_meshed_client, [(Request("/canary/probe", host="echo:8080"), _denied),
+                                      (Request("/optin-denied/probe", host="echo.optin:8080"), _denied)],
+                 mesh_timeouts, "this test's policies in force at echo in default and in optin")
+    forged = {"authorization": f"Bearer {issuer.forger().token('alice')}"}
+    signed = {"authorization": f"Bearer {issuer.token('alice')}"}
+    cases = {  # name -> (request, expected status)
+        "root DENY at echo in default": (Request("/root-denied/x", host="echo:8080"), 403),
+        "root DENY at echo in optin": (Request("/root-denied/x", host="echo.optin:8080"), 403),
+        "root jwtRules at echo in default, a token its keys did not sign": (
+            Request("/open/forged", host="echo:8080", headers=forged), 401),
+        "root jwtRules at echo in default, a signed token": (Request("/open/signed", host="echo:8080",
+                                                                      headers=signed), 200),
+        "root jwtRules at echo in default, no token": (Request("/open/none", host="echo:8080"), 200),
+        "optin's DENY at echo in default": (Request("/optin-denied/x", host="echo:8080"), 200),
+        "optin's DENY at echo in optin": (Request("/optin-denied/x", host="echo.optin:8080"), 403),
+    }
+    plan = [(name, request) for name, (request, _) in cases.items() for _ in range(ROOT_PER_CASE)]
+    replies = mesh_meshed_client.send([request for _, request in plan], concurrency=10)
+    by_case: dict[str, list[Response]] = {}
+    for (name, _), reply in zip(plan, replies, strict=True):
+        by_case.setdefault(name, []).append(reply)
+    observed = {name: dict(Counter(str(r.status) for r in answers)) for name, answers in by_case.items()}
+    mesh_result.figure("statuses", observed)  # statuses only: tokens never go into the report
+    wrong = [f"{name}: expected {status}, got {observed[name]}" for name, (_, status) in cases.items()
+             if observed[name] != {str(status): ROOT_PER_CASE}]
+    assert not wrong, f"answers other than expected: {'; '.join(wrong)}"
+    denied = [r for name, (_, status) in cases.items() if status == 403 for r in by_case[name]]
+    assert all(_denied(r) for r in denied), [r.summary() for r in denied if not _denied(r)][:3]
+    _rbac_denied(mesh_platform, by_case["root DENY at echo in default"], mesh_timeouts,
+                 "requests the root namespace's DENY matches")

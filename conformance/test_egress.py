@@ -16,8 +16,9 @@ Istio's documented semantics this module relies on:
 - istio.io Sidecar reference: `outboundTrafficPolicy` sets the mode for the workloads a Sidecar applies to; a
   Sidecar with a workloadSelector applies to those workloads only (preferred over a selector-less one), so
   the check changes nothing mesh-wide and stays in its own namespaces.
-- ServiceEntry reference: resolution STATIC sends to the given endpoint addresses; exportTo "." keeps the
-  entry in its own namespace.
+- ServiceEntry reference: resolution STATIC sends to the given endpoint addresses; resolution DNS with endpoints
+  resolves the endpoints' addresses and sends there, wherever the client connected (unlike NONE, which forwards to
+  the address the client connected to); exportTo "." keeps the entry in its own namespace.
 
 "Outside" is an echo server the test deploys in the namespace without injection and without a Service, so no
 registry knows it (on the local platform a process on its own 127.x address; on a cluster a pod reached by
@@ -45,6 +46,7 @@ HOST = "outside.egress.meshconform.test"
 MAPPED_HOST = "mapped.egress.meshconform.test"  # two ports, the endpoint's own ports map, a VS naming no port
 ALT_PORT = 8081  # its second port
 HIDDEN_HOST = "hidden.egress.meshconform.test"  # registered in legacy, exported there only
+DNS_HOST = "dns.egress.meshconform.test"  # resolution DNS, its endpoint the server's address
 CLIENT = ("default", "client")
 PER_CASE = 20
 TIMEOUT = 0.5  # the VirtualService's route timeout on the external host, seconds (as request-timeout's)
@@ -104,11 +106,14 @@ def test_egress_passthrough(mesh_manifests, mesh_platform, mesh_meshed_client, m
                   "(unregistered) gets 502 from the client's proxy (direct_response on route block_all) and never "
                   "reaches it; the registered host "
                   "answers 200 from the server through its ServiceEntry cluster; an in-mesh Service still answers; "
-                  f"a request the server holds {DELAY_MS} ms gets 504 UT after the route timeout "
+                  f"a request the server holds {DELAY_MS} ms gets 504 UT after the route timeout; a host with "
+                  f"resolution DNS ({DNS_HOST}, its endpoint the server's address) reaches the server through its "
+                  "ServiceEntry cluster although the client connected to another workload's address "
                   f"({PER_CASE} requests per case, every one must agree).",
                   features={"EgressRegistryOnly"}, manifests=(OUTSIDE, deferred(REGISTRY_ONLY)), parallel=False,
                   values={"host": HOST, "port": ENTRY_PORT, "target_port": PORT, "timeout": f"{TIMEOUT:g}s",
-                          "alt_port": ALT_PORT, "mapped_host": MAPPED_HOST, "hidden_host": HIDDEN_HOST})
+                          "alt_port": ALT_PORT, "mapped_host": MAPPED_HOST, "hidden_host": HIDDEN_HOST,
+                          "dns_host": DNS_HOST})
 def test_egress_registry_only(mesh_manifests, mesh_platform, mesh_meshed_client, mesh_unmeshed_client,
                               mesh_timeouts, mesh_result) -> None:
     outside = _outside(mesh_manifests, mesh_platform, mesh_unmeshed_client, mesh_timeouts)
@@ -116,10 +121,11 @@ def test_egress_registry_only(mesh_manifests, mesh_platform, mesh_meshed_client,
     # The ServiceEntry's endpoint is the server's address, known only once it runs.
     marker = mesh_manifests.apply_deferred(address=outside.address)
 
-    def registered(path: str, host: str = HOST, port: int = ENTRY_PORT, **headers: str) -> Request:
+    def registered(path: str, host: str = HOST, port: int = ENTRY_PORT, connect_to: str | None = None,
+                   **headers: str) -> Request:
         # To the entry's port (a sidecar captures it and routes by Host); the entry sends on to the server's port.
-        return Request(path, host=host if port == 80 else f"{host}:{port}", connect_to=f"{outside.address}:{port}",
-                       headers=headers)
+        return Request(path, host=host if port == 80 else f"{host}:{port}",
+                       connect_to=f"{connect_to or outside.address}:{port}", headers=headers)
 
     # Converged when this test's policy and entry are both in force: only they make the registered host
     # answer with this config's marker while the bare address is turned away.
@@ -139,13 +145,18 @@ def test_egress_registry_only(mesh_manifests, mesh_platform, mesh_meshed_client,
                                        for i in range(PER_CASE // 2)])
     # Exported to `legacy` only: for the client in `default` that host is unregistered.
     hidden = mesh_meshed_client.send([registered(f"/hidden/{i}", HIDDEN_HOST) for i in range(PER_CASE // 2)])
+    # Resolution DNS: the client connects to echo's pod (nothing of the server's there), the endpoint decides.
+    elsewhere = next(w for w in mesh_platform.workloads() if w.namespace == "default" and w.deployment == "echo-v1")
+    by_dns = mesh_meshed_client.send([registered(f"/dns/{i}", DNS_HOST, connect_to=elsewhere.address)
+                                      for i in range(PER_CASE // 2)])
     # The VirtualService applies to the external host: its timeout cuts requests the server holds longer.
     held = mesh_meshed_client.send([registered(f"/held/{i}/delay/{DELAY_MS}") for i in range(PER_CASE)],
                                    concurrency=PER_CASE)
     mesh_result.figure("statuses", {"unregistered": outcomes(blocked), "registered": outcomes(allowed),
                                     "in-mesh": outcomes(in_mesh), "held": outcomes(held),
                                     "mapped": outcomes(mapped), "mapped-alt-port": outcomes(mapped_alt),
-                                    "mapped-to-echo": outcomes(to_echo), "exported-elsewhere": outcomes(hidden)})
+                                    "mapped-to-echo": outcomes(to_echo), "exported-elsewhere": outcomes(hidden),
+                                    "resolution-dns": outcomes(by_dns)})
     assert all(r.status == 502 for r in blocked), (
         f"unregistered address under REGISTRY_ONLY: {outcomes(blocked)} (expected 502 from the client's proxy)")
     assert not any(r.answered_by == outside.name for r in blocked), "a blocked request reached the outside server"
@@ -159,12 +170,15 @@ def test_egress_registry_only(mesh_manifests, mesh_platform, mesh_meshed_client,
     assert all(r.status == 502 for r in hidden), (
         f"{HIDDEN_HOST} is exported to legacy only; from default: {outcomes(hidden)} (expected 502)")
     assert not any(r.answered_by == outside.name for r in hidden), "a host not exported here reached the server"
+    assert all(r.status == 200 and r.answered_by == outside.name for r in by_dns), (
+        f"{DNS_HOST} (resolution DNS) must reach its endpoint, the server, although the client connected to "
+        f"{elsewhere.name}'s address: {_by(by_dns, outside.name)}")
     assert all(r.status == 504 for r in held), f"held requests with a {TIMEOUT:g}s route timeout: {outcomes(held)}"
     assert all(r.latency < DELAY_MS / 1000 for r in held), "a held request was not cut before the server answered"
     # The mechanism, from the client's proxy (one read of its log): Istio's block_all route answered the
     # unregistered ones, the entry's cluster carried the registered ones, the route timeout (UT) cut the held ones.
-    records = records_for(mesh_platform, [CLIENT], [*blocked, *allowed, *held, *mapped, *mapped_alt, *hidden],
-                          mesh_timeouts, direction="outbound")
+    records = records_for(mesh_platform, [CLIENT], [*blocked, *allowed, *held, *mapped, *mapped_alt, *hidden,
+                                                    *by_dns], mesh_timeouts, direction="outbound")
     mesh_result.figure("client_proxy_log", dict(log_outcomes(records)))
 
     def of(replies: list[Response]) -> dict[str, dict[str, object]]:
@@ -179,6 +193,8 @@ def test_egress_registry_only(mesh_manifests, mesh_platform, mesh_meshed_client,
         clusters = sorted({str(rec.get("upstream_cluster")) for rec in of(replies).values()})
         assert clusters == [f"outbound|{port}||{MAPPED_HOST}"], (
             f"a destination naming no port on a host of several ports keeps the request's port {port}: {clusters}")
+    clusters = sorted({str(rec.get("upstream_cluster")) for rec in of(by_dns).values()})
+    assert clusters == [f"outbound|{ENTRY_PORT}||{DNS_HOST}"], f"resolution DNS requests went to {clusters}"
     routes = sorted({str(rec.get("route_name")) for rec in of(hidden).values()})
     assert routes == ["block_all"], f"the host exported elsewhere was answered by routes {routes}, not block_all"
     wrong = failed_as(of(held), 504, "UT")

@@ -15,6 +15,7 @@ from meshconform.traffic.model import Request
 
 HTTP_HOST = "echo-gw.example.com"
 HOST_A, HOST_B = "a.echo.example.com", "b.echo.example.com"
+HOST_C = "c.second.example.com"  # a host only the Gateway's second server names
 TLS_HOST = "secure.echo.example.com"
 REDIRECT_HOST = "redirect.echo.example.com"
 ZONE = "gwnm.example"  # gateway-wildcard-near-misses' own domain
@@ -53,18 +54,24 @@ def test_gateway_host_and_path(mesh_platform, mesh_manifests, mesh_ingress, mesh
 
 
 @conformance_test("gateway-host-routing", "Two hosts on one gateway server reach different backends (echo v1 and "
-                  "v2), each host only its own.", features={"GatewayHTTP"}, manifests=("gateway/echo-hosts.yaml",),
-                  values={"host_a": HOST_A, "host_b": HOST_B})
+                  "v2), each host only its own; a third host, named only by the Gateway's second server (same port), "
+                  "reaches its own VirtualService's backend (echo v2): every server of a Gateway serves its own hosts.",
+                  features={"GatewayHTTP"}, manifests=("gateway/echo-hosts.yaml",),
+                  values={"host_a": HOST_A, "host_b": HOST_B, "host_c": HOST_C})
 def test_gateway_host_routing(mesh_manifests, mesh_ingress, mesh_timeouts, mesh_result) -> None:
-    host_a, host_b, marker = HOST_A, HOST_B, mesh_manifests.marker
+    host_a, host_b, host_c, marker = HOST_A, HOST_B, HOST_C, mesh_manifests.marker
     wait_for_marker(mesh_ingress, Request("/", host=host_a), marker, mesh_timeouts)
     wait_for_marker(mesh_ingress, Request("/", host=host_b), marker, mesh_timeouts)
     to_a = mesh_ingress.send([Request(f"/{i}", host=host_a) for i in range(50)])
     to_b = mesh_ingress.send([Request(f"/{i}", host=host_b) for i in range(50)])
-    mesh_result.figure("versions", {host_a: sorted({str(r.version) for r in to_a}),
-                                    host_b: sorted({str(r.version) for r in to_b})})
+    to_c = mesh_ingress.send([Request(f"/{i}", host=host_c) for i in range(20)])
+    mesh_result.figure("versions", {host: sorted({str(r.version) for r in replies})
+                                    for host, replies in ((host_a, to_a), (host_b, to_b), (host_c, to_c))})
     assert {r.version for r in to_a} == {"v1"}, [r.summary() for r in to_a[:3]]
     assert {r.version for r in to_b} == {"v2"}, [r.summary() for r in to_b[:3]]
+    assert all(r.status == 200 and r.version == "v2" for r in to_c), (
+        f"{host_c}, a host of the Gateway's second server only, must reach its VirtualService's echo v2: "
+        f"{outcomes(to_c)}")
 
 
 @conformance_test("gateway-tls-simple", "SIMPLE TLS with a certificate from the test's own CA: https with that CA "

@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 
 from meshconform.stats.proportions import DEFAULT_ALPHA
-from meshconform.suite.checks import new_marker, outcomes, wait_for_marker
+from meshconform.suite.checks import copies_keep_host, new_marker, outcomes, wait_for_marker
 from meshconform.suite.convergence import await_settled, under_way
 from meshconform.suite.failures import GATEWAY, failed_as, log_outcomes, records_for
 from meshconform.suite.sampling import measure_counted, measure_shares
@@ -45,7 +45,11 @@ INGRESS_PROBES = [
     ("/missing-backend", "status 500"),    # a backendRef to a Service that does not exist: 500, not 404 or 503
     ("/other-kind", "status 500"),         # a backendRef of another group and kind (InvalidKind): 500
     ("/other-namespace", "status 500"),    # a Service in another namespace without a ReferenceGrant: 500
+    ("/zero-weight-only", "status 500"),   # its only backend has weight 0: no backend to send to, 500
 ]
+# A rule of echo v1 at weight 1 and echo v2 at weight 0: v2 gets nothing. A mesh taking weight 0 for the default 1
+# sends half to v2, and passes ZERO_WEIGHT_REPEATS requests with probability 2^-20 (< 1e-6).
+ZERO_WEIGHT_REPEATS = 20
 
 
 @conformance_test("gateway-api-http-paths", "A Gateway (class istio, one HTTP listener for *.zone) and an HTTPRoute "
@@ -54,10 +58,12 @@ INGRESS_PROBES = [
                   "the longest prefix wins over an earlier shorter one; other paths and other hostnames get the "
                   "gateway's own 404 (NR); a rule whose backend Service does not exist, whose backend is of another "
                   "kind, or is a Service in another namespace that grants no reference (no ReferenceGrant) answers "
-                  "500; a route in another namespace attaches, by its parentRef's namespace, to a listener "
-                  "admitting all namespaces; on a listener for one host, a route for a wider wildcard serves that "
-                  "host only, and a route whose hostnames do not match the listener's is not accepted; on a "
-                  "listener naming no host, a route serves its own hostnames and no other.",
+                  "500, as does a rule whose only backend has weight 0; a backend of weight 0 beside one of weight 1 "
+                  f"gets none of {ZERO_WEIGHT_REPEATS} requests; a route in another namespace attaches, by its "
+                  "parentRef's namespace, to a listener admitting all namespaces; on a listener for one host, a "
+                  "route for a wider wildcard serves that host only, and a route whose hostnames do not match the "
+                  "listener's is not accepted; on a listener naming no host, a route serves its own hostnames and no "
+                  "other.",
                   features={"Gateway", "HTTPRoute"}, manifests=("gateway-api/echo-paths.yaml",),
                   values={"host": f"paths.{ZONE}", "zone": ZONE})
 def test_gateway_api_http_paths(mesh_platform, mesh_manifests, mesh_ingress, mesh_timeouts, mesh_result) -> None:
@@ -76,6 +82,7 @@ def test_gateway_api_http_paths(mesh_platform, mesh_manifests, mesh_ingress, mes
     requests = [Request(path.partition(" ")[0], host=hosts[path.partition(" ")[2]])
                 for path, _ in probes for _ in range(REPEATS)]
     replies = mesh_ingress.send(requests)
+    zero_weight = mesh_ingress.send([Request(f"/zero-weight?i={i}", host=host) for i in range(ZERO_WEIGHT_REPEATS)])
     seen: dict[str, Counter[str]] = {}
     for (path, _), index in zip(probes, range(0, len(replies), REPEATS), strict=True):
         seen[path] = Counter(_where(r) for r in replies[index:index + REPEATS])
@@ -84,6 +91,10 @@ def test_gateway_api_http_paths(mesh_platform, mesh_manifests, mesh_ingress, mes
              if set(seen[path]) != {expected}]
     assert not wrong, f"{len(wrong)} of {len(probes)} paths took the wrong route ({REPEATS} requests each): " + \
         "; ".join(wrong)
+    mesh_result.figure("zero_weight", outcomes(zero_weight, _where))
+    assert all(_where(r) == "v1" for r in zero_weight), (
+        f"/zero-weight (echo v1 weight 1, echo v2 weight 0): {outcomes(zero_weight, _where)}; a backend of weight 0 "
+        "gets no traffic")
     # A route in namespace optin attached by its parentRef's namespace to the listener admitting all namespaces.
     optin = mesh_ingress.send([Request(f"/from-optin/{i}", host=f"optin.all.{zone}") for i in range(REPEATS)])
     mesh_result.figure("optin_route", outcomes(optin, lambda r: f"answered {r.status} from "
@@ -163,8 +174,9 @@ def test_gateway_api_mesh_header_matches(mesh_manifests, mesh_meshed_client, mes
 
 
 @conformance_test("gateway-api-mesh-request-header-modifier", "An HTTPRoute on the echo Service with a "
-                  "RequestHeaderModifier filter: set overwrites what the caller sent, add adds a header, remove "
-                  "drops the caller's header; headers it does not name pass unchanged (as the app sees them). Its "
+                  "RequestHeaderModifier filter: set overwrites every value the caller sent (two lines give one), add "
+                  "appends to the caller's value and adds a header the caller did not send, remove drops the "
+                  "caller's header; headers it does not name pass unchanged (as the app sees them, every line). Its "
                   "ResponseHeaderModifier sets and adds headers and removes the app's own x-echo-version (as the "
                   "caller sees the reply).",
                   features={"Mesh", "HTTPRoute", "HTTPRouteResponseHeaderModification"},
@@ -172,10 +184,15 @@ def test_gateway_api_mesh_header_matches(mesh_manifests, mesh_meshed_client, mes
 def test_gateway_api_mesh_request_header_modifier(mesh_manifests, mesh_meshed_client, mesh_timeouts,
                                                   mesh_result) -> None:
     wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), mesh_manifests.marker, mesh_timeouts)
-    sent = {"x-gw-set": "from-caller", "x-gw-remove": "from-caller", "x-gw-kept": "from-caller"}
-    replies = mesh_meshed_client.send([Request(f"/mod/{i}", host="echo:8080", headers=sent) for i in range(20)])
-    expected = {"x-gw-set": "from-route", "x-gw-add": "added", "x-gw-remove": None, "x-gw-kept": "from-caller"}
-    seen = [{name: (r.json() or {}).get("headers", {}).get(name) for name in expected} for r in replies]
+    sent = {"x-gw-set": "from-caller", "x-gw-append": "from-caller", "x-gw-remove": "from-caller",
+            "x-gw-kept": "from-caller"}
+    twice = (("x-gw-set", "from-caller-2"),)  # a second line: set leaves one value, not the last line
+    replies = mesh_meshed_client.send([Request(f"/mod/{i}", host="echo:8080", headers=sent, header_lines=twice)
+                                       for i in range(20)])
+    # HTTPHeaderFilter: "Add ... appends to any existing values" (my-header: foo -> foo,bar), "Set overwrites".
+    expected = {"x-gw-set": ["from-route"], "x-gw-add": ["added"], "x-gw-append": ["from-caller", "added"],
+                "x-gw-remove": [], "x-gw-kept": ["from-caller"]}
+    seen = [None if r.echoed is None else {name: r.echoed.elements(name) for name in expected} for r in replies]
     mesh_result.figure("app_saw", seen[0])
     assert all(r.status == 200 for r in replies), f"requests failed: {outcomes(replies, _where)} of {len(replies)}"
     wrong = [s for s in seen if s != expected]
@@ -197,8 +214,8 @@ MIRROR_TOLERANCE = 0.1  # as the Istio-API mirror-fraction check: ±0.1, false-f
 
 @conformance_test("gateway-api-mesh-request-mirror", "An HTTPRoute on the echo Service with a RequestMirror filter "
                   "(fraction 1/2) to echo-mirror: the share of request ids reaching the mirror is 0.5 (tolerance "
-                  "0.1, false-failure 1e-4); under /unmirrored (percent 0) none reaches it; callers see only echo's "
-                  "own answers although the mirror answers 500.",
+                  "0.1, false-failure 1e-4), each copy with the request's own Host (echo:8080); under /unmirrored "
+                  "(percent 0) none reaches it; callers see only echo's own answers although the mirror answers 500.",
                   features={"Mesh", "HTTPRoute", "HTTPRouteRequestMirror", "HTTPRouteRequestPercentageMirror",
                             "HTTPRouteNamedRouteRule"},
                   manifests=("gateway-api/echo-mesh-mirror.yaml",))
@@ -227,6 +244,7 @@ def test_gateway_api_mesh_request_mirror(mesh_platform, mesh_manifests, mesh_mes
     sample = measure_counted(send_batch, {"mirrored": 0.5, "not_mirrored": 0.5}, DEFAULT_ALPHA, MIRROR_TOLERANCE,
                              batch=100)
     mesh_result.figure("mirrored", sample.to_json())
+    mesh_result.figure("copy_hosts", copies_keep_host(mesh_platform, {r.request_id for r in replies}, "echo:8080"))
     # percent 0: 20 requests, none copied (their copies would leave with them: the count settles where it is).
     unmirrored = f"/unmirrored/{new_marker('gwapi-mirror')}"
     zero = mesh_meshed_client.send([Request(f"{unmirrored}/{i}", host="echo:8080") for i in range(20)])

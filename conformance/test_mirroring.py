@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 from meshconform.stats.proportions import DEFAULT_ALPHA
-from meshconform.suite.checks import new_marker, outcomes, wait_for_marker
+from meshconform.suite.checks import copies_keep_host, new_marker, outcomes, wait_for_marker
 from meshconform.suite.convergence import await_convergence, await_settled, under_way
 from meshconform.suite.failures import records_for
 from meshconform.suite.sampling import measure_counted
@@ -26,6 +26,7 @@ def _mirrored_ids(platform, path: str, deployment: str = "echo-mirror") -> set[s
 
 
 @conformance_test("mirror-full", "With mirror and no mirrorPercentage (100%), every request id reaches the mirror, "
+                  "each copy with the request's own Host (echo:8080; Istio >= 1.28 appends no '-shadow'), "
                   "and callers get only the primary's 200s although the mirror answers 500. A mirror naming a subset "
                   "sends every copy to it: the copies of requests routed to echo v1 all reach echo v2. A mirror naming "
                   "a port of a host with two ports sends every copy there: echo-mirror's proxy logs each copy of 20 "
@@ -53,6 +54,7 @@ def test_mirror_full(mesh_platform, mesh_manifests, mesh_meshed_client, mesh_tim
         return wanted <= seen, f"{len(wanted & seen)} of {len(wanted)} request ids at the mirror"
     await_convergence(all_arrived, mesh_timeouts, "every request id at the mirror", consecutive=1,
                       pause=mesh_timeouts.log_poll_interval)
+    mesh_result.figure("copy_hosts", copies_keep_host(mesh_platform, wanted, "echo:8080"))
     mesh_result.figure("caller_statuses", sorted({str(r.status) for r in replies}))
     assert all(r.status == 200 and r.json()["service"] == "echo" for r in replies), [
         r.summary() for r in replies if r.status != 200][:3]

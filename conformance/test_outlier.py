@@ -4,8 +4,10 @@ Istio's DestinationRule OutlierDetection reference: a host answering consecutive
 ejected from the caller's load-balancing pool; it stays out for baseEjectionTime (times the number of
 ejections so far), is let back at the next sweep (every `interval`) after that, and at most
 maxEjectionPercent of the pool is ejected at once. echo-pool has three instances of one Deployment; a POST to
-/meshconform/fail-for/<ms> makes the one instance it reaches answer 500 for that long, so nothing is left
-failing. Requests go one at a time (no retries), so the caller's proxy sees every answer in order."""
+/meshconform/fail-next/<n> makes the one instance it reaches answer 500 to exactly its next n requests (so an
+ejection threshold is counted exactly: n errors, then a healthy host), /meshconform/fail-for/<ms> to everything for
+that long; either heals itself, so nothing is left failing. Requests go one at a time (no retries), so the caller's
+proxy sees every answer in order."""
 
 from __future__ import annotations
 
@@ -27,14 +29,18 @@ CONSECUTIVE = 3
 # the check's power.
 EJECTION_SLACK = 2
 INTERVAL = 0.5  # seconds
-# Seconds. The failing instance fails for FAIL_MARGIN less (0.75 s, longer than the interval its errors must come
-# in), so it is healthy when let back. Above Envoy's update_merge_window (1 s by default): a health change within
-# that long of the previous one (the ejection) would be delivered only when the window ends.
+# outlier-ejection's failing instance counts as out of the pool once nothing reaches it for this long: well under
+# BASE_EJECTION, and far longer than a host in the pool (a third of the picks) goes unpicked: at >= 40 requests in
+# it, with probability (2/3)^40 < 1e-7 (a mesh that does not eject passes no more often). Fewer: too slow to judge.
+EJECTED_AT_LEAST = 1.0
+MIN_REQUESTS_WHILE_EJECTED = 40
+# Seconds. Above Envoy's update_merge_window (1 s by default): a health change within that long of the previous one
+# (the ejection) would be delivered only when the window ends. outlier-max-ejection-percent's instances fail for
+# FAIL_MARGIN longer than it observes them.
 BASE_EJECTION = 1.25
 FAIL_MARGIN = 0.5
-# Before a verdict is drawn from timing, at least this many requests must go out in one interval: with one of
-# three hosts picked at random, the failing host then gets its 3 requests within the interval except with
-# probability P(Binomial(50, 1/3) < 3) < 1e-6.
+# Before a verdict is drawn from timing, at least this many requests must go out per interval (100 a second): one
+# of three hosts picked at random is then missed for EJECTED_AT_LEAST only if it is out of the pool.
 MIN_REQUESTS_PER_INTERVAL = 50
 # Tolerance past the ejection end for the host to be picked again: at >= 50 requests per interval (100 a second) a
 # host with a third of the picks is missed for 2 s with probability (2/3)^200 < 1e-35.
@@ -143,11 +149,13 @@ def _ready(mesh_manifests, mesh_meshed_client, mesh_timeouts, fresh: bool) -> No
     before) and every instance in the pool."""
     marker = mesh_manifests.update() if fresh else mesh_manifests.marker
     wait_for_marker(mesh_meshed_client, Request("/probe", host=HOST), marker, mesh_timeouts)
+    in_use = time.monotonic()  # the config's clusters exist by now: its route answered through them
     _heal(mesh_meshed_client)
-    # All three instances answer 200 before anything fails (each is in the pool). After an attempt too slow to
-    # judge, or a check that left instances failing, one may still be failing or ejected for a few seconds: then
-    # the pool must stay whole for MERGE_WINDOW, so that the ejection under test is not a health change Envoy
-    # holds back (one within update_merge_window of the previous, here a return to the pool, waits for its end).
+    # All three instances answer 200 before anything fails (each is in the pool), for MERGE_WINDOW: Envoy holds back
+    # a health change (the ejection under test) that comes within update_merge_window of the cluster's previous
+    # update and delivers it when the window ends. A new cluster's hosts are such an update (seen: an ejection
+    # 0.5 s after the config arrived took effect 0.5 s late); after an attempt too slow to judge, or a check that left
+    # instances failing, a return to the pool is one.
     deadline = time.monotonic() + mesh_timeouts.max_time_to_consistency
     whole_since: float | None = None
     first = True
@@ -156,20 +164,11 @@ def _ready(mesh_manifests, mesh_meshed_client, mesh_timeouts, fresh: bool) -> No
         pods = {r.answered_by for r in replies if r.status == 200}
         whole = len(pods) == 3 and all(r.status == 200 for r in replies)
         now = time.monotonic()
-        if whole and first:
-            return
-        whole_since = (whole_since or now) if whole else None
+        whole_since = (whole_since or (in_use if first else now)) if whole else None
         if whole_since is not None and now - whole_since >= MERGE_WINDOW:
             return
         first = False
         assert now < deadline, f"echo-pool answered from {sorted(map(str, pods))}, expected 3 instances, all 200"
-
-
-def _enough_traffic(seen: list[Seen], since: float) -> None:
-    early = [s for s in seen if s.end <= since + INTERVAL]
-    if len(early) < MIN_REQUESTS_PER_INTERVAL:
-        raise TooSlowToJudge(f"only {len(early)} requests in the first {INTERVAL} s after the failure began "
-                             f"(need {MIN_REQUESTS_PER_INTERVAL})")
 
 
 def _judged(attempt, mesh_result) -> None:
@@ -189,49 +188,80 @@ def _judged(attempt, mesh_result) -> None:
 
 
 @conformance_test("outlier-ejection", f"consecutive5xxErrors {CONSECUTIVE}, interval {INTERVAL:g}s, baseEjectionTime "
-                  f"{BASE_EJECTION:g}s on three instances: one that starts failing answers at most {CONSECUTIVE} "
-                  f"(+{EJECTION_SLACK} in flight while Envoy's main thread ejects it) "
-                  f"requests, within the interval, then none for baseEjectionTime, and answers again within the "
-                  f"next interval + {RETURN_TOLERANCE:g} s (timing false-failure < 1e-6 at >= "
-                  f"{MIN_REQUESTS_PER_INTERVAL} requests in the first interval, sent one at a time; fewer: the "
-                  f"attempt is too slow to judge and is run again). The policy is the routed "
-                  f"subset's, under a rule-level one that would never eject (a subset's field replaces the rule's).",
+                  f"{BASE_EJECTION:g}s on three instances: one made to answer 500 to exactly its next {CONSECUTIVE} "
+                  f"requests (then 200) is ejected at the last of those 500s, not before (all {CONSECUTIVE} come "
+                  f"before it leaves the pool) and not after (besides at most {EJECTION_SLACK} requests dispatched "
+                  "while Envoy's main thread ejects it, it answers nothing more): so a mesh ejecting after "
+                  f"{CONSECUTIVE - 1} or {CONSECUTIVE + 1} errors fails. It stays out for at least baseEjectionTime "
+                  f"and answers again within the next interval + {RETURN_TOLERANCE:g} s (at >= "
+                  f"{MIN_REQUESTS_WHILE_EJECTED} requests in its first {EJECTED_AT_LEAST:g} s out, sent one at a "
+                  "time, a host still in the pool goes unpicked that long with probability < 1e-7; fewer: the "
+                  "attempt is too slow to judge and is run again). The policy is the routed subset's, under a "
+                  "rule-level one that would never eject (a subset's field replaces the rule's).",
                   features={"OutlierDetection"}, manifests=(MANIFEST,), values=_policy(max_percent=100, level="subset"))
 def test_outlier_ejection(mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
     _judged(lambda fresh: _ejection_attempt(mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result, fresh),
             mesh_result)
 
 
+def _fail_next(vantage, count: int) -> tuple[str, float]:
+    """Make one instance answer 500 to exactly its next `count` requests; (its name, when that was set)."""
+    sent = time.monotonic()
+    reply = vantage.send([Request(f"/meshconform/fail-next/{count}", host=HOST, method="POST")])[0]
+    assert reply.status == 200 and reply.answered_by, reply.summary()
+    return str(reply.answered_by), sent
+
+
+def _ejection_gap(answers: list[Seen]) -> int | None:
+    """The index of the failing instance's last answer before it left the pool: the first answer after which it
+    answered nothing for EJECTED_AT_LEAST (None: it never left it)."""
+    return next((i for i in range(len(answers) - 1) if answers[i + 1].start - answers[i].end >= EJECTED_AT_LEAST),
+                None)
+
+
 def _ejection_attempt(mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result, fresh: bool) -> None:
     _ready(mesh_manifests, mesh_meshed_client, mesh_timeouts, fresh)
-    # It fails for less than the ejection lasts, so it is healthy when let back.
-    (bad,), began = _fail(mesh_meshed_client, int((BASE_EJECTION - FAIL_MARGIN) * 1000), 1)
+    bad, began = _fail_next(mesh_meshed_client, CONSECUTIVE)
     limit = began + INTERVAL + BASE_EJECTION + INTERVAL + RETURN_TOLERANCE
 
     def back_or_late(seen: list[Seen]) -> bool:
-        ejected = any(s.pod == bad and s.reply.status == 500 for s in seen)
-        return (ejected and seen[-1].pod == bad and seen[-1].reply.status == 200) or (
-            bool(seen) and seen[-1].end > limit)
+        answers = [x for x in seen if x.pod == bad]
+        gap = _ejection_gap(answers)
+        return gap is not None or (bool(seen) and seen[-1].end > limit)
     seen = _observe(mesh_meshed_client, back_or_late)
     summary = _summary(seen)
-    errors = [s for s in seen if s.pod == bad and s.reply.status == 500]
-    mesh_result.figure("outlier", {"failing": bad, "requests": len(seen), "answers": summary})
-    _enough_traffic(seen, began)
-    assert errors, f"the failing instance {bad} got no request: {summary}"
-    assert len(errors) <= CONSECUTIVE + EJECTION_SLACK, (
-        f"{bad} answered {len(errors)} 500s (ejected after {CONSECUTIVE}, +{EJECTION_SLACK} in flight): {summary}")
-    last_error = errors[-1]
-    assert last_error.end - began <= INTERVAL, (
-        f"{bad} still got requests {last_error.end - began:.2f} s after it began failing (interval {INTERVAL} s)")
-    back = next((s for s in seen if s.pod == bad and s.start > last_error.end), None)
-    assert back is not None, f"{bad} got no traffic again within {limit - last_error.end:.1f} s: {summary}"
-    # Ejected no earlier than the last failing request left, let back no earlier than baseEjectionTime after it.
-    out_for = back.end - last_error.start
+    answers = [x for x in seen if x.pod == bad]
+    gap = _ejection_gap(answers)
+    before = answers if gap is None else answers[:gap + 1]
+    mesh_result.figure("outlier", {"failing": bad, "requests": len(seen), "answers": summary,
+                                   "failing_answers_before_ejection": [x.reply.status for x in before]})
+    # Enough traffic while it was out (or should have been): a host in the pool gets a third of the picks.
+    third = next((x for x in [a for a in answers if a.reply.status == 500][CONSECUTIVE - 1:]), None)
+    since = third.end if third is not None else began
+    if len([x for x in seen if since < x.end <= since + EJECTED_AT_LEAST]) < MIN_REQUESTS_WHILE_EJECTED:
+        raise TooSlowToJudge(f"fewer than {MIN_REQUESTS_WHILE_EJECTED} requests in the {EJECTED_AT_LEAST:g} s "
+                             f"after the failing instance's last 500")
+    errors = [x for x in before if x.reply.status == 500]
+    assert gap is not None, (
+        f"{bad} answered 500 to {len([a for a in answers if a.reply.status == 500])} requests and was never ejected "
+        f"(it kept answering, {len(answers)} answers in {seen[-1].end - began:.1f} s): consecutive5xxErrors "
+        f"{CONSECUTIVE} ejects it at its {CONSECUTIVE} in a row: {summary}")
+    assert len(errors) == CONSECUTIVE, (
+        f"{bad} left the pool after {len(errors)} 500s, not after all {CONSECUTIVE} (consecutive5xxErrors "
+        f"{CONSECUTIVE}): its answers before that, in order: {[x.reply.status for x in before]}")
+    after_third = before[before.index(errors[-1]) + 1:]
+    assert len(after_third) <= EJECTION_SLACK, (
+        f"{bad} answered {len(after_third)} requests after its last 500 before it left the pool (at most "
+        f"{EJECTION_SLACK} dispatched while the ejection reaches the workers): not ejected at consecutive5xxErrors "
+        f"{CONSECUTIVE}: {[x.reply.status for x in before]}")
+    back = answers[gap + 1]
+    # Ejected no earlier than the last answer before the gap began, let back no earlier than baseEjectionTime after.
+    out_for = back.end - before[-1].start
     mesh_result.figure("ejected_for_s", {"at_least": round(out_for, 3), "base_ejection_s": BASE_EJECTION})
     assert out_for >= BASE_EJECTION, f"{bad} answered again after {out_for:.2f} s (< baseEjectionTime)"
     assert back.reply.status == 200, back.reply.summary()
-    assert back.start - last_error.end <= BASE_EJECTION + INTERVAL + RETURN_TOLERANCE, (
-        f"{bad} came back only after {back.start - last_error.end:.2f} s")
+    assert back.start - before[-1].end <= BASE_EJECTION + INTERVAL + RETURN_TOLERANCE, (
+        f"{bad} came back only after {back.start - before[-1].end:.2f} s")
 
 
 @conformance_test("outlier-max-ejection-percent", f"maxEjectionPercent 34 of three instances (one host): with two "

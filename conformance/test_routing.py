@@ -155,26 +155,36 @@ def test_match_near_misses(mesh_manifests, mesh_meshed_client, mesh_timeouts, me
 
 
 @conformance_test("header-operations", "Header operations of a route rule and of its destination: on the request "
-                  "(as the app sees it) set overwrites what the caller sent, add adds, remove drops the caller's "
-                  "header; on the response (as the caller sees it) set and add add headers and remove drops the "
-                  "app's own content-type and x-echo-version (HTTPRoute.headers and HTTPRouteDestination.headers).",
+                  "(as the app sees it, every header line in order) set overwrites every value the caller sent (two "
+                  "lines of it give one), add appends to the caller's value (two values, the caller's first), remove "
+                  "drops the caller's header; on the response (as the caller sees it) set and add add headers, add "
+                  "appends to a header the app sent (x-echo-version: the app's value, then the added one), set "
+                  "overwrites the app's content-type, and remove drops the app's own content-type and x-echo-version "
+                  "(HTTPRoute.headers and HTTPRouteDestination.headers).",
                   features={"HeaderRouting"}, manifests=("routing/echo-header-ops.yaml",))
 def test_header_operations(mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
     wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), mesh_manifests.marker, mesh_timeouts)
-    sent = {"x-ops-set": "from-caller", "x-ops-remove": "from-caller", "x-ops-destination": "from-caller",
+    sent = {"x-ops-set": "from-caller", "x-ops-add": "from-caller", "x-ops-remove": "from-caller",
+            "x-ops-destination": "from-caller", "x-ops-destination-add": "from-caller",
             "x-ops-destination-remove": "from-caller", "x-ops-kept": "from-caller"}
-    replies = mesh_meshed_client.send([Request(f"/ops/{i}", host="echo:8080", headers=sent) for i in range(10)])
-    expected = {"x-ops-set": "from-rule", "x-ops-add": "added", "x-ops-destination": "from-destination",
-                "x-ops-destination-add": "added", "x-ops-kept": "from-caller",
-                "x-ops-remove": None, "x-ops-destination-remove": None}
-    seen = [{name: (r.json() or {}).get("headers", {}).get(name) for name in expected} for r in replies]
+    # The headers set overwrites are sent twice (a second line each): set must leave one value, not the last line.
+    twice = (("x-ops-set", "from-caller-2"), ("x-ops-destination", "from-caller-2"))
+    replies = mesh_meshed_client.send([Request(f"/ops/{i}", host="echo:8080", headers=sent, header_lines=twice)
+                                       for i in range(10)])
+    # Every value the app received of each header, however the proxy wrote them (one line joined by commas, or a
+    # line each: RFC 9110 5.3), in order: `add` appends after what the caller sent.
+    expected = {"x-ops-set": ["from-rule"], "x-ops-add": ["from-caller", "added"],
+                "x-ops-destination": ["from-destination"], "x-ops-destination-add": ["from-caller", "added"],
+                "x-ops-kept": ["from-caller"], "x-ops-remove": [], "x-ops-destination-remove": []}
+    seen = [_echoed_elements(r, expected) for r in replies]
     mesh_result.figure("app_saw", seen[0])
     assert all(r.status == 200 for r in replies), [r.summary() for r in replies[:3]]
     wrong = [s for s in seen if s != expected]
     assert not wrong, f"{len(wrong)} of {len(seen)} requests reached the app with other headers: {wrong[0]}, " \
                       f"expected {expected}"
     # Response operations, as the caller sees them: content-type and x-echo-version are the app's own (shown under
-    # /plain, a rule without operations); the rule removes content-type, its destination x-echo-version.
+    # /plain, a rule without operations); the rule removes content-type, its destination x-echo-version. Under
+    # /append, the rule adds a second x-echo-version after the app's and sets content-type over the app's.
     plain = mesh_meshed_client.send([Request(f"/plain/{i}", host="echo:8080") for i in range(5)])
     app_sent = [{k.lower() for k in r.headers} for r in plain]
     assert all({"content-type", "x-echo-version"} <= names for names in app_sent), \
@@ -183,6 +193,22 @@ def test_header_operations(mesh_manifests, mesh_meshed_client, mesh_timeouts, me
               "x-meshconform-resp-destination-add": "added", "content-type": None, "x-echo-version": None}
     caller_saw = [{name: {k.lower(): v for k, v in r.headers.items()}.get(name) for name in wanted} for r in replies]
     mesh_result.figure("caller_saw", caller_saw[0])
-    wrong = [s for s in caller_saw if s != wanted]
-    assert not wrong, f"{len(wrong)} of {len(caller_saw)} replies reached the caller with other headers: " \
-                      f"{wrong[0]}, expected {wanted}"
+    wrong_replies = [s for s in caller_saw if s != wanted]
+    assert not wrong_replies, f"{len(wrong_replies)} of {len(caller_saw)} replies reached the caller with other " \
+                              f"headers: {wrong_replies[0]}, expected {wanted}"
+    appended = mesh_meshed_client.send([Request(f"/append/{i}", host="echo:8080") for i in range(10)])
+    got = [{"x-echo-version": r.header_elements("x-echo-version"), "content-type": r.header_elements("content-type")}
+           for r in appended]
+    mesh_result.figure("caller_saw_appended", got[0])
+    wrong_appended = [f"{g} from {r.version}" for g, r in zip(got, appended, strict=True)
+                      if r.status != 200 or g != {"x-echo-version": [str(r.version), "appended"],
+                                                  "content-type": ["text/plain"]}]
+    assert not wrong_appended, (
+        f"{len(wrong_appended)} of {len(appended)} replies under /append: {wrong_appended[0]}; expected x-echo-version "
+        "[the app's own version, 'appended'] (add appends) and content-type ['text/plain'] (set overwrites)")
+
+
+def _echoed_elements(reply: Response, names: dict[str, list[str]]) -> dict[str, list[str]] | None:
+    """Each named request header's values as the echo received them, in order (None: not an echo answer)."""
+    seen = reply.echoed
+    return None if seen is None else {name: seen.elements(name) for name in names}

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +20,7 @@ from meshconform import runs
 from meshconform.interrupts import sigterm_as_interrupt
 from meshconform.meshapi.loader import Sourced, load_text
 from meshconform.platform import registry
+from meshconform.platform.kube import agent as agent_module
 from meshconform.platform.local.platform import LocalPlatform
 
 T = TypeVar("T")
@@ -80,3 +86,35 @@ def recording_server(record: Callable[[BaseHTTPRequestHandler], T]) -> Iterator[
 
     with loopback_server(Handler) as address:
         yield address, seen
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(params=["agent", "local"])
+def echo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, int, Path]]:
+    """Each testbed echo (the cluster agent's, the local platform's echo.py) as a process on loopback: (which,
+    port, folder of its request log and stdout)."""
+    port = _free_port()
+    env = {"PATH": os.environ["PATH"], "MESHCONFORM_BIND": f"127.0.0.1:{port}",
+           "MESHCONFORM_REQUEST_LOG": str(tmp_path / "requests.log")}
+    argv = ([sys.executable, "-I", agent_module.__file__, "echo"] if request.param == "agent"
+            else [sys.executable, "-m", "meshconform.bookinfo.apps.echo"])
+    with (tmp_path / "stdout.log").open("w") as out:
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, f"{request.param} echo never listened"
+                time.sleep(0.05)
+        yield request.param, port, tmp_path
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

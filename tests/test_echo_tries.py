@@ -5,55 +5,18 @@ logged, when it is given up (the interaction checks count tries at the server wi
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
-from meshconform.platform.kube import agent as agent_module
-
 SLOW_MS = 10_000  # a delay no abandoned try may be waited out for: its record is due when the caller gives up
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _records(kind: str, folder: Path) -> list[dict[str, object]]:
     path = folder / ("stdout.log" if kind == "agent" else "requests.log")
     return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
-
-
-@pytest.fixture(params=["agent", "local"])
-def echo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, int, Path]]:
-    port = _free_port()
-    env = {"PATH": os.environ["PATH"], "MESHCONFORM_BIND": f"127.0.0.1:{port}",
-           "MESHCONFORM_REQUEST_LOG": str(tmp_path / "requests.log")}
-    argv = ([sys.executable, "-I", agent_module.__file__, "echo"] if request.param == "agent"
-            else [sys.executable, "-m", "meshconform.bookinfo.apps.echo"])
-    with (tmp_path / "stdout.log").open("w") as out:
-        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, f"{request.param} echo never listened"
-                time.sleep(0.05)
-        yield request.param, port, tmp_path
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_first_n_tries_of_a_request_id(echo: tuple[str, int, Path]) -> None:

@@ -38,9 +38,12 @@ SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
                                      "header_issuer": "https://issuer-2c3d.meshconform.test",
                                      "header_jwks": '{"keys":[{"kty":"RSA","alg":"RS256","use":"sig","kid":"k2",'
                                                     '"n":"AQAB","e":"AQAB"}]}'}],
+    "authorization/root-namespace-policies.yaml": [{"issuer": "https://root-issuer-4e5f.meshconform.test",
+                                                    "jwks": '{"keys":[{"kty":"RSA","alg":"RS256","use":"sig",'
+                                                            '"kid":"k3","n":"AQAB","e":"AQAB"}]}'}],
     "fault/echo-abort.yaml": [{"status": 418, "percent": 100}, {"status": 418, "percent": 30}],
     "fault/echo-delay.yaml": [{"delay": "1s", "percent": 50}],
-    "gateway/echo-hosts.yaml": [{"host_a": "a.example.com", "host_b": "b.example.com"}],
+    "gateway/echo-hosts.yaml": [{"host_a": "a.example.com", "host_b": "b.example.com", "host_c": "c.example.org"}],
     "gateway/echo-http.yaml": [{"host": "echo.example.com"}],
     "gateway/echo-tls.yaml": [{"host": "secure.example.com", **CREDENTIAL}],
     "mirroring/echo-mirror.yaml": [{"percent": None}, {"percent": 50}],
@@ -77,7 +80,8 @@ SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
     "egress/registry-only.yaml": [{"host": "outside.egress.meshconform.test", "port": 80, "target_port": 8080,
                                    "address": "10.244.0.17", "timeout": "1s", "alt_port": 8081,
                                    "mapped_host": "mapped.egress.meshconform.test",
-                                   "hidden_host": "hidden.egress.meshconform.test"}],
+                                   "hidden_host": "hidden.egress.meshconform.test",
+                                   "dns_host": "dns.egress.meshconform.test"}],
 }
 # Images whose digest was not found offline (explicit placeholders in bookinfo/manifests/bookinfo.yaml).
 KNOWN_PLACEHOLDERS = {f"docker.io/istio/examples-bookinfo-{name}:1.20.3@sha256:PLACEHOLDER" for name in (

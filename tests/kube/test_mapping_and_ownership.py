@@ -114,6 +114,42 @@ spec:
     assert prepared.document["spec"]["selector"] == {"matchLabels": {"app": "echo"}}  # selectors are immutable
 
 
+def test_root_namespace_policies_select_only_the_runs_workloads():
+    """A root-namespace AuthorizationPolicy or RequestAuthentication with a selector applies in every namespace: its
+    selector gains the run label, which only the run's pods carry, so the user's own workloads are never selected.
+    One in the run's namespaces, and a mesh-wide one without a selector, are left as written."""
+    policies = load_text("""apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: root-deny, namespace: istio-system}
+spec:
+  selector: {matchLabels: {app: echo}}
+  action: DENY
+  rules: [{to: [{operation: {paths: ["/x"]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: root-jwt, namespace: istio-system}
+spec:
+  selector: {matchLabels: {app: echo}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: own, namespace: default}
+spec:
+  selector: {matchLabels: {app: echo}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: mesh-wide, namespace: istio-system}
+spec: {}
+""")
+    prepared = {p.ref.name: p.document["spec"] for p in applying.prepare(policies, NAMES, "run-1", LOGICAL)}
+    assert prepared["root-deny"]["selector"] == {"matchLabels": {"app": "echo", RUN_LABEL: "run-1"}}
+    assert prepared["root-jwt"]["selector"] == {"matchLabels": {"app": "echo", RUN_LABEL: "run-1"}}
+    assert prepared["own"]["selector"] == {"matchLabels": {"app": "echo"}}
+    assert prepared["mesh-wide"] == {}
+
+
 def test_ownership_refuses_foreign_and_other_runs_objects():
     ref = ObjectRef("v1", "Service", "mc-3fa2c1-default", "echo")
     check_may_apply(ref, None, "run-1")

@@ -52,6 +52,8 @@ spec:
     backendRefs: [{group: example.com, kind: Widget, name: echo, port: 80}]
   - matches: [{path: {type: PathPrefix, value: /g/namespace}}]
     backendRefs: [{name: vault, namespace: secure, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /g/zero}}]
+    backendRefs: [{name: quiet, port: 80, weight: 0}]
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -184,7 +186,16 @@ spec:
   selector: {matchLabels: {app: echo}}
   action: DENY
   rules: [{from: [{source: {notNamespaces: [default]}}], to: [{operation: {paths: ["/outsiders/*"]}}]},
-          {to: [{operation: {paths: ["/hosts/*"], hosts: ["blocked.echo*"]}}]}]
+          {to: [{operation: {paths: ["/hosts/*"], hosts: ["blocked.echo*"]}}]},
+          {to: [{operation: {paths: ["*.secret"]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: quiet-root-deny, namespace: istio-system}
+spec:
+  selector: {matchLabels: {app: quiet}}
+  action: DENY
+  rules: [{to: [{operation: {paths: ["/root/*"]}}]}]
 ---
 apiVersion: security.istio.io/v1
 kind: RequestAuthentication
@@ -203,6 +214,15 @@ spec:
   ports: [{number: 80, name: http, protocol: HTTP}]
   resolution: STATIC
   endpoints: [{address: 127.9.0.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: outside-dns, namespace: default}
+spec:
+  hosts: [dns.outside.test]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: DNS
+  endpoints: [{address: 127.9.0.2}]
 ---
 apiVersion: networking.istio.io/v1
 kind: Sidecar
@@ -353,6 +373,29 @@ def jwt_rule_options(config: ProxyConfig) -> list[tuple[object, ...]]:
                   for p in jwt["typed_config"]["providers"].values())
 
 
+def header_action(route: dict, direction: str, key: str) -> str:
+    """The append_action of a route's header operation on `key` (`direction` "request" or "response")."""
+    return str(next(h["append_action"] for h in route.get(f"{direction}_headers_to_add", [])
+                    if h["header"]["key"] == key))
+
+
+def echo_denies_secret_with_query(c: Configs) -> bool:
+    """Whether echo's DENY of paths '*.secret' stops the client on /files/k.secret?download=1 (paths are matched
+    without the query)."""
+    chain = ev.filter_chain(ev.inbound_listener(c["default/echo-v1-0"], 8080), MUTUAL_TLS)
+    assert chain is not None
+    return ev.rbac_denies(chain, ev.Request("echo", path="/files/k.secret?download=1"),
+                          ev.Caller("spiffe://cluster.local/ns/default/sa/client"))
+
+
+def jwt_clock_skews(config: ProxyConfig) -> list[object]:
+    chain = ev.filter_chain(ev.inbound_listener(config, 8080), PLAINTEXT)
+    assert chain is not None
+    jwt = next(f for f in chain["filters"][0]["typed_config"]["http_filters"]
+               if f["name"] == "envoy.filters.http.jwt_authn")
+    return sorted(str(p.get("clock_skew_seconds")) for p in jwt["typed_config"]["providers"].values())
+
+
 def inbound_http_filters(config: ProxyConfig) -> list[str]:
     chain = ev.filter_chain(ev.inbound_listener(config, 8080), PLAINTEXT)
     assert chain is not None
@@ -465,7 +508,7 @@ CASES: dict[Misbehaviour, Case] = {
     Misbehaviour.AUTHZ_IGNORED: Case(
         (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[len\]$",),
         echo_allows_plaintext_caller, False, True,
-        proxies=("default/echo-v1-0", "default/echo-v2-0")),
+        proxies=("default/echo-v1-0", "default/echo-v2-0", "default/quiet-0")),
     Misbehaviour.AUTHZ_NEGATIONS_IGNORED: Case(
         (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[\d+\]\.typed_config\.rules\."
          r"policies\..*$",),
@@ -543,6 +586,9 @@ CASES: dict[Misbehaviour, Case] = {
     Misbehaviour.OUTLIER_DETECTION_IGNORED: Case(
         (r":clusters\[\d+\]\.(outlier_detection|common_lb_config)(\..*)?$",),
         lambda c: "outlier_detection" in ev.cluster(c["default/client-0"], V1), True, False),
+    Misbehaviour.OUTLIER_CONSECUTIVE_OFF_BY_ONE: Case(
+        (r":clusters\[\d+\]\.outlier_detection\.consecutive_5xx$",),
+        lambda c: ev.cluster(c["default/client-0"], V1)["outlier_detection"]["consecutive_5xx"], 1, 2),
     Misbehaviour.JWT_IGNORED: Case(
         (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[len\]$",),
         lambda c: "envoy.filters.http.jwt_authn" in inbound_http_filters(c["default/echo-v1-0"]), True, False,
@@ -575,6 +621,42 @@ CASES: dict[Misbehaviour, Case] = {
         (ROUTES + r".*\.virtual_hosts\[\d+\]\.(name|routes(\[\d+\]\..*)?)$",),
         lambda c: ev.route_named_in(ev.sidecar_routes(c["default/echo-v1-0"]), ev.Request(
             "203.0.113.9:8080", headers={ORIGINAL_DST_HEADER: "203.0.113.9:8080"})), "allow_any", "block_all"),
+    Misbehaviour.HEADER_ADD_REPLACES: Case(
+        (ROUTES + r".*\.routes\[\d+\]\.(request|response)_headers_to_add\[\d+\]\.append_action$",),
+        lambda c: header_action(deprecated_route(c), "response", "x-added"), "APPEND_IF_EXISTS_OR_ADD",
+        "OVERWRITE_IF_EXISTS_OR_ADD"),
+    Misbehaviour.HEADER_SET_APPENDS: Case(
+        (r"^[^:]+:routes\..*(request|response)_headers_to_add\[\d+\]\.append_action$",),
+        lambda c: header_action(split_route(c), "request", "x-set"), "OVERWRITE_IF_EXISTS_OR_ADD",
+        "APPEND_IF_EXISTS_OR_ADD"),
+    Misbehaviour.AUTHZ_PATH_WITH_QUERY: Case(
+        (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[\d+\]\.typed_config\.rules\."
+         r"policies\..*$",),
+        echo_denies_secret_with_query, True, False,
+        proxies=("default/echo-v1-0", "default/echo-v2-0", "default/quiet-0")),
+    Misbehaviour.ROOT_NAMESPACE_POLICIES_IGNORED: Case(
+        (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[len\]$",),
+        lambda c: "envoy.filters.http.rbac.deny" in inbound_http_filters(c["default/quiet-0"]), True, False,
+        proxies=("default/quiet-0",)),
+    Misbehaviour.MIRROR_SHADOW_HOST: Case(
+        (ROUTES + r".*\.route\.request_mirror_policies\[\d+\]\.disable_shadow_host_suffix_append$",),
+        lambda c: [m.host_suffix_appended for m in ev.mirrors(split_route(c))], [False], [True]),
+    Misbehaviour.DNS_AS_PASSTHROUGH: Case(
+        (r":clusters\[\d+\]\.(type|lb_policy|load_assignment|original_dst_lb_config)$",),
+        lambda c: ev.cluster(c["default/client-0"], "outbound|80||dns.outside.test")["type"], "STRICT_DNS",
+        "ORIGINAL_DST"),
+    Misbehaviour.ZERO_WEIGHT_BACKENDS_USED: Case(
+        (r"^istio-system/istio-ingressgateway:routes\..*\.routes\[\d+\]\.(route\..*|typed_per_filter_config)$",),
+        lambda c: gateway_api_answer(c, "/g/zero/x"), "abort 500", "outbound|80||quiet.default.svc.cluster.local",
+        proxies=(GATEWAY,)),
+    Misbehaviour.GATEWAY_FIRST_SERVER_HOSTS: Case(
+        (r"^istio-system/istio-ingressgateway:routes\..*$",),
+        lambda c: gateway_answer(c, "secure.example.com"), "redirect", "not-found", proxies=(GATEWAY,)),
+    Misbehaviour.JWT_EXPIRY_UNCHECKED: Case(
+        (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[\d+\]\.typed_config\."
+         r"providers\..*\.clock_skew_seconds$",),
+        lambda c: jwt_clock_skews(c["default/echo-v1-0"]), ["None", "None"], ["315360000", "315360000"],
+        proxies=("default/echo-v1-0", "default/echo-v2-0")),
     Misbehaviour.TRACE_HEADERS_DROPPED: Case(
         (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.route_config"
          r"\.request_headers_to_remove$",),

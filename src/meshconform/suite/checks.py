@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 
-from meshconform.platform.api import Vantage
+from meshconform.platform.api import Platform, Vantage
 from meshconform.suite.convergence import await_rounds
 from meshconform.suite.manifests import MARKER_HEADER
 from meshconform.suite.timeouts import Timeouts
@@ -88,3 +88,16 @@ def bookinfo_login(vantage: Vantage, user: str) -> str:
     cookie = reply.headers.get("set-cookie", "").split(";")[0]
     assert cookie, f"logging in as {user} set no cookie: {reply.summary()}"
     return cookie
+
+
+def copies_keep_host(platform: Platform, request_ids: Collection[str], host: str, namespace: str = "default",
+                     deployment: str = "echo-mirror") -> dict[str, int]:
+    """The Host (authority) each mirrored copy of `request_ids` carried at the mirror's app, counted. Istio >= 1.28
+    mirrors with the request's own authority (no "-shadow" suffix appended by default): a conforming mesh gives
+    {host: copies}. Raises AssertionError naming what arrived otherwise."""
+    hosts = Counter(str(record.get("host")) for record in platform.request_log(namespace, deployment)
+                    if record.get("request_id") in request_ids)
+    assert hosts and set(hosts) == {host}, (
+        f"mirrored copies must carry the request's own Host {host!r} (Istio >= 1.28: no '-shadow' suffix); "
+        f"{deployment} received {dict(hosts) or 'no copy'}")
+    return dict(hosts)

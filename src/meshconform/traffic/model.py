@@ -47,6 +47,9 @@ class Request:
     # "address:port" to open the connection to instead of resolving `host` (curl's --connect-to): a name only
     # the mesh knows (a ServiceEntry host) reached through a sidecar, which routes by the Host header.
     connect_to: str | None = None
+    # Header lines sent after `headers`, in this order, each a line of its own: a name repeated is sent several
+    # times (("x-a", "1"), ("x-a", "2")), as a caller does that already carries a header a route then adds to.
+    header_lines: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.max_tls_version is not None and self.max_tls_version not in TLS_VERSIONS:
@@ -58,7 +61,8 @@ class Request:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Request:
-        return cls(**data)
+        lines = tuple((str(name), str(value)) for name, value in data.get("header_lines") or ())
+        return cls(**{**data, "header_lines": lines})
 
 
 def with_send_ids(requests: Sequence[Request]) -> list[Request]:
@@ -84,6 +88,9 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""
     path: str = ""
+    # The kept response headers (those in `headers`) as the lines that came back, in order: a header the answer
+    # carried twice is here twice, where `headers` keeps one value per name.
+    header_lines: tuple[tuple[str, str], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -114,13 +121,63 @@ class Response:
             return str(data["version"])
         return version_of_pod(self.answered_by)
 
+    def header_values(self, name: str) -> list[str]:
+        """Every value of a kept response header, one per line as it came back, in order."""
+        wanted = name.lower()
+        return [value for key, value in self.header_lines if key == wanted]
+
+    def header_elements(self, name: str) -> list[str]:
+        """A kept response header's list elements, however its lines were written (see `list_elements`)."""
+        return list_elements(self.header_values(name))
+
+    @property
+    def echoed(self) -> EchoedRequest | None:
+        """What the echo app that answered saw of the request on the wire (None: not an echo answer)."""
+        return EchoedRequest.from_answer(self.json())
+
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)  # its fields, shallow: asdict's deep copy cost more than the send
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Response:
-        return cls(**data)
+        lines = tuple((str(name), str(value)) for name, value in data.get("header_lines") or ())
+        return cls(**{**data, "header_lines": lines})
 
     def summary(self) -> str:
         what = str(self.status) if self.status is not None else f"no response ({self.error})"
         return f"{self.path} -> {what} in {self.latency * 1000:.1f} ms by {self.answered_by or '?'}"
+
+
+@dataclass(frozen=True)
+class EchoedRequest:
+    """The request as a testbed echo received it (both echoes report the same fields): every header line in order,
+    names lowercased, so a header sent, added or set twice shows twice; the authority (Host) and the query string
+    exactly as they arrived."""
+
+    header_lines: tuple[tuple[str, str], ...]
+    authority: str | None
+    query: str
+
+    @classmethod
+    def from_answer(cls, data: Any) -> EchoedRequest | None:
+        if not isinstance(data, dict) or not isinstance(data.get("header_lines"), list):
+            return None
+        lines = tuple((str(name).lower(), str(value)) for name, value in data["header_lines"])
+        authority = data.get("authority")
+        return cls(lines, authority if isinstance(authority, str) else None, str(data.get("query") or ""))
+
+    def values(self, name: str) -> list[str]:
+        """Every line's value of header `name`, in the order they arrived."""
+        wanted = name.lower()
+        return [value for key, value in self.header_lines if key == wanted]
+
+    def elements(self, name: str) -> list[str]:
+        """The header's list elements, however its lines were written (see `list_elements`)."""
+        return list_elements(self.values(name))
+
+
+def list_elements(values: Sequence[str]) -> list[str]:
+    """A header field's list elements from its lines' values, in order: RFC 9110 section 5.3 makes several lines of
+    one field the same as one line joining their values with commas (a proxy may write either), so ["a", "b"] and
+    ["a, b"] both give ["a", "b"]. For fields whose values hold no commas of their own."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]

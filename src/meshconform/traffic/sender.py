@@ -37,6 +37,17 @@ def exact_url(url: str) -> URL:
                      query_string=parsed.raw_query_string, fragment=parsed.raw_fragment, encoded=True)
 
 
+def _with_lines(headers: dict[str, str], extra: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """`headers`, then each extra line, in order, as pairs aiohttp sends as lines of their own. A name repeated in
+    another case is written as first seen: aiohttp folds later pairs of a name into the first only when the case
+    agrees (a second 'X-A' would replace an 'x-a')."""
+    lines = list(headers.items())
+    spelled = {name.lower(): name for name, _ in lines}
+    for name, value in extra:
+        lines.append((spelled.setdefault(name.lower(), name), value))
+    return lines
+
+
 def _classify(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError):
         return "timeout"
@@ -80,6 +91,7 @@ async def _one(session: aiohttp.ClientSession, transport: Transport, request: Re
     headers.update(target.headers)
     if target.host_header:
         headers["Host"] = target.host_header
+    lines = _with_lines(headers, request.header_lines)
     started = time.perf_counter()
     if target.url is None:
         return Response(request.request_id, None, "unresolved", 0.0, path=request.path)
@@ -91,14 +103,14 @@ async def _one(session: aiohttp.ClientSession, transport: Transport, request: Re
         kwargs["ssl"] = ssl_contexts[key]
         kwargs["server_hostname"] = host.split(":")[0]
     try:
-        async with session.request(request.method, exact_url(target.url), headers=headers, data=request.body,
+        async with session.request(request.method, exact_url(target.url), headers=lines, data=request.body,
                                    proxy=target.proxy, allow_redirects=False,
                                    timeout=aiohttp.ClientTimeout(total=request.timeout), **kwargs) as reply:
             body = await reply.read()
-            kept = {k.lower(): v for k, v in reply.headers.items() if k.lower() in KEPT_HEADERS
-                    or k.lower().startswith(KEPT_PREFIX)}
+            kept_lines = tuple((k.lower(), v) for k, v in reply.headers.items() if k.lower() in KEPT_HEADERS
+                               or k.lower().startswith(KEPT_PREFIX))
             return Response(request.request_id, reply.status, None, time.perf_counter() - started,
-                            kept, body[:BODY_LIMIT].decode(errors="replace"), request.path)
+                            dict(kept_lines), body[:BODY_LIMIT].decode(errors="replace"), request.path, kept_lines)
     except (TimeoutError, aiohttp.ClientError, OSError, ssl.SSLError) as exc:
         return Response(request.request_id, None, _classify(exc), time.perf_counter() - started,
                         path=request.path)

@@ -35,9 +35,13 @@ TRACE_HEADERS = ("traceparent", "tracestate", "x-b3-traceid", "x-b3-spanid", "x-
                  "x-b3-sampled", "x-b3-flags", "b3")
 FORCED_STATUS = int(os.environ.get("ECHO_STATUS", "0") or "0") or None
 _log_lock = threading.Lock()
-# POST /meshconform/fail-for/<ms>: the instance receiving it answers 500 to everything else that long (echo.py).
+# POST /meshconform/fail-for/<ms>: the instance receiving it answers 500 to everything else that long; POST
+# /meshconform/fail-next/<n>: to its next n requests (echo.py).
 FAIL_CONTROL = "/meshconform/fail-for/"
+FAIL_NEXT_CONTROL = "/meshconform/fail-next/"
 _failing_until = [0.0]
+_failing_next = [0]
+_failing_lock = threading.Lock()
 CLIENT_CLOSED = 499  # the status logged for a request abandoned before it was answered (as echo.py)
 # `/first/<n>/...` limits /status and /delay to the first n arrivals of a request id here (echo.py's later_try).
 _arrivals: dict[str, int] = {}  # insertion-ordered: the oldest ids are dropped past _ARRIVALS_KEPT
@@ -78,11 +82,18 @@ class EchoHandler(BaseHTTPRequestHandler):
         path = self.path
         parts = path.split("?", 1)[0].strip("/").split("/")
         status = FORCED_STATUS or 200
-        control = path.split("?", 1)[0][len(FAIL_CONTROL):] if path.startswith(FAIL_CONTROL) else ""
-        if self.command == "POST" and control.isdigit():
-            _failing_until[0] = time.monotonic() + int(control) / 1000
-        elif time.monotonic() < _failing_until[0]:
-            status = 500
+        fail_for_ms, fail_next = self._control(FAIL_CONTROL), self._control(FAIL_NEXT_CONTROL)
+        with _failing_lock:
+            if fail_for_ms is not None:
+                _failing_until[0] = time.monotonic() + fail_for_ms / 1000
+                _failing_next[0] = 0 if fail_for_ms == 0 else _failing_next[0]
+            elif fail_next is not None:
+                _failing_next[0] = fail_next
+            elif time.monotonic() < _failing_until[0]:
+                status = 500
+            elif _failing_next[0] > 0:
+                _failing_next[0] -= 1
+                status = 500
         if later_try(parts, self.headers.get("x-request-id")):
             parts = []
         code = tail_number(parts, "status")
@@ -96,7 +107,11 @@ class EchoHandler(BaseHTTPRequestHandler):
             return
         data = {"pod": POD, "namespace": NAMESPACE, "service": SERVICE, "version": VERSION,
                 "method": self.command, "path": path, "host": host, "proto": self.request_version,
-                "headers": {k.lower(): v for k, v in self.headers.items()}, "body_bytes": len(body)}
+                "headers": {k.lower(): v for k, v in self.headers.items()}, "body_bytes": len(body),
+                # What was on the wire, as echo.py reports it: every header line in order, the Host as it arrived,
+                # the query string undecoded.
+                "header_lines": [[k.lower(), v] for k, v in self.headers.items()],
+                "authority": self.headers.get("host"), "query": path.partition("?")[2]}
         payload = json.dumps(data).encode()
         try:
             self.send_response(status)
@@ -111,6 +126,12 @@ class EchoHandler(BaseHTTPRequestHandler):
                 self.wfile.write(payload)
         finally:  # a try the caller gave up on (a per-try timeout) is still logged, as echo.py does
             self._log(started, path, host, status)
+
+    def _control(self, prefix: str) -> int | None:
+        """The number a failure control names (POST <prefix><number>), when this request is that control."""
+        path = self.path.split("?", 1)[0]
+        tail = path[len(prefix):] if path.startswith(prefix) else ""
+        return int(tail) if self.command == "POST" and tail.isdigit() else None
 
     def _abandoned_within(self, seconds: float) -> bool:
         """Wait `seconds`; True as soon as the caller closes the connection (nothing else arrives on it meanwhile:
@@ -194,6 +215,8 @@ def send_one(request: dict[str, Any], reuse: bool, local: _Connections) -> dict[
     scheme = request.get("scheme", "http")
     own_id = {"x-request-id": request["request_id"]} if request.get("send_request_id", True) else {}
     headers = {**own_id, **(request.get("headers") or {}), "Host": host}
+    # Then the request's own header lines, each a line of its own, in order (a name repeated is sent again).
+    lines = [*headers.items(), *((str(k), str(v)) for k, v in request.get("header_lines") or ())]
     timeout = float(request.get("timeout", 15.0))
     started = time.perf_counter()
     # connect_to: open the connection there (the sidecar's capture routes by Host), as curl --connect-to does.
@@ -222,28 +245,44 @@ def send_one(request: dict[str, Any], reuse: bool, local: _Connections) -> dict[
         if conn.sock is not None:  # a reused connection keeps the timeout its socket was made with
             conn.sock.settimeout(timeout)
         body = request.get("body")
+        payload = body.encode() if isinstance(body, str) else None
         if not reuse:
-            headers["Connection"] = "close"
-        conn.request(request.get("method", "GET"), request.get("path", "/"),
-                     body=body.encode() if isinstance(body, str) else None, headers=headers)
+            lines.append(("Connection", "close"))
+        _send_lines(conn, request.get("method", "GET"), request.get("path", "/"), lines, payload)
         reply = conn.getresponse()
         data = reply.read()
-        kept = {k.lower(): v for k, v in reply.getheaders() if k.lower() in KEPT_HEADERS
-                or k.lower().startswith(KEPT_PREFIX)}
+        kept_lines = [(k.lower(), v) for k, v in reply.getheaders() if k.lower() in KEPT_HEADERS
+                      or k.lower().startswith(KEPT_PREFIX)]
         if reuse and not reply.will_close:
             pool[key] = conn
         else:
             conn.close()
             pool.pop(key, None)
         return {"request_id": request["request_id"], "status": reply.status, "error": None,
-                "latency": time.perf_counter() - started, "headers": kept,
-                "body": data[:BODY_LIMIT].decode(errors="replace"), "path": request.get("path", "/")}
+                "latency": time.perf_counter() - started, "headers": dict(kept_lines),
+                "body": data[:BODY_LIMIT].decode(errors="replace"), "path": request.get("path", "/"),
+                "header_lines": kept_lines}
     except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
         stale = pool.pop(key, None)
         if stale is not None:
             stale.close()
         return {"request_id": request["request_id"], "status": None, "error": _classify(exc),
                 "latency": time.perf_counter() - started, "headers": {}, "body": "", "path": request.get("path", "/")}
+
+
+def _send_lines(conn: http.client.HTTPConnection, method: str, path: str, lines: list[tuple[str, str]],
+                body: bytes | None) -> None:
+    """The request with every header line as given, in order (http.client's `request` takes a mapping, one value
+    a name); Content-Length and Accept-Encoding: identity as `request` adds them (0 for a method expecting a body
+    that has none)."""
+    names = {name.lower() for name, _ in lines}
+    conn.putrequest(method, path, skip_host="host" in names, skip_accept_encoding="accept-encoding" in names)
+    for name, value in lines:
+        conn.putheader(name, value)
+    length = len(body) if body is not None else 0 if method.upper() in ("PATCH", "POST", "PUT") else None
+    if length is not None and "content-length" not in names:
+        conn.putheader("Content-Length", str(length))
+    conn.endheaders(body)
 
 
 def send_batch(requests: list[dict[str, Any]], concurrency: int, reuse: bool) -> list[dict[str, Any]]:

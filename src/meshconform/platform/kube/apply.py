@@ -48,9 +48,29 @@ def prepare(items: Sequence[Sourced], names: NamespaceMap, run_id: str,
             template = doc.setdefault("spec", {}).setdefault("template", {})
             template_meta = template.setdefault("metadata", {})
             template_meta.setdefault("labels", {})[RUN_LABEL] = run_id
+        _narrow_shared_selector(doc, names)
         doc.pop("status", None)
         prepared.append(Prepared(ObjectRef.of(doc), doc, item.source, item.resource.ref))
     return sorted(prepared, key=lambda p: _APPLY_ORDER.get(p.ref.kind, 4))
+
+
+# Policies whose selector, in Istio's root namespace, selects matching workloads in every namespace.
+_ROOT_SELECTED_KINDS = frozenset({"AuthorizationPolicy", "RequestAuthentication"})
+
+
+def _narrow_shared_selector(doc: dict[str, Any], names: NamespaceMap) -> None:
+    """A root-namespace AuthorizationPolicy or RequestAuthentication with a selector applies to the matching
+    workloads of every namespace (Istio's references): on a cluster that is also the user's and other runs'
+    workloads. Its selector also names the run label, which only this run's pods carry (see above), so it selects
+    the workloads the suite meant and no other; a policy without a selector (mesh-wide) is left as written."""
+    if doc.get("kind") not in _ROOT_SELECTED_KINDS or not str(doc.get("apiVersion", "")).startswith(
+            "security.istio.io/"):
+        return
+    namespace = (doc.get("metadata") or {}).get("namespace")
+    match_labels = ((doc.get("spec") or {}).get("selector") or {}).get("matchLabels")
+    run_id = ((doc.get("metadata") or {}).get("labels") or {}).get(RUN_LABEL)
+    if namespace in names.shared and match_labels and run_id:
+        match_labels[RUN_LABEL] = run_id
 
 
 def apply_all(cluster: Cluster, prepared: Sequence[Prepared], run_id: str) -> list[ObjectRef]:

@@ -23,6 +23,9 @@ class Misbehaviour(StrEnum):
     STRICT_AS_PERMISSIVE = "strict-as-permissive", "treats STRICT PeerAuthentication as PERMISSIVE"
     MTLS_PLAINTEXT = "mtls-plaintext", "clients never originate mTLS (no identity reaches servers)"
     GATEWAY_HOST_IGNORED = "gateway-host-ignored", "gateway servers accept every host"
+    GATEWAY_FIRST_SERVER_HOSTS = ("gateway-first-server-hosts",
+                                  "every server of a Gateway binds routes by the first server's hosts (a host only a "
+                                  "later server names gets no route)")
     GATEWAY_CREDENTIAL_IGNORED = ("gateway-credential-ignored",
                                   "HTTPS gateway servers present the gateway's mesh certificate, not credentialName's")
     HEADER_MATCH_IGNORED = "header-match-ignored", "VirtualService header matches are dropped"
@@ -45,6 +48,11 @@ class Misbehaviour(StrEnum):
     AUTHZ_NOT_NAMESPACES_OF_WORKLOAD = ("authz-not-namespaces-of-workload",
                                         "AuthorizationPolicy notNamespaces is matched against the workload's own "
                                         "namespace, not the caller's (a caller from elsewhere counts as local)")
+    ROOT_NAMESPACE_POLICIES_IGNORED = ("root-namespace-policies-ignored",
+                                       "AuthorizationPolicies and RequestAuthentications in the root namespace "
+                                       "(istio-system) apply to workloads of that namespace only, not mesh-wide")
+    AUTHZ_PATH_WITH_QUERY = ("authz-path-with-query",
+                             "AuthorizationPolicy paths and notPaths match the whole :path, query string included")
     EXACT_AS_PREFIX = "exact-as-prefix", "exact string matches (uri, headers, query, method, authority) act as prefixes"
     REGEX_AS_PARTIAL_MATCH = ("regex-as-partial-match",
                               "regex matches succeed when the regex matches any part of the value, not all of it")
@@ -53,12 +61,20 @@ class Misbehaviour(StrEnum):
     RESPONSE_HEADER_OPERATIONS_IGNORED = ("response-header-operations-ignored",
                                           "VirtualService response header add/remove and a destination's response "
                                           "headers are dropped (a rule's response set is kept)")
+    HEADER_ADD_REPLACES = ("header-add-replaces",
+                           "header add operations (VirtualService headers, Gateway API header modifiers) replace the "
+                           "values a header already has instead of appending one")
+    HEADER_SET_APPENDS = ("header-set-appends",
+                          "header set operations (VirtualService headers, Gateway API header modifiers) append a "
+                          "value instead of overwriting the ones a header already has")
     DELAY_PERCENT_IGNORED = "delay-percent-ignored", "a delay's deprecated integer percent is read as 0"
     METHOD_MATCH_IGNORED = "method-match-ignored", "method matches (VirtualService and HTTPRoute) are dropped"
     QUERY_MATCH_IGNORED = "query-match-ignored", "query parameter matches (VirtualService and HTTPRoute) are dropped"
     MATCH_PORT_IGNORED = "match-port-ignored", "VirtualService match.port is ignored (the rule matches on every port)"
     MIRROR_SUBSET_IGNORED = ("mirror-subset-ignored",
                              "a mirror's subset is dropped (copies go to any of the host's pods)")
+    MIRROR_SHADOW_HOST = ("mirror-shadow-host",
+                          "a mirror's copy carries the Host with '-shadow' appended (Istio < 1.28's default)")
     MIRROR_PORT_IGNORED = ("mirror-port-ignored",
                            "a mirror's port is dropped (copies go to the port the request came in on)")
     PARENT_NAMESPACE_IGNORED = ("parent-namespace-ignored",
@@ -66,6 +82,9 @@ class Misbehaviour(StrEnum):
                                 "route's own namespace)")
     BACKEND_KIND_IGNORED = ("backend-kind-ignored",
                             "an HTTPRoute backendRef of any group and kind is resolved as the Service of its name")
+    ZERO_WEIGHT_BACKENDS_USED = ("zero-weight-backends-used",
+                                 "an HTTPRoute backendRef of weight 0 is given the default weight 1 (it gets traffic; "
+                                 "a rule whose only backend has weight 0 is served)")
     REFERENCE_GRANT_IGNORED = ("reference-grant-ignored",
                                "an HTTPRoute backendRef to another namespace is used without a ReferenceGrant")
     HTTPS_REDIRECT_IGNORED = "https-redirect-ignored", "gateway servers serve plain HTTP despite httpsRedirect"
@@ -83,10 +102,14 @@ class Misbehaviour(StrEnum):
     WILDCARD_WITHOUT_DOT_BOUNDARY = ("wildcard-without-dot-boundary",
                                      "a host '*.example.com' also matches 'badexample.com' and 'example.com'")
     OUTLIER_DETECTION_IGNORED = "outlier-detection-ignored", "drops DestinationRule outlierDetection (no ejection)"
+    OUTLIER_CONSECUTIVE_OFF_BY_ONE = ("outlier-consecutive-off-by-one",
+                                      "outlierDetection ejects a host after consecutive5xxErrors + 1 errors")
     JWT_IGNORED = "jwt-ignored", "sidecars verify no JWT (RequestAuthentication dropped)"
     JWT_RULE_OPTIONS_IGNORED = ("jwt-rule-options-ignored",
                                 "RequestAuthentication jwtRules audiences, fromHeaders and forwardOriginalToken "
                                 "are dropped (any audience, tokens only from Authorization: Bearer, never forwarded)")
+    JWT_EXPIRY_UNCHECKED = ("jwt-expiry-unchecked",
+                            "RequestAuthentication lets expired tokens pass (a clock skew of years)")
     PATH_PREFIX_AS_STRING_PREFIX = ("path-prefix-as-string-prefix",
                                     "Gateway API PathPrefix '/foo' matches as a string prefix, taking '/foobar' too")
     GATEWAY_API_PRECEDENCE_IGNORED = ("gateway-api-precedence-ignored",
@@ -109,6 +132,9 @@ class Misbehaviour(StrEnum):
     REGISTRY_ONLY_IGNORED = ("registry-only-ignored",
                              "outboundTrafficPolicy REGISTRY_ONLY acts as ALLOW_ANY (unregistered hosts pass through)")
     SERVICE_ENTRIES_IGNORED = "service-entries-ignored", "ServiceEntries are dropped (no cluster, no route)"
+    DNS_AS_PASSTHROUGH = ("dns-as-passthrough",
+                          "ServiceEntries with resolution DNS forward to where the client connected (as NONE does), "
+                          "not to their endpoints")
     PASSTHROUGH_BLOCKED = ("passthrough-blocked",
                            "the default outbound policy ALLOW_ANY acts as REGISTRY_ONLY (unregistered hosts get 502)")
 

@@ -28,20 +28,20 @@ RBAC = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
 TRUST_DOMAIN_PREFIX = "spiffe://"
 
 
-def policies_for(mesh: MeshSnapshot, pod: Pod) -> list[AuthorizationPolicy]:
+def policies_for(mesh: MeshSnapshot, pod: Pod, misbehave: Misbehaviours = frozenset()) -> list[AuthorizationPolicy]:
     """Policies of the pod's namespace and of the root namespace (mesh-wide) whose selector matches."""
-    return selecting(mesh.authorization_policies, pod)
+    return selecting(mesh.authorization_policies, pod, misbehave)
 
 
 def rbac_filters(mesh: MeshSnapshot, pod: Pod, misbehave: Misbehaviours = frozenset()) -> list[dict[str, Any]]:
     if Misbehaviour.AUTHZ_IGNORED in misbehave:
         return []
-    policies = policies_for(mesh, pod)
-    issuers = issuers_for(mesh, pod)
+    policies = policies_for(mesh, pod, misbehave)
+    issuers = issuers_for(mesh, pod, misbehave)
     options = _Options(negations=Misbehaviour.AUTHZ_NEGATIONS_IGNORED not in misbehave,
                        hosts_ignore_case=Misbehaviour.AUTHZ_HOSTS_CASE_SENSITIVE not in misbehave,
                        not_namespaces_of=pod.namespace if Misbehaviour.AUTHZ_NOT_NAMESPACES_OF_WORKLOAD in misbehave
-                       else None)
+                       else None, path_with_query=Misbehaviour.AUTHZ_PATH_WITH_QUERY in misbehave)
     filters = []
     for action in (AuthorizationAction.DENY, AuthorizationAction.ALLOW):
         chosen = [p for p in policies if p.spec.action is action]
@@ -59,11 +59,13 @@ def rbac_filters(mesh: MeshSnapshot, pod: Pod, misbehave: Misbehaviours = frozen
 class _Options:
     """How rules translate; anything but the defaults is a misbehaviour. `negations` False: the not* fields are
     dropped; `hosts_ignore_case` False: hosts match case-sensitively; `not_namespaces_of`: notNamespaces is
-    decided by this namespace (the workload's own) instead of the caller's certificate."""
+    decided by this namespace (the workload's own) instead of the caller's certificate; `path_with_query`: paths
+    match the whole :path, query string included."""
 
     negations: bool = True
     hosts_ignore_case: bool = True
     not_namespaces_of: str | None = None
+    path_with_query: bool = False
 
 
 def _policy(rule: AuthorizationRule, issuers: list[str], options: _Options = _Options()) -> dict[str, Any]:
@@ -114,6 +116,9 @@ def _operation(op: AuthorizationOperation, options: _Options = _Options()) -> di
         return {"header": {"name": ":authority", "string_match": match}}
 
     def path(v: str) -> dict[str, Any]:
+        # As istiod: Envoy's url_path, the path without its query string and fragment.
+        if options.path_with_query:
+            return {"header": {"name": ":path", "string_match": _string(v)}}
         return {"url_path": {"path": _string(v)}}
 
     def port(v: str) -> dict[str, Any]:

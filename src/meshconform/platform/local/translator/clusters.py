@@ -128,7 +128,7 @@ def _outbound_cluster(mesh: MeshSnapshot, service: Service, port: int, target_po
             "explicit_http_config": {"http_protocol_options": {}},
         }}
     if policy.outlier_detection is not None and Misbehaviour.OUTLIER_DETECTION_IGNORED not in misbehave:
-        tail["outlier_detection"] = _outlier_detection(policy)
+        tail["outlier_detection"] = _outlier_detection(policy, Misbehaviour.OUTLIER_CONSECUTIVE_OFF_BY_ONE in misbehave)
         # As istiod: minHealthPercent (default 0) becomes the panic threshold, so ejected hosts stay out
         # however many are ejected (Envoy's own default of 50 % would route to them again).
         tail["common_lb_config"] = {"healthy_panic_threshold": {
@@ -142,12 +142,13 @@ def _lb_kind(policy: TrafficPolicy, misbehave: Misbehaviours) -> LoadBalancerKin
     return policy.load_balancer.simple
 
 
-def _outlier_detection(policy: TrafficPolicy) -> dict[str, Any]:
+def _outlier_detection(policy: TrafficPolicy, one_more: bool = False) -> dict[str, Any]:
+    """`one_more`: eject a host one error later than consecutive5xxErrors says (a misbehaviour)."""
     od = policy.outlier_detection
     assert od is not None
     result: dict[str, Any] = {"enforcing_success_rate": 0, "max_ejection_percent": od.max_ejection_percent or 10}
     if od.consecutive_5xx_errors is not None:
-        result["consecutive_5xx"] = od.consecutive_5xx_errors
+        result["consecutive_5xx"] = od.consecutive_5xx_errors + (1 if one_more else 0)
         result["enforcing_consecutive_5xx"] = 100 if od.consecutive_5xx_errors > 0 else 0
     if od.consecutive_gateway_errors:
         result["consecutive_gateway_failure"] = od.consecutive_gateway_errors

@@ -93,13 +93,16 @@ def entry_clusters(mesh: MeshSnapshot, misbehave: Misbehaviours = frozenset()) -
                                            "circuit_breakers": {"thresholds": [{
                                                "max_connections": MAX_UINT32, "max_pending_requests": MAX_UINT32,
                                                "max_requests": MAX_UINT32, "max_retries": MAX_UINT32}]}}
-                if entry.spec.resolution is ServiceEntryResolution.NONE:
+                resolution = entry.spec.resolution
+                if resolution is ServiceEntryResolution.DNS and Misbehaviour.DNS_AS_PASSTHROUGH in misbehave:
+                    resolution = ServiceEntryResolution.NONE
+                if resolution is ServiceEntryResolution.NONE:
                     # NONE: forward to where the caller connected, as istiod's ORIGINAL_DST cluster does.
                     cluster.update(_original_dst())
                 else:
                     endpoints = [{"endpoint": {"address": socket_address(
                         str(e.address), _endpoint_port(entry, port, e.ports))}} for e in entry.spec.endpoints]
-                    kind = "STATIC" if entry.spec.resolution is ServiceEntryResolution.STATIC else "STRICT_DNS"
+                    kind = "STATIC" if resolution is ServiceEntryResolution.STATIC else "STRICT_DNS"
                     cluster.update({"type": kind, "lb_policy": "LEAST_REQUEST", "load_assignment": {
                         "cluster_name": name, "endpoints": [{"lb_endpoints": endpoints}]}})
                 clusters.append(cluster)

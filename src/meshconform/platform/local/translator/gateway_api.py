@@ -161,7 +161,10 @@ def _rule(entry: _Entry, services: set[str], misbehave: Misbehaviours) -> dict[s
     rule: dict[str, Any] = {"name": f"{namespace}.{entry.route.metadata.name}.{entry.rule_index}.{entry.match_index}",
                             "match": [{**m, **({"port": port} if port else {})} for m in _matches(entry.match,
                                                                                                     misbehave)]}
-    backends = [b for b in entry.rule.backend_refs if b.weight > 0]
+    refs = entry.rule.backend_refs
+    if Misbehaviour.ZERO_WEIGHT_BACKENDS_USED in misbehave:
+        refs = [b.model_copy(update={"weight": b.weight or 1}) for b in refs]
+    backends = [b for b in refs if b.weight > 0]
     usable = [b for b in backends if _usable(b, namespace, services, misbehave)]
     if not usable or len(usable) < len(backends):
         # istiod: an invalid or missing backend gets its share of 500s; with none usable every request does.

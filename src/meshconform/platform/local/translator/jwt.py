@@ -19,19 +19,29 @@ JWT_AUTHN = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtA
 FILTER_NAME = "envoy.filters.http.jwt_authn"
 
 
-def request_authentications_for(mesh: MeshSnapshot, pod: Pod) -> list[RequestAuthentication]:
-    return selecting(mesh.request_authentications, pod)
+def request_authentications_for(mesh: MeshSnapshot, pod: Pod, misbehave: Misbehaviours = frozenset()
+                                 ) -> list[RequestAuthentication]:
+    return selecting(mesh.request_authentications, pod, misbehave)
 
 
-def issuers_for(mesh: MeshSnapshot, pod: Pod) -> list[str]:
+def issuers_for(mesh: MeshSnapshot, pod: Pod, misbehave: Misbehaviours = frozenset()) -> list[str]:
     """Issuers whose verified tokens can give this workload a request principal."""
-    return sorted({rule.issuer for ra in request_authentications_for(mesh, pod) for rule in ra.spec.jwt_rules})
+    return sorted({rule.issuer for ra in request_authentications_for(mesh, pod, misbehave)
+                   for rule in ra.spec.jwt_rules})
 
 
-def _provider(rule: JWTRule, options: bool = True) -> dict[str, Any]:
-    """`options` False drops audiences, fromHeaders and forwardOriginalToken (a misbehaviour)."""
+# The jwt-expiry-unchecked misbehaviour's clock skew: ten years, so no token is ever too old (Envoy's default, which
+# istiod keeps, is 60 s).
+UNCHECKED_EXPIRY_SKEW_S = 10 * 365 * 24 * 3600
+
+
+def _provider(rule: JWTRule, options: bool = True, expiry: bool = True) -> dict[str, Any]:
+    """`options` False drops audiences, fromHeaders and forwardOriginalToken, `expiry` False lets expired tokens pass
+    (misbehaviours)."""
     provider: dict[str, Any] = {"issuer": rule.issuer, "forward": rule.forward_original_token and options,
                                 "payload_in_metadata": rule.issuer}
+    if not expiry:
+        provider["clock_skew_seconds"] = UNCHECKED_EXPIRY_SKEW_S
     if not options:
         rule = rule.model_copy(update={"audiences": [], "from_headers": []})
     if rule.audiences:
@@ -47,8 +57,10 @@ def jwt_filters(mesh: MeshSnapshot, pod: Pod, misbehave: Misbehaviours = frozens
     if Misbehaviour.JWT_IGNORED in misbehave:
         return []
     options = Misbehaviour.JWT_RULE_OPTIONS_IGNORED not in misbehave
-    providers = {f"origins-{ra.metadata.namespace}-{ra.metadata.name}-{i}": _provider(rule, options)
-                 for ra in request_authentications_for(mesh, pod) for i, rule in enumerate(ra.spec.jwt_rules)}
+    expiry = Misbehaviour.JWT_EXPIRY_UNCHECKED not in misbehave
+    providers = {f"origins-{ra.metadata.namespace}-{ra.metadata.name}-{i}": _provider(rule, options, expiry)
+                 for ra in request_authentications_for(mesh, pod, misbehave)
+                 for i, rule in enumerate(ra.spec.jwt_rules)}
     if not providers:
         return []
     requirements: list[dict[str, Any]] = [{"provider_name": name} for name in providers]

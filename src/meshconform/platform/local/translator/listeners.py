@@ -235,7 +235,8 @@ def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: Cer
         server = gateway.spec.servers[index]
         where = f"spec.servers[{index}]"
         kind = GATEWAY_PORT_ALIASES[server.port.number]  # other ports: refused by local.capabilities
-        server_hosts = [h.split("/", 1)[1] if "/" in h else h for h in server.hosts]
+        named = gateway.spec.servers[0].hosts if Misbehaviour.GATEWAY_FIRST_SERVER_HOSTS in misbehave else server.hosts
+        server_hosts = [h.split("/", 1)[1] if "/" in h else h for h in named]
         if Misbehaviour.GATEWAY_HOST_IGNORED in misbehave:
             server_hosts = ["*"]
         vhosts = _gateway_virtual_hosts(mesh, gateway, server_hosts, services, misbehave)

@@ -144,7 +144,8 @@ class RouteBuilder:
                 "runtime_fraction": {"default_value": fraction(
                     1.0 if Misbehaviour.MIRROR_PERCENTAGE_IGNORED in self.misbehave else rule.mirror_fraction)},
                 "trace_sampled": False,
-                "disable_shadow_host_suffix_append": True,  # Istio >= 1.28 default
+                # Istio >= 1.28: the copy keeps the request's authority (before, "echo" became "echo-shadow").
+                "disable_shadow_host_suffix_append": Misbehaviour.MIRROR_SHADOW_HOST not in self.misbehave,
             }]
         route: dict[str, Any] = {"route": action}
         if len(destinations) == 1:
@@ -230,11 +231,14 @@ def _fault(rule: HTTPRoute, misbehave: Misbehaviours = frozenset()) -> dict[str,
     return config
 
 
-def _header_values(ops: HeaderOperations) -> list[dict[str, Any]]:
-    values = [{"header": {"key": k, "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
-              for k, v in ops.set.items()]
-    values += [{"header": {"key": k, "value": v}, "append_action": "APPEND_IF_EXISTS_OR_ADD"}
-               for k, v in ops.add.items()]
+def _header_values(ops: HeaderOperations, misbehave: Misbehaviours = frozenset()) -> list[dict[str, Any]]:
+    """`set` overwrites every value the header has; `add` appends one (Headers reference: "Append the given values
+    to the headers specified by keys"); the misbehaviours swap one for the other."""
+    overwrite, append = "OVERWRITE_IF_EXISTS_OR_ADD", "APPEND_IF_EXISTS_OR_ADD"
+    set_action = append if Misbehaviour.HEADER_SET_APPENDS in misbehave else overwrite
+    add_action = overwrite if Misbehaviour.HEADER_ADD_REPLACES in misbehave else append
+    values = [{"header": {"key": k, "value": v}, "append_action": set_action} for k, v in ops.set.items()]
+    values += [{"header": {"key": k, "value": v}, "append_action": add_action} for k, v in ops.add.items()]
     return values
 
 
@@ -245,14 +249,14 @@ def _header_fields(headers: Headers | None, misbehave: Misbehaviours = frozenset
         return {}
     fields: dict[str, Any] = {}
     if headers.request is not None and Misbehaviour.REQUEST_HEADER_OPERATIONS_IGNORED not in misbehave:
-        fields["request_headers_to_add"] = _header_values(headers.request)
+        fields["request_headers_to_add"] = _header_values(headers.request, misbehave)
         fields["request_headers_to_remove"] = list(headers.request.remove)
     response = headers.response
     if response is not None and Misbehaviour.RESPONSE_HEADER_OPERATIONS_IGNORED in misbehave:
         # The misbehaviour keeps a rule's `set` only: the suite's convergence marker rides on it.
         response = None if destination else response.model_copy(update={"add": {}, "remove": []})
     if response is not None:
-        fields["response_headers_to_add"] = _header_values(response)
+        fields["response_headers_to_add"] = _header_values(response, misbehave)
         fields["response_headers_to_remove"] = list(response.remove)
     return {k: v for k, v in fields.items() if v}
 

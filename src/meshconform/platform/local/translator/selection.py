@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Protocol, TypeVar
 
 from meshconform.meshapi.istio import WorkloadSelector
+from meshconform.platform.local.misbehaviour import Misbehaviour, Misbehaviours
 from meshconform.platform.local.translator.model import ROOT_NAMESPACE, Pod
 
 
@@ -32,11 +33,13 @@ class _Selectable(Protocol):
 S = TypeVar("S", bound=_Selectable)
 
 
-def selecting(resources: Iterable[S], pod: Pod) -> list[S]:
+def selecting(resources: Iterable[S], pod: Pod, misbehave: Misbehaviours = frozenset()) -> list[S]:
     """The resources (in their given order) that select `pod`."""
+    scopes = {pod.namespace} if Misbehaviour.ROOT_NAMESPACE_POLICIES_IGNORED in misbehave else {
+        pod.namespace, ROOT_NAMESPACE}
     selected = []
     for resource in resources:
-        if resource.metadata.namespace not in (pod.namespace, ROOT_NAMESPACE):
+        if resource.metadata.namespace not in scopes:
             continue
         labels = resource.spec.selector.match_labels if resource.spec.selector else {}
         if all(pod.labels.get(k) == v for k, v in labels.items()):
