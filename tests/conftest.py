@@ -26,6 +26,15 @@ from meshconform.platform.local.platform import LocalPlatform
 T = TypeVar("T")
 
 
+@pytest.fixture(autouse=True)
+def own_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test (and every CLI it runs) has its own meshconform state: it never finds, nor replaces, the platform
+    that the user, another test or another engineer's run on this machine has up."""
+    folder = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv(runs.STATE_DIR_ENV, str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def run_root() -> Path:
     return runs.new_run_dir("tests")

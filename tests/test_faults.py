@@ -5,7 +5,6 @@ apply, and `down` leaves nothing behind. Processes are killed by the PIDs the pl
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from meshconform import conformance
+from meshconform import conformance, runs
 from meshconform.errors import PlatformError
 from meshconform.meshapi.loader import load_text
 from meshconform.platform import registry
@@ -77,8 +76,7 @@ def test_a_killed_sidecar_is_restarted_shown_and_traffic_recovers(local: LocalPl
     _wait_for(lambda: client.send([Request("/details/0", host="details:9080")])[0].status == 200,
               "details to answer through its restarted sidecar")
     # `meshconform status`, pointed at this platform as `up` would have left it
-    pointer = {"platform": "local", "platform_dir": str(local.folder)}
-    (tmp_path / ".active-platform.json").write_text(json.dumps(pointer))
+    runs.write_active("local", local.folder)  # in this test's own state folder (tests/conftest.py)
     status = subprocess.run([sys.executable, "-m", "meshconform.cli", "status"], capture_output=True, text=True,
                             timeout=60, env={**os.environ, "MESHCONFORM_REPORTS": str(tmp_path)})
     line = next(line for line in status.stdout.splitlines() if "details-v1" in line)

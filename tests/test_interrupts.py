@@ -1,5 +1,5 @@
-"""Ctrl-C (SIGINT) or a cancellation (SIGTERM) leaves no process behind: not during `meshconform up`,
-not in the middle of a conformance run. Processes are identified by the PIDs and start times the
+"""Ctrl-C (SIGINT) or a cancellation (SIGTERM) leaves no process behind: not during `meshconform up` (nor its
+run folder), not in the middle of a conformance run. Processes are identified by the PIDs and start times the
 run itself recorded, never by name."""
 
 from __future__ import annotations
@@ -104,6 +104,8 @@ def test_interrupting_up_leaves_no_process(sig: signal.Signals, tmp_path: Path) 
               "six processes to be started")
     registry = next(tmp_path.glob("*/platform/processes.json"))
     _interrupt_and_check(process, registry, sig, tmp_path)
+    # An interrupted `up` keeps nothing: its run folder goes with its processes (it held only their logs and state).
+    assert [path.name for path in tmp_path.iterdir()] == []
 
 
 @pytest.mark.slow

@@ -56,29 +56,35 @@ def up(platform_name: str, files: tuple[Path, ...], output: str, dry_run: bool, 
     if dry_run:
         click.echo(_plan(kind, settings))
         return
-    existing = runs.read_active()
-    if existing is not None and registry.owner_of(existing.folder) is not None:
+    with runs.pointer_lock():  # from any directory, one platform: a second `up` finds the first
+        existing = runs.read_active()
+        if existing is not None and registry.owner_of(existing.folder) is not None:
+            try:
+                registry.attach(existing.folder, expect=existing.platform)
+            except PlatformError:
+                pass  # recorded, but no longer running: a new one may start
+            else:
+                raise MeshconformError(f"a {existing.platform} platform is already up (in {existing.folder}); "
+                                       "run 'meshconform down' first")
+        if kind.preflight is not None:
+            kind.preflight(settings)
+        run_dir = runs.new_run_dir("platform")
         try:
-            registry.attach(existing.folder, expect=existing.platform)
-        except PlatformError:
-            pass  # recorded, but no longer running: a new one may start
-        else:
-            raise MeshconformError(f"a {existing.platform} platform is already up (in {existing.folder}); "
-                                   "run 'meshconform down' first")
-    if kind.preflight is not None:
-        kind.preflight(settings)
-    run_dir = runs.new_run_dir("platform")
-    context = registry.PlatformContext(run_dir / "platform", run_dir, "main", settings)
-    platform = registry.create(kind, context)
-    runs.write_active(kind.name, platform.folder)
+            platform = registry.create(kind, registry.PlatformContext(run_dir / "platform", run_dir, "main", settings))
+            runs.write_active(kind.name, platform.folder)
+        except KeyboardInterrupt:
+            runs.discard(run_dir)  # nothing was started yet
+            raise
     try:
         platform.up()
         if extra:
             _warn(extra, platform)
             platform.apply(extra)
-    except BaseException:
+    except BaseException as failure:
         platform.down()
         runs.clear_active()
+        if isinstance(failure, KeyboardInterrupt):
+            runs.discard(run_dir)  # interrupted: everything it started is stopped, and its folder holds nothing of use
         raise
     _print_endpoint(platform, output)
 
@@ -135,9 +141,9 @@ def delete(files: tuple[Path, ...], ignore_not_found: bool, platform_name: str |
     """Delete the resources named in the files."""
     resources = load_files(list(files))
     platform = _attached(platform_name)
-    platform.delete(resources, ignore_missing=ignore_not_found)
+    missing = {item.key for item in platform.delete(resources, ignore_missing=ignore_not_found)}
     for item in resources:
-        click.echo(f"{item.resource.ref} deleted")
+        click.echo(f"{item.resource.ref} {'not found' if item.key in missing else 'deleted'}")
 
 
 @cli.command()

@@ -60,9 +60,8 @@ class MinimalPlatform:
     def apply(self, resources: Sequence[Sourced]) -> None:
         self.applied.update({item.key: item for item in resources})
 
-    def delete(self, resources: Sequence[Sourced], ignore_missing: bool = False) -> None:
-        for item in resources:
-            self.applied.pop(item.key, None)
+    def delete(self, resources: Sequence[Sourced], ignore_missing: bool = False) -> list[Sourced]:
+        return [item for item in resources if self.applied.pop(item.key, None) is None]
 
     def workloads(self) -> list[Workload]:
         return [Workload("hello-0", "default", "hello", {"app": "hello"}, False, "spiffe://cluster.local/ns/default/sa/hello")]

@@ -185,11 +185,21 @@ def owner_of(folder: Path) -> str | None:
     return str(json.loads(record.read_text())["platform"])
 
 
+def _recorded(folder: Path) -> tuple[Path, str]:
+    """The platform folder `folder` names and its platform: `folder` itself, or the run directory `meshconform up`
+    printed, whose platform/ subfolder holds the platform."""
+    for candidate in (folder, folder / "platform"):
+        name = owner_of(candidate)
+        if name is not None:
+            return candidate, name
+    raise PlatformError(f"{folder} holds no meshconform platform: give the run directory 'meshconform up' printed, or "
+                        f"its platform/ folder (neither has {RECORD_FILE})")
+
+
 def attach(folder: Path, settings: Mapping[str, Any] | None = None, expect: str | None = None) -> Platform:
-    """The platform recorded in `folder`, which must be up. `expect`: the platform the user named."""
-    name = owner_of(folder)
-    if name is None:
-        raise PlatformError(f"{folder} holds no meshconform platform (no {RECORD_FILE})")
+    """The platform recorded in `folder` (or in the run directory's platform/ folder), which must be up.
+    `expect`: the platform the user named."""
+    folder, name = _recorded(folder)
     if expect is not None and expect != name:
         raise PlatformError(f"the platform up in {folder} is {name!r}, not {expect!r}")
     kind = get(name)

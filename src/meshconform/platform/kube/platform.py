@@ -288,7 +288,7 @@ class KubePlatform:
         namespaces = [p for p in prepared if p.ref.kind == "Namespace"]
         return namespaces + extra + [p for p in prepared if p.ref.kind != "Namespace"]
 
-    def delete(self, resources: Sequence[Sourced], ignore_missing: bool = False) -> None:
+    def delete(self, resources: Sequence[Sourced], ignore_missing: bool = False) -> list[Sourced]:
         self._require_up()
         prepared = applying.prepare(resources, self.names, self.run_id, self.logical_namespaces)
         deleted = applying.delete_all(
@@ -297,6 +297,8 @@ class KubePlatform:
             (self.timeouts.poll_first, self.timeouts.poll_max))
         self._forget(deleted)
         self._wait_synced({p.ref.namespace for p in prepared})
+        gone = {p.logical for p in prepared if p.ref in deleted}
+        return [item for item in resources if item.resource.ref not in gone]
 
     def _require_up(self) -> None:
         if not self._state.get("up") and not self._state.get("access"):

@@ -159,15 +159,17 @@ class LocalPlatform:
         """What is applied now, in creation order (for analysis of what is applied next)."""
         return [item for _, item in self._parsed.of(self.state.resources)]
 
-    def delete(self, resources: Sequence[Sourced], ignore_missing: bool = False) -> None:
+    def delete(self, resources: Sequence[Sourced], ignore_missing: bool = False) -> list[Sourced]:
         with self._locked() as state:
-            self._reconcile(state, self._without(state, resources, ignore_missing), state.next_seq)
+            remaining, missing = self._without(state, resources, ignore_missing)
+            self._reconcile(state, remaining, state.next_seq)
+        return missing
 
     def delete_later(self, resources: Sequence[Sourced], ignore_missing: bool = False) -> None:
         """Take `resources` out of the desired state now; the next apply, send or status delivers it (see
         api.SupportsDeferredDelete). Checked like `delete`; nothing on the data plane changes yet."""
         with self._locked() as state:
-            remaining = self._without(state, resources, ignore_missing)
+            remaining, _ = self._without(state, resources, ignore_missing)
             items = [item for _, item in remaining]
             key = reconcile.inputs_key(items, state, self._misbehave)
             # Errors now. A test's cleanup mostly returns to a state computed cleanly before (compute is pure).
@@ -179,7 +181,8 @@ class LocalPlatform:
             state.save(self.files.state)
 
     def _without(self, state: RunState, resources: Sequence[Sourced], ignore_missing: bool
-                 ) -> list[tuple[int, Sourced]]:
+                 ) -> tuple[list[tuple[int, Sourced]], list[Sourced]]:
+        """What stays applied once `resources` are deleted, and those of `resources` that were not there."""
         current = self._parsed.of(state.resources)
         present = {item.key for _, item in current}
         missing = [item for item in resources if item.key not in present]
@@ -187,7 +190,7 @@ class LocalPlatform:
             item = missing[0]
             raise ConfigError("not found on the platform", source=item.source, resource=item.resource.ref)
         keys = {item.key for item in resources}
-        return [(s, item) for s, item in current if item.key not in keys]
+        return [(s, item) for s, item in current if item.key not in keys], missing
 
     def _deliver_pending(self) -> None:
         """Deliver what delete_later left undelivered, before anything observes the data plane."""

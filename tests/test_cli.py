@@ -1,0 +1,153 @@
+"""The command line as a new user meets it: the platform that is up is found from any directory (a pointer in the
+user's state directory, each test with its own: tests/conftest.py), the run directory `up` prints is accepted where a
+platform folder is, `delete --ignore-not-found` says what was not there, and Ctrl-C while the command line is still
+importing ends it in one line."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import platformdirs
+import pytest
+from click.testing import CliRunner
+
+from meshconform import cli, runs
+from meshconform.errors import PlatformError
+from meshconform.meshapi.loader import load_text
+from meshconform.platform import registry
+from meshconform.platform.local.platform import LocalPlatform
+
+PLATFORMS = Path(__file__).parent / "platforms"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    """The minimal platform registered (tests/platforms); reports under the working directory."""
+    env = {key: value for key, value in os.environ.items() if key != "MESHCONFORM_REPORTS"}
+    return {**env, "MESHCONFORM_PLATFORMS": "minimal_platform:PLATFORM",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(PLATFORMS), os.environ.get("PYTHONPATH")])), **extra}
+
+
+def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cwd.mkdir(parents=True, exist_ok=True)
+    return subprocess.run([sys.executable, "-m", "meshconform.cli", *args], env=_env(), cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_platform_that_is_up_is_found_from_any_directory(tmp_path: Path) -> None:
+    here, there = tmp_path / "here", tmp_path / "there"
+    up = _cli(here, "up", "--platform", "minimal", "--greeting", "salut")
+    assert up.returncode == 0, up.stderr
+    status = _cli(there, "status")
+    assert status.returncode == 0, status.stderr
+    assert "platform: minimal" in status.stdout and f"run directory: {here / 'reports'}" in status.stdout
+    again = _cli(there, "up", "--platform", "minimal")  # a second platform is not started from elsewhere
+    assert again.returncode == 1 and "a minimal platform is already up (in " in again.stderr, again.stderr
+    assert not (there / "reports").exists()
+    down = _cli(there, "down")
+    assert down.returncode == 0 and "stopped" in down.stdout
+    assert _cli(here, "status").returncode == 1 and not runs.active_pointer().exists()
+
+
+def test_the_state_directory_is_the_users_unless_overridden(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(runs.STATE_DIR_ENV)
+    assert runs.active_pointer() == Path(platformdirs.user_state_dir("meshconform")) / "active-platform.json"
+    monkeypatch.setenv(runs.STATE_DIR_ENV, str(tmp_path))
+    assert runs.active_pointer() == tmp_path / "active-platform.json"
+
+
+def test_a_pointer_left_beside_the_reports_by_an_earlier_version_is_still_found(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MESHCONFORM_REPORTS", raising=False)
+    legacy = tmp_path / "reports" / ".active-platform.json"
+    legacy.parent.mkdir()
+    legacy.write_text('{"platform": "local", "platform_dir": "/somewhere/platform"}')
+    assert runs.read_active() == runs.ActivePlatform("local", Path("/somewhere/platform"))
+    runs.clear_active()  # `down` clears it with the pointer
+    assert runs.read_active() is None and not legacy.exists()
+
+
+def test_the_run_directory_up_prints_is_accepted_for_the_platform_folder(tmp_path: Path) -> None:
+    up = _cli(tmp_path, "up", "--platform", "minimal", "--greeting", "bonjour")
+    assert up.returncode == 0, up.stderr
+    run_dir = Path(re.search(r"^run directory: (.+)$", up.stdout, re.M).group(1))  # type: ignore[union-attr]
+    assert not (run_dir / registry.RECORD_FILE).exists() and (run_dir / "platform" / registry.RECORD_FILE).exists()
+    try:
+        run = subprocess.run([sys.executable, "-m", "pytest", str(PLATFORMS / "user_test_minimal.py"), "-q",
+                              "-p", "no:cacheprovider", "--import-mode=importlib", "--mesh-platform=minimal",
+                              f"--mesh-platform-dir={run_dir}", f"--mesh-report-dir={tmp_path / 'run'}"],
+                             env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0 and "1 passed" in run.stdout, run.stdout[-2000:] + run.stderr[-2000:]
+    finally:
+        _cli(tmp_path, "down")
+    with pytest.raises(PlatformError, match=r"holds no meshconform platform: give the run directory 'meshconform up' "
+                                            r"printed, or its platform/ folder \(neither has owner.json\)"):
+        registry.attach(tmp_path)
+
+
+SAMPLE = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: echo-cli}
+spec: {host: echo}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: never-applied}
+spec: {host: echo}
+"""
+
+
+@pytest.mark.slow
+def test_delete_ignore_not_found_says_what_was_deleted_and_what_was_not_there(
+        platform: LocalPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest = tmp_path / "rules.yaml"
+    manifest.write_text(SAMPLE)
+    platform.apply(load_text(SAMPLE, str(manifest))[:1])
+    monkeypatch.setattr(cli, "_attached", lambda name: platform)
+    result = CliRunner().invoke(cli.cli, ["delete", "--ignore-not-found", "-f", str(manifest)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["DestinationRule default/echo-cli deleted",
+                                          "DestinationRule default/never-applied not found"]
+    assert "echo-cli" not in {item.resource.metadata.name for item in platform.resources()}
+    # Without the flag a missing one is an error, and nothing is deleted.
+    platform.apply(load_text(SAMPLE, str(manifest))[:1])
+    refused = CliRunner().invoke(cli.cli, ["delete", "-f", str(manifest)])
+    assert refused.exit_code != 0 and "not found on the platform" in str(refused.exception)
+    assert "echo-cli" in {item.resource.metadata.name for item in platform.resources()}
+    platform.delete(load_text(SAMPLE, str(manifest))[:1])
+
+
+# Ctrl-C while the command line imports: a finder raising KeyboardInterrupt where the module would load, as SIGINT
+# does at that moment (the command line's imports take ~0.5 s, most of its first second).
+INTERRUPTED_IMPORT = """
+import sys
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == {module!r}:
+            raise KeyboardInterrupt
+        return None
+sys.meta_path.insert(0, Interrupt())
+sys.argv = ["meshconform", "up"]
+from meshconform.console import main
+main()
+"""
+
+
+@pytest.mark.parametrize("module", ["click", "pydantic", "meshconform.perf.cli", "meshconform.platform.registry"])
+def test_ctrl_c_while_the_command_line_imports_ends_in_one_line(module: str, tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-c", INTERRUPTED_IMPORT.format(module=module)], cwd=tmp_path,
+                         env=_env(MESHCONFORM_REPORTS=str(tmp_path / "reports")), capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 130 and run.stderr == "interrupted: everything started was stopped\n", run.stderr
+    assert not (tmp_path / "reports").exists()
+
+
+def test_the_installed_command_is_the_guarded_entry_point() -> None:
+    from importlib.metadata import entry_points
+    [script] = [e for e in entry_points(group="console_scripts") if e.name == "meshconform"]
+    assert script.value == "meshconform.console:main"
