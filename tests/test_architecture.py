@@ -30,6 +30,9 @@ ROOMS = {  # room -> (folder, prefixes it must not import)
                                      "meshconform.platform.kind")),
     "conformance": (ROOT / "conformance", ("meshconform.platform.local", "meshconform.platform.kube",
                                            "meshconform.platform.kind")),
+    "command line": (ROOT / "src/meshconform/commands", ("meshconform.platform.local", "meshconform.platform.kube",
+                                                        "meshconform.platform.kind", "meshconform.suite",
+                                                        "meshconform.fixtures")),
 }
 
 

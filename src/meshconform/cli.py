@@ -1,4 +1,4 @@
-"""The meshconform command line: up, apply, delete, status, down, run, platforms.
+"""The meshconform command line: up, apply, delete, get, status, down, run, platforms, perf.
 
 Every command reaches its platform through the registry (meshconform.platform.registry): `up` creates
 one of the chosen kind, the others attach to the one that is up."""
@@ -14,6 +14,8 @@ from typing import Any
 import click
 
 from meshconform import runs
+from meshconform.commands.active import attached as _attached
+from meshconform.commands.get import get
 from meshconform.errors import MeshconformError, PlatformError
 from meshconform.meshapi.analyze import analyze
 from meshconform.meshapi.loader import Sourced, load_files
@@ -24,16 +26,6 @@ from meshconform.platform.cli_options import chosen as _chosen
 from meshconform.platform.cli_options import platform_choice as _platform_choice
 from meshconform.platform.cli_options import platform_options as _platform_options
 from meshconform.report.redact import redact_text
-
-
-def _attached(platform_name: str | None) -> Platform:
-    active = runs.read_active()
-    if active is None:
-        raise MeshconformError(f"no platform is up (no {runs.active_pointer()}): run 'meshconform up' first")
-    if platform_name is not None and platform_name != active.platform:
-        raise MeshconformError(f"the platform that is up is {active.platform!r} (in {active.folder}), "
-                               f"not {platform_name!r}")
-    return registry.attach(active.folder, expect=active.platform)
 
 
 @click.group()
@@ -231,6 +223,7 @@ def run(ctx: click.Context, /, platform_name: str, workers: str, dry_run: bool, 
     sys.exit(int(code))
 
 
+cli.add_command(get)
 cli.add_command(perf)
 
 

@@ -170,6 +170,22 @@ class SupportsDeferredDelete(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Applied:
+    """A resource a platform holds, and when it was first applied (its creationTimestamp: an update keeps it)."""
+
+    item: Sourced
+    created: float  # seconds since the epoch
+
+
+@runtime_checkable
+class SupportsListing(Protocol):
+    """A platform that can list what is applied on it (`meshconform get`): the local platform, which holds the
+    desired state itself. On kind and cluster, kubectl lists the cluster's objects."""
+
+    def applied(self) -> list[Applied]: ...
+
+
 @runtime_checkable
 class SupportsInFlight(Protocol):
     """A platform that can tell whether requests are still under way anywhere in its data plane. A check that

@@ -23,14 +23,23 @@ from meshconform import __version__
 from meshconform.errors import ConfigError, PlatformError
 from meshconform.interrupts import sigterm_as_interrupt
 from meshconform.meshapi.loader import Sourced, load_files
-from meshconform.platform.api import INGRESS, MESHED_CLIENT, ContainerState, Endpoint, LoadTarget, ProxyUsage, Workload
+from meshconform.platform.api import (
+    INGRESS,
+    MESHED_CLIENT,
+    Applied,
+    ContainerState,
+    Endpoint,
+    LoadTarget,
+    ProxyUsage,
+    Workload,
+)
 from meshconform.platform.local import addresses, envoy, observation, reconcile
 from meshconform.platform.local.ca import CertificateAuthority
 from meshconform.platform.local.fidelity import under_test_block
 from meshconform.platform.local.misbehaviour import Misbehaviour, parse
 from meshconform.platform.local.observation import LocalVantage
 from meshconform.platform.local.processes import GATEWAY_KEY, OUTBOUND_PORT, Processes, tail
-from meshconform.platform.local.state import EnvoyInfo, ParsedResources, RunFiles, RunState, StoredResource
+from meshconform.platform.local.state import EnvoyInfo, ParsedResources, RunFiles, RunState, stored
 from meshconform.platform.local.supervisor import ProcessRecord, Supervisor
 from meshconform.platform.local.translator import MeshSnapshot
 from meshconform.platform.local.translator.clusters import selected_pods
@@ -159,6 +168,11 @@ class LocalPlatform:
         """What is applied now, in creation order (for analysis of what is applied next)."""
         return [item for _, item in self._parsed.of(self.state.resources)]
 
+    def applied(self) -> list[Applied]:
+        """What is applied now, in creation order, with when each was first applied (`meshconform get`)."""
+        created = {r.seq: r.created or self.state.started for r in self.state.resources}
+        return [Applied(item, created[seq]) for seq, item in self._parsed.of(self.state.resources)]
+
     def delete(self, resources: Sequence[Sourced], ignore_missing: bool = False) -> list[Sourced]:
         with self._locked() as state:
             remaining, missing = self._without(state, resources, ignore_missing)
@@ -176,7 +190,7 @@ class LocalPlatform:
             if key not in self._computed_cleanly:
                 reconcile.compute(items, state, self.files, self._misbehave)
                 self._computed_cleanly.add(key)
-            state.resources = [StoredResource(s, i.source, i.document) for s, i in remaining]
+            state.resources = stored(remaining, state.resources)
             state.undelivered = True
             state.save(self.files.state)
 
@@ -211,7 +225,7 @@ class LocalPlatform:
         self._computed_cleanly.add(key)
         previous, was_undelivered = state.resources, state.undelivered
         state.pod_ips = target.pod_ips
-        state.resources = [StoredResource(s, i.source, i.document) for s, i in desired]
+        state.resources = stored(desired, previous)
         state.next_seq = next_seq
         state.undelivered = False
         try:

@@ -60,11 +60,20 @@ class RunFiles:
 
 @dataclass(frozen=True)
 class StoredResource:
-    """An applied resource as kept on disk: its creation order, where it came from, the document."""
+    """An applied resource as kept on disk: its creation order, where it came from, the document, and when it was
+    first applied (its creationTimestamp: an update keeps it)."""
 
     seq: int
     source: str
     document: dict[str, Any]
+    created: float = 0.0  # seconds since the epoch; 0 in a state an earlier version wrote
+
+
+def stored(desired: list[tuple[int, Sourced]], previous: list[StoredResource]) -> list[StoredResource]:
+    """`desired` as kept on disk; what was applied before keeps its creation time (same sequence, same object)."""
+    now = time.time()
+    created = {r.seq: r.created for r in previous}
+    return [StoredResource(seq, item.source, item.document, created.get(seq, now)) for seq, item in desired]
 
 
 @dataclass(frozen=True)
