@@ -16,6 +16,7 @@ import click
 from meshconform import runs
 from meshconform.commands.active import attached as _attached
 from meshconform.commands.get import get
+from meshconform.console import interrupted
 from meshconform.errors import MeshconformError, PlatformError
 from meshconform.meshapi.analyze import analyze
 from meshconform.meshapi.loader import Sourced, load_files
@@ -230,12 +231,8 @@ cli.add_command(perf)
 def main() -> None:
     try:
         cli(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("interrupted: everything started was stopped", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("interrupted: everything started was stopped", err=True)
-        sys.exit(130)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        interrupted()
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -5,11 +5,13 @@ inside an import."""
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 INTERRUPTED = "interrupted: everything started was stopped"
 
 
-def interrupted() -> None:
+def interrupted() -> NoReturn:
+    """How every command ends on Ctrl-C or SIGTERM, once what it started is stopped."""
     print(INTERRUPTED, file=sys.stderr)
     sys.exit(130)
 
