@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from meshconform import cli
 from meshconform.errors import ConfigError
 from meshconform.meshapi.analyze import AnalysisWarning, analyze, fqdn
-from meshconform.meshapi.loader import Sourced, load_files, load_text
+from meshconform.meshapi.loader import Sourced, line_of, load_files, load_text
 
 WORKLOADS = """
 apiVersion: v1
@@ -278,8 +278,12 @@ def test_cli_apply_warns_on_stderr_and_applies(tmp_path: Path, monkeypatch: pyte
     assert result.stdout.strip() == "VirtualService default/reviews applied"
     warnings = result.stderr.strip().splitlines()
     assert len(warnings) == 2
-    assert all(w.startswith("Error [IST0101] (VirtualService default/reviews ") for w in warnings)
-    assert "spec.gateways[0]" in warnings[0] and "destination.subset" in warnings[1]
+    assert all(w.startswith(f"Error [IST0101] (VirtualService default/reviews {manifest}:") for w in warnings)
+    # The lines of `gateways:` (a flow list: its key's line) and of the route's `subset`, as istioctl points at them.
+    lines = route(subset="v3", gateways="missing-gateway").splitlines()
+    expected = [next(i for i, text in enumerate(lines, 1) if word in text) for word in ("gateways:", "subset: v3")]
+    assert [int(w.split(f"{manifest}:")[1].split(")")[0]) for w in warnings] == expected
+    assert "gateway" in warnings[0] and 'subset "v3"' in warnings[1]
     assert [item.resource.ref for item in platform.applied] == ["VirtualService default/reviews"]
 
 
@@ -293,8 +297,9 @@ def test_cli_apply_of_httpbin_gateway_where_there_is_no_httpbin_gives_istioctls_
     monkeypatch.setattr(cli, "_attached", lambda name: platform)
     result = CliRunner().invoke(cli.cli, ["apply", "-f", str(manifest)])
     assert result.exit_code == 0, result.output
-    assert result.stderr.strip() == (f"Error [IST0101] (VirtualService default/httpbin {manifest}) "
-                                     'spec.http[0].route[0].destination.host: Referenced host not found: "httpbin"')
+    # As istioctl prints it: the line of the route's `host` in the file (26), then its details.
+    assert result.stderr.strip() == (f"Error [IST0101] (VirtualService default/httpbin {manifest}:26) "
+                                     'Referenced host not found: "httpbin"')
     assert [item.resource.ref for item in platform.applied] == ["Gateway default/httpbin-gateway",
                                                                 "VirtualService default/httpbin"]
 
@@ -317,3 +322,15 @@ def test_a_binary_file_is_named_and_nothing_is_applied(tmp_path: Path, monkeypat
     monkeypatch.setattr(cli, "_attached", lambda name: platform)
     result = CliRunner().invoke(cli.cli, ["apply", "-f", str(good), "-f", str(picture)])
     assert isinstance(result.exception, ConfigError) and platform.applied == []
+
+
+def test_a_findings_line_is_where_its_field_is_written(tmp_path: Path) -> None:
+    manifest = Path(__file__).parent / "samples" / "httpbin-gateway.yaml"
+    host = "spec.http[0].route[0].destination.host"
+    assert line_of(str(manifest), "VirtualService", "default", "httpbin", host) == 26
+    assert line_of(str(manifest), "VirtualService", "default", "httpbin", "spec.gateways[0]") == 22
+    # A field not written there (a default): the resource's first line; a resource or file not there: no line.
+    assert line_of(str(manifest), "VirtualService", "default", "httpbin", "spec.http[0].timeout") == 16
+    assert line_of(str(manifest), "VirtualService", "prod", "httpbin", "spec.gateways[0]") is None
+    assert line_of(str(tmp_path / "gone.yaml"), "VirtualService", "default", "httpbin", "spec.gateways[0]") is None
+    assert line_of("<test>", "VirtualService", "default", "httpbin", "spec") is None

@@ -19,7 +19,7 @@ from meshconform.commands.get import get
 from meshconform.console import interrupted
 from meshconform.errors import MeshconformError, PlatformError
 from meshconform.meshapi.analyze import analyze
-from meshconform.meshapi.loader import Sourced, load_files
+from meshconform.meshapi.loader import Sourced, line_of, load_files
 from meshconform.perf.cli import perf
 from meshconform.platform import registry
 from meshconform.platform.api import Platform
@@ -86,7 +86,8 @@ def _warn(resources: list[Sourced], platform: Platform) -> None:
     """References Istio accepts but that cannot work, on stderr, as `istioctl analyze` warns."""
     holds = getattr(platform, "resources", None)  # what is applied already, if the platform can say
     for warning in analyze(resources, holds() if callable(holds) else [], registry_known=callable(holds)):
-        click.echo(redact_text(str(warning)), err=True)
+        line = line_of(warning.source, warning.kind, warning.namespace, warning.resource, warning.field)
+        click.echo(redact_text(str(dataclasses.replace(warning, line=line))), err=True)
 
 
 def _plan(kind: registry.PlatformKind, settings: dict[str, Any]) -> str:

@@ -9,8 +9,9 @@ mirror to a host no Service or ServiceEntry visible to the VirtualService's name
 VirtualService bound to a Gateway that does not exist and for a route to a subset no
 DestinationRule defines for that host; IST0173 DestinationRuleSubsetNotSelectPods for a subset
 whose labels select no pod of its service. The line follows istioctl's
-"<level> [<code>] (<kind> <namespace>/<name> <file>) <details>" (pkg/config/analysis/diag/message.go),
-with the field the finding is about before the details (istioctl points at it by line number).
+"<level> [<code>] (<kind> <namespace>/<name> <file>:<line>) <details>" (pkg/config/analysis/diag/message.go;
+the caller that read the file adds the line, `loader.line_of`), naming the field before the details where no line
+is known.
 Istio applies all of these; requests routed through them fail (404 at a gateway, 503 NR/UH in a
 sidecar), so they are reported, never refused."""
 
@@ -38,12 +39,18 @@ class AnalysisWarning:
     field: str  # where the reference is, e.g. spec.http[0].route[1].destination.subset
     message: str
     source: str = ""
+    line: int | None = None  # where `field` is written in `source`, when a reader of the file found it
 
     @property
     def level(self) -> str:
         return LEVELS.get(self.code, "Warning")
 
     def __str__(self) -> str:
+        """istioctl's line; it points at the field by its line in the file, and where no line is known (a manifest
+        not read from a file) the field is named before the details instead."""
+        if self.line is not None:
+            return (f"{self.level} [{self.code}] ({self.kind} {self.namespace}/{self.resource} {self.source}:"
+                    f"{self.line}) {self.message}")
         origin = f" {self.source}" if self.source else ""
         return (f"{self.level} [{self.code}] ({self.kind} {self.namespace}/{self.resource}{origin}) "
                 f"{self.field}: {self.message}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,50 @@ def _explain(error: Any, api: str = "Istio API") -> str:
     message = str(error["msg"])
     return message.removeprefix("Value error, ")
 
+
+
+def line_of(source: str, kind: str, namespace: str, name: str, field: str) -> int | None:
+    """The line (1-based) where `field` ("spec.http[0].route[0].destination.host") of the resource is written in
+    the file `source`, as `istioctl analyze` points at it; the resource's first line if the field is not written
+    there, None if the file or the resource cannot be found (a source that is not a file, a file changed since)."""
+    try:
+        documents = list(yaml.compose_all(Path(source).read_text(), Loader=yaml.SafeLoader))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    for document in documents:
+        if isinstance(document, yaml.MappingNode) and _identity(document) == (kind, namespace, name):
+            found = _node_at(document, field)
+            return (found or document).start_mark.line + 1
+    return None
+
+
+def _entry(node: yaml.Node, key: str) -> tuple[yaml.Node, yaml.Node] | None:
+    if isinstance(node, yaml.MappingNode):
+        return next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key), None)
+    return None
+
+
+def _identity(document: yaml.MappingNode) -> tuple[str, str, str]:
+    def scalar(node: yaml.Node | None, key: str) -> str:
+        entry = _entry(node, key) if node is not None else None
+        return str(entry[1].value) if entry is not None and isinstance(entry[1], yaml.ScalarNode) else ""
+    metadata = _entry(document, "metadata")
+    meta = metadata[1] if metadata is not None else None
+    return scalar(document, "kind"), scalar(meta, "namespace") or "default", scalar(meta, "name")
+
+
+def _node_at(document: yaml.Node, field: str) -> yaml.Node | None:
+    """The node that writes `field`: the key of a mapping entry (its line is the field's), or a list item."""
+    node, written = document, None
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", field):
+        if part.startswith("["):
+            index = int(part[1:-1])
+            if not isinstance(node, yaml.SequenceNode) or index >= len(node.value):
+                return None
+            node = written = node.value[index]
+        else:
+            entry = _entry(node, part)
+            if entry is None:
+                return None
+            written, node = entry
+    return written
