@@ -5,15 +5,15 @@ inside an import."""
 from __future__ import annotations
 
 import sys
-from typing import NoReturn
 
 INTERRUPTED = "interrupted: everything started was stopped"
 
 
-def interrupted() -> NoReturn:
-    """How every command ends on Ctrl-C or SIGTERM, once what it started is stopped."""
+def interrupted() -> None:
+    """How every command ends on Ctrl-C or SIGTERM, once what it started is stopped (exit status 130). It
+    imports nothing beyond sys (not even typing) so that the moments before it can catch Ctrl-C stay short."""
     print(INTERRUPTED, file=sys.stderr)
-    sys.exit(130)
+    raise SystemExit(130)
 
 
 def main() -> None:
