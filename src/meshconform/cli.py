@@ -16,7 +16,7 @@ import click
 from meshconform import runs
 from meshconform.commands.active import attached as _attached
 from meshconform.commands.get import get
-from meshconform.console import interrupted
+from meshconform.console import caused_by_interrupt, interrupted
 from meshconform.errors import MeshconformError, PlatformError
 from meshconform.meshapi.analyze import analyze
 from meshconform.meshapi.loader import Sourced, line_of, load_files
@@ -240,6 +240,10 @@ def main() -> None:
     except MeshconformError as exc:
         click.echo(f"error: {redact_text(str(exc))}", err=True)  # a log tail or quoted value may hold a secret
         sys.exit(1)
+    except Exception as exc:
+        if caused_by_interrupt(exc):  # Ctrl-C during a command's own late import, wrapped by Python
+            interrupted()
+        raise
 
 
 if __name__ == "__main__":

@@ -16,9 +16,24 @@ def interrupted() -> None:
     raise SystemExit(130)
 
 
+def caused_by_interrupt(error: BaseException) -> bool:
+    """Whether Ctrl-C is behind `error`: Python wraps what a class's __set_name__ raises (pydantic's model classes,
+    while they are defined at import) in a RuntimeError, so the KeyboardInterrupt is found in its cause."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def main() -> None:
     try:
         from meshconform.cli import main as run
-    except KeyboardInterrupt:
-        interrupted()
+    except BaseException as failure:
+        if caused_by_interrupt(failure):
+            interrupted()
+        raise
     run()
