@@ -1,90 +1,14 @@
-"""The baseline comparison's statistics: how often it cries wolf on identical distributions, how
-often it sees a real shift, and that its exact bootstrap agrees with resampling."""
+"""The statistics under the figures: the exact bootstrap agrees with resampling, HDR recording and
+percentiles, percentiles reported only where the requests support them, their intervals as scipy's
+quantile_test gives them, the block bootstrap's standard error. The comparison itself: test_perf_compare.py."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 
-from meshconform.perf import baseline, bootstrap, histograms
-
-TRIALS = 100
-SAMPLES = 3000
-RESAMPLES = 2000  # per comparison: tails of 10 draws at the per-metric 99 % level
-
-
-def _histogram(rng: np.random.Generator, scale: float = 1.0, n: int = SAMPLES) -> object:
-    """Latencies like a service's: log-normal around 2 ms with a long right tail."""
-    h = histograms.new()
-    histograms.record_many(h, rng.lognormal(np.log(2000.0), 0.45, n) * scale)
-    return h
-
-
-def _document(h: object, name: str = "ingress/page", errors: int = 0) -> dict:
-    return {"id": name, "results": [{"name": name, "requests": h.get_total_count(), "errors": errors,  # type: ignore[attr-defined]
-                                     "error_rate": errors / h.get_total_count(),  # type: ignore[attr-defined]
-                                     "histogram": histograms.encode(h)}]}  # type: ignore[arg-type]
-
-
-def test_false_alarm_rate_on_identical_distributions() -> None:
-    """No tolerance at all (pure statistics): a family of 5 metrics at alpha 0.05 may raise a false
-    alarm (better or worse) in at most 5 % of comparisons. With a fixed seed the count is fixed; the
-    bound 12/100 is what a true 5 % rate stays under with probability 0.998."""
-    rng = np.random.default_rng(11)
-    strict = baseline.Thresholds(relative=0.0, floor_us=0.0, error_rate=0.0, alpha=0.05)
-    alarms = 0
-    for trial in range(TRIALS):
-        verdicts = baseline.compare(_document(_histogram(rng)), _document(_histogram(rng)), strict, seed=trial,
-                                    resamples=RESAMPLES)
-        alarms += any(v.outcome in ("better", "worse") for v in verdicts)
-    assert alarms <= 12, f"{alarms}/{TRIALS} false alarms on identical distributions"
-
-
-def test_default_thresholds_never_flag_identical_distributions() -> None:
-    rng = np.random.default_rng(12)
-    for trial in range(30):
-        verdicts = baseline.compare(_document(_histogram(rng)), _document(_histogram(rng)), seed=trial,
-                                    resamples=RESAMPLES)
-        assert not [v.line() for v in verdicts if v.outcome in ("better", "worse")]
-
-
-def test_power_on_a_20_percent_shift() -> None:
-    """Everything 20 % slower (above the default 10 % threshold): p50 and p90 must be flagged worse
-    in at least 95 of 100 runs of 3000 samples each."""
-    rng = np.random.default_rng(13)
-    detected = {"p50": 0, "p90": 0}
-    for trial in range(TRIALS):
-        verdicts = baseline.compare(_document(_histogram(rng, 1.2)), _document(_histogram(rng)), seed=trial,
-                                    resamples=RESAMPLES)
-        for v in verdicts:
-            if v.metric in detected and v.outcome == "worse":
-                detected[v.metric] += 1
-        assert len(verdicts) == 5
-    assert detected["p50"] >= 95 and detected["p90"] >= 95, detected
-
-
-def test_extreme_percentiles_need_enough_samples() -> None:
-    """With 3000 requests only ~3 lie above p99.9: it is reported but not judged."""
-    rng = np.random.default_rng(18)
-    verdicts = baseline.compare(_document(_histogram(rng, 3.0)), _document(_histogram(rng)), seed=1,
-                                resamples=RESAMPLES)
-    outcomes = {v.metric: v.outcome for v in verdicts}
-    assert outcomes["p99_9"] == "too few" and outcomes["p99"] == "worse"
-
-
-def test_faster_is_better_not_worse() -> None:
-    rng = np.random.default_rng(14)
-    verdicts = baseline.compare(_document(_histogram(rng, 0.7)), _document(_histogram(rng)), seed=1)
-    outcomes = {v.metric: v.outcome for v in verdicts}
-    assert outcomes["p50"] == "better" and outcomes["p90"] == "better"
-    assert not baseline.summary(verdicts, {"results": []}, {"id": "b", "results": []})["regression"]
-
-
-def test_error_rate_rise_is_worse() -> None:
-    rng = np.random.default_rng(15)
-    h = _histogram(rng)
-    verdicts = baseline.compare(_document(h, errors=200), _document(h, errors=0), seed=1)
-    assert {v.metric: v.outcome for v in verdicts}["error_rate"] == "worse"
+from meshconform.perf import bootstrap, histograms
 
 
 def test_exact_bootstrap_matches_resampling() -> None:
@@ -119,7 +43,55 @@ def test_percentiles_in_microseconds_at_hdr_resolution() -> None:
     h = histograms.new()
     for value in (150, 151, 152, 10_000, 59_999_999, 10**9):  # the last is clamped, not dropped
         histograms.record(h, value)
-    summary = histograms.summary(h)
+    summary = histograms.summary(h, every=True)
     assert summary["min"] == 150 and summary["p50"] == 152
     assert h.get_total_count() == 6
     assert histograms.decode(histograms.encode(h)).get_total_count() == 6
+
+
+@pytest.mark.parametrize(("count", "reported"), [(19, []), (20, ["p50"]), (99, ["p50"]), (100, ["p50", "p90"]),
+                                                 (375, ["p50", "p90"]), (1000, ["p50", "p90", "p99"]),
+                                                 (10_000, ["p50", "p90", "p99", "p99_9"])])
+def test_a_percentile_is_reported_only_with_ten_requests_beyond_it(count: int, reported: list[str]) -> None:
+    """p99.9 of 188 requests is their maximum: below 10 values beyond it a percentile is left out of the summary,
+    named with the count it needs, and given no interval."""
+    h = histograms.new()
+    histograms.record_many(h, np.random.default_rng(count).lognormal(8.0, 0.6, count))
+    summary = histograms.summary(h)
+    assert [k for k in summary if k.startswith("p")] == reported
+    assert set(histograms.not_reported(count)) == {"p50", "p90", "p99", "p99_9"} - set(reported)
+    assert set(histograms.intervals(h)) == set(reported)
+    assert {"min", "mean", "max"} <= set(summary)
+
+
+def test_percentile_intervals_are_scipys_quantile_test_intervals() -> None:
+    """Computed on the histogram's bins, the interval is the one scipy.stats.quantile_test gives on every value."""
+    rng = np.random.default_rng(19)
+    for count in (6, 40, 375, 1000, 5000):
+        h = histograms.new()
+        histograms.record_many(h, rng.lognormal(8.0, 0.6, count))
+        values, counts = histograms.bins(h)
+        every = np.repeat(values, counts)
+        for p in (50.0, 90.0, 99.0, 99.9):
+            ci = stats.quantile_test(every, q=0.0, p=p / 100.0).confidence_interval(0.95)
+            mine = histograms.percentile_interval(h, p)
+            if np.isfinite(ci.low) and np.isfinite(ci.high):
+                assert mine == (ci.low, ci.high), (count, p)
+            else:
+                assert mine is None, (count, p)
+
+
+def test_block_bootstrap_sees_the_spread_between_seconds_that_single_requests_hide() -> None:
+    """Two runs with the same requests per second; in one, whole 10-second stretches are 30 % slower or faster.
+    Resampling single requests gives both the same standard error; resampling 5-second blocks gives the
+    drifting run a standard error several times larger."""
+    rng = np.random.default_rng(20)
+    steady, drifting = [], []
+    for second in range(60):
+        steady.append(histograms.encode_values(rng.lognormal(np.log(5000.0), 0.5, 30)))
+        offset = 0.3 if (second // 10) % 2 else -0.3
+        drifting.append(histograms.encode_values(rng.lognormal(np.log(5000.0) + offset, 0.5, 30)))
+    errors = {name: bootstrap.block_log_quantile(bootstrap.Seconds.from_blobs(blobs), 50.0, 5, 1000,
+                                                 np.random.default_rng(1))[1]
+              for name, blobs in (("steady", steady), ("drifting", drifting))}
+    assert errors["drifting"] > 3 * errors["steady"], errors

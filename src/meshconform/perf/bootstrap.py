@@ -72,3 +72,48 @@ def rate_difference(errors_c: int, n_c: int, errors_r: int, n_r: int, confidence
     diffs = rng.binomial(n_c, rate_c, resamples) / max(1, n_c) - rng.binomial(n_r, rate_r, resamples) / max(1, n_r)
     tail = (1.0 - confidence) / 2.0
     return Interval(rate_c - rate_r, float(np.quantile(diffs, tail)), float(np.quantile(diffs, 1.0 - tail)))
+
+
+@dataclass(frozen=True)
+class Seconds:
+    """One run's latencies of one series, second by second (by intended send time): `counts[i, j]` requests of
+    second i fell in the bin of value `values[j]`. Seconds without requests are left out."""
+
+    values: np.ndarray  # ascending bin values (us)
+    counts: np.ndarray  # seconds x bins
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum())
+
+    @classmethod
+    def from_blobs(cls, blobs: Sequence[str]) -> Seconds:
+        decoded = [histograms.indexed_counts(histograms.decode(blob)) for blob in blobs if blob]
+        if not decoded:
+            return cls(np.zeros(0), np.zeros((0, 0), dtype=np.int64))
+        indexes = np.unique(np.concatenate([i for i, _ in decoded]))
+        counts = np.zeros((len(decoded), indexes.size), dtype=np.int64)
+        for row, (index, count) in enumerate(decoded):
+            counts[row, np.searchsorted(indexes, index)] = count
+        return cls(histograms.bin_values(indexes), counts)
+
+    def blocks(self, seconds: int) -> np.ndarray:
+        """Consecutive seconds summed into blocks of `seconds` (a last, shorter block is kept)."""
+        rows = self.counts.shape[0]
+        starts = np.arange(0, rows, max(1, seconds))
+        return np.add.reduceat(self.counts, starts, axis=0) if rows else self.counts
+
+
+def block_log_quantile(sample: Seconds, percentile: float, block_s: int, resamples: int,
+                       rng: np.random.Generator) -> tuple[float, float]:
+    """(log of the run's percentile, its standard error) by a block bootstrap: the run's blocks of `block_s`
+    seconds are drawn with replacement, so the spread between seconds (a neighbour's burst, a slow minute)
+    counts, which resampling single requests would treat as independent noise and miss."""
+    blocks = sample.blocks(block_s)
+    count = blocks.shape[0]
+    point = float(histograms.quantile_from_counts(sample.values, blocks.sum(axis=0), percentile)[0])
+    if count < 2:
+        return float(np.log(point)), float("inf")
+    multiplicities = rng.multinomial(count, np.full(count, 1.0 / count), size=resamples)
+    replicates = histograms.quantile_from_counts(sample.values, multiplicities @ blocks, percentile)
+    return float(np.log(point)), float(np.std(np.log(replicates), ddof=1))

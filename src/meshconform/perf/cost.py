@@ -73,20 +73,22 @@ def mesh_cost(outcome: PhaseOutcome, confidence: float = 0.95, seed: int | None 
             or plain[0].corrected.get_total_count() == 0:
         return {"note": "no mesh / no-mesh samples to compare"}
     mesh, none = meshed[0], plain[0]
-    intervals = bootstrap.percentile_differences(mesh.corrected, none.corrected, histograms.PERCENTILES,
-                                                 confidence, seed=seed)
+    fewest = min(mesh.requests, none.requests)
+    # Only percentiles both sides support (histograms.supported): beyond them the bootstrap can only return the
+    # last few values.
+    reported = [p for p in histograms.PERCENTILES if histograms.supported(fewest, p)]
+    intervals = bootstrap.percentile_differences(mesh.corrected, none.corrected, reported, confidence, seed=seed)
     percentiles = {}
     for p, interval in intervals.items():
         name = histograms.key_name(p)
         percentiles[name] = {"mesh_us": histograms.percentile(mesh.corrected, p),
                              "no_mesh_us": histograms.percentile(none.corrected, p),
-                             "added_us": interval.estimate, "ci_low_us": interval.low, "ci_high_us": interval.high,
-                             # fewer than 10 values beyond the percentile: its interval is not to be trusted
-                             "enough_samples": min(mesh.requests, none.requests) * (1 - p / 100) >= 10}
+                             "added_us": interval.estimate, "ci_low_us": interval.low, "ci_high_us": interval.high}
     return {"request": "GET /productpage (productpage -> details, reviews -> ratings)",
             "mesh_target": "productpage pod through its sidecar, Bookinfo calls through sidecars (mTLS)",
             "no_mesh_target": "the same Bookinfo in a namespace without injection",
             "requests": {"mesh": mesh.requests, "no_mesh": none.requests},
             "errors": {"mesh": mesh.errors, "no_mesh": none.errors},
             "confidence": confidence, "percentiles": percentiles,
+            "percentiles_not_reported": histograms.not_reported(fewest),
             "proxy": proxy_cost(outcome, mesh.requests)}

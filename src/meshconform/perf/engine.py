@@ -46,6 +46,8 @@ def _shape(spec: PhaseSpec) -> LoadTestShape | None:
 
 
 def _progress(spec: PhaseSpec, role: str, point: dict[str, Any] | None, now: float) -> None:
+    """One line: where the phase is, and over the last second the replies, their median and slowest (a
+    second holds too few replies for a tail percentile), the generator's CPU, the totals."""
     recorder, origin = Control.recorder, Control.origin
     if recorder is None or origin is None:
         return
@@ -55,13 +57,17 @@ def _progress(spec: PhaseSpec, role: str, point: dict[str, Any] | None, now: flo
     errors = sum(s.errors for s in recorder.series.values())
     line = f"[{spec.name}{'' if role == 'local' else ' ' + role}] {elapsed:5.1f}/{spec.total_s:.0f}s {stage:9s}"
     if point:
-        count = sum(e["requests"] for e in point["series"].values())
-        p50 = max((e.get("p50_us", 0) for e in point["series"].values()), default=0)
-        p99 = max((e.get("p99_us", 0) for e in point["series"].values()), default=0)
+        entries = [e for e in point["series"].values() if e["requests"]]
+        count = sum(e["requests"] for e in entries)
         rate, _, _ = spec.rate_at(elapsed)
-        wanted = f"/{rate / spec.processes:.0f}" if spec.mode == "open" else ""
-        line += (f" {count:.0f}{wanted} req/s  p50 {p50 / 1000:.2f} ms  p99 {p99 / 1000:.2f} ms"
-                 f"  cpu {point['cpu_percent']:.0f}%")
+        wanted = f" (of {rate / spec.processes:.0f} asked)" if spec.mode == "open" else ""
+        if entries:
+            median = max(e["median_us"] for e in entries)
+            slowest = max(e["max_us"] for e in entries)
+            line += f" {count} replies/s{wanted}  median {median / 1000:.2f} ms  slowest {slowest / 1000:.2f} ms"
+        else:
+            line += f" no replies in the last second{wanted}"
+        line += f"  cpu {point['cpu_percent']:.0f}%"
     line += f"  total {requests}  errors {errors}"
     print(line, file=sys.stderr, flush=True)
 

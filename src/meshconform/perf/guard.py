@@ -1,12 +1,22 @@
 """The saturation guard: a load generator that could not keep up makes its figures lies, so the
-result is marked invalid (with the reason) instead of being reported as if it were fine.
+result is marked invalid (with the phase, the process and the reason) instead of being reported as fine.
 
-Two signs, per generator process: its CPU was pegged (mean over the window at or above Locust's
-own 90 % warning level), or its schedule slipped: more than 5 % of sends started late for reasons
-of the generator itself (waits for a slow reply do not count, they are latency) by more than
-max(2 ms, a tenth of the median latency). A process starved of CPU also reads replies late, which
-the lateness of its sends stands for; lateness well below the latencies measured cannot move them
-much (and is not counted as latency), lateness of their order can."""
+What it protects is the latency measured. A reply is timed when the generator reads it; a generator that is
+busy (its own CPU) or waiting for a CPU (the machine's other work) reads it late, and that delay lands in the
+latency. The generator cannot see its reads' delays, but it sees the same delays when it sends: with the
+precise timer (timer.py) a send on an idle machine starts within microseconds of its time (the README's idle
+figure), so a late send is a wait for the CPU or for the event loop, which the reads around it share. So:
+
+- **Late sends**: a send is late when it starts more than a tenth of the phase's median latency after its
+  time (at least LATE_SEND_US): a reply read that late is off by more than a tenth of a typical latency.
+  More than LATE_FRACTION_INVALID of the sends late and the run is invalid: that many late reads can move the
+  p90 by as much as the gap between p90 and p92 of the latencies (about 6 % for the page's spread), a
+  tenth of what a comparison can detect, and move p50 less; the share is in the result, for p99 readers (a
+  run with 1 % of late sends may have its p99 set by them).
+- **CPU**: a process averaging CPU_SATURATED_PERCENT of a core (Locust's own warning level) has its event
+  loop busy nearly all the time, so every reply waits in the socket for it, late sends or not.
+
+Waiting for a slow reply before the next send is not lateness (that is latency: the open model's correction)."""
 
 from __future__ import annotations
 
@@ -32,21 +42,30 @@ def late_limit_us(median_latency_us: float) -> float:
     return max(float(LATE_SEND_US), LATE_SHARE_OF_MEDIAN * median_latency_us)
 
 
-def verdict(processes: Sequence[GeneratorHealth], open_model: bool, median_latency_us: float) -> list[str]:
-    """Reasons the result is invalid; empty when the generator kept up."""
+def late_share(lateness: HdrHistogram, limit_us: float) -> float:
+    """The share of sends later than `limit_us`."""
+    sends = int(lateness.get_total_count())
+    if not sends:
+        return 0.0
+    values, counts = histograms.bins(lateness)
+    return float(counts[values > limit_us].sum()) / sends
+
+
+def verdict(phase: str, processes: Sequence[GeneratorHealth], open_model: bool, median_latency_us: float) -> list[str]:
+    """Reasons the phase's result is invalid, each naming the phase and the process; empty when it kept up."""
     reasons = []
     limit = late_limit_us(median_latency_us)
     for health in processes:
+        where = f"phase {phase}, generator {health.process}"
         if health.cpu_samples:
             mean = sum(health.cpu_samples) / len(health.cpu_samples)
             if mean >= CPU_SATURATED_PERCENT:
-                reasons.append(f"generator {health.process}: CPU {mean:.0f}% of a core on average "
-                               f"(>= {CPU_SATURATED_PERCENT:.0f}%): add --processes or lower the rate")
-        sends = health.lateness.get_total_count()
-        if open_model and sends:
-            values, counts = histograms.bins(health.lateness)
-            share = float(counts[values > limit].sum()) / sends
+                reasons.append(f"{where}: CPU {mean:.0f}% of a core on average (>= {CPU_SATURATED_PERCENT:.0f}%): "
+                               "add --processes or lower the rate")
+        if open_model:
+            share = late_share(health.lateness, limit)
             if share > LATE_FRACTION_INVALID:
-                reasons.append(f"generator {health.process}: schedule slipped, {share:.1%} of sends started "
-                               f"more than {limit / 1000:.1f} ms late (limit {LATE_FRACTION_INVALID:.0%})")
+                reasons.append(f"{where}: {share:.1%} of sends started more than {limit / 1000:.1f} ms late (limit "
+                               f"{LATE_FRACTION_INVALID:.0%}): the machine's other work or the generator itself kept "
+                               "it from the CPU, so replies were read late too")
     return reasons

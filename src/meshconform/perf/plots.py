@@ -1,18 +1,24 @@
 """The pictures of a perf run (matplotlib, PNG): the latency-percentile curve (mesh vs no mesh and
-the scenarios, the tail on a log scale), throughput and latency over time, and the nightly trend."""
+the scenarios, the tail on a log scale), throughput and latency over time, the comparison with a
+baseline (percentile curves with intervals, each judged percentile's verdict), and the nightly trend.
+Percentiles are drawn only where the requests support them (histograms.supported)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from hdrh.histogram import HdrHistogram  # noqa: E402
 
 from meshconform.perf import histograms  # noqa: E402
+
+if TYPE_CHECKING:
+    from meshconform.perf.baseline import Comparison
 
 TAIL_TICKS = (0.0, 50.0, 90.0, 99.0, 99.9, 99.99)
 
@@ -28,16 +34,17 @@ def _finish(fig: Any, ax: Any, path: Path) -> Path:
 
 
 def percentile_curve(document: dict[str, Any], path: Path) -> Path:
-    """Latency by percentile, x = 1/(1-p) on a log axis (HDR's customary plot), y log-scaled too."""
+    """Latency by percentile, x = 1/(1-p) on a log axis (HDR's customary plot), y log-scaled too; each curve
+    ends where its requests stop supporting the percentile (histograms.MIN_TAIL beyond it)."""
     fig, ax = plt.subplots(figsize=(8, 5))
     for series in document["results"]:
         if "step" in series:  # per-step entries repeat the phase's; the steps plot shows them
             continue
         histogram = histograms.decode(series["histogram"])
         total = histogram.get_total_count()
-        if total < 10:
+        if not histograms.supported(total, 50.0):
             continue
-        top = min(99.99, 100.0 * (1 - 1.0 / total))
+        top = min(99.99, 100.0 * (1 - histograms.MIN_TAIL / total))
         ps = 100.0 - np.logspace(np.log10(100.0), np.log10(100.0 - top), 200)
         values = [v / 1000.0 for v in histograms.percentiles(histogram, ps)]
         width = 2.5 if series["target"] in ("mesh", "no-mesh") else 1.2
@@ -51,7 +58,30 @@ def percentile_curve(document: dict[str, Any], path: Path) -> Path:
     return _finish(fig, ax, path)
 
 
+def _windows(series: dict[str, Any], enough: int) -> tuple[list[float], list[HdrHistogram]]:
+    """The series' per-second histograms merged into windows of as many seconds as it takes to hold `enough`
+    requests typically (so every point's percentile is supported): (window middles in seconds, histograms)."""
+    intervals = series.get("intervals") or {}
+    blobs = intervals.get("histograms") or []
+    if not blobs:
+        return [], []
+    counts = [histograms.decode(b).get_total_count() if b else 0 for b in blobs]
+    busy = [c for c in counts if c] or [1]
+    width = max(1, int(np.ceil(enough / float(np.median(busy)))))
+    first = intervals.get("first", 0)
+    middles, merged = [], []
+    for start in range(0, len(blobs), width):
+        chunk = [b for b in blobs[start:start + width] if b]
+        if chunk:
+            middles.append(first + start + min(width, len(blobs) - start) / 2.0)
+            merged.append(histograms.merged(chunk))
+    return middles, merged
+
+
 def over_time(document: dict[str, Any], path: Path) -> Path:
+    """Per phase: requests per second (axis from zero) and latency over the run. Latency points are windows of
+    enough seconds for a supported p50 and p90 (histograms.supported); a window too small for its p90 shows p50
+    only."""
     phases = document["phases"]
     fig, axes = plt.subplots(2, len(phases), figsize=(5 * len(phases), 6), squeeze=False, sharex="col")
     for column, phase in enumerate(phases):
@@ -62,23 +92,105 @@ def over_time(document: dict[str, Any], path: Path) -> Path:
         turn = max(1, len(phase.get("targets", [])))
         for key in keys:
             t = [p["t"] for p in phase["timeline"] if key in p["series"]]
-            entries = [p["series"][key] for p in phase["timeline"] if key in p["series"]]
-            counts = np.array([e["requests"] for e in entries], dtype=float)
+            counts = np.array([p["series"][key]["requests"] for p in phase["timeline"] if key in p["series"]],
+                              dtype=float)
             if turn > 1 and counts.size >= turn:
                 counts = np.convolve(counts, np.ones(turn) / turn, mode="same")
             rate_ax.plot(t, counts, label=key)
-            measured = [(x, e) for x, e in zip(t, entries, strict=True) if "p50_us" in e]
-            latency_ax.plot([x for x, _ in measured], [e["p50_us"] / 1000 for _, e in measured], ".-",
-                            label=f"{key} p50")
-            latency_ax.plot([x for x, _ in measured], [e["p99_us"] / 1000 for _, e in measured], ".--",
-                            label=f"{key} p99")
+        for series in document["results"]:
+            if series["phase"] != phase["name"] or "step" in series:
+                continue
+            middles, windows = _windows(series, histograms.needed(90.0))
+            for p, style in ((50.0, ".-"), (90.0, ".--")):
+                points = [(x, histograms.percentile(h, p) / 1000) for x, h in zip(middles, windows, strict=True)
+                          if histograms.supported(h.get_total_count(), p)]
+                if points:
+                    latency_ax.plot(*zip(*points, strict=True), style,
+                                    label=f"{series['name']} {histograms.key_name(p)}")
         rate_ax.set_title(f"{phase['name']} ({phase['model']}, {phase['requested_rps'] or 'max'} rps asked)")
         rate_ax.set_ylabel("requests/s")
+        rate_ax.set_ylim(bottom=0)  # from zero: 28-32 rps is steady, not a swing
         latency_ax.set_ylabel("latency (ms)")
         latency_ax.set_yscale("log")
         latency_ax.set_xlabel("seconds into the measurement")
-        rate_ax.legend(fontsize=7)
-        latency_ax.legend(fontsize=6)
+        for ax, size in ((rate_ax, 7), (latency_ax, 6)):
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=size)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+VERDICT_COLOURS = {"worse": "tab:red", "better": "tab:green", "same": "tab:gray"}
+
+
+def _curve(histogram: HdrHistogram) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """(x = 1/(1-p), latency ms, interval low, interval high) at percentiles the histogram supports."""
+    total = histogram.get_total_count()
+    top = 100.0 * (1.0 - histograms.MIN_TAIL / total) if total else 0.0
+    if top < 50.0:
+        return None
+    ps = 100.0 - np.logspace(np.log10(99.0), np.log10(100.0 - top), 24)  # from p1 to the last supported
+    values = np.array(histograms.percentiles(histogram, ps)) / 1000
+    bands = [histograms.percentile_interval(histogram, float(p)) for p in ps]
+    low = np.array([b[0] / 1000 if b else np.nan for b in bands])
+    high = np.array([b[1] / 1000 if b else np.nan for b in bands])
+    return 1.0 / (1.0 - ps / 100.0), values, low, high
+
+
+def comparison(document: dict[str, Any], references: list[dict[str, Any]], compared: Comparison,
+               path: Path) -> Path:
+    """Baseline against this run, one panel per series: latency by percentile with 95 % intervals (shaded), the
+    runs compared with (the newest drawn like the run, older history runs thin), and at each judged percentile
+    its verdict (colour) and change."""
+    names = sorted({v.series for v in compared.verdicts})
+    columns = min(3, max(1, len(names)))
+    rows = max(1, int(np.ceil(len(names) / columns)))
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.8 * rows), squeeze=False)
+    mine = {s["name"]: s for s in document["results"]}
+    for index, name in enumerate(names):
+        ax = axes[index // columns][index % columns]
+        for number, reference in enumerate(references):
+            theirs = next((s for s in reference["results"] if s["name"] == name), None)
+            curve = _curve(histograms.decode(theirs["histogram"])) if theirs else None
+            if curve is None:
+                continue
+            newest = number == len(references) - 1
+            if newest:
+                ax.fill_between(curve[0], curve[2], curve[3], color="tab:blue", alpha=0.2, linewidth=0)
+            ax.plot(curve[0], curve[1], color="tab:blue", linewidth=1.6 if newest else 0.6, alpha=1 if newest else 0.5,
+                    label=f"baseline {reference['id']}" if newest else None)
+        curve = _curve(histograms.decode(mine[name]["histogram"]))
+        if curve is not None:
+            ax.fill_between(curve[0], curve[2], curve[3], color="tab:orange", alpha=0.25, linewidth=0)
+            ax.plot(curve[0], curve[1], color="tab:orange", linewidth=1.6, label=f"this run {document['id']}")
+        for verdict in compared.verdicts:
+            if verdict.series != name or verdict.metric == "error_rate" or verdict.outcome == "too few":
+                continue  # a percentile too few requests support is not drawn (its title names it)
+            p = float(verdict.metric[1:].replace("_", "."))
+            x = 1.0 / (1.0 - p / 100.0)
+            ax.scatter([x], [verdict.current / 1000], s=40, zorder=3, color=VERDICT_COLOURS[verdict.outcome],
+                       edgecolors="black")
+            label = "too few" if verdict.outcome == "too few" else f"{verdict.change:+.0%} {verdict.outcome}"
+            ax.annotate(label, (x, verdict.current / 1000), textcoords="offset points", xytext=(4, 6), fontsize=7)
+        errors = next((v for v in compared.verdicts if v.series == name and v.metric == "error_rate"), None)
+        few = [v.metric for v in compared.verdicts if v.series == name and v.outcome == "too few"]
+        title = name if errors is None else f"{name}  (errors: {errors.outcome})"
+        if few:
+            title += f"\nnot judged, too few requests: {', '.join(few)}"
+        ax.set_title(title, fontsize=9)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks([1.0 / (1.0 - p / 100.0) for p in TAIL_TICKS[:-1]], [f"{p:g}%" for p in TAIL_TICKS[:-1]])
+        ax.set_ylabel("ms from intended send", fontsize=8)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=6)
+    for index in range(len(names), rows * columns):
+        axes[index // columns][index % columns].axis("off")
+    verdict_text = "REGRESSION" if compared.regression else "no regression"
+    fig.suptitle(f"{document['id']} against {', '.join(compared.references[-3:])}: {verdict_text} "
+                 f"({compared.method}); shaded: 95 % intervals", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -1,11 +1,13 @@
 """What a load-generator process records: per result key (target/request) HDR histograms of the
-corrected and the service latency, counts and errors inside the measurement window, a per-second
-timeline, and the generator's own health (CPU, late sends). With a load shape, each series is also
-recorded per step (`<key>@step<n>`), so a regression at one load level is not averaged away by the others.
+corrected and the service latency, counts and errors inside the measurement window, the corrected
+latencies of every second of the window apart (by intended send time: the comparison with a baseline
+needs the run's second-to-second spread, see baseline.py), a per-second timeline, and the generator's
+own health (CPU, late sends). With a load shape, each series is also recorded per step
+(`<key>@step<n>`), so a regression at one load level is not averaged away by the others.
 No Locust import: tests drive it directly.
 
 Raw values wait in lists and go into the histograms once a second, vectorised (see
-`histograms.record_many`); the timeline's per-second percentiles come from those raw values."""
+`histograms.record_many`); the timeline's per-second figures come from those raw values."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from hdrh.histogram import HdrHistogram
 
 from meshconform.perf import histograms
 from meshconform.perf.schedule import Timing
-from meshconform.perf.spec import LATE_SEND_US
+from meshconform.perf.spec import INTERVAL_S, LATE_SEND_US
 
 
 @dataclass
@@ -34,8 +36,10 @@ class _Series:
     errors: int = 0
     interval_errors: int = 0
     error_kinds: dict[str, int] = field(default_factory=dict)
+    intervals: dict[int, list[int]] = field(default_factory=dict)  # second of the window -> corrected latencies
 
-    def add(self, corrected_us: int, service_us: int | None, ok: bool, error: str) -> None:
+    def add(self, corrected_us: int, service_us: int | None, ok: bool, error: str, interval: int) -> None:
+        self.intervals.setdefault(interval, []).append(corrected_us)
         self.pending_corrected.append(corrected_us)
         if service_us is not None:
             self.pending_service.append(service_us)
@@ -47,7 +51,8 @@ class _Series:
 
     def to_json(self) -> dict[str, Any]:
         return {"requests": self.requests, "errors": self.errors, "error_kinds": self.error_kinds,
-                "corrected": histograms.encode(self.corrected), "service": histograms.encode(self.service)}
+                "corrected": histograms.encode(self.corrected), "service": histograms.encode(self.service),
+                "intervals": {str(i): histograms.encode_values(v) for i, v in sorted(self.intervals.items())}}
 
     def flush(self) -> None:
         histograms.record_many(self.corrected, self.pending_corrected)
@@ -85,13 +90,14 @@ class Recorder:
 
     def _add(self, key: str, intended: float, corrected_us: int, service_us: int | None, ok: bool,
              error: str) -> None:
-        self._series(key).add(corrected_us, service_us, ok, error)
+        interval = int((intended - self.window_start) / INTERVAL_S)
+        self._series(key).add(corrected_us, service_us, ok, error, interval)
         if self.step_of is not None:
             step_key = f"{key}@step{self.step_of(intended) + 1}"
             step = self.step_series.get(step_key)
             if step is None:
                 step = self.step_series[step_key] = _Series()
-            step.add(corrected_us, service_us, ok, error)
+            step.add(corrected_us, service_us, ok, error, interval)
 
     def record(self, key: str, timing: Timing, ok: bool, error: str = "") -> None:
         if not self.in_window(timing.intended):
@@ -123,9 +129,11 @@ class Recorder:
         for key, series in self.series.items():
             entry: dict[str, Any] = {"requests": len(series.pending_corrected), "errors": series.interval_errors}
             if series.pending_corrected:
+                # What the second's replies were, for progress and the timeline: its median and slowest. Too
+                # few for percentiles of the run (those come from the histograms, see histograms.supported).
                 raw = np.asarray(series.pending_corrected)
-                entry["p50_us"] = int(np.percentile(raw, 50, method="inverted_cdf"))
-                entry["p99_us"] = int(np.percentile(raw, 99, method="inverted_cdf"))
+                entry["median_us"] = int(np.median(raw))
+                entry["max_us"] = int(raw.max())
             point["series"][key] = entry
         self.flush()
         if not measuring:

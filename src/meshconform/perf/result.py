@@ -19,7 +19,7 @@ from meshconform import __version__
 from meshconform.errors import ConfigError
 from meshconform.perf import histograms
 from meshconform.perf.runner import PhaseOutcome, Series
-from meshconform.perf.spec import HISTOGRAM_DIGITS, HISTOGRAM_MAX_US
+from meshconform.perf.spec import HISTOGRAM_DIGITS, HISTOGRAM_MAX_US, INTERVAL_S
 
 API_VERSION = "meshconform.io/perf/v1"
 KIND = "PerformanceResult"
@@ -86,10 +86,22 @@ def _entry(outcome: PhaseOutcome, key: str, series: Series, active_s: float,
         "error_kinds": series.error_kinds, "active_s": active_s,
         "actual_rps": round(series.requests / active_s, 2) if active_s else 0.0,
         "latencies_us": histograms.summary(series.corrected),
+        "latency_intervals_us": histograms.intervals(series.corrected),
+        "percentiles_not_reported": histograms.not_reported(series.requests),
         "service_latencies_us": histograms.summary(series.service),
         "histogram": histograms.encode(series.corrected),
         "service_histogram": histograms.encode(series.service),
+        "intervals": {"seconds": INTERVAL_S, "first": min(series.intervals, default=0),
+                      "histograms": _interval_list(series.intervals)},
     }
+
+
+def _interval_list(intervals: dict[int, str]) -> list[str]:
+    """One encoded histogram per second from the first recorded one, "" for a second without requests."""
+    if not intervals:
+        return []
+    first, last = min(intervals), max(intervals)
+    return [intervals.get(i, "") for i in range(first, last + 1)]
 
 
 def _phase(outcome: PhaseOutcome) -> dict[str, Any]:

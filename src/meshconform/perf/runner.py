@@ -37,6 +37,7 @@ class Series:
     error_kinds: dict[str, int] = field(default_factory=dict)
     corrected: HdrHistogram = field(default_factory=histograms.new)
     service: HdrHistogram = field(default_factory=histograms.new)
+    intervals: dict[int, str] = field(default_factory=dict)  # second of the window -> encoded histogram
 
 
 @dataclass
@@ -45,7 +46,7 @@ class PhaseOutcome:
     series: dict[str, Series]
     health: list[guard.GeneratorHealth]
     lateness: HdrHistogram
-    timeline: list[dict[str, Any]]  # per second: requests/errors summed, p50/p99 the highest of the processes
+    timeline: list[dict[str, Any]]  # per second: requests/errors summed, median/max the highest of the processes
     window_s: float
     start_epoch: float
     end_epoch: float
@@ -187,13 +188,13 @@ def merge(spec: PhaseSpec, outputs: list[dict[str, Any]]) -> PhaseOutcome:
                 into = merged["series"].setdefault(key, {"requests": 0, "errors": 0})
                 into["requests"] += values["requests"]
                 into["errors"] += values["errors"]
-                for name in ("p50_us", "p99_us"):
+                for name in ("median_us", "max_us"):
                     if name in values:
                         into[name] = max(into.get(name, 0), values[name])
     service = histograms.new()
     for entry in series.values():
         service.add(entry.service)
-    reasons = guard.verdict(health, spec.mode == "open", histograms.percentile(service, 50.0))
+    reasons = guard.verdict(spec.name, health, spec.mode == "open", histograms.percentile(service, 50.0))
     return PhaseOutcome(spec, series, health, lateness, [timeline[k] for k in sorted(timeline)],
                         window_s=spec.total_s - spec.warmup_s, start_epoch=min(starts), end_epoch=max(ends),
                         invalid_reasons=reasons, proxy_samples=[], warmup_requests=warmup, step_series=step_series)
@@ -209,3 +210,7 @@ def _fold(into: dict[str, Series], recorded: dict[str, Any]) -> None:
             entry.error_kinds[kind] = entry.error_kinds.get(kind, 0) + count
         entry.corrected.add(histograms.decode(data["corrected"]))
         entry.service.add(histograms.decode(data["service"]))
+        for index, blob in data.get("intervals", {}).items():
+            earlier = entry.intervals.get(int(index))
+            entry.intervals[int(index)] = (blob if earlier is None
+                                           else histograms.encode(histograms.merged([earlier, blob])))

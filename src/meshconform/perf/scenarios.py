@@ -17,6 +17,7 @@ from locust import User, constant, constant_throughput, task
 from meshconform.perf.recording import Recorder
 from meshconform.perf.schedule import Stream
 from meshconform.perf.spec import PhaseSpec, Target
+from meshconform.perf.timer import precise_sleep_until
 from meshconform.perf.wire import Connection
 
 API_PATHS = ("/api/v1/products", "/api/v1/products/0", "/api/v1/products/0/reviews", "/api/v1/products/0/ratings")
@@ -56,7 +57,8 @@ class Control:
 
 def sleep_until(moment: float) -> None:
     """gevent's timers run on the event loop's cached clock, which can lag perf_counter (badly right
-    after a long start-up); a timer that fires early is simply slept again."""
+    after a long start-up); a timer that fires early is simply slept again. About a millisecond late:
+    for the engine's own bookkeeping; sends use `timer.precise_sleep_until`."""
     while (pause := moment - time.perf_counter()) > 0:
         gevent.sleep(pause)
 
@@ -98,7 +100,7 @@ class _Paced(User):
             if due >= recorder.window_end or Control.stopping:
                 gevent.sleep(0.2)  # the schedule is over; idle until the engine quits
                 return
-            sleep_until(due)
+            precise_sleep_until(due, gevent.sleep)
         elif Control.stopping or time.perf_counter() >= recorder.window_end:
             gevent.sleep(0.2)
             return

@@ -16,9 +16,16 @@ HISTOGRAM_DIGITS = 3  # 3 significant digits: 0.1 % resolution, 1 us at the bott
 NETWORK_TIMEOUT_S = 10.0  # a request that takes longer counts as an error
 CONNECT_TIMEOUT_S = 5.0
 CPU_SATURATED_PERCENT = 90.0  # mean generator CPU (of one core) in the window: Locust's own warning level
-LATE_SEND_US = 2_000  # a send that starts this much after its due time (not waiting for a reply) is late
-LATE_FRACTION_INVALID = 0.05  # more than 5 % late sends (fortio's warning level): the schedule slipped
+LATE_SEND_US = 1_000  # a send this late (or a tenth of the median latency, if more) is late: guard.py says why
+LATE_FRACTION_INVALID = 0.02  # more than 2 % late sends: the run is invalid (guard.py)
 WORKER_CONNECT_S = 30.0  # distributed mode: all workers connected to the master within this
+# The run-to-run standard deviation of log(percentile) between runs of one configuration, assumed while there is no
+# history to measure it (baseline.py): measured from A/A runs on a shared 2-core machine (README, "Performance
+# baselines"; bench/bench_perf_aa.py re-measures it).
+RUN_SPREAD = 0.15
+MIN_HISTORY = 5  # earlier valid runs of a configuration needed to use their own run-to-run spread instead
+BLOCKS = 10  # the comparison's block bootstrap cuts each series into about this many blocks of whole seconds
+INTERVAL_S = 1.0  # each series also keeps one histogram per second of the window (by intended send time)
 PROCESS_EXIT_GRACE_S = 20.0  # a phase's processes get this long past their planned end
 
 
