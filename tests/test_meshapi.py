@@ -117,6 +117,31 @@ kind: Sidecar
 metadata: {name: s, namespace: default}
 spec: {outboundTrafficPolicy: {mode: REGISTRY_ONLY, egressProxy: {host: egress.istio-system}}}
 """, "spec.outboundTrafficPolicy.egressProxy", "field egressProxy"),
+    ("""apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: default}
+spec: {selector: {app: db}, ports: [{name: http, port: 80}, {name: tcp-db, port: 5432}]}
+""", "spec.ports[1].name", "proxies as TCP"),
+    ("""apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: default}
+spec: {selector: {app: db}, ports: [{name: web, port: 443, appProtocol: kubernetes.io/wss}]}
+""", "spec.ports[0].appProtocol", "proxies as HTTPS"),
+    ("""apiVersion: v1
+kind: Service
+metadata: {name: dns, namespace: default}
+spec: {selector: {app: dns}, ports: [{name: dns, port: 53, protocol: UDP}]}
+""", "spec.ports[0].protocol", "proxies as UDP"),
+    ("""apiVersion: v1
+kind: Service
+metadata: {name: alias, namespace: default}
+spec: {type: ExternalName, externalName: example.com}
+""", "spec.type", "ExternalName"),
+    ("""apiVersion: v1
+kind: Service
+metadata: {name: each, namespace: default}
+spec: {clusterIP: None, selector: {app: each}, ports: [{name: http, port: 80}]}
+""", "spec.clusterIP", "headless"),
 ])
 def test_capability_refusals_name_the_field(document: str, field: str, words: str) -> None:
     from meshconform.platform.local import capabilities
@@ -293,3 +318,22 @@ spec:
     with pytest.raises(ConfigError) as caught:
         load_text(text, "se.yaml")
     assert "NONE takes none" in str(caught.value)
+
+
+@pytest.mark.parametrize(("port", "protocol"), [
+    ({"name": "http"}, "http"), ({"name": "http2-api"}, "http2"), ({"name": "grpc-web-ui"}, "grpc-web"),
+    ({"name": "GRPC"}, "grpc"), ({"name": "tcp-db"}, "tcp"), ({"name": "auto"}, None), ({}, None),
+    ({"name": "web", "appProtocol": "http"}, "http"), ({"name": "http", "appProtocol": "tcp"}, "tcp"),
+    ({"name": "x", "appProtocol": "kubernetes.io/h2c"}, "http2"), ({"name": "http", "protocol": "UDP"}, "udp"),
+])
+def test_a_service_ports_protocol_is_chosen_as_istio_chooses_it(port: dict[str, str], protocol: str | None) -> None:
+    from meshconform.meshapi.kube import ServicePort
+    assert ServicePort.model_validate({"port": 80, **port}).istio_protocol == protocol
+
+
+def test_a_service_needs_ports_unless_it_is_external_name_or_headless() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_text("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {selector: {app: s}}\n", "s.yaml")
+    assert "at least one port" in str(caught.value)
+    load_text("apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {type: ExternalName, externalName: a.b}\n",
+              "s.yaml")

@@ -17,6 +17,7 @@ import yaml
 
 from meshconform.errors import ConfigError, PlatformError
 from meshconform.fidelity import cases as case_data
+from meshconform.fidelity import scope, upstream
 from meshconform.fidelity.cases import Call, CaseSet, Scenario
 from meshconform.fidelity.manifests import base_manifests, scenario_secrets, scenario_services
 from meshconform.fidelity.observe import Observer, Outcome
@@ -27,6 +28,7 @@ REPO = Path(__file__).resolve().parents[3]
 CASES_DIR = REPO / "tests" / "fidelity" / "cases"
 DIVERGENCES = REPO / "tests" / "fidelity" / "divergences.yaml"
 OUT_OF_SCOPE = REPO / "tests" / "fidelity" / "out_of_scope.yaml"
+NOT_PORTED = REPO / "tests" / "fidelity" / "not_ported.yaml"
 SUMMARY = Path(__file__).resolve().parents[1] / "platform" / "local" / "fidelity.json"
 
 
@@ -76,8 +78,10 @@ def load_divergences(path: Path = DIVERGENCES) -> dict[str, Divergence]:
     return found
 
 
-def load_out_of_scope(path: Path = OUT_OF_SCOPE) -> list[dict[str, Any]]:
-    return list(yaml.safe_load(path.read_text()) or [])
+def accounting(ported: list[str]) -> scope.Accounting:
+    """The committed index of Istio's expectations split into ported, out of scope and not yet ported."""
+    return scope.account([e.id for e in upstream.load_index()], ported, scope.load_entries(OUT_OF_SCOPE, True),
+                         scope.load_entries(NOT_PORTED, False))
 
 
 class FidelityRun:
@@ -144,9 +148,14 @@ class FidelityRun:
         return results
 
 
-def summary(cases: CaseSet, results: list[Result], out_of_scope: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The committed figure: how many of Istio's in-scope cases the local platform agrees with."""
-    scope = load_out_of_scope() if out_of_scope is None else out_of_scope
+def summary(cases: CaseSet, results: list[Result], out_of_scope: int | None = None,
+            not_ported: int | None = None) -> dict[str, Any]:
+    """The committed figure: how many of Istio's in-scope expectations the local platform agrees with. In scope is
+    every expectation whose resources the platform accepts: the ported ones and those not ported yet (counted as
+    not agreeing); the counts default to the committed index's accounting."""
+    if out_of_scope is None or not_ported is None:
+        split = accounting([c.id for c in cases.calls])
+        out_of_scope, not_ported = len(split.out_of_scope), len(split.not_ported)
     by_id = {r.call.id: r for r in results}
     missing = [c.id for c in cases.calls if c.id not in by_id]
     if missing:
@@ -157,23 +166,26 @@ def summary(cases: CaseSet, results: list[Result], out_of_scope: list[dict[str, 
         entry = files.setdefault(r.scenario.istio_file, {"ported": 0, "agreed": 0})
         entry["ported"] += 1
         entry["agreed"] += int(r.agrees)
-    out_count = sum(int(e.get("calls", 1)) for e in scope)
+    in_scope = len(results) + not_ported
+    divergent = len(results) - agreed
+    pending = f" ({not_ported} not yet ported, counted as not agreeing)" if not_ported else ""
     return {
         "istio": {"version": case_data.ISTIO_VERSION, "commit": case_data.ISTIO_COMMIT,
                   "files": sorted(case_data.ISTIO_FILES.values())},
         "unit": "one Istio simulation expectation (a call and the outcome istiod's config gives)",
-        "in_scope": len(results),
+        "in_scope": in_scope,
         "ported": len(results),
+        "not_ported": not_ported,
         "agreed": agreed,
-        "out_of_scope": out_count,
-        "istio_expectations": len(results) + out_count,
+        "out_of_scope": out_of_scope,
+        "istio_expectations": in_scope + out_of_scope,
         "by_file": dict(sorted(files.items())),
         "divergences": [{"case": r.call.id, "istio": r.call.expect.describe(), "local": r.outcome.describe(),
                          "reason": r.divergence.reason if r.divergence else "UNEXPLAINED"}
                         for r in results if not r.agrees],
-        "statement": f"agrees with {agreed} of {len(results)} in-scope Istio simulation cases at "
-                     f"{case_data.ISTIO_VERSION}; {len(results) - agreed} known "
-                     f"divergence{'' if len(results) - agreed == 1 else 's'}, listed",
+        "statement": f"agrees with {agreed} of {in_scope} in-scope Istio simulation cases at "
+                     f"{case_data.ISTIO_VERSION}{pending}; {divergent} known "
+                     f"divergence{'' if divergent == 1 else 's'}, listed",
     }
 
 

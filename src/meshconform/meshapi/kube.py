@@ -26,20 +26,53 @@ class ServiceAccount(Resource):
     api_versions: ClassVar[tuple[str, ...]] = ("v1",)
 
 
+# Istio's protocol selection for a Service port (istio.io "Protocol Selection"; istiod's kube.ConvertProtocol):
+# appProtocol if set, else the port name's prefix before '-' ("grpc-web" whole); anything else is detected
+# from the traffic (protocol sniffing).
+ISTIO_HTTP_PROTOCOLS = frozenset({"http", "http2", "grpc", "grpc-web", "http_proxy"})
+ISTIO_OPAQUE_PROTOCOLS = frozenset({"tcp", "udp", "https", "tls", "mongo", "redis", "mysql"})
+_APP_PROTOCOL_STANDARD = {"kubernetes.io/h2c": "http2", "kubernetes.io/ws": "http", "kubernetes.io/wss": "https"}
+
+
 class ServicePort(KubeObject):
     name: str | None = None
     port: int = Field(ge=1, le=65535)
     target_port: int | None = Field(default=None, ge=1, le=65535)
     protocol: str = "TCP"
+    app_protocol: str | None = None
 
     @property
     def container_port(self) -> int:
         return self.target_port or self.port
 
+    @property
+    def istio_protocol(self) -> str | None:
+        """The protocol Istio gives this port (lower case: http, http2, grpc, tcp, tls, ...), or None when it
+        declares none Istio knows, so Istio detects it from the traffic."""
+        if self.protocol.upper() == "UDP":
+            return "udp"
+        declared = self.app_protocol if self.app_protocol is not None else (self.name or "")
+        if declared in _APP_PROTOCOL_STANDARD and self.app_protocol is not None:
+            return _APP_PROTOCOL_STANDARD[declared]
+        declared = declared.lower()
+        if declared.startswith("grpc-web"):
+            return "grpc-web"
+        prefix = declared.split("-", 1)[0]
+        return prefix if prefix in ISTIO_HTTP_PROTOCOLS | ISTIO_OPAQUE_PROTOCOLS else None
+
 
 class ServiceSpec(KubeObject):
     selector: dict[str, str] = Field(default_factory=dict)
-    ports: list[ServicePort] = Field(min_length=1)
+    ports: list[ServicePort] = Field(default_factory=list)
+    type: str = "ClusterIP"
+    cluster_ip: str | None = Field(default=None, alias="clusterIP")
+
+    @model_validator(mode="after")
+    def _ports_unless_external(self) -> ServiceSpec:
+        # As the API server validates a Service: only an ExternalName or a headless one may list no ports.
+        if not self.ports and self.type != "ExternalName" and self.cluster_ip != "None":
+            raise ValueError("ports: a Service needs at least one port (unless ExternalName or headless)")
+        return self
 
 
 class Service(Resource):

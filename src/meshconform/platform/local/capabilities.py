@@ -29,11 +29,13 @@ from meshconform.meshapi.istio import (
     ServiceEntryResolution,
     VirtualService,
 )
+from meshconform.meshapi.kube import ISTIO_OPAQUE_PROTOCOLS, Service
 from meshconform.meshapi.loader import Sourced
 from meshconform.platform.local.translator.listeners import GATEWAY_PORT_ALIASES
 
 NOT_IMPLEMENTED = "valid Istio, not implemented by the local platform"
 NOT_IMPLEMENTED_GATEWAY_API = "valid Gateway API, not implemented by the local platform"
+NOT_IMPLEMENTED_KUBERNETES = "valid Kubernetes, not implemented by the local platform"
 # The one ingress gateway Envoy serves every Gateway of class `istio`: with no addresses, or linked to it by
 # name as Istio's manual deployment does (`addresses: [{type: Hostname, value: <its Service>}]`).
 INGRESS_SERVICE = "istio-ingressgateway.istio-system.svc.cluster.local"
@@ -43,7 +45,8 @@ def check(resources: Sequence[Sourced]) -> None:
     """Raises ConfigError on the first resource using what the local platform does not implement."""
     for item in resources:
         for field, detail in _refusals(item.resource):
-            what = NOT_IMPLEMENTED_GATEWAY_API if isinstance(item.resource, gw.GatewayAPIResource) else NOT_IMPLEMENTED
+            what = (NOT_IMPLEMENTED_GATEWAY_API if isinstance(item.resource, gw.GatewayAPIResource)
+                    else NOT_IMPLEMENTED_KUBERNETES if isinstance(item.resource, Service) else NOT_IMPLEMENTED)
             raise ConfigError(f"{what}: {detail}", source=item.source, resource=item.resource.ref, field=field)
 
 
@@ -67,6 +70,8 @@ def _refusals(resource: BaseModel) -> Iterator[tuple[str, str]]:
         yield from _http_route(resource)
     elif isinstance(resource, ServiceEntry):
         yield from _service_entry(resource)
+    elif isinstance(resource, Service):
+        yield from _service(resource)
 
 
 def _messages(value: Any, path: str) -> Iterator[tuple[str, IstioMessage]]:
@@ -198,3 +203,18 @@ def _service_entry(entry: ServiceEntry) -> Iterator[tuple[str, str]]:
     for index, endpoint in enumerate(spec.endpoints):
         if endpoint.address is None or endpoint.address.startswith("unix://"):
             yield f"spec.endpoints[{index}].address", "an endpoint without an IP address"
+
+
+def _service(service: Service) -> Iterator[tuple[str, str]]:
+    """Service kinds and port protocols the local data plane does not have: it proxies HTTP only (a port without
+    a declared protocol is sniffed, as Istio does), and resolves no names by DNS."""
+    if service.spec.type == "ExternalName":
+        yield "spec.type", "type ExternalName (an alias resolved by DNS; the local platform has no DNS)"
+    if service.spec.cluster_ip == "None":
+        yield "spec.clusterIP", "a headless Service (clusterIP None: callers reach each endpoint by its own address)"
+    for index, port in enumerate(service.spec.ports):
+        protocol = port.istio_protocol
+        if protocol in ISTIO_OPAQUE_PROTOCOLS:
+            field = "appProtocol" if port.app_protocol is not None else "protocol" if protocol == "udp" else "name"
+            yield (f"spec.ports[{index}].{field}", f"a port Istio proxies as {protocol.upper()} (the local platform "
+                   "proxies HTTP only: name the port http-*, http2-*, grpc-*, or leave its protocol to detection)")

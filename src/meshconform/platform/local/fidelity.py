@@ -18,6 +18,6 @@ def under_test_block(path: Path = FIGURE) -> dict[str, Any]:
     data = json.loads(path.read_text())
     return {"statement": data["statement"], "istioVersion": data["istio"]["version"],
             "istioCommit": data["istio"]["commit"], "inScope": data["in_scope"], "agreed": data["agreed"],
-            "outOfScope": data["out_of_scope"],
+            "outOfScope": data["out_of_scope"], "notPorted": data.get("not_ported", 0),
             "knownDivergences": [{"case": d["case"], "reason": d["reason"]} for d in data["divergences"]],
             "cases": "tests/fidelity/cases (run: python -m meshconform.fidelity)"}
