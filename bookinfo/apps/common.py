@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -75,8 +76,20 @@ def serve(app: web.Application, stop_when_abandoned: bool = False) -> None:
     """`stop_when_abandoned`: a request whose connection closes (its caller's proxy gave up: a route or per-try
     timeout) stops being handled there and then, so its record is written at once; otherwise the handler runs
     to its end, as most servers do."""
-    host, _, port = os.environ.get("MESHCONFORM_BIND", "127.0.0.1:9080").rpartition(":")
-    web.run_app(app, host=host, port=int(port), access_log=None, print=None, shutdown_timeout=1,
+    binds = os.environ.get("MESHCONFORM_BIND", "127.0.0.1:9080").split(",")  # one address per port the pod declares
+    if len(binds) == 1:
+        host, _, port = binds[0].rpartition(":")
+        web.run_app(app, host=host, port=int(port), access_log=None, print=None, shutdown_timeout=1,
+                    handler_cancellation=stop_when_abandoned)
+        return
+    sockets = []
+    for address in binds:
+        host, _, port = address.rpartition(":")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, int(port)))
+        sockets.append(sock)
+    web.run_app(app, sock=sockets, access_log=None, print=None, shutdown_timeout=1,
                 handler_cancellation=stop_when_abandoned)
 
 

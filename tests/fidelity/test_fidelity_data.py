@@ -59,6 +59,17 @@ def test_an_expectation_is_out_of_scope_only_for_the_platforms_refusal(entry: sc
     assert entry.reason
 
 
+def test_patterns_name_ids_exactly_by_prefix_or_by_segments() -> None:
+    assert scope.expand(["T", ["a", "b, c"], "*"]) == ["T/a/*", "T/b, c/*"]
+    assert scope.covers(["T/x"], "T/x") and not scope.covers(["T/x"], "T/x/y")
+    assert scope.covers([["T", ["a", "b"], "*"]], "T/b/call") and not scope.covers([["T", ["a"], "*"]], "T/ab/call")
+    entry = scope.Entry([["T", "a", "*"]], 2, "r", where="e")
+    split = scope.account(["T/a/1", "T/a/2", "T/b/1", "T/c/1"], ["T/b/1", "T/x"], [entry], [])
+    assert split.ported == ["T/b/1"] and split.out_of_scope == ["T/a/1", "T/a/2"]
+    assert split.problems == ["ported case 'T/x' is not an expectation of the index",
+                              "'T/c/1' is accounted for nowhere (ported, out_of_scope.yaml, not_ported.yaml)"]
+
+
 def test_the_index_matches_its_own_counts_and_sources() -> None:
     data = yaml.safe_load(upstream.INDEX.read_text())
     ids = [e.id for e in upstream.load_index()]  # also checks each file's per-test counts
@@ -138,8 +149,8 @@ def test_the_committed_index_is_what_istios_sources_give() -> None:
 def test_every_case_cites_an_istio_file_and_case_name() -> None:
     for scenario in load_cases(CASES_DIR).scenarios:
         assert scenario.istio_file.startswith("pilot/pkg/networking/core/")
-        assert scenario.test.startswith("Test") and scenario.subtest
-        assert all(call.id.startswith(f"{scenario.test}/{scenario.subtest}/") for call in scenario.calls)
+        assert scenario.test.startswith("Test")
+        assert all(call.id.startswith(f"{scenario.id}/") for call in scenario.calls)
 
 
 def test_a_bad_case_names_file_case_and_field(tmp_path: Path) -> None:
@@ -346,6 +357,21 @@ def test_inbound_refusals_are_told_apart_by_the_proxy_counters() -> None:
                               {"cluster.inbound|80||.upstream_rq_total": 1})
     assert other.cluster is None and other.error is None
     assert _classify_inbound(_call(), POD, None, b"", "timeout", {}).describe() == "nothing Istio would name"
+
+
+def test_a_call_proxied_as_tcp_is_judged_by_the_bytes_its_cluster_carried() -> None:
+    from meshconform.fidelity.observe import _classify_inbound
+    tcp = {"tcp.inbound_82.downstream_cx_total": 1, "cluster.InboundPassthroughCluster.upstream_cx_total": 1,
+           "cluster.InboundPassthroughCluster.upstream_cx_tx_bytes_total": 517}
+    assert _classify_inbound(_call(port=82), POD, None, b"", "ssl", tcp).cluster == "InboundPassthroughCluster"
+    # A connection opened to the app but nothing sent (a TLS handshake the proxy refused) is not proxied.
+    opened = {"tcp.inbound_82.downstream_cx_total": 1, "cluster.InboundPassthroughCluster.upstream_cx_total": 1,
+              "listener.127.0.9.9_82.ssl.connection_error": 1}
+    assert _classify_inbound(_call(port=82), POD, None, b"", "ssl", opened).error == "mtls_error"
+    # Another pod's answer is no outcome Istio names, whichever way it came.
+    assert _classify_inbound(_call(port=82), POD, 200, b'{"pod": "bar-xyz"}', "", tcp).cluster is None
+    refused = _classify_inbound(_call(port=15006), POD, None, b"", "connect: [Errno 111] Connection refused", {})
+    assert refused.error == "no_listener"
 
 
 def test_a_proxied_call_is_judged_by_the_counter_and_the_echo_that_answered() -> None:

@@ -311,6 +311,7 @@ class Connection:
     client_certificate: bool = False
     alpn: tuple[str, ...] = ()
     sni: str | None = None
+    http: bool = True  # the bytes inside are HTTP/1.1 (an http_inspector reports "http/1.1" for plaintext)
 
 
 def _sni_matches(pattern: str, sni: str) -> bool:
@@ -320,13 +321,15 @@ def _sni_matches(pattern: str, sni: str) -> bool:
 def filter_chain(listener_config: Json, connection: Connection) -> Json | None:
     """Envoy's filter chain selection: criteria in order (server_names, transport_protocol,
     application_protocols); at each, chains naming a matching value beat chains leaving it empty, and chains
-    naming only other values drop out. TLS, SNI and ALPN are only seen with the tls_inspector."""
-    inspector = any(f["name"] == "envoy.filters.listener.tls_inspector"
-                    for f in listener_config.get("listener_filters", []))
-    tls_seen = connection.tls and inspector
+    naming only other values drop out. TLS, SNI and ALPN are only seen with the tls_inspector (without one, TLS
+    is raw_buffer, Envoy's default); plaintext HTTP is seen as ALPN http/1.1 with the http_inspector."""
+    names = {f["name"] for f in listener_config.get("listener_filters", [])}
+    tls_seen = connection.tls and "envoy.filters.listener.tls_inspector" in names
     transport = "tls" if tls_seen else "raw_buffer"
     sni = connection.sni if tls_seen else None
     alpn = set(connection.alpn) if tls_seen else set()
+    if not connection.tls and connection.http and "envoy.filters.listener.http_inspector" in names:
+        alpn = {"http/1.1"}
     chains = list(listener_config.get("filter_chains", []))
 
     def narrow(key: str, fits: Any) -> None:

@@ -28,7 +28,7 @@ spec: {spec}
 
 
 def echo_config(*policies: str, misbehave: tuple[str, ...] = ()) -> dict[str, ProxyConfig]:
-    mesh = Mesh().add(service("echo"), *policies).with_pods(
+    mesh = Mesh().add(service("echo"), service("other"), *policies).with_pods(
         pod("echo-0", labels={"app": "echo"}), pod("other-0", labels={"app": "other"}))
     configs = mesh.translate(misbehave)
     return {"echo": configs["default/echo-0"], "other": configs["default/other-0"]}

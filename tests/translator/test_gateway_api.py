@@ -9,7 +9,7 @@ import pytest
 
 from meshconform.platform.local.translator.model import ProxyConfig
 from tests.translator import envoy_view as ev
-from tests.translator.meshes import GATEWAY_PORTS, echo_mesh, service
+from tests.translator.meshes import GATEWAY_PORTS, echo_mesh, pod, service
 
 ECHO = "echo.default.svc.cluster.local"
 ALL = f"outbound|80||{ECHO}"
@@ -188,3 +188,45 @@ def test_a_rule_without_a_usable_backend_answers_500() -> None:
     route = ev.route_for(half, ev.Request("echo", "/"))
     fault = ev.fault(route)
     assert fault is not None and fault.abort_share == 0.5 and ev.cluster_shares(route) == {V1: 1.0}
+
+
+def ns_route(namespace: str, backend: str, name: str = "r") -> str:
+    """An HTTPRoute in `namespace` on Service default/echo, to one backend (GAMMA; Istio's TestSidecarRoutes)."""
+    return f"""
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  parentRefs: [{{group: '', kind: Service, name: echo, namespace: default}}]
+  rules: [{{backendRefs: [{backend}]}}]
+---
+"""
+
+
+def test_a_hostname_backend_is_routed_as_written_even_to_no_service() -> None:
+    """istiod's Hostname kind (group networking.istio.io): outbound|<port>||<name>, the Service looked up, not
+    required; a missing Service backend answers 500 instead (test above)."""
+    hostname = "{group: networking.istio.io, kind: Hostname, name: api.example.com, port: 8080}"
+    route = ev.route_for(ev.sidecar_routes(client(ns_route("default", hostname))), ev.Request("echo", "/"))
+    assert ev.cluster_shares(route) == {"outbound|8080||api.example.com": 1.0} and ev.fault(route) is None
+
+
+def test_a_consumer_route_governs_only_its_namespace_and_wins_there() -> None:
+    """istiod's gateway semantics for mesh routes: a route applies to callers in its own namespace (consumer, tried
+    first) or in the Service's (producer); from a third namespace it does not apply."""
+    v2 = "{group: networking.istio.io, kind: Hostname, name: echo-v2.default.svc.cluster.local, port: 80}"
+    mesh = echo_mesh().add(VERSIONED, ns_route("default", to("echo-v1"), "producer"), ns_route("other", v2, "consumer"))
+    mesh.namespaces.update({"other": {}, "third": {}})
+    configs = mesh.with_pods(pod("client-1", "other", labels={"app": "client"}),
+                             pod("client-2", "third", labels={"app": "client"})).translate()
+    def served(caller: str) -> dict[str, float]:
+        return ev.cluster_shares(ev.route_for(ev.sidecar_routes(configs[caller]), ev.Request("echo.default", "/")))
+    assert served("default/client-0") == {V1: 1.0}
+    assert served("third/client-2") == {V1: 1.0}  # the producer's; the consumer route is not for it
+    assert served("other/client-1") == {V2: 1.0}
+
+
+def test_a_mesh_route_for_a_service_that_does_not_exist_routes_nothing() -> None:
+    route = ns_route("default", to("echo-v1")).replace("name: echo, namespace: default}", "name: gone}")
+    routes = ev.sidecar_routes(client(route))
+    assert not [v for v in routes["virtual_hosts"] if "gone.default.svc.cluster.local" in v["domains"]]

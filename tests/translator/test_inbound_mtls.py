@@ -135,14 +135,22 @@ def test_the_server_sees_the_verified_caller_in_xfcc_and_plaintext_callers_canno
 
 
 def test_every_container_port_gets_an_inbound_listener_to_its_app() -> None:
+    """A Service port goes to inbound|<port>||; a declared port no Service targets is inbound passthrough (istiod's
+    InboundPassthroughCluster), told the app's address for that port."""
     mesh = server_mesh()
     echo = next(p for p in mesh.pods if p.name == "echo-0")
     config = mesh.translate()["default/echo-0"]
-    for port in (8080, 9090):
+    for port, cluster in ((8080, "inbound|8080||"), (9090, "InboundPassthroughCluster")):
         inbound = ev.inbound_listener(config, port)
         assert inbound["address"]["socket_address"]["address"] == echo.ip
         chain = ev.filter_chain(inbound, PLAINTEXT)
         assert chain is not None
         route = ev.route_for(ev.hcm(chain)["route_config"], ev.Request("anything"))
-        assert route is not None and ev.cluster_shares(route) == {f"inbound|{port}||": 1.0}
+        assert route is not None and ev.cluster_shares(route) == {cluster: 1.0}
         assert ev.route_timeout(route) is None
+    chain = ev.filter_chain(ev.inbound_listener(config, 9090), PLAINTEXT)
+    assert chain is not None
+    state = chain["filters"][0]["typed_config"]["on_new_connection"][0]
+    assert state["format_string"]["text_format_source"]["inline_string"] == f"{echo.ip}:{echo.app_port(9090)}"
+    assert "InboundPassthroughCluster" in {c["name"] for c in config.clusters}
+    assert "inbound|9090||" not in {c["name"] for c in config.clusters}

@@ -411,8 +411,10 @@ def inbound_headers_removed(config: ProxyConfig) -> list[str]:
 ROUTES = r"^[^:]+:routes\."
 # Which chains a listener has (STRICT: mTLS only, PERMISSIVE: both, DISABLE: plaintext only), and what makes a
 # chain the mTLS or the plaintext one; never the routes or filters behind them.
-LISTENER_CHAINS = (r"^[^:]+:listeners\[\d+\]\.filter_chains(\[len\]|\[\d+\]\.(name|filter_chain_match|transport_socket"
-                   r"|filters\[0\]\.typed_config\.(forward_client_cert_details|set_current_client_cert_details)))$")
+# A mode's chains, and the listener filters they need (no TLS inspector where no chain takes TLS: DISABLE).
+LISTENER_CHAINS = (r"^[^:]+:listeners\[\d+\]\.(listener_filters(\[len\]|\[\d+\]\..*)|filter_chains(\[len\]|\[\d+\]\."
+                   r"(name|filter_chain_match|transport_socket"
+                   r"|filters\[0\]\.typed_config\.(forward_client_cert_details|set_current_client_cert_details))))$")
 ENDPOINT_METADATA = r":clusters\[\d+\]\.load_assignment\.endpoints\[0\]\.lb_endpoints\[\d+\]\.metadata$"
 
 

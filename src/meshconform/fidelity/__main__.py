@@ -12,7 +12,14 @@ import time
 
 from meshconform import runs
 from meshconform.fidelity.cases import load_cases
-from meshconform.fidelity.runner import CASES_DIR, SUMMARY, FidelityRun, summary, write_summary
+from meshconform.fidelity.runner import (
+    CASES_DIR,
+    SUMMARY,
+    FidelityRun,
+    checked_divergences,
+    summary,
+    write_summary,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,9 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-k", dest="only", default="", help="run only scenarios whose id contains this")
     args = parser.parse_args(argv)
     cases = load_cases(CASES_DIR)
+    divergences = checked_divergences(cases)  # against every case, then narrowed to those run
     if args.only:
         cases.scenarios = [s for s in cases.scenarios if args.only in s.id]
-    run = FidelityRun(cases, runs.new_run_dir("fidelity"))
+        divergences = {k: v for k, v in divergences.items() if k in {c.id for c in cases.calls}}
+    run = FidelityRun(cases, runs.new_run_dir("fidelity"), divergences)
     started = time.monotonic()
     try:
         run.start()

@@ -30,13 +30,31 @@ DEFAULT_TARGET_PORT = 8080  # where a backend's app listens when the case does n
 
 @dataclass(frozen=True)
 class Backend:
-    """An echo workload answering as `service` in `namespace`; the Service is applied per scenario."""
+    """A Service `service` in `namespace` selecting the echo workload `workload` (by default its own name), which
+    answers as the service. The Service (its `ports`, each to `target_ports[port]`, else `target_port`) is applied
+    per scenario, none when `ports` is empty. The workload's Deployment declares every port its Services target
+    and `other_ports` (ports no Service targets: inbound passthrough), in every scenario."""
 
     service: str
     namespace: str
     ports: tuple[int, ...]
     target_port: int = DEFAULT_TARGET_PORT
     port_names: dict[int, str] = field(default_factory=dict)
+    other_ports: tuple[int, ...] = ()
+    target_ports: dict[int, int] = field(default_factory=dict)
+    workload: str = ""
+    app_protocols: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def deployment(self) -> str:
+        return self.workload or self.service
+
+    def target_of(self, port: int) -> int:
+        return self.target_ports.get(port, self.target_port)
+
+    @property
+    def declared(self) -> set[int]:
+        return {self.target_port, *(self.target_of(p) for p in self.ports), *self.other_ports}
 
     @property
     def key(self) -> tuple[str, str]:
@@ -91,7 +109,8 @@ class Scenario:
 
     @property
     def id(self) -> str:
-        return f"{self.test}/{self.subtest}"
+        """Istio's test path: Test/subtest, or just Test where the test runs its calls directly (TestLoop)."""
+        return f"{self.test}/{self.subtest}" if self.subtest else self.test
 
 
 @dataclass
@@ -117,7 +136,11 @@ def _backend(data: dict[str, Any], source: str, where: str) -> Backend:
     return Backend(service=_need(data, "service", str, source, where), namespace=_need(data, "namespace", str, source,
                    where), ports=tuple(_need(data, "ports", list, source, where)),
                    target_port=int(data.get("target_port", DEFAULT_TARGET_PORT)),
-                   port_names={int(k): str(v) for k, v in (data.get("port_names") or {}).items()})
+                   port_names={int(k): str(v) for k, v in (data.get("port_names") or {}).items()},
+                   other_ports=tuple(int(p) for p in data.get("other_ports") or ()),
+                   target_ports={int(k): int(v) for k, v in (data.get("target_ports") or {}).items()},
+                   workload=str(data.get("workload", "")),
+                   app_protocols={int(k): str(v) for k, v in (data.get("app_protocols") or {}).items()})
 
 
 def _call(data: dict[str, Any], scenario_id: str, source: str) -> Call:
@@ -163,7 +186,7 @@ def load_file(path: Path) -> list[Scenario]:
         where = f"scenarios[{index}]"
         test = _need(entry, "test", str, source, where)
         subtest = _need(entry, "subtest", str, source, where)
-        scenario_id = f"{test}/{subtest}"
+        scenario_id = f"{test}/{subtest}" if subtest else test
         resources = entry.get("resources") or []
         if isinstance(resources, str):
             resources = [d for d in yaml.safe_load_all(resources) if d]
@@ -192,11 +215,11 @@ def load_cases(folder: Path) -> CaseSet:
 
 
 def _check_backends(scenarios: list[Scenario]) -> None:
-    """One Deployment per (namespace, service) serves every scenario: its container port must agree."""
+    """One Deployment per (namespace, workload) serves every scenario: its first container port must agree."""
     ports: dict[tuple[str, str], tuple[int, str]] = {}
     for scenario in scenarios:
         for backend in scenario.backends:
-            known = ports.setdefault(backend.key, (backend.target_port, scenario.id))
+            known = ports.setdefault((backend.namespace, backend.deployment), (backend.target_port, scenario.id))
             if known[0] != backend.target_port:
                 raise ConfigError(f"backend {backend.namespace}/{backend.service} listens on {known[0]} in "
                                   f"{known[1]} but on {backend.target_port} here", source=scenario.source,

@@ -19,10 +19,10 @@ def _namespace(name: str) -> dict[str, Any]:
             "metadata": {"name": name, "labels": {"istio-injection": "enabled"}}}
 
 
-def _deployment(name: str, namespace: str, app: str, port: int | None, service: str | None) -> dict[str, Any]:
+def _deployment(name: str, namespace: str, app: str, ports: list[int], service: str | None) -> dict[str, Any]:
     container: dict[str, Any] = {"name": name, "image": f"ghcr.io/meshconform/{app}:0.1.0"}
-    if port is not None:
-        container["ports"] = [{"containerPort": port}]
+    if ports:
+        container["ports"] = [{"containerPort": port} for port in ports]
     if service is not None:
         container["env"] = [{"name": "MESHCONFORM_SERVICE", "value": service}]
     labels = {"app": name, "version": "v1"}
@@ -39,30 +39,31 @@ def calling_namespaces(cases: CaseSet) -> set[str]:
 def base_manifests(cases: CaseSet) -> list[dict[str, Any]]:
     """Namespaces, echo Deployments (one per backend service) and meshed clients, for the whole run."""
     namespaces = set(cases.namespaces) | calling_namespaces(cases) | {"default"}
-    backends = {}
+    ports: dict[tuple[str, str], set[int]] = {}
     for scenario in cases.scenarios:
         namespaces.update(d.get("metadata", {}).get("namespace", "default") for d in scenario.resources)
         for backend in scenario.backends:
-            backends[backend.key] = backend
+            ports.setdefault((backend.namespace, backend.deployment), set()).update(backend.declared)
             namespaces.add(backend.namespace)
     namespaces.discard("istio-system")  # the platform's own
     docs = [_namespace(n) for n in sorted(namespaces)]
-    for (namespace, service), backend in sorted(backends.items()):
-        docs.append(_deployment(service, namespace, "echo", backend.target_port, service))
+    for (namespace, service), declared in sorted(ports.items()):
+        docs.append(_deployment(service, namespace, "echo", sorted(declared), service))
     for namespace in sorted(calling_namespaces(cases)):
-        docs.append(_deployment("client", namespace, "client", None, None))
+        docs.append(_deployment("client", namespace, "client", [], None))
     return docs
 
 
 def scenario_services(scenario: Scenario) -> list[dict[str, Any]]:
-    """The Services of one scenario: each selects its backend's echo pod, every port to its one container port."""
+    """The Services of one scenario: each selects its backend's echo pod, each port to the pod port it targets."""
     docs = []
-    for backend in scenario.backends:
-        ports = [{"name": backend.port_names.get(p, f"http-{p}"), "port": p, "targetPort": backend.target_port}
+    for backend in (b for b in scenario.backends if b.ports):
+        ports = [{"name": backend.port_names.get(p, f"http-{p}"), "port": p, "targetPort": backend.target_of(p),
+                  **({"appProtocol": backend.app_protocols[p]} if p in backend.app_protocols else {})}
                  for p in backend.ports]
         docs.append({"apiVersion": "v1", "kind": "Service",
                      "metadata": {"name": backend.service, "namespace": backend.namespace},
-                     "spec": {"selector": {"app": backend.service}, "ports": ports}})
+                     "spec": {"selector": {"app": backend.deployment}, "ports": ports}})
     return docs
 
 

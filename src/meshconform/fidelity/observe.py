@@ -26,6 +26,7 @@ from meshconform.platform.api import INGRESS
 from meshconform.platform.local.ca import CertificateAuthority
 from meshconform.platform.local.envoy import ADMIN_PORT
 from meshconform.platform.local.platform import LocalPlatform
+from meshconform.platform.local.translator.listeners import GATEWAY_PORT_ALIASES
 from meshconform.platform.local.translator.model import Pod
 from meshconform.suite.tls import ServerCredential
 from meshconform.traffic.model import Request, Response
@@ -67,6 +68,8 @@ def _moved(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
 
 
 CLUSTER_COUNTERS = r"^cluster\.(outbound|inbound)\|.*\.upstream_rq_total$"
+# How an inbound cluster shows it served a call: requests (HTTP), or a connection carrying bytes (TCP proxied).
+SERVED_COUNTERS = r"upstream_(rq_total|cx_total|cx_tx_bytes_total)"
 
 
 def _cluster_of(stat: str) -> str:
@@ -111,7 +114,23 @@ class Observer:
             return self._absent(call)
         if call.source == "inbound":
             return self._inbound(call)
+        if call.source == INGRESS and call.port not in (80, 443):
+            return self._gateway_port(call)
         return self._proxied(call, credentials)
+
+    def _gateway_port(self, call: Call) -> Outcome:
+        """A gateway port the ingress gateway's Service does not publish: traffic cannot reach it, so whether its
+        proxy has a listener for that server port is read from its listener configuration."""
+        pod = self._pod("istio-system", "istio-ingressgateway")
+        path = self.platform.files.proxy_dir(pod) / "xds" / "lds.json"
+        names = sorted(r.get("name", "") for r in json.loads(path.read_text()).get("resources", [])) \
+            if path.exists() else []
+        served = {p for name in names for p, kind in GATEWAY_PORT_ALIASES.items()
+                  if name == f"0.0.0.0_{8080 if kind == 'http' else 8443}"}
+        if call.port in served:
+            return Outcome(evidence=f"listeners {names} serve server port {call.port}")
+        return Outcome(error="no_listener", evidence=f"no listener serves server port {call.port}; listeners {names} "
+                                                     f"serve ports {sorted(served)}")
 
     def _absent(self, call: Call) -> Outcome:
         pod, route_name = self._proxy_of(call)
@@ -189,8 +208,10 @@ class Observer:
         namespace, service = call.workload.split("/", 1)
         pod = self._pod(namespace, service)
         port = call.port
-        pattern = (rf"(^listener\.{pod.ip.replace('.', '[.]')}_{port}\.)|(^http\.inbound_{port}\.)"
-                   rf"|(^cluster\.inbound\|{port}\|\|\.upstream_rq_total$)")
+        # The outbound port's own connection manager too (TestLoop calls port 15001 straight).
+        pattern = (rf"(^listener\.{pod.ip.replace('.', '[.]')}_{port}\.)|(^(http|tcp)\.inbound_{port}\.)"
+                   rf"|(^http\.outbound\.downstream_cx_protocol_error$)"
+                   rf"|(^cluster\.(inbound\|{port}\|\||InboundPassthroughCluster)\.{SERVED_COUNTERS}$)")
         before = _admin_stats(pod.ip, pattern)
         status, body, failure = self._raw_call(pod.ip, call)
         deadline = time.monotonic() + COUNTER_DEADLINE_S
@@ -289,25 +310,33 @@ def _default_alpn(call: Call) -> str | None:
 def _classify_inbound(call: Call, pod: Pod, status: int | None, body: bytes, failure: str,
                       moved: dict[str, int]) -> Outcome:
     seen = f"status {status} {failure}; counters moved: {sorted(moved) or 'none'}"
-    cluster = f"inbound|{call.port}||"
-    if status is not None and 200 <= status < 300 and any(k.endswith(".upstream_rq_total") for k in moved):
-        try:
-            answer = json.loads(body)
-        except ValueError:  # not the echo's JSON: judged by the counters alone
-            answer = None
-        if isinstance(answer, dict) and answer.get("pod") != pod.name:
-            return Outcome(evidence=f"answered by {answer.get('pod')}, not {pod.name}: {seen}")
+    requests = [k[len("cluster."):-len(".upstream_rq_total")] for k in moved if k.endswith(".upstream_rq_total")]
+    carried = [k[len("cluster."):-len(".upstream_cx_tx_bytes_total")] for k in moved
+               if k.endswith(".upstream_cx_tx_bytes_total")]
+    try:
+        answer = json.loads(body) if body else None
+    except ValueError:  # not the echo's JSON: judged by the counters alone
+        answer = None
+    if isinstance(answer, dict) and answer.get("pod") != pod.name and (requests or carried):
+        return Outcome(evidence=f"answered by {answer.get('pod')}, not {pod.name}: {seen}")
+    if any(k.startswith("tcp.") for k in moved) and len(carried) == 1:
+        # Proxied as TCP (a TCP proxy's counters moved): the proxy connected to the app through this cluster and
+        # sent it the call's bytes (what the app made of them, an answer or a failed TLS handshake, is the app's).
+        return Outcome(cluster=carried[0], evidence=f"proxied as TCP: {seen}")
+    if status is not None and 200 <= status < 300 and len(requests) == 1:
         if isinstance(answer, dict):
             # The proxy tells the app who called only over mTLS it terminated (XFCC): it must match the call.
             xfcc = (answer.get("headers") or {}).get("x-forwarded-client-cert", "")
             if (call.tls == "mtls") != (CALLER_IDENTITY in xfcc):
                 return Outcome(evidence=f"a {call.tls} call, but the app saw XFCC {xfcc!r}: {seen}")
-        return Outcome(cluster=cluster, evidence=f"{seen}; XFCC {'with' if call.tls == 'mtls' else 'without'} "
-                                                 "the caller's identity")
+        return Outcome(cluster=requests[0], evidence=f"{seen}; XFCC {'with' if call.tls == 'mtls' else 'without'} "
+                                                      "the caller's identity")
     if any(k.endswith(".no_filter_chain_match") for k in moved):
         return Outcome(error="no_filter_chain", evidence=seen)
     if any(k.endswith((".ssl.connection_error", ".ssl.fail_verify_no_cert")) for k in moved):
         return Outcome(error="mtls_error", evidence=seen)
     if any(k.endswith(".downstream_cx_protocol_error") for k in moved):
         return Outcome(error="protocol_error", evidence=seen)
+    if status is None and "refused" in failure.lower() and not moved:
+        return Outcome(error="no_listener", evidence=f"nothing listens on port {call.port}: {seen}")
     return Outcome(evidence=f"unexplained: {seen}")

@@ -78,6 +78,14 @@ def load_divergences(path: Path = DIVERGENCES) -> dict[str, Divergence]:
     return found
 
 
+def checked_divergences(cases: CaseSet) -> dict[str, Divergence]:
+    found = load_divergences()
+    unknown = set(found) - {c.id for c in cases.calls}
+    if unknown:
+        raise ConfigError(f"divergences name cases that do not exist: {sorted(unknown)}", source=str(DIVERGENCES))
+    return found
+
+
 def accounting(ported: list[str]) -> scope.Accounting:
     """The committed index of Istio's expectations split into ported, out of scope and not yet ported."""
     return scope.account([e.id for e in upstream.load_index()], ported, scope.load_entries(OUT_OF_SCOPE, True),
@@ -90,10 +98,7 @@ class FidelityRun:
     def __init__(self, cases: CaseSet, run_dir: Path, divergences: dict[str, Divergence] | None = None) -> None:
         self.cases = cases
         self.run_dir = run_dir
-        self.divergences = load_divergences() if divergences is None else divergences
-        unknown = set(self.divergences) - {c.id for c in cases.calls}
-        if unknown:
-            raise ConfigError(f"divergences name cases that do not exist: {sorted(unknown)}", source=str(DIVERGENCES))
+        self.divergences = checked_divergences(cases) if divergences is None else divergences
         self.platform: LocalPlatform | None = None
         self.observer: Observer | None = None
 
@@ -114,6 +119,9 @@ class FidelityRun:
         assert self.platform is not None
         secrets, credentials = scenario_secrets(scenario)
         documents = [*scenario_services(scenario), *secrets, *scenario.resources]
+        if not documents:  # a case without resources (TestLoop) runs against the base workloads alone
+            yield credentials
+            return
         items = load_text(yaml.safe_dump_all(documents, sort_keys=False), scenario.source)
         self.platform.apply(items)
         try:

@@ -17,6 +17,7 @@ from pydantic import Field, ModelWrapValidatorHandler, field_validator, model_va
 from meshconform.meshapi.base import IstioMessage, Resource
 
 GROUP = "gateway.networking.k8s.io"
+ISTIO_GROUP = "networking.istio.io"  # the group of Istio's own backend kinds (Hostname)
 API_VERSIONS = (f"{GROUP}/v1", f"{GROUP}/v1beta1")
 # The CRDs' patterns: an RFC 1123 hostname, optionally with a leading '*.' label; no IPs, no port.
 HOSTNAME = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -216,6 +217,12 @@ class BackendObjectReference(GatewayAPIMessage):
     @property
     def is_service(self) -> bool:
         return self.group in ("", "core") and self.kind == "Service"
+
+    @property
+    def is_hostname(self) -> bool:
+        """Istio's synthetic backend kind: a host name routed as written (istiod: group networking.istio.io, kind
+        Hostname; the Service or ServiceEntry it names is looked up, not required)."""
+        return self.group == ISTIO_GROUP and self.kind == "Hostname"
 
 
 class Fraction(GatewayAPIMessage):

@@ -178,6 +178,12 @@ def _http_route(route: gw.HTTPRoute) -> Iterator[tuple[str, str]]:
         if not (parent.is_gateway or parent.is_service):
             yield f"spec.parentRefs[{index}]", f"a parent of kind {parent.kind} in group {parent.group!r}"
     for r, rule in enumerate(route.spec.rules):
+        for b, backend in enumerate(rule.backend_refs):
+            where = f"spec.rules[{r}].backendRefs[{b}]"
+            if backend.is_hostname and backend.namespace is not None:
+                yield f"{where}.namespace", "a Hostname backend with a namespace (istiod rejects it)"
+            elif backend.is_hostname and backend.port is None:
+                yield f"{where}.port", "a Hostname backend without a port (istiod rejects it: a port is required)"
         for f, item in enumerate(rule.filters):
             mirror = item.request_mirror
             if mirror is not None and not mirror.backend_ref.is_service:

@@ -157,7 +157,7 @@ def in_flight(pods: Sequence[Pod], request_ids: Collection[str] | None = None) -
         return sum(int(value or 0) for name, value in stats.items() if not name.startswith("http.admin."))
 
     def app(pod: Pod) -> int:
-        url = f"http://{pod.ip}:{pod.app_port(pod.container_ports[0])}{IN_FLIGHT_PATH}"
+        url = f"http://{pod.ip}:{pod.app_port(pod.listening[0])}{IN_FLIGHT_PATH}"
         try:
             handling = requests.get(url, timeout=IN_FLIGHT_READ_TIMEOUT_S).json()
         except requests.Timeout:

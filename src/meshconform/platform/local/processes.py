@@ -33,7 +33,8 @@ class Processes:
         """Start pods that should run and stop those that should not (or whose spec changed);
         updates `running` (pod key -> fingerprint) and returns the newly started pod keys."""
         wanted = {f"{s.pod.namespace}/{s.pod.name}": s for s in specs}
-        fingerprints = {key: topology._hash([s.app, s.env, s.pod.injected, s.pod.container_ports, s.pod.ip])
+        fingerprints = {key: topology._hash([s.app, s.env, s.pod.injected, s.pod.container_ports,
+                                                   s.pod.declared_ports, s.pod.ip])
                         for key, s in wanted.items()}
         gone = [key for key in running if key != GATEWAY_KEY
                 and (key not in wanted or running[key] != fingerprints[key])]
@@ -88,11 +89,11 @@ class Processes:
 
     def _start_app(self, spec: topology.PodSpec) -> None:
         pod = spec.pod
-        port = pod.container_ports[0] if pod.container_ports else 9080
+        ports = pod.listening or (9080,)
         env = clean_env() | spec.env | {
             "HOSTNAME": pod.name, "MESHCONFORM_NAMESPACE": pod.namespace,
             "MESHCONFORM_VERSION": pod.labels.get("version", "v1"),
-            "MESHCONFORM_BIND": f"{pod.ip}:{pod.app_port(port)}",
+            "MESHCONFORM_BIND": ",".join(f"{pod.ip}:{pod.app_port(port)}" for port in ports),
             "MESHCONFORM_REQUEST_LOG": str(self.files.request_log(pod.namespace, pod.name)),
             "MESHCONFORM_SERVICES_FILE": str(self.files.services),
             "MESHCONFORM_CONTROL": f"{pod.ip}:{CLIENT_CONTROL_PORT}",
@@ -119,8 +120,8 @@ class Processes:
         while waiting:
             self.raise_if_crashed(since, "during start-up")
             for key, pod in list(waiting.items()):
-                if pod.container_ports:
-                    address = (pod.ip, pod.app_port(pod.container_ports[0]))
+                if pod.listening:
+                    address = (pod.ip, pod.app_port(pod.listening[0]))
                 else:
                     address = (pod.ip, CLIENT_CONTROL_PORT)
                 if addresses.accepting(*address):

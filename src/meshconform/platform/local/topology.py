@@ -105,7 +105,8 @@ def _pods(item: Sourced, namespaces: dict[str, dict[str, str]], services: list[S
         raise ConfigError("spec.selector does not match the template labels", source=item.source,
                           resource=deployment.ref, field="spec.selector.matchLabels")
     ns = deployment.metadata.namespace
-    ports = {p.container_port for c in template.spec.containers for p in c.ports}
+    declared = tuple(sorted({p.container_port for c in template.spec.containers for p in c.ports}))
+    ports = set(declared)
     labels = dict(template.metadata.labels)
     for service in services:
         if service.metadata.namespace == ns and service.spec.selector and all(
@@ -123,7 +124,7 @@ def _pods(item: Sourced, namespaces: dict[str, dict[str, str]], services: list[S
         name = f"{deployment.metadata.name}-{template_hash}-{_hash([template_hash, index], 5)}"
         pod = Pod(name=name, namespace=ns, deployment=deployment.metadata.name, labels=labels,
                   service_account=template.spec.service_account_name, ip=allocate_ip(f"{ns}/{name}"),
-                  container_ports=tuple(sorted(ports)), injected=injected)
+                  container_ports=tuple(sorted(ports)), injected=injected, declared_ports=declared)
         specs.append(PodSpec(pod, str(app), env, template_hash))
     return specs
 

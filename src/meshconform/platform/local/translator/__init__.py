@@ -12,7 +12,7 @@ from typing import Any
 
 from meshconform.errors import ConfigError
 from meshconform.platform.local.misbehaviour import Misbehaviour, Misbehaviours
-from meshconform.platform.local.translator import clusters, egress, gateway_api, listeners
+from meshconform.platform.local.translator import clusters, egress, gateway_api, inbound, listeners
 from meshconform.platform.local.translator.model import (
     CertificatePaths,
     GatewayPorts,
@@ -55,7 +55,11 @@ def translate(mesh: MeshSnapshot, certs: CertificatePaths, gateway_ports: Gatewa
             config.routes = {"outbound": outbound_by_namespace[(pod.namespace, mode)]}
             config.listeners = [*listeners.inbound_listeners(mesh, pod, certs, log_path, misbehave),
                                 listeners.outbound_listener(pod, config_dir, log_path)]
-            config.clusters += [clusters.inbound_cluster(pod, port) for port in pod.container_ports]
+            kinds = {port: inbound.port_kind(mesh, pod, port) for port in pod.container_ports}
+            config.clusters += [clusters.inbound_cluster(pod, port) for port, kind in kinds.items()
+                                if kind is not inbound.PortKind.PASSTHROUGH]
+            if inbound.PortKind.PASSTHROUGH in kinds.values():
+                config.clusters.append(inbound.passthrough_cluster())
         configs[f"{pod.namespace}/{pod.name}"] = config
     return configs
 

@@ -13,7 +13,14 @@ hostname (ingress) or per Service (mesh), whose rules are sorted by the Gateway 
 PathPrefix is segment-based: `/foo` (or `/foo/`) takes `/foo` and `/foo/...`, never `/foobar`, lowered
 to the Istio matches `exact: /foo` and `prefix: /foo/`. A rule with no usable backend (none given, all
 weights 0, a missing Service, another kind, or a Service in another namespace: the local platform has no
-ReferenceGrant, so every cross-namespace backend is RefNotPermitted) answers 500, as the spec requires."""
+ReferenceGrant, so every cross-namespace backend is RefNotPermitted) answers 500, as the spec requires. An
+Istio `Hostname` backend (group networking.istio.io) is routed as written, to outbound|<port>||<name>, whether
+or not a service has that name (istiod keeps it; a proxy without that cluster answers 503).
+
+A Service parent's routes are lowered per namespace of the route, as istiod does, with its gateway semantics
+(`is_lowered`; see listeners.mesh_virtual_services): a route in the Service's namespace (producer) governs every
+caller; a route in another namespace (consumer) only callers in its own namespace, and there it wins; a route
+for a Service that does not exist routes nothing."""
 
 from __future__ import annotations
 
@@ -80,7 +87,7 @@ def lower(mesh: MeshSnapshot, misbehave: Misbehaviours) -> MeshSnapshot:
             binding: dict[str, Any] = {"hosts": [hostname],
                                        "gateways": [f"{namespace}/{_lowered_name(gateway_name, listener)}"]}
         else:
-            _, namespace, fqdn = key
+            _, namespace, fqdn = key  # the namespace of the routes (producer or consumer)
             binding = {"hosts": [fqdn], "gateways": ["mesh"]}
         http = [_rule(e, services, misbehave) for e in entries]
         virtual_services.append(VirtualService.model_validate({
@@ -91,16 +98,22 @@ def lower(mesh: MeshSnapshot, misbehave: Misbehaviours) -> MeshSnapshot:
                    virtual_services=[*mesh.virtual_services, *virtual_services])
 
 
+def is_lowered(vs: VirtualService) -> bool:
+    """Made here from Gateway API routes: istiod's gateway semantics apply to it (see the module's docstring)."""
+    return vs.metadata.name.endswith(LOWERED_SUFFIX)
+
+
 def _parents(route: gw.HTTPRoute, gateways: dict[tuple[str, str], gw.Gateway], misbehave: Misbehaviours
              ) -> Iterator[tuple[tuple[str, ...], int | None]]:
     """Where the route attaches: ("gateway", ns, name, listener, hostname) per listener and intersecting
-    hostname, or ("service", ns, fqdn) for a Service parent (GAMMA), with the parent's port if it names one."""
+    hostname, or ("service", route's ns, fqdn) for a Service parent (GAMMA), with the parent's port if it names
+    one (istiod: one VirtualService per route namespace, port and host)."""
     seen: set[tuple[tuple[str, ...], int | None]] = set()
     own = route.metadata.namespace
     for ref in route.spec.parent_refs:
         namespace = own if Misbehaviour.PARENT_NAMESPACE_IGNORED in misbehave else ref.namespace or own
         if ref.is_service:
-            service = (("service", namespace, _fqdn(ref.name, namespace)), ref.port)
+            service = (("service", own, _fqdn(ref.name, namespace)), ref.port)
             if service not in seen:
                 seen.add(service)
                 yield service
@@ -187,9 +200,12 @@ def _rule(entry: _Entry, services: set[str], misbehave: Misbehaviours) -> dict[s
 
 
 def _usable(backend: gw.HTTPBackendRef, namespace: str, services: set[str], misbehave: Misbehaviours) -> bool:
-    """A backend the spec lets traffic reach: a Service (core group) that exists, in the route's own namespace.
-    The local platform has no ReferenceGrant, so a backend in another namespace is never permitted
-    (RefNotPermitted); like an unknown kind (InvalidKind) or a missing Service, its share answers 500."""
+    """A backend the spec lets traffic reach: a Service (core group) that exists, in the route's own namespace, or
+    an Istio Hostname (routed as written). The local platform has no ReferenceGrant, so a backend in another
+    namespace is never permitted (RefNotPermitted); like an unknown kind (InvalidKind) or a missing Service, its
+    share answers 500."""
+    if backend.is_hostname:
+        return True
     if not backend.is_service and Misbehaviour.BACKEND_KIND_IGNORED not in misbehave:
         return False
     if backend.namespace not in (None, namespace) and Misbehaviour.REFERENCE_GRANT_IGNORED not in misbehave:
@@ -234,5 +250,6 @@ def _fqdn(name: str, namespace: str) -> str:
 
 
 def _destination(backend: gw.BackendObjectReference, namespace: str) -> dict[str, Any]:
-    return {"host": _fqdn(backend.name, backend.namespace or namespace),
+    host = backend.name if backend.is_hostname else _fqdn(backend.name, backend.namespace or namespace)
+    return {"host": host,
             **({"port": {"number": backend.port}} if backend.port else {})}

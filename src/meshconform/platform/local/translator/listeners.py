@@ -9,7 +9,7 @@ from meshconform.errors import ConfigError
 from meshconform.meshapi.istio import Gateway, MutualTLSMode, OutboundTrafficPolicyMode, VirtualService
 from meshconform.meshapi.kube import Service
 from meshconform.platform.local.misbehaviour import Misbehaviour, Misbehaviours
-from meshconform.platform.local.translator import authz, egress, jwt, mtls
+from meshconform.platform.local.translator import authz, egress, gateway_api, inbound, jwt, mtls
 from meshconform.platform.local.translator.clusters import selected_pods
 from meshconform.platform.local.translator.envoy_types import (
     DOWNSTREAM_TLS,
@@ -68,10 +68,17 @@ def inbound_listeners(mesh: MeshSnapshot, pod: Pod, certs: CertificatePaths, log
             mode = MutualTLSMode.PERMISSIVE
         if Misbehaviour.PERMISSIVE_AS_STRICT in misbehave and mode is MutualTLSMode.PERMISSIVE:
             mode = MutualTLSMode.STRICT
-        forward = {"cluster": inbound_cluster_name(port), "timeout": "0s"}
+        kind = inbound.port_kind(mesh, pod, port)
+        if kind is not inbound.PortKind.HTTP:
+            _refuse_tcp_authorization(mesh, pod, port, misbehave)
+        passthrough = kind is inbound.PortKind.PASSTHROUGH
+        cluster = inbound.INBOUND_PASSTHROUGH_CLUSTER if passthrough else inbound_cluster_name(port)
+        forward = {"cluster": cluster, "timeout": "0s"}
         faults = (_destination_faults(mesh, pod, port, forward)
                   if Misbehaviour.FAULTS_AT_DESTINATION in misbehave else [])
-        route = {"route_config": {"name": f"inbound|{port}", "virtual_hosts": [{
+        # Clusters are not validated with the listener: a port turning passthrough or back changes its cluster,
+        # and Envoy may load the new listener before the new clusters (as outbound and gateway routes allow).
+        route = {"route_config": {"name": f"inbound|{port}", "validate_clusters": False, "virtual_hosts": [{
             "name": "inbound", "domains": ["*"],
             "routes": [*faults, {"match": {"prefix": "/"}, "route": forward}]}]}}
         if Misbehaviour.TRACE_HEADERS_DROPPED in misbehave:
@@ -86,29 +93,38 @@ def inbound_listeners(mesh: MeshSnapshot, pod: Pod, certs: CertificatePaths, log
         # XFCC on non-mTLS connections in every mode but ALWAYS_FORWARD_ONLY, which the misbehaviour uses).
         plain_hcm = _hcm(f"inbound_{port}", route, log, rbac, forward_client_cert_details=(
             "ALWAYS_FORWARD_ONLY" if Misbehaviour.XFCC_FORWARDED_FROM_UNTRUSTED in misbehave else "SANITIZE"))
-        # As istiod: STRICT takes any TLS (a client without a certificate then fails the handshake),
-        # PERMISSIVE tells mTLS from plaintext by Istio's ALPN values.
-        tls_match: dict[str, Any] = {"transport_protocol": "tls"}
-        if mode is not MutualTLSMode.STRICT:
-            tls_match["application_protocols"] = mtls.ALPN_MESH_MATCH
-        mtls_chain: dict[str, Any] = {"name": "mtls", "filter_chain_match": tls_match,
-                                      "transport_socket": mtls.downstream_mtls(certs, pod, misbehave),
-                                      "filters": [tls_hcm]}
-        plain_chain: dict[str, Any] = {"name": "plaintext", "filters": [plain_hcm]}
-        if mode is MutualTLSMode.STRICT:
-            chains = [mtls_chain]
-        elif mode is MutualTLSMode.DISABLE:
-            chains = [plain_chain]
-        else:
-            chains = [mtls_chain, plain_chain]
+        tcp = inbound.tcp_proxy(f"inbound_{port}", cluster, log)
+        first = [inbound.original_destination(pod, port)] if passthrough else []
+        # As istiod: chains by the port's kind and mode (inbound.py). STRICT takes any TLS (a client without a
+        # certificate then fails the handshake); PERMISSIVE tells mTLS from plaintext by Istio's ALPN values.
+        chosen = inbound.options(kind, mode)
+        chains = []
+        for index, option in enumerate(chosen):
+            main = (tls_hcm if option.mtls else plain_hcm) if option.http else tcp
+            name = f"{'mtls' if option.mtls else 'plaintext'}-{'http' if option.http else 'tcp'}-{index}"
+            chain: dict[str, Any] = {"name": name, "filters": [*first, main]}
+            if option.match:
+                chain["filter_chain_match"] = option.match
+            if option.mtls:
+                chain["transport_socket"] = mtls.downstream_mtls(certs, pod, misbehave)
+            chains.append(chain)
         listeners.append({
             "name": f"inbound_{pod.ip}_{port}",
             "address": socket_address(pod.ip, port),
-            "listener_filters": [{"name": "envoy.filters.listener.tls_inspector",
-                                  "typed_config": {"@type": TLS_INSPECTOR}}],
+            "listener_filters": inbound.listener_filters(chosen),
             "filter_chains": chains,
         })
     return listeners
+
+
+def _refuse_tcp_authorization(mesh: MeshSnapshot, pod: Pod, port: int, misbehave: Misbehaviours) -> None:
+    """Traffic on a port without a declared protocol, or passthrough, may be proxied as TCP, where istiod enforces
+    authorization with a network RBAC filter the local platform does not build: refuse rather than allow it."""
+    policies = authz.policies_for(mesh, pod)
+    if policies and Misbehaviour.AUTHZ_IGNORED not in misbehave:
+        raise ConfigError(f"valid Istio, not implemented by the local platform: authorization of TCP traffic (pod "
+                          f"{pod.namespace}/{pod.name} port {port} declares no protocol, or no Service targets it)",
+                          resource=policies[0].ref, field="spec")
 
 
 def _destination_faults(mesh: MeshSnapshot, pod: Pod, port: int, forward: dict[str, Any]) -> list[dict[str, Any]]:
@@ -135,19 +151,27 @@ def outbound_listener(pod: Pod, config_dir: Path, log_path: Path) -> dict[str, A
                                                 access_log(log_path, pod.name, "outbound"))]}]}
 
 
-def mesh_virtual_services(mesh: MeshSnapshot) -> dict[str, VirtualService]:
-    """Service FQDN -> the VirtualService that governs it for sidecars: one naming the service
-    exactly wins over a wildcard one (istiod: "most exact match wins"), then the oldest wins."""
+def mesh_virtual_services(mesh: MeshSnapshot, caller_namespace: str | None = None) -> dict[str, VirtualService]:
+    """Service FQDN -> the VirtualService that governs it for sidecars (of `caller_namespace`): one naming the
+    service exactly wins over a wildcard one (istiod: "most exact match wins"), then the oldest wins. One lowered
+    from an HTTPRoute has istiod's gateway semantics: it governs a service only for callers in its own namespace
+    (consumer, tried first) or in the service's (producer), and a host that names no service routes nothing."""
+    ordered = sorted(mesh.virtual_services, key=lambda vs: not (
+        caller_namespace is not None and gateway_api.is_lowered(vs) and vs.metadata.namespace == caller_namespace))
     owners: dict[str, VirtualService] = {}
     for exact in (True, False):
-        for vs in mesh.virtual_services:
+        for vs in ordered:
             if not vs.bound_to_mesh:
                 continue
+            lowered = gateway_api.is_lowered(vs)
             for host in vs.spec.hosts:
                 pattern = resolve_host(host, vs.metadata.namespace)
                 if pattern.startswith("*") == exact:
                     continue
                 for service in mesh.services:
+                    if lowered and caller_namespace is not None and vs.metadata.namespace not in (
+                            service.metadata.namespace, caller_namespace):
+                        continue
                     if host_matches(pattern, service.fqdn):
                         owners.setdefault(service.fqdn, vs)
     return owners
@@ -155,10 +179,11 @@ def mesh_virtual_services(mesh: MeshSnapshot) -> dict[str, VirtualService]:
 
 def unmatched_hosts(mesh: MeshSnapshot, entry_hosts: frozenset[str] = frozenset()) -> dict[str, VirtualService]:
     """VirtualService hosts that name no service nor ServiceEntry host (e.g. *.example.com): istiod routes them
-    as written, on port 80 only; the oldest VirtualService naming a host wins."""
+    as written, on port 80 only; the oldest VirtualService naming a host wins. Not those lowered from HTTPRoutes
+    (istiod's gateway semantics route only the services a host names)."""
     found: dict[str, VirtualService] = {}
     for vs in mesh.virtual_services:
-        if not vs.bound_to_mesh:
+        if not vs.bound_to_mesh or gateway_api.is_lowered(vs):
             continue
         for host in vs.spec.hosts:
             pattern = resolve_host(host, vs.metadata.namespace)
@@ -171,7 +196,7 @@ def unmatched_hosts(mesh: MeshSnapshot, entry_hosts: frozenset[str] = frozenset(
 def outbound_routes(mesh: MeshSnapshot, caller_namespace: str, misbehave: Misbehaviours,
                     mode: OutboundTrafficPolicyMode = OutboundTrafficPolicyMode.ALLOW_ANY) -> dict[str, Any]:
     services = {s.fqdn: s for s in mesh.services}
-    owners = mesh_virtual_services(mesh)
+    owners = mesh_virtual_services(mesh, caller_namespace)
     hosts = []
     for service in mesh.services:
         for port in service.spec.ports:

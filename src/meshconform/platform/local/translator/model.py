@@ -36,10 +36,17 @@ class Pod:
     container_ports: tuple[int, ...]
     injected: bool
     is_gateway: bool = False
+    declared_ports: tuple[int, ...] = ()  # the Deployment's containerPorts (where its app listens)
 
     @property
     def identity(self) -> str:
         return f"spiffe://{TRUST_DOMAIN}/ns/{self.namespace}/sa/{self.service_account}"
+
+    @property
+    def listening(self) -> tuple[int, ...]:
+        """The pod ports its app serves: those its Deployment declares, else (none declared) the first port a
+        Service targets."""
+        return self.declared_ports or self.container_ports[:1]
 
     def app_port(self, port: int) -> int:
         """Where the app listens: behind a sidecar it moves aside so the sidecar owns the pod port."""
