@@ -133,13 +133,25 @@ class Observer:
                                                      f"serve ports {sorted(served)}")
 
     def _absent(self, call: Call) -> Outcome:
+        """Traffic first, where the name can be called: the call is not routed (no cluster counts it, the proxy answers
+        404 itself). Then the route configuration shows no virtual host for the name, which is what Istio asserts (a
+        wildcard name such as *.cluster.local is no valid Host: only the configuration can show it)."""
         pod, route_name = self._proxy_of(call)
-        config = self._route_config(pod, route_name)
         domain = call.expect.absent_virtual_host or ""
-        present = routes.has_domain(config, domain)
+        unrouted = "a wildcard name, not callable"
+        if "*" not in call.host:
+            before = _admin_stats(pod.ip, CLUSTER_COUNTERS)
+            response = self.platform.vantage(call.source).send([self._request(call, {})], concurrency=1)[0]
+            moved = _moved(before, _admin_stats(pod.ip, CLUSTER_COUNTERS))
+            if moved or response.status != 404:
+                return Outcome(evidence=f"the call was routed: status {response.status} "
+                                        f"({response.error or 'no error'}), clusters {sorted(moved) or 'none'}")
+            unrouted = "404 from the proxy, no cluster counted the call"
+        present = routes.has_domain(self._route_config(pod, route_name), domain)
         if present:
             return Outcome(evidence=f"virtual host {present!r} of route config {route_name!r} lists {domain!r}")
-        return Outcome(absent_virtual_host=domain, evidence=f"no virtual host of {route_name!r} lists {domain!r}")
+        return Outcome(absent_virtual_host=domain, evidence=f"{unrouted}; no virtual host of {route_name!r} lists "
+                                                            f"{domain!r}")
 
     def _request(self, call: Call, credentials: dict[str, ServerCredential]) -> Request:
         if call.source == INGRESS:
