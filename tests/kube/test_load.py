@@ -135,7 +135,7 @@ def make(fake_api: Any, tmp_path: Path, lifecycle_class: type[ClusterOnly], name
     lifecycle: ClusterLifecycle = lifecycle_class(kubeconfig)
     installer: MeshInstaller = Installer()
     return KubePlatform(PlatformContext(folder, folder.parent, "main"), lifecycle, installer, name=name,
-                        manifests=base_manifests(), allow_tag_images=True)
+                        manifests=base_manifests())
 
 
 def add_gateway(fake: Any) -> None:

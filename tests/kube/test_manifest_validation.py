@@ -5,7 +5,6 @@ Istio 1.30.3's CRD schemas and CEL rules. Each is checked as written and as sent
 from __future__ import annotations
 
 import hashlib
-import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import yaml
 
 from meshconform.meshapi.loader import load_files
 from meshconform.platform.kube import apply as applying
-from meshconform.platform.kube import testbed, validation
+from meshconform.platform.kube import images, testbed, validation
 from meshconform.platform.kube.names import NamespaceMap
 from meshconform.suite.manifests import load_manifest
 from meshconform.suite.tls import issue_server_credential
@@ -83,8 +82,9 @@ SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
                                    "hidden_host": "hidden.egress.meshconform.test",
                                    "dns_host": "dns.egress.meshconform.test"}],
 }
-# Images whose digest was not found offline (explicit placeholders in bookinfo/manifests/bookinfo.yaml).
-KNOWN_PLACEHOLDERS = {f"docker.io/istio/examples-bookinfo-{name}:1.20.3@sha256:PLACEHOLDER" for name in (
+# Istio's Bookinfo images, by the tag Istio publishes (bookinfo/manifests/bookinfo.yaml): the only images not
+# pinned by digest.
+BOOKINFO_BY_TAG = {f"docker.io/istio/examples-bookinfo-{name}:1.20.3" for name in (
     "details-v1", "ratings-v1", "reviews-v1", "reviews-v2", "reviews-v3", "productpage-v1")}
 
 
@@ -125,25 +125,42 @@ def test_every_manifest_is_valid_for_kubernetes_and_istio():
                      "DestinationRule", "Gateway", "PeerAuthentication", "AuthorizationPolicy", "HTTPRoute"}
 
 
-def test_every_image_is_pinned_by_digest_or_a_known_placeholder():
-    images = {c["image"] for _, doc in manifests() if doc["kind"] == "Deployment" for c in testbed.containers(doc)}
-    unpinned = {i for i in images if testbed.image_problem(i)}
-    assert unpinned - KNOWN_PLACEHOLDERS == set(), "images neither pinned by digest nor known placeholders"
-    assert KNOWN_PLACEHOLDERS - images == set(), "a placeholder was pinned: remove it from KNOWN_PLACEHOLDERS"
-    if unpinned:
-        warnings.warn(f"{len(unpinned)} image digests are placeholders (not found offline): {sorted(unpinned)}",
-                      stacklevel=1)
+def test_every_image_is_a_pullable_reference_and_only_bookinfo_goes_by_tag():
+    uses = images.uses_in(manifests())
+    images.check(uses, require_pinned=False)  # every reference well-formed, none :latest or untagged
+    assert {u.image for u in uses if not u.pinned} == BOOKINFO_BY_TAG
+    assert "PLACEHOLDER" not in " ".join(u.image for u in uses)
 
 
-def test_placeholders_are_refused_unless_tags_are_allowed():
-    [deployment] = [doc for _, doc in manifests() if doc["kind"] == "Deployment"
-                    and doc["metadata"]["name"] == "details-v1"][:1]
+def test_require_pinned_images_names_the_file_deployment_and_field():
+    uses = images.uses_in_files([ROOT / "bookinfo" / "manifests" / "bookinfo.yaml"])
     from meshconform.errors import ConfigError
     with pytest.raises(ConfigError) as caught:
-        testbed.check_images([("bookinfo.yaml", deployment)], allow_tags=False)
-    assert "spec.template.spec.containers[0].image" in str(caught.value) and "placeholder" in str(caught.value)
-    assert testbed.check_images([("bookinfo.yaml", deployment)], allow_tags=True) == \
-        ["docker.io/istio/examples-bookinfo-details-v1:1.20.3"]
+        images.check(uses, require_pinned=True)
+    message = str(caught.value)
+    where = str(ROOT / "bookinfo" / "manifests" / "bookinfo.yaml")
+    assert message.startswith(f"{where}: Deployment default/details-v1: spec.template.spec.containers[0].image: "
+                              "image 'docker.io/istio/examples-bookinfo-")
+    assert "--require-pinned-images" in message
+
+
+@pytest.mark.parametrize(("image", "why"), [
+    ("python:3.13-slim", None), ("registry.example:5000/team/app:1.0@sha256:" + "a" * 64, None),
+    ("python", "names neither a tag nor a digest"), ("python:latest", "tag :latest moves"),
+    ("Python:3.13", "not a valid image reference"), ("app@sha256:abc", "not a valid image reference")])
+def test_image_references_are_judged_as_a_runtime_would(image: str, why: str | None) -> None:
+    problem = images.reference_problem(image)
+    assert (problem is None) if why is None else (why in (problem or "")), problem
+
+
+def test_the_digest_each_pod_ran_is_read_from_its_status():
+    pod = {"status": {"containerStatuses": [
+        {"name": "details", "image": "docker.io/istio/examples-bookinfo-details-v1:1.20.3",
+         "imageID": "docker.io/istio/examples-bookinfo-details-v1@sha256:" + "b" * 64},
+        {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.31.1", "imageID": ""}]},
+        "spec": {}}
+    assert images.ran([pod]) == {"docker.io/istio/examples-bookinfo-details-v1:1.20.3":
+                                 "docker.io/istio/examples-bookinfo-details-v1@sha256:" + "b" * 64}
 
 
 BAD = """apiVersion: networking.istio.io/v1

@@ -104,7 +104,7 @@ def make(fake_api, tmp_path: Path, installer: Installer | None = None) -> tuple[
     lc: ClusterLifecycle = lifecycle  # the stand-ins satisfy the contracts (mypy checks these assignments)
     mi: MeshInstaller = installer
     platform = KubePlatform(PlatformContext(folder, folder.parent, "main"), lc, mi, name="cluster",
-                            manifests=base_manifests(), allow_tag_images=True)
+                            manifests=base_manifests())
     return platform, lifecycle, installer
 
 
@@ -139,7 +139,9 @@ def test_up_apply_observe_and_down(fake_api, tmp_path, monkeypatch):
     described = platform.describe()
     assert described["mesh"]["data_plane_images"] == ["docker.io/istio/proxyv2:1.31.1"]
     assert described["kubernetes"]["gitVersion"] == "v1.36.4" and described["support_note"] is None
-    assert "docker.io/istio/examples-bookinfo-details-v1:1.20.3" in described["unpinned_images"]
+    details = "docker.io/istio/examples-bookinfo-details-v1:1.20.3"
+    assert details in described["images"]["named_by_tag"]  # named by tag, and what that tag was, as run:
+    assert described["images"]["ran"][details].startswith("docker.io/istio/examples-bookinfo-details-v1@sha256:")
 
     # A test's config: mapped, applied, convergence judged by proxy-status, then deleted.
     fake.calls.clear()
@@ -262,7 +264,7 @@ def test_the_runs_workers_share_one_platform(fake_api, tmp_path):
     session = tmp_path / "20261122-061017-run-3fa2c1"
     lifecycle, installer = Lifecycle(kubeconfig), Installer()
     workers = [KubePlatform(PlatformContext(session / f"platform-{w}", session, w), lifecycle, installer,
-                            manifests=base_manifests(), allow_tag_images=True) for w in ("gw0", "gw1")]
+                            manifests=base_manifests()) for w in ("gw0", "gw1")]
     assert [p.up().http for p in workers] == ["http://127.0.0.1:30080"] * 2
     assert installer.log.count("install fake") == 1 and lifecycle.log == ["ensure"]
     assert workers[0].names == workers[1].names

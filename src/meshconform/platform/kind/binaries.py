@@ -1,12 +1,16 @@
-"""The external binaries (kind, istioctl, helm): pinned versions, official release URLs, a pinned SHA-256
-table, and a cache in the user cache directory. A download is hashed and compared BEFORE anything is
-extracted, made executable or run; a mismatch deletes it and raises `ChecksumMismatch`. Concurrent
-workers download once (a file lock per artifact). A binary the user names instead (`--kind-binary kind`,
-a path) is used as it is, after its reported version is checked.
+"""The external binaries (kind, istioctl, helm): pinned versions, official release URLs, a cache in the user
+cache directory, and a SHA-256 check BEFORE anything is extracted, made executable or run (a mismatch deletes
+the download and raises `ChecksumMismatch`). Concurrent workers download once (a file lock per artifact). A
+binary the user names instead (`--kind-binary kind`, a path) is used as it is, after its reported version is
+checked.
 
-Checksums come only from kind-istio.md (facts) and the official release pages; none is invented. Where
-none is known for a version/platform, the user passes it (`--istioctl-sha256` ...) or the download is
-refused."""
+Where the expected SHA-256 comes from: the checksum file each release publishes beside its asset (kind and helm
+`<asset>.sha256sum`, istioctl `<asset>.sha256`), fetched from the same host as the asset. Another value
+cross-checks it: `--<tool>-sha256` if given, else the value pinned below for the default versions. When two of
+them disagree nothing is downloaded and the error names both (`ChecksumConflict`): a pinned value copied from a
+third-party record (istioctl 1.31.1's were) can then never strand a user silently, nor can a substituted
+checksum file pass. Without a reachable checksum file, a pinned or given value is used alone; with none of the
+three, the download is refused."""
 
 from __future__ import annotations
 
@@ -31,12 +35,22 @@ from meshconform.platform.kind.timeouts import TIMEOUTS
 TOOLS = ("kind", "istioctl", "helm")
 DEFAULT_VERSIONS = {"kind": "v0.33.0", "istioctl": "1.31.1", "helm": "v4.2.4"}
 MAX_DOWNLOAD = 512 * 1024 * 1024  # bytes; a larger answer is not one of these binaries
+MAX_CHECKSUM_FILE = 4096  # bytes; one line naming a digest and the asset
 CACHE_ENV = "MESHCONFORM_CACHE_DIR"  # overrides the user cache directory (tests, CI caches)
+# The platforms each release publishes assets for (kind hack/release/build/cross.sh; istioctl
+# release/downloadIstioCtl.sh and the release's assets; helm's release page).
+PUBLISHED = {"kind": ("linux-amd64", "linux-arm64", "darwin-amd64", "darwin-arm64"),
+             "istioctl": ("linux-amd64", "linux-arm64", "linux-armv7", "darwin-amd64", "darwin-arm64"),
+             "helm": ("linux-amd64", "linux-arm64", "darwin-amd64", "darwin-arm64")}
 
-_KIND_SRC = "kind-istio.md §1.2 (cluster-api hack/scripts/ensure/ensure-kind.sh, from kind's .sha256sum files)"
-_KIND_SRC_32 = "kind-istio.md §1.2 (C5C3/forge hack/install-test-deps.sh; amd64/arm64 agree across 8+ repos)"
-_ISTIO_SRC = "kind-istio.md §3.2 (third-party, single source each: agent-mesh-lab walkthrough)"
-_HELM_SRC = "https://github.com/helm/helm/releases/tag/v4.2.4 (release page, each asset's .sha256sum)"
+# Where the pinned values were read. Each is the content of the release's own checksum file (its URL is the
+# artifact's `checksum_url`), recorded here to cross-check the file fetched at run time.
+_KIND_SRC = ("kind's published <asset>.sha256sum files (copied by kubernetes-sigs/cluster-api "
+             "hack/scripts/ensure/ensure-kind.sh)")
+_KIND_SRC_32 = "kind's published <asset>.sha256sum files (the same values pinned by several independent projects)"
+_ISTIO_SRC = ("a third-party copy of istioctl's published <asset>.sha256 files (not confirmed against the release "
+              "itself: the file fetched at run time decides, and a disagreement stops the run)")
+_HELM_SRC = "helm's published <asset>.sha256sum files (https://github.com/helm/helm/releases/tag/v4.2.4)"
 
 # (tool, version, os-arch) -> (sha256 of the downloaded asset, where the value comes from)
 PINNED: dict[tuple[str, str, str], tuple[str, str]] = {
@@ -70,11 +84,16 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class ChecksumMismatch(PlatformError):
-    """A download does not have the pinned SHA-256: it was deleted and nothing ran."""
+    """A download does not have the expected SHA-256: it was deleted and nothing ran."""
+
+
+class ChecksumConflict(PlatformError):
+    """Two sources of the expected SHA-256 (the release's checksum file, the pinned table, --<tool>-sha256)
+    disagree: nothing was downloaded."""
 
 
 class ChecksumUnknown(PlatformError):
-    """No SHA-256 is pinned for this version/platform and none was given."""
+    """No checksum file could be read for this version/platform, and no SHA-256 is pinned or given."""
 
 
 class VersionMismatch(PlatformError):
@@ -85,7 +104,8 @@ def host_platform() -> str:
     """`linux-amd64`, `darwin-arm64`, ... (the asset naming of kind and helm; istioctl says `osx`)."""
     system = host.system().lower()
     machine = host.machine().lower()
-    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
+            "armv7l": "armv7"}.get(machine, machine)
     return f"{system}-{arch}"
 
 
@@ -97,19 +117,35 @@ def normalise_version(tool: str, version: str) -> str:
 
 @dataclass(frozen=True)
 class Artifact:
-    """One binary to fetch: where from, what it must hash to, and what to take out of it."""
+    """One binary to fetch: where from, the release's checksum file beside it, the values that cross-check
+    that file (pinned, given), and what to take out of the download."""
 
     tool: str
     version: str
     platform: str
     url: str
-    sha256: str | None
-    sha_source: str
+    checksum_url: str  # the release's own checksum file for this asset
+    pinned: str | None  # the value recorded in PINNED, if any
+    pinned_source: str
+    given: str | None  # --<tool>-sha256
     member: str | None  # the executable's path inside a .tar.gz; None: the download is the executable
 
     @property
     def asset(self) -> str:
         return self.url.rsplit("/", 1)[-1]
+
+    @property
+    def sha256(self) -> str | None:
+        """The value known before anything is fetched: given, else pinned (the checksum file may add one)."""
+        return self.given or self.pinned
+
+    @property
+    def sha_source(self) -> str:
+        if self.given:
+            return f"--{self.tool}-sha256"
+        if self.pinned:
+            return f"pinned ({self.pinned_source})"
+        return f"the release's checksum file {self.checksum_url}"
 
 
 def official_url(tool: str, version: str, platform: str) -> str:
@@ -124,38 +160,75 @@ def official_url(tool: str, version: str, platform: str) -> str:
     raise PlatformError(f"unknown tool {tool!r}")
 
 
+def checksum_suffix(tool: str) -> str:
+    """What each release appends to an asset's name for its checksum file: istioctl `.sha256` (hex, then the
+    asset name), kind and helm `.sha256sum` (`shasum -a 256` output: hex, two spaces, the asset name)."""
+    return ".sha256" if tool == "istioctl" else ".sha256sum"
+
+
 def artifact(tool: str, version: str | None = None, *, sha256: str = "", mirror: str = "",
              platform: str | None = None) -> Artifact:
-    """The artifact for `tool` at `version` (default: the pinned one) on this host. `sha256` overrides or
-    supplies the checksum; `mirror` replaces the official hosts by `<mirror>/<tool>/<version>/<asset>`."""
+    """The artifact for `tool` at `version` (default: the pinned one) on this host. `sha256` adds a value the
+    download must have; `mirror` replaces the official hosts by `<mirror>/<tool>/<version>/<asset>` (and its
+    checksum file beside it)."""
     version = normalise_version(tool, version or DEFAULT_VERSIONS[tool])
     platform = platform or host_platform()
+    if platform not in PUBLISHED.get(tool, ()):
+        raise PlatformError(f"{tool} publishes no release for {platform} (it does for "
+                            f"{', '.join(PUBLISHED.get(tool, ()))}): install one yourself and pass --{tool}-binary")
     url = official_url(tool, version, platform)
     if mirror:
         url = f"{mirror.rstrip('/')}/{tool}/{version}/{url.rsplit('/', 1)[-1]}"
     given = sha256.strip().lower()
     if given and not _HEX64.match(given):
         raise PlatformError(f"--{tool}-sha256: {sha256!r} is not a SHA-256 (64 hexadecimal digits)")
-    pinned = PINNED.get((tool, version, platform))
-    if given:
-        expected, source = given, f"--{tool}-sha256"
-    elif pinned:
-        expected, source = pinned
-    else:
-        expected, source = None, "none pinned"
+    pinned, source = PINNED.get((tool, version, platform), (None, ""))
     member = {"kind": None, "istioctl": "istioctl", "helm": f"{platform}/helm"}[tool]
-    return Artifact(tool, version, platform, url, expected, source, member)
+    return Artifact(tool, version, platform, url, url + checksum_suffix(tool), pinned, source, given or None,
+                    member)
 
 
-def require_checksum(art: Artifact) -> str:
-    if art.sha256 is None:
-        known = sorted(v for (t, v, p) in PINNED if t == art.tool and p == art.platform)
+def published_sha256(text: str, asset: str, url: str) -> str:
+    """The digest in a release checksum file: `<hex>` alone, or `<hex>  <asset>` lines (`shasum` output); the
+    line naming another asset is never taken."""
+    for line in text.strip().splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        name = fields[1].lstrip("*") if len(fields) > 1 else asset
+        if _HEX64.match(fields[0].lower()) and name.rsplit("/", 1)[-1] == asset:
+            return fields[0].lower()
+    raise PlatformError(f"{url} names no SHA-256 for {asset} (it reads {text.strip()[:120]!r})")
+
+
+def expected_sha256(art: Artifact) -> tuple[str, str]:
+    """(the SHA-256 the download must have, where it comes from): the release's checksum file, cross-checked
+    against the pinned and given values. Raises ChecksumConflict naming both values when two disagree, and
+    ChecksumUnknown when no value is available at all."""
+    try:
+        published: str | None = published_sha256(_read_small(art.checksum_url), art.asset, art.checksum_url)
+        unread = ""
+    except PlatformError as exc:
+        published, unread = None, str(exc)
+    sources = [(value, where) for value, where in ((published, f"the release's checksum file {art.checksum_url}"),
+                                                   (art.given, f"--{art.tool}-sha256"),
+                                                   (None if art.given else art.pinned,  # a given value overrides it
+                                                    f"meshconform's pinned value ({art.pinned_source})"))
+               if value]
+    if not sources:
         raise ChecksumUnknown(
-            f"no SHA-256 is pinned for {art.tool} {art.version} on {art.platform}, so it will not be downloaded. "
-            f"Pass --{art.tool}-sha256 with the value from the official {art.asset}.sha256"
-            f"{'sum' if art.tool != 'istioctl' else ''} file, or use a pinned version"
-            f"{' (' + ', '.join(known) + ')' if known else ''}, or a binary you installed (--{art.tool}-binary)")
-    return art.sha256
+            f"no SHA-256 for {art.tool} {art.version} on {art.platform}: {unread}; no value is pinned and none was "
+            f"given, so it will not be downloaded. Pass --{art.tool}-sha256 with the value from {art.checksum_url}, "
+            f"or use a binary you installed (--{art.tool}-binary)")
+    first, first_source = sources[0]
+    for value, where in sources[1:]:
+        if value != first:
+            raise ChecksumConflict(
+                f"{art.asset}: {first_source} says {first}, but {where} says {value}; nothing was downloaded. If the "
+                f"release was re-published, check {art.checksum_url} yourself and pass the value you trust with "
+                f"--{art.tool}-sha256 (a pinned value that is wrong is a meshconform bug: please report it)")
+    return first, ("; ".join(where for _, where in sources)
+                   + (f" (checksum file unavailable: {unread})" if published is None else ""))
 
 
 def cache_root() -> Path:
@@ -179,20 +252,27 @@ def _sha256_file(path: Path) -> str:
 def ensure(art: Artifact) -> Path:
     """The verified executable for `art`, downloaded once into the cache (under a lock). A cached copy
     is re-hashed before every use: a binary changed in the cache is refused like a bad download."""
-    expected = require_checksum(art)
-    folder = cache_root() / "bin" / art.tool / art.version / art.platform / expected[:16]
+    folder = cache_root() / "bin" / art.tool / art.version / art.platform
     folder.mkdir(parents=True, exist_ok=True)
-    binary = folder / art.tool
-    record = folder / "verified.json"  # the executable's own hash, taken right after verification
     try:
         with FileLock(str(folder / ".lock"), timeout=TIMEOUTS.download_lock):
-            if binary.exists() and record.exists():
-                if _sha256_file(binary) == json.loads(record.read_text())["executable_sha256"]:
+            for cached in sorted(folder.glob("*/verified.json")):
+                binary = cached.parent / art.tool
+                record = json.loads(cached.read_text())
+                if art.sha256 and record.get("asset_sha256") != art.sha256:
+                    continue  # verified against another value than the one now pinned or given
+                if binary.exists() and _sha256_file(binary) == record["executable_sha256"]:
                     return binary
-                binary.unlink()  # changed since it was verified: fetch it again
-            _download_verified(art, expected, folder, binary)
-            record.write_text(json.dumps({"asset": art.asset, "url": art.url, "asset_sha256": expected,
-                                          "executable_sha256": _sha256_file(binary), "source": art.sha_source}))
+                binary.unlink(missing_ok=True)  # changed since it was verified: fetch it again
+                cached.unlink()
+            expected, source = expected_sha256(art)
+            target = folder / expected[:16]
+            target.mkdir(exist_ok=True)
+            binary = target / art.tool
+            _download_verified(art, expected, source, target, binary)
+            (target / "verified.json").write_text(json.dumps(
+                {"asset": art.asset, "url": art.url, "asset_sha256": expected, "source": source,
+                 "executable_sha256": _sha256_file(binary)}))
             return binary
     except Timeout:
         raise PlatformError(f"another process has held the download lock for {art.tool} {art.version} for "
@@ -200,7 +280,7 @@ def ensure(art: Artifact) -> Path:
                             "that file") from None
 
 
-def _download_verified(art: Artifact, expected: str, folder: Path, binary: Path) -> None:
+def _download_verified(art: Artifact, expected: str, source: str, folder: Path, binary: Path) -> None:
     with tempfile.TemporaryDirectory(dir=folder, prefix=".download-") as scratch:
         download = Path(scratch) / art.asset
         _fetch(art.url, download)
@@ -208,10 +288,9 @@ def _download_verified(art: Artifact, expected: str, folder: Path, binary: Path)
         if actual != expected:
             download.unlink()
             raise ChecksumMismatch(
-                f"{art.asset} from {art.url} has SHA-256 {actual}, expected {expected} ({art.sha_source}); "
-                "it was deleted and nothing was run. A corrupted or substituted download: retry, check the "
-                "mirror, or if the release was re-published verify the new value from the official checksum "
-                f"file and pass it with --{art.tool}-sha256")
+                f"{art.asset} from {art.url} has SHA-256 {actual}, expected {expected} ({source}); "
+                "it was deleted and nothing was run. A corrupted or substituted download: retry, or check the "
+                "mirror")
         staged = Path(scratch) / f"{art.tool}.staged"
         if art.member is None:
             shutil.move(str(download), staged)
@@ -219,6 +298,18 @@ def _download_verified(art: Artifact, expected: str, folder: Path, binary: Path)
             _extract_member(download, art.member, staged)
         staged.chmod(0o755)
         os.replace(staged, binary)  # atomic: a reader sees the old file or the whole new one
+
+
+def _read_small(url: str) -> str:
+    """A checksum file: a few bytes of text, within the download deadline."""
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUTS.download) as answer:  # noqa: S310 (https or a mirror)
+            data: bytes = answer.read(MAX_CHECKSUM_FILE + 1)
+    except OSError as exc:
+        raise PlatformError(f"cannot read {url}: {exc}") from None
+    if len(data) > MAX_CHECKSUM_FILE:
+        raise PlatformError(f"{url}: more than {MAX_CHECKSUM_FILE} bytes, not a checksum file")
+    return data.decode(errors="replace")
 
 
 def _fetch(url: str, target: Path) -> None:

