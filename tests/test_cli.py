@@ -146,7 +146,7 @@ main()
 
 
 @pytest.mark.parametrize("in_class", [False, True], ids=["importing", "defining-a-class"])
-@pytest.mark.parametrize("module", ["click", "pydantic", "meshconform.perf.cli", "meshconform.platform.registry"])
+@pytest.mark.parametrize("module", ["click", "meshconform.platform.registry"])  # the first import; a model module
 def test_ctrl_c_while_the_command_line_imports_ends_in_one_line(module: str, in_class: bool, tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-c", INTERRUPTED_IMPORT.format(module=module, in_class=in_class)],
                          cwd=tmp_path, env=_env(MESHCONFORM_REPORTS=str(tmp_path / "reports")), capture_output=True,
