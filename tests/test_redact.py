@@ -1,6 +1,6 @@
 """Redaction (meshconform.report.redact): Secrets as kubectl describe shows them, private keys and
-bearer tokens masked wherever they appear, everything else left as it was; and its use by the
-evidence, the result record and the report writers."""
+bearer tokens masked wherever they appear, everything else left as it was (prose included); and its one place of
+use, where a test's result is serialised on its way out (to the controller, to the report's files)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import yaml
 
 from meshconform.fixtures.evidence import VantageTraffic
 from meshconform.fixtures.record import ResultRecord
-from meshconform.report.conformance import TestResult, build, write
+from meshconform.fixtures.reporting import result_of
+from meshconform.report import writers
+from meshconform.report.model import TestResult, UnitInfo, Verdict, build
 from meshconform.report.redact import redact, redact_text
 from meshconform.suite.tls import issue_server_credential
 from meshconform.traffic.model import Response
@@ -114,24 +116,47 @@ def test_ordinary_evidence_is_left_alone() -> None:
     assert redact(figures) == figures
 
 
-def test_evidence_and_record_redact_what_comes_in() -> None:
+def test_a_result_leaves_its_test_redacted() -> None:
+    """What a test records is kept as it was; its result, serialised once on its way out, holds no secret."""
+    from meshconform.suite.unit import ConformanceTest
     traffic = VantageTraffic()
     traffic.record([Response("1", 401, None, 0.01, path=f"/api?access_token={JWT}"),
                     Response("2", None, "tls", 0.01, path="/x")])
-    assert JWT[:30] not in json.dumps(traffic.to_json())
     record = ResultRecord()
     record.attach("config", [secret_document()])
+    record.attach("traffic", {"default/client": traffic.to_json()})
     record.figure("request", {"headers": {"authorization": f"Bearer {JWT}"}})
-    assert leaks(json.dumps([record.evidence, record.figures])) == []
+    assert leaks(json.dumps([record.evidence, record.figures])) != []  # as recorded
+    unit = ConformanceTest("jwt-check", "Authorization: Bearer with audiences", frozenset({"JWTAuthentication"}))
+    result = result_of(unit, "", record)
+    for serialised in (result.to_transport(), result.to_json()):
+        assert leaks(json.dumps(serialised)) == []
+    assert TestResult.from_transport(result.to_transport()).figures["request"]["headers"]["authorization"] == \
+        "Bearer <masked>"
+
+
+def test_prose_is_not_masked() -> None:
+    """A test's description naming a header is prose, not a credential; redacting twice changes nothing."""
+    prose = ("the first read from Authorization: Bearer with audiences [the test's], the second only from "
+             "x-jwt-assertion; an Authorization header is required")
+    assert redact_text(prose) == prose
+    assert redact_text(redact_text(f"Authorization: Bearer {JWT}")) == "Authorization: Bearer <masked>"
+    for credential in ("Authorization: Basic dXNlcjpwYXNz", "authorization=xyz123"):
+        once = redact_text(credential)
+        assert "<masked>" in once and redact_text(once) == once, once
+    result = TestResult(UnitInfo("jwt-check", prose, ("JWTAuthentication",)), "", Verdict.PASSED, 1.0)
+    assert result.to_json()["description"] == prose
 
 
 def test_report_files_carry_no_secret(tmp_path: Path) -> None:
-    result = TestResult("gateway-tls-simple", "tls", ["GatewayTLS"], "failed", 1.0,
-                        f"E   AssertionError: key was {CREDENTIAL.key_pem!r} token {JWT}",
+    from meshconform.suite.features import profiles
+    result = TestResult(UnitInfo("gateway-tls-simple", "tls", ("GatewayTLS",)), "", Verdict.FAILED, 1.0,
+                        reason=f"saw Bearer {JWT}",
+                        message=f"E   AssertionError: key was {CREDENTIAL.key_pem!r} token {JWT}",
                         figures={"sent": {"authorization": f"Bearer {JWT}"}},
-                        evidence={"applied_config": [secret_document()]}, reason=f"saw Bearer {JWT}")
-    write(build([result], {"organization": "o", "project": "p", "url": "u", "version": "1", "contact": []},
-                {"platform": "local"}, {}, {}, {"GatewayTLS"}), tmp_path)
+                        evidence={"applied_config": [secret_document()]})
+    writers.write(build([result], {"organization": "o", "project": "p", "url": "u", "version": "1", "contact": []},
+                        {"platform": "local"}, {}, {}, {"GatewayTLS"}, list(profiles().values())), tmp_path)
     for name in ("conformance.yaml", "junit.xml", "report.html"):
         text = (tmp_path / name).read_text()
         assert leaks(text) == [], name

@@ -22,9 +22,11 @@ import yaml
 from meshconform import conformance
 from meshconform.fixtures.reporting import failure_reason
 from meshconform.platform.local.platform import LocalPlatform
-from meshconform.report.conformance import TestResult, build, write
+from meshconform.report import writers
+from meshconform.report.model import ConformanceReport, TestResult, UnitInfo, Verdict, build
 from meshconform.stats.proportions import judge_split
 from meshconform.suite.convergence import NeverConverged
+from meshconform.suite.features import profiles
 from meshconform.suite.sampling import ShareSample
 
 # HTML void elements (no end tag)
@@ -115,19 +117,30 @@ def check_failure_cards(page: Element, reasons: dict[str, str]) -> dict[str, Ele
     return cards
 
 
-def _report(tmp_path: Path) -> dict:
+def result(test_id: str, description: str, features: list[str], verdict: str, duration: float, message: str = "",
+           **extra: object) -> TestResult:
+    unit_id, _, variant = test_id.partition("[")
+    return TestResult(UnitInfo(unit_id, description, tuple(features)), variant.rstrip("]"), Verdict(verdict),
+                      duration, message=message, **extra)  # type: ignore[arg-type]
+
+
+def write(report: ConformanceReport, folder: Path) -> None:
+    writers.write(report, folder)
+
+
+def _report(tmp_path: Path) -> ConformanceReport:
     results = [
-        TestResult("weighted-split-echo[50-50]", "split", ["WeightedRouting"], "passed", 1.5,
-                   figures={"shares": {"planned": 1640}}),
-        TestResult("mirror-full", "mirror <b>", ["Mirroring"], "failed", 2.0, "AssertionError: mirror saw 0 of 100",
-                   evidence={"traffic": {"default/client": {"requests": 100}}}),
-        TestResult("gateway-tls-simple", "tls", ["GatewayTLS"], "skipped", 0.0, "not supported: GatewayTLS"),
+        result("weighted-split-echo[50-50]", "split", ["WeightedRouting"], "passed", 1.5,
+               figures={"shares": {"planned": 1640}}),
+        result("mirror-full", "mirror <b>", ["Mirroring"], "failed", 2.0, "AssertionError: mirror saw 0 of 100",
+               evidence={"traffic": {"default/client": {"requests": 100}}}),
+        result("gateway-tls-simple", "tls", ["GatewayTLS"], "skipped", 0.0, "not supported: GatewayTLS"),
     ]
     report = build(results, {"organization": "acme", "project": "mesh", "url": "https://acme.example",
                              "version": "1.2", "contact": ["@acme"]},
                    {"platform": "local", "description": "reference data plane. Not Istio."},
                    {"max_time_to_consistency": 60.0}, {"max_time_to_consistency": 60.0},
-                   supported={"WeightedRouting", "Mirroring"})
+                   supported={"WeightedRouting", "Mirroring"}, profiles=list(profiles().values()))
     write(report, tmp_path)
     return report
 
@@ -165,14 +178,15 @@ def test_html_structure_leads_with_reasons_and_summarises_profiles(tmp_path: Pat
     traceback = ("conformance/test_routing.py:32: in test\n    assert sample.passed\nE   AssertionError: "
                  + sample.reason)
     results = [
-        TestResult("weighted-split-echo[50-50]", "split", ["WeightedRouting"], "failed", 1.5, traceback,
-                   figures={"shares": sample.to_json()}, reason=sample.reason,
-                   evidence={"traffic": {"default/client": {"requests": 1500}}, "applied_config": [{"kind": "X"}]}),
-        TestResult("mirror-full", "mirror", ["Mirroring"], "passed", 2.0),
-        TestResult("gateway-tls-simple", "tls", ["GatewayTLS"], "skipped", 0.0, "not supported: GatewayTLS"),
+        result("weighted-split-echo[50-50]", "split", ["WeightedRouting"], "failed", 1.5, traceback,
+               figures={"shares": sample.to_json()}, reason=sample.reason,
+               evidence={"traffic": {"default/client": {"requests": 1500}}, "applied_config": [{"kind": "X"}]}),
+        result("mirror-full", "mirror", ["Mirroring"], "passed", 2.0),
+        result("gateway-tls-simple", "tls", ["GatewayTLS"], "skipped", 0.0, "not supported: GatewayTLS"),
     ]
     report = build(results, {"organization": "acme", "project": "mesh", "url": "u", "version": "1", "contact": []},
-                   {"platform": "local"}, {}, {}, supported={"WeightedRouting", "Mirroring"})
+                   {"platform": "local"}, {}, {}, supported={"WeightedRouting", "Mirroring"},
+                   profiles=list(profiles().values()))
     write(report, tmp_path)
     page = parse_html((tmp_path / "report.html").read_text())
 
@@ -285,3 +299,37 @@ def test_report_of_a_run_with_failures(platform: LocalPlatform, tmp_path: Path) 
         failure = case.find("failure")
         if failure is not None:
             assert failure.get("message") == failed[case.get("name")][:500]
+
+
+def test_a_profile_part_no_test_ran_in_is_left_out_not_partial() -> None:
+    """GATEWAY-HTTP's extended part has a feature no test of that profile exercises: as the Gateway API report, a
+    part with no result is left out (it said 'partial' with 0 passed, 0 failed, 0 skipped before); one whose
+    features are declared unsupported says partial, naming them; a core part no test ran in is never a success."""
+    gateway = result("gateway-api-http-paths", "paths", ["Gateway", "HTTPRoute"], "passed", 1.0)
+    all_supported = set(profiles()["GATEWAY-HTTP"].core | profiles()["GATEWAY-HTTP"].extended)
+    [report] = [p.to_json() for p in build([gateway], {}, {"platform": "local"}, {}, {}, all_supported,
+                                           [profiles()["GATEWAY-HTTP"]]).profiles]
+    assert report["core"]["result"] == "success" and "extended" not in report
+    assert report["summary"] == "Core tests succeeded (1 passed)."
+    unsupported = all_supported - {"HTTPRouteResponseHeaderModification"}
+    [report] = [p.to_json() for p in build([gateway], {}, {"platform": "local"}, {}, {}, unsupported,
+                                           [profiles()["GATEWAY-HTTP"]]).profiles]
+    assert report["extended"]["result"] == "partial"
+    assert report["extended"]["unsupportedFeatures"] == ["HTTPRouteResponseHeaderModification"]
+    mesh = result("mesh-only", "x", ["HTTPRouteResponseHeaderModification"], "passed", 1.0)
+    [report] = [p.to_json() for p in build([mesh], {}, {"platform": "local"}, {}, {}, all_supported,
+                                           [profiles()["GATEWAY-HTTP"]]).profiles]
+    assert report["core"]["result"] == "partial" and report["extended"]["result"] == "success"
+
+
+def test_chart_labels_have_room_for_their_names() -> None:
+    """Each row's name is drawn right-aligned before the track; at 12 px a character takes at least 6.6 px (0.55 em,
+    a narrow system font's average), so the label's right edge must leave that much for every character of the
+    longest name ("not_mirrored" was clipped to "ot_mirrored" in a 70 px margin)."""
+    from meshconform.report.charts import share_chart
+    sample = judge_split({"mirrored": 48, "not_mirrored": 52}, {"mirrored": 0.5, "not_mirrored": 0.5})
+    svg = parse_html(str(share_chart([v.to_json() for v in sample])))
+    labels = [t for t in svg.find_all("text") if t.attrs.get("text-anchor") == "end"]
+    assert {t.text for t in labels} == {"mirrored", "not_mirrored"}
+    for label in labels:
+        assert float(label.attrs["x"]) >= 6.6 * len(label.text), (label.text, label.attrs["x"])

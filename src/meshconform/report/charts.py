@@ -13,6 +13,9 @@ from typing import Any
 from markupsafe import Markup
 
 LABEL_W, TRACK_W, NOTE_W, ROW_H, AXIS_H = 70, 300, 230, 22, 16
+# The widest a 12 px system-ui character draws (an "m", a "w"): a label is given room for this many per character,
+# so that no name is cut at the chart's left edge ("not_mirrored" was).
+CHAR_W = 7.5
 VERDICT_KEYS = frozenset({"name", "expected", "observed", "total", "accept_low", "accept_high", "ci_low", "ci_high"})
 
 
@@ -34,15 +37,20 @@ def find_verdicts(figures: Any, path: str = "") -> Iterator[tuple[str, list[Mapp
             yield from find_verdicts(value, f"{path}[{index}]")
 
 
-def _x(share: float) -> float:
-    return LABEL_W + max(0.0, min(1.0, share)) * TRACK_W
+def label_width(names: list[str]) -> float:
+    """Room for the longest row name, right-aligned before the track."""
+    return max(float(LABEL_W), 12 + CHAR_W * max((len(name) for name in names), default=0))
 
 
 def share_chart(verdicts: list[Mapping[str, Any]]) -> Markup:
     """An SVG for one group of verdicts (a split, or one share judged on its own)."""
-    width, height = LABEL_W + TRACK_W + NOTE_W, AXIS_H + ROW_H * len(verdicts)
-    parts = [f'<svg class="share-chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" aria-label="observed versus expected shares">']
+    label_w = label_width([str(verdict["name"]) for verdict in verdicts])
+
+    def _x(share: float) -> float:
+        return label_w + max(0.0, min(1.0, share)) * TRACK_W
+    width, height = label_w + TRACK_W + NOTE_W, AXIS_H + ROW_H * len(verdicts)
+    parts = [f'<svg class="share-chart" xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height}" '
+             f'viewBox="0 0 {width:.0f} {height}" role="img" aria-label="observed versus expected shares">']
     for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
         x = _x(tick)
         parts.append(f'<line x1="{x:.1f}" y1="{AXIS_H - 4}" x2="{x:.1f}" y2="{height}" stroke="#e1e4e8"/>')
@@ -57,7 +65,7 @@ def share_chart(verdicts: list[Mapping[str, Any]]) -> Markup:
         colour = "#1a7f37" if passed else "#cf222e"
         name = escape(str(verdict["name"]))
         parts += [
-            f'<text x="{LABEL_W - 6}" y="{y + 4:.1f}" font-size="12" text-anchor="end">{name}</text>',
+            f'<text x="{label_w - 6:.1f}" y="{y + 4:.1f}" font-size="12" text-anchor="end">{name}</text>',
             f'<line x1="{_x(0)}" y1="{y:.1f}" x2="{_x(1)}" y2="{y:.1f}" stroke="#d0d7de" stroke-width="2"/>',
             f'<rect class="band" x="{low:.1f}" y="{y - 7:.1f}" width="{max(high - low, 2):.1f}" height="14" '
             f'fill="#2da44e" fill-opacity="0.25"><title>accepted {verdict["accept_low"]}..{verdict["accept_high"]} '
@@ -68,7 +76,7 @@ def share_chart(verdicts: list[Mapping[str, Any]]) -> Markup:
             f'x2="{_x(float(verdict["ci_high"])):.1f}" y2="{y:.1f}" stroke="{colour}" stroke-width="3"/>',
             f'<circle class="observed" cx="{_x(observed):.1f}" cy="{y:.1f}" r="4.5" fill="{colour}">'
             f'<title>observed {verdict["observed"]} of {verdict["total"]}</title></circle>',
-            f'<text x="{LABEL_W + TRACK_W + 10}" y="{y + 4:.1f}" font-size="12" fill="{colour}">'
+            f'<text x="{label_w + TRACK_W + 10:.1f}" y="{y + 4:.1f}" font-size="12" fill="{colour}">'
             f'{observed:.1%} of {verdict["total"]} (expected {expected:.0%})</text>',
         ]
     parts.append("</svg>")

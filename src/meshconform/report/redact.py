@@ -38,9 +38,12 @@ _B64_PEM = re.compile(r"LS0tLS1CRUdJTi" + _B64_BODY)
 # In free text a credential is 12 characters or more ("a Basic check" is prose); after an
 # Authorization header name, any value is masked (_AUTH_HEADER).
 _SCHEME_TOKEN = re.compile(r"(?i)\b(bearer|basic)(\s+)(?!<masked>)[A-Za-z0-9\-._~+/]{12,}=*")
-# "authorization: xyz" / "Authorization=xyz" / '"authorization": "xyz"' without a scheme name.
-_AUTH_HEADER = re.compile(r"(?i)\b((?:proxy-)?authorization)(['\"]?\s*[:=]\s*['\"]?(?:(?:bearer|basic)\s+)?)"
-                          r"(?!<masked>)([^\s'\",;}]+)")
+# "authorization: xyz" / "Authorization=xyz" / '"authorization": "xyz"', with or without a scheme name (kept: it says
+# what kind of credential it was; atomic, so a masked credential's scheme is never taken for the credential). In free
+# text the value must look like one: a short word of lowercase letters is prose ("Authorization: Bearer with
+# audiences").
+_AUTH_HEADER = re.compile(r"(?i)\b((?:proxy-)?authorization)(['\"]?\s*[:=]\s*['\"]?(?>(?:(?:bearer|basic)\s+)?))"
+                          r"(?!<masked>)(?-i:(?![a-z]{1,15}\b))([^\s'\",;}]+)")
 # A JWT (header.payload.signature, base64url; the header always starts '{"', base64 "eyJ").
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 # OAuth-style tokens in a query string.

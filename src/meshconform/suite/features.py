@@ -54,6 +54,11 @@ PROFILES = {MESH_HTTP.name: MESH_HTTP, GATEWAY_HTTP.name: GATEWAY_HTTP}
 ALL_FEATURES = frozenset().union(*(p.core | p.extended for p in PROFILES.values()))
 
 
+def profiles() -> dict[str, Profile]:
+    """Every profile a run may select and report, by name."""
+    return dict(PROFILES)
+
+
 def all_features() -> frozenset[str]:
     """Every feature a unit may declare."""
-    return ALL_FEATURES
+    return frozenset().union(*(p.core | p.extended for p in profiles().values()))

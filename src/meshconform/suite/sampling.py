@@ -33,6 +33,9 @@ class ShareSample:
     stop_reason: str
     replies: list[Response] = field(default_factory=list)
     alongside: list[Response] = field(default_factory=list)  # see measure_shares; never counted
+    expected: dict[str, float] = field(default_factory=dict)  # the design: each outcome's expected share
+    exclusive: bool = True  # a split (every outcome among `expected`), or each share judged on its own
+    looks: list[dict[str, int]] = field(default_factory=list)  # the counts so far at every look, in order
 
     @property
     def stopped_early(self) -> bool:
@@ -57,7 +60,16 @@ class ShareSample:
         return "\n".join([*([self.reason] if self.reason else []), head, *(v.describe() for v in self.verdicts)])
 
     def to_json(self) -> dict[str, Any]:
-        return {"planned": self.planned, "sent": self.sent, "counts": dict(self.counts),
+        """The figures a report records: the design and the observations the verdict follows from (so that it can be
+        recomputed: the counts at every look, under the declared shares, alpha, tolerance, miss probability and
+        batch), and the verdicts drawn."""
+        return {"kind": "sequential-shares",
+                "design": {"expected": dict(self.expected), "exclusive": self.exclusive,
+                           "false_failure_rate": self.alpha, "tolerance": self.tolerance,
+                           "miss_probability": self.beta, "batch": self.batch, "planned_max": self.planned},
+                "observations": {"looks": [dict(look) for look in self.looks], "sent": self.sent,
+                                 "counts": dict(self.counts)},
+                "planned": self.planned, "sent": self.sent, "counts": dict(self.counts),
                 "false_failure_rate": self.alpha, "tolerance": self.tolerance, "passed": self.passed,
                 "verdicts": [v.to_json() for v in self.verdicts],
                 "sequential": {"miss_probability": self.beta, "batch": self.batch, "planned_max": self.planned,
@@ -74,6 +86,7 @@ def measure_counted(send_batch: Callable[[int, int], Mapping[str, int]], expecte
     exclusive=False: each named share is judged on its own against all other outcomes, e.g. {"aborted": 0.3}."""
     test = SplitTest(expected, alpha, tolerance, exclusive, beta, batch)
     counts: Counter[str] = Counter()
+    looks: list[dict[str, int]] = []
     sent = 0
     while test.decision == "continue":
         size = test.next_look(sent) - sent
@@ -82,10 +95,12 @@ def measure_counted(send_batch: Callable[[int, int], Mapping[str, int]], expecte
             raise ValueError(f"a batch of {size} requests came back with {sum(got.values())} outcomes")
         counts.update(got)
         sent += size
+        looks.append(dict(counts))
         test.observe(counts)
     declared_miss = max(design.beta for design in test.designs.values())  # exact checks declare alpha at t
     return ShareSample(test.planned, sent, counts, test.final_verdicts(counts), test.decision == "accept", alpha,
-                       tolerance, declared_miss, batch, test.reason)
+                       tolerance, declared_miss, batch, test.reason, expected=dict(expected), exclusive=exclusive,
+                       looks=looks)
 
 
 def measure_shares(vantage: Vantage, make_request: Callable[[int], Request], classify: Callable[[Response], str],

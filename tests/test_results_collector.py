@@ -1,0 +1,53 @@
+"""Results are gathered by an object registered with each pytest session, not in module globals: two `pytest.main`
+runs in one process write two correct reports (the second listed its one test twice before). Serialised once per
+test: the report rebuilds each result from its teardown report."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).parent / "platforms"
+UNIT = '''
+from meshconform.suite.unit import conformance_test
+from meshconform.traffic.model import Request
+
+
+@conformance_test("hello-{n}", "The minimal platform answers ({n}).", features={{"SidecarInjection"}})
+def test_hello(mesh_platform, mesh_meshed_client, mesh_result):
+    [reply] = mesh_meshed_client.send([Request("/")])
+    mesh_result.figure("greeting", reply.json()["greeting"])
+'''
+TWICE = '''
+import sys
+import pytest
+
+codes = []
+for n in ("1", "2"):
+    codes.append(pytest.main([sys.argv[1] + f"/run{n}/test_unit.py", "-q", "-p", "no:cacheprovider",
+                              "--import-mode=importlib", "--mesh-platform=minimal", "--mesh-greeting=hi" + n,
+                              f"--mesh-report-dir={sys.argv[1]}/report{n}"]))
+sys.exit(max(int(code) for code in codes))
+'''
+
+
+def test_two_runs_in_one_process_give_two_correct_reports(tmp_path: Path) -> None:
+    for n in ("1", "2"):
+        (tmp_path / f"run{n}").mkdir()
+        (tmp_path / f"run{n}" / "test_unit.py").write_text(UNIT.format(n=n))
+    (tmp_path / "twice.py").write_text(TWICE)
+    env = {**os.environ, "MESHCONFORM_PLATFORMS": "minimal_platform:PLATFORM",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+    run = subprocess.run([sys.executable, str(tmp_path / "twice.py"), str(tmp_path)], env=env, capture_output=True,
+                         text=True, timeout=120, cwd=tmp_path)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    reports = {n: yaml.safe_load((tmp_path / f"report{n}" / "conformance.yaml").read_text()) for n in ("1", "2")}
+    for n, report in reports.items():
+        assert [(t["id"], t["result"], t["figures"]) for t in report["tests"]] == [
+            (f"hello-{n}", "passed", {"greeting": f"hi{n}"})], report["tests"]
+    for report in reports.values():
+        assert report["summary"]["passed"] == 1 and report["underTest"]["platform"] == "minimal"
