@@ -137,4 +137,13 @@ def test_a_run_with_a_sidecar_killed_mid_test_completes_or_names_the_cause(local
         assert failed, output[-3000:]
         for test in failed:
             assert "killed by signal 9" in yaml.safe_dump(test["evidence"]), test["id"]
+    # Passed or failed, the run says what happened to the platform while it went on: in its summary, and as the
+    # platform event of the test it happened in (or after the last one).
+    killed = [e for e in report.get("platformEvents", []) if e["workload"].startswith("default/echo-v1-")
+              and e["container"] == "istio-proxy" and e["lastExit"].startswith("killed by signal 9")]
+    assert len(killed) == 1, report.get("platformEvents")
+    assert any("echo-v1" in line and "istio-proxy" in line for line in report["summary"]["platformEvents"])
+    if killed[0]["during"].startswith("weighted-split-echo"):
+        [test] = [t for t in report["tests"] if t["id"] == killed[0]["during"]]
+        assert test["platformEvents"] == [killed[0]]
     _wait_for(lambda: _restarted(local, "echo-v1", "istio-proxy"), "echo v1's sidecar to be restarted")

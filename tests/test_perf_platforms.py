@@ -15,6 +15,7 @@ from meshconform.errors import PlatformError
 from meshconform.perf import cost, phases, targets
 from meshconform.perf.cli import perf
 from meshconform.platform.api import LoadTarget, ProxyUsage
+from meshconform.platform.session import PlatformChoice, PlatformSession
 
 IN_MESH = {"in-mesh": "outside the cluster"}
 KIND = {**IN_MESH}
@@ -85,9 +86,16 @@ class Platform:
         self.log.append("detach")
 
 
+def _made_here(platform: Platform) -> PlatformSession:
+    """A session holding `platform` as one it created (so closing it takes it down)."""
+    session = PlatformSession(PlatformChoice.of("local"), preflighted=True)
+    session.platform, session.created = platform, True  # type: ignore[assignment]
+    return session
+
+
 def test_perf_refuses_before_bringing_a_platform_up(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     made = Platform(KIND)
-    monkeypatch.setattr(targets, "_found_or_created", lambda run_dir, name, settings: (made, object()))
+    monkeypatch.setattr(targets, "_found_or_created", lambda run_dir, name, settings: _made_here(made))
     with pytest.raises(PlatformError, match="cannot run phase\\(s\\) in-mesh"):
         with targets.attached(tmp_path, ["in-mesh"], platform_name="kind"):
             pass
@@ -103,7 +111,7 @@ def test_perf_refuses_right_after_up_what_the_running_platform_lacks(monkeypatch
         made.log.append("up")
         made.unavailable = {**KIND, "mesh": "no host port for nodePort 30090"}
     made.up = up  # type: ignore[method-assign]
-    monkeypatch.setattr(targets, "_found_or_created", lambda run_dir, name, settings: (made, object()))
+    monkeypatch.setattr(targets, "_found_or_created", lambda run_dir, name, settings: _made_here(made))
     with pytest.raises(PlatformError, match="cannot run phase mesh-cost this time .*nodePort 30090"):
         with targets.attached(tmp_path, None, platform_name="kind"):
             pass

@@ -23,9 +23,9 @@ from meshconform.meshapi.loader import Sourced, line_of, load_files
 from meshconform.perf.cli import perf
 from meshconform.platform import registry
 from meshconform.platform.api import Platform
-from meshconform.platform.cli_options import chosen as _chosen
 from meshconform.platform.cli_options import platform_choice as _platform_choice
 from meshconform.platform.cli_options import platform_options as _platform_options
+from meshconform.platform.session import PlatformChoice, PlatformSession
 from meshconform.report.redact import redact_text
 
 
@@ -44,10 +44,10 @@ def cli() -> None:
 @click.option("--dry-run", is_flag=True, help="Print the whole plan and touch nothing.")
 def up(platform_name: str, files: tuple[Path, ...], output: str, dry_run: bool, **given: Any) -> None:
     """Bring the platform up (mesh, Bookinfo, testbed, ingress gateway) and wait until ready."""
-    kind, settings = _chosen(platform_name, given)
+    choice = PlatformChoice.of(platform_name, given)
     extra = load_files(list(files))  # validate before starting anything
     if dry_run:
-        click.echo(_plan(kind, settings))
+        click.echo(choice.plan())
         return
     with runs.pointer_lock():  # from any directory, one platform: a second `up` finds the first
         existing = runs.read_active()
@@ -59,12 +59,12 @@ def up(platform_name: str, files: tuple[Path, ...], output: str, dry_run: bool, 
             else:
                 raise MeshconformError(f"a {existing.platform} platform is already up (in {existing.folder}); "
                                        "run 'meshconform down' first")
-        if kind.preflight is not None:
-            kind.preflight(settings)
+        session = PlatformSession(choice)
+        session.preflight()
         run_dir = runs.new_run_dir("platform")
         try:
-            platform = registry.create(kind, registry.PlatformContext(run_dir / "platform", run_dir, "main", settings))
-            runs.write_active(kind.name, platform.folder)
+            platform = session.create(run_dir / "platform", run_dir)
+            runs.write_active(choice.name, platform.folder)
         except KeyboardInterrupt:
             runs.discard(run_dir)  # nothing was started yet
             raise
@@ -74,7 +74,7 @@ def up(platform_name: str, files: tuple[Path, ...], output: str, dry_run: bool, 
             _warn(extra, platform)
             platform.apply(extra)
     except BaseException as failure:
-        platform.down()
+        session.close()
         runs.clear_active()
         if isinstance(failure, KeyboardInterrupt):
             runs.discard(run_dir)  # interrupted: everything it started is stopped, and its folder holds nothing of use
@@ -88,12 +88,6 @@ def _warn(resources: list[Sourced], platform: Platform) -> None:
     for warning in analyze(resources, holds() if callable(holds) else [], registry_known=callable(holds)):
         line = line_of(warning.source, warning.kind, warning.namespace, warning.resource, warning.field)
         click.echo(redact_text(str(dataclasses.replace(warning, line=line))), err=True)
-
-
-def _plan(kind: registry.PlatformKind, settings: dict[str, Any]) -> str:
-    if kind.plan is None:
-        return f"platform {kind.name}: no external steps to plan ({kind.summary})"
-    return kind.plan(settings)
 
 
 def _print_endpoint(platform: Platform, output: str) -> None:
@@ -191,37 +185,45 @@ def platforms() -> None:
             click.echo(f"    --{option.name}: {option.help}")
 
 
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+def _run_epilog() -> str:
+    from meshconform.fixtures.options import suite_options_help
+    listed: str = suite_options_help()
+    # \b: click keeps the lines as they are.
+    return ("\b\nAfter '--', pytest's arguments; the suite's own (the platform's are the options above):\n"
+            + listed + "\n\nExample:\n  meshconform run -n 2 -- --mesh-run-test=mirror-full "
+            "--mesh-timeout=max_time_to_consistency=60")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True}, epilog=_run_epilog())
 @_platform_choice("local")
 @_platform_options
 @click.option("-n", "--workers", default="0", show_default=True, help="pytest-xdist workers (0: serial, 'auto')")
 @click.option("--dry-run", is_flag=True, help="Print the platform's plan and touch nothing.")
 @click.pass_context
 def run(ctx: click.Context, /, platform_name: str, workers: str, dry_run: bool, **given: Any) -> None:
-    """Run the conformance suite; reports go to reports/<run-id>/. Extra arguments go to pytest."""
+    """Run the conformance suite (and every installed check package's); reports go to reports/<run-id>/. Extra
+    arguments go to pytest."""
     import pytest
 
     from meshconform import conformance  # type: ignore[attr-defined]  # mapped from conformance/ at install
+    from meshconform.fixtures.session import MeshSession
+    from meshconform.suite.extensions import packages
 
-    kind, settings = _chosen(platform_name, given)
+    choice = PlatformChoice.of(platform_name, given)
     if dry_run:
-        click.echo(_plan(kind, settings))
+        click.echo(choice.plan())
         return
-    if kind.preflight is not None:
-        kind.preflight(settings)  # one clear error now, rather than thirty failed tests
-    run_dir = runs.new_run_dir("conformance")
-    args = [str(Path(conformance.__file__).parent), "-p", "no:cacheprovider", "--import-mode=importlib",
-            f"--mesh-platform={platform_name}", f"--mesh-report-dir={run_dir}", "-q"]
-    for option in kind.options:
-        value = given.get(option.dest)
-        if value is True:
-            args.append(f"--mesh-{option.name}")
-        elif value not in (None, False, ""):
-            args.append(f"--mesh-{option.name}={value}")
+    session = PlatformSession(choice)
+    session.preflight()  # one clear error now, rather than thirty failed tests; pytest does not run it again
+    suites = [str(Path(conformance.__file__).parent), *(str(p.tests_path()) for p in packages().values())]
+    args = [*suites, "-p", "no:cacheprovider", "--import-mode=importlib", "-q"]
     if workers != "0":
         args += ["-n", workers]
-    code = pytest.main([*args, *ctx.args])
-    click.echo(f"reports: {run_dir}")
+    # The validated, preflighted session goes to the plugin as it is, not as option text.
+    handed = MeshSession(session, handed_over=True)
+    code = pytest.main([*args, *ctx.args], plugins=[handed])
+    if handed.run_dir is not None:  # named by the plugin (--mesh-report-dir, or a new folder under reports/)
+        click.echo(f"reports: {handed.run_dir}")
     sys.exit(int(code))
 
 

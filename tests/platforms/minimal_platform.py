@@ -101,3 +101,21 @@ PLATFORM = PlatformKind("minimal", "answers every request in process (registry t
 SHARED_PLATFORM = PlatformKind("minimal-shared", "the minimal platform, shared between workers", _create, _attach,
                                options=(PlatformOption("shared-greeting", "what it says", default="hello"),),
                                shared=True)
+
+
+def _counted_preflight(settings: Mapping[str, Any]) -> None:
+    """Notes each call (with the process that made it) in the file MESHCONFORM_PREFLIGHT_LOG names."""
+    import os
+    with open(os.environ["MESHCONFORM_PREFLIGHT_LOG"], "a") as log:
+        log.write(f"{os.getpid()} {settings.get('counted_greeting')}\n")
+
+
+# The same platform with a preflight that counts its calls (a run must preflight once).
+def _create_counted(context: PlatformContext) -> Platform:
+    return MinimalPlatform(context.folder, str(context.settings.get("counted_greeting", "hello")))
+
+
+COUNTED_PLATFORM = PlatformKind("minimal-counted", "the minimal platform, counting its preflights", _create_counted,
+                                _attach,
+                                options=(PlatformOption("counted-greeting", "what it says", default="hello"),),
+                                preflight=_counted_preflight)

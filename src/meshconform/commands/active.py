@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from meshconform import runs
 from meshconform.errors import MeshconformError
-from meshconform.platform import registry
 from meshconform.platform.api import Platform
+from meshconform.platform.session import attach_recorded
 
 
 def attached(platform_name: str | None) -> Platform:
@@ -17,4 +17,4 @@ def attached(platform_name: str | None) -> Platform:
     if platform_name is not None and platform_name != active.platform:
         raise MeshconformError(f"the platform that is up is {active.platform!r} (in {active.folder}), "
                                f"not {platform_name!r}")
-    return registry.attach(active.folder, expect=active.platform)
+    return attach_recorded(active.folder, expect=active.platform).platform_attached()

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from meshconform.perf.phases import NEEDS, PHASES, Choice, check_offered, choose
 from meshconform.perf.spec import Target
 from meshconform.platform import registry
 from meshconform.platform.api import INGRESS, LOAD_TARGETS, Platform, ProxyUsage, SupportsLoad
+from meshconform.platform.session import PlatformChoice, PlatformSession, attach_recorded
 
 PLAIN_NAMESPACE = "meshconform-perf-nomesh"
 PROBE_TIMEOUT_S = 10.0  # one probe request
@@ -69,8 +71,7 @@ def plain_bookinfo() -> list[Sourced]:
     """Bookinfo's own manifests, moved to a namespace without injection (the 'no mesh' twin). The namespace says
     `istio-injection: disabled` (Istio's documented opt-out) rather than carrying no label, so a mesh installed to
     inject every namespace by default (enableNamespacesByDefault) leaves it alone too."""
-    from meshconform import bookinfo  # mapped from bookinfo/ at install
-    source = Path(bookinfo.__file__).parent / "manifests" / "bookinfo.yaml"
+    source = Path(str(resources.files("meshconform.bookinfo"))) / "manifests" / "bookinfo.yaml"
     documents = [d for d in yaml.safe_load_all(source.read_text()) if d]
     for document in documents:
         document["metadata"]["namespace"] = PLAIN_NAMESPACE
@@ -106,31 +107,28 @@ def _wait_answering(url: str, host: str | None, what: str, deadline_s: float = R
 
 
 def _found_or_created(run_dir: Path, platform_name: str | None, settings: Mapping[str, Any] | None
-                      ) -> tuple[Platform, registry.PlatformKind | None]:
-    """The platform that is up (through the registry; it must be `platform_name` if one is named), else a new one of
-    `platform_name` (default local) with `settings`, created but not yet up (returned with its kind)."""
+                      ) -> PlatformSession:
+    """A session holding the platform that is up (through the registry; it must be `platform_name` if one is named),
+    else a new one of `platform_name` (default local) with `settings`, created but not yet up."""
     active = runs.read_active()
     if active is not None and registry.owner_of(active.folder) is not None:
         if platform_name is not None and platform_name != active.platform:
             raise PlatformError(f"the platform that is up is {active.platform!r} (in {active.folder}), not "
                                 f"{platform_name!r}: take it down first ('meshconform down') or drop --platform")
         try:
-            platform = registry.attach(active.folder, expect=active.platform)
+            found = attach_recorded(active.folder, expect=active.platform)
         except PlatformError:
             pass  # recorded, but no longer running
         else:
             if settings:
-                platform.detach()
+                found.close()
                 raise PlatformError(f"the {active.platform} platform is already up (in {active.folder}): its options "
                                     f"({', '.join('--' + k.replace('_', '-') for k in settings)}) apply only when "
                                     "perf brings a platform up")
-            return platform, None
-    kind = registry.get(platform_name or "local")
-    registry.check_foreign_options(kind, settings or {})
-    values = kind.settings(settings or {})
-    if kind.preflight is not None:
-        kind.preflight(values)
-    return registry.create(kind, registry.PlatformContext(run_dir / "platform", run_dir, "main", values)), kind
+            return found
+    session = PlatformSession(PlatformChoice.of(platform_name or "local", settings or {}))
+    session.create(run_dir / "platform", run_dir)  # preflight first
+    return session
 
 
 @contextmanager
@@ -141,9 +139,9 @@ def attached(run_dir: Path, requested_phases: list[str] | None, extra_files: Seq
     platform cannot run is refused before anything is brought up."""
     extra = load_files(list(extra_files))  # validate before touching anything
     with ExitStack() as cleanup:
-        platform, kind = _found_or_created(run_dir, platform_name, settings)
-        started_here = kind is not None
-        cleanup.callback(platform.down if started_here else platform.detach)
+        session = _found_or_created(run_dir, platform_name, settings)
+        platform, started_here = session.platform_attached(), session.created
+        cleanup.callback(session.close)  # down what perf brought up, detach from what it found
         if not isinstance(platform, SupportsLoad):
             raise PlatformError(f"the {platform.name} platform does not offer load targets "
                                 "(perf needs load_targets, unavailable_load_targets and proxy_usage, see "

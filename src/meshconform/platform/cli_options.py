@@ -33,13 +33,6 @@ def platform_options(function: F) -> F:
     return function
 
 
-def chosen(platform_name: str, given: dict[str, Any]) -> tuple[registry.PlatformKind, dict[str, Any]]:
-    """The kind and its settings; an option of another platform is an error."""
-    kind = registry.get(platform_name)
-    registry.check_foreign_options(kind, given)
-    return kind, kind.settings(given)
-
-
 def given_options(values: dict[str, Any]) -> dict[str, Any]:
     """The platform options set on the command line (click passes None for the others)."""
     dests = {option.dest for _kind, option in registry.all_options()}

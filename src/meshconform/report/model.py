@@ -40,27 +40,29 @@ class UnitInfo:
 
 @dataclass(frozen=True)
 class PlatformEvent:
-    """A container that restarted or exited while the run went on, and the test that was running then."""
+    """A container that restarted, exited or stopped while the run went on, and the test it happened in (or just
+    before)."""
 
     workload: str  # namespace/pod
     container: str
-    restarts: int  # how many more restarts than before the test
-    last_exit: str
-    during: str  # the test's id ("" between tests)
+    restarts: int  # how many more restarts than when it was last seen
+    last_exit: str  # how and when it last ended ("killed by signal 9 at 10:42:03")
+    state: str  # running | restarting | stopped, when seen
+    during: str  # the test's id, or where in the run it was seen
 
     def to_json(self) -> dict[str, Any]:
         return {"workload": self.workload, "container": self.container, "restarts": self.restarts,
-                "lastExit": self.last_exit, "during": self.during}
+                "lastExit": self.last_exit, "state": self.state, "during": self.during}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PlatformEvent:
         return cls(str(data["workload"]), str(data["container"]), int(data["restarts"]), str(data["lastExit"]),
-                   str(data["during"]))
+                   str(data["state"]), str(data["during"]))
 
     def describe(self) -> str:
-        return (f"{self.workload} {self.container} restarted {self.restarts}x"
-                + (f" during {self.during}" if self.during else "") + (f" (last exit: {self.last_exit})"
-                                                                         if self.last_exit else ""))
+        what = f"restarted {self.restarts}x" if self.restarts else self.state
+        return (f"{self.workload} {self.container} {what} during {self.during}"
+                + (f" (last exit: {self.last_exit})" if self.last_exit else ""))
 
 
 @dataclass

@@ -1,0 +1,65 @@
+"""`meshconform run` validates the platform's options and runs its preflight once, then hands the pytest plugin that
+session as it is (not `--mesh-<name>=value` text for pytest to parse and check again): the plugin and the platform
+fixture, serial or on xdist workers, do not preflight again; a platform option given to pytest instead is refused."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+HERE = Path(__file__).parent / "platforms"
+UNIT = '''
+from meshconform.suite.unit import conformance_test
+from meshconform.traffic.model import Request
+
+
+@conformance_test("hello-counted", "The minimal platform answers with its greeting.", features={"SidecarInjection"})
+def test_hello(mesh_platform, mesh_meshed_client, mesh_result):
+    [reply] = mesh_meshed_client.send([Request("/")])
+    mesh_result.figure("greeting", reply.json()["greeting"])
+'''
+
+
+def _run(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    (tmp_path / "test_unit.py").write_text(UNIT)
+    log = tmp_path / "preflights.log"
+    log.unlink(missing_ok=True)
+    env = {**os.environ, "MESHCONFORM_PLATFORMS": "minimal_platform:COUNTED_PLATFORM",
+           "MESHCONFORM_PREFLIGHT_LOG": str(log), "MESHCONFORM_REPORTS": str(tmp_path / "reports"),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+    run = subprocess.run([sys.executable, "-m", "meshconform.cli", "run", "--platform", "minimal-counted", *args],
+                         env=env, capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    return run, log.read_text().splitlines() if log.exists() else []
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_run_preflights_once_and_hands_its_settings_over(tmp_path: Path, workers: str) -> None:
+    run, preflights = _run(tmp_path, "--counted-greeting", "salut", "-n", workers, "--",
+                           str(tmp_path / "test_unit.py"), "--mesh-run-test=hello-counted")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert [line.split()[1] for line in preflights] == ["salut"], preflights  # once, with the validated settings
+    [report] = (tmp_path / "reports").glob("*/conformance.yaml")
+    data = yaml.safe_load(report.read_text())
+    assert [(t["id"], t["figures"]) for t in data["tests"]] == [("hello-counted", {"greeting": "salut"})]
+
+
+def test_a_platform_option_given_to_pytest_instead_is_refused(tmp_path: Path) -> None:
+    run, preflights = _run(tmp_path, "--", str(tmp_path / "test_unit.py"), "--mesh-counted-greeting=hola")
+    assert run.returncode == 4, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "give --counted-greeting to run itself" in run.stdout + run.stderr
+
+
+def test_run_help_lists_the_suites_pytest_options() -> None:
+    """`meshconform run` passes what follows `--` to pytest: its help names those options (it named none before)."""
+    from click.testing import CliRunner
+
+    from meshconform.cli import cli
+    from meshconform.fixtures.options import SUITE_OPTIONS
+    shown = CliRunner().invoke(cli, ["run", "--help"]).output
+    assert [name for name, _ in SUITE_OPTIONS if name not in shown] == []
+    assert "--mesh-run-test: run only these test ids" in shown and "--misbehave" in shown
