@@ -55,8 +55,20 @@ ALL_FEATURES = frozenset().union(*(p.core | p.extended for p in PROFILES.values(
 
 
 def profiles() -> dict[str, Profile]:
-    """Every profile a run may select and report, by name."""
-    return dict(PROFILES)
+    """Every profile a run may select and report, by name: ours, then those of installed check packages
+    (suite/extensions.py), whose features are their own."""
+    from meshconform.errors import ConfigError
+    from meshconform.suite.extensions import packages
+    known = dict(PROFILES)
+    for package in packages().values():
+        for profile in package.profiles:
+            declared = frozenset().union(*(p.core | p.extended for p in known.values()))
+            taken = (profile.core | profile.extended) & declared
+            if profile.name in known or taken:
+                raise ConfigError(f"check package {package.name}: profile {profile.name} or features "
+                                  f"{sorted(taken)} are already declared", source="meshconform.checks")
+            known[profile.name] = profile
+    return known
 
 
 def all_features() -> frozenset[str]:

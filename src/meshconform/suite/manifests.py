@@ -30,9 +30,14 @@ MARKER_HEADER = "x-meshconform-config"
 
 
 def manifest_path(name: str) -> Path:
-    if name.startswith("bookinfo/"):
-        root = Path(str(resources.files("meshconform.bookinfo")))
-        path = root / name.removeprefix("bookinfo/")
+    """The file a manifest name stands for: `bookinfo/...` in Bookinfo's own files, `<package>/...` in an installed
+    check package's manifests (suite/extensions.py), anything else in ours (`conformance/manifests/`)."""
+    from meshconform.suite.extensions import packages
+    prefix, _, rest = name.partition("/")
+    if prefix == "bookinfo":
+        path = Path(str(resources.files("meshconform.bookinfo"))) / rest
+    elif rest and prefix in packages():
+        path = packages()[prefix].manifest_root() / rest
     else:
         path = Path(str(resources.files("meshconform.conformance"))) / "manifests" / name
     if not path.is_file():

@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,7 @@ LOCK_TIMEOUT_S = 120.0
 
 
 def base_manifests() -> list[Path]:
-    from meshconform import bookinfo  # mapped from bookinfo/ at install
-    folder = Path(bookinfo.__file__).parent / "manifests"
+    folder = Path(str(resources.files("meshconform.bookinfo"))) / "manifests"  # data, as kube reads it: no import
     return [folder / "namespaces.yaml", folder / "bookinfo.yaml", folder / "testbed.yaml"]
 
 

@@ -1,0 +1,1 @@
+"""ACME's conformance units (collected by `meshconform run` beside meshconform's own)."""
