@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from pathlib import Path
 from typing import Any
 
 
-def write(report: dict[str, Any], path: Path) -> None:
+def render(report: dict[str, Any]) -> str:
     tests = report["tests"]
     suite = ET.Element("testsuite", name="meshconform", tests=str(len(tests)),
                        failures=str(sum(t["result"] == "failed" for t in tests)),
@@ -22,4 +21,5 @@ def write(report: dict[str, Any], path: Path) -> None:
             ET.SubElement(case, "skipped", message=(test.get("reason") or test["message"])[:500])
     root = ET.Element("testsuites")
     root.append(suite)
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    encoded: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return encoded.decode()

@@ -6,7 +6,7 @@ written beside ours without an edit here."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -30,38 +30,30 @@ class ReportWriter(Protocol):
 
 
 @dataclass(frozen=True)
-class YamlWriter:
-    name: str = "yaml"
+class FileWriter:
+    """One file rendered from the report's data."""
+
+    name: str
+    filename: str
+    render: Callable[[dict[str, Any]], str]
 
     def write(self, report: dict[str, Any], folder: Path) -> Path:
-        path = folder / "conformance.yaml"
-        path.write_text(yaml.safe_dump(report, sort_keys=False, width=120))
+        path = folder / self.filename
+        path.write_text(self.render(report))
         return path
 
 
-@dataclass(frozen=True)
-class JUnitWriter:
-    name: str = "junit"
-
-    def write(self, report: dict[str, Any], folder: Path) -> Path:
-        path = folder / "junit.xml"
-        junit.write(report, path)
-        return path
+def _yaml(report: dict[str, Any]) -> str:
+    return yaml.safe_dump(report, sort_keys=False, width=120)
 
 
-@dataclass(frozen=True)
-class HtmlWriter:
-    name: str = "html"
-
-    def write(self, report: dict[str, Any], folder: Path) -> Path:
-        path = folder / "report.html"
-        path.write_text(html.render(report))
-        return path
+OURS = (FileWriter("yaml", "conformance.yaml", _yaml), FileWriter("junit", "junit.xml", junit.render),
+        FileWriter("html", "report.html", html.render))
 
 
 def writers() -> list[ReportWriter]:
     """Ours (YAML first: it is the report), then every registered one."""
-    found: list[ReportWriter] = [YamlWriter(), JUnitWriter(), HtmlWriter()]
+    found: list[ReportWriter] = list(OURS)
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         writer = entry.load()
         found.append(writer() if isinstance(writer, type) else writer)
