@@ -37,6 +37,7 @@ from meshconform.suite.checks import outcomes, wait_for_marker
 from meshconform.suite.convergence import NeverConverged, await_settled, under_way
 from meshconform.suite.failures import assert_failed_as, records_for
 from meshconform.suite.timeouts import TIMER_EARLINESS_S
+from meshconform.suite.timing import LatencyBounds
 from meshconform.suite.unit import conformance_test
 from meshconform.traffic.model import Request, Response
 
@@ -51,6 +52,13 @@ PER_TRY = 0.25  # per-try-timeout-retried's perTryTimeout, seconds
 def _base_p99(vantage) -> float:
     replies = vantage.send([Request(f"/base/{i}", host="echo:8080") for i in range(50)], concurrency=10)
     return sorted(r.latency for r in replies)[int(len(replies) * 0.99) - 1]
+
+
+def _bounds(what: str, replies: list[Response], timer: float, base_p99: float, name: str) -> LatencyBounds:
+    """A timer's bounds on the replies: its duration less TIMER_EARLINESS_S .. plus the base p99 and SLACK."""
+    return LatencyBounds.of(what, [r.latency for r in replies], timer - TIMER_EARLINESS_S, timer + base_p99 + SLACK,
+                            f"the {timer:g} s {name} less {TIMER_EARLINESS_S:g} s timer earliness .. plus base p99 "
+                            f"{base_p99:.3f} s + {SLACK:g} s")
 
 
 def _tries(platform, replies: list[Response], timeouts, at_least: int | None = None) -> dict[str, list[float]]:
@@ -90,15 +98,12 @@ def test_retries_in_route_timeout(mesh_platform, mesh_manifests, mesh_meshed_cli
     base_p99 = _base_p99(mesh_meshed_client)
     replies = mesh_meshed_client.send([Request(f"/cap/delay/600?i={i}", host="echo:8080") for i in range(10)],
                                       concurrency=10)
-    upper = timeout + base_p99 + SLACK
+    bounds = _bounds("requests ended by the route timeout", replies, timeout, base_p99, "route timeout")
     tries = _tries(mesh_platform, replies, mesh_timeouts)
-    mesh_result.figure("replies", {"statuses": outcomes(replies), "upper_bound_s": round(upper, 3),
-                                   "latency_s": sorted(round(r.latency, 3) for r in replies),
+    mesh_result.figure("replies", {"statuses": outcomes(replies), "latency_s": bounds.to_json(),
                                    "tries_per_request": _tries_counted(tries)})
     assert all(r.status == 504 for r in replies), f"expected 10 x 504 (route timeout): {outcomes(replies)}"
-    assert all(timeout - TIMER_EARLINESS_S <= r.latency <= upper for r in replies), (
-        f"the route timeout must end the request, retries included, after {timeout:g}s (at most {upper:.2f}s): "
-        f"latencies {sorted(round(r.latency, 2) for r in replies)}")
+    assert bounds.passed, f"the route timeout must end the request, retries included: {bounds.describe()}"
     # Tries start at 0, ~0.2 and ~0.4 s (plus a back-off of at most 25 and 75 ms); a fourth would start after 0.5 s.
     assert all(2 <= len(t) <= 3 for t in tries.values()), (
         f"each request should be tried 2 or 3 times within the route timeout: {_tries_counted(tries)}")
@@ -119,20 +124,17 @@ def test_per_try_timeout_retried(mesh_platform, mesh_manifests, mesh_meshed_clie
     base_p99 = _base_p99(mesh_meshed_client)
     replies = mesh_meshed_client.send(
         [Request(f"/per-try/first/1/delay/1000?i={i}", host="echo:8080") for i in range(10)], concurrency=10)
-    upper = per_try + base_p99 + SLACK
+    bounds = _bounds("requests retried after a per-try timeout", replies, per_try, base_p99, "perTryTimeout")
     tries = _tries(mesh_platform, replies, mesh_timeouts, at_least=2 * len(replies))
     gaps = sorted(round(t[1] - t[0], 3) for t in tries.values() if len(t) >= 2)
-    mesh_result.figure("replies", {"statuses": outcomes(replies), "upper_bound_s": round(upper, 3),
-                                   "latency_s": sorted(round(r.latency, 3) for r in replies),
+    mesh_result.figure("replies", {"statuses": outcomes(replies), "latency_s": bounds.to_json(),
                                    "tries_per_request": _tries_counted(tries), "second_try_after_s": gaps})
     assert all(r.status == 200 for r in replies), f"the retried try should answer: {outcomes(replies)}"
     assert all(len(t) == 2 for t in tries.values()), f"expected 2 tries per request: {_tries_counted(tries)}"
     # The app stamps both arrivals; the first reached it a forwarding delay after the caller's proxy started the
     # per-try timer, so allow 0.1 s for that (a mesh retrying at once shows gaps near 0).
     assert all(gap >= per_try - 0.1 for gap in gaps), f"a retry started well before perTryTimeout: {gaps}"
-    assert all(per_try - TIMER_EARLINESS_S <= r.latency <= upper for r in replies), (
-        f"the slow first try should be cut after {per_try:g}s and the retry answer promptly (at most "
-        f"{upper:.2f}s): latencies {sorted(round(r.latency, 2) for r in replies)}")
+    assert bounds.passed, f"the slow first try should be cut and the retry answer promptly: {bounds.describe()}"
 
 
 RETRY_ON = {  # path prefix -> {status echo answers: tries expected}

@@ -11,6 +11,7 @@ from meshconform.suite.checks import new_marker, outcomes, wait_for, wait_for_ma
 from meshconform.suite.convergence import await_settled, under_way
 from meshconform.suite.failures import assert_failed_as
 from meshconform.suite.timeouts import TIMER_EARLINESS_S
+from meshconform.suite.timing import LatencyBounds
 from meshconform.suite.unit import conformance_test
 from meshconform.traffic.model import Request
 
@@ -32,13 +33,12 @@ def test_request_timeout(mesh_platform, mesh_manifests, mesh_meshed_client, mesh
     slow = mesh_meshed_client.send([Request(f"/delay/1500?i={i}", host="echo:8080") for i in range(20)],
                                    concurrency=20)
     fast = mesh_meshed_client.send([Request(f"/delay/0?i={i}", host="echo:8080") for i in range(20)])
-    upper = timeout + base_p99 + 0.5
-    mesh_result.figure("slow", {"statuses": dict(Counter(r.status for r in slow)),
-                                "latency_s": [round(min(r.latency for r in slow), 3),
-                                              round(max(r.latency for r in slow), 3)], "upper_bound_s": upper})
+    bounds = LatencyBounds.of("timed-out requests", [r.latency for r in slow], timeout - TIMER_EARLINESS_S,
+                              timeout + base_p99 + 0.5, f"the {timeout:g} s route timeout less {TIMER_EARLINESS_S:g} s "
+                              f"timer earliness .. plus base p99 {base_p99:.3f} s + 0.5 s")
+    mesh_result.figure("slow", {"statuses": dict(Counter(r.status for r in slow)), "latency_s": bounds.to_json()})
     assert all(r.status == 504 for r in slow), [r.summary() for r in slow if r.status != 504][:3]
-    assert all(timeout - TIMER_EARLINESS_S <= r.latency <= upper for r in slow), \
-        sorted(round(r.latency, 3) for r in slow)
+    assert bounds.passed, bounds.describe()
     mesh_result.figure("caller_proxy_log", assert_failed_as(
         mesh_platform, CALLER, slow, mesh_timeouts, 504, "UT", direction="outbound", what="slow requests"))
     assert all(r.status == 200 for r in fast), f"requests faster than the timeout must succeed: {outcomes(fast)} of 20"

@@ -20,11 +20,12 @@ from meshconform.suite.failures import assert_failed_as, failed_as, log_outcomes
 from meshconform.suite.features import Profile
 from meshconform.suite.sampling import ShareSample, measure_counted, measure_shares
 from meshconform.suite.timeouts import Timeouts
+from meshconform.suite.timing import LatencyBounds
 from meshconform.suite.unit import chosen_by, conformance_test, deferred
 from meshconform.traffic.model import Request, Response
 
-__all__ = ["DEFAULT_ALPHA", "CheckPackage", "Endpoint", "MeshConfig", "NeverConverged", "Platform", "Profile",
-           "Request", "Response", "ResultRecord", "ShareSample", "Timeouts", "UnitManifests", "Vantage", "Workload",
-           "assert_failed_as", "await_convergence", "await_settled", "chosen_by", "conformance_test", "deferred",
-           "failed_as", "log_outcomes", "measure_counted", "measure_shares", "miss_kind", "new_marker", "outcomes",
-           "records_for", "under_way", "wait_for", "wait_for_all", "wait_for_marker"]
+__all__ = ["DEFAULT_ALPHA", "CheckPackage", "Endpoint", "LatencyBounds", "MeshConfig", "NeverConverged", "Platform",
+           "Profile", "Request", "Response", "ResultRecord", "ShareSample", "Timeouts", "UnitManifests", "Vantage",
+           "Workload", "assert_failed_as", "await_convergence", "await_settled", "chosen_by", "conformance_test",
+           "deferred", "failed_as", "log_outcomes", "measure_counted", "measure_shares", "miss_kind", "new_marker",
+           "outcomes", "records_for", "under_way", "wait_for", "wait_for_all", "wait_for_marker"]

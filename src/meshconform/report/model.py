@@ -6,9 +6,11 @@ Serialisation is where a run's data leaves it (to the controller, to files, to p
 redacted (meshconform.report.redact): `TestResult.to_json` and `ConformanceReport.to_json` hand out redacted copies;
 what a test records in memory is kept as it was.
 
-A check of a share or a latency records, in its figures, the observations and the design its verdict follows from
-(see meshconform.suite.sampling's `ShareSample.to_json`: kind, design with expected shares, alpha, tolerance, beta
-and batch, and the counts at every look), so that a reader, or `meshconform verify`, can recompute it."""
+A check of a share or a latency records, in its figures, the observations and the design its verdict follows from,
+so that a reader, or `meshconform verify`, can recompute it: `kind: sequential-shares` (meshconform.suite.sampling's
+`ShareSample.to_json`: the expected shares, alpha, tolerance, miss probability and batch, and the counts at every
+look) and `kind: latency-bounds` (meshconform.suite.timing's `LatencyBounds.to_json`: the bounds, how they were
+derived, and every latency)."""
 
 from __future__ import annotations
 
