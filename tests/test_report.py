@@ -333,3 +333,23 @@ def test_chart_labels_have_room_for_their_names() -> None:
     assert {t.text for t in labels} == {"mirrored", "not_mirrored"}
     for label in labels:
         assert float(label.attrs["x"]) >= 6.6 * len(label.text), (label.text, label.attrs["x"])
+
+
+def test_a_registered_writer_writes_beside_ours(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another format is a writer registered under the entry-point group meshconform.report_writers: it gets the
+    same redacted data and writes its own file, with no edit to ours."""
+    from types import SimpleNamespace
+
+    class CountWriter:
+        name = "counts"
+
+        def write(self, report: dict, folder: Path) -> Path:
+            path = folder / "counts.txt"
+            path.write_text(f"{report['summary']['passed']} passed, {report['summary']['failed']} failed\n")
+            return path
+
+    monkeypatch.setattr(writers, "entry_points", lambda group: [SimpleNamespace(load=lambda: CountWriter)]
+                        if group == writers.ENTRY_POINT_GROUP else [])
+    written = writers.write(_report(tmp_path / "first"), tmp_path / "run")
+    assert [p.name for p in written] == ["conformance.yaml", "junit.xml", "report.html", "counts.txt"]
+    assert (tmp_path / "run" / "counts.txt").read_text() == "1 passed, 1 failed\n"
