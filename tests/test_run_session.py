@@ -48,10 +48,12 @@ def test_run_preflights_once_and_hands_its_settings_over(tmp_path: Path, workers
     assert [(t["id"], t["figures"]) for t in data["tests"]] == [("hello-counted", {"greeting": "salut"})]
 
 
-def test_a_platform_option_given_to_pytest_instead_is_refused(tmp_path: Path) -> None:
-    run, preflights = _run(tmp_path, "--", str(tmp_path / "test_unit.py"), "--mesh-counted-greeting=hola")
+@pytest.mark.parametrize(("given", "named"), [("--mesh-counted-greeting=hola", "--counted-greeting"),
+                                               ("--mesh-platform=local", "--platform")])
+def test_a_platform_option_given_to_pytest_instead_is_refused(tmp_path: Path, given: str, named: str) -> None:
+    run, preflights = _run(tmp_path, "--", str(tmp_path / "test_unit.py"), given)
     assert run.returncode == 4, run.stdout[-2000:] + run.stderr[-2000:]
-    assert "give --counted-greeting to run itself" in run.stdout + run.stderr
+    assert f"give {named} to run itself" in run.stdout + run.stderr
 
 
 def test_run_help_lists_the_suites_pytest_options() -> None:
