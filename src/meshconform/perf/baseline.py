@@ -200,6 +200,9 @@ def compare(current: dict[str, Any], references: Sequence[dict[str, Any]], polic
         note = (f"not enough history ({have} of {policy.min_history} valid runs of this configuration): judged against "
                 f"run {used[-1]['id']} with an assumed run-to-run spread of {policy.run_spread:.0%} "
                 f"(a history measures its own); family-wise false-alarm rate {policy.alpha:g} over {metrics} metrics")
+    differ = _differences(current, used[-1])
+    if differ:  # an A/B comparison (e.g. -f a fault) is meant to differ; a nightly one is not: said either way
+        note += f"; the configuration differs from {used[-1]['id']}'s in: {', '.join(differ)}"
     verdicts = []
     for name in shared:
         counts = [mine[name]["requests"]] + [t[name]["requests"] for t in theirs]
@@ -241,6 +244,13 @@ def fingerprint(document: dict[str, Any]) -> dict[str, Any]:
     return {k: options.get(k) for k in keys}
 
 
+def _differences(one: dict[str, Any], other: dict[str, Any]) -> list[str]:
+    if "config" not in one or "config" not in other:
+        return []
+    mine, theirs = fingerprint(one), fingerprint(other)
+    return [k for k in mine if mine[k] != theirs.get(k)]
+
+
 def history(folder: Path, like: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     """The results under `folder`, oldest first, and the ones left out with why: unreadable files, invalid runs,
     and (with `like`) runs of another configuration than `like`'s, or `like` itself."""
@@ -255,8 +265,7 @@ def history(folder: Path, like: dict[str, Any] | None = None) -> tuple[list[dict
             continue
         if not document["valid"]:
             skipped.append(f"{document['id']}: invalid ({'; '.join(document['invalid_reasons'])})")
-        elif like is not None and fingerprint(document) != fingerprint(like):
-            differ = [k for k, v in fingerprint(document).items() if fingerprint(like).get(k) != v]
+        elif like is not None and (differ := _differences(like, document)):
             skipped.append(f"{document['id']}: another configuration ({', '.join(differ)})")
         else:
             found.append(document)
