@@ -237,6 +237,25 @@ def compare(current: dict[str, Any], references: Sequence[dict[str, Any]], polic
                       list(skipped))
 
 
+def detectable(document: dict[str, Any], policy: Policy = Policy(),
+               seed: int | None = 0) -> dict[str, dict[str, float]]:
+    """Per series and reported percentile: the smallest rise a pair comparison of two runs like this one would flag
+    with probability `policy.power` (its own block-bootstrap error counted twice, and twice the assumed run-to-run
+    variance), so every result states what it can detect before anyone compares it."""
+    rng = np.random.default_rng(seed)
+    series = [s for s in document["results"] if s["requests"] and "step" not in s]
+    metrics = sum(histograms.supported(s["requests"], p) for s in series for p in PERCENTILES) + len(series)
+    z = float(stats.norm.isf(policy.alpha / max(1, metrics)) + stats.norm.isf(1 - policy.power))
+    out: dict[str, dict[str, float]] = {}
+    for entry in series:
+        for p in PERCENTILES:
+            if histograms.supported(entry["requests"], p):
+                _, se = log_percentile(entry, p, policy, rng)
+                change = math.expm1(z * math.sqrt(2 * se ** 2 + 2 * policy.run_spread ** 2))
+                out.setdefault(entry["name"], {})[histograms.key_name(p)] = round(change, 3)
+    return out
+
+
 def fingerprint(document: dict[str, Any]) -> dict[str, Any]:
     """What makes two runs comparable: the platform and the load configuration (not the seed, not --history)."""
     options = document["config"]["options"]

@@ -142,6 +142,8 @@ def perf(platform_name: str | None, preset: str, mode: str, rate: float | None, 
             raise ConfigError(f"this run was marked invalid ({'; '.join(document['invalid_reasons'])}), so it is "
                               "not used as a baseline: pick a valid run, or --allow-invalid-baseline to compare "
                               "anyway", source=str(path), resource=result.KIND, field="valid")
+    policy = baseline.Policy(alpha=alpha, run_spread=run_spread / 100.0, min_history=min_history,
+                             floor_us=threshold_floor_us)
     run_dir = runs.new_run_dir("perf")
     options: dict[str, Any] = {"preset": preset, "mode": mode, "rate": rate, "users": users, "duration_s": duration,
                                "warmup_s": warmup, "steps": steps, "phases": requested, "processes": processes,
@@ -152,11 +154,12 @@ def perf(platform_name: str | None, preset: str, mode: str, rate: float | None, 
         else:
             document = _run(run_dir, requested, options, shape, files, csv, html, seed, platform_name,
                             given_options(platform_values))
+            changes = baseline.detectable(document, policy, seed)
+            for entry in document["results"]:
+                entry["detectable_change"] = changes.get(entry["name"], {})
             result.write(document, run_dir)
     click.echo(f"result: {run_dir / result.RESULT_NAME}" if from_result is None else f"result: {from_result}")
     _print_result(document)
-    policy = baseline.Policy(alpha=alpha, run_spread=run_spread / 100.0, min_history=min_history,
-                             floor_us=threshold_floor_us)
     comparison, compared_with = _compare(document, references, history_dir, policy, seed)
     if comparison is not None:
         (run_dir / "comparison.json").write_text(json.dumps(comparison.to_json(), indent=1))
@@ -293,6 +296,11 @@ def _print_result(document: dict[str, Any]) -> None:
         click.echo(f"  -: too few requests for that percentile (at least {histograms.MIN_TAIL} must lie beyond it: "
                    + ", ".join(f"p{p:g} needs {histograms.needed(p)}" for p in histograms.PERCENTILES)
                    + "); --preset nightly has enough for p99")
+    detect = [f"{s['name']} " + " ".join(f"{m} {v:+.0%}" for m, v in s["detectable_change"].items())
+              for s in document["results"] if s.get("detectable_change")]
+    if detect:
+        click.echo("smallest rise a comparison with a run like this one detects (80 % of the time; no history, the "
+                   "assumed run-to-run spread): " + "; ".join(detect))
     mesh_cost = document.get("mesh_cost") or {}
     if mesh_cost.get("percentiles"):
         click.echo(f"mesh cost ({mesh_cost['confidence']:.0%} intervals), latency added by the sidecars:")
