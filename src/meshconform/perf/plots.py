@@ -14,6 +14,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from hdrh.histogram import HdrHistogram  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from meshconform.perf import histograms  # noqa: E402
 
@@ -21,6 +22,13 @@ if TYPE_CHECKING:
     from meshconform.perf.baseline import Comparison
 
 TAIL_TICKS = (0.0, 50.0, 90.0, 99.0, 99.9, 99.99)
+
+
+def _plain_ticks(ax: Any) -> None:
+    """A log latency axis labelled 20, 30, 40 rather than 2x10^1."""
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
 
 
 def _finish(fig: Any, ax: Any, path: Path) -> Path:
@@ -65,9 +73,8 @@ def _windows(series: dict[str, Any], enough: int) -> tuple[list[float], list[Hdr
     blobs = intervals.get("histograms") or []
     if not blobs:
         return [], []
-    counts = [histograms.decode(b).get_total_count() if b else 0 for b in blobs]
-    busy = [c for c in counts if c] or [1]
-    width = max(1, int(np.ceil(enough / float(np.median(busy)))))
+    per_second = max(1.0, series["requests"] / len(blobs))  # seconds without requests count (alternating targets)
+    width = max(1, int(np.ceil(enough / per_second)))
     first = intervals.get("first", 0)
     middles, merged = [], []
     for start in range(0, len(blobs), width):
@@ -97,21 +104,21 @@ def over_time(document: dict[str, Any], path: Path) -> Path:
             if turn > 1 and counts.size >= turn:
                 counts = np.convolve(counts, np.ones(turn) / turn, mode="same")
             rate_ax.plot(t, counts, label=key)
-        for series in document["results"]:
-            if series["phase"] != phase["name"] or "step" in series:
-                continue
+        mine = [s for s in document["results"] if s["phase"] == phase["name"] and "step" not in s]
+        for number, series in enumerate(mine):
             middles, windows = _windows(series, histograms.needed(90.0))
             for p, style in ((50.0, ".-"), (90.0, ".--")):
                 points = [(x, histograms.percentile(h, p) / 1000) for x, h in zip(middles, windows, strict=True)
                           if histograms.supported(h.get_total_count(), p)]
                 if points:
-                    latency_ax.plot(*zip(*points, strict=True), style,
+                    latency_ax.plot(*zip(*points, strict=True), style, color=f"C{number}",
                                     label=f"{series['name']} {histograms.key_name(p)}")
         rate_ax.set_title(f"{phase['name']} ({phase['model']}, {phase['requested_rps'] or 'max'} rps asked)")
         rate_ax.set_ylabel("requests/s")
         rate_ax.set_ylim(bottom=0)  # from zero: 28-32 rps is steady, not a swing
         latency_ax.set_ylabel("latency (ms)")
         latency_ax.set_yscale("log")
+        _plain_ticks(latency_ax)
         latency_ax.set_xlabel("seconds into the measurement")
         for ax, size in ((rate_ax, 7), (latency_ax, 6)):
             if ax.get_legend_handles_labels()[0]:
@@ -184,6 +191,7 @@ def comparison(document: dict[str, Any], references: list[dict[str, Any]], compa
         ax.set_yscale("log")
         ax.set_xticks([1.0 / (1.0 - p / 100.0) for p in TAIL_TICKS[:-1]], [f"{p:g}%" for p in TAIL_TICKS[:-1]])
         ax.set_ylabel("ms from intended send", fontsize=8)
+        _plain_ticks(ax)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=6)
     for index in range(len(names), rows * columns):
