@@ -57,8 +57,9 @@ def make_runs(out: Path, aa: int, faults: int, preset: str) -> None:
         if kind == "F":
             argv += ["-f", str(FAULT)]
         before, started = _load(), time.monotonic()
-        done = subprocess.run(argv, env={**os.environ, "MESHCONFORM_REPORTS": str(out / label)}, text=True,
-                              capture_output=True, check=False)
+        # A state folder of its own: the run brings its own platform up (never attaches to one someone left up).
+        env = {**os.environ, "MESHCONFORM_REPORTS": str(out / label), runs.STATE_DIR_ENV: str(out / label / "state")}
+        done = subprocess.run(argv, env=env, text=True, capture_output=True, check=False)
         (out / f"{label}.out").write_text(done.stdout + done.stderr)
         line = (f"{label} exit {done.returncode} {time.monotonic() - started:.0f}s load {before:.2f} -> "
                 f"{_load():.2f}")
