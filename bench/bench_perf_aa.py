@@ -17,11 +17,16 @@ among the plain runs, each in a reports folder of its own, with `uptime`'s load 
 
 Run (about 2 min per run with the default preset, ~30 min for 11 + 3 runs; one at a time, niced):
     nice -n 19 .venv/bin/python bench/bench_perf_aa.py --aa 11 --faults 3
+On a shared machine, each run waiting for a quiet moment and its turn on the long-jobs lock (resumable: again
+with the same --out keeps the runs already made):
+    nice -n 19 .venv/bin/python bench/bench_perf_aa.py --out DIR --below 2 --lock /path/to/fullrun.lock
 Re-analyse runs already made (no new runs): .venv/bin/python bench/bench_perf_aa.py --analyse DIR"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import itertools
 import json
 import math
@@ -45,7 +50,20 @@ def _load() -> float:
     return os.getloadavg()[0]
 
 
-def make_runs(out: Path, aa: int, faults: int, preset: str) -> None:
+def _politely(lock: Path | None, below: float | None) -> contextlib.AbstractContextManager[object]:
+    """Wait until the 1-minute load average is under `below`, then hold `lock` (flock) for one run: on a shared
+    machine, long jobs take turns through one lock."""
+    while below is not None and _load() >= below:
+        time.sleep(30)
+    if lock is None:
+        return contextlib.nullcontext()
+    handle = open(lock, "a")  # noqa: SIM115 (closed by the context below)
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    return contextlib.closing(handle)
+
+
+def make_runs(out: Path, aa: int, faults: int, preset: str, lock: Path | None = None,
+              below: float | None = None) -> None:
     """The runs, in an order that spreads the faults among the plain runs (a time trend hits both alike)."""
     order = ["A"] * aa
     for i in range(faults):
@@ -53,13 +71,16 @@ def make_runs(out: Path, aa: int, faults: int, preset: str) -> None:
     log = out / "runs.log"
     for number, kind in enumerate(order, 1):
         label = f"{number:02d}-{kind}"
+        if any((out / label).glob(f"*/{result.RESULT_NAME}")):
+            continue  # made by an earlier, interrupted invocation (--out the same folder)
         argv = [sys.executable, "-m", "meshconform.cli", "perf", "--preset", preset]
         if kind == "F":
             argv += ["-f", str(FAULT)]
-        before, started = _load(), time.monotonic()
         # A state folder of its own: the run brings its own platform up (never attaches to one someone left up).
         env = {**os.environ, "MESHCONFORM_REPORTS": str(out / label), runs.STATE_DIR_ENV: str(out / label / "state")}
-        done = subprocess.run(argv, env=env, text=True, capture_output=True, check=False)
+        with _politely(lock, below):
+            before, started = _load(), time.monotonic()
+            done = subprocess.run(argv, env=env, text=True, capture_output=True, check=False)
         (out / f"{label}.out").write_text(done.stdout + done.stderr)
         line = (f"{label} exit {done.returncode} {time.monotonic() - started:.0f}s load {before:.2f} -> "
                 f"{_load():.2f}")
@@ -159,14 +180,18 @@ def main() -> None:
     parser.add_argument("--faults", type=int, default=3, help="runs with the fault file")
     parser.add_argument("--preset", default="quick")
     parser.add_argument("--analyse", type=Path, help="only analyse the runs in this folder")
+    parser.add_argument("--out", type=Path, help="the folder for the runs (again: runs already there are kept)")
+    parser.add_argument("--lock", type=Path, help="hold this file locked (flock) during each run")
+    parser.add_argument("--below", type=float, help="start each run only when the 1-minute load is under this")
     args = parser.parse_args()
     if args.analyse:
         analyse(args.analyse)
         return
-    out = runs.new_run_dir("bench-perf-aa")
+    out = args.out or runs.new_run_dir("bench-perf-aa")
+    out.mkdir(parents=True, exist_ok=True)
     print(f"{args.aa} plain + {args.faults} fault runs (--preset {args.preset}) into {out}; load {_load():.2f}",
           flush=True)
-    make_runs(out, args.aa, args.faults, args.preset)
+    make_runs(out, args.aa, args.faults, args.preset, args.lock, args.below)
     analyse(out)
     (out / "done.json").write_text(json.dumps({"aa": args.aa, "faults": args.faults, "preset": args.preset}))
 
