@@ -25,7 +25,7 @@ from meshconform.platform import registry
 from meshconform.platform.api import Platform
 from meshconform.platform.cli_options import platform_choice as _platform_choice
 from meshconform.platform.cli_options import platform_options as _platform_options
-from meshconform.platform.session import PlatformChoice, PlatformSession
+from meshconform.platform.session import PlatformChoice, PlatformSession, attach_recorded, take_down_recorded
 from meshconform.report.redact import redact_text
 
 
@@ -53,7 +53,7 @@ def up(platform_name: str, files: tuple[Path, ...], output: str, dry_run: bool, 
         existing = runs.read_active()
         if existing is not None and registry.owner_of(existing.folder) is not None:
             try:
-                registry.attach(existing.folder, expect=existing.platform)
+                attach_recorded(existing.folder, expect=existing.platform).close()  # detach: it is only asked
             except PlatformError:
                 pass  # recorded, but no longer running: a new one may start
             else:
@@ -169,9 +169,7 @@ def down(platform_name: str | None) -> None:
         return
     if platform_name is not None and platform_name != active.platform:
         raise MeshconformError(f"the platform that is up is {active.platform!r}, not {platform_name!r}")
-    if registry.owner_of(active.folder) is not None:
-        kind = registry.get(active.platform)
-        kind.attach(active.folder, kind.settings({})).down()
+    take_down_recorded(active.folder)
     runs.clear_active()
     click.echo(f"stopped; logs and config stay in {active.folder.parent}")
 

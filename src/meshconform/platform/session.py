@@ -118,3 +118,12 @@ def attach_recorded(folder: Path, expect: str | None = None) -> PlatformSession:
     session = PlatformSession(PlatformChoice.of(expect or name), preflighted=True)
     session.attach(folder)
     return session
+
+
+def take_down_recorded(folder: Path) -> None:
+    """Take down the platform recorded in `folder` (`meshconform down`), running or not: whatever is left of it
+    (processes, a cluster) goes."""
+    name = registry.owner_of(folder)
+    if name is not None:
+        kind = registry.get(name)
+        kind.attach(folder, kind.settings({})).down()
