@@ -19,6 +19,24 @@ DOCKER_PORT_HTTPS = "127.0.0.1:41236\n"
 DOCKER_PORT_LOAD_MESH = "127.0.0.1:41237\n"  # perf's nodePorts, same shape
 DOCKER_PORT_LOAD_NO_MESH = "127.0.0.1:41238\n"
 DOCKER_PORT_NONE_STDERR = "Error: No public port '30080/tcp' published for meshconform-control-plane\n"
+# `docker pull` without a terminal (docker/cli cli/command/image/pull.go, jsonmessage without a TTY: one line per
+# status), ending with the reference pulled.
+DOCKER_PULL_STDOUT = """1.20.3: Pulling from istio/examples-bookinfo-details-v1
+2d473b07cdd5: Pulling fs layer
+2d473b07cdd5: Download complete
+2d473b07cdd5: Pull complete
+Digest: sha256:0000000000000000000000000000000000000000000000000000000000000001
+Status: Downloaded newer image for istio/examples-bookinfo-details-v1:1.20.3
+docker.io/istio/examples-bookinfo-details-v1:1.20.3
+"""
+# Docker Hub's answer past its anonymous pull limit, as the daemon relays it (docs.docker.com "Docker Hub usage
+# and limits": `toomanyrequests: You have reached your pull rate limit...`).
+DOCKER_PULL_LIMIT_STDERR = ("Error response from daemon: toomanyrequests: You have reached your pull rate limit. "
+                            "You may increase the limit by authenticating and upgrading: "
+                            "https://www.docker.com/increase-rate-limit\n")
+# `docker info --format '{{.NCPU}} {{.MemTotal}}'`: the engine's CPUs and memory in bytes (a 2-vCPU, 7 GB runner).
+DOCKER_CAPACITY = "2 7281799168\n"
+DOCKER_CAPACITY_SMALL = "2 2085826560\n"  # Docker Desktop's old 2 GB default
 
 # ---------------------------------------------------------------- kind (kubernetes-sigs/kind v0.32.0 sources)
 # pkg/cmd/kind/version/version.go DisplayVersion: "kind v" + version + " " + go version + " " + GOOS/GOARCH
@@ -55,6 +73,14 @@ KIND_CREATE_FAILED_STDERR = """Creating cluster "meshconform" ...
 ERROR: failed to create cluster: command "docker run --name meshconform-control-plane ..." failed with error: \
 exit status 125
 """
+# pkg/cmd/kind/load/docker-image/docker-image.go: one line per image not yet on the node.
+KIND_LOAD_STDERR = ('Image: "docker.io/istio/examples-bookinfo-details-v1:1.20.3" with ID "sha256:' + "0" * 63 + '2" '
+                    'not yet present on node "meshconform-control-plane", loading...\n')
+# The same under Docker's containerd image store (kind#3795): ctr cannot import what `docker save` wrote.
+KIND_LOAD_DIGEST_STDERR = ('ERROR: failed to load image: command "docker exec --privileged -i '
+                           'meshconform-control-plane ctr --namespace=k8s.io images import --all-platforms --digests '
+                           '--snapshotter=overlayfs -" failed with error: exit status 1\nCommand Output: ctr: content '
+                           'digest sha256:' + "0" * 63 + '3: not found\n')
 # pkg/cmd/kind/delete/cluster/deletecluster.go, pkg/cluster/internal/delete/delete.go
 KIND_DELETE_STDERR = 'Deleting cluster "meshconform" ...\nDeleted nodes: ["meshconform-control-plane"]\n'
 # pkg/cmd/kind/export/kubeconfig/kubeconfig.go

@@ -56,3 +56,22 @@ def test_a_hanging_engine_is_a_clear_reason(standins, monkeypatch) -> None:
     standins.tool("docker", [{"args": ["info"], "sleep": 30}])
     with pytest.raises(engine.NoContainerEngine, match="did not answer within 1 s"):
         engine.detect("docker")
+
+
+@pytest.mark.parametrize(("engine_name", "answer", "fits"), [
+    ("docker", rec.DOCKER_CAPACITY, True), ("docker", rec.DOCKER_CAPACITY_SMALL, False),
+    ("docker", "1 16777216000\n", False), ("podman", "4 8589934592\n", True)])
+def test_the_engine_s_size_is_checked_against_the_stated_minimum(standins, engine_name: str, answer: str,
+                                                                 fits: bool) -> None:
+    standins.tool(engine_name, [{"args": ["info"], "stdout": answer}])
+    found = engine.Engine(engine_name, "x")
+    if fits:
+        assert engine.check_capacity(found) == tuple(int(v) for v in answer.split())
+    else:
+        with pytest.raises(engine.TooSmall) as caught:
+            engine.check_capacity(found)
+        cpus, memory = answer.split()
+        assert f"gives its containers {cpus} CPUs and {int(memory) / 2**30:.1f} GiB" in str(caught.value)
+        assert "needs at least 2 CPUs and 4 GiB" in str(caught.value)
+    formats = {"docker": "{{.NCPU}} {{.MemTotal}}", "podman": "{{.Host.CPUs}} {{.Host.MemTotal}}"}
+    assert standins.argvs() == [[engine_name, "info", "--format", formats[engine_name]]]

@@ -181,11 +181,13 @@ def test_a_failed_up_on_kind_collects_diagnostics_and_deletes_the_cluster(standi
     """The two halves together: KubePlatform.up on a stand-in kind cluster whose kubeconfig the client
     cannot use fails, and its own cleanup reaches `kind export logs` and `kind delete cluster`."""
     standins.tool("docker", [{"args": ["info"], "stdout": rec.DOCKER_SERVER_VERSION},
+                             {"args": ["pull"], "stdout": rec.DOCKER_PULL_STDOUT},
                              {"args": ["port"], "stdout": rec.DOCKER_PORT_HTTP}])
     standins.tool("kind", [{"args": ["version"], "stdout": rec.KIND_VERSION},
                            {"args": ["get", "clusters"], "stderr": rec.KIND_NO_CLUSTERS_STDERR},
                            {"args": ["create", "cluster"], "stderr": rec.KIND_CREATE_STDERR,
                             "write_arg": "--kubeconfig", "write_text": rec.KUBECONFIG},
+                           {"args": ["load"], "stderr": rec.KIND_LOAD_STDERR},
                            {"args": ["export", "logs"], "stdout": "x\n"},
                            {"args": ["delete", "cluster"], "stderr": rec.KIND_DELETE_STDERR}])
     standins.tool("istioctl", [{"args": ["version"], "stdout": rec.ISTIOCTL_CLIENT_VERSION},

@@ -37,9 +37,9 @@ def istioctl_rules(before: str = rec.ISTIOCTL_VERSION_NO_MESH, install: dict | N
             {"args": ["analyze"], "stderr": rec.ISTIOCTL_ANALYZE_FINDINGS, "exit": 79}]
 
 
-def build(cls, tmp_path: Path, make_settings, worker: str = "main", **values):
+def build(cls, tmp_path: Path, make_settings, worker: str = "main", on_kind: bool = True, **values):
     mesh, _ = make_settings(istioctl_binary="istioctl", helm_binary="helm", **values)
-    return cls(mesh, tmp_path / "run" / f"platform-{worker}", tmp_path / "run", worker)
+    return cls(mesh, tmp_path / "run" / f"platform-{worker}", tmp_path / "run", worker, on_kind=on_kind)
 
 
 def test_istioctl_install_and_uninstall_exact_commands(standins, tmp_path: Path, make_settings) -> None:
@@ -53,15 +53,41 @@ def test_istioctl_install_and_uninstall_exact_commands(standins, tmp_path: Path,
         ["istioctl", "install", "-y", "-f", str(overlay), "--set", "profile=default", "--set", "hub=docker.io/istio",
          "--set", "meshConfig.accessLogFile=/dev/stdout", "--readiness-timeout", "420s", *KUBE],
         ["istioctl", "version", "-o", "json", *KUBE]]
-    service = yaml.safe_load(overlay.read_text())["spec"]["values"]["gateways"]["istio-ingressgateway"]
+    values = yaml.safe_load(overlay.read_text())["spec"]["values"]
+    service = values["gateways"]["istio-ingressgateway"]
     assert service["type"] == "NodePort"
     assert {p["name"]: (p["port"], p["targetPort"], p.get("nodePort")) for p in service["ports"]} == \
         {"status-port": (15021, 15021, None), "http2": (80, 8080, 30080), "https": (443, 8443, 30443)}
+    # on kind, requests that fit a 2-vCPU runner: Istio's demo-profile values, no autoscaling
+    assert values["global"]["proxy"]["resources"] == {"requests": {"cpu": "10m", "memory": "40Mi"}}
+    assert values["pilot"] == {"autoscaleEnabled": False, "resources": {"requests": {"cpu": "10m",
+                                                                                     "memory": "100Mi"}}}
+    assert service["resources"] == {"requests": {"cpu": "10m", "memory": "40Mi"}} and not service["autoscaleEnabled"]
     described = installer.describe()
     assert described["installed_by_meshconform"] and described["hub"] == "docker.io/istio"
     assert described["control_plane"] == [{"component": "pilot", "revision": "default", "version": "1.31.1"}]
     installer.uninstall(ACCESS)
     assert standins.argvs()[-1] == ["istioctl", "uninstall", "-y", "--purge", *KUBE]
+
+
+def test_on_a_cluster_the_gateway_is_the_profiles_own(standins, tmp_path: Path, make_settings) -> None:
+    """Not kind: no overlay (the default profile's LoadBalancer Service, nodePorts allocated by Kubernetes: a fixed
+    one collides on a shared cluster), no change to the requests; Helm's gateway keeps pod ports 8080/8443 only."""
+    standins.tool("istioctl", istioctl_rules())
+    installer = build(IstioctlInstaller, tmp_path, make_settings, on_kind=False)
+    installer.install(ACCESS)
+    install = next(a for a in standins.argvs() if a[1] == "install")
+    assert "-f" not in install and not any("resources" in a for a in install)
+    assert not installer.overlay_path().exists()
+    helm = build(HelmInstaller, tmp_path / "h", make_settings, on_kind=False, install="helm")
+    values = yaml.safe_load(helm.values_text())
+    assert values == {"service": {"ports": [
+        {"name": "status-port", "port": 15021, "targetPort": 15021, "protocol": "TCP"},
+        {"name": "http2", "port": 80, "targetPort": 8080, "protocol": "TCP"},
+        {"name": "https", "port": 443, "targetPort": 8443, "protocol": "TCP"}]}}
+    assert not any("resources" in a for _, _, extra in helm.releases() for a in extra)
+    hook = VendorHook("/bin/true", installer.mesh, tmp_path / "v", tmp_path / "v", "main", on_kind=False)
+    assert not [k for k in hook.env(ACCESS) if "NODEPORT" in k]
 
 
 def test_a_revision_is_installed_and_uninstalled_alone(standins, tmp_path: Path, make_settings) -> None:
@@ -166,10 +192,15 @@ def test_helm_installs_base_istiod_gateway_in_order(standins, tmp_path: Path, ma
         ["helm", "install", "istio-base", "base", *repo, "--create-namespace", "--set", "defaultRevision=default",
          *helm_kube],
         ["helm", "install", "istiod", "istiod", *repo, "--set", "hub=docker.io/istio", "--set",
-         "global.hub=docker.io/istio", "--set", "meshConfig.accessLogFile=/dev/stdout", *wait, *helm_kube],
+         "global.hub=docker.io/istio", "--set", "meshConfig.accessLogFile=/dev/stdout",
+         "--set", "global.proxy.resources.requests.cpu=10m", "--set", "global.proxy.resources.requests.memory=40Mi",
+         "--set", "pilot.autoscaleEnabled=false", "--set", "pilot.resources.requests.cpu=10m",
+         "--set", "pilot.resources.requests.memory=100Mi", *wait, *helm_kube],
         ["helm", "install", "istio-ingressgateway", "gateway", *repo, "-f", str(values), *wait, *helm_kube]]
-    service = yaml.safe_load(values.read_text())["service"]
+    chart_values = yaml.safe_load(values.read_text())
+    service = chart_values["service"]
     assert service["type"] == "NodePort" and [p.get("nodePort") for p in service["ports"]] == [None, 30080, 30443]
+    assert chart_values["resources"] == {"requests": {"cpu": "10m", "memory": "40Mi"}}
     installer.uninstall(ACCESS)
     assert [a[2] for a in standins.argvs()[-3:]] == ["istio-ingressgateway", "istiod", "istio-base"]
     assert standins.argvs()[-1] == ["helm", "uninstall", "istio-base", "--namespace", "istio-system", "--wait",
@@ -223,7 +254,7 @@ def test_vendor_hook_contract(standins, tmp_path: Path, make_settings) -> None:
                                          {"args": ["cleanup"], "stdout": "removed\n"}])
     standins.tool("istioctl", istioctl_rules(before=rec.istioctl_mesh_version("1.31.1-acme.2")))
     mesh, _ = make_settings(install=str(hook), istioctl_binary="istioctl", istio_revision="acme")
-    installer = VendorHook(str(hook), mesh, tmp_path / "run" / "p", tmp_path / "run", "main")
+    installer = VendorHook(str(hook), mesh, tmp_path / "run" / "p", tmp_path / "run", "main", on_kind=True)
     installer.install(ACCESS)
     installer.uninstall(ACCESS)
     assert [a[1:] for a in standins.argvs("vendor-hook")] == [["version"], ["install"], ["cleanup"]]

@@ -28,15 +28,17 @@ def kind_rules(clusters: str = "", create: dict | None = None) -> list[dict]:
             {"args": ["export", "kubeconfig"], "stderr": rec.KIND_EXPORT_KUBECONFIG_STDERR,
              "write_arg": "--kubeconfig", "write_text": rec.KUBECONFIG},
             {"args": ["export", "logs"], "stderr": rec.KIND_EXPORT_LOGS_STDERR, "stdout": "/tmp/x\n"},
+            {"args": ["load"], "stderr": rec.KIND_LOAD_STDERR},
             {"args": ["delete", "cluster"], "stderr": rec.KIND_DELETE_STDERR}]
 
 
 def docker_rules(ports: bool = True, load_ports: bool = True) -> list[dict]:
     node = "meshconform-control-plane"
+    pulls = [{"args": ["pull"], "stdout": rec.DOCKER_PULL_STDOUT}, {"args": ["save"]}]
     if not ports:
-        return [{"args": ["info"], "stdout": rec.DOCKER_SERVER_VERSION},
+        return [{"args": ["info"], "stdout": rec.DOCKER_SERVER_VERSION}, *pulls,
                 {"args": ["port"], "stderr": rec.DOCKER_PORT_NONE_STDERR, "exit": 1}]
-    rules = [{"args": ["info"], "stdout": rec.DOCKER_SERVER_VERSION},
+    rules = [{"args": ["info"], "stdout": rec.DOCKER_SERVER_VERSION}, *pulls,
              {"args": ["port", node, "30080/tcp"], "stdout": rec.DOCKER_PORT_HTTP},
              {"args": ["port", node, "30443/tcp"], "stdout": rec.DOCKER_PORT_HTTPS}]
     if load_ports:
@@ -59,12 +61,20 @@ def test_create_then_delete_with_the_exact_commands(standins, tmp_path: Path, ma
     config = tmp_path / "run" / "platform-main" / "kind-config.yaml"
     assert (access.kubeconfig, access.context) == (kubeconfig, "kind-meshconform")
     assert kubeconfig.stat().st_mode & 0o777 == 0o600 and kubeconfig.parent.stat().st_mode & 0o777 == 0o700
-    assert standins.argvs() == [
+    preload = [f"docker.io/istio/examples-bookinfo-{name}:1.20.3" for name in (
+        "details-v1", "productpage-v1", "ratings-v1", "reviews-v1", "reviews-v2", "reviews-v3")] + [
+        "docker.io/istio/pilot:1.31.1", "docker.io/istio/proxyv2:1.31.1"]
+    calls = standins.argvs()
+    pulls = [i for i, argv in enumerate(calls) if argv[:2] == ["docker", "pull"]]
+    assert sorted(calls[i][2] for i in pulls) == preload  # on this host (a few at a time), before any cluster exists
+    assert max(pulls) < calls.index(next(a for a in calls if a[1] == "create"))
+    assert [argv for argv in calls if argv[:2] != ["docker", "pull"]] == [
         ["docker", "info", "--format", "{{.ServerVersion}}"],
         ["kind", "version"],
         ["kind", "get", "clusters"],
         ["kind", "create", "cluster", "--name", "meshconform", "--config", str(config), "--kubeconfig",
-         str(kubeconfig), "--wait", "180s"],
+         str(kubeconfig), "--wait", "180s", "--retain"],
+        ["kind", "load", "docker-image", *preload, "--name", "meshconform"],
         ["docker", "port", "meshconform-control-plane", "30080/tcp"],
         ["docker", "port", "meshconform-control-plane", "30443/tcp"],
         ["docker", "port", "meshconform-control-plane", "30090/tcp"],
@@ -162,7 +172,10 @@ def test_a_failed_create_leaves_no_cluster(standins, tmp_path: Path, make_settin
     standins.tool("docker", docker_rules())
     with pytest.raises(tools.ToolFailed, match="Preparing nodes"):
         make(tmp_path, make_settings).ensure()
-    assert standins.argvs("kind")[-1][:3] == ["kind", "delete", "cluster"]
+    # kept by --retain, so its logs are exported first, then deleted
+    assert [a[:3] for a in standins.argvs("kind")[-2:]] == [["kind", "export", "logs"], ["kind", "delete", "cluster"]]
+    assert standins.argvs("kind")[-2][3] == str(tmp_path / "run" / "platform-main" / "diagnostics" /
+                                                "kind-create-failed")
 
 
 def test_a_create_past_its_deadline_is_stopped_and_cleaned_up(standins, tmp_path: Path, make_settings,
@@ -184,10 +197,15 @@ def test_no_engine_fails_before_kind_is_touched(standins, tmp_path: Path, make_s
 
 
 def test_podman_is_passed_to_kind(standins, tmp_path: Path, make_settings) -> None:
-    standins.tool("podman", [{"args": ["info"], "stdout": rec.PODMAN_VERSION},
+    standins.tool("podman", [{"args": ["info"], "stdout": rec.PODMAN_VERSION}, {"args": ["pull"]}, {"args": ["save"]},
                              {"args": ["port"], "stdout": rec.DOCKER_PORT_HTTP}])
     standins.tool("kind", kind_rules())
     make(tmp_path, make_settings, container_engine="podman").ensure()
+    # kind's docker-image load reads docker's images only: podman's go through an archive
+    saved = [a for a in standins.argvs("podman") if a[1] == "save"]
+    assert len(saved) == 1 and saved[0][2:5] == ["-m", "-o", str(tmp_path / "run" / "platform-main" / "images.tar")]
+    assert ["kind", "load", "image-archive", saved[0][4], "--name", "meshconform"] in standins.argvs("kind")
+    assert not (tmp_path / "run" / "platform-main" / "images.tar").exists()
     assert {c["env"].get("KIND_EXPERIMENTAL_PROVIDER") for c in standins.calls("kind") if c["args"] != ["version"]} \
         == {"podman"}
     assert ["podman", "port", "meshconform-control-plane", "30080/tcp"] in standins.argvs()
@@ -348,3 +366,45 @@ def test_ctrl_c_during_create_stops_kind_and_deletes_the_half_made_cluster(stand
         except ProcessLookupError:
             pass
     assert not (tmp_path / "run" / "kind-meshconform.json").exists()  # no record of a cluster to reuse
+
+
+def test_a_pull_the_host_is_refused_stops_before_any_cluster_exists(standins, tmp_path: Path, make_settings) -> None:
+    standins.tool("kind", kind_rules())
+    standins.tool("docker", [{"args": ["pull", "docker.io/istio/examples-bookinfo-reviews-v2:1.20.3"],
+                              "stderr": rec.DOCKER_PULL_LIMIT_STDERR, "exit": 1}, *docker_rules()])
+    with pytest.raises(tools.ToolFailed) as caught:
+        make(tmp_path, make_settings).ensure()
+    message = str(caught.value)
+    assert "cannot pull docker.io/istio/examples-bookinfo-reviews-v2:1.20.3 on this host" in message
+    assert "toomanyrequests" in message and "`docker login docker.io`" in message
+    assert not [a for a in standins.argvs("kind") if a[1] in ("create", "load", "delete")]
+
+
+def test_docker_s_containerd_store_loads_through_an_archive_per_image(standins, tmp_path: Path,
+                                                                      make_settings) -> None:
+    """kind#3795: `kind load docker-image` fails with 'content digest ... not found'; each image is then saved for
+    the node's platform only and loaded as an archive."""
+    standins.tool("kind", [{"args": ["load", "docker-image"], "stderr": rec.KIND_LOAD_DIGEST_STDERR, "exit": 1},
+                           *kind_rules()])
+    standins.tool("docker", docker_rules())
+    make(tmp_path, make_settings, install="none").ensure()  # no Istio images: the workloads' six
+    saves = [a for a in standins.argvs("docker") if a[1] == "save"]
+    archive = str(tmp_path / "run" / "platform-main" / "images.tar")
+    assert len(saves) == 6 and all(a[2] == "--platform" and a[3].startswith("linux/") and a[4:6] == ["-o", archive]
+                                   for a in saves)
+    assert len([a for a in standins.argvs("kind") if a[1:3] == ["load", "image-archive"]]) == 6
+    assert not Path(archive).exists()
+
+
+def test_a_registry_mirror_replaces_the_host_pulls(standins, tmp_path: Path, make_settings) -> None:
+    standins.tool("kind", kind_rules())
+    standins.tool("docker", docker_rules())
+    cluster = make(tmp_path, make_settings, registry_mirror="https://mirror.example.test")
+    cluster.ensure()
+    assert not [a for a in standins.argvs() if a[1] in ("pull", "load")]
+    node = yaml.safe_load(cluster.config_path().read_text())["nodes"][0]
+    hosts = cluster.mirror_dir() / "hosts.toml"
+    assert node["extraMounts"] == [{"hostPath": str(cluster.mirror_dir()),
+                                    "containerPath": "/etc/containerd/certs.d/docker.io", "readOnly": True}]
+    assert hosts.read_text() == ('server = "https://registry-1.docker.io"\n\n[host."https://mirror.example.test"]\n'
+                                 '  capabilities = ["pull", "resolve"]\n')

@@ -27,9 +27,12 @@ CORE = [("namespaces", "Namespace", False), ("pods", "Pod", True), ("services", 
 GROUPS = {
     "apps/v1": [("deployments", "Deployment", True)],
     "networking.istio.io/v1": [("virtualservices", "VirtualService", True),
-                               ("destinationrules", "DestinationRule", True), ("gateways", "Gateway", True)],
+                               ("destinationrules", "DestinationRule", True), ("gateways", "Gateway", True),
+                               ("serviceentries", "ServiceEntry", True), ("sidecars", "Sidecar", True)],
+    "networking.istio.io/v1alpha3": [("envoyfilters", "EnvoyFilter", True)],
     "security.istio.io/v1": [("peerauthentications", "PeerAuthentication", True),
-                             ("authorizationpolicies", "AuthorizationPolicy", True)],
+                             ("authorizationpolicies", "AuthorizationPolicy", True),
+                             ("requestauthentications", "RequestAuthentication", True)],
     "gateway.networking.k8s.io/v1": [("gateways", "Gateway", True), ("httproutes", "HTTPRoute", True)],
     "apiextensions.k8s.io/v1": [("customresourcedefinitions", "CustomResourceDefinition", False)],
     "admissionregistration.k8s.io/v1": [("validatingadmissionpolicies", "ValidatingAdmissionPolicy", False),
@@ -83,6 +86,13 @@ class FakeApiServer:
     # caller lacks `get` on nodes/proxy (403 with the API server's RBAC message)
     node_metrics: dict[str, str] = field(default_factory=dict)
     forbidden_node_proxy: bool = False
+    # pods/portforward: (namespace, pod, port) -> a loopback (host, port) the stream is carried to (a websocket
+    # speaking the v4.channel.k8s.io protocol, as the API server does); a port not listed gets the error channel
+    forward_targets: dict[tuple[str, str, int], tuple[str, int]] = field(default_factory=dict)
+    forward_any_pod: dict[int, tuple[str, int]] = field(default_factory=dict)  # port -> target, for every pod
+    unreachable_pod_proxy: bool = False  # pods/proxy answers 503, as when the control plane cannot reach pod IPs
+    # SelfSubjectAccessReview: (verb, group, resource, subresource) the caller may NOT do (all else allowed)
+    denied: set[tuple[str, str, str, str]] = field(default_factory=set)
     controller: bool = False  # play the Deployment controller, scheduler, kubelet and Istio's injector
     version: int = 100
     url: str = ""
@@ -181,13 +191,19 @@ def _handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:  # noqa: N802
             path, query, _ = self._record()
+            if path.endswith("/portforward") and self.headers.get("Upgrade", "").lower() == "websocket":
+                return self._port_forward(path, query)
             if path == "/version":
                 return self._send(200, {"major": "1", "minor": "36", "gitVersion": "v1.36.4",
                                         "platform": "linux/amd64"})
             if path == "/apis":
+                groups: dict[str, list[str]] = {}  # one entry per group, listing each version it serves
+                for gv in GROUPS:
+                    groups.setdefault(gv.split("/")[0], []).append(gv)
                 return self._send(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
-                    {"name": gv.split("/")[0], "versions": [{"groupVersion": gv, "version": gv.split("/")[1]}],
-                     "preferredVersion": {"groupVersion": gv, "version": gv.split("/")[1]}} for gv in GROUPS]})
+                    {"name": name, "versions": [{"groupVersion": gv, "version": gv.split("/")[1]} for gv in gvs],
+                     "preferredVersion": {"groupVersion": gvs[0], "version": gvs[0].split("/")[1]}}
+                    for name, gvs in groups.items()]})
             if path == "/api":
                 return self._send(200, {"kind": "APIVersions", "versions": ["v1"]})
             if path == "/api/v1":
@@ -220,6 +236,10 @@ def _handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, obj)
             prefix = path + "/"
             members = [o for p, o in server.objects.items() if p.startswith(prefix) and "/" not in p[len(prefix):]]
+            base, _, plural = path.rpartition("/")
+            if "/namespaces/" not in path:  # a namespaced kind listed across all namespaces
+                members += [o for p, o in server.objects.items() if p.startswith(f"{base}/namespaces/")
+                            and p.split("/")[-2] == plural and p.count("/") == base.count("/") + 4]
             is_collection = any(path.endswith("/" + plural) for plural, _, _ in
                                 CORE + [k for ks in GROUPS.values() for k in ks])
             if not is_collection:
@@ -262,9 +282,82 @@ def _handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:  # noqa: N802
             path, _, body = self._record()
+            if "/proxy/" in path and server.unreachable_pod_proxy:
+                return self._status(503, "ServiceUnavailable", "error trying to reach service: dial tcp 10.244.0.7:"
+                                    "15900: i/o timeout")
             if "/proxy/" in path and server.proxy_handler is not None:
                 return self._send(200, server.proxy_handler(path, body))
+            if "/proxy/batch" in path and not (body or {}).get("requests"):
+                return self._send(200, {"responses": []})  # the agent's answer to an empty batch
+            if path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews":
+                asked = (body.get("spec") or {}).get("resourceAttributes") or {}
+                key = (asked.get("verb", ""), asked.get("group", ""), asked.get("resource", ""),
+                       asked.get("subresource", ""))
+                allowed = key not in server.denied
+                return self._send(201, {**body, "status": {"allowed": allowed, **({} if allowed else {
+                    "reason": "no RBAC policy matched"})}})
             return self._status(404, "NotFound", path)
+
+        def _port_forward(self, path: str, query: dict[str, str]) -> None:
+            """The websocket a port-forward is (RFC 6455 handshake; channel frames as the API server sends them: the
+            port number first on the data and error channels, then data on channel 0)."""
+            import base64
+            import hashlib
+            import socket
+            key = self.headers.get("Sec-WebSocket-Key", "")
+            accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode())
+                                      .digest()).decode()
+            self.send_response(101, "Switching Protocols")
+            for name, value in (("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", accept),
+                                ("Sec-WebSocket-Protocol", "v4.channel.k8s.io")):
+                self.send_header(name, value)
+            self.end_headers()
+            self.close_connection = True
+            segments = path.split("/")
+            port = int(query.get("ports", "0"))
+            lock = threading.Lock()
+
+            def send(payload: bytes, opcode: int = 0x2) -> None:
+                size = len(payload)
+                head = bytes([0x80 | opcode]) + (bytes([size]) if size < 126 else bytes([126]) + size.to_bytes(2, "big")
+                                                 if size < 65536 else bytes([127]) + size.to_bytes(8, "big"))
+                with lock:
+                    self.connection.sendall(head + payload)
+
+            def receive() -> tuple[int, bytes] | None:
+                head = self.rfile.read(2)
+                if len(head) < 2:
+                    return None
+                size = head[1] & 0x7F
+                if size == 126:
+                    size = int.from_bytes(self.rfile.read(2), "big")
+                elif size == 127:
+                    size = int.from_bytes(self.rfile.read(8), "big")
+                mask = self.rfile.read(4) if head[1] & 0x80 else b"\0\0\0\0"
+                data = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(size)))
+                return head[0] & 0x0F, data
+
+            number = port.to_bytes(2, "little")
+            send(b"\x00" + number)
+            send(b"\x01" + number)
+            target = server.forward_targets.get((segments[4], segments[6], port)) or server.forward_any_pod.get(port)
+            if target is None:
+                send(b"\x01" + f"error forwarding port {port} to pod {segments[6]}: connection refused".encode())
+                send(b"", 0x8)
+                return
+            upstream = socket.create_connection(target)
+
+            def back() -> None:
+                while data := upstream.recv(65536):
+                    send(b"\x00" + data)
+                send(b"", 0x8)  # the pod closed: close the stream
+            threading.Thread(target=back, daemon=True).start()
+            try:
+                while (frame := receive()) is not None and frame[0] != 0x8:
+                    if frame[0] == 0x2 and frame[1][:1] == b"\x00" and len(frame[1]) > 1:
+                        upstream.sendall(frame[1][1:])
+            finally:
+                upstream.close()
 
     return Handler
 

@@ -124,8 +124,8 @@ def test_pod_log_reads_the_named_container(fake_api, tmp_path):
 
 def test_api_errors_name_the_object_and_the_servers_reason(fake_api, tmp_path):
     fake, kubeconfig = fake_api
-    with pytest.raises(PlatformError, match="Sidecar"):
-        client_for(kubeconfig, tmp_path).list("networking.istio.io/v1", "Sidecar", "ns1")
+    with pytest.raises(PlatformError, match="WasmPlugin"):  # a kind the fake cluster does not serve
+        client_for(kubeconfig, tmp_path).list("extensions.istio.io/v1alpha1", "WasmPlugin", "ns1")
 
 
 def test_a_missing_kubeconfig_is_a_clear_error(tmp_path):
@@ -178,7 +178,7 @@ def test_exec_uses_a_dedicated_client_and_the_documented_arguments(fake_api, tmp
     assert seen["method"].__self__.api_client is client.stream_api and client.stream_api is not client.api
     assert seen["args"] == ("echo-v1-abc", "ns1")
     assert seen["kwargs"] == {"container": "istio-proxy", "command": ["pilot-agent", "request", "GET", "config_dump"],
-                              "stderr": True, "stdin": False, "stdout": True, "tty": False}
+                              "stderr": True, "stdin": False, "stdout": True, "tty": False, "_request_timeout": 60.0}
 
 
 def test_the_chosen_context_picks_the_cluster(fake_api, tmp_path):

@@ -194,6 +194,18 @@ def test_up_apply_observe_and_down(fake_api, tmp_path, monkeypatch):
         assert credential["key"][:40] not in text and credential["crt"][:40] not in text, path
     assert all(str(p).startswith(str(platform.folder)) for p in written)
     assert any(p.name == "kind-logs.txt" for p in written)
+    # The run's first failure got the full bundle; the next ones a light one (pods, events, proxies' sync state),
+    # each in a folder of its own even within one second, pointing at the full one.
+    full = written[0].parent
+    assert any(p.parent.name == "logs" for p in written) and any(p.parent.name == "proxies" for p in written)
+    fake.calls.clear()
+    light = [platform.diagnostics(f"conformance test check-{n} failed") for n in (1, 2)]
+    folders = [bundle[0].parent for bundle in light]
+    assert len({full, *folders}) == 3 and folders[0].name.endswith("-main-2-check-1")
+    assert {p.name for p in light[0]} == {"reason.txt", "full-bundle.txt", "pods.json", "events.json",
+                                          "istioctl-proxy-status.json"}
+    assert str(full) in (folders[0] / "full-bundle.txt").read_text()
+    assert not [c for c in fake.calls if c.path.endswith(("/log", "/exec"))]  # no logs, no config dumps
 
     platform.down()
     assert lifecycle.log == ["ensure", "teardown"] and "uninstall" in installer.log
@@ -306,3 +318,68 @@ def test_a_mesh_found_only_after_install_is_checked_against_the_clusters_kuberne
     platform.up()
     assert platform.describe()["support_note"] is None
     platform.down()
+
+
+def _istio(fake: Any, group: str, plural: str, kind: str, namespace: str, name: str, spec: dict[str, Any],
+           labels: dict[str, str] | None = None) -> None:
+    fake.put(group, plural, {"apiVersion": group, "kind": kind, "metadata": {
+        "name": name, "namespace": namespace, **({"labels": labels} if labels else {})}, "spec": spec})
+
+
+def test_the_mesh_as_found_on_a_cluster(fake_api, tmp_path):
+    """Listed: root-namespace policies, routing exported to every namespace for hosts that can name the suite's
+    services, Gateways served by the suite's ingress gateway, strangers in the run's namespaces. Not listed: what
+    applies only in another namespace, what is exported elsewhere, the run's own objects. Nothing is changed."""
+    fake, _ = fake_api
+    fake.put("apps/v1", "deployments", {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {
+        "name": "istio-ingressgateway", "namespace": "istio-system"}, "spec": {
+        "selector": {"matchLabels": {"istio": "ingressgateway"}},
+        "template": {"metadata": {"labels": {"app": "istio-ingressgateway", "istio": "ingressgateway"}}}}})
+    net, sec = "networking.istio.io/v1", "security.istio.io/v1"
+    _istio(fake, sec, "peerauthentications", "PeerAuthentication", "istio-system", "default",
+           {"mtls": {"mode": "STRICT"}})
+    _istio(fake, sec, "authorizationpolicies", "AuthorizationPolicy", "shop", "shop-only", {"action": "DENY"})
+    _istio(fake, net, "virtualservices", "VirtualService", "shop", "everything", {"hosts": ["*.svc.cluster.local"]})
+    _istio(fake, net, "virtualservices", "VirtualService", "shop", "own-reviews", {"hosts": ["reviews"]})
+    _istio(fake, net, "virtualservices", "VirtualService", "shop", "kept-home", {"hosts": ["*"], "exportTo": ["."]})
+    _istio(fake, net, "gateways", "Gateway", "shop", "shop-gw", {"selector": {"istio": "ingressgateway"}})
+    _istio(fake, net, "gateways", "Gateway", "shop", "other-gw", {"selector": {"istio": "eastwestgateway"}})
+    _istio(fake, "networking.istio.io/v1alpha3", "envoyfilters", "EnvoyFilter", "istio-system", "lua", {})
+    platform, _, _ = make(fake_api, tmp_path)
+    platform.up()
+    try:
+        prefix = platform.names.prefix
+        _istio(fake, net, "destinationrules", "DestinationRule", f"{prefix}-default", "stranger", {"host": "echo"})
+        _istio(fake, net, "virtualservices", "VirtualService", f"{prefix}-default", "a-tests-own", {"hosts": ["echo"]},
+               {RUN_LABEL: platform.run_id})
+        before = json.dumps(fake.objects, sort_keys=True)
+        fake.calls.clear()
+        listed = {f.ref: f.scope for f in platform.found_config()}
+        assert listed == {
+            "PeerAuthentication istio-system/default": "mesh-wide: root namespace istio-system",
+            "EnvoyFilter istio-system/lua": "mesh-wide: root namespace istio-system",
+            "VirtualService shop/everything": "namespace shop, exported to every namespace, for hosts "
+                                              "*.svc.cluster.local",
+            "Gateway shop/shop-gw": "namespace shop, served by the ingress gateway the suite uses",
+            "DestinationRule default/stranger": "namespace default (one of the run's), not the run's own"}
+        assert {c.method for c in fake.calls} == {"GET"} and json.dumps(fake.objects, sort_keys=True) == before
+    finally:
+        platform.down()
+
+
+def test_request_records_come_only_from_the_testbed_agent(fake_api, tmp_path):
+    """Istio's Bookinfo images log plain text: asking for their request records is a RequestsNotRecorded naming the
+    image (checks built on them report themselves not applicable), while the agent's echo answers."""
+    from meshconform.platform.api import RequestsNotRecorded
+    fake, _ = fake_api
+    platform, _, _ = make(fake_api, tmp_path)
+    platform.up()
+    try:
+        with pytest.raises(RequestsNotRecorded, match=r"default/productpage-v1 \(docker.io/istio/examples-bookinfo-"
+                                                      r"productpage-v1:1.20.3\) keeps no request records"):
+            platform.request_log("default", "productpage-v1")
+        echo = (platform.names.real("default"), "echo-v1-7f9c8d6b5-x2k9p", "echo")
+        fake.logs[echo] = '{"time": 1, "pod": "echo-v1-7f9c8d6b5-x2k9p", "request_id": "r1", "status": 200}\n'
+        assert [r["request_id"] for r in platform.request_log("default", "echo-v1")] == ["r1"]  # the agent's
+    finally:
+        platform.down()

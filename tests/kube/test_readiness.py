@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +116,82 @@ def test_timeout_names_what_is_not_ready_and_the_events_why():
     assert "details-v1-6c9f8b7d4-q8wzt: container details: ImagePullBackOff" in message
     assert "ratings-v1-0: does not exist" in message
     assert 'Pod/details-v1-6c9f8b7d4-q8wzt: Warning Failed: Failed to pull image' in message
+
+
+# ---------------------------------------------------------------- states a deadline cannot fix, on the real client
+
+PULL_LIMIT = ('Failed to pull image "docker.io/istio/examples-bookinfo-details-v1:1.20.3": failed to pull and unpack '
+              'image "docker.io/istio/examples-bookinfo-details-v1:1.20.3": failed to copy: httpReadSeeker: failed '
+              'open: unexpected status code https://registry-1.docker.io/v2/istio/examples-bookinfo-details-v1/'
+              'manifests/sha256:0000: 429 Too Many Requests - Server message: toomanyrequests: You have reached your '
+              'pull rate limit. You may increase the limit by authenticating and upgrading: '
+              'https://www.docker.com/increase-rate-limit')
+
+
+def _event(pod: dict[str, Any], reason: str, message: str, kind: str = "Warning") -> dict[str, Any]:
+    meta = pod["metadata"]
+    return {"apiVersion": "v1", "kind": "Event", "metadata": {"name": f"{meta['name']}.{reason.lower()}",
+            "namespace": meta["namespace"]}, "involvedObject": {"kind": "Pod", "name": meta["name"],
+            "namespace": meta["namespace"]}, "reason": reason, "message": message, "type": kind,
+            "lastTimestamp": "2026-11-22T06:02:00Z"}
+
+
+def _crash_looping() -> dict[str, Any]:
+    pod = obj("pod_image_pull_backoff")
+    pod["metadata"]["name"] = "echo-v1-7f9c8d6b5-x2k9p"
+    status = pod["status"]["containerStatuses"][0]
+    status.update(name="echo", image="python:3.13-slim", restartCount=4,
+                  state={"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 1m20s restarting failed "
+                                     "container=echo pod=echo-v1-7f9c8d6b5-x2k9p_mc-3fa2c1-default(0b8e)"}},
+                  lastState={"terminated": {"exitCode": 2, "reason": "Error"}})
+    pod["status"]["phase"] = "Running"
+    return pod
+
+
+@pytest.mark.parametrize(("name", "event", "expected"), [
+    ("pod_image_pull_backoff", ("Failed", PULL_LIMIT), ["container details (docker.io/istio/examples-bookinfo-"
+                                                        "details-v1:1.20.3): ImagePullBackOff", "toomanyrequests",
+                                                        "`docker login`"]),
+    ("pod_unscheduled", ("FailedScheduling", "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are "
+                                             "available: 1 No preemption victims found for incoming pod."),
+     ["not scheduled: 0/1 nodes are available: 1 Insufficient cpu.", "give the container engine more CPUs"]),
+    ("crash_looping", ("BackOff", "Back-off restarting failed container echo in pod echo-v1-7f9c8d6b5-x2k9p"),
+     ["CrashLoopBackOff (last exit code 2, Error)", "Back-off restarting failed container echo"])])
+def test_states_a_deadline_cannot_fix_stop_the_wait_at_once(fake_api, tmp_path, name, event, expected):
+    """Through the real kubernetes client against the fake API server: a 600 s wait stops within seconds, naming the
+    pod, the kubelet's reason, the event and what to do."""
+    from meshconform.platform.kube.client import KubeClient
+    from meshconform.platform.kube.contracts import ClusterAccess
+    fake, kubeconfig = fake_api
+    pod = _crash_looping() if name == "crash_looping" else obj(name)
+    namespace = pod["metadata"]["namespace"]
+    fake.put("v1", "pods", pod)
+    fake.put("v1", "events", _event(pod, *event))
+    client = KubeClient(ClusterAccess(kubeconfig, "fake"), tmp_path / "discovery.json")
+    started = time.monotonic()
+    with pytest.raises(PlatformError) as caught:
+        readiness.wait_ready(client, readiness.Wanted("v1", "Pod", namespace, "", lambda p: readiness.pod_problem(
+            p, None), fatal=readiness.pod_fatal), time.monotonic() + 600, "pods of default")
+    took = time.monotonic() - started
+    message = str(caught.value)
+    assert took < 10, took
+    assert f"pod {pod['metadata']['name']}:" in message and f"event: Pod/{pod['metadata']['name']}" in message
+    for text in expected:
+        assert text in message, message
+    client.close()
+
+
+def test_a_pod_an_autoscaler_makes_room_for_is_waited_on(fake_api, tmp_path):
+    from meshconform.platform.kube.client import KubeClient
+    from meshconform.platform.kube.contracts import ClusterAccess
+    fake, kubeconfig = fake_api
+    pod = obj("pod_unscheduled")
+    fake.put("v1", "pods", pod)
+    fake.put("v1", "events", _event(pod, "TriggeredScaleUp", "pod triggered scale-up: [{pool-1 1->2 (max: 5)}]",
+                                    "Normal"))
+    client = KubeClient(ClusterAccess(kubeconfig, "fake"), tmp_path / "discovery.json")
+    with pytest.raises(PlatformError, match="not ready in namespace mc-3fa2c1-legacy by the deadline"):
+        readiness.wait_ready(client, readiness.Wanted("v1", "Pod", "mc-3fa2c1-legacy", "", lambda p: readiness.
+                                                      pod_problem(p, None), fatal=readiness.pod_fatal),
+                             time.monotonic() + 1.5, "pods of legacy")
+    client.close()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from meshconform.errors import PlatformError
 from meshconform.meshapi.loader import Sourced
 from meshconform.traffic.model import Request, Response
 
@@ -44,6 +45,12 @@ class Workload:
     @property
     def restarts(self) -> int:
         return sum(c.restarts for c in self.containers)
+
+
+class RequestsNotRecorded(PlatformError):
+    """A workload's app keeps no request records the platform can read: on a cluster, Istio's own Bookinfo images
+    log plain text, and only the testbed's agent writes one record per request. A check that reads them reports
+    itself not applicable there, with this reason, rather than failing."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +111,8 @@ class Platform(Protocol):
     def vantage(self, name: str) -> Vantage: ...
 
     def request_log(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
-        """Requests the workload's app received (one dict per request, with `request_id`)."""
+        """Requests the workload's app received (one dict per request, with `request_id`). Raises
+        `RequestsNotRecorded` where the app keeps no such records (a check built on them does not apply there)."""
         ...
 
     def access_log(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
@@ -225,4 +233,39 @@ class SupportsLoad(Protocol):
     def proxy_usage(self) -> dict[str, ProxyUsage]:
         """Every running proxy's cumulative CPU seconds and memory, by '<namespace>/<pod>' (namespaces as the
         suite names them)."""
+        ...
+
+
+@dataclass(frozen=True)
+class FoundObject:
+    """Mesh configuration a platform holds that neither the platform's own set-up (its Bookinfo and testbed) nor
+    this run created: a user's VirtualService, a vendor's mesh-wide policy. `scope` says where it applies
+    ("mesh-wide: root namespace istio-system", "namespace default", ...); `document` is the object as stored."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+    document: dict[str, Any]
+    scope: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """As `Sourced.key`: (kind, namespace, name)."""
+        return (self.kind, self.namespace, self.name)
+
+
+@runtime_checkable
+class SupportsFoundConfig(Protocol):
+    """A platform that can list the mesh as it found it: configuration it did not create that can change what a check
+    sees (root-namespace and namespace-wide PeerAuthentication, AuthorizationPolicy, RequestAuthentication, Sidecar,
+    EnvoyFilter; VirtualServices, DestinationRules, ServiceEntries and Gateways visible to the suite's namespaces
+    or its ingress). The suite names these before any check (suite/found.py), never leaving them to a timeout."""
+
+    def found_config(self) -> list[FoundObject]:
+        """That configuration as it is now, namespaces as the suite names them."""
         ...

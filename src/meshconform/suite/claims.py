@@ -64,6 +64,15 @@ def claims_of(unit: ConformanceTest) -> Claims:
     return derive(documents)
 
 
+@functools.cache
+def manifest_claims(unit: ConformanceTest) -> Claims:
+    """What the unit's manifests touch, whether or not it may run beside others (`parallel` is about time, not
+    about which services): exclusive only when it has none, or they touch more than named services."""
+    if not unit.manifests:
+        return Claims(frozenset(), True, "no manifests: its traffic is not tied to services it configures")
+    return derive([document for name in unit.manifests for document in _documents(name)])
+
+
 def derive(documents: Iterable[dict[str, Any]]) -> Claims:
     keys: set[str] = set()
     for document in documents:

@@ -9,8 +9,13 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
+from typing import TYPE_CHECKING
 
 from meshconform.suite.timeouts import Timeouts
+
+if TYPE_CHECKING:
+    from meshconform.meshapi.loader import Sourced
+    from meshconform.platform.api import FoundObject
 
 
 class NeverConverged(AssertionError):
@@ -30,7 +35,32 @@ class NeverConverged(AssertionError):
             self.reason = f"{what} never converged within {cap:g} s: {count} of {attempts} attempts {kind}"
         else:
             self.reason = f"{what} never converged within {cap:g} s: of {attempts} attempts, {how}"
+        self.observed = observed
         super().__init__(f"{self.reason}; last observed: " + " | ".join(observed))
+
+    def blame(self, rivals: Sequence[str]) -> None:
+        """Say that other configuration for the same hosts is on the mesh (see `rival_config`): the likely cause,
+        not a mesh that is slow or wrong."""
+        if not rivals:
+            return
+        self.reason += ("; other configuration for the same hosts, not created by this test, is on the mesh: "
+                        + "; ".join(rivals))
+        self.args = (f"{self.reason}; last observed: " + " | ".join(self.observed),)
+
+
+def rival_config(present: Sequence[FoundObject], applied: Sequence[Sourced]) -> list[str]:
+    """Objects on the mesh, not among `applied`, whose config touches what `applied` configures (the services by
+    short name, the ingress; anything mesh-wide touches all): e.g. a user's VirtualService for `echo` beside a
+    check's own. Two VirtualServices for one host on sidecars conflict (istioctl analyze IST0109: Istio uses one
+    of them), so a check waiting for its own marker never sees it."""
+    from meshconform.suite.claims import derive
+    from meshconform.suite.found import survey
+    mine = {item.key for item in applied}
+    touched: set[str] = set()
+    for item in applied:
+        touched |= derive([item.document]).keys
+    return [finding.describe() for finding in survey(other for other in present if other.key not in mine)
+            if not finding.harmless and (finding.claims.exclusive or finding.claims.keys & touched)]
 
 
 Outcome = tuple[bool, str] | tuple[bool, str, str]  # (ok, what was observed[, how a miss went wrong])

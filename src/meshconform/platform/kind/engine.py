@@ -64,3 +64,42 @@ def detect(preferred: str = "", environ: Mapping[str, str] | None = None) -> Eng
         reasons.append(f"{name}: the client is installed but its engine is not reachable: {said}")
     raise NoContainerEngine("the kind platform needs a running container engine (docker or podman) and found "
                             "none:\n  " + "\n  ".join(reasons) + f"\n  what to do: {_HOW_TO_GET}")
+
+
+# What the kind platform needs of the engine (its CPUs and memory are the node's): the kind control plane requests
+# ~0.95 CPU, the mesh as meshconform installs it on kind (Istio's demo-profile requests: 10m / 40Mi per proxy) ~0.2
+# CPU and ~1.1 GiB; in use, Bookinfo's three Java reviews, 16 Envoys, istiod and the control plane come to ~3 GiB
+# (an estimate, not a measurement: no cluster runs here). A 2-vCPU / 7 GB GitHub runner fits.
+MIN_CPUS = 2
+MIN_MEMORY_GIB = 4.0
+_CAPACITY = {"docker": ["info", "--format", "{{.NCPU}} {{.MemTotal}}"],
+             "podman": ["info", "--format", "{{.Host.CPUs}} {{.Host.MemTotal}}"]}
+
+
+class TooSmall(PlatformError):
+    """The engine has fewer CPUs or less memory than the kind platform needs."""
+
+
+def capacity(engine: Engine) -> tuple[int, int]:
+    """(CPUs, memory in bytes) the engine gives its containers (docker info's NCPU/MemTotal, podman info's
+    Host.CPUs/Host.MemTotal)."""
+    result = tools.run([engine.name, *_CAPACITY[engine.name]], timeout=TIMEOUTS.engine_probe,
+                       what=f"ask {engine.name} for its CPUs and memory")
+    try:
+        cpus, memory = result.stdout.split()[:2]
+        return int(cpus), int(memory)
+    except ValueError:
+        raise tools.ToolOutputError(f"`{engine.name} {' '.join(_CAPACITY[engine.name])}` printed no CPU count and "
+                                    f"memory size: {result.stdout.strip()[:200]!r}", argv=result.argv) from None
+
+
+def check_capacity(engine: Engine) -> tuple[int, int]:
+    """The engine's (CPUs, memory bytes), or TooSmall naming both numbers and the minimum."""
+    cpus, memory = capacity(engine)
+    gib = memory / 2**30
+    if cpus < MIN_CPUS or gib < MIN_MEMORY_GIB:
+        raise TooSmall(f"{engine.name}'s engine gives its containers {cpus} CPUs and {gib:.1f} GiB of memory; the kind "
+                       f"platform needs at least {MIN_CPUS} CPUs and {MIN_MEMORY_GIB:g} GiB (the cluster, Istio, "
+                       "Bookinfo and the testbed on one node). Give it more (Docker Desktop: Settings > Resources; "
+                       "podman machine set --cpus/--memory), or test a larger cluster with --platform cluster")
+    return cpus, memory

@@ -56,7 +56,8 @@ def _build(context: PlatformContext, with_kind: bool) -> Platform:
     from meshconform.platform.kind.toolbox import Toolbox
     mesh, kind = _parse(context.settings, with_kind)
     toolbox = Toolbox(mesh, kind)
-    installer = installer_for(mesh, context.folder, context.session_dir, context.worker, toolbox)
+    installer = installer_for(mesh, context.folder, context.session_dir, context.worker, toolbox,
+                              on_kind=kind is not None)
     lifecycle: ClusterLifecycle
     if kind is not None:
         lifecycle = KindLifecycle(context.folder, context.session_dir, context.worker, mesh, kind, toolbox)
@@ -117,8 +118,8 @@ def _preflight(settings: Mapping[str, Any], with_kind: bool) -> None:
     or the cluster (cluster)."""
     mesh, kind = static_checks(settings, with_kind)
     if kind is not None:
-        from meshconform.platform.kind.engine import detect
-        detect(kind.container_engine)
+        from meshconform.platform.kind.engine import check_capacity, detect
+        check_capacity(detect(kind.container_engine))
     else:
         from meshconform.platform.kind.lifecycle import ExistingCluster
         ExistingCluster(mesh).check_reachable()

@@ -1,7 +1,9 @@
 """Mesh installers (the `MeshInstaller` contract), chosen by `--install`:
 
 - `istioctl`: `istioctl install` (default profile, access logs to stdout, hub away from the retired
-  registries, optional revision, the gateway Service as NodePort on the fixed nodePorts); it waits itself
+  registries, optional revision; on kind, the gateway Service as NodePort on the fixed nodePorts kind publishes,
+  and Istio's demo-profile resource requests so that everything fits a 2-vCPU runner; on a cluster, the gateway
+  Service as the profile makes it, LoadBalancer with nodePorts Kubernetes allocates); it waits itself
   (`--readiness-timeout`) for istiod and the ingress gateway. Uninstall: `istioctl uninstall -y --purge`
   (or `-r <revision>`), only if this run installed it.
 - `helm`: the base, istiod and gateway charts in that order, from the new chart repository, same settings.
@@ -35,6 +37,8 @@ GATEWAY_SERVICE = "istio-ingressgateway"  # istioctl's default-profile gateway; 
 PROFILE = "default"  # base + istiod + istio-ingressgateway (manifests/profiles/default.yaml)
 HELM_REPO = "https://blob.istio.io/istio-release/charts"  # the new location (kind-istio.md §3.2)
 HOOK_ENV_CONTEXT = "MESHCONFORM_KUBE_CONTEXT"
+REQUESTS_PLAN = ("requests as Istio's demo profile: 10m CPU / 40Mi per proxy and for the gateway, 10m / 100Mi for "
+                 "istiod, no autoscaling: fits a 2-vCPU / 7 GB runner")
 
 
 class MeshAlreadyInstalled(PlatformError):
@@ -52,13 +56,30 @@ def kube_flags(access: ClusterAccess, context_flag: str = "--context") -> list[s
     return flags
 
 
-def gateway_ports() -> list[dict[str, Any]]:
-    """The ingress gateway Service's ports: the istioctl profile's three, HTTP and HTTPS on fixed nodePorts
-    (kind publishes exactly these; manifests/charts/gateways/istio-ingress/values.yaml for the layout)."""
+def gateway_ports(fixed_node_ports: bool) -> list[dict[str, Any]]:
+    """The ingress gateway Service's ports: the istioctl profile's three (manifests/charts/gateways/istio-ingress/
+    values.yaml), pod ports 8080/8443 (Bookinfo's Gateway listens on 8080). On kind HTTP and HTTPS on the fixed
+    nodePorts kind publishes; elsewhere Kubernetes allocates them (a fixed one collides on a shared cluster)."""
     ports = kindconfig.NODE_PORTS
-    return [{"name": "status-port", "port": 15021, "targetPort": 15021, "protocol": "TCP"},
-            {"name": "http2", "port": 80, "targetPort": 8080, "nodePort": ports.http, "protocol": "TCP"},
-            {"name": "https", "port": 443, "targetPort": 8443, "nodePort": ports.https, "protocol": "TCP"}]
+    fixed = {"http2": ports.http, "https": ports.https} if fixed_node_ports else {}
+    return [{"name": name, "port": port, "targetPort": target, "protocol": "TCP",
+             **({"nodePort": fixed[name]} if name in fixed else {})}
+            for name, port, target in (("status-port", 15021, 15021), ("http2", 80, 8080), ("https", 443, 8443))]
+
+
+# Requests that fit a 2-vCPU / 7 GB runner, the values of Istio's demo profile ("Lower resource utilization",
+# manifests/helm-profiles/demo.yaml at 1.30.3): the default profile's 100m / 128Mi per proxy times 16 pods and
+# istiod's 500m / 2Gi leave pods Pending on one small node. The same keys for istioctl (`values.`) and Helm.
+SMALL_PROXY = {"requests": {"cpu": "10m", "memory": "40Mi"}}
+SMALL_ISTIOD = {"requests": {"cpu": "10m", "memory": "100Mi"}}
+SMALL_GATEWAY = {"requests": {"cpu": "10m", "memory": "40Mi"}}
+
+
+def small_values() -> dict[str, Any]:
+    """The Helm/istioctl values setting those requests (and no autoscaling: one replica each)."""
+    return {"global": {"proxy": {"resources": SMALL_PROXY}},
+            "pilot": {"autoscaleEnabled": False, "resources": SMALL_ISTIOD},
+            "gateways": {GATEWAY_SERVICE: {"autoscaleEnabled": False, "resources": SMALL_GATEWAY}}}
 
 
 def parse_mesh_versions(stdout: str) -> list[dict[str, str]]:
@@ -89,8 +110,9 @@ class _Installer:
         raise NotImplementedError
 
     def __init__(self, mesh: MeshSettings, folder: Path, session_dir: Path, worker: str,
-                 toolbox: Toolbox | None = None) -> None:
+                 toolbox: Toolbox | None = None, on_kind: bool = False) -> None:
         self.mesh = mesh
+        self.on_kind = on_kind  # kind: fixed gateway nodePorts, small requests; a cluster: the profile's own
         self.folder = folder
         self.session_dir = session_dir
         self.worker = worker
@@ -202,14 +224,17 @@ class IstioctlInstaller(_Installer):
         return self.folder / "istio-install-gateway.yaml"
 
     def overlay_text(self) -> str:
-        """IstioOperator overlay: only the gateway Service (NodePort, fixed nodePorts; `values.gateways.
-        istio-ingressgateway.ports[].nodePort` is a typed field, operator/pkg/apis/values_types.proto)."""
-        operator = {"apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator",
-                    "spec": {"values": {"gateways": {GATEWAY_SERVICE: {"type": "NodePort", "ports": gateway_ports()}}}}}
+        """IstioOperator overlay (kind only): the gateway Service as NodePort on the fixed nodePorts
+        (`values.gateways.istio-ingressgateway.ports[].nodePort` is a typed field, operator/pkg/apis/values_types.proto)
+        and the small requests (small_values)."""
+        values = small_values()
+        values["gateways"][GATEWAY_SERVICE].update({"type": "NodePort", "ports": gateway_ports(True)})
+        operator = {"apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator", "spec": {"values": values}}
         return yaml.safe_dump(operator, sort_keys=False)
 
     def install_argv(self, access: ClusterAccess, istioctl: str | Path = "istioctl") -> list[str]:
-        argv = [str(istioctl), "install", "-y", "-f", str(self.overlay_path()), "--set", f"profile={PROFILE}",
+        overlay = ["-f", str(self.overlay_path())] if self.on_kind else []
+        argv = [str(istioctl), "install", "-y", *overlay, "--set", f"profile={PROFILE}",
                 "--set", f"hub={self.mesh.hub}", "--set", "meshConfig.accessLogFile=/dev/stdout"]
         if self.mesh.revision:
             argv += ["--revision", self.mesh.revision]
@@ -224,8 +249,10 @@ class IstioctlInstaller(_Installer):
         return [f"find the control plane already there (none: install; this very version and revision: use it as it "
                 f"is; another: refuse): istioctl version -o json {shlex.join(kube_flags(access))}, and istiod "
                 "Deployments ready or not: GET /apis/apps/v1/deployments?labelSelector=app=istiod",
-                f"write {self.overlay_path()} (the gateway Service: NodePort {kindconfig.NODE_PORTS.http} HTTP, "
-                f"{kindconfig.NODE_PORTS.https} HTTPS)",
+                *([f"write {self.overlay_path()} (the gateway Service: NodePort {kindconfig.NODE_PORTS.http} HTTP, "
+                   f"{kindconfig.NODE_PORTS.https} HTTPS; {REQUESTS_PLAN})"] if self.on_kind else
+                  ["the gateway Service as the default profile makes it: LoadBalancer, nodePorts allocated by "
+                   "Kubernetes"]),
                 f"install and wait for istiod and the gateway: {shlex.join(self.install_argv(access))}",
                 f"at the end, unless --keep-mesh/--keep-cluster: {shlex.join(self.uninstall_argv(access))}"]
 
@@ -234,10 +261,12 @@ class IstioctlInstaller(_Installer):
         if found:  # the very version and revision asked for: used as it is, left as it is
             return {"method": self.name, "installed": False, "reused": True, "control_plane": found}
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.overlay_path().write_text(self.overlay_text())
+        if self.on_kind:
+            self.overlay_path().write_text(self.overlay_text())
         try:
             tools.run(self.install_argv(access, self.istioctl), what=f"install Istio {self.mesh.istio_version}",
                       timeout=install_deadline(self.mesh.readiness_timeout),
+                      progress=tools.progress_to(self.folder / "progress.log", "istioctl"),
                       hint="see istioctl's output; a slow image pull needs a longer --readiness-timeout; "
                            f"`istioctl analyze -A {shlex.join(kube_flags(access))}` explains what is not ready")
         except BaseException:
@@ -275,7 +304,8 @@ class HelmInstaller(_Installer):
         return [
             ("istio-base", "base", ["--create-namespace",
                                     "--set", f"defaultRevision={self.mesh.revision or 'default'}"]),
-            (istiod, "istiod", [*hub, *revision, "--set", "meshConfig.accessLogFile=/dev/stdout", *wait]),
+            (istiod, "istiod", [*hub, *revision, "--set", "meshConfig.accessLogFile=/dev/stdout", *self._small_istiod(),
+                                *wait]),
             (GATEWAY_SERVICE, "gateway", ["-f", str(self.values_path()), *revision, *wait]),
         ]
 
@@ -283,9 +313,22 @@ class HelmInstaller(_Installer):
         return self.folder / "istio-gateway-values.yaml"
 
     def values_text(self) -> str:
-        """Gateway chart values: NodePort on the fixed nodePorts, pod ports 8080/8443 as istioctl's gateway
-        (Bookinfo's Gateway listens on 8080)."""
-        return yaml.safe_dump({"service": {"type": "NodePort", "ports": gateway_ports()}}, sort_keys=False)
+        """Gateway chart values: pod ports 8080/8443 as istioctl's gateway (Bookinfo's Gateway listens on 8080); on
+        kind NodePort on the fixed nodePorts and the small requests, elsewhere the chart's LoadBalancer."""
+        service: dict[str, Any] = {"ports": gateway_ports(self.on_kind)}
+        values: dict[str, Any] = {"service": service}
+        if self.on_kind:
+            service["type"] = "NodePort"
+            values.update(resources=SMALL_GATEWAY, autoscaling={"enabled": False})
+        return yaml.safe_dump(values, sort_keys=False)
+
+    def _small_istiod(self) -> list[str]:
+        """istiod chart values for the small requests (kind only), as --set flags."""
+        if not self.on_kind:
+            return []
+        return ["--set", "global.proxy.resources.requests.cpu=10m", "--set",
+                "global.proxy.resources.requests.memory=40Mi", "--set", "pilot.autoscaleEnabled=false",
+                "--set", "pilot.resources.requests.cpu=10m", "--set", "pilot.resources.requests.memory=100Mi"]
 
     def install_argv(self, release: str, chart: str, extra: list[str], access: ClusterAccess,
                      helm: str | Path = "helm") -> list[str]:
@@ -301,8 +344,9 @@ class HelmInstaller(_Installer):
         steps = [f"refuse if our releases exist: helm list --namespace {ISTIO_NAMESPACE} --all -o json "
                  f"{shlex.join(kube_flags(access, '--kube-context'))}; or another control plane (istioctl version -o "
                  "json, istiod Deployments)",
-                 f"write {self.values_path()} (gateway Service: NodePort {kindconfig.NODE_PORTS.http} HTTP, "
-                 f"{kindconfig.NODE_PORTS.https} HTTPS)"]
+                 f"write {self.values_path()} (gateway Service: " + (
+                     f"NodePort {kindconfig.NODE_PORTS.http} HTTP, {kindconfig.NODE_PORTS.https} HTTPS; "
+                     f"{REQUESTS_PLAN})" if self.on_kind else "LoadBalancer, nodePorts allocated by Kubernetes)")]
         steps += [f"helm install {chart}: {shlex.join(self.install_argv(r, chart, extra, access))}"
                   for r, chart, extra in self.releases()]
         steps += [f"at the end, unless kept: {shlex.join(self.uninstall_argv(r, access))}"
@@ -335,6 +379,7 @@ class HelmInstaller(_Installer):
             for release, chart, extra in self.releases():
                 tools.run(self.install_argv(release, chart, extra, access, self.helm), what=f"helm install {chart}",
                           timeout=install_deadline(self.mesh.readiness_timeout),
+                          progress=tools.progress_to(self.folder / "progress.log", f"helm install {chart}"),
                           hint="see helm's output; a slow image pull needs a longer --readiness-timeout")
                 done.append(release)
         except BaseException:
@@ -387,8 +432,8 @@ class VendorHook(_Installer):
     `<hook> cleanup`. Environment: KUBECONFIG, MESHCONFORM_KUBE_CONTEXT, and the values below."""
 
     def __init__(self, hook: str, mesh: MeshSettings, folder: Path, session_dir: Path, worker: str,
-                 toolbox: Toolbox | None = None) -> None:
-        super().__init__(mesh, folder, session_dir, worker, toolbox)
+                 toolbox: Toolbox | None = None, on_kind: bool = False) -> None:
+        super().__init__(mesh, folder, session_dir, worker, toolbox, on_kind)
         self.hook = Path(hook).expanduser().resolve()
         self.name = str(hook)
 
@@ -397,8 +442,8 @@ class VendorHook(_Installer):
                 "MESHCONFORM_ISTIO_VERSION": self.mesh.istio_version, "MESHCONFORM_ISTIO_REVISION": self.mesh.revision,
                 "MESHCONFORM_ISTIO_HUB": self.mesh.hub,
                 "MESHCONFORM_READINESS_TIMEOUT": f"{self.mesh.readiness_timeout:g}",
-                "MESHCONFORM_INGRESS_HTTP_NODEPORT": str(kindconfig.NODE_PORTS.http),
-                "MESHCONFORM_INGRESS_HTTPS_NODEPORT": str(kindconfig.NODE_PORTS.https)}
+                **({"MESHCONFORM_INGRESS_HTTP_NODEPORT": str(kindconfig.NODE_PORTS.http),
+                    "MESHCONFORM_INGRESS_HTTPS_NODEPORT": str(kindconfig.NODE_PORTS.https)} if self.on_kind else {})}
 
     def plan(self) -> list[str]:
         names = "KUBECONFIG, " + HOOK_ENV_CONTEXT + ", MESHCONFORM_ISTIO_*, MESHCONFORM_INGRESS_*_NODEPORT"
@@ -449,11 +494,11 @@ class VendorHook(_Installer):
 
 
 def installer_for(mesh: MeshSettings, folder: Path, session_dir: Path, worker: str,
-                  toolbox: Toolbox | None = None) -> _Installer:
+                  toolbox: Toolbox | None = None, on_kind: bool = False) -> _Installer:
     if mesh.install == "istioctl":
-        return IstioctlInstaller(mesh, folder, session_dir, worker, toolbox)
+        return IstioctlInstaller(mesh, folder, session_dir, worker, toolbox, on_kind)
     if mesh.install == "helm":
-        return HelmInstaller(mesh, folder, session_dir, worker, toolbox)
+        return HelmInstaller(mesh, folder, session_dir, worker, toolbox, on_kind)
     if mesh.install == "none":
-        return PreinstalledMesh(mesh, folder, session_dir, worker, toolbox)
-    return VendorHook(mesh.install, mesh, folder, session_dir, worker, toolbox)
+        return PreinstalledMesh(mesh, folder, session_dir, worker, toolbox, on_kind)
+    return VendorHook(mesh.install, mesh, folder, session_dir, worker, toolbox, on_kind)

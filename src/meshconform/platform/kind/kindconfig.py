@@ -58,19 +58,32 @@ def published(ports: NodePorts = NODE_PORTS, load: LoadNodePorts = LOAD_NODE_POR
     return (ports.http, ports.https, *load.all())
 
 
-def render(cluster: str, image: str, ports: NodePorts = NODE_PORTS, load: LoadNodePorts = LOAD_NODE_PORTS) -> str:
+MIRRORED_REGISTRY = "docker.io"  # where Bookinfo's, the testbed's and Istio's images come from
+CERTS_D = "/etc/containerd/certs.d"  # containerd's registry host configuration, enabled in kind's node images
+# (v0.27.0+; kind site/static/examples/kind-with-registry.sh)
+
+
+def mirror_hosts_toml(mirror: str) -> str:
+    """containerd's hosts.toml for docker.io: pull and resolve through `mirror`, the registry itself behind it
+    (containerd docs/hosts.md)."""
+    return (f'server = "https://registry-1.docker.io"\n\n[host."{mirror.rstrip("/")}"]\n'
+            '  capabilities = ["pull", "resolve"]\n')
+
+
+def render(cluster: str, image: str, ports: NodePorts = NODE_PORTS, load: LoadNodePorts = LOAD_NODE_PORTS,
+           mirror_dir: str = "") -> str:
     """The kind config for `cluster`: one node (as Istio's own CI), the gateway's and perf's nodePorts published
-    on 127.0.0.1 (containerPort must equal the Service nodePort: kind docs/user/configuration.md)."""
-    config = {
-        "kind": "Cluster",
-        "apiVersion": "kind.x-k8s.io/v1alpha4",
-        "name": cluster,
-        "nodes": [{
-            "role": "control-plane",
-            "image": image,
-            "extraPortMappings": [
-                {"containerPort": port, "listenAddress": LISTEN_ADDRESS, "protocol": "TCP"}
-                for port in published(ports, load)],
-        }],
+    on 127.0.0.1 (containerPort must equal the Service nodePort: kind docs/user/configuration.md); with a registry
+    mirror, its hosts.toml folder mounted as the node's containerd configuration for docker.io."""
+    node: dict[str, object] = {
+        "role": "control-plane",
+        "image": image,
+        "extraPortMappings": [
+            {"containerPort": port, "listenAddress": LISTEN_ADDRESS, "protocol": "TCP"}
+            for port in published(ports, load)],
     }
+    if mirror_dir:
+        node["extraMounts"] = [{"hostPath": mirror_dir, "containerPath": f"{CERTS_D}/{MIRRORED_REGISTRY}",
+                                "readOnly": True}]
+    config = {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4", "name": cluster, "nodes": [node]}
     return yaml.safe_dump(config, sort_keys=False)

@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from meshconform.errors import PlatformError
+from meshconform.platform.kind import binaries, kindconfig, kubeprobe, tools
 from meshconform.platform.kind import engine as engines
-from meshconform.platform.kind import kindconfig, kubeprobe, tools
 from meshconform.platform.kind.settings import KindSettings, MeshSettings
 from meshconform.platform.kind.timeouts import TIMEOUTS
 from meshconform.platform.kind.toolbox import Toolbox
 from meshconform.platform.kube.contracts import LOAD_NODE_PORTS, ClusterAccess
 from meshconform.platform.sharing import SharedResource
 
+PULLS_AT_ONCE = 4  # image pulls on this host running at the same time
 PRIVATE_DIR = ".private"  # in the run folder, mode 0700: kubeconfigs (client keys); CI never uploads it
 
 
@@ -69,12 +71,35 @@ class KindLifecycle:
     def config_path(self) -> Path:
         return self.folder / "kind-config.yaml"
 
+    def mirror_dir(self) -> Path:
+        """With --registry-mirror: the folder holding docker.io's hosts.toml, mounted into the node."""
+        return self.folder / "containerd-certs.d" / kindconfig.MIRRORED_REGISTRY
+
     def config_text(self) -> str:
-        return kindconfig.render(self.name, self.image)
+        mirror = str(self.mirror_dir()) if self.settings.registry_mirror else ""
+        return kindconfig.render(self.name, self.image, mirror_dir=mirror)
 
     def create_argv(self, kind: str | Path = "kind") -> list[str]:
+        """`--retain`: a failed create keeps its node, so its logs can be exported before it is deleted."""
         return [str(kind), "create", "cluster", "--name", self.name, "--config", str(self.config_path()),
-                "--kubeconfig", str(self.kubeconfig_path()), "--wait", TIMEOUTS.kind_create_wait]
+                "--kubeconfig", str(self.kubeconfig_path()), "--wait", TIMEOUTS.kind_create_wait, "--retain"]
+
+    def progress(self, label: str) -> tools.Progress:
+        return tools.progress_to(self.folder / "progress.log", label)
+
+    def preload_images(self) -> list[str]:
+        """What this host pulls (with its own login and cache) and loads into the node, so the node pulls nothing
+        from Docker Hub anonymously: the workloads' images named by tag, and Istio's own when meshconform installs
+        it. Images pinned by digest are left to the node: a copy loaded from the host no longer answers to the
+        registry's digest (docker/cli#5933), so the node would pull them again anyway. None with a mirror."""
+        if self.settings.registry_mirror:
+            return []
+        from meshconform.platform.kube import images
+        from meshconform.platform.kube.platform import base_manifests
+        names = [use.image for use in images.uses_in_files(base_manifests())]
+        if self.mesh.install in ("istioctl", "helm"):
+            names += [f"{self.mesh.hub}/{component}:{self.mesh.istio_version}" for component in ("pilot", "proxyv2")]
+        return sorted({name for name in names if not images.is_pinned(name)})
 
     def export_kubeconfig_argv(self, kind: str | Path = "kind") -> list[str]:
         return [str(kind), "export", "kubeconfig", "--name", self.name, "--kubeconfig", str(self.kubeconfig_path())]
@@ -105,6 +130,8 @@ class KindLifecycle:
         existing = self.clusters()
         kubeconfig = self.kubeconfig_path()
         kubeconfig.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        preload = self.preload_images()
+        self._pull_on_host(preload)  # before any cluster exists: a pull that fails costs a minute, not ten
         if self.name in existing:  # reuse, and never delete it: we did not create it
             tools.run(self.export_kubeconfig_argv(self.toolbox.path("kind")), timeout=TIMEOUTS.kind_query,
                       env=dict(self.engine().env), what=f"read the kubeconfig of the existing kind cluster {self.name}")
@@ -112,10 +139,60 @@ class KindLifecycle:
         else:
             self._create()
             created = True
+        try:
+            self._load_into_node(preload)
+        except BaseException:
+            if created:
+                self._delete_quietly(self.toolbox.path("kind"))
+            raise
         return {"cluster": self.name, "created": created, "kubeconfig": str(kubeconfig), "context": self.context,
                 "engine": self.engine().name, "engine_version": self.engine().version,
                 "node_image": self.image if created else "(reused cluster: its own)",
+                "images_loaded": preload, "registry_mirror": self.settings.registry_mirror or None,
                 "ports": self._published_ports(), "load_ports": self._load_ports()}
+
+    def _pull_on_host(self, names: list[str]) -> None:
+        """A few at a time, as the engine pulls layers in parallel anyway; the first failure is raised."""
+        engine = self.engine().name
+
+        def pull(name: str) -> None:
+            tools.run([engine, "pull", name], timeout=TIMEOUTS.image_pull, what=f"pull {name} on this host",
+                      progress=self.progress(f"{engine} pull {name}"),
+                      hint=f"'toomanyrequests' or 'rate limit': log in (`{engine} login docker.io`) and run again, or "
+                           "pass --registry-mirror; 'not found': the image or tag does not exist")
+        with ThreadPoolExecutor(max_workers=PULLS_AT_ONCE) as pool:
+            for done in [pool.submit(pull, name) for name in names]:
+                done.result()
+
+    def _load_into_node(self, names: list[str]) -> None:
+        """`kind load docker-image` (docker), or `<engine> save` + `kind load image-archive` (podman, whose images
+        kind's docker-image command cannot read, and docker where its containerd image store makes kind fail with
+        'content digest ... not found', kind#3795: saved for the node's platform only)."""
+        if not names:
+            return
+        kind, engine = self.toolbox.path("kind"), self.engine()
+        env = dict(engine.env)
+        if engine.name == "docker":
+            try:
+                tools.run([kind, "load", "docker-image", *names, "--name", self.name], timeout=TIMEOUTS.image_load,
+                          env=env, what="load the images into the kind node", progress=self.progress("kind load"))
+                return
+            except tools.ToolFailed as failed:
+                if "content digest" not in failed.output:
+                    raise
+        archive = self.folder / "images.tar"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            platform = "linux/" + binaries.host_platform().split("-", 1)[1]
+            for group in ([names] if engine.name == "podman" else [[name] for name in names]):
+                save = ([engine.name, "save", "-m", "-o", str(archive), *group] if engine.name == "podman"
+                        else [engine.name, "save", "--platform", platform, "-o", str(archive), *group])
+                tools.run(save, timeout=TIMEOUTS.image_load, what=f"save {', '.join(group)} for the node")
+                tools.run([kind, "load", "image-archive", str(archive), "--name", self.name], env=env,
+                          timeout=TIMEOUTS.image_load, what="load the images into the kind node",
+                          progress=self.progress("kind load"))
+        finally:
+            archive.unlink(missing_ok=True)
 
     def clusters(self) -> list[str]:
         """`kind get clusters`: one name per line on stdout; "No kind clusters found." goes to stderr
@@ -126,21 +203,38 @@ class KindLifecycle:
     def _create(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.config_path().write_text(self.config_text())
+        if self.settings.registry_mirror:
+            self.mirror_dir().mkdir(parents=True, exist_ok=True)
+            (self.mirror_dir() / "hosts.toml").write_text(kindconfig.mirror_hosts_toml(self.settings.registry_mirror))
         kind = self.toolbox.path("kind")
         try:
             tools.run(self.create_argv(kind), timeout=TIMEOUTS.kind_create, env=dict(self.engine().env),
-                      what=f"create the kind cluster {self.name}",
-                      hint="read kind's output above; 'too many open files': raise fs.inotify.max_user_watches and "
-                           "max_user_instances (kind known issues); 'node(s) already exist': another run created "
-                           f"{self.name} meanwhile, pass another --kind-cluster-name or reuse it")
+                      what=f"create the kind cluster {self.name}", progress=self.progress("kind"),
+                      hint="read kind's output above (its node's logs are in the run's diagnostics); 'too many open "
+                           "files': raise fs.inotify.max_user_watches and max_user_instances (kind known issues); "
+                           f"'node(s) already exist': another run created {self.name} meanwhile, pass another "
+                           "--kind-cluster-name or reuse it")
         except tools.ToolFailed as failed:
             if "already exist for a cluster with the name" in failed.output:
                 raise  # someone else's cluster appeared: never delete it
-            self._delete_quietly(kind)  # kind removes its nodes itself on failure; make sure
-            raise
-        except BaseException:  # timeout, Ctrl-C: kind was stopped mid-way and could not clean up
+            self._export_failed_create_logs(kind)  # kept by --retain: what went wrong inside the node
             self._delete_quietly(kind)
             raise
+        except tools.ToolTimedOut:
+            self._export_failed_create_logs(kind)
+            self._delete_quietly(kind)
+            raise
+        except BaseException:  # Ctrl-C: kind was stopped mid-way and could not clean up; leave at once
+            self._delete_quietly(kind)
+            raise
+
+    def _export_failed_create_logs(self, kind: Path) -> None:
+        target = self.folder / "diagnostics" / "kind-create-failed"
+        try:
+            tools.run([kind, "export", "logs", str(target), "--name", self.name], timeout=TIMEOUTS.kind_export_logs,
+                      env=dict(self.engine().env), what=f"export the logs of the failed cluster {self.name}")
+        except tools.ToolError:
+            pass  # the create's own error is the one to report
 
     def _delete_quietly(self, kind: Path) -> None:
         try:
@@ -196,6 +290,8 @@ class KindLifecycle:
         return {"lifecycle": "kind", "cluster": self.name, "context": self.context,
                 "created_by_meshconform": bool(record.get("created")), "kept": self.settings.keep_cluster,
                 "node_image": record.get("node_image", self.image), "kind": self.toolbox.describe("kind"),
+                "images_loaded_from_host": record.get("images_loaded", []),
+                "registry_mirror": record.get("registry_mirror"),
                 "container_engine": {"name": record.get("engine"), "version": record.get("engine_version")}}
 
     def diagnostics(self, folder: Path) -> list[Path]:
@@ -210,6 +306,12 @@ class KindLifecycle:
             note.write_text(str(exc) + "\n")
             return [note]
         return [target]
+
+    @property
+    def ingress_node_ports(self) -> tuple[int, int]:
+        """The gateway Service's nodePorts the node publishes (the optional member KubePlatform confirms after the
+        install: the Service must use exactly these)."""
+        return (kindconfig.NODE_PORTS.http, kindconfig.NODE_PORTS.https)
 
     def ingress_address(self) -> tuple[str, int, int] | None:
         record = self.shared.read() or {}

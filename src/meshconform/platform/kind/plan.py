@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from meshconform.platform.kind import kindconfig
-from meshconform.platform.kind.engine import PROVIDER_ENV
+from meshconform.platform.kind.engine import MIN_CPUS, MIN_MEMORY_GIB, PROVIDER_ENV
 from meshconform.platform.kind.installers import HelmInstaller, IstioctlInstaller, installer_for, kube_flags
 from meshconform.platform.kind.lifecycle import ExistingCluster, KindLifecycle
 from meshconform.platform.kind.settings import KindSettings, MeshSettings
@@ -85,24 +85,40 @@ def plan(platform: str, mesh: MeshSettings, kind: KindSettings | None) -> str:
         lifecycle = KindLifecycle(FOLDER, RUN, "<worker>", mesh, kind, toolbox)
         access = ClusterAccess(lifecycle.kubeconfig_path(), lifecycle.context)
         engine = kind.container_engine or "docker or podman (the first whose engine answers)"
+        preload = lifecycle.preload_images()
+        images = ([f"  images: the node pulls docker.io through the mirror {kind.registry_mirror} (hosts.toml in "
+                   f"{lifecycle.mirror_dir()}, mounted at {kindconfig.CERTS_D}/{kindconfig.MIRRORED_REGISTRY})"]
+                  if kind.registry_mirror else
+                  ["  images: pulled on this host first, before the cluster exists (your login and cache: the node "
+                   "pulls nothing from Docker Hub anonymously), then loaded into the node with `kind load "
+                   "docker-image ... --name " + kind.cluster_name + "` (podman, or docker's containerd image store: "
+                   "`<engine> save` + `kind load image-archive`):",
+                   *[f"    <engine> pull {name}" for name in preload],
+                   "    (images pinned by digest are pulled by the node itself)"])
         out += ["2. Cluster (kind)",
                 f"  container engine: {engine}; checked with `docker info --format {{{{.ServerVersion}}}}` / "
                 f"`podman info --format {{{{.Version.Version}}}}`; kind gets {PROVIDER_ENV}=<engine>",
+                f"  engine size: at least {MIN_CPUS} CPUs and {MIN_MEMORY_GIB:g} GiB of memory, read with "
+                "`docker info --format '{{.NCPU}} {{.MemTotal}}'` (podman: `{{.Host.CPUs}} {{.Host.MemTotal}}`); "
+                "less is refused before anything starts",
                 f"  node image: {lifecycle.image}",
+                *images,
                 f"  reuse if `kind get clusters` lists {kind.cluster_name}: "
                 f"{shlex.join(lifecycle.export_kubeconfig_argv())}",
-                f"  else create: {shlex.join(lifecycle.create_argv())}",
+                f"  else create (its progress shown as kind prints it): {shlex.join(lifecycle.create_argv())}",
                 f"  kind config ({lifecycle.config_path()}):", *_indent(lifecycle.config_text(), "      "),
                 f"  ingress: 127.0.0.1:<host port kind picks> -> nodePort {kindconfig.NODE_PORTS.http} (HTTP), "
                 f"{kindconfig.NODE_PORTS.https} (HTTPS); read back with "
                 f"`<engine> port {kindconfig.control_plane_container(kind.cluster_name)} "
-                f"{kindconfig.NODE_PORTS.http}/tcp`",
+                f"{kindconfig.NODE_PORTS.http}/tcp`, and the gateway Service's nodePorts confirmed after the install",
                 f"  meshconform perf: 127.0.0.1:<host port kind picks> -> nodePorts "
                 f"{LOAD_NODE_PORTS.mesh} (productpage through its sidecar) and {LOAD_NODE_PORTS.no_mesh} (its twin "
                 "without injection), NodePort Services the perf run creates, labelled with the run",
                 f"  at the end, only if this run created it and --keep-cluster is not set: "
                 f"{shlex.join(lifecycle.delete_argv())}",
-                f"  on failure: kind export logs <diagnostics>/kind-logs --name {kind.cluster_name}", ""]
+                f"  if the create fails: kind export logs {FOLDER}/diagnostics/kind-create-failed --name "
+                f"{kind.cluster_name} (the node kept by --retain), then delete it",
+                f"  on a later failure: kind export logs <diagnostics>/kind-logs --name {kind.cluster_name}", ""]
     else:
         cluster = ExistingCluster(mesh)
         try:
@@ -114,13 +130,13 @@ def plan(platform: str, mesh: MeshSettings, kind: KindSettings | None) -> str:
                 f"  kubeconfig: {where}",
                 "  reachability: GET /version through the kubernetes client before anything else", ""]
 
-    installer = installer_for(mesh, FOLDER, RUN, "<worker>", toolbox)
+    installer = installer_for(mesh, FOLDER, RUN, "<worker>", toolbox, on_kind=kind is not None)
     out.append(f"3. Mesh install ({installer.name})")
     flags = shlex.join(kube_flags(access))
     for step in installer.plan():
         out.append("  - " + step.replace(shlex.join(kube_flags(ClusterAccess(Path("<kubeconfig>"), "<context>"))),
                                          flags))
-    if isinstance(installer, IstioctlInstaller):
+    if isinstance(installer, IstioctlInstaller) and kind is not None:
         out += [f"  IstioOperator overlay ({installer.overlay_path()}):", *_indent(installer.overlay_text(), "      ")]
     if isinstance(installer, HelmInstaller):
         out += [f"  gateway values ({installer.values_path()}):", *_indent(installer.values_text(), "      ")]

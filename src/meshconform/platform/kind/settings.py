@@ -59,6 +59,8 @@ KIND_OPTIONS = (
     PlatformOption("kind-binary", "use this kind (a path or a name on PATH) instead of downloading; its version "
                                   "must be --kind-version"),
     PlatformOption("container-engine", "docker or podman (default: the first whose engine answers)"),
+    PlatformOption("registry-mirror", "the node pulls docker.io images through this registry mirror (URL) instead of "
+                                      "meshconform pulling them on this host and loading them into the node"),
 )
 
 
@@ -91,6 +93,7 @@ class KindSettings:
     kind_sha256: str
     kind_binary: str
     container_engine: str
+    registry_mirror: str = ""
 
 
 def _text(values: Mapping[str, Any], key: str, default: str = "") -> str:
@@ -134,7 +137,12 @@ def kind_settings(values: Mapping[str, Any]) -> KindSettings:
     engine = _text(values, "container_engine")
     if engine and engine not in ("docker", "podman"):
         raise PlatformError(f"--container-engine {engine!r}: docker or podman")
+    mirror = _text(values, "registry_mirror")
+    if mirror and not re.match(r"^https?://[^/\s]+", mirror):
+        raise PlatformError(f"--registry-mirror {mirror!r}: a registry URL, e.g. https://mirror.example.com or "
+                            "http://kind-registry:5000")
     return KindSettings(
+        registry_mirror=mirror,
         cluster_name=name, keep_cluster=bool(values.get("keep_cluster")), node_image=_text(values, "kind_node_image"),
         kind_version=normalise_version("kind", _text(values, "kind_version", DEFAULT_VERSIONS["kind"])),
         kind_sha256=_text(values, "kind_sha256"), kind_binary=_text(values, "kind_binary"), container_engine=engine)

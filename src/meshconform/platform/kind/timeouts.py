@@ -15,6 +15,8 @@ class ToolTimeouts:
     download: float = 300.0  # one binary download (tens of MB)
     download_lock: float = 600.0  # waiting for another worker's download of the same binary
     kind_query: float = 60.0  # `kind get clusters`, `kind export kubeconfig`, `docker port`
+    image_pull: float = 900.0  # one image pulled on this host (Bookinfo's reviews are hundreds of MB)
+    image_load: float = 900.0  # `kind load` of every image into the node (or `<engine> save` + image-archive)
     kind_create: float = 900.0  # `kind create cluster` incl. pulling the node image (~1 GB) and `--wait`
     kind_create_wait: str = "180s"  # kind's own `--wait` for the control plane (Istio's CI uses 180s)
     kind_delete: float = 300.0

@@ -8,9 +8,12 @@ import os
 import shlex
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from meshconform.errors import PlatformError
 
@@ -62,10 +65,50 @@ class Result:
     returncode: int = 0
 
 
+Progress = Callable[[str], None]  # takes each line a long-running program prints, as it prints it
+
+
+def progress_to(log: Path, label: str) -> Progress:
+    """Each line shown on stderr as `<label>: <line>` the moment the program prints it (kind's and istioctl's own
+    progress lines), and kept in `log` (a run's progress.log): minutes of silence look like a hang."""
+    def show(line: str) -> None:
+        text = f"{label}: {line.rstrip()}"
+        print(text, file=sys.stderr, flush=True)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as out:
+            out.write(text + "\n")
+    return show
+
+
+def _communicate(process: subprocess.Popen[str], stdin: str | None, timeout: float,
+                 progress: Progress | None) -> tuple[str, str]:
+    """As Popen.communicate, handing each output line to `progress` as it comes."""
+    if progress is None:
+        return process.communicate(stdin, timeout=timeout)
+    if stdin is not None and process.stdin is not None:
+        process.stdin.write(stdin)
+        process.stdin.close()
+    taken: dict[str, list[str]] = {"stdout": [], "stderr": []}
+
+    def follow(name: str, stream: IO[str]) -> None:
+        for line in iter(stream.readline, ""):
+            taken[name].append(line)
+            progress(line)
+    readers = [threading.Thread(target=follow, args=(name, stream), daemon=True)
+               for name, stream in (("stdout", process.stdout), ("stderr", process.stderr)) if stream is not None]
+    for reader in readers:
+        reader.start()
+    process.wait(timeout=timeout)  # TimeoutExpired, as communicate raises it
+    for reader in readers:
+        reader.join(timeout=5)
+    return "".join(taken["stdout"]), "".join(taken["stderr"])
+
+
 def run(argv: Sequence[str | Path], *, timeout: float, what: str, env: Mapping[str, str] | None = None,
-        hint: str = "", check: bool = True, stdin: str | None = None) -> Result:
+        hint: str = "", check: bool = True, stdin: str | None = None, progress: Progress | None = None) -> Result:
     """Run `argv` to completion within `timeout` seconds. `what` names the step for the error message
-    ("create the kind cluster"), `hint` says what the user can do if it fails, `env` is added to ours."""
+    ("create the kind cluster"), `hint` says what the user can do if it fails, `env` is added to ours, `progress`
+    takes each output line as it is printed."""
     args = [str(a) for a in argv]
     full_env = {**os.environ, **(env or {})}
     try:
@@ -78,7 +121,7 @@ def run(argv: Sequence[str | Path], *, timeout: float, what: str, env: Mapping[s
     except PermissionError:
         raise ToolMissing(f"cannot {what}: {args[0]} is not executable", argv=args, hint=hint) from None
     try:
-        stdout, stderr = process.communicate(stdin, timeout=timeout)
+        stdout, stderr = _communicate(process, stdin, timeout, progress)
     except subprocess.TimeoutExpired:
         _stop(process)
         raise ToolTimedOut(f"cannot {what}: {Path(args[0]).name} did not finish within {timeout:g} s and was "

@@ -1,13 +1,16 @@
 """The one place meshconform talks to a Kubernetes API server: a thin, typed layer over the official `kubernetes`
 client (37.x). Every call the platform makes is a method here, so the list of API calls is this file.
 
-Two ApiClients per cluster: `stream()` (exec) swaps the transport of the client it is given for the duration of
-the call, so a REST call on the same client from another thread would fail (kubernetes-client/python#928)."""
+Two ApiClients per cluster: `stream()` (exec, port-forward) swaps the transport of the client it is given for the
+duration of the call, so a REST call on the same client from another thread would fail (kubernetes-client/python#928);
+the streams take turns on theirs. Every call has a deadline (KubeTimeouts): `_request_timeout` on each request, the
+server's own timeoutSeconds on watches."""
 
 from __future__ import annotations
 
 import builtins
 import json
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +19,8 @@ from typing import Any, cast
 from meshconform.errors import PlatformError
 from meshconform.platform.kube.contracts import ClusterAccess
 from meshconform.platform.kube.ownership import MANAGER, ObjectRef
+from meshconform.platform.kube.portforward import Stream
+from meshconform.platform.kube.timeouts import KubeTimeouts
 
 
 class ApplyRejected(PlatformError):
@@ -36,12 +41,14 @@ class Listing:
 class KubeClient:
     """Calls on one cluster. Errors from the API become PlatformError naming the object and the server's reason."""
 
-    def __init__(self, access: ClusterAccess, discovery_cache: Path) -> None:
+    def __init__(self, access: ClusterAccess, discovery_cache: Path, timeouts: KubeTimeouts | None = None) -> None:
         from kubernetes import config as _config
         from kubernetes.dynamic import DynamicClient as _DynamicClient
         config: Any = _config  # the client's functions are untyped; typed here, at its edge
         DynamicClient: Any = _DynamicClient  # noqa: N806
         self.access = access
+        self.timeouts = timeouts or KubeTimeouts()
+        self._streams = threading.Lock()  # stream() swaps stream_api's transport while it opens a stream
         if not access.kubeconfig.is_file():
             raise PlatformError(f"kubeconfig {access.kubeconfig} does not exist")
         try:
@@ -85,7 +92,8 @@ class KubeClient:
         from kubernetes.dynamic.exceptions import NotFoundError
         resource = self._resource(ref.api_version, ref.kind)
         try:
-            found = resource.get(name=ref.name, namespace=ref.namespace or None)
+            found = resource.get(name=ref.name, namespace=ref.namespace or None,
+                                 _request_timeout=self.timeouts.api_call)
         except NotFoundError:
             return None
         except Exception as exc:  # noqa: BLE001
@@ -101,7 +109,8 @@ class KubeClient:
         try:
             applied = resource.server_side_apply(body=dict(doc), name=ref.name, namespace=ref.namespace or None,
                                                  field_manager=MANAGER, force_conflicts=True,
-                                                 dry_run="All" if dry_run else None)
+                                                 dry_run="All" if dry_run else None,
+                                                 _request_timeout=self.timeouts.api_call)
         except Exception as exc:  # noqa: BLE001
             raise ApplyRejected(ref, _reason(exc)) from None
         return cast(dict[str, Any], applied.to_dict())
@@ -111,7 +120,8 @@ class KubeClient:
         from kubernetes.dynamic.exceptions import NotFoundError
         resource = self._resource(ref.api_version, ref.kind)
         try:
-            resource.delete(name=ref.name, namespace=ref.namespace or None, propagation_policy="Background")
+            resource.delete(name=ref.name, namespace=ref.namespace or None, propagation_policy="Background",
+                            _request_timeout=self.timeouts.api_call)
         except NotFoundError:
             return False
         except Exception as exc:  # noqa: BLE001
@@ -122,7 +132,8 @@ class KubeClient:
              field_selector: str | None = None) -> Listing:
         resource = self._resource(api_version, kind)
         try:
-            found = resource.get(namespace=namespace, label_selector=label_selector, field_selector=field_selector)
+            found = resource.get(namespace=namespace, label_selector=label_selector, field_selector=field_selector,
+                                 _request_timeout=self.timeouts.api_call)
         except Exception as exc:  # noqa: BLE001
             raise PlatformError(f"list {kind} in {namespace or 'all namespaces'}: {_reason(exc)}") from None
         data = found.to_dict()
@@ -148,12 +159,13 @@ class KubeClient:
     # ------------------------------------------------------------------ pods
 
     def pod_log(self, namespace: str, pod: str, container: str, tail_lines: int | None = None,
-                since_seconds: int | None = None) -> str:
-        """GET /api/v1/namespaces/{ns}/pods/{pod}/log?container=..[&tailLines=..][&sinceSeconds=..]"""
+                since_seconds: int | None = None, timestamps: bool = False) -> str:
+        """GET /api/v1/namespaces/{ns}/pods/{pod}/log?container=..[&tailLines=..][&sinceSeconds=..][&timestamps=true]"""
         from kubernetes import client
         try:
             return str(client.CoreV1Api(self.api).read_namespaced_pod_log(
-                pod, namespace, container=container, tail_lines=tail_lines, since_seconds=since_seconds))
+                pod, namespace, container=container, tail_lines=tail_lines, since_seconds=since_seconds,
+                timestamps=timestamps or None, _request_timeout=self.timeouts.exec_call))
         except Exception as exc:  # noqa: BLE001
             raise PlatformError(f"logs of {namespace}/{pod} container {container}: {_reason(exc)}") from None
 
@@ -162,12 +174,27 @@ class KubeClient:
         from kubernetes import client
         from kubernetes.stream import stream
         try:
-            return str(stream(client.CoreV1Api(self.stream_api).connect_get_namespaced_pod_exec, pod, namespace,
-                              container=container, command=command, stderr=True, stdin=False, stdout=True,
-                              tty=False))
+            with self._streams:
+                return str(stream(client.CoreV1Api(self.stream_api).connect_get_namespaced_pod_exec, pod, namespace,
+                                  container=container, command=command, stderr=True, stdin=False, stdout=True,
+                                  tty=False, _request_timeout=self.timeouts.exec_call))
         except Exception as exc:  # noqa: BLE001
             raise PlatformError(f"exec {' '.join(command)} in {namespace}/{pod} ({container}): {_reason(exc)}") \
                 from None
+
+    def port_forward(self, namespace: str, pod: str, port: int) -> Stream:
+        """GET (websocket) /api/v1/namespaces/{ns}/pods/{pod}/portforward?ports=..: a stream to the pod's port, through
+        the API server and the kubelet (no kubectl; pods/portforward `create`)."""
+        from kubernetes import client
+        from kubernetes.stream import portforward
+        try:
+            with self._streams:
+                opened: Stream = portforward(client.CoreV1Api(self.stream_api).connect_get_namespaced_pod_portforward,
+                                             pod, namespace, ports=str(port),
+                                             _request_timeout=self.timeouts.port_forward)
+        except Exception as exc:  # noqa: BLE001
+            raise PlatformError(f"port-forward to {namespace}/{pod}:{port}: {_reason(exc)}") from None
+        return opened
 
     def pod_proxy_post(self, namespace: str, pod: str, port: int, path: str, body: Mapping[str, Any],
                        timeout: float) -> Any:

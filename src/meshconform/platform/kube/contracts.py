@@ -14,7 +14,12 @@ into a folder under the platform's diagnostics.
 Optional lifecycle member (looked up with getattr; a lifecycle without it publishes nothing):
 `published_node_port(node_port) -> (host, port) | None`: where this host reaches a nodePort of the cluster
 (kind: the host port its extraPortMappings got, on 127.0.0.1), None when it is not published. `meshconform
-perf` uses it for `LOAD_NODE_PORTS`; a lifecycle that implements it is asked once the cluster exists."""
+perf` uses it for `LOAD_NODE_PORTS`; a lifecycle that implements it is asked once the cluster exists.
+`ingress_node_ports: (http, https)`: the gateway Service's nodePorts that `ingress_address` publishes; KubePlatform
+reads the Service back after the install and stops, naming both, when they differ.
+
+A lifecycle whose `ingress_address` is None (cluster): the gateway Service's LoadBalancer address when it gets one
+(within KubeTimeouts.ingress_address), else a port-forward of each process's own through the API server."""
 
 from __future__ import annotations
 

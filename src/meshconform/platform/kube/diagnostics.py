@@ -15,6 +15,7 @@ from meshconform.platform.kube.redact import redact_all
 
 KINDS = (("v1", "Pod"), ("apps/v1", "Deployment"), ("v1", "Event"), ("v1", "Service"), ("v1", "Secret"),
          ("v1", "ConfigMap"))
+LIGHT_KINDS = (("v1", "Pod"), ("v1", "Event"))  # a later failure's bundle: what runs, and what happened
 LOG_TAIL = 500
 
 
@@ -24,8 +25,10 @@ def _write(path: Path, data: Any) -> Path:
     return path
 
 
-def collect(client: Any, namespaces: Iterable[str], folder: Path, proxies: bool = True) -> list[Path]:
-    """Write the state of `namespaces` (real names) into `folder`; returns the files written."""
+def collect(client: Any, namespaces: Iterable[str], folder: Path, proxies: bool = True,
+            kinds: Iterable[tuple[str, str]] = KINDS, logs: bool = True) -> list[Path]:
+    """Write the state of `namespaces` (real names) into `folder`; returns the files written. `kinds`, `logs`
+    (each container's last lines) and `proxies` (each proxy's config dump) say how much."""
     written: list[Path] = []
     errors: list[str] = []
 
@@ -37,7 +40,7 @@ def collect(client: Any, namespaces: Iterable[str], folder: Path, proxies: bool 
 
     for namespace in sorted(set(namespaces)):
         pods: list[dict[str, Any]] = []
-        for api_version, kind in KINDS:
+        for api_version, kind in kinds:
             def dump(api_version: str = api_version, kind: str = kind, namespace: str = namespace,
                      pods: list[dict[str, Any]] = pods) -> None:
                 items = client.list(api_version, kind, namespace).items
@@ -46,12 +49,12 @@ def collect(client: Any, namespaces: Iterable[str], folder: Path, proxies: bool 
                 safe = redact_all([{**i, "kind": kind} for i in items])  # list items carry no kind
                 written.append(_write(folder / namespace / f"{kind.lower()}s.json", safe))
             attempt(f"list {kind} in {namespace}", dump)
-        for pod in pods:
+        for pod in pods if logs or proxies else []:
             name = str(pod["metadata"]["name"])
             containers = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
             if has_proxy(pod) and PROXY not in containers:
                 containers.append(PROXY)
-            for container in containers:
+            for container in containers if logs else []:
                 def log(container: str = container, name: str = name, namespace: str = namespace) -> None:
                     text = client.pod_log(namespace, name, container, tail_lines=LOG_TAIL)
                     written.append(_write(folder / namespace / "logs" / f"{name}.{container}.log", text))

@@ -18,16 +18,36 @@ import yaml
 
 from meshconform.errors import ConfigError, PlatformError
 from meshconform.meshapi.loader import Sourced, load_files, load_text
-from meshconform.platform.api import INGRESS, Endpoint, LoadTarget, ProxyUsage, Workload
+from meshconform.platform.api import (
+    INGRESS,
+    MESHED_CLIENT,
+    Endpoint,
+    FoundObject,
+    LoadTarget,
+    ProxyUsage,
+    RequestsNotRecorded,
+    Workload,
+)
 from meshconform.platform.kube import apply as applying
-from meshconform.platform.kube import compat, diagnostics, evidence, gateway_api_crds, images, load, readiness, testbed
+from meshconform.platform.kube import (
+    compat,
+    diagnostics,
+    evidence,
+    found,
+    gateway_api_crds,
+    images,
+    load,
+    portforward,
+    readiness,
+    testbed,
+)
 from meshconform.platform.kube.client import KubeClient
 from meshconform.platform.kube.contracts import ClusterAccess, ClusterLifecycle, MeshInstaller
 from meshconform.platform.kube.names import NamespaceMap, run_prefix
 from meshconform.platform.kube.ownership import ObjectRef, check_run_id, cleanup_order, owner_of, run_selector
 from meshconform.platform.kube.shared import SharedRun
 from meshconform.platform.kube.timeouts import KubeTimeouts
-from meshconform.platform.kube.vantages import IngressVantage, PodVantage
+from meshconform.platform.kube.vantages import CONTROL_PORT, ForwardedPodProxy, IngressVantage, PodProxy, PodVantage
 from meshconform.platform.kube.workloads import app_container, deployment_of, proxy_image, to_workload
 from meshconform.platform.registry import PlatformContext
 
@@ -61,6 +81,8 @@ class KubePlatform:
         self.timeouts = timeouts or KubeTimeouts()
         self._client: KubeClient | None = None
         self._usage: load.UsageReader | None = None
+        self._forwarders: dict[str, portforward.Forwarder] = {}  # this process's port-forwards to the gateway
+        self._diagnosed = 0  # diagnostics bundles this process wrote (their folders never collide)
         self.shared = SharedRun(context.session_dir)
         self._state: dict[str, Any] = self.shared.read()
 
@@ -95,7 +117,7 @@ class KubePlatform:
         if self._client is None:
             if not self._state:
                 raise PlatformError(f"no {self.name} platform in {self.folder}: run 'meshconform up' first")
-            self._client = KubeClient(self._access(), self.folder / "discovery-cache.json")
+            self._client = KubeClient(self._access(), self.folder / "discovery-cache.json", self.timeouts)
         return self._client
 
     def _record(self, refs: Collection[ObjectRef]) -> None:
@@ -115,12 +137,36 @@ class KubePlatform:
 
     @property
     def endpoint(self) -> Endpoint:
-        address = self._state.get("ingress")
-        if not address:
-            raise PlatformError(f"the {self.name} platform in {self.folder} is not up")
-        host, http, https = address
+        host, http, https = self._ingress_here()
         return Endpoint(f"http://{host}:{http}", f"https://{host}:{https}" if https else None,
-                        {"namespaces": {n: self.names.real(n) for n in self.logical_namespaces}})
+                        {"namespaces": {n: self.names.real(n) for n in self.logical_namespaces},
+                         "ingress_via": self._state.get("ingress_via", "address")})
+
+    def _ingress_here(self) -> tuple[str, int, int | None]:
+        """Where this process reaches the gateway: its address (kind's published ports, a LoadBalancer's), or a
+        port-forward of this process's own to a ready gateway pod (started on first use, gone with the process)."""
+        address = self._state.get("ingress")
+        if address:
+            host, http, https = address
+            return str(host), int(http), https
+        forward = self._state.get("ingress_forward")
+        if not forward:
+            raise PlatformError(f"the {self.name} platform in {self.folder} is not up")
+        for name in ("http", "https"):
+            if forward.get(name) and name not in self._forwarders:
+                self._forwarders[name] = portforward.Forwarder(
+                    self.client.port_forward, self.gateway_namespace, self._gateway_pod, int(forward[name]),
+                    f"ingress {name}")
+        https_forward = self._forwarders.get("https")
+        return "127.0.0.1", self._forwarders["http"].local_port, https_forward.local_port if https_forward else None
+
+    def _gateway_pod(self) -> str:
+        ready = [p for p in self._pods_of("istio-system", "istio-ingressgateway")
+                 if readiness.pod_problem(p, None) is None]
+        if not ready:
+            raise PlatformError(f"no ready pod of the ingress gateway {self.gateway_namespace}/"
+                                f"{self.gateway_deployment} to port-forward to")
+        return str(ready[0]["metadata"]["name"])
 
     def is_up(self) -> bool:
         self._state = self.shared.read()
@@ -194,8 +240,10 @@ class KubePlatform:
             self.timeouts.crds_established, (self.timeouts.poll_first, self.timeouts.poll_max))
         self._update(lambda s: s.update(gateway_api=crds))
         self._apply(items, wait=True, up=True)
-        ingress = list(self._ingress_address())
-        self._update(lambda s: s.update(ingress=ingress, up=True))
+        via, reached = self._ingress_address()
+        agent_via = self._agent_reach()
+        self._update(lambda s: s.update({"ingress_via": via, "agent_via": agent_via, "up": True,
+                                         ("ingress" if via != "port-forward" else "ingress_forward"): reached}))
 
     def down(self) -> None:
         """This worker leaves; the last one out deletes what the run created (namespaces last, each re-checked as
@@ -252,6 +300,9 @@ class KubePlatform:
             raise PlatformError(f"left alone, not created by this run: {', '.join(left_alone)}")
 
     def detach(self) -> None:
+        for forwarder in self._forwarders.values():
+            forwarder.close()
+        self._forwarders.clear()
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -317,7 +368,8 @@ class KubePlatform:
             def pod_problem(pod: Any, ns_labels: dict[str, str] = ns_labels) -> str | None:
                 labels = (pod.get("metadata") or {}).get("labels") or {}
                 return readiness.pod_problem(pod, readiness.injection_expected(ns_labels, labels))
-            readiness.wait_ready(self.client, readiness.Wanted("v1", "Pod", namespace, selector, pod_problem),
+            readiness.wait_ready(self.client, readiness.Wanted("v1", "Pod", namespace, selector, pod_problem,
+                                                               fatal=readiness.pod_fatal),
                                  deadline, f"pods of {self.names.logical(namespace)}")
 
     def _wait_synced(self, namespaces: Collection[str]) -> None:
@@ -343,15 +395,57 @@ class KubePlatform:
             time.sleep(pause)
             pause = min(pause * 2, self.timeouts.poll_max)
 
-    def _ingress_address(self) -> tuple[str, int, int | None]:
+    def _agent_reach(self) -> str:
+        """How every client batch reaches the testbed agent, decided once per run: the API server's pod proxy (one
+        POST per batch), or, where the control plane cannot reach pod IPs (GKE private clusters, strict EKS security
+        groups: pods/proxy answers 503 or times out), a port-forward through the kubelet. An empty batch asks."""
+        namespace, _, deployment = MESHED_CLIENT.rpartition("/")
+        ready = [p for p in self._pods_of(namespace, deployment) if readiness.pod_problem(p, None) is None]
+        if not ready:
+            raise PlatformError(f"no ready pod of {MESHED_CLIENT} to reach the testbed agent through")
+        pod, real = str(ready[0]["metadata"]["name"]), self.names.real(namespace)
+        empty = {"requests": [], "concurrency": 1, "reuse_connections": False}
+        try:
+            self.client.pod_proxy_post(real, pod, CONTROL_PORT, "batch", empty, self.timeouts.agent_probe)
+            return "pods/proxy"
+        except PlatformError as through_proxy:
+            try:
+                portforward.forwarded_post(self.client.port_forward, real, pod, CONTROL_PORT, "batch", empty,
+                                           self.timeouts.agent_probe)
+            except PlatformError as through_forward:
+                raise PlatformError(f"the testbed agent in {real}/{pod} answers neither through the API server's pod "
+                                    f"proxy ({through_proxy}) nor through a port-forward ({through_forward}): the "
+                                    "kubeconfig's user needs 'create' on pods/proxy or pods/portforward") from None
+            return "port-forward"
+
+    def _ingress_address(self) -> tuple[str, Any]:
+        """How the suite reaches the gateway, decided once per run: ("published", [host, http, https]) where the
+        lifecycle publishes its nodePorts (kind: confirmed against the gateway Service), ("load-balancer", [...]) when
+        the Service gets an external address, else ("port-forward", {"http": targetPort, "https": targetPort}):
+        through the API server to a gateway pod, which needs no LoadBalancer and no reachable node."""
         given = self.lifecycle.ingress_address()
-        if given is not None:
-            return given
+        expected = getattr(self.lifecycle, "ingress_node_ports", None)
+        if given is not None and expected is None:
+            return "published", list(given)
         service = self.client.get(ObjectRef("v1", "Service", self.gateway_namespace, self.gateway_service))
         if service is None:
             raise PlatformError(f"no Service {self.gateway_namespace}/{self.gateway_service}: is the ingress "
                                 "gateway installed?")
-        return ingress_from_service(service)
+        if given is not None and expected is not None:
+            confirm_node_ports(service, expected)
+            return "published", list(given)
+        deadline = time.monotonic() + self.timeouts.ingress_address
+        pause = self.timeouts.poll_first
+        while (service.get("spec") or {}).get("type") == "LoadBalancer":
+            if (service.get("status") or {}).get("loadBalancer", {}).get("ingress"):
+                return "load-balancer", list(ingress_from_service(service))
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(pause)
+            pause = min(pause * 2, self.timeouts.poll_max)
+            service = self.client.get(ObjectRef("v1", "Service", self.gateway_namespace, self.gateway_service)) \
+                or service
+        return "port-forward", target_ports(service)
 
     # ------------------------------------------------------------------ observation
 
@@ -376,7 +470,7 @@ class KubePlatform:
     def vantage(self, name: str) -> IngressVantage | PodVantage:
         self._require_up()
         if name == INGRESS:
-            host, http, https = self._state["ingress"]
+            host, http, https = self._ingress_here()
             return IngressVantage(name, host, http, https, self.names)
         namespace, _, deployment = name.rpartition("/")
         ready = [p for p in self._pods_of(namespace or "default", deployment)
@@ -385,12 +479,21 @@ class KubePlatform:
             raise PlatformError(f"no vantage {name!r}: no ready pod of Deployment {deployment} in "
                                 f"{self.names.real(namespace or 'default')}")
         pod = ready[0]["metadata"]
-        return PodVantage(name, self.client, pod["namespace"], pod["name"], self.names, self.logical_namespaces,
+        api: PodProxy = self.client if self._state.get("agent_via", "pods/proxy") == "pods/proxy" \
+            else ForwardedPodProxy(self.client.port_forward)
+        return PodVantage(name, api, pod["namespace"], pod["name"], self.names, self.logical_namespaces,
                           self.timeouts.batch_base)
 
     def request_log(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
         records = []
-        for pod in self._pods_of(namespace, deployment):
+        pods = self._pods_of(namespace, deployment)
+        if pods and not any(testbed.uses_agent(p) for p in pods):
+            image = next((c.get("image") for c in (pods[0].get("spec") or {}).get("containers") or []
+                          if c.get("name") != readiness.PROXY), "?")
+            raise RequestsNotRecorded(
+                f"the app of {namespace}/{deployment} ({image}) keeps no request records meshconform can read: only "
+                "the testbed's agent writes one per request; Istio's Bookinfo images log plain text")
+        for pod in pods:
             meta = pod["metadata"]
             text = self.client.pod_log(meta["namespace"], meta["name"], app_container(pod))
             records.extend(evidence.request_records(self.names.unmap_text(text)))
@@ -422,6 +525,14 @@ class KubePlatform:
             result[meta["name"]] = {"routes": json.loads(self.names.unmap_text(json.dumps(routes))),
                                     "access_log_tail": "\n".join(evidence.access_lines(self.names.unmap_text(log)))}
         return result
+
+    def found_config(self) -> list[FoundObject]:
+        """The mesh as found (api.SupportsFoundConfig; what is listed and why: found.py)."""
+        self._require_up()
+        gateway = self.client.get(ObjectRef("apps/v1", "Deployment", self.gateway_namespace, self.gateway_deployment))
+        labels = ((((gateway or {}).get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") \
+            or ((((gateway or {}).get("spec") or {}).get("selector") or {}).get("matchLabels") or {})
+        return found.found_config(self.client, self.names, self.run_id, labels, self._run_namespaces())
 
     # ------------------------------------------------------------------ load (meshconform perf; see load.py)
 
@@ -518,6 +629,9 @@ class KubePlatform:
                 "mesh": {**self.installer.describe(), "control_plane_images": sorted(control_plane),
                          "data_plane_images": sorted(data_plane)},
                 "cluster": self.lifecycle.describe(),
+                # decided once per run: the ingress (published nodePorts, a LoadBalancer's address, a port-forward)
+                # and the testbed agent (the API server's pod proxy, or a port-forward)
+                "reached_via": {"ingress": self._state.get("ingress_via"), "agent": self._state.get("agent_via")},
                 "run": {"id": self._state.get("run_id"), "namespaces": {n: self.names.real(n) for n in
                                                                          self.logical_namespaces}},
                 # Each image as the manifests name it -> the digest the pods ran (status.containerStatuses[].imageID);
@@ -527,11 +641,31 @@ class KubePlatform:
                 "folder": str(self.folder)}
 
     def diagnostics(self, reason: str = "") -> list[Path]:
-        """Everything worth reading after a failure, under <folder>/diagnostics/<time>/; never raises."""
-        folder = self.folder / "diagnostics" / time.strftime("%Y%m%d-%H%M%S")
+        """What is worth reading after a failure, under <folder>/diagnostics/<time>-<worker>-<what>/; never raises.
+        The run's first failure gets the full bundle (every object, log and proxy config of the run's namespaces,
+        the mesh's and the cluster's own diagnostics: minutes and megabytes); each later one a light bundle (the
+        pods and events of the run's namespaces and the proxies' sync state, seconds), pointing at the full one.
+        A failed test's own evidence already holds the config and access log of the proxies it involved."""
+        self._diagnosed += 1
+        slug = re.sub(r"[^A-Za-z0-9.-]+", "-", reason.removeprefix("conformance test ").removesuffix(" failed"))
+        folder = self.folder / "diagnostics" / (f"{time.strftime('%Y%m%d-%H%M%S')}-{self.context.worker}-"
+                                                f"{self._diagnosed}-{slug.strip('-')[:60] or 'failure'}")
         folder.mkdir(parents=True, exist_ok=True)
         written = [folder / "reason.txt"]
         written[0].write_text(reason + "\n")
+        full = None
+
+        def claim(state: dict[str, Any]) -> None:
+            nonlocal full
+            full = state.get("full_diagnostics")
+            if full is None:
+                state["full_diagnostics"] = str(folder)
+        try:
+            self._update(claim)
+        except Exception:  # noqa: BLE001 (no shared record yet: a failed bring-up gets the full bundle)
+            full = None
+        if full is not None:
+            return written + self._light_diagnostics(folder, Path(full))
         if self._state.get("access"):
             try:
                 namespaces = [self.names.real(n) for n in self.logical_namespaces] + [self.gateway_namespace]
@@ -548,6 +682,21 @@ class KubePlatform:
             (folder / "lifecycle-error.txt").write_text(f"{type(exc).__name__}: {exc}\n")
         return written
 
+    def _light_diagnostics(self, folder: Path, full: Path) -> list[Path]:
+        written = [folder / "full-bundle.txt"]
+        written[0].write_text(f"the run's full diagnostics (its first failure): {full}\n")
+        try:
+            namespaces = [self.names.real(n) for n in self.logical_namespaces]
+            written += diagnostics.collect(self.client, namespaces, folder / "cluster", proxies=False,
+                                           kinds=diagnostics.LIGHT_KINDS, logs=False)
+            status = self.installer.proxy_status(self._access())
+            if status is not None:
+                written.append(folder / "istioctl-proxy-status.json")
+                written[-1].write_text(status)
+        except Exception as exc:  # noqa: BLE001
+            (folder / "cluster-error.txt").write_text(f"{type(exc).__name__}: {exc}\n")
+        return written
+
 
 def _run_id(session_name: str) -> str:
     """The run label value: the run folder's name (e.g. 20261122-061017-run-3fa2c1) when it is a valid label value."""
@@ -556,6 +705,42 @@ def _run_id(session_name: str) -> str:
         return check_run_id(candidate)
     except ValueError:
         return f"run-{secrets.token_hex(4)}"
+
+
+def _named_ports(service: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {str(p.get("name")): p for p in (service.get("spec") or {}).get("ports") or []}
+
+
+def confirm_node_ports(service: dict[str, Any], expected: tuple[int, int]) -> None:
+    """The gateway Service's HTTP and HTTPS nodePorts are the ones the node publishes (kind's port mappings), read
+    back after the install: otherwise the published ports lead nowhere."""
+    ports = _named_ports(service)
+    found = tuple((ports.get(name) or {}).get("nodePort") for name in ("http2", "https"))
+    if found != tuple(expected):
+        meta, kind = service.get("metadata") or {}, (service.get("spec") or {}).get("type")
+        raise PlatformError(f"Service {meta.get('namespace')}/{meta.get('name')} ({kind})"
+                            f" has nodePorts {found[0]} (http2) and {found[1]} (https), but the kind node publishes "
+                            f"{expected[0]} and {expected[1]}: the mesh installer did not set them (a vendor hook gets "
+                            "them as MESHCONFORM_INGRESS_HTTP_NODEPORT / _HTTPS_NODEPORT)")
+
+
+def target_ports(service: dict[str, Any]) -> dict[str, int | None]:
+    """The gateway pod's own ports behind the Service's http2/http and https ports (what a port-forward reaches)."""
+    ports = _named_ports(service)
+    http = ports.get("http2") or ports.get("http")
+    if http is None:
+        meta = service.get("metadata") or {}
+        raise PlatformError(f"Service {meta.get('namespace')}/{meta.get('name')} has no port named http2 or http")
+
+    def target(port: dict[str, Any] | None) -> int | None:
+        if port is None:
+            return None
+        value = port.get("targetPort", port.get("port"))
+        if not isinstance(value, int):
+            raise PlatformError(f"the gateway Service's port {port.get('name')} targets the named port {value!r}: "
+                                "meshconform port-forwards to numbered ports only")
+        return value
+    return {"http": target(http), "https": target(ports.get("https"))}
 
 
 def ingress_from_service(service: dict[str, Any]) -> tuple[str, int, int | None]:

@@ -1,6 +1,11 @@
 """Readiness from the objects' own status, watched with a deadline: Deployments Available and rolled out, pods
 Ready, and `istio-proxy` present where injection applies (as a container, or as a native-sidecar init container,
-Istio's default since 1.27 on kubelets >= 1.33). A timeout names what is not ready and the events saying why."""
+Istio's default since 1.27 on kubelets >= 1.33). A timeout names what is not ready and the events saying why.
+
+Some states do not fix themselves within a run: an image the node cannot pull (ErrImagePull, ImagePullBackOff),
+a container that keeps exiting (CrashLoopBackOff), a pod no node has room for (Insufficient cpu or memory, unless
+a cluster autoscaler is adding a node). Waiting the whole deadline on them (600 s for a first bring-up) only hides
+the cause, so the wait stops the moment one shows, naming the pod, the event and what to do."""
 
 from __future__ import annotations
 
@@ -83,6 +88,46 @@ def pod_problem(pod: Mapping[str, Any], expect_proxy: bool | None) -> str | None
     return None
 
 
+# The kubelet's waiting reasons (status.containerStatuses[].state.waiting.reason) a run cannot wait out, and what to do.
+_PULL = ("the node cannot pull the image: with 'toomanyrequests' or 'rate limit' in the message, Docker Hub's "
+         "anonymous pull limit (on kind meshconform pulls on this host with your login and loads the images into "
+         "the node: `docker login`, or --registry-mirror; on a cluster, give the nodes a pull secret or a mirror); "
+         "with 'not found' or 'manifest unknown', the image or its tag does not exist")
+FATAL_WAITING = {
+    "ErrImagePull": _PULL, "ImagePullBackOff": _PULL,
+    "InvalidImageName": "the image reference is not valid: fix it in the manifest",
+    "CrashLoopBackOff": "the container keeps exiting: its log (in the diagnostics, or `kubectl logs --previous`) "
+                        "says why",
+    "CreateContainerConfigError": "the container's configuration refers to something missing (a ConfigMap, a "
+                                  "Secret, a key): the event names it",
+}
+_NO_ROOM = ("no node has room for it: on kind, give the container engine more CPUs or memory (Docker Desktop: "
+            "Settings > Resources; meshconform's kind install needs at least the minimum `meshconform run "
+            "--platform kind --dry-run` states); on a cluster, add capacity")
+
+
+def pod_fatal(pod: Mapping[str, Any]) -> str | None:
+    """Why the pod will not become ready within a run (the kubelet's reason and message, then what to do), or None."""
+    status, spec = pod.get("status") or {}, pod.get("spec") or {}
+    images = {c.get("name"): c.get("image") for c in [*(spec.get("initContainers") or []), *(spec.get("containers")
+                                                                                            or [])]}
+    for cs in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        reason = str(waiting.get("reason") or "")
+        if reason in FATAL_WAITING:
+            last = ((cs.get("lastState") or {}).get("terminated") or {})
+            exited = (f" (last exit code {last.get('exitCode')}, {last.get('reason', 'no reason')})"
+                      if reason == "CrashLoopBackOff" and last else "")
+            return (f"container {cs.get('name')} ({cs.get('image') or images.get(cs.get('name'), '?')}): "
+                    f"{reason}{exited}: "
+                    f"{waiting.get('message', '')}".rstrip(": ") + f". What to do: {FATAL_WAITING[reason]}")
+    scheduled = condition(pod, "PodScheduled")
+    message = str((scheduled or {}).get("message") or "")
+    if scheduled and scheduled.get("status") == "False" and "Insufficient" in message:
+        return f"not scheduled: {message} What to do: {_NO_ROOM}"
+    return None
+
+
 def event_lines(events: Iterable[Mapping[str, Any]], names: Iterable[str], limit: int = 8) -> list[str]:
     """The latest events about the named objects, newest last: '<kind>/<name>: <reason>: <message>'."""
     wanted = set(names)
@@ -108,6 +153,7 @@ class Wanted:
     problem: Callable[[Mapping[str, Any]], str | None]
     expected_names: frozenset[str] = frozenset()  # objects that must exist (e.g. the Deployments applied)
     minimum: int = 0  # at least this many objects must exist (pods of a Deployment)
+    fatal: Callable[[Mapping[str, Any]], str | None] | None = None  # a state the deadline cannot fix (pod_fatal)
 
 
 class Source(Protocol):
@@ -140,6 +186,7 @@ def wait_ready(source: Source, wanted: Wanted, deadline: float, what: str,
     objects = {str(o["metadata"]["name"]): o for o in listing.items}
     version = listing.resource_version
     while True:
+        _stop_if_fatal(source, wanted, objects, what)
         left = problems(wanted, objects)
         if not left:
             return
@@ -157,6 +204,8 @@ def wait_ready(source: Source, wanted: Wanted, deadline: float, what: str,
                     objects[name] = obj
                 elif kind == "ERROR":  # e.g. 410 Gone: the resourceVersion is too old; list again
                     break
+                if kind in ("ADDED", "MODIFIED"):
+                    _stop_if_fatal(source, wanted, {name: obj}, what)
                 if not problems(wanted, objects):
                     return
                 if clock() >= deadline:
@@ -171,3 +220,24 @@ def wait_ready(source: Source, wanted: Wanted, deadline: float, what: str,
     recent = event_lines(events, objects.keys() | wanted.expected_names)
     raise PlatformError(f"{what}: not ready in namespace {wanted.namespace} by the deadline:\n" + "\n".join(lines)
                         + ("\nlatest events:\n  " + "\n  ".join(recent) if recent else "\n(no events about them)"))
+
+
+def _stop_if_fatal(source: Source, wanted: Wanted, objects: Mapping[str, Mapping[str, Any]], what: str) -> None:
+    """Raise at once, naming each pod in a state the deadline cannot fix and the latest events about it; a pod with
+    no room is spared while a cluster autoscaler says it is adding a node (event TriggeredScaleUp)."""
+    if wanted.fatal is None:
+        return
+    found = {name: why for name, obj in objects.items() if (why := wanted.fatal(obj)) is not None}
+    if not found:
+        return
+    events = source.list("v1", "Event", wanted.namespace).items
+    lines = []
+    for name, why in sorted(found.items()):
+        about = [e for e in events if (e.get("involvedObject") or e.get("regarding") or {}).get("name") == name]
+        if why.startswith("not scheduled") and any(e.get("reason") == "TriggeredScaleUp" for e in about):
+            continue
+        lines.append(f"  {wanted.kind.lower()} {name}: {why}")
+        lines += [f"    event: {line}" for line in event_lines(about, [name], limit=3)]
+    if lines:
+        raise PlatformError(f"{what}: stopped waiting in namespace {wanted.namespace}, these will not become "
+                            "ready by themselves:\n" + "\n".join(lines))

@@ -27,5 +27,7 @@ def agent_configmap(namespace: str) -> dict[str, Any]:
 
 
 def uses_agent(doc: Mapping[str, Any]) -> bool:
-    spec = ((doc.get("spec") or {}).get("template") or {}).get("spec") or {}
+    """Whether a Deployment (or a pod) mounts the agent's ConfigMap, i.e. runs meshconform's agent."""
+    spec = doc.get("spec") or {}
+    spec = spec if doc.get("kind") == "Pod" or "volumes" in spec else ((spec.get("template") or {}).get("spec") or {})
     return any((v.get("configMap") or {}).get("name") == AGENT_CONFIGMAP for v in spec.get("volumes") or [])

@@ -1,6 +1,7 @@
 """Vantage points on a cluster. Ingress: requests from this process to the gateway's reachable address. A client
-pod: the whole batch goes in ONE call through the API server's pod proxy to the client app's control port
-(the app sends it from inside the pod, through its sidecar if it has one), never one call per request."""
+pod: the whole batch goes in ONE call through the API server's pod proxy (or, where the control plane cannot reach
+pod IPs, a port-forward) to the client app's control port (the app sends it from inside the pod, through its sidecar
+if it has one), never one call per request."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, Protocol
 
 from meshconform.errors import PlatformError
 from meshconform.platform.kube.names import NamespaceMap
+from meshconform.platform.kube.portforward import Opener, forwarded_post
 from meshconform.traffic.model import Request, Response, with_send_ids
 from meshconform.traffic.sender import send_batch
 from meshconform.traffic.transport import DirectTransport
@@ -20,6 +22,18 @@ CONTROL_PORT = 15900  # the client app's control port (bookinfo/manifests/testbe
 class PodProxy(Protocol):
     def pod_proxy_post(self, namespace: str, pod: str, port: int, path: str, body: dict[str, Any],
                        timeout: float) -> Any: ...
+
+
+class ForwardedPodProxy:
+    """The same call through a port-forward stream per batch (portforward.py), for clusters whose control plane
+    cannot reach pod IPs (the platform decides once per run which of the two it uses)."""
+
+    def __init__(self, opener: Opener) -> None:
+        self.opener = opener
+
+    def pod_proxy_post(self, namespace: str, pod: str, port: int, path: str, body: dict[str, Any],
+                       timeout: float) -> Any:
+        return forwarded_post(self.opener, namespace, pod, port, path, body, timeout)
 
 
 def unmapped(response: Response, names: NamespaceMap) -> Response:

@@ -30,6 +30,7 @@ from meshconform.platform.api import (
     Applied,
     ContainerState,
     Endpoint,
+    FoundObject,
     LoadTarget,
     ProxyUsage,
     Workload,
@@ -44,7 +45,7 @@ from meshconform.platform.local.state import EnvoyInfo, ParsedResources, RunFile
 from meshconform.platform.local.supervisor import ProcessRecord, Supervisor
 from meshconform.platform.local.translator import MeshSnapshot
 from meshconform.platform.local.translator.clusters import selected_pods
-from meshconform.platform.local.translator.model import Pod
+from meshconform.platform.local.translator.model import ROOT_NAMESPACE, Pod
 
 READY_DEADLINE_S = 60.0
 CONVERGE_DEADLINE_S = 30.0
@@ -80,6 +81,10 @@ class LocalPlatform:
         self._snapshot_cache: tuple[object, object, frozenset[Misbehaviour], MeshSnapshot] | None = None
         self._logs = observation.JsonLogReader()
         self._computed_cleanly: set[str] = set()  # reconcile.inputs_key of desired states compute accepted
+        # What the mesh as found excludes (found_config): a platform this process brought up holds only its own
+        # set-up; one it attached to holds what others applied, besides what this process applies itself.
+        self._brought_up = False
+        self._applied_here: set[tuple[str, str, str]] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -110,6 +115,7 @@ class LocalPlatform:
         if self.is_up():
             raise PlatformError(f"the local platform in {self.files.root} is already up; run 'meshconform down' first")
         binary = envoy.envoy_binary()
+        self._brought_up = True
         self.files.root.mkdir(parents=True, exist_ok=True)
         self._state = RunState(block=addresses.pick_block(),
                                gateway_ports={"http": addresses.free_port(), "https": addresses.free_port()},
@@ -160,6 +166,7 @@ class LocalPlatform:
     # ------------------------------------------------------------------ config
 
     def apply(self, resources: Sequence[Sourced]) -> None:
+        self._applied_here.update(item.key for item in resources)
         with self._locked() as state:
             desired, next_seq = reconcile.merged(self._parsed.of(state.resources), resources, state.next_seq)
             self._reconcile(state, desired, next_seq)
@@ -172,6 +179,24 @@ class LocalPlatform:
         """What is applied now, in creation order, with when each was first applied (`meshconform get`)."""
         created = {r.seq: r.created or self.state.started for r in self.state.resources}
         return [Applied(item, created[seq]) for seq, item in self._parsed.of(self.state.resources)]
+
+    def found_config(self) -> list[FoundObject]:
+        """The mesh as found (api.SupportsFoundConfig): what this platform holds beyond its own Bookinfo and testbed
+        that this process did not apply, i.e. what a user applied (`meshconform apply`) before this process
+        attached to it. A platform this process brought up holds nothing else."""
+        if self._brought_up:
+            return []
+        base = {str(path) for path in self.manifests}
+        found = []
+        for item in self.resources():
+            if item.source in base or item.key in self._applied_here:
+                continue
+            meta = item.resource.metadata
+            scope = (f"mesh-wide: root namespace {ROOT_NAMESPACE}" if meta.namespace == ROOT_NAMESPACE
+                     else f"namespace {meta.namespace}, applied from {item.source}")
+            found.append(FoundObject(str(item.document.get("apiVersion", "")), item.resource.kind, meta.namespace,
+                                     meta.name, item.document, scope))
+        return found
 
     def delete(self, resources: Sequence[Sourced], ignore_missing: bool = False) -> list[Sourced]:
         with self._locked() as state:

@@ -38,6 +38,7 @@ class SharedLocalPlatform(LocalPlatform):
         return self.own_folder
 
     def up(self) -> Endpoint:
+        self._brought_up = True  # by this run (this worker or another): it holds nothing the run did not make
         self.shared.acquire(self.worker, self._bring_up)
         self._state = RunState.load(self.files.state)  # brought up by this worker or by another
         return self.endpoint
