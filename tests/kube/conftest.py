@@ -224,7 +224,11 @@ def _handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
                 key = (segments[4], segments[6], query.get("container", ""))
                 if key not in server.logs:
                     return self._status(404, "NotFound", f"no log for {key}")
-                return self._send(200, server.logs[key], "text/plain")
+                text = server.logs[key]
+                if query.get("timestamps") == "true":  # the kubelet's RFC3339Nano stamp: line i at 06:00:00 + i ms
+                    text = "".join(f"2026-11-22T06:00:{i // 1000:02d}.{i % 1000:03d}Z {line}\n"
+                                   for i, line in enumerate(text.splitlines()))
+                return self._send(200, text, "text/plain")
             if path in server.objects:
                 obj = server.objects[path]
                 if path in server.linger and obj["metadata"].get("deletionTimestamp"):

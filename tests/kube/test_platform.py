@@ -381,5 +381,11 @@ def test_request_records_come_only_from_the_testbed_agent(fake_api, tmp_path):
         echo = (platform.names.real("default"), "echo-v1-7f9c8d6b5-x2k9p", "echo")
         fake.logs[echo] = '{"time": 1, "pod": "echo-v1-7f9c8d6b5-x2k9p", "request_id": "r1", "status": 200}\n'
         assert [r["request_id"] for r in platform.request_log("default", "echo-v1")] == ["r1"]  # the agent's
+        # Read again: only the seconds since the last read, with the kubelet's timestamps; r1 not counted twice.
+        fake.logs[echo] += '{"time": 2, "pod": "echo-v1-7f9c8d6b5-x2k9p", "request_id": "r2", "status": 200}\n'
+        assert [r["request_id"] for r in platform.request_log("default", "echo-v1")] == ["r1", "r2"]
+        reads = [c.query for c in fake.calls if c.path.endswith(f"/pods/{echo[1]}/log")]
+        assert reads[0].get("timestamps") == "true" and "sinceSeconds" not in reads[0]
+        assert reads[-1]["timestamps"] == "true" and int(reads[-1]["sinceSeconds"]) >= 5
     finally:
         platform.down()

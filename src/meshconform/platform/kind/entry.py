@@ -114,15 +114,17 @@ def static_checks(settings: Mapping[str, Any], with_kind: bool) -> tuple[MeshSet
 
 
 def _preflight(settings: Mapping[str, Any], with_kind: bool) -> None:
-    """One clear error now instead of a failure minutes in: the static checks, then the container engine (kind)
-    or the cluster (cluster)."""
+    """One clear error now instead of a failure minutes in: the static checks, then the container engine and its
+    size (kind), or the cluster: reachable, and every permission the run needs granted (cluster)."""
     mesh, kind = static_checks(settings, with_kind)
     if kind is not None:
         from meshconform.platform.kind.engine import check_capacity, detect
         check_capacity(detect(kind.container_engine))
     else:
         from meshconform.platform.kind.lifecycle import ExistingCluster
-        ExistingCluster(mesh).check_reachable()
+        cluster = ExistingCluster(mesh)
+        cluster.check_reachable()
+        cluster.check_permissions()
 
 
 def _plan(settings: Mapping[str, Any], platform: str) -> str:

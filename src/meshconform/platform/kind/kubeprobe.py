@@ -67,3 +67,29 @@ def istiod_deployments(access: ClusterAccess) -> list[dict[str, str]] | None:
                        "image": str(containers[0].image if containers else ""),
                        "ready": str((item.status.ready_replicas if item.status else 0) or 0)})
     return listed
+
+
+def denied(access: ClusterAccess, asked: list[tuple[str, str, str, str]]) -> list[tuple[str, str, str, str]]:
+    """Which (verb, group, resource, subresource) the kubeconfig's user may NOT do, cluster-wide: one
+    SelfSubjectAccessReview each (POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews), a few at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kubernetes import client
+    with _api(access) as api:
+        authorization = client.AuthorizationV1Api(api)
+
+        def allowed(item: tuple[str, str, str, str]) -> bool:
+            verb, group, resource, subresource = item
+            review = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(
+                resource_attributes=client.V1ResourceAttributes(verb=verb, group=group, resource=resource,
+                                                                subresource=subresource or None)))
+            try:
+                answer: Any = authorization.create_self_subject_access_review(
+                    body=review, _request_timeout=TIMEOUTS.cluster_probe)
+            except Exception as exc:  # noqa: BLE001 (the review itself refused: say so once)
+                raise Unreachable(f"cannot ask the cluster what the kubeconfig's user may do "
+                                  f"(SelfSubjectAccessReview): {type(exc).__name__}: {str(exc)[:300]}") from None
+            return bool(answer.status and answer.status.allowed)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(allowed, asked))
+    return [item for item, ok in zip(asked, answers, strict=True) if not ok]

@@ -371,6 +371,26 @@ class ExistingCluster:
         self._version = kubeprobe.server_version(ClusterAccess(self.kubeconfig_path(), context), server)
         return self._version
 
+    def check_permissions(self) -> None:
+        """Everything the run will do, asked of the cluster first (SelfSubjectAccessReview, rbac.py): one error
+        naming every missing permission and why it is needed, before anything is created."""
+        from meshconform.platform.kube import rbac
+        context, _ = self.context_and_server()
+        access = ClusterAccess(self.kubeconfig_path(), context)
+        wanted = rbac.checks(self.mesh.install)
+        reach = [(p, p.verbs[0]) for p in rbac.REACH]
+        asked = [(verb, p.group, p.resource, p.subresource) for p, verb in [*wanted, *reach]]
+        missing = set(kubeprobe.denied(access, asked))
+        lines = [f"  {p.name(verb)}: {p.why}" for p, verb in wanted
+                 if (verb, p.group, p.resource, p.subresource) in missing]
+        if all((verb, p.group, p.resource, p.subresource) in missing for p, verb in reach):
+            lines += [f"  {p.name(verb)} (this or the next): {p.why}" for p, verb in reach]
+        if lines:
+            raise PlatformError(f"the user of context {context!r} may not do everything the run needs on the cluster "
+                                "(asked with SelfSubjectAccessReview, cluster-wide: the run's namespaces are new):\n"
+                                + "\n".join(lines) + "\nGrant them with a ClusterRole bound to that user (README: "
+                                "\"Certify your mesh on your own cluster\" lists every rule), then run again")
+
     def ensure(self) -> ClusterAccess:
         self.check_reachable()
         context, _ = self.context_and_server()

@@ -37,6 +37,7 @@ from meshconform.platform.kube import (
     gateway_api_crds,
     images,
     load,
+    logs,
     portforward,
     readiness,
     testbed,
@@ -83,6 +84,7 @@ class KubePlatform:
         self._usage: load.UsageReader | None = None
         self._forwarders: dict[str, portforward.Forwarder] = {}  # this process's port-forwards to the gateway
         self._diagnosed = 0  # diagnostics bundles this process wrote (their folders never collide)
+        self._logs: logs.LogCache | None = None  # containers' logs, read incrementally
         self.shared = SharedRun(context.session_dir)
         self._state: dict[str, Any] = self.shared.read()
 
@@ -300,6 +302,7 @@ class KubePlatform:
             raise PlatformError(f"left alone, not created by this run: {', '.join(left_alone)}")
 
     def detach(self) -> None:
+        self._logs = None
         for forwarder in self._forwarders.values():
             forwarder.close()
         self._forwarders.clear()
@@ -495,9 +498,14 @@ class KubePlatform:
                 "the testbed's agent writes one per request; Istio's Bookinfo images log plain text")
         for pod in pods:
             meta = pod["metadata"]
-            text = self.client.pod_log(meta["namespace"], meta["name"], app_container(pod))
+            text = self._log_cache().text(meta["namespace"], meta["name"], app_container(pod))
             records.extend(evidence.request_records(self.names.unmap_text(text)))
         return records
+
+    def _log_cache(self) -> logs.LogCache:
+        if self._logs is None:
+            self._logs = logs.LogCache(self.client)
+        return self._logs
 
     def access_log(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
         gateway = (namespace, deployment) == ("istio-system", "istio-ingressgateway")
@@ -506,7 +514,7 @@ class KubePlatform:
             if not (gateway or readiness.has_proxy(pod)):
                 continue
             meta = pod["metadata"]
-            log = self.client.pod_log(meta["namespace"], meta["name"], readiness.PROXY, tail_lines=2000)
+            log = self._log_cache().text(meta["namespace"], meta["name"], readiness.PROXY)
             records.extend(evidence.access_records(self.names.unmap_text(log), gateway))
         return records
 
