@@ -55,3 +55,24 @@ def _alive(pid: int) -> bool:
         return False
     status = Path(f"/proc/{pid}/stat")
     return not (status.exists() and status.read_text().split()[2] == "Z")  # a zombie is gone
+
+
+def test_progress_lines_arrive_as_the_program_prints_them(tmp_path: Path) -> None:
+    """kind's and istioctl's minutes of output are shown line by line, not at the end: the first line is handed on
+    while the program is still running, and every line is kept for the error message and progress.log."""
+    import sys
+    script = tmp_path / "slow.py"
+    script.write_text("import sys, time\nprint('first', flush=True)\ntime.sleep(1.5)\n"
+                      "print('second', file=sys.stderr, flush=True)\n")
+    seen: list[tuple[str, float]] = []
+    started = time.monotonic()
+    result = tools.run([sys.executable, str(script)], timeout=30, what="run",
+                       progress=lambda line: seen.append((line.strip(), time.monotonic() - started)))
+    ended = time.monotonic() - started
+    assert [line for line, _ in seen] == ["first", "second"]
+    assert seen[0][1] < ended - 1.0  # handed on about 1.5 s before the program ended
+    assert (result.stdout, result.stderr) == ("first\n", "second\n")
+    log = tmp_path / "progress.log"
+    show = tools.progress_to(log, "kind")
+    show("Creating cluster \"meshconform\" ...\n")
+    assert log.read_text() == 'kind: Creating cluster "meshconform" ...\n'

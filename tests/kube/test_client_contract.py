@@ -197,3 +197,30 @@ def test_the_chosen_context_picks_the_cluster(fake_api, tmp_path):
         KubeClient(ClusterAccess(kubeconfig, None), tmp_path / "b.json")  # current-context: nobody listens on :9
     with pytest.raises(PlatformError, match="context missing"):
         KubeClient(ClusterAccess(kubeconfig, "missing"), tmp_path / "c.json")
+
+
+def test_every_rest_call_has_a_deadline(fake_api, tmp_path, monkeypatch):
+    """get, list, apply (and its dry run), delete and log reads reach the HTTP layer with KubeTimeouts' deadline:
+    a stuck API server is an error within seconds, never a hung run."""
+    from meshconform.platform.kube.ownership import ObjectRef
+    fake, kubeconfig = fake_api
+    client = client_for(kubeconfig, tmp_path)
+    deadlines: list[tuple[str, str, object]] = []
+    original = type(client.api).call_api
+
+    def recording(self, method, url, header_params=None, body=None, post_params=None, _request_timeout=None):
+        deadlines.append((method, url.split("?")[0].replace(fake.url, ""), _request_timeout))
+        return original(self, method, url, header_params, body, post_params, _request_timeout)
+    monkeypatch.setattr(type(client.api), "call_api", recording)
+    fake.logs[("ns1", "echo-v1-abc", "echo")] = "line\n"
+    doc = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "ns1"}, "data": {}}
+    client.apply(doc, dry_run=True)
+    client.apply(doc)
+    client.get(ObjectRef("v1", "ConfigMap", "ns1", "c"))
+    client.list("v1", "ConfigMap", "ns1")
+    client.delete(ObjectRef("v1", "ConfigMap", "ns1", "c"))
+    client.pod_log("ns1", "echo-v1-abc", "echo")
+    calls = [d for d in deadlines if "/namespaces/ns1/" in d[1]]
+    assert [m for m, _, _ in calls] == ["PATCH", "PATCH", "GET", "GET", "DELETE", "GET"], calls
+    assert {t for _, path, t in calls if not path.endswith("/log")} == {client.timeouts.api_call}
+    assert [t for _, path, t in calls if path.endswith("/log")] == [client.timeouts.exec_call]

@@ -35,7 +35,7 @@ from meshconform.platform.sharing import SharedResource
 ISTIO_NAMESPACE = "istio-system"
 GATEWAY_SERVICE = "istio-ingressgateway"  # istioctl's default-profile gateway; the Helm release gets the same name
 PROFILE = "default"  # base + istiod + istio-ingressgateway (manifests/profiles/default.yaml)
-HELM_REPO = "https://blob.istio.io/istio-release/charts"  # the new location (kind-istio.md §3.2)
+HELM_REPO = "https://blob.istio.io/istio-release/charts"  # the new location (istio.io blog "retirement of gcp")
 HOOK_ENV_CONTEXT = "MESHCONFORM_KUBE_CONTEXT"
 REQUESTS_PLAN = ("requests as Istio's demo profile: 10m CPU / 40Mi per proxy and for the gateway, 10m / 100Mi for "
                  "istiod, no autoscaling: fits a 2-vCPU / 7 GB runner")

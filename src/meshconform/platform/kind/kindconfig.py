@@ -17,7 +17,8 @@ from meshconform.errors import PlatformError
 from meshconform.platform.kube.contracts import LOAD_NODE_PORTS, LoadNodePorts
 
 # kind release -> the 1.36 node image built for it. Not kind v0.33.0's default (v1.37.0): Istio 1.30/1.31
-# support Kubernetes 1.32-1.36 only (kind-istio.md §1.1, §3.1). Digests from kind-istio.md §1.1.
+# support Kubernetes 1.32-1.36 only (istio.io release announcements for 1.30 and 1.31). Digests: kind's
+# pkg/apis/config/defaults/image.go at each release tag, and its release notes.
 NODE_IMAGES = {
     "v0.33.0": "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed",
     "v0.32.0": "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5",
