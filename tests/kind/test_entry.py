@@ -68,6 +68,8 @@ def test_dry_run_of_run_for_a_cluster_with_helm(standins, tmp_path: Path) -> Non
     assert order == sorted(order) and "https://get.helm.sh/helm-v4.2.4-" in run.stdout
     assert "--repo https://blob.istio.io/istio-release/charts --version 1.31.1" in run.stdout
     assert "never created nor deleted" in run.stdout
+    assert "one SelfSubjectAccessReview per verb" in run.stdout and "else a port-forward through the API" in run.stdout
+    assert "nodePort: 30080" not in run.stdout  # a cluster's gateway nodePorts are Kubernetes' to allocate
 
 
 def test_without_an_engine_up_fails_at_once_with_one_clear_error(standins, tmp_path: Path) -> None:

@@ -128,7 +128,14 @@ def plan(platform: str, mesh: MeshSettings, kind: KindSettings | None) -> str:
         access = ClusterAccess(Path("<kubeconfig>"), mesh.context or None)
         out += ["2. Cluster (yours: never created nor deleted)",
                 f"  kubeconfig: {where}",
-                "  reachability: GET /version through the kubernetes client before anything else", ""]
+                "  reachability: GET /version through the kubernetes client before anything else",
+                "  permissions: one SelfSubjectAccessReview per verb the run needs, cluster-wide "
+                "(platform/kube/rbac.py; the README lists them); every one missing is named before anything is "
+                "created",
+                "  ingress: the gateway Service's LoadBalancer address when it gets one, else a port-forward through "
+                "the API server to a gateway pod",
+                "  testbed agent: through the API server's pod proxy, or a port-forward where that cannot reach pods "
+                "(decided once, recorded in the report)", ""]
 
     installer = installer_for(mesh, FOLDER, RUN, "<worker>", toolbox, on_kind=kind is not None)
     out.append(f"3. Mesh install ({installer.name})")
