@@ -14,7 +14,7 @@ IMPLEMENTATIONS = ("platform.local", "platform.kube", "platform.kind")
 ROOMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # room: (its files or folders, what it may import of meshconform besides itself: module prefixes)
     "meshapi": ((f"{SRC}/meshapi",), ("errors",)),
-    "platform api": ((f"{SRC}/platform/api.py", f"{SRC}/platform/__init__.py"), ("meshapi", "traffic")),
+    "platform api": ((f"{SRC}/platform/api.py", f"{SRC}/platform/__init__.py"), ("meshapi", "traffic", "errors")),
     "platform registry": ((f"{SRC}/platform/registry.py",), ("platform.api", "errors")),
     "platform session": ((f"{SRC}/platform/session.py",), ("platform.registry", "platform.api", "errors")),
     "platform options": ((f"{SRC}/platform/cli_options.py",), ("platform.registry",)),
