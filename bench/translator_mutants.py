@@ -202,8 +202,10 @@ Reach = dict[str, dict[int, set[str]]]  # module path -> line -> the test node i
 def reaching_tests(workdir: Path, cache: Path | None) -> tuple[Reach, list[str]]:
     """Which tests execute each translator line, and every test in the suite's order: one serial run of the
     unmutated suite under coverage.py, a context per test (the local platform translates in the test process).
-    Kept in `cache` for the working copy's commit, so a resumed or repeated audit of one commit runs it once."""
-    commit = _git(workdir, "rev-parse", "HEAD").strip()
+    Kept in `cache` for the working copy's code and checks, so a resumed or repeated audit of them runs it once."""
+    # What the reach depends on: the code and the checks, not the bench (a commit changing only bench/ keeps it).
+    commit = " ".join(_git(workdir, "rev-parse", f"HEAD:{tree}").strip()
+                      for tree in ("src", "conformance", "fixtures", "bookinfo"))
     if cache is not None and cache.exists():
         kept = json.loads(cache.read_text())
         if kept.get("commit") == commit:
