@@ -53,6 +53,8 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
+import fcntl
 import json
 import os
 import random
@@ -218,11 +220,12 @@ def reaching_tests(workdir: Path, cache: Path | None) -> tuple[Reach, list[str]]
         data_file = Path(temp) / "contexts.coverage"
         environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH),
                                                                                   os.environ.get("PYTHONPATH")]))}
-        done = subprocess.run([str(workdir / ".venv/bin/python"), "-m", "coverage", "run", f"--data-file={data_file}",
-                               f"--source={workdir / TRANSLATOR}", "-m", "pytest", "conformance", "-q",
-                               "-p", "no:cacheprovider", "-p", "coverage_contexts", f"--mesh-report-dir={temp}/report"],
-                              cwd=workdir, capture_output=True, text=True, timeout=SUITE_TIMEOUT_S, check=False,
-                              env=environment)
+        with _turn():
+            done = subprocess.run([str(workdir / ".venv/bin/python"), "-m", "coverage", "run",
+                                   f"--data-file={data_file}", f"--source={workdir / TRANSLATOR}", "-m", "pytest",
+                                   "conformance", "-q", "-p", "no:cacheprovider", "-p", "coverage_contexts",
+                                   f"--mesh-report-dir={temp}/report"], cwd=workdir, capture_output=True, text=True,
+                                  timeout=SUITE_TIMEOUT_S, check=False, env=environment)
         if done.returncode != 0:  # the lines each check ran are known all the same; a failing check kills nothing
             failed = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("FAILED ")]
             print(f"warning: the unmutated suite failed under coverage ({'; '.join(failed) or done.returncode}); "
@@ -303,6 +306,24 @@ class SharedPlatform:
         self.up()
 
 
+LOCK: Path | None = None  # --lock: a file every suite run holds, shared with the other users of the machine
+
+
+@contextlib.contextmanager
+def _turn() -> Iterator[None]:
+    """The machine's turn for a suite run (an exclusive flock on LOCK, when given), so a run waits for other full
+    runs and they wait at most for one mutant's."""
+    if LOCK is None:
+        yield
+        return
+    with LOCK.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def run_suite(workdir: Path, tests: list[str] | None, consistency: float, platform: Path | None = None) -> Run:
     """One run of the checks against the mutant in place. `tests`: node ids run serially in this order, stopping at
     the first failure; None: the whole suite with -n 2 (the audit without reach data). `consistency` caps the wait
@@ -311,7 +332,7 @@ def run_suite(workdir: Path, tests: list[str] | None, consistency: float, platfo
     started = time.monotonic()
     selection = tests if tests is not None else ["conformance", "-n", "2"]
     shared = [f"--mesh-platform-dir={platform}"] if platform is not None and tests is not None else []
-    with tempfile.TemporaryDirectory(prefix="mc-mutant-report-") as reports:
+    with tempfile.TemporaryDirectory(prefix="mc-mutant-report-") as reports, _turn():
         child = subprocess.Popen([str(workdir / ".venv/bin/python"), "-m", "pytest", *selection, "-x", "-q",
                                   "-p", "no:cacheprovider", f"--mesh-report-dir={reports}", *shared,
                                   f"--mesh-timeout=max_time_to_consistency={consistency:g}"], cwd=workdir,
@@ -412,12 +433,17 @@ def main() -> int:
                         help="one platform for every mutant's run (with --reached-only), brought up first and taken "
                              "down at the end; after each kill the failing check must pass without the mutant, else "
                              "the platform is brought up again and the mutant judged again")
+    parser.add_argument("--lock", type=Path, default=None,
+                        help="hold an exclusive flock on this file during each suite run (a queue shared with the "
+                             "machine's other full runs)")
     parser.add_argument("--consistency", type=float, default=10.0,
                         help="seconds a new config may take to show (--mesh-timeout max_time_to_consistency)")
     parser.add_argument("--reached-only", action="store_true",
                         help="run each mutant against the checks that execute its code only, serially (a run under "
                              "coverage.py first); mutants no check executes are set apart and their lines listed")
     args = parser.parse_args()
+    global LOCK
+    LOCK = args.lock
     root = args.workdir.resolve()
     if _git(root, "status", "--porcelain", "--", str(TRANSLATOR)).strip():
         raise SystemExit(f"{root / TRANSLATOR} has uncommitted changes (an interrupted run leaves its mutant: "
