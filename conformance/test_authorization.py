@@ -112,9 +112,9 @@ def _query_arrived(reply: Response, query: str) -> None:
         f"the app saw query {seen.query if seen else None!r}, not {query!r} as sent: {reply.summary()}"
 
 
-@conformance_test("authz-negated-fields", "ALLOW from namespaces default and optin but notPrincipals "
-                  "'*/sa/ledger-reader' (a suffix), to port 8080 with notMethods DELETE and notPaths /private*, "
-                  "hosts echo:8080 and echo.default.svc* but "
+@conformance_test("authz-negated-fields", "ALLOW from namespaces default and the suffix '*tin' (optin) but "
+                  "notPrincipals '*/sa/ledger-reader' (a suffix), to port 8080 with notMethods DELETE and notPaths "
+                  "/private*, hosts echo:8080 and echo.default.svc* but "
                   "notHosts echo.default.svc.cluster.local*; DENY /public/* from notNamespaces default and anything "
                   "to notPorts 8080: the meshed client's GET and POST pass, also to echo.default.svc:8080 and with "
                   "the Host in mixed case (Echo:8080, Echo.Default.Svc:8080: hosts match ignoring case); its DELETE, "

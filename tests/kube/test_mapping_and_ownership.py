@@ -84,8 +84,8 @@ def test_authorization_policy_hosts_with_a_wildcard_are_mapped():
     operation = prepared.document["spec"]["rules"][0]["to"][0]["operation"]
     assert operation["hosts"] == ["echo:8080", "echo.mc-3fa2c1-default.svc*"]
     assert operation["notHosts"] == ["echo.mc-3fa2c1-default.svc.cluster.local*"]
-    assert prepared.document["spec"]["rules"][0]["from"][0]["source"]["namespaces"] == \
-        ["mc-3fa2c1-default", "mc-3fa2c1-optin"]
+    # A suffix stays as written: "*tin" matches the run's mc-3fa2c1-optin as it matched optin.
+    assert prepared.document["spec"]["rules"][0]["from"][0]["source"]["namespaces"] == ["mc-3fa2c1-default", "*tin"]
 
 
 def test_every_conformance_manifest_maps_to_the_runs_namespaces_only():

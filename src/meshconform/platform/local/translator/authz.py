@@ -57,18 +57,18 @@ def rbac_filters(mesh: MeshSnapshot, pod: Pod, misbehave: Misbehaviours = frozen
 
 @dataclass(frozen=True)
 class _Options:
-    """How rules translate; anything but the defaults is a misbehaviour. `negations` False: the not* fields are
-    dropped; `hosts_ignore_case` False: hosts match case-sensitively; `not_namespaces_of`: notNamespaces is
-    decided by this namespace (the workload's own) instead of the caller's certificate; `path_with_query`: paths
-    match the whole :path, query string included."""
+    """How rules translate, each field set by rbac_filters; all but the correct translation are misbehaviours.
+    `negations` False: the not* fields are dropped; `hosts_ignore_case` False: hosts match case-sensitively;
+    `not_namespaces_of`: notNamespaces is decided by this namespace (the workload's own) instead of the caller's
+    certificate; `path_with_query`: paths match the whole :path, query string included."""
 
-    negations: bool = True
-    hosts_ignore_case: bool = True
-    not_namespaces_of: str | None = None
-    path_with_query: bool = False
+    negations: bool
+    hosts_ignore_case: bool
+    not_namespaces_of: str | None
+    path_with_query: bool
 
 
-def _policy(rule: AuthorizationRule, issuers: list[str], options: _Options = _Options()) -> dict[str, Any]:
+def _policy(rule: AuthorizationRule, issuers: list[str], options: _Options) -> dict[str, Any]:
     permissions = [_operation(to.operation, options) for to in rule.to] or [{"any": True}]
     principals = [_source(frm.source, issuers, options) for frm in rule.from_] or [{"any": True}]
     return {"permissions": [{"or_rules": {"rules": permissions}}],
@@ -104,7 +104,7 @@ def _all_of(rules: list[dict[str, Any]]) -> dict[str, Any]:
     return {"and_rules": {"rules": rules}} if rules else {"any": True}
 
 
-def _operation(op: AuthorizationOperation, options: _Options = _Options()) -> dict[str, Any]:
+def _operation(op: AuthorizationOperation, options: _Options) -> dict[str, Any]:
     def header(name: str) -> Any:
         return lambda v: {"header": {"name": name, "string_match": _string(v)}}
 
@@ -170,8 +170,7 @@ def _request_principal(pattern: str, issuers: list[str]) -> dict[str, Any]:
     return {"or_ids": {"ids": ids}} if ids else {"not_id": {"any": True}}
 
 
-def _source(source: AuthorizationSource, issuers: list[str] | None = None, options: _Options = _Options()
-            ) -> dict[str, Any]:
+def _source(source: AuthorizationSource, issuers: list[str], options: _Options) -> dict[str, Any]:
     def principal(v: str) -> dict[str, Any]:
         return {"authenticated": {"principal_name": _principal_pattern(v)}}
 
@@ -185,7 +184,7 @@ def _source(source: AuthorizationSource, issuers: list[str] | None = None, optio
         return {"or_ids": {"ids": [make(v) for v in values]}}
 
     def request_principal(v: str) -> dict[str, Any]:
-        return _request_principal(v, issuers or [])
+        return _request_principal(v, issuers)
 
     parts = []
     for values, negated_values, make in ((source.principals, source.not_principals, principal),
