@@ -218,7 +218,7 @@ def run(ctx: click.Context, /, platform_name: str, workers: str, dry_run: bool, 
     if workers != "0":
         args += ["-n", workers]
     # The validated, preflighted session goes to the plugin as it is, not as option text.
-    handed = MeshSession(session, handed_over=True)
+    handed = MeshSession(session)
     code = pytest.main([*args, *ctx.args], plugins=[handed])
     if handed.run_dir is not None:  # named by the plugin (--mesh-report-dir, or a new folder under reports/)
         click.echo(f"reports: {handed.run_dir}")
