@@ -168,7 +168,7 @@ def spread(pool: list[tuple[str, dict[str, Any]]], reference: dict[str, Any]) ->
     comparison = baseline.compare(pool[-1][1], [reference])
     detect = {}
     for verdict in comparison.verdicts:
-        if verdict.outcome not in ("too few",) and verdict.metric != "error_rate":
+        if verdict.outcome not in baseline.NOT_JUDGED and verdict.metric != "error_rate":
             detect.setdefault(verdict.metric, []).append(verdict.detectable)
     print("  smallest detectable change (pair comparison, median over the series): "
           + ", ".join(f"{m} {float(np.median(v)):+.0%}" for m, v in sorted(detect.items())))

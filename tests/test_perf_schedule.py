@@ -74,16 +74,16 @@ def test_saturation_guard_cpu_both_ways() -> None:
 
 
 def test_saturation_guard_lateness_both_ways() -> None:
-    """Late means later than max(1 ms, a tenth of the median latency); more than 2 % late sends invalidate.
+    """Late means later than max(1 ms, a tenth of the median latency); more than 5 % late sends invalidate.
     Tried on each side of both limits, and per process: two processes' reasons name each."""
     median = 5000.0  # a tenth is 0.5 ms: the 1 ms floor decides
-    just_under = [20.0] * 980 + [1500.0] * 20  # 2.0 % late
-    just_over = [20.0] * 979 + [1500.0] * 21  # 2.1 % late
+    just_under = [20.0] * 950 + [1500.0] * 50  # 5.0 % late
+    just_over = [20.0] * 949 + [1500.0] * 51  # 5.1 % late
     not_late = [20.0] * 900 + [990.0] * 100  # 10 % of sends 0.99 ms late: under the floor
     assert guard.verdict("scenarios", [_health("local0", [5.0], just_under)], True, median) == []
     assert guard.verdict("scenarios", [_health("local0", [5.0], not_late)], True, median) == []
     [reason] = guard.verdict("mesh-cost", [_health("local0", [5.0], just_over)], True, median)
-    assert reason.startswith("phase mesh-cost, generator local0: 2.1% of sends started more than 1.0 ms late")
+    assert reason.startswith("phase mesh-cost, generator local0: 5.1% of sends started more than 1.0 ms late")
     # Against a 50 ms median a tenth is 5 ms: 1.5 ms late is not late there.
     assert guard.verdict("scenarios", [_health("local0", [5.0], just_over)], True, 50_000) == []
     reasons = guard.verdict("scenarios", [_health("worker1", [5.0], just_over), _health("worker2", [5.0], just_over)],

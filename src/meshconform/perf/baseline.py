@@ -35,6 +35,7 @@ from meshconform.perf import bootstrap, histograms, result
 from meshconform.perf.spec import BLOCKS, MIN_HISTORY, RUN_SPREAD
 
 PERCENTILES = histograms.PERCENTILES
+NOT_JUDGED = ("too few", "disturbed")
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class Verdict:
     change: float  # latency: relative (0.25 = 25 % slower); error rate: difference of rates
     bound: float  # the change above which it is worse (relative, or a rate difference)
     detectable: float  # the smallest change detected with Policy.power (same unit as change)
-    outcome: str  # worse | better | same | too few
+    outcome: str  # worse | better | same | too few | disturbed (not judged: see _too_few, _disturbed)
     why: str  # one sentence
 
     def line(self) -> str:
@@ -68,7 +69,7 @@ class Verdict:
             detect = f"detects >= {self.detectable * 100:+.2f} pp"
         else:
             values = f"{self.baseline / 1000:.3f} -> {self.current / 1000:.3f} ms"
-            change = f"{self.change:+.0%}" if self.outcome != "too few" else ""
+            change = f"{self.change:+.0%}" if self.outcome not in NOT_JUDGED else ""
             detect = f"detects >= {self.detectable:+.0%}" if math.isfinite(self.detectable) else ""
         return f"{self.series:24s} {self.metric:10s} {values:>24s} {change:>9s}  {detect:18s} {self.outcome}"
 
@@ -121,6 +122,22 @@ def log_percentile(series: dict[str, Any], p: float, policy: Policy, rng: np.ran
     block_s = max(1, round(seconds.counts.shape[0] / policy.blocks)) if policy.blocks else 1
     log_q, se = bootstrap.block_log_quantile(seconds, p, block_s, policy.resamples, rng)
     return log_q, (se if math.isfinite(se) else 0.0)
+
+
+def _late_share(document: dict[str, Any], phase: str) -> float:
+    """The share of late sends of a phase (guard.py); 0 for a result from before it was recorded."""
+    found = next((ph for ph in document.get("phases", []) if ph["name"] == phase), None)
+    return float(found["generator"].get("late_share", 0.0)) if found else 0.0
+
+
+def _disturbed(p: float, shares: Sequence[float]) -> str | None:
+    """Why percentile p is not judged when fewer than twice a run's late share of its requests lie beyond it."""
+    tail = 1.0 - p / 100.0
+    worst = max(shares, default=0.0)
+    if worst * 2 <= tail:
+        return None
+    return (f"not judged: {worst:.1%} of the phase's sends were late in a run compared, more than half the "
+            f"{tail:.1%} of requests beyond {histograms.key_name(p)}, so the generator's own delays could set it")
 
 
 def _too_few(name: str, p: float, counts: Sequence[int]) -> str:
@@ -183,8 +200,10 @@ def compare(current: dict[str, Any], references: Sequence[dict[str, Any]], polic
     shared = [name for name in mine if all(name in t for t in theirs)]
     everywhere = set(mine) | {n for t in theirs for n in t}
     not_in_both = sorted(everywhere - set(shared))
+    runs = [(current, mine), *zip(used, theirs, strict=True)]
+    late = {name: [_late_share(d, series[name].get("phase", "")) for d, series in runs] for name in shared}
     judged = {(name, p): histograms.supported(min([mine[name]["requests"]] + [t[name]["requests"] for t in theirs]), p)
-              for name in shared for p in PERCENTILES}
+              and _disturbed(p, late[name]) is None for name in shared for p in PERCENTILES}
     metrics = sum(judged.values()) + len(shared)
     level = policy.alpha / max(1, metrics)  # one-sided, per metric
     k = len(used)
@@ -211,8 +230,11 @@ def compare(current: dict[str, Any], references: Sequence[dict[str, Any]], polic
             now_q = histograms.percentile(histograms.decode(mine[name]["histogram"]), p)
             ref_q = histograms.percentile(histograms.decode(theirs[-1][name]["histogram"]), p)
             if not judged[(name, p)]:
+                disturbed = _disturbed(p, late[name])
+                enough = histograms.supported(min(counts), p)
                 verdicts.append(Verdict(name, metric, ref_q, now_q, now_q / ref_q - 1.0, math.inf, math.inf,
-                                        "too few", _too_few(name, p, counts)))
+                                        "too few" if not enough else "disturbed",
+                                        _too_few(name, p, counts) if not enough else str(disturbed)))
                 continue
             now_log, now_se = log_percentile(mine[name], p, policy, rng)
             if history:

@@ -235,6 +235,8 @@ def _print_comparison(comparison: Comparison, given: list[dict[str, Any]], allow
     for verdict in comparison.verdicts:
         if verdict.outcome == "too few":
             few.setdefault(verdict.metric, []).append(verdict.series)
+        elif verdict.outcome == "disturbed":
+            click.echo(f"  {verdict.series:24s} {verdict.metric:10s} disturbed: {verdict.why}")
         else:
             click.echo("  " + verdict.line())
     for outcome_name in ("worse", "better", "same"):

@@ -17,6 +17,7 @@ from hdrh.histogram import HdrHistogram  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from meshconform.perf import histograms  # noqa: E402
+from meshconform.perf.baseline import NOT_JUDGED  # noqa: E402
 
 if TYPE_CHECKING:
     from meshconform.perf.baseline import Comparison
@@ -173,19 +174,20 @@ def comparison(document: dict[str, Any], references: list[dict[str, Any]], compa
             ax.fill_between(curve[0], curve[2], curve[3], color="tab:orange", alpha=0.25, linewidth=0)
             ax.plot(curve[0], curve[1], color="tab:orange", linewidth=1.6, label=f"this run {document['id']}")
         for verdict in compared.verdicts:
-            if verdict.series != name or verdict.metric == "error_rate" or verdict.outcome == "too few":
-                continue  # a percentile too few requests support is not drawn (its title names it)
+            if verdict.series != name or verdict.metric == "error_rate" or verdict.outcome in NOT_JUDGED:
+                continue  # a percentile not judged is not drawn (the title names it)
             p = float(verdict.metric[1:].replace("_", "."))
             x = 1.0 / (1.0 - p / 100.0)
             ax.scatter([x], [verdict.current / 1000], s=40, zorder=3, color=VERDICT_COLOURS[verdict.outcome],
                        edgecolors="black")
-            label = "too few" if verdict.outcome == "too few" else f"{verdict.change:+.0%} {verdict.outcome}"
+            label = f"{verdict.change:+.0%} {verdict.outcome}"
             ax.annotate(label, (x, verdict.current / 1000), textcoords="offset points", xytext=(4, 6), fontsize=7)
         errors = next((v for v in compared.verdicts if v.series == name and v.metric == "error_rate"), None)
-        few = [v.metric for v in compared.verdicts if v.series == name and v.outcome == "too few"]
         title = name if errors is None else f"{name}  (errors: {errors.outcome})"
-        if few:
-            title += f"\nnot judged, too few requests: {', '.join(few)}"
+        for outcome in NOT_JUDGED:
+            left = [v.metric for v in compared.verdicts if v.series == name and v.outcome == outcome]
+            if left:
+                title += f"\nnot judged, {outcome}: {', '.join(left)}"
         ax.set_title(title, fontsize=9)
         ax.set_xscale("log")
         ax.set_yscale("log")

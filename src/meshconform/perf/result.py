@@ -125,6 +125,9 @@ def _phase(outcome: PhaseOutcome) -> dict[str, Any]:
                            "sends": h.lateness.get_total_count(),
                            "send_lateness_us": histograms.summary(h.lateness)} for h in outcome.health],
             "send_lateness_us": lateness,
+            # what the guard judged and the comparison reads: a percentile with fewer than twice this share of
+            # requests beyond it may be set by the generator's own delays (baseline.py: "disturbed")
+            "late_share": round(outcome.late_share, 5), "late_limit_us": round(outcome.late_limit_us, 1),
         },
         "timeline": [{"t": p["t"], "cpu_percent": max(p["cpu_percent"]), "series": p["series"]}
                      for p in outcome.timeline],

@@ -54,6 +54,8 @@ class PhaseOutcome:
     proxy_samples: list[tuple[float, dict[str, ProxyUsage]]]  # (epoch, usage) during the phase
     warmup_requests: int = 0
     step_series: dict[str, Series] = field(default_factory=dict)  # "<key>@step<n>" with a load shape
+    late_share: float = 0.0  # the share of the phase's sends later than late_limit_us (guard.py)
+    late_limit_us: float = 0.0
 
 
 class _Processes:
@@ -194,10 +196,14 @@ def merge(spec: PhaseSpec, outputs: list[dict[str, Any]]) -> PhaseOutcome:
     service = histograms.new()
     for entry in series.values():
         service.add(entry.service)
-    reasons = guard.verdict(spec.name, health, spec.mode == "open", histograms.percentile(service, 50.0))
+    median = histograms.percentile(service, 50.0)
+    reasons = guard.verdict(spec.name, health, spec.mode == "open", median)
+    limit = guard.late_limit_us(median)
+    late = guard.late_share(lateness, limit) if spec.mode == "open" else 0.0
     return PhaseOutcome(spec, series, health, lateness, [timeline[k] for k in sorted(timeline)],
                         window_s=spec.total_s - spec.warmup_s, start_epoch=min(starts), end_epoch=max(ends),
-                        invalid_reasons=reasons, proxy_samples=[], warmup_requests=warmup, step_series=step_series)
+                        invalid_reasons=reasons, proxy_samples=[], warmup_requests=warmup, step_series=step_series,
+                        late_share=late, late_limit_us=limit)
 
 
 def _fold(into: dict[str, Series], recorded: dict[str, Any]) -> None:
