@@ -63,6 +63,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -408,6 +409,51 @@ def _summary(results: list[dict[str, object]], unreached: list[Mutant]) -> dict[
     return table
 
 
+def summarize(files: list[Path], triage: Path | None) -> str:
+    """The kill rate per translator module over result files of one code (a later file's verdict on a mutant replaces
+    an earlier one's: an --again run after new checks), with the triage's equivalent mutants set apart: a markdown
+    table for the README."""
+    results: dict[tuple[str, str, str, int, int], dict[str, object]] = {}
+    unreached: dict[tuple[str, str, str, int, int], dict[str, object]] = {}
+    for path in files:
+        data = json.loads(path.read_text())
+        for r in data["results"]:
+            results[_key(r)] = r
+        for r in data.get("unreached", []):
+            unreached[_key(r)] = r
+    verdicts = {_key(t): t for t in (yaml_load(triage) if triage else [])}
+    rows: dict[str, Counter[str]] = {}
+    for key, r in {**unreached, **results}.items():
+        module = Path(key[0]).name
+        outcome = "unreached" if key not in results else "killed" if r["outcome"] == "timeout" else str(r["outcome"])
+        if outcome == "survived" and verdicts.get(key, {}).get("verdict") == "equivalent":
+            outcome = "equivalent"
+        rows.setdefault(module, Counter())[outcome] += 1
+    total: Counter[str] = Counter()
+    lines = ["| module | reached, not equivalent | killed | kill rate | equivalent | stillborn | inconclusive | "
+             "unreached |", "|---|---|---|---|---|---|---|---|"]
+    for module, row in [*sorted(rows.items()), ("all", total)]:
+        if module != "all":
+            total.update(row)
+        judged = row["killed"] + row["survived"]
+        lines.append(f"| {module} | {judged} | {row['killed']} | {row['killed'] / max(1, judged):.0%} | "
+                     f"{row['equivalent']} | {row['stillborn']} | {row['inconclusive']} | {row['unreached']} |")
+    untriaged = [k for k, r in results.items() if r["outcome"] == "survived" and k not in verdicts]
+    if untriaged:
+        lines.append(f"\n{len(untriaged)} survivors not triaged yet: " + "; ".join(
+            f"{Path(k[0]).name}:{k[4]} {k[1]} ({k[2][:60]})" for k in untriaged))
+    return "\n".join(lines)
+
+
+def _key(r: dict[str, object]) -> tuple[str, str, str, int, int]:
+    return str(r["module"]), str(r["edit"]), str(r.get("source", "")), int(str(r.get("column", 0))), int(str(r["line"]))
+
+
+def yaml_load(path: Path) -> list[dict[str, object]]:
+    import yaml
+    return list(yaml.safe_load(path.read_text()) or [])
+
+
 def _write(path: Path, payload: dict[str, object]) -> None:
     partial = path.with_suffix(".partial")
     partial.write_text(json.dumps(payload, indent=1))
@@ -416,7 +462,12 @@ def _write(path: Path, payload: dict[str, object]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workdir", type=Path, required=True, help="a git worktree of this repository with .venv")
+    parser.add_argument("--workdir", type=Path, help="a git worktree of this repository with .venv")
+    parser.add_argument("--summary", type=Path, nargs="+", default=None,
+                        help="print the kill rate per module of these result files (later ones replace earlier "
+                             "verdicts) and exit; --triage names the equivalent survivors")
+    parser.add_argument("--triage", type=Path, default=None,
+                        help="a triage file (bench/translator_mutants-triage.yaml)")
     parser.add_argument("--sample", type=int, default=15)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--all", action="store_true", help="every mutant (with --reached-only: every reached one)")
@@ -442,6 +493,11 @@ def main() -> int:
                         help="run each mutant against the checks that execute its code only, serially (a run under "
                              "coverage.py first); mutants no check executes are set apart and their lines listed")
     args = parser.parse_args()
+    if args.summary:
+        print(summarize(args.summary, args.triage))
+        return 0
+    if args.workdir is None:
+        parser.error("--workdir is required to run mutants")
     global LOCK
     LOCK = args.lock
     root = args.workdir.resolve()
