@@ -283,24 +283,28 @@ class SharedPlatform:
     """One local platform, brought up in the working copy with the unmutated translator, serving every mutant's run
     (`--mesh-platform-dir`, as the can-fail self-tests share one): each run's first apply translates the whole mesh
     with the mutant in place, so nothing of the previous mutant's config survives it, and a run saves the platform's
-    bring-up. `restart` brings a new one up when the old one stopped passing unmutated checks."""
+    bring-up. `restart` brings a new one up when the old one stopped passing unmutated checks. Its record of the
+    platform that is up lives in a state folder of its own (MESHCONFORM_STATE_DIR), never the user's."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.folder: Path | None = None
+        self.started = False
+        self.environment = {**os.environ, "MESHCONFORM_STATE_DIR": str(workdir / ".audit-state")}
 
     def up(self) -> Path:
+        self.started = True  # from here on, down() ends whatever came up, even if up itself fails half-way
         subprocess.run([str(self.workdir / ".venv/bin/meshconform"), "up"], cwd=self.workdir, check=True,
-                       capture_output=True, text=True, timeout=SUITE_TIMEOUT_S)
-        pointer = json.loads((self.workdir / "reports/.active-platform.json").read_text())
+                       capture_output=True, text=True, timeout=SUITE_TIMEOUT_S, env=self.environment)
+        pointer = json.loads((self.workdir / ".audit-state/active-platform.json").read_text())
         self.folder = Path(pointer["platform_dir"])
         return self.folder
 
     def down(self) -> None:
-        if self.folder is not None:
+        if self.started:
             subprocess.run([str(self.workdir / ".venv/bin/meshconform"), "down"], cwd=self.workdir,
-                           capture_output=True, text=True, timeout=SUITE_TIMEOUT_S, check=False)
-            self.folder = None
+                           capture_output=True, text=True, timeout=SUITE_TIMEOUT_S, check=False, env=self.environment)
+            self.folder, self.started = None, False
 
     def restart(self) -> None:
         self.down()
