@@ -18,7 +18,8 @@ counts once the failing check, run again alone, fails again. Mutants on lines no
 no check can kill them, whatever the checks assert. They are either code only a misbehaviour runs (equivalent for
 the real translator) or translator behaviour no check sends an input to (a gap); the audit lists those lines for
 that triage. `--all` runs every reached mutant (the whole translator, not a sample); results are written after
-each mutant and `--resume` continues an interrupted run. It is CPU-hungry: run it with `nice -n 10`.
+each mutant and `--resume` continues an interrupted run; `--module routes.py` audits one module at a time, when the
+whole translator does not fit in one sitting. It is CPU-hungry: run it with `nice -n 10`.
 
 A mutant is *killed* when a check fails, *stillborn* when its module no longer imports, the platform cannot start or
 the translator itself raises (counted apart: killing those proves nothing about the checks), *inconclusive* when a
@@ -28,6 +29,8 @@ nothing Istio's API can observe).
 
     nice -n 10 .venv/bin/python bench/translator_mutants.py --workdir /tmp/mc-mutants --all --reached-only \
         --out bench/translator_mutants-full-<date>.json --contexts /tmp/mc-contexts.json
+    nice -n 10 .venv/bin/python bench/translator_mutants.py --workdir /tmp/mc-mutants --all --reached-only \
+        --module routes.py --shared-platform --lock /path/to/queue.lock --resume --out routes-<date>.json
     .venv/bin/python bench/translator_mutants.py --workdir /tmp/mc-mutants --sample 24 --seed 6 --reached-only
     .venv/bin/python bench/translator_mutants.py --workdir /tmp/mc-mutants \
         --again bench/translator_mutants-20261122.json
@@ -312,21 +315,28 @@ class SharedPlatform:
 
 
 LOCK: Path | None = None  # --lock: a file every suite run holds, shared with the other users of the machine
+LOCK_PAUSE_S = 3.0  # between releasing the lock and taking it again: flock is not fair, a waiting full run gets in
+_released_at: float | None = None
 
 
 @contextlib.contextmanager
 def _turn() -> Iterator[None]:
     """The machine's turn for a suite run (an exclusive flock on LOCK, when given), so a run waits for other full
-    runs and they wait at most for one mutant's."""
+    runs and they wait at most for one mutant's. Taken again at least LOCK_PAUSE_S after it was released, else the
+    audit, always ready for its next run, would take it back before a waiting landing run is woken."""
+    global _released_at
     if LOCK is None:
         yield
         return
+    if _released_at is not None:
+        time.sleep(max(0.0, LOCK_PAUSE_S - (time.monotonic() - _released_at)))
     with LOCK.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+            _released_at = time.monotonic()
 
 
 def run_suite(workdir: Path, tests: list[str] | None, consistency: float, platform: Path | None = None) -> Run:
@@ -476,6 +486,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--all", action="store_true", help="every mutant (with --reached-only: every reached one)")
     parser.add_argument("--kind", choices=("both", "syntactic", "semantic"), default="both")
+    parser.add_argument("--module", action="append", default=None,
+                        help="only this translator module's mutants (a file name, e.g. routes.py; repeatable): an "
+                             "audit too long for one sitting, module by module")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here (after each mutant)")
     parser.add_argument("--resume", action="store_true", help="keep the results already in --out, run the rest")
     parser.add_argument("--contexts", type=Path, default=None,
@@ -518,6 +531,11 @@ def main() -> int:
         every += semantic
         if stale:
             print(f"stale semantic mutants (their text no longer occurs exactly once): {stale}")
+    if args.module:
+        unknown = set(args.module) - {path.name for path in (root / TRANSLATOR).glob("*.py")}
+        if unknown:
+            parser.error(f"--module: no translator module {sorted(unknown)} in {root / TRANSLATOR}")
+        every = [m for m in every if m.module.name in args.module]
     unreached: list[Mutant] = []
     reach: Reach = {}
     order: list[str] = []
