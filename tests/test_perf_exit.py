@@ -4,6 +4,7 @@ baseline unless asked for, and then the comparison says so."""
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,12 @@ def test_exit_code_and_summary_say_invalid_and_regression(stored: dict[str, Path
     [written] = (tmp_path / "reports").glob("*/comparison.json")
     assert json.loads(written.read_text())["regression"]
     assert (written.parent / "comparison.png").stat().st_size > 10_000
-    assert "REGRESSION (and this run is INVALID)" in (written.parent / "perf.html").read_text()
+    page = (written.parent / "perf.html").read_text()
+    assert "REGRESSION (and this run is INVALID)" in page
+    # the verdict and its one-sentence meaning, in the output and atop the page alike
+    meaning = run.output.rstrip().splitlines()[-2]
+    assert meaning.startswith("what it means: INVALID: the load generator fell behind") and "; REGRESSION: " in meaning
+    assert "verdict: INVALID and REGRESSION: ingress/page p50" in page and html.escape(meaning) in page
 
 
 def test_every_combination_has_its_own_exit_code(stored: dict[str, Path]) -> None:
@@ -104,6 +110,22 @@ def test_history_leaves_out_the_invalid_run_and_says_not_enough_history(stored: 
     assert "left out: same-invalid: invalid (phase scenarios" in run.output
     assert "left out: slower-invalid: invalid" in run.output
     assert (tmp_path / "reports").glob("*/trend.png")
+
+
+def test_every_verdict_is_explained_in_one_sentence(stored: dict[str, Path]) -> None:
+    before = [result.read(stored["before"])]
+    said = {}
+    for name in ("same", "slower", "same-invalid", "slower-invalid"):
+        document = result.read(stored[name])
+        said[name] = cli.explain(document, baseline.compare(document, before))
+    said["alone"] = cli.explain(result.read(stored["same"]), None)
+    for name, sentence in said.items():
+        assert sentence.startswith("what it means: ") and sentence.endswith(".") and sentence.count(". ") == 0, name
+    assert "valid: the load generator kept up" in said["same"] and "; no regression: " in said["same"]
+    assert "; REGRESSION: " in said["slower"] and "INVALID" not in said["slower"]
+    assert "INVALID: " in said["same-invalid"] and "; no regression" in said["same-invalid"]
+    assert "INVALID: " in said["slower-invalid"] and "; REGRESSION: " in said["slower-invalid"]
+    assert "not compared: --baseline or --history" in said["alone"]
 
 
 def test_outcome_without_a_baseline() -> None:

@@ -14,7 +14,14 @@ from meshconform import runs
 from meshconform.errors import ConfigError
 from meshconform.interrupts import sigterm_as_interrupt
 from meshconform.perf.phases import PHASES
-from meshconform.perf.spec import MIN_HISTORY, RUN_SPREAD, PhaseSpec, Step
+from meshconform.perf.spec import (
+    CPU_SATURATED_PERCENT,
+    LATE_FRACTION_INVALID,
+    MIN_HISTORY,
+    RUN_SPREAD,
+    PhaseSpec,
+    Step,
+)
 from meshconform.platform.cli_options import given_options, platform_choice, platform_options
 
 if TYPE_CHECKING:
@@ -178,11 +185,14 @@ def perf(platform_name: str | None, preset: str, mode: str, rate: float | None, 
         if document["id"] not in {d["id"] for d in documents}:
             documents.append(document)
         images["trend"] = plots.trend(documents, run_dir / "trend.png").name
-    page.write(document, comparison.to_json() if comparison else None, images, run_dir / "perf.html")
-    click.echo(f"page: {run_dir / 'perf.html'}")
     code, line = outcome(document, comparison)
+    meaning = explain(document, comparison)
+    page.write(document, comparison.to_json() if comparison else None, images, run_dir / "perf.html",
+               verdict={"line": line, "meaning": meaning, "code": code})
+    click.echo(f"page: {run_dir / 'perf.html'}")
     if not document["valid"]:
         click.echo("INVALID: " + "; ".join(document["invalid_reasons"]), err=True)
+    click.echo(meaning)
     click.echo(line)
     if code:
         sys.exit(code)
@@ -203,6 +213,25 @@ def outcome(document: dict[str, Any], comparison: Comparison | None) -> tuple[in
     if invalid:
         return EXIT_INVALID, f"verdict: INVALID, {judged} (exit {EXIT_INVALID})"
     return 0, f"verdict: valid, {judged}"
+
+
+def explain(document: dict[str, Any], comparison: Comparison | None) -> str:
+    """The summary line's meaning in one sentence (printed above it and atop the page)."""
+    if document["valid"]:
+        run = (f"valid: the load generator kept up (at most {LATE_FRACTION_INVALID:.0%} of sends late, under "
+               f"{CPU_SATURATED_PERCENT:g} % of a core)")
+    else:
+        run = ("INVALID: the load generator fell behind (the reasons are listed), so its figures may hold its own "
+               "delays, and it is no baseline unless asked for")
+    if comparison is None:
+        judged = "not compared: --baseline or --history judges it against earlier runs"
+    elif comparison.regression:
+        judged = ("REGRESSION: a judged metric rose beyond what runs of this configuration differ by at the stated "
+                  "false-alarm rate (the worse lines say which and by how much)")
+    else:
+        judged = ("no regression: no judged metric rose beyond what runs of this configuration differ by (each line "
+                  "states the smallest rise it would have seen)")
+    return f"what it means: {run}; {judged}."
 
 
 def _compare(document: dict[str, Any], references: list[dict[str, Any]], history_dir: Path | None,

@@ -11,7 +11,9 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 
 def write(document: dict[str, Any], comparison: dict[str, Any] | None, images: dict[str, str | None],
-          path: Path) -> Path:
+          path: Path, verdict: dict[str, Any] | None = None) -> Path:
+    """`verdict`: the run's summary line, its one-sentence meaning and exit code (cli.outcome, cli.explain)."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
-    path.write_text(env.get_template("perf.html.j2").render(doc=document, comparison=comparison, images=images))
+    path.write_text(env.get_template("perf.html.j2").render(doc=document, comparison=comparison, images=images,
+                                                            verdict=verdict))
     return path
