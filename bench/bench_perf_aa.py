@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from meshconform import runs
 from meshconform.perf import baseline, histograms, result
@@ -142,7 +143,8 @@ def analyse(out: Path) -> None:
 
 
 def spread(pool: list[tuple[str, dict[str, Any]]], reference: dict[str, Any]) -> None:
-    """Run-to-run SD of log(percentile) beyond the runs' own block-bootstrap error, per percentile."""
+    """Run-to-run SD of log(percentile) beyond the runs' own block-bootstrap error, per percentile; the false-alarm
+    rate a pair comparison would have if those were the true spreads, for the default and other assumed spreads."""
     rng = np.random.default_rng(0)
     policy = baseline.Policy()
     print(f"\n3. Run-to-run spread over {len(pool)} runs (SD of log percentile, less the runs' own sampling error):")
@@ -150,6 +152,7 @@ def spread(pool: list[tuple[str, dict[str, Any]]], reference: dict[str, Any]) ->
         print("  fewer than 3 runs: not estimated")
         return
     names = sorted({s["name"] for _, d in pool for s in d["results"] if "step" not in s})
+    measured: list[tuple[float, float]] = []  # (run-to-run SD, own error) per judged metric
     for p in (50.0, 90.0, 99.0):
         extra = []
         for name in names:
@@ -160,18 +163,43 @@ def spread(pool: list[tuple[str, dict[str, Any]]], reference: dict[str, Any]) ->
             logs, errors = np.array(pairs).T
             excess = float(np.var(logs, ddof=1) - np.mean(errors ** 2))
             extra.append(excess)
+            measured.append((math.sqrt(max(excess, 0.0)), math.sqrt(float(np.mean(errors ** 2)))))
             print(f"  {name:24s} {histograms.key_name(p):5s} SD {np.std(logs, ddof=1):.3f}, own error "
                   f"{math.sqrt(np.mean(errors ** 2)):.3f}, run-to-run {math.sqrt(max(excess, 0.0)):.3f}")
         if extra:
             overall = math.sqrt(max(float(np.mean(extra)), 0.0))
             print(f"  {histograms.key_name(p)}: run-to-run SD over the series {overall:.3f}")
     comparison = baseline.compare(pool[-1][1], [reference])
+    judged = sum(v.outcome not in baseline.NOT_JUDGED for v in comparison.verdicts)
+    implied(measured, judged, policy)
     detect = {}
     for verdict in comparison.verdicts:
         if verdict.outcome not in baseline.NOT_JUDGED and verdict.metric != "error_rate":
             detect.setdefault(verdict.metric, []).append(verdict.detectable)
-    print("  smallest detectable change (pair comparison, median over the series): "
-          + ", ".join(f"{m} {float(np.median(v)):+.0%}" for m, v in sorted(detect.items())))
+    print(f"  smallest detectable change (pair comparison at --run-spread {policy.run_spread:.0%}, median over the "
+          "series): " + ", ".join(f"{m} {float(np.median(v)):+.0%}" for m, v in sorted(detect.items())))
+
+
+def implied(measured: list[tuple[float, float]], metrics: int, policy: baseline.Policy) -> None:
+    """If each metric's true run-to-run SD were the one measured, how often would a pair comparison that assumes
+    `spread` say REGRESSION between two runs of the same configuration? Per metric, the difference of two runs' log
+    percentiles has SD sqrt(2 (rr^2 + own^2)), and the comparison flags it above z sqrt(2 (spread^2 + own^2)), z
+    at alpha / metrics (Bonferroni); the family's rate is at most the sum over metrics (metrics of one run move
+    together, so the truth lies below it). Point estimates from few runs: a rough guide, not a proof."""
+    z = float(stats.norm.isf(policy.alpha / max(1, metrics)))
+    print(f"  a pair comparison's A/A false-alarm rate if these were the true spreads ({metrics} metrics, alpha "
+          f"{policy.alpha:g}; sum over metrics):")
+    for assumed in sorted({0.10, 0.15, 0.20, 0.25, policy.run_spread}):
+        rate = sum(float(stats.norm.sf(z * math.sqrt(2 * (assumed ** 2 + own ** 2))
+                                       / math.sqrt(2 * (rr ** 2 + own ** 2)))) for rr, own in measured)
+        print(f"    --run-spread {assumed:.0%}{' (default)' if assumed == policy.run_spread else ''}: {rate:.1%}")
+    low, high = 0.0, 1.0  # the smallest assumed spread whose rate is at most alpha (the rate falls as it grows)
+    for _ in range(40):
+        middle = (low + high) / 2
+        rate = sum(float(stats.norm.sf(z * math.sqrt(2 * (middle ** 2 + own ** 2))
+                                       / math.sqrt(2 * (rr ** 2 + own ** 2)))) for rr, own in measured)
+        low, high = (middle, high) if rate > policy.alpha else (low, middle)
+    print(f"    the smallest assumed spread that keeps it at or under {policy.alpha:g}: {high:.1%}")
 
 
 def main() -> None:
