@@ -173,8 +173,10 @@ def test_junit_and_html_agree_with_the_yaml(tmp_path: Path) -> None:
 
 
 def test_html_structure_leads_with_reasons_and_summarises_profiles(tmp_path: Path) -> None:
+    # As measure_counted records it (the report's schema wants the design and the counts at each look).
     sample = ShareSample(1500, 1500, Counter({"v1": 900, "v2": 600}), judge_split({"v1": 900, "v2": 600},
-                         {"v1": 0.5, "v2": 0.5}), False, 1e-4, 0.05, 1e-3, 50, "rejected")
+                         {"v1": 0.5, "v2": 0.5}), False, 1e-4, 0.05, 1e-3, 50, "rejected",
+                         expected={"v1": 0.5, "v2": 0.5}, looks=[{"v1": 900, "v2": 600}])
     traceback = ("conformance/test_routing.py:32: in test\n    assert sample.passed\nE   AssertionError: "
                  + sample.reason)
     results = [

@@ -12,6 +12,8 @@ from typing import Any
 
 from markupsafe import Markup
 
+from meshconform.report.figures import find
+
 LABEL_W, TRACK_W, NOTE_W, ROW_H, AXIS_H = 70, 300, 230, 22, 16
 # The widest a 12 px system-ui character draws (an "m", a "w"): a label is given room for this many per character,
 # so that no name is cut at the chart's left edge ("not_mirrored" was).
@@ -19,22 +21,20 @@ CHAR_W = 7.5
 VERDICT_KEYS = frozenset({"name", "expected", "observed", "total", "accept_low", "accept_high", "ci_low", "ci_high"})
 
 
-def find_verdicts(figures: Any, path: str = "") -> Iterator[tuple[str, list[Mapping[str, Any]]]]:
+def find_verdicts(figures: Any) -> Iterator[tuple[str, list[Mapping[str, Any]]]]:
     """(figure name, verdicts) for every group of proportion verdicts anywhere in a test's figures."""
-    if isinstance(figures, Mapping):
-        if VERDICT_KEYS <= figures.keys():
-            yield path, [figures]
-            return
-        verdicts = figures.get("verdicts")
-        if isinstance(verdicts, list) and verdicts and all(
-                isinstance(v, Mapping) and VERDICT_KEYS <= v.keys() for v in verdicts):
-            yield path, verdicts
-            return
-        for key, value in figures.items():
-            yield from find_verdicts(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(figures, list):
-        for index, value in enumerate(figures):
-            yield from find_verdicts(value, f"{path}[{index}]")
+    return find(figures, _verdicts)
+
+
+def _verdicts(figure: Mapping[str, Any]) -> list[Mapping[str, Any]] | None:
+    """A verdict itself, or a figure's list of verdicts (a share sample's)."""
+    if VERDICT_KEYS <= figure.keys():
+        return [figure]
+    verdicts = figure.get("verdicts")
+    if isinstance(verdicts, list) and verdicts and all(
+            isinstance(v, Mapping) and VERDICT_KEYS <= v.keys() for v in verdicts):
+        return verdicts
+    return None
 
 
 def label_width(names: list[str]) -> float:

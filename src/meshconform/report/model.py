@@ -20,6 +20,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from meshconform.report.certification import Certification
 from meshconform.report.redact import redact
 
 API_VERSION = "meshconform.io/v1alpha1"
@@ -220,6 +221,7 @@ class ConformanceReport:
     tests: list[TestResult]
     platform_events: list[PlatformEvent] = field(default_factory=list)
     date: str = field(default_factory=lambda: datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
+    certification: Certification | None = None  # set by a certification run (meshconform certify)
 
     @property
     def mode(self) -> str:
@@ -249,6 +251,7 @@ class ConformanceReport:
             "tests": [test.to_json() for test in sorted(self.tests, key=lambda t: t.id)],
             **({"platformEvents": [event.to_json() for event in self.platform_events]}
                if self.platform_events else {}),
+            **({"certification": redact(self.certification.to_json())} if self.certification else {}),
         }
 
 

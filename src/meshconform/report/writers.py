@@ -1,8 +1,12 @@
 """Report writers, as a list: each turns the (redacted) report into one file in the run's folder.
 
-Ours are conformance.yaml, junit.xml and report.html; another format is a writer of its own, registered under the
-entry-point group `meshconform.report_writers` (an object with a `name` and `write(report, folder) -> Path`), and
-written beside ours without an edit here."""
+Ours are conformance.yaml, junit.xml and report.html, and for a certification run the submission's own
+(report/submission.py: README.md, the Gateway API ConformanceReport, suite-digest.txt); another format is a writer of
+its own, registered under the entry-point group `meshconform.report_writers` (an object with a `name` and
+`write(report, folder) -> Path | None`), and written beside ours without an edit here.
+
+Every report is checked against the JSON Schema of its apiVersion (report/schema.py) on its way out: one that breaks
+it is still written, for reading, and then refused with the places it breaks."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from meshconform.report import html, junit
+from meshconform.report import html, junit, schema, submission
 from meshconform.report.model import ConformanceReport
 
 ENTRY_POINT_GROUP = "meshconform.report_writers"
@@ -24,9 +28,14 @@ class ReportWriter(Protocol):
     @property
     def name(self) -> str: ...
 
-    def write(self, report: dict[str, Any], folder: Path) -> Path:
-        """Write `report` (ConformanceReport.to_json(): redacted, plain data) into `folder`; the file written."""
+    def write(self, report: dict[str, Any], folder: Path) -> Path | None:
+        """Write `report` (ConformanceReport.to_json(): redacted, plain data) into `folder`; the file written (None:
+        nothing to write for this report)."""
         ...
+
+
+class ReportSchemaError(Exception):
+    """A report that breaks its published schema: a fault of the code that made it, said with where it breaks."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,15 @@ def writers() -> list[ReportWriter]:
 
 
 def write(report: ConformanceReport, folder: Path, chosen: Sequence[ReportWriter] | None = None) -> list[Path]:
-    """The report serialised once (and redacted there), then written by every writer; the files, YAML first."""
+    """The report serialised once (and redacted there), then written by every writer (a certification report by
+    the submission's too); the files, YAML first."""
     folder.mkdir(parents=True, exist_ok=True)
     plain = report.to_json()
-    return [writer.write(plain, folder) for writer in (writers() if chosen is None else chosen)]
+    every = [*(writers() if chosen is None else chosen), *(submission.WRITERS if report.certification else ())]
+    written = [path for writer in every if (path := writer.write(plain, folder)) is not None]
+    problems = schema.problems(plain)
+    if problems:
+        raise ReportSchemaError(f"{written[0] if written else folder}: the report breaks its schema "
+                                f"({schema.REPORT_SCHEMAS.get(str(plain.get('apiVersion')), 'none')}): "
+                                + "; ".join(problems[:10]))
+    return written
