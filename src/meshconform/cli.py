@@ -1,4 +1,4 @@
-"""The meshconform command line: up, apply, delete, get, status, down, run, platforms, perf.
+"""The meshconform command line: up, apply, delete, get, status, down, run, certify, verify, platforms, perf.
 
 Every command reaches its platform through the registry (meshconform.platform.registry): `up` creates
 one of the chosen kind, the others attach to the one that is up."""
@@ -15,7 +15,9 @@ import click
 
 from meshconform import runs
 from meshconform.commands.active import attached as _attached
+from meshconform.commands.certify import certify
 from meshconform.commands.get import get
+from meshconform.commands.verify import verify
 from meshconform.console import caused_by_interrupt, interrupted
 from meshconform.errors import MeshconformError, PlatformError
 from meshconform.meshapi.analyze import analyze
@@ -203,9 +205,8 @@ def run(ctx: click.Context, /, platform_name: str, workers: str, dry_run: bool, 
     arguments go to pytest."""
     import pytest
 
-    from meshconform import conformance  # type: ignore[attr-defined]  # mapped from conformance/ at install
+    from meshconform.certify.plan import suite_folders
     from meshconform.fixtures.session import MeshSession
-    from meshconform.suite.extensions import packages
 
     choice = PlatformChoice.of(platform_name, given)
     if dry_run:
@@ -213,8 +214,7 @@ def run(ctx: click.Context, /, platform_name: str, workers: str, dry_run: bool, 
         return
     session = PlatformSession(choice)
     session.preflight()  # one clear error now, rather than thirty failed tests; pytest does not run it again
-    suites = [str(Path(conformance.__file__).parent), *(str(p.tests_path()) for p in packages().values())]
-    args = [*suites, "-p", "no:cacheprovider", "--import-mode=importlib", "-q"]
+    args = [*suite_folders(), "-p", "no:cacheprovider", "--import-mode=importlib", "-q"]
     if workers != "0":
         args += ["-n", workers]
     # The validated, preflighted session goes to the plugin as it is, not as option text.
@@ -226,6 +226,8 @@ def run(ctx: click.Context, /, platform_name: str, workers: str, dry_run: bool, 
 
 
 cli.add_command(get)
+cli.add_command(certify)
+cli.add_command(verify)
 cli.add_command(perf)
 
 

@@ -40,6 +40,9 @@ class PlatformOption:
     flag: bool = False
     # For comma-separated values: the allowed names (a callable, so that listing them may import lazily).
     choices: Callable[[], Collection[str]] | None = None
+    # Set on an option that makes the platform break rules on purpose or otherwise weakens what a check can see:
+    # `meshconform certify` refuses it.
+    weakens_checks: bool = False
 
     @property
     def dest(self) -> str:

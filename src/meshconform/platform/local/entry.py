@@ -23,7 +23,7 @@ def _misbehave(settings: Mapping[str, Any]) -> frozenset[str]:
 
 
 MISBEHAVE = PlatformOption("misbehave", "comma-separated deliberate misbehaviours of the local platform "
-                                        "(self-tests only)", choices=_misbehaviours)
+                                        "(self-tests only)", choices=_misbehaviours, weakens_checks=True)
 
 
 def _create(context: PlatformContext) -> Platform:
