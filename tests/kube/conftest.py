@@ -90,6 +90,10 @@ class FakeApiServer:
     # speaking the v4.channel.k8s.io protocol, as the API server does); a port not listed gets the error channel
     forward_targets: dict[tuple[str, str, int], tuple[str, int]] = field(default_factory=dict)
     forward_any_pod: dict[int, tuple[str, int]] = field(default_factory=dict)  # port -> target, for every pod
+    # (namespace, pod, port) whose port-forward upgrade is read and never answered (a kubelet or an API server that
+    # accepts the connection and hangs), until `released` is set (at the fixture's end)
+    stalled_forwards: set[tuple[str, str, int]] = field(default_factory=set)
+    released: threading.Event = field(default_factory=threading.Event)
     unreachable_pod_proxy: bool = False  # pods/proxy answers 503, as when the control plane cannot reach pod IPs
     # SelfSubjectAccessReview: (verb, group, resource, subresource) the caller may NOT do (all else allowed)
     denied: set[tuple[str, str, str, str]] = field(default_factory=set)
@@ -308,6 +312,12 @@ def _handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
             import base64
             import hashlib
             import socket
+            segments = path.split("/")
+            port = int(query.get("ports", "0"))
+            if (segments[4], segments[6], port) in server.stalled_forwards:
+                server.released.wait(120)
+                self.close_connection = True
+                return
             key = self.headers.get("Sec-WebSocket-Key", "")
             accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode())
                                       .digest()).decode()
@@ -317,8 +327,6 @@ def _handler(server: FakeApiServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header(name, value)
             self.end_headers()
             self.close_connection = True
-            segments = path.split("/")
-            port = int(query.get("ports", "0"))
             lock = threading.Lock()
 
             def send(payload: bytes, opcode: int = 0x2) -> None:
@@ -384,6 +392,7 @@ def fake_api(tmp_path: Path) -> Iterator[tuple[FakeApiServer, Path]]:
     try:
         yield fake, kubeconfig
     finally:
+        fake.released.set()
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)

@@ -217,3 +217,29 @@ def test_an_agent_the_pod_proxy_cannot_reach_is_reached_through_a_port_forward(f
                                           for p in forwards)
     finally:
         platform.down()
+
+
+def test_a_port_forward_nobody_answers_fails_at_its_deadline_naming_pod_and_port(fake_api, tmp_path, pod_port) -> None:
+    """The client's websocket connect has no timeout of its own: a kubelet (or API server) that takes the connection
+    and never answers the upgrade would hold the run for ever. Opening the stream is bounded by
+    KubeTimeouts.port_forward and the error names the pod and the port; a stream to another pod opens while the hung
+    one is still waiting (it holds no lock and no shared client)."""
+    import time
+
+    from meshconform.platform.kube.client import KubeClient
+    from meshconform.platform.kube.contracts import ClusterAccess as Access
+    fake, kubeconfig = fake_api
+    host, port, _ = pod_port
+    fake.stalled_forwards.add(("istio-system", GATEWAY_POD, 8080))
+    fake.forward_targets[("istio-system", "other-pod", 8080)] = (host, port)
+    client = KubeClient(Access(kubeconfig, "fake"), tmp_path / "discovery.json",
+                        replace(KubeTimeouts(), port_forward=1.0))
+    started = time.monotonic()
+    with pytest.raises(PlatformError, match=rf"port-forward to istio-system/{GATEWAY_POD}:8080: no answer within 1 s"):
+        client.port_forward("istio-system", GATEWAY_POD, 8080)
+    waited = time.monotonic() - started
+    assert waited < 5, f"gave up after {waited:.1f} s, not at the 1 s deadline"
+    forward = client.port_forward("istio-system", "other-pod", 8080)  # not held up by the hung one
+    forward.close()
+    client.close()
+    print(f"a hung port-forward failed after {waited:.2f} s (deadline 1 s)")

@@ -1,26 +1,29 @@
 """The one place meshconform talks to a Kubernetes API server: a thin, typed layer over the official `kubernetes`
 client (37.x). Every call the platform makes is a method here, so the list of API calls is this file.
 
-Two ApiClients per cluster: `stream()` (exec, port-forward) swaps the transport of the client it is given for the
+ApiClients apart for streams: `stream()` (exec, port-forward) swaps the transport of the client it is given for the
 duration of the call, so a REST call on the same client from another thread would fail (kubernetes-client/python#928);
-the streams take turns on theirs. Every call has a deadline (KubeTimeouts): `_request_timeout` on each request, the
-server's own timeoutSeconds on watches."""
+each stream opens on a client of its own, taken from a small pool. Every call has a deadline (KubeTimeouts):
+`_request_timeout` on each request, the server's own timeoutSeconds on watches, and a deadline of ours on opening a
+stream, whose websocket connect the client gives none (`_open_stream`)."""
 
 from __future__ import annotations
 
 import builtins
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from meshconform.errors import PlatformError
 from meshconform.platform.kube.contracts import ClusterAccess
 from meshconform.platform.kube.ownership import MANAGER, ObjectRef
 from meshconform.platform.kube.portforward import Stream
 from meshconform.platform.kube.timeouts import KubeTimeouts
+
+T = TypeVar("T")
 
 
 class ApplyRejected(PlatformError):
@@ -48,7 +51,8 @@ class KubeClient:
         DynamicClient: Any = _DynamicClient  # noqa: N806
         self.access = access
         self.timeouts = timeouts or KubeTimeouts()
-        self._streams = threading.Lock()  # stream() swaps stream_api's transport while it opens a stream
+        self._streams = threading.Lock()  # guards the pool of idle stream clients
+        self._idle_stream_apis: builtins.list[Any] = []
         if not access.kubeconfig.is_file():
             raise PlatformError(f"kubeconfig {access.kubeconfig} does not exist")
         try:
@@ -57,6 +61,9 @@ class KubeClient:
                                                      persist_config=False)
             self.stream_api: Any = config.new_client_from_config(config_file=str(access.kubeconfig),
                                                             context=access.context, persist_config=False)
+            self._idle_stream_apis.append(self.stream_api)  # the pool's first; more are made when streams overlap
+            self._new_stream_api: Callable[[], Any] = lambda: config.new_client_from_config(
+                config_file=str(access.kubeconfig), context=access.context, persist_config=False)
         except config.ConfigException as exc:
             raise PlatformError(f"kubeconfig {access.kubeconfig} (context {access.context or 'current'}): {exc}") \
                 from None
@@ -173,28 +180,76 @@ class KubeClient:
         """GET (websocket) /api/v1/namespaces/{ns}/pods/{pod}/exec?container=..&command=..&stdout=true&stderr=true"""
         from kubernetes import client
         from kubernetes.stream import stream
-        try:
-            with self._streams:
-                return str(stream(client.CoreV1Api(self.stream_api).connect_get_namespaced_pod_exec, pod, namespace,
-                                  container=container, command=command, stderr=True, stdin=False, stdout=True,
-                                  tty=False, _request_timeout=self.timeouts.exec_call))
-        except Exception as exc:  # noqa: BLE001
-            raise PlatformError(f"exec {' '.join(command)} in {namespace}/{pod} ({container}): {_reason(exc)}") \
-                from None
+
+        def run(api: Any) -> str:
+            return str(stream(client.CoreV1Api(api).connect_get_namespaced_pod_exec, pod, namespace,
+                              container=container, command=command, stderr=True, stdin=False, stdout=True,
+                              tty=False, _request_timeout=self.timeouts.exec_call))
+        # the client bounds the reading (_request_timeout), not the connect: this deadline covers both
+        return self._open_stream(f"exec {' '.join(command)} in {namespace}/{pod} ({container})",
+                                 self.timeouts.port_forward + self.timeouts.exec_call, run)
 
     def port_forward(self, namespace: str, pod: str, port: int) -> Stream:
         """GET (websocket) /api/v1/namespaces/{ns}/pods/{pod}/portforward?ports=..: a stream to the pod's port, through
         the API server and the kubelet (no kubectl; pods/portforward `create`)."""
         from kubernetes import client
         from kubernetes.stream import portforward
-        try:
-            with self._streams:
-                opened: Stream = portforward(client.CoreV1Api(self.stream_api).connect_get_namespaced_pod_portforward,
-                                             pod, namespace, ports=str(port),
-                                             _request_timeout=self.timeouts.port_forward)
-        except Exception as exc:  # noqa: BLE001
-            raise PlatformError(f"port-forward to {namespace}/{pod}:{port}: {_reason(exc)}") from None
-        return opened
+
+        def opened(api: Any) -> Stream:
+            forward: Stream = portforward(client.CoreV1Api(api).connect_get_namespaced_pod_portforward, pod, namespace,
+                                          ports=str(port), _request_timeout=self.timeouts.port_forward)
+            return forward
+        return self._open_stream(f"port-forward to {namespace}/{pod}:{port}", self.timeouts.port_forward, opened,
+                                 on_late=lambda forward: forward.close())
+
+    def _open_stream(self, what: str, deadline: float, call: Callable[[Any], T],
+                     on_late: Callable[[T], None] | None = None) -> T:
+        """`call(api)` on a stream client of the pool, in a thread of its own, waited on for at most `deadline`
+        seconds. The client's websocket connect takes no timeout (kubernetes.stream.ws_client.create_websocket opens
+        websocket-client's WebSocket without one: the TCP connect and the HTTP upgrade block until answered), so an
+        API server or kubelet that accepts a connection and never answers would hold the run for ever. Past the
+        deadline the error names what was being opened; the thread is left to end by itself (a daemon), what it
+        opens late goes to `on_late` (to be closed), and its client is dropped instead of going back to the pool."""
+        with self._streams:
+            api = self._idle_stream_apis.pop() if self._idle_stream_apis else None
+        if api is None:
+            api = self._new_stream_api()
+        settled = threading.Lock()
+        outcome: dict[str, Any] = {}
+
+        def attempt() -> None:
+            value: Any = None
+            failure: BaseException | None = None
+            try:
+                value = call(api)
+            except Exception as exc:  # noqa: BLE001 (handed to the caller)
+                failure = exc
+            with settled:
+                if not outcome.get("abandoned"):
+                    outcome.update(value=value, failure=failure, done=True)
+                    return
+            if failure is None and on_late is not None:
+                try:
+                    on_late(value)
+                except Exception:  # noqa: BLE001, S110 (closing what nobody waits for any more)
+                    pass
+            _close_quietly(api)
+
+        worker = threading.Thread(target=attempt, name=f"meshconform {what}", daemon=True)
+        worker.start()
+        worker.join(deadline)
+        with settled:
+            if not outcome.get("done"):
+                outcome["abandoned"] = True
+                raise PlatformError(f"{what}: no answer within {deadline:g} s (opening the stream through the API "
+                                    "server: the connection or its websocket upgrade was never answered; are the API "
+                                    "server and the kubelet of the pod's node reachable?)")
+        with self._streams:
+            self._idle_stream_apis.append(api)
+        if outcome["failure"] is not None:
+            raise PlatformError(f"{what}: {_reason(outcome['failure'])}") from None
+        result: T = outcome["value"]
+        return result
 
     def pod_proxy_post(self, namespace: str, pod: str, port: int, path: str, body: Mapping[str, Any],
                        timeout: float) -> Any:
@@ -230,11 +285,17 @@ class KubeClient:
         return data.decode(errors="replace") if isinstance(data, bytes) else str(data)
 
     def close(self) -> None:
-        for api in (self.api, self.stream_api):
-            try:
-                api.close()
-            except Exception:  # noqa: BLE001, S110 (closing a pool on the way out)
-                pass
+        with self._streams:
+            idle, self._idle_stream_apis = self._idle_stream_apis, []
+        for api in {id(a): a for a in (self.api, self.stream_api, *idle)}.values():
+            _close_quietly(api)
+
+
+def _close_quietly(api: Any) -> None:
+    try:
+        api.close()
+    except Exception:  # noqa: BLE001, S110 (closing a connection pool on the way out)
+        pass
 
 
 def _reason(exc: BaseException) -> str:

@@ -15,7 +15,8 @@ class KubeTimeouts:
     batch_base: float = 60.0  # a client batch: this plus the requests' own timeouts / concurrency
     api_call: float = 30.0  # one request to the API server (get, list, apply, delete); watches end server-side
     exec_call: float = 60.0  # one exec (config dump) or log read
-    port_forward: float = 30.0  # opening one port-forward stream to a pod (the websocket handshake)
+    port_forward: float = 30.0  # opening one port-forward or exec stream (connect + websocket upgrade: the client
+    #                             bounds neither); an exec gets this plus exec_call
     agent_probe: float = 10.0  # deciding once how to reach the testbed agent (pods/proxy, else port-forward)
     ingress_address: float = 120.0  # a LoadBalancer gateway Service getting its address, before port-forward
     crds_established: float = 60.0  # Gateway API CRDs meshconform installed: until the API server serves them
