@@ -185,6 +185,25 @@ def test_which_checks_an_object_affects_follows_the_claims() -> None:
     assert "--mesh-found-config=skip-affected" in found.refusal(findings, {"x": findings[:2]}, 5)
 
 
+def test_a_telemetry_for_metrics_or_mesh_wide_access_logging_is_listed_never_blamed() -> None:
+    """A vendor's mesh typically turns its access log on with a root-namespace Telemetry (istio.io "Envoy Access
+    Logs"): that changes no reply, so it must not stop the run; whether the log is readable is the platform's fact.
+    Tracing (sampling) or a workload's own access-log setting still counts as a policy."""
+    scope = "mesh-wide: root namespace istio-system"
+    logging = _found("Telemetry", "istio-system", "mesh-default", {"accessLogging": [{"providers": [
+        {"name": "envoy"}]}], "metrics": [{"providers": [{"name": "prometheus"}]}]}, scope)
+    tracing = _found("Telemetry", "istio-system", "sampled", {"tracing": [{"randomSamplingPercentage": 100}]}, scope)
+    per_workload = _found("Telemetry", "istio-system", "quiet-echo", {"selector": {"matchLabels": {"app": "echo"}},
+                                                                       "accessLogging": [{"disabled": True}]}, scope)
+    for found_object in (logging, tracing, per_workload):
+        found_object.document["apiVersion"] = "telemetry.istio.io/v1"
+    findings = found.survey([logging, tracing, per_workload])
+    assert findings[0].harmless and not findings[1].harmless and not findings[2].harmless
+    on_echo = ConformanceTest("x", "", frozenset({"HTTPRouting"}), ("routing/echo-weighted.yaml",))
+    assert [f.ref for f in found.affecting(on_echo, findings)] == ["Telemetry istio-system/sampled",
+                                                                    "Telemetry istio-system/quiet-echo"]
+
+
 def test_rival_config_and_the_reason_it_adds() -> None:
     applied = load_text("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: mine, "
                         "namespace: default}\nspec:\n  hosts: [echo]\n  http:\n  - route:\n    - destination: "

@@ -33,6 +33,7 @@ GROUPS = {
     "security.istio.io/v1": [("peerauthentications", "PeerAuthentication", True),
                              ("authorizationpolicies", "AuthorizationPolicy", True),
                              ("requestauthentications", "RequestAuthentication", True)],
+    "telemetry.istio.io/v1": [("telemetries", "Telemetry", True)],
     "gateway.networking.k8s.io/v1": [("gateways", "Gateway", True), ("httproutes", "HTTPRoute", True)],
     "apiextensions.k8s.io/v1": [("customresourcedefinitions", "CustomResourceDefinition", False)],
     "admissionregistration.k8s.io/v1": [("validatingadmissionpolicies", "ValidatingAdmissionPolicy", False),

@@ -47,10 +47,22 @@ class Workload:
         return sum(c.restarts for c in self.containers)
 
 
-class RequestsNotRecorded(PlatformError):
+class NotApplicableHere(PlatformError):
+    """What a check asked to observe, this platform cannot give (a fact about the platform or the mesh as found,
+    decided once, not a failure to wait out). A check that meets one is reported not applicable, with this reason,
+    never failed: the plugin turns it into a skip whichever check raised it."""
+
+
+class RequestsNotRecorded(NotApplicableHere):
     """A workload's app keeps no request records the platform can read: on a cluster, Istio's own Bookinfo images
     log plain text, and only the testbed's agent writes one record per request. A check that reads them reports
     itself not applicable there, with this reason, rather than failing."""
+
+
+class AccessLogNotRecorded(NotApplicableHere):
+    """The mesh writes no access log the platform can read: on a mesh installed without access logging (MeshConfig
+    `accessLogFile` empty and no Telemetry resource enabling it), to a file instead of the proxy's stdout, or in a
+    custom format. Decided once, when the platform comes up or is attached, and recorded in its description."""
 
 
 @dataclass(frozen=True)
@@ -118,8 +130,9 @@ class Platform(Protocol):
     def access_log(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
         """The access log of the workload's proxies (the gateway: "istio-system", "istio-ingressgateway"), one
         dict per request with at least `request_id`, `status`, `flags` (Envoy's %RESPONSE_FLAGS%, e.g. "UO",
-        "UT", "NR"), `details` (%RESPONSE_CODE_DETAILS%) and `direction` ("inbound", "outbound" or "gateway");
-        [] where the platform cannot read it. Istio's default access log carries the same fields."""
+        "UT", "NR"), `details` (%RESPONSE_CODE_DETAILS%) and `direction` ("inbound", "outbound" or "gateway").
+        Istio's default access log carries the same fields. Raises `AccessLogNotRecorded` at once where the mesh
+        writes none the platform can read (a check built on it does not apply there)."""
         ...
 
     def evidence(self, namespace: str, deployment: str, hosts: Collection[str] = ()) -> dict[str, Any]:

@@ -10,8 +10,11 @@ Which checks an object affects is read the way the run's workers decide whom a c
 (suite/claims.py): the services its config touches by short name, the ingress for what binds to a gateway; a
 policy or any other kind, and anything mesh-wide (the root namespace), touches everything. A check is affected
 when those claims overlap its manifests' claims; a check without manifests sends where nothing names, so any
-found object may affect it. One object changes nothing and is only listed: a root-namespace PeerAuthentication
-that spells out Istio's default (PERMISSIVE, no selector, no port-level setting)."""
+found object may affect it. Two kinds of object change nothing and are only listed: a root-namespace
+PeerAuthentication that spells out Istio's default (PERMISSIVE, no selector, no port-level setting), and a Telemetry
+that sets only metrics, or access logging for the whole mesh: neither changes a reply, and whether the checks can
+read the access log is the platform's fact, decided once from the same objects (kube/access_logging.py). A
+Telemetry for some workloads' access logging, or one setting tracing (sampling), counts as a policy."""
 
 from __future__ import annotations
 
@@ -53,12 +56,23 @@ def _default_peer_authentication(found: FoundObject) -> bool:
             "PERMISSIVE") and not spec.get("selector") and not spec.get("portLevelMtls"))
 
 
+def _telemetry_without_effect(found: FoundObject) -> bool:
+    spec = found.document.get("spec") or {}
+    targeted = any(spec.get(key) for key in ("selector", "targetRef", "targetRefs"))
+    allowed = {"selector", "targetRef", "targetRefs", "metrics"} | (set() if targeted else {"accessLogging"})
+    return found.kind == "Telemetry" and not set(spec) - allowed
+
+
 def survey(objects: Iterable[FoundObject]) -> list[Finding]:
     """What each found object touches, in the order found."""
     findings = []
     for found in objects:
         if _default_peer_authentication(found):
             findings.append(Finding(found, Claims(frozenset()), "Istio's default (PERMISSIVE) written out"))
+        elif _telemetry_without_effect(found):
+            findings.append(Finding(found, Claims(frozenset()), "metrics or mesh-wide access logging only, which "
+                                                                "change no reply (access logging: the platform's "
+                                                                "access_log fact)"))
         elif found.scope.startswith("mesh-wide") and found.kind in _MESH_WIDE_KINDS:
             findings.append(Finding(found, Claims(frozenset(), True, f"a mesh-wide {found.kind}")))
         else:

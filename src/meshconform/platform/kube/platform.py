@@ -21,6 +21,7 @@ from meshconform.meshapi.loader import Sourced, load_files, load_text
 from meshconform.platform.api import (
     INGRESS,
     MESHED_CLIENT,
+    AccessLogNotRecorded,
     Endpoint,
     FoundObject,
     LoadTarget,
@@ -28,8 +29,8 @@ from meshconform.platform.api import (
     RequestsNotRecorded,
     Workload,
 )
-from meshconform.platform.kube import apply as applying
 from meshconform.platform.kube import (
+    access_logging,
     compat,
     diagnostics,
     evidence,
@@ -42,6 +43,7 @@ from meshconform.platform.kube import (
     readiness,
     testbed,
 )
+from meshconform.platform.kube import apply as applying
 from meshconform.platform.kube.client import KubeClient
 from meshconform.platform.kube.contracts import ClusterAccess, ClusterLifecycle, MeshInstaller
 from meshconform.platform.kube.names import NamespaceMap, run_prefix
@@ -244,7 +246,10 @@ class KubePlatform:
         self._apply(items, wait=True, up=True)
         via, reached = self._ingress_address()
         agent_via = self._agent_reach()
-        self._update(lambda s: s.update({"ingress_via": via, "agent_via": agent_via, "up": True,
+        # decided once, before any check: whether the checks that read the proxies' access log apply on this mesh
+        access_log = access_logging.decide(self.client, self.installer.describe().get("revision")).to_json()
+        self._update(lambda s: s.update({"ingress_via": via, "agent_via": agent_via, "access_log": access_log,
+                                         "up": True,
                                          ("ingress" if via != "port-forward" else "ingress_forward"): reached}))
 
     def down(self) -> None:
@@ -508,6 +513,9 @@ class KubePlatform:
         return self._logs
 
     def access_log(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
+        fact = self._state.get("access_log")
+        if fact and not fact.get("readable"):  # decided once in _bring_up: never a wait for lines that cannot come
+            raise AccessLogNotRecorded(f"{namespace}/{deployment}: {fact.get('reason')}")
         gateway = (namespace, deployment) == ("istio-system", "istio-ingressgateway")
         records = []
         for pod in self._pods_of(namespace, deployment):
@@ -640,6 +648,8 @@ class KubePlatform:
                 # decided once per run: the ingress (published nodePorts, a LoadBalancer's address, a port-forward)
                 # and the testbed agent (the API server's pod proxy, or a port-forward)
                 "reached_via": {"ingress": self._state.get("ingress_via"), "agent": self._state.get("agent_via")},
+                # decided once per run (access_logging.py): whether the proxies' access log can be read, and why not
+                "access_log": self._state.get("access_log"),
                 "run": {"id": self._state.get("run_id"), "namespaces": {n: self.names.real(n) for n in
                                                                          self.logical_namespaces}},
                 # Each image as the manifests name it -> the digest the pods ran (status.containerStatuses[].imageID);

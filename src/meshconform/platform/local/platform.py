@@ -473,6 +473,9 @@ class LocalPlatform:
                           "sha256": env.sha256 if env else None},
                 "fidelity": under_test_block(),
                 "misbehave": sorted(self._misbehave),
+                # the platform fact the Kubernetes platform decides from the mesh config; here always so
+                "access_log": {"readable": True, "decided_by": "the local platform: every Envoy it starts writes an "
+                                                               "access log it reads"},
                 "run_dir": str(self.files.root)}
 
 
