@@ -124,6 +124,18 @@ def test_the_dry_run_fails_where_the_real_run_would_stop(standins, tmp_path: Pat
     assert standins.calls() == [] and not (tmp_path / "reports").exists()
 
 
+def test_allow_unpinned_images_is_deprecated_ignored_and_said_so(standins, tmp_path: Path) -> None:
+    """Accepted so older command lines still work, with a warning naming what replaced it; the shipped workflows no
+    longer pass it."""
+    run = cli(tmp_path, "run", "--platform", "kind", "--allow-unpinned-images", "--dry-run")
+    assert run.returncode == 0, run.stderr
+    assert "--allow-unpinned-images is deprecated and ignored" in run.stderr and "images.ran" in run.stderr
+    assert "meshconform plan: platform kind" in run.stdout
+    assert "deprecated" not in cli(tmp_path, "run", "--platform", "kind", "--dry-run").stderr
+    workflows = Path(__file__).parents[2] / ".github" / "workflows"
+    assert not [p.name for p in workflows.glob("*.yml") if "--allow-unpinned-images" in p.read_text()]
+
+
 def test_options_are_one_namespace(tmp_path: Path) -> None:
     kind, cluster = registry.get("kind"), registry.get("cluster")
     assert kind.shared and cluster.shared  # workers share one mesh: serial units go to one worker

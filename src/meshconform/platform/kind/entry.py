@@ -6,6 +6,7 @@ Kept free of heavy imports: the registry loads this module whenever platforms ar
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +28,10 @@ from meshconform.platform.registry import PlatformContext, PlatformKind
 # In the platform's folder: what `attach` (e.g. a later `meshconform down`) rebuilds the lifecycle and the
 # installer from (KubePlatform keeps its own state in the run folder, kube-run.json).
 RECORD = "kind-entry.json"
+DEPRECATED_ALLOW_UNPINNED = (
+    "meshconform: warning: --allow-unpinned-images is deprecated and ignored: nothing needs allowing any more "
+    "(Bookinfo goes by the tags Istio publishes; the digest each pod ran is in the report, images.ran); drop it. "
+    "For the opposite, --require-pinned-images.")
 
 
 def _parse(values: Mapping[str, Any], with_kind: bool) -> tuple[MeshSettings, KindSettings | None]:
@@ -98,6 +103,8 @@ def static_checks(settings: Mapping[str, Any], with_kind: bool) -> tuple[MeshSet
     from meshconform.platform.kube import images
     from meshconform.platform.kube.platform import base_manifests
     mesh, kind = _parse(settings, with_kind)
+    if settings.get("allow_unpinned_images"):
+        print(DEPRECATED_ALLOW_UNPINNED, file=sys.stderr)
     toolbox = Toolbox(mesh, kind)
     for tool in (["kind"] if kind else []) + ["istioctl"] + (["helm"] if mesh.install == "helm" else []):
         if not toolbox.choice(tool)[2]:  # downloaded: the release must publish one for this host

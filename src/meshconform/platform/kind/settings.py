@@ -32,9 +32,9 @@ SHARED_OPTIONS = (
     PlatformOption("readiness-timeout", "seconds to wait for istiod and the ingress gateway", default="300"),
     PlatformOption("keep-mesh", "leave the mesh installed at the end (default: uninstall what was installed)",
                    flag=True),
-    PlatformOption("allow-unpinned-images", "no longer needed: Bookinfo goes by the tags Istio publishes and the "
-                                            "report records each digest run; accepted so older command lines work",
-                   flag=True),
+    PlatformOption("allow-unpinned-images", "deprecated, ignored (with a warning): Bookinfo goes by the tags Istio "
+                                            "publishes and the report records each digest run; accepted so older "
+                                            "command lines still work", flag=True),
     PlatformOption("require-pinned-images", "refuse, before any cluster exists, every workload image not pinned by "
                                             "digest (Bookinfo is named by the tags Istio publishes; the digest each "
                                             "pod ran is in the report either way)", flag=True),
