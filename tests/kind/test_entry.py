@@ -124,6 +124,29 @@ def test_the_dry_run_fails_where_the_real_run_would_stop(standins, tmp_path: Pat
     assert standins.calls() == [] and not (tmp_path / "reports").exists()
 
 
+def test_image_digests_pin_the_plan_and_a_bad_file_stops_dry_and_real_run_alike(standins, tmp_path: Path) -> None:
+    """--image-digests with --require-pinned-images: the plan shows every Bookinfo image pinned (and no longer pulled
+    on the host: the node pulls by digest); a malformed digest stops dry run and real run with the file and line."""
+    from meshconform.platform.kube import images
+    from meshconform.platform.kube.platform import base_manifests
+    tagged = sorted({u.image for u in images.uses_in_files(base_manifests()) if not u.pinned})
+    (tmp_path / "cwd").mkdir(exist_ok=True)
+    pins = tmp_path / "cwd" / "pins.yaml"
+    pins.write_text("".join(f"{image}: sha256:{n:064x}\n" for n, image in enumerate(tagged, 1)))
+    run = cli(tmp_path, "run", "--platform", "kind", "--require-pinned-images", "--image-digests", "pins.yaml",
+              "--dry-run")
+    assert run.returncode == 0, run.stderr
+    assert f"{tagged[0]}@sha256:{1:064x}   (pinned by {pins})" in run.stdout
+    pulled_on_host = run.stdout.split("pulled on this host first", 1)[1].split("4. Manifests", 1)[0]
+    assert not [image for image in tagged if f"{image}\n" in pulled_on_host or f"{image} " in pulled_on_host]
+    pins.write_text(f"{tagged[0]}: sha256:{1:064x}\n{tagged[1]}: sha256:0123\n")
+    why = f"{pins}:2: image {tagged[1]!r}: digest 'sha256:0123' is not sha256:<64 lower-case hex>"
+    for args in (["--dry-run"], []):
+        stopped = cli(tmp_path, "run", "--platform", "kind", "--image-digests", "pins.yaml", *args)
+        assert stopped.returncode == 1 and why in stopped.stderr and "Traceback" not in stopped.stderr, stopped.stderr
+    assert standins.calls() == []
+
+
 def test_allow_unpinned_images_is_deprecated_ignored_and_said_so(standins, tmp_path: Path) -> None:
     """Accepted so older command lines still work, with a warning naming what replaced it; the shipped workflows no
     longer pass it."""

@@ -43,9 +43,13 @@ GROUPS = {
 
 
 def ran_digest(image: str) -> str:
-    """The imageID a runtime reports for `image` (repository@sha256:...); the digest here is derived from the name."""
+    """The imageID a runtime reports for `image` (repository@sha256:...): the digest it is pinned by, as a runtime
+    pulling by digest reports; for an image named by tag, a digest derived from the name."""
     import hashlib
-    name = image.split("@", 1)[0]
+    name, _, pinned = image.partition("@")
+    if pinned:
+        head, _, last = name.rpartition("/")
+        return f"{head}/{last.split(':', 1)[0]}@{pinned}" if head else f"{last.split(':', 1)[0]}@{pinned}"
     head, _, last = name.rpartition("/")
     repository = f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
     return f"{repository}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
@@ -95,6 +99,7 @@ class FakeApiServer:
     # accepts the connection and hangs), until `released` is set (at the fixture's end)
     stalled_forwards: set[tuple[str, str, int]] = field(default_factory=set)
     released: threading.Event = field(default_factory=threading.Event)
+    ran_instead: dict[str, str] = field(default_factory=dict)  # image -> the imageID its pods report instead
     unreachable_pod_proxy: bool = False  # pods/proxy answers 503, as when the control plane cannot reach pod IPs
     # SelfSubjectAccessReview: (verb, group, resource, subresource) the caller may NOT do (all else allowed)
     denied: set[tuple[str, str, str, str]] = field(default_factory=set)
@@ -149,7 +154,8 @@ class FakeApiServer:
                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
                           # the kubelet's record of what ran: imageID is the digest the runtime resolved
                           "containerStatuses": [{"name": c["name"], "image": c["image"], "ready": True,
-                                                 "imageID": ran_digest(c["image"]), "state": {"running": {}}}
+                                                 "imageID": self.ran_instead.get(c["image"], ran_digest(c["image"])),
+                                                 "state": {"running": {}}}
                                                 for c in pod_spec.get("containers") or []]}}
         self.put("v1", "pods", pod)
 

@@ -31,7 +31,7 @@ RECORD = "kind-entry.json"
 DEPRECATED_ALLOW_UNPINNED = (
     "meshconform: warning: --allow-unpinned-images is deprecated and ignored: nothing needs allowing any more "
     "(Bookinfo goes by the tags Istio publishes; the digest each pod ran is in the report, images.ran); drop it. "
-    "For the opposite, --require-pinned-images.")
+    "For the opposite, --require-pinned-images (with --image-digests FILE to pin what is named by tag).")
 
 
 def _parse(values: Mapping[str, Any], with_kind: bool) -> tuple[MeshSettings, KindSettings | None]:
@@ -46,12 +46,15 @@ def _kube_platform(context: PlatformContext, lifecycle: ClusterLifecycle, instal
                    name: str) -> Platform:
     """The one place the Kubernetes platform core is built (imported lazily: heavy, and a separate package)."""
     try:
-        from meshconform.platform.kube.platform import KubePlatform
+        from meshconform.platform.kube import images
+        from meshconform.platform.kube.platform import KubePlatform, base_manifests
     except ImportError as exc:
         raise PlatformError(f"the Kubernetes platform core (meshconform.platform.kube) is not available in this "
                             f"build: {exc}") from None
+    pins = images.pins_for(mesh_settings(context.settings).image_digests, base_manifests())
     platform: Platform = KubePlatform(context, lifecycle, installer, name=name,
-                                      require_pinned_images=bool(context.settings.get("require_pinned_images")))
+                                      require_pinned_images=bool(context.settings.get("require_pinned_images")),
+                                      image_pins=pins)
     return platform
 
 
@@ -114,7 +117,10 @@ def static_checks(settings: Mapping[str, Any], with_kind: bool) -> tuple[MeshSet
     if kind is not None:
         kindconfig.node_image(kind.kind_version, kind.node_image)
     try:
-        images.check(images.uses_in_files(base_manifests()), bool(settings.get("require_pinned_images")))
+        pins = images.pins_for(mesh.image_digests, base_manifests())
+        uses = images.uses_in_files(base_manifests())
+        images.check([replace(use, image=pins.pinned(use.image)) if pins else use for use in uses],
+                     bool(settings.get("require_pinned_images")))
     except ConfigError as exc:
         raise PlatformError(str(exc)) from None
     return mesh, kind

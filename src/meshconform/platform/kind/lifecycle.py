@@ -96,7 +96,8 @@ class KindLifecycle:
             return []
         from meshconform.platform.kube import images
         from meshconform.platform.kube.platform import base_manifests
-        names = [use.image for use in images.uses_in_files(base_manifests())]
+        pins = images.pins_for(self.mesh.image_digests, base_manifests())  # what --image-digests pins: the node's
+        names = [pins.pinned(use.image) if pins else use.image for use in images.uses_in_files(base_manifests())]
         if self.mesh.install in ("istioctl", "helm"):
             names += [f"{self.mesh.hub}/{component}:{self.mesh.istio_version}" for component in ("pilot", "proxyv2")]
         return sorted({name for name in names if not images.is_pinned(name)})

@@ -19,6 +19,7 @@ from meshconform.platform.kind.settings import KindSettings, MeshSettings
 from meshconform.platform.kind.toolbox import Toolbox
 from meshconform.platform.kube import gateway_api_crds
 from meshconform.platform.kube.contracts import LOAD_NODE_PORTS, ClusterAccess
+from meshconform.platform.kube.images import Pins, pins_for
 
 RUN = Path("<run>")  # the run folder, named when the run starts
 FOLDER = RUN / "platform-<worker>"
@@ -31,9 +32,9 @@ def manifests_dir() -> Path:
     return Path(str(resources.files("meshconform.bookinfo"))) / "manifests"  # mapped from bookinfo/ at install
 
 
-def manifest_images(folder: Path | None = None) -> list[tuple[str, list[str]]]:
-    """Per manifest file (in apply order), one line per container: `Kind ns/name container: image`, with a
-    warning where the image is not pinned by digest."""
+def manifest_images(folder: Path | None = None, pins: Pins | None = None) -> list[tuple[str, list[str]]]:
+    """Per manifest file (in apply order), one line per container: `Kind ns/name container: image` (as `pins`
+    pin it), with a warning where the image is not pinned by digest."""
     folder = folder or manifests_dir()
     files = sorted(folder.glob("*.yaml"), key=lambda p: (MANIFEST_ORDER.index(p.name)
                                                           if p.name in MANIFEST_ORDER else 99, p.name))
@@ -49,8 +50,11 @@ def manifest_images(folder: Path | None = None) -> list[tuple[str, list[str]]]:
             pod = ((doc.get("spec") or {}).get("template") or {}).get("spec") or {}
             containers = [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]
             for container in containers:
-                image = str(container.get("image", ""))
+                named = str(container.get("image", ""))
+                image = pins.pinned(named) if pins is not None else named
                 flag = "" if _DIGEST.search(image) else "   (by tag: the digest it ran is recorded in the report)"
+                if pins is not None and image != named:
+                    flag = f"   (pinned by {pins.source})"
                 lines.append(f"{ref} {container.get('name')}: {image}{flag}")
             if not containers:
                 lines.append(ref)
@@ -154,7 +158,8 @@ def plan(platform: str, mesh: MeshSettings, kind: KindSettings | None) -> str:
 
     out.append(f"4. Manifests applied by the Kubernetes platform (server-side apply, field manager meshconform), "
                f"from {manifests_dir()}")
-    for name, lines in manifest_images():
+    from meshconform.platform.kube.platform import base_manifests
+    for name, lines in manifest_images(pins=pins_for(mesh.image_digests, base_manifests())):
         out.append(f"  {name}")
         out += ["    " + line for line in lines]
     return "\n".join(out) + "\n"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from meshconform.errors import PlatformError
@@ -38,6 +39,9 @@ SHARED_OPTIONS = (
     PlatformOption("require-pinned-images", "refuse, before any cluster exists, every workload image not pinned by "
                                             "digest (Bookinfo is named by the tags Istio publishes; the digest each "
                                             "pod ran is in the report either way)", flag=True),
+    PlatformOption("image-digests", "a YAML file pinning images the manifests name by tag: `image: sha256:<digest>` "
+                                    "per line (e.g. from a previous run's images.ran); applied before the run, "
+                                    "shown in the plan, and compared with what the pods ran"),
     PlatformOption("istioctl-sha256", "SHA-256 of the istioctl archive (required for versions without a "
                                       "pinned checksum)"),
     PlatformOption("istioctl-binary", "use this istioctl (a path or a name on PATH) instead of downloading; "
@@ -82,6 +86,7 @@ class MeshSettings:
     helm_sha256: str
     helm_binary: str
     download_mirror: str
+    image_digests: str = ""  # the pins file, resolved (kube/images.py load_pins reads it)
 
 
 @dataclass(frozen=True)
@@ -126,7 +131,8 @@ def mesh_settings(values: Mapping[str, Any]) -> MeshSettings:
         istioctl_binary=_text(values, "istioctl_binary"),
         helm_version=normalise_version("helm", _text(values, "helm_version", DEFAULT_VERSIONS["helm"])),
         helm_sha256=_text(values, "helm_sha256"), helm_binary=_text(values, "helm_binary"),
-        download_mirror=_text(values, "download_mirror"))
+        download_mirror=_text(values, "download_mirror"),
+        image_digests=str(Path(pins).expanduser().resolve()) if (pins := _text(values, "image_digests")) else "")
 
 
 def kind_settings(values: Mapping[str, Any]) -> KindSettings:

@@ -11,6 +11,7 @@ import re
 import secrets
 import time
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,7 @@ class KubePlatform:
                  name: str = "cluster", manifests: Sequence[Path] | None = None,
                  gateway_namespace: str = "istio-system", gateway_deployment: str = "istio-ingressgateway",
                  gateway_service: str = "istio-ingressgateway", require_pinned_images: bool = False,
-                 timeouts: KubeTimeouts | None = None) -> None:
+                 image_pins: images.Pins | None = None, timeouts: KubeTimeouts | None = None) -> None:
         self.name = name
         self.context = context
         self.lifecycle = lifecycle
@@ -81,6 +82,7 @@ class KubePlatform:
         self.gateway_deployment = gateway_deployment
         self.gateway_service = gateway_service
         self.require_pinned_images = require_pinned_images
+        self.image_pins = image_pins  # --image-digests: applied to every Deployment before it is checked and applied
         self.timeouts = timeouts or KubeTimeouts()
         self._client: KubeClient | None = None
         self._usage: load.UsageReader | None = None
@@ -323,6 +325,9 @@ class KubePlatform:
         self._apply(resources, wait=any(i.resource.kind == "Deployment" for i in resources), up=False)
 
     def _apply(self, items: Sequence[Sourced], wait: bool, up: bool) -> None:
+        pins = self.image_pins
+        if pins is not None:
+            items = [replace(item, document=pins.apply(item.document)) for item in items]
         uses = images.uses_in((item.source, item.document) for item in items)
         images.check(uses, self.require_pinned_images)  # before anything is applied
         by_tag = {use.image for use in uses if not use.pinned}
@@ -655,7 +660,12 @@ class KubePlatform:
                 # Each image as the manifests name it -> the digest the pods ran (status.containerStatuses[].imageID);
                 # the ones named by tag are listed too: what a tag pointed to is the digest beside it.
                 "images": {"ran": ran, "named_by_tag": self._state.get("images_by_tag", []),
-                           "require_pinned_images": self.require_pinned_images},
+                           "require_pinned_images": self.require_pinned_images,
+                           # --image-digests: the pins applied, and each the pods did not run as pinned
+                           **({"pinned_by": self.image_pins.source, "pins": self.image_pins.digests,
+                               "pin_mismatches": self.image_pins.mismatches(ran) if ran else
+                               ["not compared: the pods' images could not be read"]}
+                              if self.image_pins is not None else {})},
                 "folder": str(self.folder)}
 
     def diagnostics(self, reason: str = "") -> list[Path]:
