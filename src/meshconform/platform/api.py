@@ -16,6 +16,9 @@ from meshconform.meshapi.loader import Sourced
 from meshconform.traffic.model import Request, Response
 
 INGRESS = "ingress"
+# In a platform's folder: the lines of its long steps meant for the user's terminal (kind create, istioctl install),
+# one per line as printed; under pytest-xdist, which relays no worker's stderr, the controller prints them from here.
+PROGRESS_LOG = "progress.log"
 MESHED_CLIENT = "default/client"
 UNMESHED_CLIENT = "legacy/client"
 

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from meshconform.errors import PlatformError
+from meshconform.platform.api import PROGRESS_LOG
 from meshconform.platform.kind import kindconfig, kubeprobe, tools
 from meshconform.platform.kind.settings import MeshSettings
 from meshconform.platform.kind.timeouts import TIMEOUTS, install_deadline
@@ -266,7 +267,7 @@ class IstioctlInstaller(_Installer):
         try:
             tools.run(self.install_argv(access, self.istioctl), what=f"install Istio {self.mesh.istio_version}",
                       timeout=install_deadline(self.mesh.readiness_timeout),
-                      progress=tools.progress_to(self.folder / "progress.log", "istioctl"),
+                      progress=tools.progress_to(self.folder / PROGRESS_LOG, "istioctl"),
                       hint="see istioctl's output; a slow image pull needs a longer --readiness-timeout; "
                            f"`istioctl analyze -A {shlex.join(kube_flags(access))}` explains what is not ready")
         except BaseException:
@@ -379,7 +380,7 @@ class HelmInstaller(_Installer):
             for release, chart, extra in self.releases():
                 tools.run(self.install_argv(release, chart, extra, access, self.helm), what=f"helm install {chart}",
                           timeout=install_deadline(self.mesh.readiness_timeout),
-                          progress=tools.progress_to(self.folder / "progress.log", f"helm install {chart}"),
+                          progress=tools.progress_to(self.folder / PROGRESS_LOG, f"helm install {chart}"),
                           hint="see helm's output; a slow image pull needs a longer --readiness-timeout")
                 done.append(release)
         except BaseException:

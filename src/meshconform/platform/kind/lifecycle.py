@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from meshconform.errors import PlatformError
+from meshconform.platform.api import PROGRESS_LOG
 from meshconform.platform.kind import binaries, kindconfig, kubeprobe, tools
 from meshconform.platform.kind import engine as engines
 from meshconform.platform.kind.settings import KindSettings, MeshSettings
@@ -85,7 +86,7 @@ class KindLifecycle:
                 "--kubeconfig", str(self.kubeconfig_path()), "--wait", TIMEOUTS.kind_create_wait, "--retain"]
 
     def progress(self, label: str) -> tools.Progress:
-        return tools.progress_to(self.folder / "progress.log", label)
+        return tools.progress_to(self.folder / PROGRESS_LOG, label)
 
     def preload_images(self) -> list[str]:
         """What this host pulls (with its own login and cache) and loads into the node, so the node pulls nothing
