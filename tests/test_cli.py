@@ -71,6 +71,32 @@ def test_a_pointer_left_beside_the_reports_by_an_earlier_version_is_still_found(
     assert runs.read_active() is None and not legacy.exists()
 
 
+def test_a_pointer_cut_short_is_named_and_down_forgets_it(tmp_path: Path) -> None:
+    """A pointer that is not JSON (cut short, edited) gave every command a JSONDecodeError traceback."""
+    runs.active_pointer().parent.mkdir(parents=True, exist_ok=True)
+    runs.active_pointer().write_text('{"platform": "local", "platform_d')
+    status = _cli(tmp_path, "status")
+    assert status.returncode == 1 and "Traceback" not in status.stderr, status.stderr
+    assert status.stderr.startswith(f"error: {runs.active_pointer()} does not say which platform is up (")
+    assert "run 'meshconform down' to forget it" in status.stderr
+    down = _cli(tmp_path, "down")
+    assert down.returncode == 0 and "nothing was stopped" in down.stdout, down.stderr
+    assert not runs.active_pointer().exists()
+
+
+def test_a_platform_whose_folder_is_gone_is_not_said_to_be_stopped(tmp_path: Path) -> None:
+    """The run folder removed under a platform that was up: `down` said "stopped; logs and config stay in" a folder
+    that did not exist, and `status` named a missing owner.json without saying what to do."""
+    gone = tmp_path / "removed" / "platform"
+    runs.write_active("local", gone)
+    status = _cli(tmp_path, "status")
+    assert status.returncode == 1 and f"is gone: {gone} holds none any more" in status.stderr, status.stderr
+    down = _cli(tmp_path, "down")
+    assert down.returncode == 0, down.stderr
+    assert "stopped" not in down.stdout and f"nothing to stop: {gone} holds no platform any more" in down.stdout
+    assert runs.read_active() is None
+
+
 def test_the_run_directory_up_prints_is_accepted_for_the_platform_folder(tmp_path: Path) -> None:
     up = _cli(tmp_path, "up", "--platform", "minimal", "--greeting", "bonjour")
     assert up.returncode == 0, up.stderr

@@ -165,13 +165,21 @@ def status(output: str, platform_name: str | None) -> None:
 @_platform_choice(None)
 def down(platform_name: str | None) -> None:
     """Take down what 'up' created (and nothing else)."""
-    active = runs.read_active()
+    try:
+        active = runs.read_active()
+    except runs.UnreadablePointer as exc:
+        exc.pointer.unlink(missing_ok=True)
+        click.echo(f"forgot {exc.pointer}: it did not say which platform is up; nothing was stopped")
+        return
     if active is None:
         click.echo("nothing is up")
         return
     if platform_name is not None and platform_name != active.platform:
         raise MeshconformError(f"the platform that is up is {active.platform!r}, not {platform_name!r}")
-    take_down_recorded(active.folder)
+    if not take_down_recorded(active.folder):
+        runs.clear_active()
+        click.echo(f"nothing to stop: {active.folder} holds no platform any more (removed?); forgot it")
+        return
     runs.clear_active()
     click.echo(f"stopped; logs and config stay in {active.folder.parent}")
 

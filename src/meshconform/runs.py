@@ -62,13 +62,25 @@ def _legacy_pointer() -> Path:
     return reports_root() / ".active-platform.json"
 
 
+class UnreadablePointer(MeshconformError):
+    """The pointer to the platform that is up cannot be read (cut short, edited by hand): `down` forgets it."""
+
+    def __init__(self, pointer: Path, why: str) -> None:
+        super().__init__(f"{pointer} does not say which platform is up ({why}): run 'meshconform down' to forget it")
+        self.pointer = pointer
+
+
 def read_active() -> ActivePlatform | None:
     """The platform that is up, from any directory; a pointer an earlier version left in ./reports still counts,
     so a platform it brought up can be found and taken down."""
     for pointer in (active_pointer(), _legacy_pointer()):
         if pointer.exists():
-            data = json.loads(pointer.read_text())
-            return ActivePlatform(data.get("platform", "local"), Path(data["platform_dir"]))
+            try:
+                data = json.loads(pointer.read_text())
+                return ActivePlatform(str(data.get("platform", "local")), Path(data["platform_dir"]))
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                why = f"no {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+                raise UnreadablePointer(pointer, why) from None
     return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from meshconform import runs
 from meshconform.errors import MeshconformError
+from meshconform.platform import registry
 from meshconform.platform.api import Platform
 from meshconform.platform.session import attach_recorded
 
@@ -17,4 +18,7 @@ def attached(platform_name: str | None) -> Platform:
     if platform_name is not None and platform_name != active.platform:
         raise MeshconformError(f"the platform that is up is {active.platform!r} (in {active.folder}), "
                                f"not {platform_name!r}")
+    if registry.owner_of(active.folder) is None:
+        raise MeshconformError(f"the platform recorded as up ({runs.active_pointer()}) is gone: {active.folder} holds "
+                               "none any more; run 'meshconform down' to forget it, then 'meshconform up'")
     return attach_recorded(active.folder, expect=active.platform).platform_attached()

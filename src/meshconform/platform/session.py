@@ -120,10 +120,12 @@ def attach_recorded(folder: Path, expect: str | None = None) -> PlatformSession:
     return session
 
 
-def take_down_recorded(folder: Path) -> None:
+def take_down_recorded(folder: Path) -> bool:
     """Take down the platform recorded in `folder` (`meshconform down`), running or not: whatever is left of it
-    (processes, a cluster) goes."""
+    (processes, a cluster) goes. False when `folder` holds no platform (removed since, say), so nothing was."""
     name = registry.owner_of(folder)
-    if name is not None:
-        kind = registry.get(name)
-        kind.attach(folder, kind.settings({})).down()
+    if name is None:
+        return False
+    kind = registry.get(name)
+    kind.attach(folder, kind.settings({})).down()
+    return True
