@@ -204,6 +204,20 @@ def test_a_telemetry_for_metrics_or_mesh_wide_access_logging_is_listed_never_bla
                                                                     "Telemetry istio-system/quiet-echo"]
 
 
+def test_a_service_account_is_listed_and_affects_no_check() -> None:
+    """Istio's Bookinfo sample applied to an attached platform brings four ServiceAccounts; each was said to touch
+    the whole mesh and refused every check (weighted-split-echo included), though an identity changes no traffic."""
+    account = FoundObject("v1", "ServiceAccount", "default", "bookinfo-details",
+                          {"apiVersion": "v1", "kind": "ServiceAccount",
+                           "metadata": {"name": "bookinfo-details", "namespace": "default"}},
+                          "namespace default, applied from bookinfo.yaml")
+    [finding] = found.survey([account])
+    assert finding.harmless and "touches nothing a check sees" in finding.describe()
+    on_echo = ConformanceTest("x", "", frozenset({"HTTPRouting"}), ("routing/echo-weighted.yaml",))
+    without_manifests = ConformanceTest("y", "", frozenset({"HTTPRouting"}))
+    assert found.affecting(on_echo, [finding]) == found.affecting(without_manifests, [finding]) == []
+
+
 def test_rival_config_and_the_reason_it_adds() -> None:
     applied = load_text("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: mine, "
                         "namespace: default}\nspec:\n  hosts: [echo]\n  http:\n  - route:\n    - destination: "

@@ -10,11 +10,13 @@ Which checks an object affects is read the way the run's workers decide whom a c
 (suite/claims.py): the services its config touches by short name, the ingress for what binds to a gateway; a
 policy or any other kind, and anything mesh-wide (the root namespace), touches everything. A check is affected
 when those claims overlap its manifests' claims; a check without manifests sends where nothing names, so any
-found object may affect it. Two kinds of object change nothing and are only listed: a root-namespace
-PeerAuthentication that spells out Istio's default (PERMISSIVE, no selector, no port-level setting), and a Telemetry
+found object may affect it. Three kinds of object change nothing and are only listed: a root-namespace
+PeerAuthentication that spells out Istio's default (PERMISSIVE, no selector, no port-level setting), a Telemetry
 that sets only metrics, or access logging for the whole mesh: neither changes a reply, and whether the checks can
-read the access log is the platform's fact, decided once from the same objects (kube/access_logging.py). A
-Telemetry for some workloads' access logging, or one setting tracing (sampling), counts as a policy."""
+read the access log is the platform's fact, decided once from the same objects (kube/access_logging.py); and a
+ServiceAccount (an identity: the workloads running as it, listed on their own, and the policies naming it are what
+change traffic). A Telemetry for some workloads' access logging, or one setting tracing (sampling), counts as a
+policy."""
 
 from __future__ import annotations
 
@@ -73,6 +75,10 @@ def survey(objects: Iterable[FoundObject]) -> list[Finding]:
             findings.append(Finding(found, Claims(frozenset()), "metrics or mesh-wide access logging only, which "
                                                                 "change no reply (access logging: the platform's "
                                                                 "access_log fact)"))
+        elif found.kind == "ServiceAccount" and found.api_version == "v1":
+            # An identity changes no traffic by itself: the workloads running as it (their Deployments, listed on
+            # their own) and the policies naming it do. Istio's Bookinfo sample brings four.
+            findings.append(Finding(found, Claims(frozenset()), "an identity, used by the workloads that run as it"))
         elif found.scope.startswith("mesh-wide") and found.kind in _MESH_WIDE_KINDS:
             findings.append(Finding(found, Claims(frozenset(), True, f"a mesh-wide {found.kind}")))
         else:
