@@ -5,13 +5,16 @@ assertion; sample sizes follow from the stated tolerance (meshconform.stats.prop
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from meshconform import bookinfo
+from meshconform.bookinfo import pages as pages_of_bookinfo
 from meshconform.errors import ConfigError
+from meshconform.meshapi.analyze import analyze
 from meshconform.meshapi.loader import load_files
 from meshconform.platform.local.ca import CertificateAuthority
 from meshconform.platform.local.platform import LocalPlatform
@@ -21,6 +24,7 @@ from meshconform.traffic.model import Request
 from tests.conftest import resources
 
 NETWORKING = Path(bookinfo.__file__).parent / "networking"
+README = Path(__file__).parents[1] / "README.md"
 ALPHA = 1e-4
 
 DR_ECHO = """
@@ -64,6 +68,21 @@ def test_bookinfo_through_the_gateway(platform: LocalPlatform, cleanup) -> None:
     assert health.status == 404 and index.status == 404  # not exposed by the gateway VirtualService
     assert page.headers.get("server") == "envoy"
 
+
+
+def test_the_readmes_walk_by_hand_serves_reviews_v3_on_every_page(platform: LocalPlatform, cleanup) -> None:  # type: ignore[no-untyped-def]
+    """The README's "Using the local platform by hand" applies these files in this order. It once applied
+    virtual-service-reviews-v3.yaml before any DestinationRule: IST0101 (no subset v3), and every page said
+    "Error fetching product reviews". Each step must apply without a finding, and then every page is v3's."""
+    block = README.read_text().split("## Using the local platform by hand", 1)[1].split("```bash", 1)[1]
+    steps = re.findall(r"meshconform apply -f (\S+)", block.split("```", 1)[0])
+    assert steps and steps[-1].endswith("virtual-service-reviews-v3.yaml")
+    for step in steps:
+        items = load_files([README.parent / step])
+        assert analyze(items, platform.resources(), registry_known=True) == [], step
+        cleanup((README.parent / step).read_text())
+    pages = platform.vantage("ingress").send([Request("/productpage")] * 10)
+    assert [(r.status, pages_of_bookinfo.version(r)) for r in pages] == [(200, "v3")] * 10
 
 def test_weighted_split_within_tolerance(platform: LocalPlatform, cleanup) -> None:  # type: ignore[no-untyped-def]
     cleanup(DR_ECHO + "---" + vs_echo("""
