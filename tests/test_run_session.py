@@ -87,3 +87,19 @@ def test_the_command_line_does_not_import_pytest_until_it_runs_the_suite() -> No
     probe = subprocess.run([sys.executable, "-c", "import sys, meshconform.cli; print('pytest' in sys.modules)"],
                            capture_output=True, text=True, timeout=60)
     assert probe.stdout.strip() == "False", probe.stderr[-2000:]
+
+
+def test_a_preflight_refusal_names_each_option_as_pytest_takes_it(tmp_path: Path) -> None:
+    """A platform writes its messages for the command line (`--container-engine podman`, `--platform cluster`); in
+    pytest each is `--mesh-<name>`. Only the first `--` was rewritten: kind's refusal told pytest users to pass
+    `--mesh-container-engine podman` or `--platform cluster`, which pytest does not take."""
+    (tmp_path / "test_unit.py").write_text(UNIT)
+    env = {**os.environ, "MESHCONFORM_PLATFORMS": "minimal_platform:COUNTED_PLATFORM",
+           "MESHCONFORM_PREFLIGHT_LOG": str(tmp_path / "preflights.log"), "MESHCONFORM_REPORTS": str(tmp_path),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+    run = subprocess.run([sys.executable, "-m", "pytest", str(tmp_path / "test_unit.py"), "-p", "no:cacheprovider",
+                          "--mesh-platform=minimal-counted", "--mesh-counted-greeting=refuse"],
+                         env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert run.returncode == 4, run.stdout[-2000:] + run.stderr[-2000:]
+    assert ("pass --mesh-counted-greeting hello, or use --mesh-platform minimal (--platform-dir stays as it is)"
+            in run.stderr), run.stderr[-2000:]

@@ -104,10 +104,16 @@ SHARED_PLATFORM = PlatformKind("minimal-shared", "the minimal platform, shared b
 
 
 def _counted_preflight(settings: Mapping[str, Any]) -> None:
-    """Notes each call (with the process that made it) in the file MESHCONFORM_PREFLIGHT_LOG names."""
+    """Notes each call (with the process that made it) in the file MESHCONFORM_PREFLIGHT_LOG names; refuses the
+    greeting 'refuse', naming options as a platform does, for the command line."""
     import os
+
+    from meshconform.errors import PlatformError
     with open(os.environ["MESHCONFORM_PREFLIGHT_LOG"], "a") as log:
         log.write(f"{os.getpid()} {settings.get('counted_greeting')}\n")
+    if settings.get("counted_greeting") == "refuse":
+        raise PlatformError("this platform will not say 'refuse': pass --counted-greeting hello, or use --platform "
+                            "minimal (--platform-dir stays as it is)")
 
 
 # The same platform with a preflight that counts its calls (a run must preflight once).
