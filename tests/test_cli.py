@@ -97,6 +97,19 @@ def test_a_platform_whose_folder_is_gone_is_not_said_to_be_stopped(tmp_path: Pat
     assert runs.read_active() is None
 
 
+
+def test_up_with_a_file_the_platform_refuses_leaves_nothing(tmp_path: Path) -> None:
+    """`up -f FILE` with a resource the platform refuses: one error naming file, resource and field, the platform
+    stopped, and no run folder of a platform that never served (one was left for every such try)."""
+    refused = tmp_path / "sidecar.yaml"
+    refused.write_text("apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: narrow}\n"
+                       "spec: {outboundTrafficPolicy: {mode: REGISTRY_ONLY}}\n")
+    up = _cli(tmp_path, "up", "--platform", "minimal", "-f", str(refused))
+    assert up.returncode == 1 and up.stderr == (f"error: {refused}: Sidecar default/narrow: spec: valid Istio, not "
+                                                "implemented by the minimal platform\n"), up.stderr
+    assert not (tmp_path / "reports").exists() or list((tmp_path / "reports").iterdir()) == []
+    assert runs.read_active() is None
+
 def test_the_run_directory_up_prints_is_accepted_for_the_platform_folder(tmp_path: Path) -> None:
     up = _cli(tmp_path, "up", "--platform", "minimal", "--greeting", "bonjour")
     assert up.returncode == 0, up.stderr

@@ -19,7 +19,7 @@ from meshconform.commands.certify import certify
 from meshconform.commands.get import get
 from meshconform.commands.verify import verify
 from meshconform.console import caused_by_interrupt, interrupted
-from meshconform.errors import MeshconformError, PlatformError
+from meshconform.errors import ConfigError, MeshconformError, PlatformError
 from meshconform.meshapi.analyze import analyze
 from meshconform.meshapi.loader import Sourced, line_of, load_files
 from meshconform.perf.cli import perf
@@ -78,8 +78,10 @@ def up(platform_name: str, files: tuple[Path, ...], output: str, dry_run: bool, 
     except BaseException as failure:
         session.close()
         runs.clear_active()
-        if isinstance(failure, KeyboardInterrupt):
-            runs.discard(run_dir)  # interrupted: everything it started is stopped, and its folder holds nothing of use
+        if isinstance(failure, KeyboardInterrupt | ConfigError):
+            # Interrupted, or a file of -f refused (named in the one error line): everything it started is stopped,
+            # and its folder holds nothing of use.
+            runs.discard(run_dir)
         raise
     _print_endpoint(platform, output)
 

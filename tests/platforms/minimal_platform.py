@@ -10,6 +10,7 @@ from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from meshconform.errors import ConfigError
 from meshconform.meshapi.loader import Sourced
 from meshconform.platform.api import Endpoint, Platform, Workload
 from meshconform.platform.registry import PlatformContext, PlatformKind, PlatformOption
@@ -58,6 +59,10 @@ class MinimalPlatform:
         pass
 
     def apply(self, resources: Sequence[Sourced]) -> None:
+        for item in resources:  # what a platform cannot do is refused by name, before anything is applied
+            if item.resource.kind == "Sidecar":
+                raise ConfigError("valid Istio, not implemented by the minimal platform", source=item.source,
+                                  resource=item.resource.ref, field="spec")
         self.applied.update({item.key: item for item in resources})
 
     def delete(self, resources: Sequence[Sourced], ignore_missing: bool = False) -> list[Sourced]:
