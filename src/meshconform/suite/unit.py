@@ -103,9 +103,6 @@ class ConformanceTest:
     def deferred(self) -> tuple[str, ...]:
         return tuple(name for entry in self.declared if isinstance(entry, Deferred) for name in entry.names)
 
-    def choosing_parameters(self) -> set[str]:
-        return {entry.parameter for entry in self.declared if isinstance(entry, ChosenBy)}
-
     def values_for(self, argument: Callable[[str], Any]) -> dict[str, Any]:
         """The unit's values; a function's parameters are looked up by name with `argument`."""
         if self.values is None:
