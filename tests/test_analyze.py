@@ -14,6 +14,7 @@ from meshconform import cli
 from meshconform.errors import ConfigError
 from meshconform.meshapi.analyze import AnalysisWarning, analyze, fqdn
 from meshconform.meshapi.loader import Sourced, line_of, load_files, load_text
+from meshconform.platform.api import Applied
 
 WORKLOADS = """
 apiVersion: v1
@@ -255,17 +256,25 @@ def test_cli_apply_of_an_empty_file_says_so(tmp_path: Path) -> None:
 
 
 class _Platform:
-    """The CLI's view of a running platform: what it holds and what it was asked to apply."""
+    """The CLI's view of a running platform: what it holds, listed through the declared capability
+    (`SupportsListing`; the CLI and the evidence asked for a `resources()` only the local platform has), and what
+    it was asked to apply."""
 
     def __init__(self, holds: list[Sourced]) -> None:
         self.holds = holds
-        self.applied: list[Sourced] = []
+        self.asked: list[Sourced] = []
 
-    def resources(self) -> list[Sourced]:
-        return self.holds
+    def applied(self) -> list[Applied]:
+        return [Applied(item, 0.0) for item in self.holds]
 
     def apply(self, resources: list[Sourced]) -> None:
-        self.applied.extend(resources)
+        self.asked.extend(resources)
+
+
+def test_a_tests_config_warnings_are_judged_with_what_a_listing_platform_holds() -> None:
+    from meshconform.fixtures.evidence import config_warnings
+    found = config_warnings(_Platform(items(WORKLOADS)), items(destination("httpbin")))  # type: ignore[arg-type]
+    assert [(w["code"], w["message"]) for w in found] == [("IST0101", 'Referenced host not found: "httpbin"')]
 
 
 def test_cli_apply_warns_on_stderr_and_applies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -284,7 +293,7 @@ def test_cli_apply_warns_on_stderr_and_applies(tmp_path: Path, monkeypatch: pyte
     expected = [next(i for i, text in enumerate(lines, 1) if word in text) for word in ("gateways:", "subset: v3")]
     assert [int(w.split(f"{manifest}:")[1].split(")")[0]) for w in warnings] == expected
     assert "gateway" in warnings[0] and 'subset "v3"' in warnings[1]
-    assert [item.resource.ref for item in platform.applied] == ["VirtualService default/reviews"]
+    assert [item.resource.ref for item in platform.asked] == ["VirtualService default/reviews"]
 
 
 def test_cli_apply_of_httpbin_gateway_where_there_is_no_httpbin_gives_istioctls_error(
@@ -300,7 +309,7 @@ def test_cli_apply_of_httpbin_gateway_where_there_is_no_httpbin_gives_istioctls_
     # As istioctl prints it: the line of the route's `host` in the file (26), then its details.
     assert result.stderr.strip() == (f"Error [IST0101] (VirtualService default/httpbin {manifest}:26) "
                                      'Referenced host not found: "httpbin"')
-    assert [item.resource.ref for item in platform.applied] == ["Gateway default/httpbin-gateway",
+    assert [item.resource.ref for item in platform.asked] == ["Gateway default/httpbin-gateway",
                                                                 "VirtualService default/httpbin"]
 
 
@@ -321,7 +330,7 @@ def test_a_binary_file_is_named_and_nothing_is_applied(tmp_path: Path, monkeypat
     platform = _Platform([])
     monkeypatch.setattr(cli, "_attached", lambda name: platform)
     result = CliRunner().invoke(cli.cli, ["apply", "-f", str(good), "-f", str(picture)])
-    assert isinstance(result.exception, ConfigError) and platform.applied == []
+    assert isinstance(result.exception, ConfigError) and platform.asked == []
 
 
 def test_a_findings_line_is_where_its_field_is_written(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from meshconform.meshapi.analyze import analyze
 from meshconform.meshapi.loader import Sourced, line_of, load_files
 from meshconform.perf.cli import perf
 from meshconform.platform import registry
-from meshconform.platform.api import Platform
+from meshconform.platform.api import Platform, everything_applied
 from meshconform.platform.cli_options import platform_choice as _platform_choice
 from meshconform.platform.cli_options import platform_options as _platform_options
 from meshconform.platform.session import PlatformChoice, PlatformSession, attach_recorded, take_down_recorded
@@ -88,8 +88,8 @@ def up(platform_name: str, files: tuple[Path, ...], output: str, dry_run: bool, 
 
 def _warn(resources: list[Sourced], platform: Platform) -> None:
     """References Istio accepts but that cannot work, on stderr, as `istioctl analyze` warns."""
-    holds = getattr(platform, "resources", None)  # what is applied already, if the platform can say
-    for warning in analyze(resources, holds() if callable(holds) else [], registry_known=callable(holds)):
+    holds = everything_applied(platform)
+    for warning in analyze(resources, holds or [], registry_known=holds is not None):
         line = line_of(warning.source, warning.kind, warning.namespace, warning.resource, warning.field)
         click.echo(redact_text(str(dataclasses.replace(warning, line=line))), err=True)
 

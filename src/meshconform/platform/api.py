@@ -210,6 +210,12 @@ class SupportsListing(Protocol):
     def applied(self) -> list[Applied]: ...
 
 
+def everything_applied(platform: object) -> list[Sourced] | None:
+    """What `platform` holds, in creation order, where it can list it (`SupportsListing`); None where it cannot (on
+    kind and cluster an analysis cannot tell a missing Service from one it does not see)."""
+    return [entry.item for entry in platform.applied()] if isinstance(platform, SupportsListing) else None
+
+
 @runtime_checkable
 class SupportsInFlight(Protocol):
     """A platform that can tell whether requests are still under way anywhere in its data plane. A check that
