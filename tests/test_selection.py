@@ -59,3 +59,24 @@ def test_misspelt_names_are_errors(option: str, words: str) -> None:
     run = _run("--collect-only", option)
     assert run.returncode == 4, run.stdout[-1000:] + run.stderr[-1000:]  # pytest's usage error
     assert words in run.stderr + run.stdout
+
+
+@pytest.mark.parametrize(("pair", "words"), [
+    ("max_time_to_consistency=abc", "max_time_to_consistency='abc': not a number of seconds above 0"),
+    ("max_time_to_consistency", "max_time_to_consistency='': not a number of seconds above 0"),
+    ("max_time_to_consistency=0", "not a number of seconds above 0"),
+    ("request_timeout=-5", "not a number of seconds above 0"),
+    ("poll_interval=nan", "not a number of seconds above 0"),
+    ("turn_wait=inf", "not a number of seconds above 0"),
+    ("required_consecutive_successes=2.5", "required_consecutive_successes='2.5': not a whole number of 1 or more"),
+    ("required_consecutive_successes=0", "not a whole number of 1 or more"),
+])
+def test_a_timeout_override_that_is_not_a_duration_is_named(pair: str, words: str) -> None:
+    """'--mesh-timeout max_time_to_consistency=abc' said only "could not convert string to float: 'abc'"; 0, a
+    negative, inf or nan were taken (a wait over before it began, or one never ending)."""
+    from meshconform.suite.timeouts import Timeouts
+    with pytest.raises(ValueError) as refused:
+        Timeouts().with_overrides([pair])
+    assert words in str(refused.value)
+    assert Timeouts().with_overrides(["max_time_to_consistency=60", "required_consecutive_successes=5"])[1] == {
+        "max_time_to_consistency": 60.0, "required_consecutive_successes": 5}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 
 # How early a proxy's timer (a fault delay, a route or per-try timeout) may fire. Envoy arms its timers on
@@ -33,8 +34,26 @@ class Timeouts:
             name, _, value = pair.partition("=")
             if name not in names:
                 raise ValueError(f"unknown timeout {name!r}; known: {', '.join(names)}")
-            overrides[name] = int(value) if name == "required_consecutive_successes" else float(value)
+            overrides[name] = _count(name, value) if name == "required_consecutive_successes" else _seconds(name, value)
         return replace(self, **overrides), overrides  # type: ignore[arg-type]
 
     def to_json(self) -> dict[str, float]:
         return asdict(self)
+
+
+def _seconds(name: str, value: str) -> float:
+    """A duration given on the command line: a finite number of seconds above 0 (with 0 or less a deadline has
+    passed before its wait begins, a pause spins; with inf or nan a wait never ends)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{name}={value!r}: not a number of seconds above 0")
+    return seconds
+
+
+def _count(name: str, value: str) -> int:
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ValueError(f"{name}={value!r}: not a whole number of 1 or more")
+    return int(value)
