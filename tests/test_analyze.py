@@ -343,3 +343,27 @@ def test_a_findings_line_is_where_its_field_is_written(tmp_path: Path) -> None:
     assert line_of(str(manifest), "VirtualService", "prod", "httpbin", "spec.gateways[0]") is None
     assert line_of(str(tmp_path / "gone.yaml"), "VirtualService", "default", "httpbin", "spec.gateways[0]") is None
     assert line_of("<test>", "VirtualService", "default", "httpbin", "spec") is None
+
+
+def test_apply_takes_a_folder_and_standard_input_as_kubectl_does(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """`apply -f bookinfo/networking/` and `... | apply -f -` (kubectl habits) were refused by click ("is a
+    directory", "'-' does not exist"). A folder gives its .yaml/.yml/.json files in name order, not its subfolders'."""
+    folder = tmp_path / "rules"
+    (folder / "nested").mkdir(parents=True)
+    (folder / "b.yml").write_text(RULE)
+    (folder / "a.yaml").write_text(route(subset="v1"))
+    (folder / "notes.txt").write_text("not a manifest")
+    (folder / "nested" / "c.yaml").write_text(destination("reviews"))
+    platform = _Platform(items(WORKLOADS))
+    monkeypatch.setattr(cli, "_attached", lambda name: platform)
+    result = CliRunner().invoke(cli.cli, ["apply", "-f", str(folder), "-f", "-"], input=destination("reviews"))
+    assert result.exit_code == 0, result.output
+    assert [(item.resource.ref, Path(item.source).name) for item in platform.asked] == [
+        ("VirtualService default/reviews", "a.yaml"), ("DestinationRule default/reviews", "b.yml"),
+        ("VirtualService default/front", "<stdin>")]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused = CliRunner().invoke(cli.cli, ["apply", "-f", str(empty)])
+    assert refused.exit_code == 1 and isinstance(refused.exception, ConfigError)
+    assert str(refused.exception) == f"{empty}: no .yaml, .yml, .json file in this folder"

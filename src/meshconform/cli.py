@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from meshconform.commands.verify import verify
 from meshconform.console import caused_by_interrupt, interrupted
 from meshconform.errors import ConfigError, MeshconformError, PlatformError
 from meshconform.meshapi.analyze import analyze
-from meshconform.meshapi.loader import Sourced, line_of, load_files
+from meshconform.meshapi.loader import Sourced, line_of, load_bytes, load_files
 from meshconform.perf.cli import perf
 from meshconform.platform import registry
 from meshconform.platform.api import Platform, everything_applied
@@ -29,6 +30,26 @@ from meshconform.platform.cli_options import platform_choice as _platform_choice
 from meshconform.platform.cli_options import platform_options as _platform_options
 from meshconform.platform.session import PlatformChoice, PlatformSession, attach_recorded, take_down_recorded
 from meshconform.report.redact import redact_text
+
+# What -f takes, as kubectl reads it: a file, a folder (its manifests, not its subfolders'), or - for standard input.
+MANIFESTS = click.Path(exists=True, allow_dash=True, path_type=Path)
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def manifests(given: Sequence[Path]) -> list[Sourced]:
+    """The resources of every -f: a file's, a folder's manifests in name order, standard input's for -."""
+    loaded: list[Sourced] = []
+    for path in given:
+        if str(path) == "-":
+            loaded += load_bytes(sys.stdin.buffer.read(), "<stdin>")
+        elif path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix in MANIFEST_SUFFIXES and p.is_file())
+            if not found:
+                raise ConfigError(f"no {', '.join(MANIFEST_SUFFIXES)} file in this folder", source=str(path))
+            loaded += load_files(found)
+        else:
+            loaded += load_files([path])
+    return loaded
 
 
 @click.group()
@@ -40,14 +61,15 @@ def cli() -> None:
 @cli.command()
 @_platform_choice("local")
 @_platform_options
-@click.option("-f", "--filename", "files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Istio/Kubernetes YAML to apply once up (repeatable).")
+@click.option("-f", "--filename", "files", multiple=True, type=MANIFESTS,
+              help="Istio/Kubernetes YAML to apply once up (repeatable; a folder: its .yaml, .yml and .json files; "
+                   "-: standard input).")
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--dry-run", is_flag=True, help="Print the whole plan and touch nothing.")
 def up(platform_name: str, files: tuple[Path, ...], output: str, dry_run: bool, **given: Any) -> None:
     """Bring the platform up (mesh, Bookinfo, testbed, ingress gateway) and wait until ready."""
     choice = PlatformChoice.of(platform_name, given)
-    extra = load_files(list(files))  # validate before starting anything
+    extra = manifests(files)  # validate before starting anything
     if dry_run:
         click.echo(choice.plan())
         return
@@ -111,12 +133,12 @@ def _print_endpoint(platform: Platform, output: str) -> None:
 
 
 @cli.command()
-@click.option("-f", "--filename", "files", multiple=True, required=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML file (repeatable).")
+@click.option("-f", "--filename", "files", multiple=True, required=True, type=MANIFESTS,
+              help="YAML file (repeatable; a folder: its .yaml, .yml and .json files; -: standard input).")
 @_platform_choice(None)
 def apply(files: tuple[Path, ...], platform_name: str | None) -> None:
     """Apply Istio/Kubernetes resources; returns when every proxy runs the new configuration."""
-    resources = load_files(list(files))
+    resources = manifests(files)
     platform = _attached(platform_name)
     _warn(resources, platform)
     platform.apply(resources)
@@ -125,13 +147,13 @@ def apply(files: tuple[Path, ...], platform_name: str | None) -> None:
 
 
 @cli.command()
-@click.option("-f", "--filename", "files", multiple=True, required=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML file (repeatable).")
+@click.option("-f", "--filename", "files", multiple=True, required=True, type=MANIFESTS,
+              help="YAML file (repeatable; a folder: its .yaml, .yml and .json files; -: standard input).")
 @click.option("--ignore-not-found", is_flag=True, help="Do not fail on resources that are not applied.")
 @_platform_choice(None)
 def delete(files: tuple[Path, ...], ignore_not_found: bool, platform_name: str | None) -> None:
     """Delete the resources named in the files."""
-    resources = load_files(list(files))
+    resources = manifests(files)
     platform = _attached(platform_name)
     missing = {item.key for item in platform.delete(resources, ignore_missing=ignore_not_found)}
     for item in resources:

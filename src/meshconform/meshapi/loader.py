@@ -43,8 +43,13 @@ def load_files(paths: list[Path]) -> list[Sourced]:
             data = Path(path).read_bytes()
         except OSError as exc:
             raise ConfigError(f"cannot read: {exc.strerror}", source=str(path)) from exc
-        loaded.extend(load_text(_decoded(data, str(path)), str(path)))
+        loaded.extend(load_bytes(data, str(path)))
     return loaded
+
+
+def load_bytes(data: bytes, source: str) -> list[Sourced]:
+    """The documents of a manifest read as bytes (a file, standard input), refused by name if it is not text."""
+    return load_text(_decoded(data, source), source)
 
 
 # The binary files most likely given to -f by mistake, told by their first bytes.
