@@ -51,3 +51,45 @@ def test_two_runs_in_one_process_give_two_correct_reports(tmp_path: Path) -> Non
             (f"hello-{n}", "passed", {"greeting": f"hi{n}"})], report["tests"]
     for report in reports.values():
         assert report["summary"]["passed"] == 1 and report["underTest"]["platform"] == "minimal"
+
+
+INTERRUPTED = '''
+import pytest
+from meshconform.suite.unit import conformance_test
+
+
+@conformance_test("first", "Passes.", features={"SidecarInjection"})
+def test_first(mesh_platform):
+    pass
+
+
+@pytest.mark.parametrize("n", [1, 2])
+@conformance_test("second", "Ctrl-C while it runs.", features={"SidecarInjection"})
+def test_second(mesh_platform, n):
+    raise KeyboardInterrupt
+
+
+@conformance_test("third", "Never reached.", features={"SidecarInjection"})
+def test_third(mesh_platform):
+    pass
+'''
+
+
+def test_an_interrupted_run_reports_the_checks_it_did_not_finish_as_not_run(tmp_path: Path) -> None:
+    """Ctrl-C after the first check: the report said result 'success', "Core tests succeeded (1 passed)", and
+    nothing of the checks the run never finished."""
+    (tmp_path / "test_units.py").write_text(INTERRUPTED)
+    env = {**os.environ, "MESHCONFORM_PLATFORMS": "minimal_platform:PLATFORM",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+    run = subprocess.run([sys.executable, "-m", "pytest", str(tmp_path / "test_units.py"), "-q", "-p",
+                          "no:cacheprovider", "--import-mode=importlib", "--mesh-platform=minimal",
+                          f"--mesh-report-dir={tmp_path / 'report'}"], env=env, capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert run.returncode == 2, run.stdout[-3000:] + run.stderr[-2000:]  # pytest's "interrupted"
+    report = yaml.safe_load((tmp_path / "report" / "conformance.yaml").read_text())
+    assert [(t["id"], t["result"], t.get("reason", "")) for t in report["tests"]] == [
+        ("first", "passed", ""),
+        ("second[1]", "skipped", "not run to its end: the run was interrupted"),
+        ("second[2]", "skipped", "not run to its end: the run was interrupted"),
+        ("third", "skipped", "not run to its end: the run was interrupted")]
+    assert report["summary"]["result"] == "partial" and report["profiles"][0]["core"]["result"] == "partial"
