@@ -84,6 +84,34 @@ def test_the_readmes_walk_by_hand_serves_reviews_v3_on_every_page(platform: Loca
     pages = platform.vantage("ingress").send([Request("/productpage")] * 10)
     assert [(r.status, pages_of_bookinfo.version(r)) for r in pages] == [(200, "v3")] * 10
 
+
+def test_ctrl_c_half_way_through_an_apply_leaves_no_proxy_with_its_config(
+        platform: LocalPlatform, cleanup, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Ctrl-C while an apply was writing the proxies' config: the proxies written so far kept the new config, the
+    others the old, and the state said everything was applied and delivered. Now the apply is undone: the next
+    command that observes the platform delivers the previous config to every proxy."""
+    cleanup(DR_ECHO)
+    from meshconform.platform.local import envoy
+    real, written = envoy.write_xds, []
+
+    def second_is_interrupted(folder: Path, config: object) -> object:
+        written.append(folder)
+        if len(written) == 5:  # the gateway's and three sidecars' written
+            raise KeyboardInterrupt
+        return real(folder, config)  # type: ignore[arg-type]
+    monkeypatch.setattr(envoy, "write_xds", second_is_interrupted)
+    marked = vs_echo("""
+  - route: [{destination: {host: echo, subset: v2}}]
+    headers: {response: {set: {x-interrupted-apply: "yes"}}}""")
+    with pytest.raises(KeyboardInterrupt):
+        platform.apply(resources(marked))
+    monkeypatch.setattr(envoy, "write_xds", real)
+    assert any("x-interrupted-apply" in p.read_text() for folder in written[:4] for p in folder.glob("*"))
+    assert not [item for item in platform.resources() if item.resource.kind == "VirtualService"]
+    platform.workloads()  # an observation delivers what is pending
+    holding = [p for p in platform.files.root.rglob("xds/*") if p.is_file() and "x-interrupted-apply" in p.read_text()]
+    assert holding == []
+
 def test_weighted_split_within_tolerance(platform: LocalPlatform, cleanup) -> None:  # type: ignore[no-untyped-def]
     cleanup(DR_ECHO + "---" + vs_echo("""
   - route:

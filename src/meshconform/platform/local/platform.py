@@ -267,6 +267,14 @@ class LocalPlatform:
             state.undelivered = was_undelivered
             state.save(self.files.state)
             raise
+        except KeyboardInterrupt:
+            # Ctrl-C half-way: some proxies may run the new config and others not, a new pod may have started. Back
+            # to the previous resources, marked undelivered: the next command that observes or applies delivers them
+            # to every proxy, so nothing half-applied stays (it stayed, and the state said it was all applied).
+            state.resources = previous
+            state.undelivered = True
+            state.save(self.files.state)
+            raise
         state.save(self.files.state)
 
     def _write_services(self, snapshot: MeshSnapshot) -> None:
