@@ -176,7 +176,9 @@ class LocalPlatform:
         return [item for _, item in self._parsed.of(self.state.resources)]
 
     def applied(self) -> list[Applied]:
-        """What is applied now, in creation order, with when each was first applied (`meshconform get`)."""
+        """What is applied now, in creation order, with when each was first applied (`meshconform get`); what is
+        pending is delivered first, so what is listed is what the proxies run."""
+        self._deliver_pending()
         created = {r.seq: r.created or self.state.started for r in self.state.resources}
         return [Applied(item, created[seq]) for seq, item in self._parsed.of(self.state.resources)]
 
