@@ -93,3 +93,37 @@ def test_an_interrupted_run_reports_the_checks_it_did_not_finish_as_not_run(tmp_
         ("second[2]", "skipped", "not run to its end: the run was interrupted"),
         ("third", "skipped", "not run to its end: the run was interrupted")]
     assert report["summary"]["result"] == "partial" and report["profiles"][0]["core"]["result"] == "partial"
+
+
+CRASHING = '''
+import os
+from meshconform.suite.unit import conformance_test
+
+
+@conformance_test("steady", "Passes.", features={"SidecarInjection"})
+def test_steady(mesh_platform):
+    pass
+
+
+@conformance_test("crashing", "Its worker dies under it.", features={"SidecarInjection"})
+def test_crashing(mesh_platform):
+    os._exit(3)
+'''
+
+
+def test_a_check_whose_xdist_worker_died_is_reported_as_not_run(tmp_path: Path) -> None:
+    """xdist's report of a crashed worker carries no meshconform result: the check was missing from
+    conformance.yaml, which said "success" while pytest exited 1."""
+    (tmp_path / "test_units.py").write_text(CRASHING)
+    env = {**os.environ, "MESHCONFORM_PLATFORMS": "minimal_platform:PLATFORM",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+    run = subprocess.run([sys.executable, "-m", "pytest", str(tmp_path / "test_units.py"), "-q", "-n", "2", "-p",
+                          "no:cacheprovider", "--import-mode=importlib", "--mesh-platform=minimal",
+                          f"--mesh-report-dir={tmp_path / 'report'}"], env=env, capture_output=True, text=True,
+                         timeout=180, cwd=tmp_path)
+    assert run.returncode == 1 and "crashed" in run.stdout, run.stdout[-3000:] + run.stderr[-2000:]
+    report = yaml.safe_load((tmp_path / "report" / "conformance.yaml").read_text())
+    assert sorted((t["id"], t["result"], t.get("reason", "")) for t in report["tests"]) == [
+        ("crashing", "skipped", "not run to its end: no result came back (its xdist worker ended early?)"),
+        ("steady", "passed", "")]
+    assert report["summary"]["result"] == "partial"
