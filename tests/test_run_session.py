@@ -80,6 +80,7 @@ def test_run_helps_example_is_one_line_to_copy() -> None:
     from meshconform.cli import cli
     shown = CliRunner().invoke(cli, ["run", "--help"], terminal_width=80).output
     assert "meshconform run -n 2 -- --mesh-run-test=mirror-full --mesh-timeout=max_time_to_consistency=60" in shown
+    assert ".;" not in " ".join(shown.split())  # summaries ending in a full stop were joined as "Not Istio.; local-..."
 
 
 def test_the_command_line_does_not_import_pytest_until_it_runs_the_suite() -> None:

@@ -17,8 +17,7 @@ def platform_choice(default: str | None, extra_help: str = "") -> Callable[[F], 
     """`--platform NAME` among the registered platforms."""
     return click.option("--platform", "platform_name", type=click.Choice(list(registry.kinds())), default=default,
                         show_default=default is not None,
-                        help=extra_help + "Where the mesh runs: " + "; ".join(
-                            f"{k.name}: {k.summary}" for k in registry.kinds().values()))
+                        help=f"{extra_help}Where the mesh runs: {registry.summaries()}.")
 
 
 def platform_options(function: F) -> F:

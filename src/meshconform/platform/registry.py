@@ -138,6 +138,11 @@ def kinds() -> dict[str, PlatformKind]:
     return _discovered()
 
 
+def summaries() -> str:
+    """Every registered platform with its summary, in one line of help ("local: ...; kind: ...")."""
+    return "; ".join(f"{kind.name}: {kind.summary.rstrip('. ')}" for kind in kinds().values())
+
+
 def get(name: str) -> PlatformKind:
     registered = kinds()
     if name not in registered:
