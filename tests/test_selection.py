@@ -31,6 +31,7 @@ def test_exempt_features_are_reported_as_not_supported(tmp_path: Path) -> None:
     assert set(results) == {"fault-delay", "gateway-tls-simple"}
     assert all(t["result"] == "skipped" for t in results.values())
     assert "not supported: FaultDelay" in results["fault-delay"]["message"]
+    assert results["fault-delay"]["reason"] == "not supported: FaultDelay"  # was "Skipped: not supported: ..."
     [profile] = report["profiles"]
     assert profile["core"]["result"] == "partial" and profile["core"]["skippedTests"] == ["fault-delay"]
     assert "GatewayTLS" in profile["extended"]["unsupportedFeatures"]
