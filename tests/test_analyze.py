@@ -367,3 +367,14 @@ def test_apply_takes_a_folder_and_standard_input_as_kubectl_does(tmp_path: Path,
     refused = CliRunner().invoke(cli.cli, ["apply", "-f", str(empty)])
     assert refused.exit_code == 1 and isinstance(refused.exception, ConfigError)
     assert str(refused.exception) == f"{empty}: no .yaml, .yml, .json file in this folder"
+
+
+def test_a_platform_with_an_attribute_named_applied_is_not_taken_for_one_that_lists() -> None:
+    """runtime_checkable's isinstance sees only the name: a platform keeping a dict called `applied` passed for
+    SupportsListing, and `up -f` then failed with "'dict' object is not callable"."""
+    from meshconform.platform.api import everything_applied
+
+    class KeepsADict:
+        applied: dict[str, object] = {}
+    assert everything_applied(KeepsADict()) is None
+    assert everything_applied(_Platform(items(RULE))) == items(RULE)

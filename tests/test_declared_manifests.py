@@ -19,7 +19,7 @@ from meshconform.suite.unit import chosen_by, conformance_test, deferred
 
 def applied(platform):
     """(kind, name) -> the rendered document, of what the platform holds now."""
-    return {(key[0], key[2]): item.document for key, item in platform.applied.items()}
+    return {(key[0], key[2]): item.document for key, item in platform.held.items()}
 
 
 @pytest.mark.parametrize("weights", [(80, 20), (1, 9)], ids=lambda w: f"{w[0]}-{w[1]}")

@@ -35,7 +35,7 @@ class MinimalPlatform:
     def __init__(self, folder: Path, greeting: str) -> None:
         self._folder = folder
         self.greeting = greeting
-        self.applied: dict[tuple[str, str, str], Sourced] = {}
+        self.held: dict[tuple[str, str, str], Sourced] = {}  # not `applied`: SupportsListing.applied() is a method
 
     @property
     def folder(self) -> Path:
@@ -63,10 +63,10 @@ class MinimalPlatform:
             if item.resource.kind == "Sidecar":
                 raise ConfigError("valid Istio, not implemented by the minimal platform", source=item.source,
                                   resource=item.resource.ref, field="spec")
-        self.applied.update({item.key: item for item in resources})
+        self.held.update({item.key: item for item in resources})
 
     def delete(self, resources: Sequence[Sourced], ignore_missing: bool = False) -> list[Sourced]:
-        return [item for item in resources if self.applied.pop(item.key, None) is None]
+        return [item for item in resources if self.held.pop(item.key, None) is None]
 
     def workloads(self) -> list[Workload]:
         return [Workload("hello-0", "default", "hello", {"app": "hello"}, False, "spiffe://cluster.local/ns/default/sa/hello")]

@@ -213,7 +213,9 @@ class SupportsListing(Protocol):
 def everything_applied(platform: object) -> list[Sourced] | None:
     """What `platform` holds, in creation order, where it can list it (`SupportsListing`); None where it cannot (on
     kind and cluster an analysis cannot tell a missing Service from one it does not see)."""
-    return [entry.item for entry in platform.applied()] if isinstance(platform, SupportsListing) else None
+    if not isinstance(platform, SupportsListing) or not callable(platform.applied):  # isinstance sees a name only
+        return None
+    return [entry.item for entry in platform.applied()]
 
 
 @runtime_checkable
