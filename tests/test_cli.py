@@ -5,6 +5,7 @@ importing ends it in one line."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -109,6 +110,38 @@ def test_up_with_a_file_the_platform_refuses_leaves_nothing(tmp_path: Path) -> N
                                                 "implemented by the minimal platform\n"), up.stderr
     assert not (tmp_path / "reports").exists() or list((tmp_path / "reports").iterdir()) == []
     assert runs.read_active() is None
+
+
+def test_a_local_platform_whose_state_file_is_cut_short_is_named_and_down_still_stops_it(tmp_path: Path) -> None:
+    """platform.json cut short (edited by hand, a disk that failed): status, apply and down each ended in a
+    JSONDecodeError traceback, and down stopped nothing: all 37 processes stayed."""
+    up = _cli(tmp_path, "up")
+    assert up.returncode == 0, up.stderr
+    folder = Path(re.search(r"^run directory: (.+)$", up.stdout, re.M).group(1)) / "platform"  # type: ignore[union-attr]
+    state, whole = folder / "platform.json", (folder / "platform.json").read_text()
+    pids = [record["pid"] for record in json.loads((folder / "processes.json").read_text())]
+    state.write_text(whole[:200])
+    try:
+        for command in (["status"], ["apply", "-f", str(PLATFORMS.parent / "samples" / "httpbin-gateway.yaml")]):
+            refused = _cli(tmp_path, *command)
+            assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr
+            assert refused.stderr.startswith(f"error: {state} cannot be read (JSONDecodeError: "), refused.stderr
+            assert "run 'meshconform down' to stop its processes" in refused.stderr
+        assert "a local platform is already up" in _cli(tmp_path, "up").stderr  # not a second one beside it
+        down = _cli(tmp_path, "down")
+        assert down.returncode == 0 and "stopped" in down.stdout, down.stderr
+        assert [pid for pid in pids if _running(pid)] == []
+    finally:
+        state.write_text(whole)
+        _cli(tmp_path, "down")
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie its new parent has not reaped yet has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
 
 def test_the_run_directory_up_prints_is_accepted_for_the_platform_folder(tmp_path: Path) -> None:
     up = _cli(tmp_path, "up", "--platform", "minimal", "--greeting", "bonjour")

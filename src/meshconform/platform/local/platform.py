@@ -41,7 +41,14 @@ from meshconform.platform.local.fidelity import under_test_block
 from meshconform.platform.local.misbehaviour import Misbehaviour, parse
 from meshconform.platform.local.observation import LocalVantage
 from meshconform.platform.local.processes import GATEWAY_KEY, OUTBOUND_PORT, Processes, tail
-from meshconform.platform.local.state import EnvoyInfo, ParsedResources, RunFiles, RunState, stored
+from meshconform.platform.local.state import (
+    EnvoyInfo,
+    ParsedResources,
+    RunFiles,
+    RunState,
+    UnreadableState,
+    stored,
+)
 from meshconform.platform.local.supervisor import ProcessRecord, Supervisor
 from meshconform.platform.local.translator import MeshSnapshot
 from meshconform.platform.local.translator.clusters import selected_pods
@@ -74,7 +81,11 @@ class LocalPlatform:
         self.supervisor = Supervisor(self.files.processes)
         self.processes = Processes(self.files, self.supervisor)
         self._parsed = ParsedResources()
-        self._state = RunState.load(self.files.state)
+        self._unreadable: UnreadableState | None = None
+        try:
+            self._state = RunState.load(self.files.state)
+        except UnreadableState as exc:  # said by every command but `down`, which needs only the processes' record
+            self._state, self._unreadable = None, exc
         if self._state is not None:
             self._misbehave = parse(self._state.misbehave)
         self._restore_misbehave: frozenset[Misbehaviour] | None = None
@@ -99,7 +110,8 @@ class LocalPlatform:
     @property
     def state(self) -> RunState:
         if self._state is None:
-            raise PlatformError(f"no local platform in {self.files.root}: run 'meshconform up' first")
+            raise self._unreadable or PlatformError(f"no local platform in {self.files.root}: run 'meshconform up' "
+                                                    "first")
         return self._state
 
     @property
@@ -109,7 +121,8 @@ class LocalPlatform:
         return Endpoint(f"http://127.0.0.1:{ports['http']}", https, {"ca_cert": str(self.files.certs / "ca.pem")})
 
     def is_up(self) -> bool:
-        return self._state is not None and any(self.supervisor.is_alive(r) for r in self.supervisor.records())
+        known = self._state is not None or self._unreadable is not None  # a state file, readable or not
+        return known and any(self.supervisor.is_alive(r) for r in self.supervisor.records())
 
     def up(self) -> Endpoint:
         if self.is_up():

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from meshconform.errors import PlatformError
 from meshconform.meshapi.loader import Sourced, parse_document
 from meshconform.platform.local.ca import write_private
 from meshconform.platform.local.canonical import canonical_json
@@ -115,7 +116,21 @@ class RunState:
 
     @classmethod
     def load(cls, path: Path) -> RunState | None:
-        return cls.from_json(json.loads(path.read_text())) if path.exists() else None
+        if not path.exists():
+            return None
+        try:
+            return cls.from_json(json.loads(path.read_text()))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # cut short, edited by hand
+            raise UnreadableState(path, f"{type(exc).__name__}: {exc}") from None
+
+
+class UnreadableState(PlatformError):
+    """The platform's state file cannot be read: what it applied is lost, but its processes are recorded apart
+    (processes.json), so `down` still stops them."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"{path} cannot be read ({why}): the local platform there lost what it holds; run "
+                         "'meshconform down' to stop its processes, then 'meshconform up'")
 
 
 class ParsedResources:
