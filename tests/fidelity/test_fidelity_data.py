@@ -448,3 +448,13 @@ def test_the_http2_call_reads_status_and_body_from_frames() -> None:
         assert _http2_get(client, "/", "fidelity") == (200, b'{"pod": "p"}', "")
         sent = server.recv(65536)
         assert sent.startswith(H2_PREFACE) and bytes([0x82, 0x86]) in sent  # GET over http, static table
+
+
+def test_the_fidelity_commands_help_keeps_its_examples_one_a_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """argparse reflowed the module docstring's two example commands into one paragraph ("... fidelity # run and
+    report (exit 1 ...) python -m meshconform.fidelity --update # also ...")."""
+    from meshconform.fidelity.__main__ import main
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert any(line.startswith("python -m meshconform.fidelity --update") for line in lines), lines

@@ -23,7 +23,8 @@ from meshconform.fidelity.runner import (
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m meshconform.fidelity", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m meshconform.fidelity", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # the examples as lines
     parser.add_argument("--update", action="store_true", help=f"write the figure to {SUMMARY}")
     parser.add_argument("-k", dest="only", default="", help="run only scenarios whose id contains this")
     args = parser.parse_args(argv)
