@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 
 from meshconform import cli
 from meshconform.commands import get
+from meshconform.errors import ConfigError
 from meshconform.meshapi import resource_names
 from meshconform.meshapi.loader import GROUPED_KINDS, KINDS, load_text
 from meshconform.platform.api import Platform
@@ -95,9 +96,23 @@ def test_get_lists_what_is_applied_as_kubectl_would(platform: LocalPlatform, mon
         document: dict[str, Any] = yaml.safe_load(_get(platform, monkeypatch, "vs", "reviews-get", "-o", "yaml").stdout)
         assert document["kind"] == "VirtualService" and document["metadata"]["namespace"] == "default"
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", document["metadata"]["creationTimestamp"])
+        # What get prints applies again, as with kubectl: a List's items (it was refused: "kind 'List' is not
+        # supported"), creationTimestamp and all.
+        listed = load_text(_get(platform, monkeypatch, "vs,dr", "-A", "-o", "yaml").stdout, "listed.yaml")
+        assert [item.resource.ref for item in listed] == ["VirtualService default/reviews-get",
+                                                          "DestinationRule optin/reviews-get"]
+        platform.apply(listed)
         secrets = json.loads(_get(platform, monkeypatch, "secrets", "-A", "-o", "json").stdout)
         assert secrets["kind"] == "List" and [s["metadata"]["name"] for s in secrets["items"]] == ["token-get"]
         assert "not-for-the-terminal" not in json.dumps(secrets)  # masked, as every printout of a Secret
+        # ... so a Secret as listed cannot be applied back: its masked data is refused by name (it was decoded
+        # leniently into bytes no one wrote), and so is any data that is not base64, as the API server does.
+        with pytest.raises(ConfigError, match=r"Secret optin/token-get: stringData: token: <redacted: \d+ bytes> is "
+                                              r"how meshconform prints Secret data"):
+            load_text(json.dumps(secrets), "secrets.json")
+        with pytest.raises(ConfigError, match="token: not base64"):
+            load_text("apiVersion: v1\nkind: Secret\nmetadata: {name: t}\ndata: {token: not-for-the-terminal}\n",
+                      "plain.yaml")
         # A name that is not there: what is found is printed, the rest named, exit status 1 (as kubectl).
         missing = _get(platform, monkeypatch, "vs", "reviews-get", "nothing-here")
         assert missing.exit_code == 1 and "reviews-get" in missing.stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from meshconform.meshapi.base import KubeObject, ObjectMeta, Resource
 
@@ -136,6 +136,29 @@ class Secret(Resource):
     type: str = "Opaque"
     data: dict[str, str] = Field(default_factory=dict)
     string_data: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("data", "string_data")
+    @classmethod
+    def _not_masked(cls, values: dict[str, str]) -> dict[str, str]:
+        """A Secret as `meshconform get -o yaml` prints it, applied back, would hold the mask as its data."""
+        for key, value in values.items():
+            if value.startswith("<redacted: "):
+                raise ValueError(f"{key}: {value} is how meshconform prints Secret data (masked), not the data: "
+                                 "apply the Secret from its own manifest")
+        return values
+
+    @field_validator("data")
+    @classmethod
+    def _base64(cls, data: dict[str, str]) -> dict[str, str]:
+        """`data` values are base64, as the API server requires ("illegal base64 data"); decoded leniently, text that
+        is not became bytes no one wrote."""
+        for key, value in data.items():
+            try:
+                base64.b64decode(value, validate=True)
+            except ValueError:
+                raise ValueError(f"{key}: not base64 (the value of a Secret's data is base64-encoded; stringData "
+                                 "takes plain text)") from None
+        return data
 
     def value(self, key: str) -> bytes | None:
         if key in self.string_data:

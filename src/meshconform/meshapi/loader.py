@@ -78,14 +78,23 @@ def load_text(text: str, source: str = "<input>") -> list[Sourced]:
         raise ConfigError(f"{where}malformed YAML: {problem}", source=source) from exc
     result = []
     for index, document in enumerate(documents, start=1):
-        if document is None:
-            continue
-        result.append(Sourced(parse_document(document, source, index), source, document))
+        for item in _listed(document):
+            result.append(Sourced(parse_document(item, source, index), source, item))
     if not result:  # kubectl refuses an empty file too ("no objects passed to apply")
         error = ConfigError(f"no resources in {source}")
         error.source = source
         raise error
     return result
+
+
+def _listed(document: Any) -> list[Any]:
+    """A document's objects: a `kind: List` (what `kubectl get -o yaml`, and `meshconform get`, print for several)
+    holds them in `items`, as kubectl reads it; none for an empty document."""
+    if document is None:
+        return []
+    if isinstance(document, dict) and document.get("kind") == "List" and document.get("apiVersion") == "v1":
+        return [item for item in document.get("items") or [] if item is not None]
+    return [document]
 
 
 def parse_document(document: Any, source: str, index: int = 1) -> Resource:
