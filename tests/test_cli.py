@@ -53,6 +53,23 @@ def test_the_platform_that_is_up_is_found_from_any_directory(tmp_path: Path) -> 
     assert _cli(here, "status").returncode == 1 and not runs.active_pointer().exists()
 
 
+
+def test_up_does_not_forget_a_platform_it_could_not_reach(tmp_path: Path) -> None:
+    """A second `up` took any failure to attach to the recorded platform for "no longer running": with a cluster out
+    of reach it started a new platform and overwrote the pointer, and nothing would ever take the cluster down."""
+    first = _cli(tmp_path, "up", "--platform", "minimal")
+    assert first.returncode == 0, first.stderr
+    recorded = runs.read_active()
+    assert recorded is not None
+    (recorded.folder / "unreachable").touch()
+    try:
+        again = _cli(tmp_path, "up", "--platform", "minimal")
+        assert again.returncode == 1 and "is recorded as up" in again.stderr and "no answer" in again.stderr, again
+        assert runs.read_active() == recorded
+    finally:
+        (recorded.folder / "unreachable").unlink()
+        assert _cli(tmp_path, "down").returncode == 0
+
 def test_the_state_directory_is_the_users_unless_overridden(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv(runs.STATE_DIR_ENV)
     assert runs.active_pointer() == Path(platformdirs.user_state_dir("meshconform")) / "active-platform.json"

@@ -78,8 +78,12 @@ def up(platform_name: str, files: tuple[Path, ...], output: str, dry_run: bool, 
         if existing is not None and registry.owner_of(existing.folder) is not None:
             try:
                 attach_recorded(existing.folder, expect=existing.platform).close()  # detach: it is only asked
-            except PlatformError:
+            except registry.NotRunning:
                 pass  # recorded, but no longer running: a new one may start
+            except PlatformError as exc:  # it may be running (a cluster out of reach): never forget it silently
+                raise MeshconformError(f"a {existing.platform} platform is recorded as up (in {existing.folder}) and "
+                                       f"could not be reached: {exc}; run 'meshconform down' to take it down first"
+                                       ) from None
             else:
                 raise MeshconformError(f"a {existing.platform} platform is already up (in {existing.folder}); "
                                        "run 'meshconform down' first")

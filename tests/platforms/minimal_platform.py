@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from meshconform.errors import ConfigError
+from meshconform.errors import ConfigError, PlatformError
 from meshconform.meshapi.loader import Sourced
 from meshconform.platform.api import Endpoint, Platform, Workload
 from meshconform.platform.registry import PlatformContext, PlatformKind, PlatformOption
@@ -95,6 +95,8 @@ def _create(context: PlatformContext) -> Platform:
 
 
 def _attach(folder: Path, settings: Mapping[str, Any]) -> Platform:
+    if (folder / "unreachable").exists():  # as a cluster whose API server does not answer
+        raise PlatformError(f"{folder}: no answer")
     greeting = (folder / "up").read_text() if (folder / "up").exists() else ""
     return MinimalPlatform(folder, greeting)
 

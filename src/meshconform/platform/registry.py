@@ -213,6 +213,11 @@ def attach(folder: Path, settings: Mapping[str, Any] | None = None, expect: str 
     kind = get(name)
     platform = kind.attach(folder, kind.settings(settings or {}))
     if not platform.is_up():
-        raise PlatformError(f"the {name} platform in {folder} is not running any more: run 'meshconform down' to "
-                            "clear it, then 'meshconform up'")
+        raise NotRunning(f"the {name} platform in {folder} is not running any more: run 'meshconform down' to "
+                         "clear it, then 'meshconform up'")
     return platform
+
+
+class NotRunning(PlatformError):
+    """The platform recorded in a folder was reached and is not running: unlike an attach that failed (a cluster
+    out of reach), it is known to hold nothing any more."""
