@@ -12,13 +12,8 @@ from typing import Any
 
 import click
 
-from meshconform.certify import digest, verify
-from meshconform.certify.plan import CertificationPlan
-from meshconform.fixtures.certification import CertificationRun
-from meshconform.fixtures.session import MeshSession
 from meshconform.platform.cli_options import given_options, platform_choice, platform_options
 from meshconform.platform.session import PlatformSession
-from meshconform.report import submission
 
 
 @click.command()
@@ -40,7 +35,14 @@ from meshconform.report import submission
 def certify(platform_name: str, profiles: tuple[str, ...], unsupported: tuple[str, ...], implementation: str,
             timeouts: tuple[str, ...], workers: str, sign_key: Path | None, **given: Any) -> None:
     """Certify a mesh: run every check of the claimed profiles and write a sealed submission folder."""
+    # Imported here, as `run` does: they bring pytest (~0.2 s), which no other command needs.
     import pytest
+
+    from meshconform.certify import digest, verify
+    from meshconform.certify.plan import CertificationPlan
+    from meshconform.fixtures.certification import CertificationRun
+    from meshconform.fixtures.session import MeshSession
+    from meshconform.report import submission
 
     plan = CertificationPlan.of(platform_name, given_options(given), profiles, unsupported, implementation, timeouts,
                                 workers, sign_key)

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import click
 
-from meshconform.certify import verify as checks
-
 
 @click.command()
 @click.argument("folder", type=click.Path(path_type=Path))
@@ -24,6 +22,7 @@ def verify(folder: Path, no_checksums: bool, key: Path | None, output: str) -> N
     names the file or the test); 2: not a submission folder; 3: genuine and complete, but a claimed profile's core
     did not pass; 4: not judged, made by another suite than the installed one (both digests and the files that
     differ are named; verify it with that suite)."""
+    from meshconform.certify import verify as checks  # here: it brings pytest (~0.2 s), which no other command needs
     try:
         result = checks.verify(folder, checksums=not no_checksums, key=key)
     except checks.NotASubmission as exc:
