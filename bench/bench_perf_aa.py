@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from meshconform import runs
 from meshconform.perf import baseline, histograms, result
@@ -170,8 +169,7 @@ def spread(pool: list[tuple[str, dict[str, Any]]], reference: dict[str, Any]) ->
             overall = math.sqrt(max(float(np.mean(extra)), 0.0))
             print(f"  {histograms.key_name(p)}: run-to-run SD over the series {overall:.3f}")
     comparison = baseline.compare(pool[-1][1], [reference])
-    judged = sum(v.outcome not in baseline.NOT_JUDGED for v in comparison.verdicts)
-    implied(measured, judged, policy)
+    implied(measured, sum(v.outcome not in baseline.NOT_JUDGED for v in comparison.verdicts), policy)
     detect = {}
     for verdict in comparison.verdicts:
         if verdict.outcome not in baseline.NOT_JUDGED and verdict.metric != "error_rate":
@@ -181,25 +179,16 @@ def spread(pool: list[tuple[str, dict[str, Any]]], reference: dict[str, Any]) ->
 
 
 def implied(measured: list[tuple[float, float]], metrics: int, policy: baseline.Policy) -> None:
-    """If each metric's true run-to-run SD were the one measured, how often would a pair comparison that assumes
-    `spread` say REGRESSION between two runs of the same configuration? Per metric, the difference of two runs' log
-    percentiles has SD sqrt(2 (rr^2 + own^2)), and the comparison flags it above z sqrt(2 (spread^2 + own^2)), z
-    at alpha / metrics (Bonferroni); the family's rate is at most the sum over metrics (metrics of one run move
-    together, so the truth lies below it). Point estimates from few runs: a rough guide, not a proof."""
-    z = float(stats.norm.isf(policy.alpha / max(1, metrics)))
+    """If each metric's true run-to-run SD were the one measured, how often would a pair comparison that assumes a
+    given spread say REGRESSION between two runs of one configuration (baseline.pair_false_alarm_rate)? Point
+    estimates from few runs: a rough guide, not a proof."""
     print(f"  a pair comparison's A/A false-alarm rate if these were the true spreads ({metrics} metrics, alpha "
           f"{policy.alpha:g}; sum over metrics):")
     for assumed in sorted({0.10, 0.15, 0.20, 0.25, policy.run_spread}):
-        rate = sum(float(stats.norm.sf(z * math.sqrt(2 * (assumed ** 2 + own ** 2))
-                                       / math.sqrt(2 * (rr ** 2 + own ** 2)))) for rr, own in measured)
+        rate = baseline.pair_false_alarm_rate(measured, assumed, metrics, policy.alpha)
         print(f"    --run-spread {assumed:.0%}{' (default)' if assumed == policy.run_spread else ''}: {rate:.1%}")
-    low, high = 0.0, 1.0  # the smallest assumed spread whose rate is at most alpha (the rate falls as it grows)
-    for _ in range(40):
-        middle = (low + high) / 2
-        rate = sum(float(stats.norm.sf(z * math.sqrt(2 * (middle ** 2 + own ** 2))
-                                       / math.sqrt(2 * (rr ** 2 + own ** 2)))) for rr, own in measured)
-        low, high = (middle, high) if rate > policy.alpha else (low, middle)
-    print(f"    the smallest assumed spread that keeps it at or under {policy.alpha:g}: {high:.1%}")
+    print(f"    the smallest assumed spread that keeps it at or under {policy.alpha:g}: "
+          f"{baseline.smallest_safe_spread(measured, metrics, policy.alpha):.1%}")
 
 
 def main() -> None:

@@ -60,6 +60,26 @@ def test_pair_false_alarms_with_and_without_the_run_to_run_term() -> None:
     assert wolf >= 12, f"only {wolf}/{len(pairs)} without the run-to-run term: the simulation no longer varies"
 
 
+# The A/A series in README "A/A on this machine" (6 valid runs of the default preset; a comparison judged 18 metrics:
+# p50 and p90 of 6 series, and their error rates): each latency metric's run-to-run SD of log percentile and its own
+# block-bootstrap error, as `bench/bench_perf_aa.py --analyse` printed them (p50 rows, then p90).
+MEASURED_AA = [(0.070, 0.030), (0.173, 0.035), (0.160, 0.037), (0.189, 0.043), (0.080, 0.042), (0.085, 0.034),
+               (0.107, 0.069), (0.200, 0.064), (0.210, 0.063), (0.289, 0.073), (0.094, 0.063), (0.046, 0.094)]
+
+
+def test_the_default_run_spread_keeps_the_measured_false_alarm_rate_under_alpha() -> None:
+    """Where RUN_SPREAD comes from: assuming every metric's true spread, a pair comparison cries wolf at exactly its
+    share of alpha; with the spreads the A/A series measured, the default keeps the rate at or under alpha, while
+    the old 15 % gave more than twice alpha."""
+    assert baseline.pair_false_alarm_rate([(0.15, 0.05)] * 12, 0.15, 18) == pytest.approx(0.05 * 12 / 18)
+    assert baseline.smallest_safe_spread([(0.15, 0.05)] * 18, 18) == pytest.approx(0.15, abs=2e-4)
+    assert baseline.pair_false_alarm_rate(MEASURED_AA, 0.10, 18) > baseline.pair_false_alarm_rate(MEASURED_AA, 0.2, 18)
+    default = baseline.Policy()
+    assert baseline.smallest_safe_spread(MEASURED_AA, 18) <= default.run_spread
+    assert baseline.pair_false_alarm_rate(MEASURED_AA, default.run_spread, 18) <= default.alpha
+    assert baseline.pair_false_alarm_rate(MEASURED_AA, 0.15, 18) > 2 * default.alpha
+
+
 def test_pair_power_on_a_shift_of_its_smallest_detectable_change() -> None:
     """A run slower by the smallest detectable change the comparison states is flagged at least `power` (80 %) of
     the time, less sampling error: >= 35 of 50 (a true 80 % falls below with probability 0.05)."""

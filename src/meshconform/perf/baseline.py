@@ -278,6 +278,30 @@ def detectable(document: dict[str, Any], policy: Policy = Policy(),
     return out
 
 
+def pair_false_alarm_rate(measured: Sequence[tuple[float, float]], assumed: float, metrics: int,
+                          alpha: float = 0.05) -> float:
+    """How often a pair comparison assuming run-to-run spread `assumed` says REGRESSION between two runs of one
+    configuration, if each judged latency metric's true run-to-run SD and own (block-bootstrap) error were the
+    (rr, own) in `measured`; `metrics` counts every metric the comparison judges (error rates too), over which
+    `compare` shares alpha. Per metric, the difference of two runs' log percentiles has SD sqrt(2 (rr^2 + own^2)),
+    and `compare` flags it above z sqrt(2 (assumed^2 + own^2)), z at alpha / metrics; summed over the latency
+    metrics, an upper bound on the family's rate (one run's metrics move together). With assumed = rr everywhere
+    it is alpha x len(measured) / metrics exactly."""
+    z = float(stats.norm.isf(alpha / max(1, metrics, len(measured))))
+    return sum(float(stats.norm.sf(z * math.sqrt(2 * (assumed ** 2 + own ** 2)) / math.sqrt(2 * (rr ** 2 + own ** 2))))
+               for rr, own in measured)
+
+
+def smallest_safe_spread(measured: Sequence[tuple[float, float]], metrics: int, alpha: float = 0.05) -> float:
+    """The smallest assumed run-to-run spread whose pair false-alarm rate is at most alpha for these metrics (the
+    rate falls as the assumed spread grows), to 0.01 %: what the default `RUN_SPREAD` is set from."""
+    low, high = 0.0, 2.0
+    while high - low > 1e-4:
+        middle = (low + high) / 2
+        low, high = (middle, high) if pair_false_alarm_rate(measured, middle, metrics, alpha) > alpha else (low, middle)
+    return high
+
+
 def fingerprint(document: dict[str, Any]) -> dict[str, Any]:
     """What makes two runs comparable: the platform and the load configuration (not the seed, not --history)."""
     options = document["config"]["options"]
