@@ -1,1 +1,1 @@
-BuMa/uXXm/sZzPJONjwUcCmhE8dxUfUxODZpYglL5Cs2XOLnwWaFjhKDzb6eKcoOdWAg2GZfNA2VIY0d0QKaDQ==
+4s5uRs288DJVZhQQBpGODkc+NPJwo6i7Rvv/rs9wbfGoHsaIjs33V9gGzE1DckKyolchtgkeAoXpaanxIFhAAg==
