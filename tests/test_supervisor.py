@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from meshconform.platform.local.supervisor import Supervisor
 
 # Ignores SIGTERM (as a process still starting up may not act on it yet), writes its PID, then idles.
@@ -79,3 +81,15 @@ def test_stop_ends_a_process_of_the_group_its_keeper_left_behind(tmp_path: Path)
     finally:
         if _running(behind):  # the behaviour under test broke: end the process this test started, by its PID
             os.kill(behind, signal.SIGKILL)
+
+
+def test_a_process_record_cut_short_is_named_not_a_traceback(tmp_path: Path) -> None:
+    """processes.json cut short (edited by hand, a failed disk): every command, down included, ended in a
+    JSONDecodeError traceback. Now one error naming the file, that nothing was stopped, and where the PIDs are."""
+    from meshconform.errors import PlatformError
+    registry = tmp_path / "processes.json"
+    registry.write_text('[{"name": "launcher", "pid": 12')
+    with pytest.raises(PlatformError) as refused:
+        Supervisor(registry).stop()
+    assert str(refused.value).startswith(f"{registry} cannot be read (JSONDecodeError: ")
+    assert "none was stopped" in str(refused.value) and f"{tmp_path / 'keepers'}/*/pid" in str(refused.value)

@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from meshconform.errors import PlatformError
 from meshconform.interrupts import deferred_interrupts
 from meshconform.platform.local import launcher
 
@@ -80,7 +81,12 @@ class Supervisor:
     def records(self) -> list[ProcessRecord]:
         if not self.registry.exists():
             return []
-        return [ProcessRecord(**r) for r in json.loads(self.registry.read_text())]
+        try:
+            return [ProcessRecord(**r) for r in json.loads(self.registry.read_text())]
+        except (ValueError, TypeError) as exc:  # cut short, edited by hand: said, not a traceback from every command
+            raise PlatformError(f"{self.registry} cannot be read ({type(exc).__name__}: {exc}): the processes it "
+                                f"recorded cannot be found from it, so none was stopped; each keeper wrote its child's "
+                                f"PID in {self.registry.parent / 'keepers'}/*/pid") from None
 
     def _save(self, records: list[ProcessRecord]) -> None:
         tmp = self.registry.with_suffix(".tmp")
