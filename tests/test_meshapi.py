@@ -195,6 +195,17 @@ def test_malformed_yaml_names_the_line() -> None:
     assert "line" in str(error) and "malformed YAML" in str(error)
 
 
+
+def test_a_key_written_twice_is_an_error_as_kubectl_says() -> None:
+    """PyYAML keeps the last of two `http:` keys: the first list of routes vanished without a word, where kubectl's
+    decoder refuses the file ("mapping key already defined"). A YAML merge (`<<: *anchor`) may still be overridden."""
+    twice = "spec:\n  hosts: [reviews]\n  http:\n  - route: [{destination: {host: reviews}}]\n  http: []\n"
+    error = _error("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\n" + twice)
+    assert str(error) == ("bad.yaml: line 8, column 3: malformed YAML: key 'http' written twice in one mapping "
+                          "(first on line 6)")
+    [merged] = load_text("apiVersion: v1\nkind: Namespace\nmetadata:\n  <<: {name: a}\n  name: b\n")
+    assert merged.resource.metadata.name == "b"
+
 def test_unknown_kind_and_api_version() -> None:
     assert _error("apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n").field == "kind"
     error = _error(VS.replace("networking.istio.io/v1", "networking.istio.io/v2"))

@@ -68,9 +68,32 @@ def _decoded(data: bytes, source: str) -> str:
                           "give a YAML manifest", source=source) from None
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML as kubectl reads it: a key written twice in one mapping is an error (its YAML decoder says "mapping key
+    already defined"), where PyYAML keeps the last one and a VirtualService's first `http:` list vanished unseen."""
+
+
+def _mapping_with_unique_keys(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
+    first: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be overridden, as YAML's merge allows
+            continue
+        key = loader.construct_object(key_node)
+        if isinstance(key, str | int | float | bool) and key in first:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} written twice in one mapping (first on line {first[key]})",
+                key_node.start_mark)
+        if isinstance(key, str | int | float | bool):
+            first[key] = key_node.start_mark.line + 1
+    return loader.construct_yaml_map(node)
+
+
+_UniqueKeys.add_constructor("tag:yaml.org,2002:map", _mapping_with_unique_keys)
+
+
 def load_text(text: str, source: str = "<input>") -> list[Sourced]:
     try:
-        documents = list(yaml.safe_load_all(text))
+        documents = list(yaml.load_all(text, Loader=_UniqueKeys))  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
