@@ -108,7 +108,8 @@ def test_ctrl_c_half_way_through_an_apply_leaves_no_proxy_with_its_config(
     monkeypatch.setattr(envoy, "write_xds", real)
     assert any("x-interrupted-apply" in p.read_text() for folder in written[:4] for p in folder.glob("*"))
     assert not [item for item in platform.resources() if item.resource.kind == "VirtualService"]
-    assert not [a for a in platform.applied() if a.item.resource.kind == "VirtualService"]  # delivers, as get does
+    assert not [a for a in platform.applied() if a.item.resource.kind == "VirtualService"]
+    platform.workloads()  # an observation delivers what is pending (status, apply, a send)
     holding = [p for p in platform.files.root.rglob("xds/*") if p.is_file() and "x-interrupted-apply" in p.read_text()]
     assert holding == []
 
@@ -383,3 +384,19 @@ def _running(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_a_tests_config_warnings_leave_its_deferred_cleanup_for_the_next_apply(platform: LocalPlatform) -> None:
+    """The cleanup after each test is delivered with the next test's apply (one reconciliation between two tests). The
+    config warnings gathered after each test listed what the platform holds through applied(), which for a while
+    delivered what was pending first: a reconciliation after every test again."""
+    from meshconform.fixtures.evidence import config_warnings
+    from meshconform.suite.config import MeshConfig
+    config = MeshConfig(platform, owner="warnings-deferred")
+    config.apply_yaml(DR_ECHO, "dr.yaml")
+    config.cleanup()  # deferred: out of the desired state now, off the proxies with the next apply
+    assert platform.state.undelivered
+    assert config_warnings(platform, config.history) == []
+    assert platform.state.undelivered
+    platform.workloads()  # delivered by an observation, as before
+    assert not platform.state.undelivered

@@ -189,9 +189,10 @@ class LocalPlatform:
         return [item for _, item in self._parsed.of(self.state.resources)]
 
     def applied(self) -> list[Applied]:
-        """What is applied now, in creation order, with when each was first applied (`meshconform get`); what is
-        pending is delivered first, so what is listed is what the proxies run."""
-        self._deliver_pending()
+        """What is applied now (the desired state, as `kubectl get` lists the API server's), in creation order, with
+        when each was first applied (`meshconform get`). Nothing is delivered here: a test's config warnings list
+        it after every test, and delivering then would undo the deferred delete's saving (one reconciliation
+        between two tests, not two)."""
         created = {r.seq: r.created or self.state.started for r in self.state.resources}
         return [Applied(item, created[seq]) for seq, item in self._parsed.of(self.state.resources)]
 
