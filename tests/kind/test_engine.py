@@ -75,3 +75,17 @@ def test_the_engine_s_size_is_checked_against_the_stated_minimum(standins, engin
         assert "needs at least 2 CPUs and 4 GiB" in str(caught.value)
     formats = {"docker": "{{.NCPU}} {{.MemTotal}}", "podman": "{{.Host.CPUs}} {{.Host.MemTotal}}"}
     assert standins.argvs() == [[engine_name, "info", "--format", formats[engine_name]]]
+
+
+@pytest.mark.parametrize("asked, other", [("podman", "docker"), ("docker", "podman")])
+def test_an_engine_asked_for_and_missing_gets_advice_for_that_engine(standins, asked: str, other: str) -> None:
+    # Asked for podman (which is not installed here), the advice used to begin with Docker and end with "pass
+    # --container-engine podman", the option already given.
+    if asked == "docker":
+        _docker_without_engine(standins)
+    with pytest.raises(engine.NoContainerEngine) as caught:
+        engine.detect(preferred=asked)
+    advice = str(caught.value).split("what to do: ", 1)[1]
+    assert advice.lower().startswith(f"start {asked}")
+    assert f"--container-engine {asked}" not in advice
+    assert f"--container-engine {other}" in advice and "--platform cluster" in advice

@@ -19,10 +19,22 @@ PROVIDER_ENV = "KIND_EXPERIMENTAL_PROVIDER"  # kind pkg/internal/runtime/runtime
 # podman-info(1): `.Version` placeholder).
 _PROBES = {"docker": ["info", "--format", "{{.ServerVersion}}"],
            "podman": ["info", "--format", "{{.Version.Version}}"]}
-_HOW_TO_GET = ("start Docker (Docker Engine: `sudo systemctl start docker`; Docker Desktop: open it) or install "
-               "Docker (https://docs.docker.com/engine/install/), or install Podman "
-               "(https://podman.io/docs/installation) and pass --container-engine podman; or test a cluster you "
-               "already have with --platform cluster")
+_HOW_TO_GET = {
+    "docker": ("start Docker (Docker Engine: `sudo systemctl start docker`; Docker Desktop: open it) or install it "
+               "(https://docs.docker.com/engine/install/)"),
+    "podman": ("start Podman (on macOS and Windows: `podman machine start`) or install it "
+               "(https://podman.io/docs/installation)"),
+}
+_ELSE_CLUSTER = "or test a cluster you already have with --platform cluster"
+
+
+def _what_to_do(candidates: list[str]) -> str:
+    """Advice for the engines that were tried; the other engine is offered only when it was not asked for."""
+    if len(candidates) == 1:
+        (name,) = candidates
+        other = next(e for e in ENGINES if e != name)
+        return f"{_HOW_TO_GET[name]}; or use {other} with --container-engine {other}; {_ELSE_CLUSTER}"
+    return f"{_HOW_TO_GET['docker']}; or {_HOW_TO_GET['podman']} and pass --container-engine podman; {_ELSE_CLUSTER}"
 
 
 class NoContainerEngine(PlatformError):
@@ -63,7 +75,7 @@ def detect(preferred: str = "", environ: Mapping[str, str] | None = None) -> Eng
         said = (result.stderr.strip().splitlines() or ["no version reported"])[-1]
         reasons.append(f"{name}: the client is installed but its engine is not reachable: {said}")
     raise NoContainerEngine("the kind platform needs a running container engine (docker or podman) and found "
-                            "none:\n  " + "\n  ".join(reasons) + f"\n  what to do: {_HOW_TO_GET}")
+                            "none:\n  " + "\n  ".join(reasons) + f"\n  what to do: {_what_to_do(candidates)}")
 
 
 # What the kind platform needs of the engine (its CPUs and memory are the node's): the kind control plane requests
