@@ -1,1 +1,1 @@
-4s5uRs288DJVZhQQBpGODkc+NPJwo6i7Rvv/rs9wbfGoHsaIjs33V9gGzE1DckKyolchtgkeAoXpaanxIFhAAg==
+iU8Z/mNOCRCat5G+MoTV56kXOks9Ks3L11uqZ0waNnlA7//8D3hjj83Ggsfq+6n2CL5w/ZXfbpuSZ+QMe3W3Bg==
