@@ -8,6 +8,7 @@ watch events as newline-delimited {"type", "object"}). It stores objects; it doe
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
+
+if str(Path(__file__).parent) not in sys.path:  # the test modules import installer_standin
+    sys.path.insert(0, str(Path(__file__).parent))
 
 NODE = "meshconform-control-plane"  # kind names a single node <cluster>-control-plane
 VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from installer_standin import InstallsNothing
 
 from meshconform.errors import PlatformError
 from meshconform.platform.kube.contracts import ClusterAccess, ClusterLifecycle, MeshInstaller
@@ -57,28 +58,6 @@ class KindNode(UsersCluster):
 
     def ingress_address(self) -> tuple[str, int, int] | None:
         return ("127.0.0.1", 41235, 41236)
-
-
-class Istio:
-    name = "istioctl"
-
-    def plan(self) -> list[str]:
-        return []
-
-    def install(self, access: ClusterAccess) -> None:
-        pass
-
-    def uninstall(self, access: ClusterAccess) -> None:
-        pass
-
-    def describe(self) -> dict[str, Any]:
-        return {"method": "istioctl", "istio_version": "1.31.1"}
-
-    def proxy_status(self, access: ClusterAccess) -> str | None:
-        return None
-
-    def diagnostics(self, access: ClusterAccess, folder: Path) -> list[Path]:
-        return []
 
 
 @pytest.fixture
@@ -144,7 +123,7 @@ def make(fake_api: Any, tmp_path: Path, lifecycle: ClusterLifecycle | None = Non
     fake, kubeconfig = fake_api
     fake.controller = True
     folder = tmp_path / "20261122-061017-run-3fa2c1" / "platform-main"
-    installer: MeshInstaller = Istio()
+    installer: MeshInstaller = InstallsNothing("istioctl")
     timeouts = replace(KubeTimeouts(), ingress_address=0.5)  # a LoadBalancer that never comes: do not wait 120 s
     return KubePlatform(PlatformContext(folder, folder.parent, "main"), lifecycle or UsersCluster(kubeconfig),
                         installer, name="cluster", manifests=base_manifests(), timeouts=timeouts)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from installer_standin import InstallsNothing
 
 from meshconform.errors import PlatformError
 from meshconform.perf.targets import PLAIN_NAMESPACE, plain_bookinfo
@@ -75,28 +76,6 @@ def test_a_malformed_line_of_a_wanted_metric_is_named(line: str, says: str) -> N
 
 # ---------------------------------------------------------------- the platform against the fake API server
 
-class Installer:
-    name = "none"
-
-    def plan(self) -> list[str]:
-        return []
-
-    def install(self, access: ClusterAccess) -> None:
-        pass
-
-    def uninstall(self, access: ClusterAccess) -> None:
-        pass
-
-    def describe(self) -> dict[str, Any]:
-        return {"method": "none", "istio_version": "1.31.1"}
-
-    def proxy_status(self, access: ClusterAccess) -> str | None:
-        return None
-
-    def diagnostics(self, access: ClusterAccess, folder: Path) -> list[Path]:
-        return []
-
-
 class ClusterOnly:
     """A user's cluster: nothing published on this host (no `published_node_port`)."""
 
@@ -133,7 +112,7 @@ def make(fake_api: Any, tmp_path: Path, lifecycle_class: type[ClusterOnly], name
     fake.controller = True
     folder = tmp_path / RUN / "platform-main"
     lifecycle: ClusterLifecycle = lifecycle_class(kubeconfig)
-    installer: MeshInstaller = Installer()
+    installer: MeshInstaller = InstallsNothing()
     return KubePlatform(PlatformContext(folder, folder.parent, "main"), lifecycle, installer, name=name,
                         manifests=base_manifests())
 
