@@ -109,7 +109,7 @@ def test_history_leaves_out_the_invalid_run_and_says_not_enough_history(stored: 
     assert "not enough history (2 of 5 valid runs of this configuration)" in run.output
     assert "left out: same-invalid: invalid (phase scenarios" in run.output
     assert "left out: slower-invalid: invalid" in run.output
-    assert (tmp_path / "reports").glob("*/trend.png")
+    assert list((tmp_path / "reports").glob("*/trend.png"))
 
 
 def test_every_verdict_is_explained_in_one_sentence(stored: dict[str, Path]) -> None:
