@@ -1,4 +1,5 @@
-"""Outlier detection: an instance that starts failing is ejected and kept out for baseEjectionTime.
+"""A failing instance of echo-pool: outlier detection ejects it and keeps it out for baseEjectionTime; a retry
+goes around it.
 
 Istio's DestinationRule OutlierDetection reference: a host answering consecutive5xxErrors 5xx in a row is
 ejected from the caller's load-balancing pool; it stays out for baseEjectionTime (times the number of
@@ -15,7 +16,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from meshconform.suite.checks import wait_for_marker
+from scipy.stats import binom
+
+from meshconform.suite.checks import new_marker, wait_for_marker
 from meshconform.suite.unit import conformance_test
 from meshconform.traffic.model import Request, Response
 
@@ -309,3 +312,59 @@ def _max_percent_attempt(mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh
     assert len(ejected) == 1 and len(kept) == 1, (
         f"expected one of {sorted(failing)} ejected and one kept (maxEjectionPercent 34 of 3) within "
         f"{DECIDED_WITHIN} requests: {summary}")
+
+
+# retry-other-host. Envoy's previous_hosts predicate (istiod sets it on every retry policy unless the route hashes
+# consistently; HTTPRetry.retryIgnorePreviousHosts, true by default) redraws a retry's host up to
+# host_selection_retry_max_attempts (5) times while it is one already tried: under RANDOM balancing over three
+# hosts a retry lands back on the failing one only when all 6 draws do, (1/3)^6 = 1/729; without the predicate a
+# third of the time. Among >= RETRIED_AT_LEAST requests whose try failed there, more than SAME_HOST_ALLOWED that
+# fail again: a conforming mesh with probability < 3e-5, a mesh without the predicate passes with probability
+# < 2e-5 (binomial tails, recorded with the figures). RETRY_REQUESTS sent at random over three hosts put fewer
+# than RETRIED_AT_LEAST first tries on the failing one with probability < 1.5e-6.
+RETRY_REQUESTS = 210
+RETRIED_AT_LEAST = 40
+SAME_HOST_ALLOWED = 2
+SAME_HOST_CONFORMING = (1 / 3) ** 6
+SAME_HOST_BROKEN = 1 / 3
+RETRY_FAIL_MS = 20_000  # the failing instance's window: far longer than the requests take; healed at the end
+
+
+@conformance_test("retry-other-host", f"With retries attempts: 1 on 5xx and RANDOM balancing over three instances, "
+                  "one of them answering 500 to everything: a request whose try failed there is retried on another "
+                  "host (retryIgnorePreviousHosts is true by default: Envoy's previous_hosts predicate, redrawn up "
+                  f"to 5 times), so at most {SAME_HOST_ALLOWED} of the >= {RETRIED_AT_LEAST} requests retried fail "
+                  f"({RETRY_REQUESTS} sent; a mesh retrying on any host fails about a third of them; error rates "
+                  "< 3e-5 either way).", features={"Retries"}, manifests=("resilience/echo-pool-retry.yaml",))
+def test_retry_other_host(mesh_platform, mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
+    wait_for_marker(mesh_meshed_client, Request("/probe", host=HOST), mesh_manifests.marker, mesh_timeouts)
+    _heal(mesh_meshed_client)
+    path = f"/{new_marker('retry-other-host')}"
+    failing, _ = _fail(mesh_meshed_client, RETRY_FAIL_MS, 1)
+    bad = next(iter(failing))
+    try:
+        replies = mesh_meshed_client.send([Request(f"{path}/{i}", host=HOST) for i in range(RETRY_REQUESTS)],
+                                          concurrency=10)
+    finally:
+        _heal(mesh_meshed_client)
+    ids = {r.request_id for r in replies}
+    at_bad = [rec for rec in mesh_platform.request_log("default", "echo-pool")
+              if rec.get("pod") == bad and rec["request_id"] in ids and rec["path"].startswith(path)]
+    retried = {rec["request_id"] for rec in at_bad if rec["status"] == 500}
+    failed = [r for r in replies if r.status != 200]
+    statuses = dict(Counter(str(r.status) for r in replies))
+    mesh_result.figure("retry_other_host", {
+        "failing": bad, "requests": len(replies), "statuses": statuses, "tries_at_failing": len(at_bad),
+        "requests_failed_there": len(retried), "failed_after_retry": len(failed),
+        "allowed": SAME_HOST_ALLOWED, "error_rates": {
+            "conforming_fails": float(binom.sf(SAME_HOST_ALLOWED, len(retried), SAME_HOST_CONFORMING)),
+            "broken_passes": float(binom.cdf(SAME_HOST_ALLOWED, len(retried), SAME_HOST_BROKEN))}})
+    assert all(rec["status"] == 500 for rec in at_bad), (
+        f"{bad} answered {sorted({rec['status'] for rec in at_bad})} while it should fail for "
+        f"{RETRY_FAIL_MS / 1000:g} s: the {RETRY_REQUESTS} requests took longer than that (too slow to judge)")
+    assert len(failed) <= SAME_HOST_ALLOWED, (
+        f"{len(failed)} of {len(retried)} requests whose try failed at {bad} failed again ({statuses}): their retry "
+        "went back to the host that had just failed (retryIgnorePreviousHosts defaults to true), or was not made")
+    assert len(retried) >= RETRIED_AT_LEAST, (
+        f"only {len(retried)} of {RETRY_REQUESTS} requests had a try at {bad} (one of three instances under RANDOM "
+        f"balancing: fewer than {RETRIED_AT_LEAST} with probability < 1.5e-6): too few retries to judge")

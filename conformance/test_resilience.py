@@ -64,11 +64,12 @@ def _tries_per_request(platform, vantage, timeouts) -> Counter[int]:
 
 
 @conformance_test("retries", "retries.attempts: 2 on 5xx makes 3 tries of a request that keeps failing (counted "
-                  "by request id at the backend); with attempts: 0 there is exactly 1.", features={"Retries"},
+                  "by request id at the backend), attempts: 1 makes 2 (one retry, not none); with attempts: 0 there is "
+                  "exactly 1.", features={"Retries"},
                   manifests=("resilience/echo-retries.yaml",), values={"attempts": 2})
 def test_retries(mesh_platform, mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
     observed: dict[str, dict[int, int]] = {}
-    for attempts in (2, 0):
+    for attempts in (2, 1, 0):
         marker = mesh_manifests.marker if attempts == 2 else mesh_manifests.update(attempts=attempts)
         wait_for_marker(mesh_meshed_client, Request("/probe", host="echo:8080"), marker, mesh_timeouts)
         per_request = _tries_per_request(mesh_platform, mesh_meshed_client, mesh_timeouts)

@@ -25,6 +25,7 @@ GATEWAY = "istio-system/istio-ingressgateway"
 MUTUAL_TLS = ev.Connection(tls=True, client_certificate=True, alpn=("istio",))
 PLAINTEXT = ev.Connection()
 Configs = dict[str, ProxyConfig]
+PREVIOUS_HOSTS = "envoy.retry_host_predicates.previous_hosts"
 
 
 # A Gateway API Gateway and HTTPRoute: PathPrefix /g to echo, the longer PathPrefix /g/deeper (a later rule) to quiet.
@@ -115,6 +116,9 @@ spec:
     route: [{destination: {host: echo, subset: v2}}]
   - match: [{uri: {regex: "/re/[0-9]+"}}]
     route: [{destination: {host: echo, subset: v2}}]
+  - match: [{uri: {prefix: /retry-once}}]
+    retries: {attempts: 1, retryOn: 5xx}
+    route: [{destination: {host: echo, subset: blue-v1}}]
   - match: [{uri: {prefix: /retry-on}}]
     timeout: 2s
     retries: {attempts: 2, perTryTimeout: 0.5s, retryOn: connect-failure}
@@ -287,6 +291,16 @@ def gateway_api_answer(c: Configs, path: str) -> str:
 
 def retry_on_route(c: Configs) -> dict:
     return route_to(c, ev.Request("echo", path="/retry-on/1"))
+
+
+def retry_once_route(c: Configs) -> dict:
+    return route_to(c, ev.Request("echo", path="/retry-once/1"))
+
+
+def retry_hosts(route: dict) -> tuple[int, list[str]]:
+    """(the retries a route makes, the host predicates that steer each retry)."""
+    policy = ev.retry_policy(route)
+    return ev.retry_count(policy), [p["name"] for p in (policy or {}).get("retry_host_predicate", [])]
 
 
 def per_try_timeout(route: dict) -> float | None:
@@ -483,6 +497,13 @@ CASES: dict[Misbehaviour, Case] = {
     Misbehaviour.PER_TRY_TIMEOUT_IGNORED: Case(
         (ROUTES + r".*\.route\.retry_policy\.per_try_timeout$",),
         lambda c: per_try_timeout(retry_on_route(c)), 0.5, None),
+    Misbehaviour.RETRY_SAME_HOST: Case(
+        (ROUTES + r".*\.route\.retry_policy\.(retry_host_predicate|host_selection_retry_max_attempts)(\[.*|\..*)?$",),
+        lambda c: [retry_hosts(r) for r in (retry_once_route(c), retry_on_route(c))],
+        [(1, [PREVIOUS_HOSTS]), (2, [PREVIOUS_HOSTS])], [(1, []), (2, [])]),
+    Misbehaviour.RETRY_ONCE_AS_NONE: Case(
+        (ROUTES + r".*\.route\.retry_policy(\..*)?$",),
+        lambda c: [retry_hosts(r)[0] for r in (retry_once_route(c), retry_on_route(c))], [1, 2], [0, 2]),
     Misbehaviour.RETRY_ON_IGNORED: Case(
         (ROUTES + r".*\.route\.retry_policy\.retry_on$",),
         lambda c: ev.retry_conditions(ev.retry_policy(retry_on_route(c))), {"connect-failure"}, {"5xx"}),

@@ -122,6 +122,10 @@ class Misbehaviour(StrEnum):
     PER_TRY_TIMEOUT_IGNORED = "per-try-timeout-ignored", "drops retries.perTryTimeout"
     RETRY_ON_IGNORED = "retry-on-ignored", "VirtualService retries retry every 5xx, whatever retryOn says or omits"
     DEFAULT_RETRIES_503 = "default-retries-503", "the default retry policy also retries 503 (Istio <= 1.23's default)"
+    RETRY_SAME_HOST = ("retry-same-host",
+                       "VirtualService retries may go back to the host whose try just failed (no previous-hosts "
+                       "predicate: retryIgnorePreviousHosts' default true ignored)")
+    RETRY_ONCE_AS_NONE = "retry-once-as-none", "VirtualService retries with attempts: 1 make no retry (as attempts: 0)"
     FAULTS_AT_DESTINATION = ("faults-at-destination",
                              "faults are injected by the destination's sidecar, where the caller's retries see them")
     SUBSET_FIRST_LABEL_ONLY = "subset-first-label-only", "a DestinationRule subset selects pods by its first label only"

@@ -198,7 +198,7 @@ def _header(name: str, value: StringMatch, misbehave: Misbehaviours = frozenset(
 
 
 def _retry_policy(retries: HTTPRetry, misbehave: Misbehaviours = frozenset()) -> dict[str, Any]:
-    if retries.attempts == 0:
+    if retries.attempts == 0 or (retries.attempts == 1 and Misbehaviour.RETRY_ONCE_AS_NONE in misbehave):
         return {}
     retry_on = "5xx" if Misbehaviour.RETRY_ON_IGNORED in misbehave else retries.retry_on or DEFAULT_RETRY_ON
     tokens = [t.strip() for t in retry_on.split(",") if t.strip()]
@@ -209,6 +209,8 @@ def _retry_policy(retries: HTTPRetry, misbehave: Misbehaviours = frozenset()) ->
     policy: dict[str, Any] = {"retry_on": ",".join(names), "num_retries": retries.attempts,
                               "retry_host_predicate": PREVIOUS_HOSTS_PREDICATE,
                               "host_selection_retry_max_attempts": 5}
+    if Misbehaviour.RETRY_SAME_HOST in misbehave:
+        del policy["retry_host_predicate"], policy["host_selection_retry_max_attempts"]
     if codes:
         policy["retriable_status_codes"] = codes
     if retries.per_try_timeout is not None and Misbehaviour.PER_TRY_TIMEOUT_IGNORED not in misbehave:
