@@ -10,6 +10,7 @@ import os
 from aiohttp import web
 
 from meshconform.bookinfo.apps.common import outbound_transport
+from meshconform.traffic.loop import use_fast_loop
 from meshconform.traffic.model import Request
 from meshconform.traffic.sender import send_batch_async
 
@@ -31,6 +32,7 @@ def main() -> None:
     app.router.add_post("/batch", batch)
     app.router.add_get("/health", health)
     host, _, port = os.environ["MESHCONFORM_CONTROL"].rpartition(":")
+    use_fast_loop()
     web.run_app(app, host=host, port=int(port), access_log=None, print=None, shutdown_timeout=1)
 
 

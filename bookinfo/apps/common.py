@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 from aiohttp import web
 
+from meshconform.traffic.loop import use_fast_loop
 from meshconform.traffic.transport import PlainTransport, Transport
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -76,6 +77,7 @@ def serve(app: web.Application, stop_when_abandoned: bool = False) -> None:
     """`stop_when_abandoned`: a request whose connection closes (its caller's proxy gave up: a route or per-try
     timeout) stops being handled there and then, so its record is written at once; otherwise the handler runs
     to its end, as most servers do."""
+    use_fast_loop()
     binds = os.environ.get("MESHCONFORM_BIND", "127.0.0.1:9080").split(",")  # one address per port the pod declares
     if len(binds) == 1:
         host, _, port = binds[0].rpartition(":")

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from yarl import URL
 
+from meshconform.traffic.loop import use_fast_loop
 from meshconform.traffic.model import TLS_VERSIONS, Request, Response, with_send_ids
 from meshconform.traffic.transport import Transport
 
@@ -133,4 +134,5 @@ async def send_batch_async(requests: Sequence[Request], transport: Transport, co
 
 def send_batch(requests: Sequence[Request], transport: Transport, concurrency: int = 10,
                reuse_connections: bool = True) -> list[Response]:
+    use_fast_loop()
     return asyncio.run(send_batch_async(requests, transport, concurrency, reuse_connections))
