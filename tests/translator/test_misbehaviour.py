@@ -91,6 +91,7 @@ spec:
         peer_auth("default", "default", "PERMISSIVE"),
         peer_auth("quiet", "default", "DISABLE", selector={"app": "quiet"}),
         peer_auth("portal", "secure", "STRICT", selector={"app": "portal"}, ports={8080: "PERMISSIVE"}),
+        peer_auth("default", "secure", "UNSET"),  # inherits the mesh-wide STRICT
         """
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -468,6 +469,8 @@ CASES: dict[Misbehaviour, Case] = {
         lambda c: client_tls_to(c, V1), {True}, {False}),
     Misbehaviour.AUTO_MTLS_IGNORES_DISABLE: Case(
         (ENDPOINT_METADATA,), lambda c: client_tls_to(c, QUIET), {False}, {True}),
+    Misbehaviour.UNSET_NOT_INHERITED: Case(
+        (LISTENER_CHAINS, ENDPOINT_METADATA), lambda c: inbound_mode(c["secure/vault-0"]), "STRICT", "PERMISSIVE"),
     Misbehaviour.PRECEDENCE_REVERSED: Case(
         (LISTENER_CHAINS, ENDPOINT_METADATA),
         lambda c: (inbound_mode(c["default/echo-v1-0"]), inbound_mode(c["default/quiet-0"]),

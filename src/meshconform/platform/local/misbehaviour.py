@@ -33,6 +33,9 @@ class Misbehaviour(StrEnum):
     PERMISSIVE_AS_STRICT = "permissive-as-strict", "treats PERMISSIVE PeerAuthentication as STRICT"
     AUTO_MTLS_IGNORES_DISABLE = ("auto-mtls-ignores-disable",
                                  "clients send mTLS to every sidecar, even one whose policy is DISABLE")
+    UNSET_NOT_INHERITED = ("unset-not-inherited",
+                           "a PeerAuthentication whose mode is UNSET counts as PERMISSIVE instead of inheriting its "
+                           "parent scope's mode")
     PRECEDENCE_REVERSED = ("precedence-reversed",
                            "the widest PeerAuthentication wins (mesh > namespace > workload)")
     MIRROR_PERCENTAGE_IGNORED = "mirror-percentage-ignored", "mirrors every request whatever mirrorPercentage says"

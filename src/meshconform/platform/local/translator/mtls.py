@@ -50,6 +50,9 @@ def effective_mode(mesh: MeshSnapshot, pod: Pod, port: int, misbehave: Misbehavi
     if Misbehaviour.PRECEDENCE_REVERSED in misbehave:
         scopes = scopes[::-1]
     for policy in scopes:
+        if (Misbehaviour.UNSET_NOT_INHERITED in misbehave and policy is not None and policy.spec.mtls is not None
+                and policy.spec.mtls.mode is MutualTLSMode.UNSET):
+            return MutualTLSMode.PERMISSIVE
         if policy is not None and policy.spec.mtls is not None and policy.spec.mtls.mode is not MutualTLSMode.UNSET:
             return policy.spec.mtls.mode
     return MutualTLSMode.PERMISSIVE
