@@ -60,7 +60,8 @@ ZERO_WEIGHT_REPEATS = 20
                   "kind, or is a Service in another namespace that grants no reference (no ReferenceGrant) answers "
                   "500, as does a rule whose only backend has weight 0; a backend of weight 0 beside one of weight 1 "
                   f"gets none of {ZERO_WEIGHT_REPEATS} requests; a route in another namespace attaches, by its "
-                  "parentRef's namespace, to a listener admitting all namespaces; on a listener for one host, a "
+                  "parentRef's namespace, to a listener admitting all namespaces, and not to one admitting its own (the "
+                  "default, Same); on a listener for one host, a "
                   "route for a wider wildcard serves that host only, and a route whose hostnames do not match the "
                   "listener's is not accepted; on a listener naming no host, a route serves its own hostnames and no "
                   "other.",
@@ -70,7 +71,8 @@ def test_gateway_api_http_paths(mesh_platform, mesh_manifests, mesh_ingress, mes
     zone = ZONE
     host = f"paths.{zone}"
     wait_for_marker(mesh_ingress, Request("/prefix/probe", host=host), mesh_manifests.marker, mesh_timeouts)
-    hosts = {"": host, "other-host": f"unbound.{zone}", "one-host": f"one.{zone}", "free-host": f"free.{zone}-other"}
+    hosts = {"": host, "other-host": f"unbound.{zone}", "one-host": f"one.{zone}", "free-host": f"free.{zone}-other",
+             "same-host": f"same.{zone}"}
     probes = [(path, expected) for path, expected in INGRESS_PROBES] + [
         ("/prefix other-host", "status 404"),  # in the listener's *.<zone>, not among the route's hostnames
         ("/wider one-host", "v2"),             # a route for *.<zone> on the listener for one.<zone> serves it...
@@ -78,6 +80,7 @@ def test_gateway_api_http_paths(mesh_platform, mesh_manifests, mesh_ingress, mes
         ("/stray one-host", "status 404"),     # a route whose hostnames the listener's does not match: not accepted
         ("/free free-host", "v1"),             # on a listener naming no host, a route serves its own hostnames...
         ("/free other-host", "status 404"),    # ... and no other
+        ("/from-optin same-host", "status 404"),  # a route of optin on a listener admitting its own namespace only
     ]
     requests = [Request(path.partition(" ")[0], host=hosts[path.partition(" ")[2]])
                 for path, _ in probes for _ in range(REPEATS)]

@@ -91,6 +91,7 @@ CATCHES = {
     "mirror-shadow-host": ["mirror-full", "gateway-api-mesh-request-mirror"],
     "backend-kind-ignored": ["gateway-api-http-paths"],
     "parent-namespace-ignored": ["gateway-api-http-paths"],
+    "allowed-routes-same-ignored": ["gateway-api-http-paths"],
     "reference-grant-ignored": ["gateway-api-http-paths"],
     "zero-weight-backends-used": ["gateway-api-http-paths"],
 }

@@ -63,6 +63,14 @@ spec:
   parentRefs: [{name: gw, namespace: default, sectionName: all}]
   hostnames: [s.example.com]
   rules: [{backendRefs: [{name: vault, port: 80}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: t, namespace: secure}
+spec:
+  parentRefs: [{name: gw, namespace: default, sectionName: http}]  # admits routes of its own namespace only
+  hostnames: [g.example.com]
+  rules: [{matches: [{path: {type: PathPrefix, value: /same-namespace}}], backendRefs: [{name: vault, port: 80}]}]
 ---"""
 
 
@@ -600,6 +608,10 @@ CASES: dict[Misbehaviour, Case] = {
         (r"^istio-system/istio-ingressgateway:routes\..*$",),
         lambda c: ev.gateway_handles(c[GATEWAY], GATEWAY_PORTS.http, ev.Request("s.example.com")).kind, "route",
         "not-found", proxies=(GATEWAY,)),
+    Misbehaviour.ALLOWED_ROUTES_SAME_IGNORED: Case(
+        (r"^istio-system/istio-ingressgateway:routes\..*\.routes(\[len\]|\[\d+\](\..*)?)$",),
+        lambda c: gateway_api_route(c, "/same-namespace/x"), "not-found",
+        "outbound|80||vault.secure.svc.cluster.local", proxies=(GATEWAY,)),
     Misbehaviour.BACKEND_KIND_IGNORED: Case(
         (r"^istio-system/istio-ingressgateway:routes\..*\.routes\[\d+\]\.(route\..*|typed_per_filter_config)$",),
         lambda c: gateway_api_answer(c, "/g/kind/x"), "abort 500", f"outbound|80||{ECHO}", proxies=(GATEWAY,)),

@@ -80,6 +80,9 @@ class Misbehaviour(StrEnum):
                           "a mirror's copy carries the Host with '-shadow' appended (Istio < 1.28's default)")
     MIRROR_PORT_IGNORED = ("mirror-port-ignored",
                            "a mirror's port is dropped (copies go to the port the request came in on)")
+    ALLOWED_ROUTES_SAME_IGNORED = ("allowed-routes-same-ignored",
+                                   "a Gateway API listener admitting routes of its own namespace (allowedRoutes "
+                                   "Same, the default) also takes routes of other namespaces")
     PARENT_NAMESPACE_IGNORED = ("parent-namespace-ignored",
                                 "an HTTPRoute parentRef's namespace is ignored (the parent is looked up in the "
                                 "route's own namespace)")

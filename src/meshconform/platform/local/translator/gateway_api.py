@@ -126,7 +126,9 @@ def _parents(route: gw.HTTPRoute, gateways: dict[tuple[str, str], gw.Gateway], m
                 continue
             if ref.port is not None and listener.port != ref.port:
                 continue
-            if listener.allowed_routes.namespaces.from_ is gw.FromNamespaces.SAME and own != namespace:
+            if Misbehaviour.ALLOWED_ROUTES_SAME_IGNORED in misbehave:
+                pass  # attached, whatever namespace the route is in
+            elif listener.allowed_routes.namespaces.from_ is gw.FromNamespaces.SAME and own != namespace:
                 continue
             for hostname in _hostnames(route.spec.hostnames, listener.hostname):
                 attached = (("gateway", namespace, ref.name, listener.name, hostname), None)
