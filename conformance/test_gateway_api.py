@@ -60,8 +60,8 @@ ZERO_WEIGHT_REPEATS = 20
                   "kind, or is a Service in another namespace that grants no reference (no ReferenceGrant) answers "
                   "500, as does a rule whose only backend has weight 0; a backend of weight 0 beside one of weight 1 "
                   f"gets none of {ZERO_WEIGHT_REPEATS} requests; a route in another namespace attaches, by its "
-                  "parentRef's namespace, to a listener admitting all namespaces, and not to one admitting its own (the "
-                  "default, Same); on a listener for one host, a "
+                  "parentRef's namespace, to a listener admitting all namespaces, and not to one admitting its "
+                  "own (the default, Same); on a listener for one host, a "
                   "route for a wider wildcard serves that host only, and a route whose hostnames do not match the "
                   "listener's is not accepted; on a listener naming no host, a route serves its own hostnames and no "
                   "other.",

@@ -106,8 +106,8 @@ def test_workload_precedence(mesh_unmeshed_client, mesh_timeouts, mesh_result) -
 
 
 @conformance_test("mtls-namespace-precedence", "A namespace PERMISSIVE overrides a mesh-wide STRICT (root namespace) "
-                  "in that namespace only: plaintext reaches default/echo but not optin/echo, whose own namespace policy "
-                  "leaves the mode UNSET (it inherits the mesh's STRICT).",
+                  "in that namespace only: plaintext reaches default/echo but not optin/echo, whose own namespace "
+                  "policy leaves the mode UNSET (it inherits the mesh's STRICT).",
                   features={"MTLSPrecedence", "MTLSStrict"}, parallel=False,
                   manifests=("mtls/mesh-strict-namespace-permissive.yaml",))
 def test_namespace_precedence(mesh_unmeshed_client, mesh_timeouts, mesh_result) -> None:
