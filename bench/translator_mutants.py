@@ -315,6 +315,7 @@ class SharedPlatform:
 
 
 LOCK: Path | None = None  # --lock: a file every suite run holds, shared with the other users of the machine
+LOCK_SHARED = False  # --lock-shared: audits on separate working copies hold it together; a full run alone
 LOCK_PAUSE_S = 3.0  # between releasing the lock and taking it again: flock is not fair, a waiting full run gets in
 _released_at: float | None = None
 
@@ -330,8 +331,13 @@ def _turn() -> Iterator[None]:
         return
     if _released_at is not None:
         time.sleep(max(0.0, LOCK_PAUSE_S - (time.monotonic() - _released_at)))
+    # A full run that wants the machine says so in LOCK.wanted before it waits: shared holders, taking turns, would
+    # otherwise always leave one of them holding the lock.
+    wanted = LOCK.with_name(LOCK.name + ".wanted")
+    while LOCK_SHARED and wanted.exists():
+        time.sleep(1.0)
     with LOCK.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        fcntl.flock(handle, fcntl.LOCK_SH if LOCK_SHARED else fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -504,6 +510,10 @@ def main() -> int:
     parser.add_argument("--lock", type=Path, default=None,
                         help="hold an exclusive flock on this file during each suite run (a queue shared with the "
                              "machine's other full runs)")
+    parser.add_argument("--lock-shared", action="store_true",
+                        help="hold --lock shared, so audits of separate working copies run side by side (one per "
+                             "core) and a full run holding it exclusively waits for both; a full run touches "
+                             "LOCK.wanted before it waits, and no audit takes the lock again until it is gone")
     parser.add_argument("--consistency", type=float, default=10.0,
                         help="seconds a new config may take to show (--mesh-timeout max_time_to_consistency)")
     parser.add_argument("--reached-only", action="store_true",
@@ -515,8 +525,8 @@ def main() -> int:
         return 0
     if args.workdir is None:
         parser.error("--workdir is required to run mutants")
-    global LOCK
-    LOCK = args.lock
+    global LOCK, LOCK_SHARED
+    LOCK, LOCK_SHARED = args.lock, args.lock_shared
     root = args.workdir.resolve()
     if _git(root, "status", "--porcelain", "--", str(TRANSLATOR)).strip():
         raise SystemExit(f"{root / TRANSLATOR} has uncommitted changes (an interrupted run leaves its mutant: "
