@@ -31,7 +31,7 @@ from __future__ import annotations
 import time
 
 from meshconform.platform.api import Platform, Workload
-from meshconform.suite.checks import outcomes, wait_for_all
+from meshconform.suite.checks import outcomes, wait_for, wait_for_all
 from meshconform.suite.failures import failed_as, log_outcomes, records_for
 from meshconform.suite.manifests import MARKER_HEADER
 from meshconform.suite.timeouts import Timeouts
@@ -91,6 +91,33 @@ def test_egress_passthrough(mesh_manifests, mesh_platform, mesh_meshed_client, m
                             mesh_timeouts, mesh_result) -> None:
     outside = _outside(mesh_manifests, mesh_platform, mesh_unmeshed_client, mesh_timeouts)
     address = f"{outside.address}:{PORT}"
+    replies = mesh_meshed_client.send([Request(f"/passthrough/{i}", host=address) for i in range(PER_CASE)])
+    mesh_result.figure("passthrough", outcomes(replies))
+    assert all(r.status == 200 and r.answered_by == outside.name for r in replies), _by(replies, outside.name)
+    records = records_for(mesh_platform, [CLIENT], replies, mesh_timeouts, direction="outbound")
+    clusters = sorted({str(rec.get("upstream_cluster")) for rec in records.values()})
+    mesh_result.figure("client_proxy_log", dict(log_outcomes(records)))
+    assert clusters == ["PassthroughCluster"], f"the client's proxy sent them to {clusters}, not PassthroughCluster"
+
+
+@conformance_test("egress-sidecar-precedence", "A Sidecar in the root namespace (no workloadSelector) sets "
+                  "REGISTRY_ONLY for every namespace without one of its own: the meshed client's proxy turns away an "
+                  "unregistered server's bare address (502). Then the client's namespace gets its own Sidecar with "
+                  "ALLOW_ANY, which wins there over the root namespace's: the same address is reached, all "
+                  f"{PER_CASE} requests answered 200 by the server and logged at the client's proxy as passed "
+                  "through (PassthroughCluster).", features={"EgressRegistryOnly", "EgressPassthrough"},
+                  manifests=(OUTSIDE, "egress/root-and-namespace-sidecars.yaml"), parallel=False,
+                  values={"namespace_sidecar": False})
+def test_egress_sidecar_precedence(mesh_manifests, mesh_platform, mesh_meshed_client, mesh_unmeshed_client,
+                                   mesh_timeouts, mesh_result) -> None:
+    outside = _outside(mesh_manifests, mesh_platform, mesh_unmeshed_client, mesh_timeouts)
+    address = f"{outside.address}:{PORT}"
+    wait_for(mesh_meshed_client, Request("/probe-root", host=address), lambda r: r.status == 502, mesh_timeouts,
+             "the root namespace's Sidecar (REGISTRY_ONLY) in force for the client's namespace, which has none")
+    mesh_manifests.update(namespace_sidecar=True)
+    wait_for(mesh_meshed_client, Request("/probe-namespace", host=address), lambda r: r.status == 200,
+             mesh_timeouts, "the client's namespace's own Sidecar (ALLOW_ANY) in force over the root namespace's "
+             "REGISTRY_ONLY (still turned away: the root namespace's Sidecar wins)")
     replies = mesh_meshed_client.send([Request(f"/passthrough/{i}", host=address) for i in range(PER_CASE)])
     mesh_result.figure("passthrough", outcomes(replies))
     assert all(r.status == 200 and r.answered_by == outside.name for r in replies), _by(replies, outside.name)

@@ -33,17 +33,20 @@ def redirect_credential() -> ServerCredential:
     return issue_server_credential(REDIRECT_HOST)
 
 
-@conformance_test("gateway-host-path", "Exposed paths of a bound host reach the backend; other paths and "
+@conformance_test("gateway-host-path", "Exposed paths of a bound host reach the backend, also with the server's "
+                  "port in the Host (host:80, as clients send it to a port they name); other paths and "
                   "other hosts get the gateway's own 404 (no route, NR).", features={"GatewayHTTP"},
                   manifests=("gateway/echo-http.yaml",), values={"host": HTTP_HOST})
 def test_gateway_host_and_path(mesh_platform, mesh_manifests, mesh_ingress, mesh_timeouts, mesh_result) -> None:
     host = HTTP_HOST
     wait_for_marker(mesh_ingress, Request("/status/200", host=host), mesh_manifests.marker, mesh_timeouts)
-    ok, exact, other_path, other_host = mesh_ingress.send([
-        Request("/status/201", host=host), Request("/exact", host=host), Request("/headers", host=host),
-        Request("/status/200", host="not-bound.example.com")])
-    mesh_result.figure("statuses", [ok.status, exact.status, other_path.status, other_host.status])
+    ok, with_port, exact, other_path, other_host = mesh_ingress.send([
+        Request("/status/201", host=host), Request("/status/202", host=f"{host}:80"), Request("/exact", host=host),
+        Request("/headers", host=host), Request("/status/200", host="not-bound.example.com")])
+    mesh_result.figure("statuses", [ok.status, with_port.status, exact.status, other_path.status, other_host.status])
     assert ok.status == 201 and ok.json()["service"] == "echo", ok.summary()
+    assert with_port.status == 202 and with_port.json()["service"] == "echo", (
+        f"a Host with the server's port ({host}:80) must take the host's route: {with_port.summary()}")
     assert exact.status == 200, exact.summary()
     assert other_path.status == 404, other_path.summary()
     assert other_host.status == 404, other_host.summary()

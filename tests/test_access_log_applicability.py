@@ -40,7 +40,8 @@ NO_ACCESS_LOG = replace(PLATFORM, name="no-access-log", create=lambda c: Without
 # Istio's block_all route, whether a try reached echo's proxy, what the gateway's or the mirror's proxy logged):
 # not applicable.
 NOT_APPLICABLE = {"fault-abort-not-retried": "test_interactions.py", "egress-registry-only": "test_egress.py",
-                  "egress-passthrough": "test_egress.py", "gateway-host-path": "test_gateway.py",
+                  "egress-passthrough": "test_egress.py", "egress-sidecar-precedence": "test_egress.py",
+                  "gateway-host-path": "test_gateway.py",
                   "gateway-api-http-paths": "test_gateway_api.py", "mirror-full": "test_mirroring.py"}
 # Those that read only how a request failed: judged from Envoy's local reply marks on the replies instead.
 FROM_REPLIES = {"authz-allow-nothing": "test_authorization.py", "authz-allow-rules": "test_authorization.py",

@@ -45,6 +45,7 @@ SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
     "gateway/echo-hosts.yaml": [{"host_a": "a.example.com", "host_b": "b.example.com", "host_c": "c.example.org"}],
     "gateway/echo-http.yaml": [{"host": "echo.example.com"}],
     "gateway/echo-tls.yaml": [{"host": "secure.example.com", **CREDENTIAL}],
+    "egress/root-and-namespace-sidecars.yaml": [{"namespace_sidecar": False}, {"namespace_sidecar": True}],
     "mirroring/echo-mirror.yaml": [{"percent": None}, {"percent": 50}],
     "mtls/mesh-strict-namespace-permissive.yaml": [{}], "mtls/namespace-disable.yaml": [{}],
     "mtls/namespace-permissive.yaml": [{}], "mtls/namespace-strict.yaml": [{}], "mtls/workload-disable.yaml": [{}],

@@ -243,6 +243,18 @@ metadata: {name: client-registry-only, namespace: default}
 spec:
   workloadSelector: {labels: {app: client}}
   outboundTrafficPolicy: {mode: REGISTRY_ONLY}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: istio-system}
+spec:
+  outboundTrafficPolicy: {mode: ALLOW_ANY}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: secure}
+spec:
+  outboundTrafficPolicy: {mode: REGISTRY_ONLY}
 ---""",
         GATEWAY_API,
     ).with_pods(
@@ -488,6 +500,11 @@ CASES: dict[Misbehaviour, Case] = {
         (r"^istio-system/istio-ingressgateway:(routes\..*|listeners\[\d+\]\.filter_chains\[\d+\]"
          r"\.filter_chain_match)$",),
         lambda c: gateway_answer(c, "b.example.com"), "not-found", "route", proxies=(GATEWAY,)),
+    Misbehaviour.GATEWAY_HOST_PORT_KEPT: Case(
+        (r"^istio-system/istio-ingressgateway:listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config"
+         r"\.strip_any_host_port$",),
+        lambda c: (gateway_answer(c, "a.example.com"), gateway_answer(c, "a.example.com:80")), ("route", "route"),
+        ("route", "not-found"), proxies=(GATEWAY,)),
     Misbehaviour.GATEWAY_CREDENTIAL_IGNORED: Case(
         (r"\.common_tls_context\.tls_certificates\[0\]\.(certificate_chain|private_key)\.filename$",),
         gateway_certificate, "/certs/credential/istio-system/a-cred.pem",
@@ -650,7 +667,12 @@ CASES: dict[Misbehaviour, Case] = {
         (ROUTES + r".*\.virtual_hosts\[\d+\]\.(name|routes(\[\d+\]\..*)?)$",),
         lambda c: ev.route_named_in(ev.sidecar_routes(c["default/client-0"]), ev.Request(
             "203.0.113.9:8080", headers={ORIGINAL_DST_HEADER: "203.0.113.9:8080"})), "block_all", "allow_any",
-        proxies=("default/client-0",)),
+        proxies=("default/client-0", "secure/vault-0", "secure/portal-0")),
+    Misbehaviour.ROOT_SIDECAR_OVER_NAMESPACE: Case(
+        (ROUTES + r".*\.virtual_hosts\[\d+\]\.(name|routes(\[\d+\]\..*)?)$",),
+        lambda c: ev.route_named_in(ev.sidecar_routes(c["secure/vault-0"]), ev.Request(
+            "203.0.113.9:8080", headers={ORIGINAL_DST_HEADER: "203.0.113.9:8080"})), "block_all", "allow_any",
+        proxies=("secure/vault-0", "secure/portal-0")),
     Misbehaviour.SERVICE_ENTRIES_IGNORED: Case(
         (ROUTES + r".*\.virtual_hosts(\[len\]|\[\d+\](\..*)?)$", r":clusters(\[len\]|\[\d+\](\..*)?)$"),
         lambda c: ev.route_named_in(ev.sidecar_routes(c["default/client-0"]), ev.Request("api.outside.test")),

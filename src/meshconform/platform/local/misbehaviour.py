@@ -23,6 +23,9 @@ class Misbehaviour(StrEnum):
     STRICT_AS_PERMISSIVE = "strict-as-permissive", "treats STRICT PeerAuthentication as PERMISSIVE"
     MTLS_PLAINTEXT = "mtls-plaintext", "clients never originate mTLS (no identity reaches servers)"
     GATEWAY_HOST_IGNORED = "gateway-host-ignored", "gateway servers accept every host"
+    GATEWAY_HOST_PORT_KEPT = ("gateway-host-port-kept",
+                              "the gateway matches a Host sent with a port (host:80) by the whole value, so no "
+                              "virtual host takes it")
     GATEWAY_FIRST_SERVER_HOSTS = ("gateway-first-server-hosts",
                                   "every server of a Gateway binds routes by the first server's hosts (a host only a "
                                   "later server names gets no route)")
@@ -139,6 +142,8 @@ class Misbehaviour(StrEnum):
                              "DestinationRule loadBalancer.simple is dropped (istiod's default LEAST_REQUEST applies)")
     SUBSET_POLICY_IGNORED = ("subset-policy-ignored",
                              "a DestinationRule subset's trafficPolicy is dropped (its cluster takes the rule's)")
+    ROOT_SIDECAR_OVER_NAMESPACE = ("root-sidecar-over-namespace",
+                                   "the root namespace's Sidecar wins over a namespace's own (selector-less) one")
     REGISTRY_ONLY_IGNORED = ("registry-only-ignored",
                              "outboundTrafficPolicy REGISTRY_ONLY acts as ALLOW_ANY (unregistered hosts pass through)")
     SERVICE_ENTRIES_IGNORED = "service-entries-ignored", "ServiceEntries are dropped (no cluster, no route)"

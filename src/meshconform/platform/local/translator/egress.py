@@ -31,7 +31,7 @@ ALLOW_ANY_ROUTE = "allow_any"
 BLOCK_ALL_ROUTE = "block_all"
 
 
-def sidecar_for(mesh: MeshSnapshot, pod: Pod) -> Sidecar | None:
+def sidecar_for(mesh: MeshSnapshot, pod: Pod, misbehave: Misbehaviours = frozenset()) -> Sidecar | None:
     """The Sidecar resource governing `pod` (Sidecar reference: a selecting one wins over the namespace's
     selector-less one, which wins over the root namespace's; the oldest wins among equals)."""
     selecting = [s for s in mesh.sidecars if s.metadata.namespace == pod.namespace and s.spec.workload_selector
@@ -39,6 +39,8 @@ def sidecar_for(mesh: MeshSnapshot, pod: Pod) -> Sidecar | None:
                  and all(pod.labels.get(k) == v for k, v in s.spec.workload_selector.labels.items())]
     own = [s for s in mesh.sidecars if s.metadata.namespace == pod.namespace and not _has_selector(s)]
     root = [s for s in mesh.sidecars if s.metadata.namespace == ROOT_NAMESPACE and not _has_selector(s)]
+    if Misbehaviour.ROOT_SIDECAR_OVER_NAMESPACE in misbehave:
+        own, root = root, own
     for candidates in (selecting, own, root):
         if candidates:
             return candidates[0]
@@ -53,7 +55,7 @@ def outbound_mode(mesh: MeshSnapshot, pod: Pod, misbehave: Misbehaviours) -> Out
     """The pod's outbound traffic policy; a Sidecar without one inherits MeshConfig's default, ALLOW_ANY."""
     if Misbehaviour.REGISTRY_ONLY_IGNORED in misbehave:
         return OutboundTrafficPolicyMode.ALLOW_ANY
-    sidecar = sidecar_for(mesh, pod)
+    sidecar = sidecar_for(mesh, pod, misbehave)
     if sidecar is None or sidecar.spec.outbound_traffic_policy is None:
         mode = OutboundTrafficPolicyMode.ALLOW_ANY
     else:

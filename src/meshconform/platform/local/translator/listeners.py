@@ -298,7 +298,7 @@ def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: Cer
                 "@type": DOWNSTREAM_TLS,
                 "common_tls_context": {"tls_certificates": [tls_certificate(cert, key)],
                                        "alpn_protocols": ["h2", "http/1.1"]}}},
-            "filters": [_gateway_hcm(name, config_dir, log_path, pod, rbac)],
+            "filters": [_gateway_hcm(name, config_dir, log_path, pod, rbac, misbehave)],
         }
         sni = [h for h in server_hosts if h != "*"]
         if sni:
@@ -310,7 +310,8 @@ def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: Cer
         vhosts_80 = list(http_hosts.values()) or [{"name": "blackhole:80", "domains": ["*"], "routes": []}]
         routes["http.8080"] = {"name": "http.8080", "virtual_hosts": vhosts_80, "validate_clusters": False}
         listeners.append({"name": "0.0.0.0_8080", "address": socket_address("127.0.0.1", ports.http),
-                          "filter_chains": [{"filters": [_gateway_hcm("http.8080", config_dir, log_path, pod, rbac)]}]})
+                          "filter_chains": [{"filters": [_gateway_hcm("http.8080", config_dir, log_path, pod, rbac,
+                                                                         misbehave)]}]})
     if https_chains:
         listeners.append({"name": "0.0.0.0_8443", "address": socket_address("127.0.0.1", ports.https),
                           "listener_filters": [{"name": "envoy.filters.listener.tls_inspector",
@@ -319,11 +320,14 @@ def gateway_config(mesh: MeshSnapshot, pod: Pod, ports: GatewayPorts, certs: Cer
     return listeners, routes
 
 
-def _gateway_hcm(route_name: str, config_dir: Path, log_path: Path, pod: Pod,
-                 rbac: list[dict[str, Any]]) -> dict[str, Any]:
-    return _hcm(route_name, {"rds": rds(route_name, config_dir)}, access_log(log_path, pod.name, "gateway"), rbac,
-                use_remote_address=True, preserve_external_request_id=True, strip_any_host_port=True,
-                codec_type="AUTO")
+def _gateway_hcm(route_name: str, config_dir: Path, log_path: Path, pod: Pod, rbac: list[dict[str, Any]],
+                 misbehave: Misbehaviours = frozenset()) -> dict[str, Any]:
+    hcm = _hcm(route_name, {"rds": rds(route_name, config_dir)}, access_log(log_path, pod.name, "gateway"), rbac,
+               use_remote_address=True, preserve_external_request_id=True, strip_any_host_port=True,
+               codec_type="AUTO")
+    if Misbehaviour.GATEWAY_HOST_PORT_KEPT in misbehave:
+        hcm["typed_config"]["strip_any_host_port"] = False
+    return hcm
 
 
 def _gateway_virtual_hosts(mesh: MeshSnapshot, gateway: Gateway, server_hosts: list[str],
