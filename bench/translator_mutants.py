@@ -438,7 +438,7 @@ def summarize(files: list[Path], triage: Path | None) -> str:
     for path in files:
         data = json.loads(path.read_text())
         for r in data["results"]:
-            results[_key(r)] = r
+            results[_earlier_key(results, r)] = r
         for r in data.get("unreached", []):
             unreached[_key(r)] = r
     verdicts = {_key(t): t for t in (yaml_load(triage) if triage else [])}
@@ -463,6 +463,22 @@ def summarize(files: list[Path], triage: Path | None) -> str:
         lines.append(f"\n{len(untriaged)} survivors not triaged yet: " + "; ".join(
             f"{Path(k[0]).name}:{k[4]} {k[1]} ({k[2][:60]})" for k in untriaged))
     return "\n".join(lines)
+
+
+def _earlier_key(results: dict[tuple[str, str, str, int, int], dict[str, object]], r: dict[str, object]
+                 ) -> tuple[str, str, str, int, int]:
+    """The key under which an earlier file holds this mutant: its own, or, when the code moved in between (an --again
+    run after new checks and their misbehaviours), the same module, edit, mutated source and column at the nearest
+    line, if exactly one is nearest."""
+    key = _key(r)
+    if key in results:
+        return key
+    alike = [k for k in results if k[:4] == key[:4]]
+    if not alike:
+        return key
+    nearest = min(abs(k[4] - key[4]) for k in alike)
+    on_line = [k for k in alike if abs(k[4] - key[4]) == nearest]
+    return on_line[0] if len(on_line) == 1 else key
 
 
 def _key(r: dict[str, object]) -> tuple[str, str, str, int, int]:
