@@ -437,8 +437,10 @@ def summarize(files: list[Path], triage: Path | None) -> str:
     unreached: dict[tuple[str, str, str, int, int], dict[str, object]] = {}
     for path in files:
         data = json.loads(path.read_text())
+        earlier = {k: v for k, v in results.items()}
+        own = {_key(r) for r in data["results"]}
         for r in data["results"]:
-            results[_earlier_key(results, r)] = r
+            results[_earlier_key(earlier, own, r)] = r
         for r in data.get("unreached", []):
             unreached[_key(r)] = r
     verdicts = {_key(t): t for t in (yaml_load(triage) if triage else [])}
@@ -465,15 +467,15 @@ def summarize(files: list[Path], triage: Path | None) -> str:
     return "\n".join(lines)
 
 
-def _earlier_key(results: dict[tuple[str, str, str, int, int], dict[str, object]], r: dict[str, object]
-                 ) -> tuple[str, str, str, int, int]:
+def _earlier_key(earlier: dict[tuple[str, str, str, int, int], dict[str, object]],
+                 own: set[tuple[str, str, str, int, int]], r: dict[str, object]) -> tuple[str, str, str, int, int]:
     """The key under which an earlier file holds this mutant: its own, or, when the code moved in between (an --again
     run after new checks and their misbehaviours), the same module, edit, mutated source and column at the nearest
-    line, if exactly one is nearest."""
+    line, if exactly one is nearest (never a key this file holds itself: one line may hold the same edit twice)."""
     key = _key(r)
-    if key in results:
+    if key in earlier:
         return key
-    alike = [k for k in results if k[:4] == key[:4]]
+    alike = [k for k in earlier if k[:4] == key[:4] and k not in own]
     if not alike:
         return key
     nearest = min(abs(k[4] - key[4]) for k in alike)
