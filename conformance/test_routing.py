@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from meshconform.bookinfo import pages
+from meshconform.platform.api import AccessLogNotRecorded
 from meshconform.stats.proportions import DEFAULT_ALPHA
 from meshconform.suite.checks import bookinfo_login, outcomes, wait_for_marker
+from meshconform.suite.failures import records_for
 from meshconform.suite.sampling import measure_shares
 from meshconform.suite.unit import chosen_by, conformance_test
 from meshconform.traffic.model import Request, Response
@@ -129,10 +131,12 @@ REGEX_EXAMPLES = {"ga[0-9]+ma": "ga42ma", "/nm/re/[0-9]+": "/nm/re/123", "[a-c]+
                   "host with two) gets its "
                   "matching input and its closest misses: a value that only starts or ends with the exact one, a "
                   "case variant, a path that contains a regex match without being one, a missing header; each must "
-                  "take the route Istio's documented semantics pick (first match wins, else the fallback).",
+                  "take the route Istio's documented semantics pick (first match wins, else the fallback). Where "
+                  "the mesh writes an access log, the caller's proxy logs each rule's own name as the route's "
+                  "(HTTPRoute.name: 'logged in the access logs for requests matching this route').",
                   features={"HeaderRouting"}, manifests=("routing/echo-match-rules.yaml",),
                   values={"rules": MATCH_RULES})
-def test_match_near_misses(mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
+def test_match_near_misses(mesh_platform, mesh_manifests, mesh_meshed_client, mesh_timeouts, mesh_result) -> None:
     from meshconform.meshapi.istio import VirtualService
     from meshconform.suite.near_miss import Probe, expect, near_misses, wrong_routes
 
@@ -152,6 +156,21 @@ def test_match_near_misses(mesh_manifests, mesh_meshed_client, mesh_timeouts, me
     mesh_result.figure("probes", {"sent": len(probes), "near_misses": sum(p.expected == "fallback" for p in probes),
                                   "wrong": len(wrong)})
     assert not wrong, f"{len(wrong)} of {len(probes)} match probes took the wrong route: " + "; ".join(wrong[:8])
+    # The route names the caller's proxy logs: each named rule's (no match here has a name of its own to append).
+    named = {p.expected: p for p in probes if p.expected != "fallback"}
+    sent = {rule: reply for rule, reply in zip(named, mesh_meshed_client.send([p.request for p in named.values()]),
+                                               strict=True)}
+    try:
+        records = records_for(mesh_platform, [("default", "client")], list(sent.values()), mesh_timeouts,
+                              direction="outbound")
+    except AccessLogNotRecorded as exc:
+        mesh_result.figure("route_names", f"not read: {exc}")
+        return
+    logged = {rule: records[reply.request_id].get("route_name") for rule, reply in sent.items()}
+    mesh_result.figure("route_names", logged)
+    misnamed = {rule: name for rule, name in logged.items() if name != rule}
+    assert not misnamed, f"the caller's proxy logged {len(misnamed)} of {len(logged)} named rules under another " \
+                         f"route name (rule: logged): {misnamed}"
 
 
 @conformance_test("header-operations", "Header operations of a route rule and of its destination: on the request "

@@ -88,6 +88,7 @@ CATCHES = {
     "method-match-ignored": ["match-near-misses", "gateway-api-mesh-header-matches"],
     "query-match-ignored": ["match-near-misses", "gateway-api-mesh-header-matches"],
     "match-port-ignored": ["match-near-misses"],
+    "route-names-generated": ["match-near-misses"],
     "mirror-subset-ignored": ["mirror-full"],
     "mirror-port-ignored": ["mirror-full"],
     "mirror-shadow-host": ["mirror-full", "gateway-api-mesh-request-mirror"],

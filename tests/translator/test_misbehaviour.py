@@ -125,7 +125,8 @@ spec:
     route: [{destination: {host: echo, subset: v2}}]
   - match: [{uri: {regex: "/re/[0-9]+"}}]
     route: [{destination: {host: echo, subset: v2}}]
-  - match: [{uri: {prefix: /retry-once}}]
+  - name: once
+    match: [{uri: {prefix: /retry-once}}]
     retries: {attempts: 1, retryOn: 5xx}
     route: [{destination: {host: echo, subset: blue-v1}}]
   - match: [{uri: {prefix: /retry-on}}]
@@ -611,6 +612,8 @@ CASES: dict[Misbehaviour, Case] = {
         (ROUTES + r".*\.routes\[\d+\]\.match(\.query_parameters)?$",),
         lambda c: ev.cluster_shares(route_to(c, ev.Request("echo", path="/query/1"))), {V1: 0.5, V2: 0.5},
         {V2: 1.0}),
+    Misbehaviour.ROUTE_NAMES_GENERATED: Case(
+        (ROUTES + r".*\.routes\[\d+\]\.name$",), lambda c: retry_once_route(c)["name"], "once", "echo.2"),
     Misbehaviour.MATCH_PORT_IGNORED: Case(
         (ROUTES + r".*\.routes(\[len\]|\[\d+\](\..*)?)$",),
         lambda c: ev.cluster_shares(split_route(c)), {V1: 0.5, V2: 0.5}, {V1: 1.0}),

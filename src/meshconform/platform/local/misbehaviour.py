@@ -76,6 +76,9 @@ class Misbehaviour(StrEnum):
     DELAY_PERCENT_IGNORED = "delay-percent-ignored", "a delay's deprecated integer percent is read as 0"
     METHOD_MATCH_IGNORED = "method-match-ignored", "method matches (VirtualService and HTTPRoute) are dropped"
     QUERY_MATCH_IGNORED = "query-match-ignored", "query parameter matches (VirtualService and HTTPRoute) are dropped"
+    ROUTE_NAMES_GENERATED = ("route-names-generated",
+                             "a VirtualService rule's name is not its route's name (the access log shows a generated "
+                             "one)")
     MATCH_PORT_IGNORED = "match-port-ignored", "VirtualService match.port is ignored (the rule matches on every port)"
     MIRROR_SUBSET_IGNORED = ("mirror-subset-ignored",
                              "a mirror's subset is dropped (copies go to any of the host's pods)")

@@ -68,6 +68,8 @@ class RouteBuilder:
                         match = None
                 route = {"name": rule.name or f"{self.vs.metadata.name}.{index}",
                          "match": self._match(match), **self._action(rule, index, port)}
+                if Misbehaviour.ROUTE_NAMES_GENERATED in self.misbehave:
+                    route["name"] = f"{self.vs.metadata.name}.{index}"
                 result.append(route)
                 if _is_catch_all(match):
                     return result
