@@ -96,6 +96,7 @@ class Mutant:
     lines: tuple[int, ...] = ()  # the lines the edit spans (an `if`: its test), for which checks reach it
     edits: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # a semantic mutant's text edits
     kind: str = "syntactic"
+    module_level: bool = False  # outside every function: run at import, so every check is a reaching one
 
     @property
     def key(self) -> tuple[str, str, str, int, int]:
@@ -132,10 +133,24 @@ def candidates(root: Path) -> list[Mutant]:
     found = []
     for path in sorted((root / TRANSLATOR).glob("*.py")):
         tree = ast.parse(path.read_text())
+        in_functions = _function_lines(tree)
         for index, (node, description) in enumerate(_sites(tree)):
-            found.append(Mutant(path.relative_to(root), index, getattr(node, "lineno", 0), description,
-                                _source_of(node), getattr(node, "col_offset", 0), _span(node)))
+            line = getattr(node, "lineno", 0)
+            found.append(Mutant(path.relative_to(root), index, line, description, _source_of(node),
+                                getattr(node, "col_offset", 0), _span(node), module_level=line not in in_functions))
     return found
+
+
+def _function_lines(tree: ast.Module) -> set[int]:
+    """The lines inside a function body. Any other line (a module-level constant, a class's decorator) runs once, at
+    import, so coverage credits it to whichever test imported the module first: such a mutant is run against every
+    check, not the one that happened to import it."""
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            lines.update(range(node.body[0].lineno if isinstance(node.body, list) else node.lineno,
+                               (node.end_lineno or node.lineno) + 1))
+    return lines
 
 
 def semantic_candidates(root: Path) -> tuple[list[Mutant], list[str]]:
@@ -255,7 +270,9 @@ def reaching_tests(workdir: Path, cache: Path | None) -> tuple[Reach, list[str]]
 
 
 def tests_for(mutant: Mutant, reach: Reach, order: list[str]) -> list[str]:
-    """The tests that execute the mutated code, in the suite's order."""
+    """The tests that execute the mutated code, in the suite's order (every test, for module-level code)."""
+    if mutant.module_level:
+        return list(order)
     lines = reach.get(str(mutant.module), {})
     tests: set[str] = set()
     for line in mutant.lines or (mutant.line,):
