@@ -47,8 +47,9 @@ def test_allow_nothing(mesh_platform, mesh_meshed_client, mesh_timeouts, mesh_re
                   "caller without a sidecar (no mTLS identity) is denied. A DENY policy (paths '/admin*', the suffix "
                   "'*.secret' and the exact '/files/report') wins over an ALLOW that matches everything, with a "
                   "query string or without: '/files/key.secret?download=1' and '/files/report?format=pdf' are "
-                  "denied; '/files/key.secretx', '/files/secret' and '/files/open?name=.secret' (the suffix only in "
-                  "the query) pass: paths are matched without the query.", features={"Authorization"}, parallel=False,
+                  "denied; '/admi', '/files/key.secretx', '/files/secret' and '/files/open?name=.secret' (the "
+                  "suffix only in the query) pass: paths are matched without the query.", features={"Authorization"},
+                  parallel=False,
                   manifests=("authorization/allow-client-get.yaml", deferred("authorization/deny-admin.yaml")))
 def test_allow_and_deny_rules(mesh_platform, mesh_config, mesh_manifests, mesh_meshed_client,
                               mesh_unmeshed_client, mesh_timeouts, mesh_result) -> None:
@@ -76,16 +77,18 @@ def test_allow_and_deny_rules(mesh_platform, mesh_config, mesh_manifests, mesh_m
     wait_for_all(mesh_meshed_client, [(Request("/admin/probe", host="echo:8080"), _denied),
                                       (Request("/private/probe", host="echo:8080"), lambda r: r.status == 200)],
                  mesh_timeouts, "DENY applies, ALLOW-all elsewhere")
-    admin, other, secret, near_secret, bare_secret, secret_query, report_query, query_only = \
+    admin, near_admin, other, secret, near_secret, bare_secret, secret_query, report_query, query_only = \
         mesh_meshed_client.send([
-            Request("/admin/users", host="echo:8080"), Request("/private/1", host="echo:8080"),
+            Request("/admin/users", host="echo:8080"), Request("/admi", host="echo:8080"),  # '/admin*' and its miss
+            Request("/private/1", host="echo:8080"),
             Request("/files/key.secret", host="echo:8080"),  # the suffix *.secret
             Request("/files/key.secretx", host="echo:8080"), Request("/files/secret", host="echo:8080"),  # near misses
             # Paths are matched without the query: a query string neither hides a denied path nor makes one.
             Request("/files/key.secret?download=1", host="echo:8080"),
             Request("/files/report?format=pdf", host="echo:8080"),
             Request("/files/open?name=.secret", host="echo:8080")])
-    mesh_result.figure("deny_rules", {"admin": admin.status, "other": other.status, "suffix": secret.status,
+    mesh_result.figure("deny_rules", {"admin": admin.status, "prefix_near_miss": near_admin.status,
+                                      "other": other.status, "suffix": secret.status,
                                       "suffix_near_misses": [near_secret.status, bare_secret.status],
                                       "with_query": {"suffix": secret_query.status, "exact": report_query.status,
                                                      "suffix_in_query_only": query_only.status}})
@@ -97,6 +100,7 @@ def test_allow_and_deny_rules(mesh_platform, mesh_config, mesh_manifests, mesh_m
                            f"these must be denied: {not_denied}"
     _rbac_denied(mesh_platform, [admin, secret, secret_query, report_query], mesh_timeouts, "a request DENY matches")
     assert other.status == 200, other.summary()
+    assert near_admin.status == 200, f"DENY paths '/admin*' is a prefix match: /admi must pass: {near_admin.summary()}"
     assert near_secret.status == 200 and bare_secret.status == 200, \
         f"'*.secret' is a suffix: /files/key.secretx and /files/secret must pass: " \
         f"{near_secret.summary()}; {bare_secret.summary()}"
