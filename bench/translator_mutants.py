@@ -47,7 +47,11 @@ bench/translator_mutants-again-20261206.json (its 10 survivors re-run after: tha
 bench/translator_mutants-seed4-again2-20261206.json (the same, after the checks the other gaps asked for);
 bench/translator_mutants-seed5-20261206.json and -seed5-again-20261206.json (a fresh sample of 24 and its
 survivors re-run after two new checks); bench/translator_mutants-seed6-reached-20261206.json (24 with
---reached-only, and the 34 unreached mutants). Those samples ran the whole suite with `-n 2` per mutant.)
+--reached-only, and the 34 unreached mutants). Those samples ran the whole suite with `-n 2` per mutant.
+The whole-translator audit of 2026-12-07, about half of it: bench/translator_mutants-full-a-20261207.json and
+-full-b-20261207.json (two streams, --lock-shared), -again-20261207.json (survivors re-run after their checks),
+-unreached-20261207.json (the mutants no check reaches); `--summary` over the four, in that order with the
+unreached first, gives the README's table.)
 
 The working copy must exist: `git worktree add /tmp/mc-mutants` and `python3 -m venv .venv &&
 .venv/bin/pip install -e '.[dev]'` inside it."""

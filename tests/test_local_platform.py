@@ -373,9 +373,12 @@ spec:
     crash.write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: default, labels: {istio-injection: enabled}}\n"
                      "---\n" + broken.read_text().replace("99999", "60000"))
     local = LocalPlatform(run_root / "crash", manifests=[crash])
-    with pytest.raises(Exception, match="exited during start-up|not ready"):
-        local.up()
-    assert not [r.pid for r in local.supervisor.records()]
+    try:
+        with pytest.raises(Exception, match="exited during start-up|not ready"):
+            local.up()
+        assert not [r.pid for r in local.supervisor.records()]
+    finally:
+        local.down()  # whatever the outcome (an up that wrongly succeeded), nothing this test started outlives it
 
 
 def _running(pid: int) -> bool:
