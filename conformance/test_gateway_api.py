@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from meshconform.stats.proportions import DEFAULT_ALPHA
+from meshconform.stats.proportions import DEFAULT_ALPHA, acceptance_region, binomial_cdf
 from meshconform.suite.checks import copies_keep_host, new_marker, outcomes, wait_for_marker
 from meshconform.suite.convergence import await_settled, under_way
 from meshconform.suite.failures import GATEWAY, failed_as, log_outcomes, records_for
@@ -50,6 +50,12 @@ INGRESS_PROBES = [
 # A rule of echo v1 at weight 1 and echo v2 at weight 0: v2 gets nothing. A mesh taking weight 0 for the default 1
 # sends half to v2, and passes ZERO_WEIGHT_REPEATS requests with probability 2^-20 (< 1e-6).
 ZERO_WEIGHT_REPEATS = 20
+# A rule of echo v1 and a missing Service at equal weights: "if two backends are specified with equal weights, and one
+# is invalid, 50 percent of traffic MUST receive a 500" (HTTPRouteRule backendRefs). Of HALF_INVALID_REPEATS requests
+# the count of 500s must fall in the binomial(n, 1/2) acceptance region at DEFAULT_ALPHA: a conforming mesh fails with
+# probability < 1e-4; a mesh that drops the invalid backend (no 500) or fails the whole rule (all 500) never passes,
+# one answering 500 to 10 % (or 90 %) of the requests passes with probability < 1e-3 (figures recorded with the result).
+HALF_INVALID_REPEATS = 60
 
 
 @conformance_test("gateway-api-http-paths", "A Gateway (class istio, one HTTP listener for *.zone) and an HTTPRoute "
@@ -59,9 +65,11 @@ ZERO_WEIGHT_REPEATS = 20
                   "gateway's own 404 (NR); a rule whose backend Service does not exist, whose backend is of another "
                   "kind, or is a Service in another namespace that grants no reference (no ReferenceGrant) answers "
                   "500, as does a rule whose only backend has weight 0; a backend of weight 0 beside one of weight 1 "
-                  f"gets none of {ZERO_WEIGHT_REPEATS} requests; a route in another namespace attaches, by its "
-                  "parentRef's namespace, to a listener admitting all namespaces, and not to one admitting its "
-                  "own (the default, Same); on a listener for one host, a "
+                  f"gets none of {ZERO_WEIGHT_REPEATS} requests; a missing backend beside a valid one at equal weights "
+                  f"answers 500 to half the requests (of {HALF_INVALID_REPEATS}, a count of 500s within the binomial "
+                  "acceptance region, false-failure 1e-4), the rest reach the valid one; a route in another "
+                  "namespace attaches, by its parentRef's namespace, to a listener admitting all namespaces, and not "
+                  "to one admitting its own (the default, Same); on a listener for one host, a "
                   "route for a wider wildcard serves that host only, and a route whose hostnames do not match the "
                   "listener's is not accepted; on a listener naming no host, a route serves its own hostnames and no "
                   "other.",
@@ -98,6 +106,7 @@ def test_gateway_api_http_paths(mesh_platform, mesh_manifests, mesh_ingress, mes
     assert all(_where(r) == "v1" for r in zero_weight), (
         f"/zero-weight (echo v1 weight 1, echo v2 weight 0): {outcomes(zero_weight, _where)}; a backend of weight 0 "
         "gets no traffic")
+    _half_invalid(mesh_ingress, host, mesh_result)
     # A route in namespace optin attached by its parentRef's namespace to the listener admitting all namespaces.
     optin = mesh_ingress.send([Request(f"/from-optin/{i}", host=f"optin.all.{zone}") for i in range(REPEATS)])
     mesh_result.figure("optin_route", outcomes(optin, lambda r: f"answered {r.status} from "
@@ -110,6 +119,24 @@ def test_gateway_api_http_paths(mesh_platform, mesh_manifests, mesh_ingress, mes
     records = records_for(mesh_platform, [GATEWAY], not_found, mesh_timeouts, direction="gateway")
     mesh_result.figure("gateway_log", dict(log_outcomes(records)))
     assert not failed_as(records, 404, "NR"), f"the 404s were not the gateway's no-route: {dict(log_outcomes(records))}"
+
+
+def _half_invalid(ingress, host: str, result) -> None:
+    """/half-invalid: echo v1 and a missing Service at equal weights; about half the requests answer 500."""
+    replies = ingress.send([Request(f"/half-invalid?i={i}", host=host) for i in range(HALF_INVALID_REPEATS)])
+    seen = Counter(_where(r) for r in replies)
+    low, high = acceptance_region(HALF_INVALID_REPEATS, 0.5, DEFAULT_ALPHA)
+    errors = seen["status 500"]
+    result.figure("half_invalid", {"answers": dict(seen), "accepted_500s": [low, high],
+                                   "conforming_fails": DEFAULT_ALPHA,
+                                   "passes_at_10_percent": binomial_cdf(high, HALF_INVALID_REPEATS, 0.1)
+                                                           - binomial_cdf(low - 1, HALF_INVALID_REPEATS, 0.1)})
+    assert set(seen) <= {"v1", "status 500"}, (
+        f"/half-invalid (echo v1 and a missing Service, equal weights) answered other than v1 or 500: {dict(seen)}")
+    assert low <= errors <= high, (
+        f"/half-invalid (echo v1 and a missing Service, equal weights): {errors} of {HALF_INVALID_REPEATS} requests "
+        f"answered 500, outside [{low}, {high}]; the spec sends the invalid backend's half to 500 "
+        f"({'none did: the invalid backend was dropped' if errors == 0 else dict(seen)})")
 
 
 # ---------------------------------------------------------------- mesh (GAMMA): HTTPRoute on a Service

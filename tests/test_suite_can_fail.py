@@ -95,6 +95,7 @@ CATCHES = {
     "backend-kind-ignored": ["gateway-api-http-paths"],
     "parent-namespace-ignored": ["gateway-api-http-paths"],
     "allowed-routes-same-ignored": ["gateway-api-http-paths"],
+    "invalid-backend-share-dropped": ["gateway-api-http-paths"],
     "reference-grant-ignored": ["gateway-api-http-paths"],
     "zero-weight-backends-used": ["gateway-api-http-paths"],
 }

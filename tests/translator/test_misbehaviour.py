@@ -55,6 +55,8 @@ spec:
     backendRefs: [{name: vault, namespace: secure, port: 80}]
   - matches: [{path: {type: PathPrefix, value: /g/zero}}]
     backendRefs: [{name: quiet, port: 80, weight: 0}]
+  - matches: [{path: {type: PathPrefix, value: /g/half}}]
+    backendRefs: [{name: echo, port: 80}, {name: no-such-service, port: 80}]
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -308,7 +310,8 @@ def gateway_api_answer(c: Configs, path: str) -> str:
     fault = ev.fault(answer.route)
     if fault is not None and fault.abort_share == 1.0:
         return f"abort {fault.abort_status}"
-    return ",".join(ev.cluster_shares(answer.route))
+    partly = f"abort {fault.abort_status} of {fault.abort_share:g}, else " if fault and fault.abort_share else ""
+    return partly + ",".join(ev.cluster_shares(answer.route))
 
 
 def retry_on_route(c: Configs) -> dict:
@@ -635,6 +638,10 @@ CASES: dict[Misbehaviour, Case] = {
     Misbehaviour.BACKEND_KIND_IGNORED: Case(
         (r"^istio-system/istio-ingressgateway:routes\..*\.routes\[\d+\]\.(route\..*|typed_per_filter_config)$",),
         lambda c: gateway_api_answer(c, "/g/kind/x"), "abort 500", f"outbound|80||{ECHO}", proxies=(GATEWAY,)),
+    Misbehaviour.INVALID_BACKEND_SHARE_DROPPED: Case(
+        (r"^istio-system/istio-ingressgateway:routes\..*\.routes\[\d+\]\.typed_per_filter_config$",),
+        lambda c: gateway_api_answer(c, "/g/half/x"), f"abort 500 of 0.5, else outbound|80||{ECHO}",
+        f"outbound|80||{ECHO}", proxies=(GATEWAY,)),
     Misbehaviour.REFERENCE_GRANT_IGNORED: Case(
         (r"^istio-system/istio-ingressgateway:routes\..*\.routes\[\d+\]\.(route\..*|typed_per_filter_config)$",),
         lambda c: gateway_api_answer(c, "/g/namespace/x"), "abort 500", "outbound|80||vault.secure.svc.cluster.local",
@@ -663,7 +670,8 @@ CASES: dict[Misbehaviour, Case] = {
         (r"^istio-system/istio-ingressgateway:routes\..*\.routes(\[len\]|\[\d+\]\.(match\..*|name|route\..*|typed_per_filter_config))$",),
         lambda c: gateway_api_route(c, "/gx"), "not-found", f"outbound|80||{ECHO}", proxies=(GATEWAY,)),
     Misbehaviour.GATEWAY_API_PRECEDENCE_IGNORED: Case(
-        (r"^istio-system/istio-ingressgateway:routes\..*\.routes\[\d+\]\.(match\..*|name|route\..*|typed_per_filter_config)$",),
+        (r"^istio-system/istio-ingressgateway:routes\..*\.routes\[\d+\]\.(match\..*|name|route\..*|"
+         r"typed_per_filter_config(\..*)?)$",),
         lambda c: gateway_api_route(c, "/g/deeper/x"), "outbound|80||quiet.default.svc.cluster.local",
         f"outbound|80||{ECHO}", proxies=(GATEWAY,)),
     Misbehaviour.REGISTRY_ONLY_IGNORED: Case(

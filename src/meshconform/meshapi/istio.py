@@ -431,7 +431,17 @@ class AuthorizationSource(IstioMessage):
         for name in ("principals", "not_principals", "request_principals", "not_request_principals",
                      "namespaces", "not_namespaces"):
             _check_patterns(getattr(self, name), name)
+        _not_empty(self, ("principals", "not_principals", "request_principals", "not_request_principals",
+                          "namespaces", "not_namespaces"), "source")
         return self
+
+
+def _not_empty(message: IstioMessage, fields: tuple[str, ...], what: str) -> None:
+    """Istio's validation refuses a source or operation with no condition (to allow everything, a rule leaves out
+    `from` or `to`); one that sets only a field meshconform does not model is not empty."""
+    if not message.unmodelled_fields and not any(getattr(message, name) for name in fields):
+        raise ValueError(f"an empty {what} is refused by Istio (`{what}` must not be empty): set one of its fields, "
+                         f"or leave the rule's `{'from' if what == 'source' else 'to'}` out to match every request")
 
 
 class AuthorizationOperation(IstioMessage):
@@ -452,6 +462,8 @@ class AuthorizationOperation(IstioMessage):
             for value in getattr(self, name):
                 if not value.isdigit() or not 1 <= int(value) <= 65535:
                     raise ValueError(f"{name}: {value!r} is not a port number")
+        _not_empty(self, ("hosts", "not_hosts", "ports", "not_ports", "methods", "not_methods", "paths", "not_paths"),
+                   "operation")
         return self
 
 

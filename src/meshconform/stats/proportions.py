@@ -27,6 +27,19 @@ def warm_up() -> None:
 DEFAULT_ALPHA = 1e-4
 
 
+def binomial_cdf(k: int, n: int, p: float) -> float:
+    """P(Binomial(n, p) <= k). For checks that state their error rates: scipy stays out of their imports (see
+    warm_up: a module-level `from scipy.stats import ...` in a check costs every run ~1 s while collecting)."""
+    from scipy.stats import binom
+    return float(binom.cdf(k, n, p))
+
+
+def binomial_sf(k: int, n: int, p: float) -> float:
+    """P(Binomial(n, p) > k)."""
+    from scipy.stats import binom
+    return float(binom.sf(k, n, p))
+
+
 @cache
 def acceptance_region(n: int, p: float, alpha: float) -> tuple[int, int]:
     """[lo, hi] such that a Binomial(n, p) count falls outside with probability <= alpha."""

@@ -97,6 +97,9 @@ class Misbehaviour(StrEnum):
     ZERO_WEIGHT_BACKENDS_USED = ("zero-weight-backends-used",
                                  "an HTTPRoute backendRef of weight 0 is given the default weight 1 (it gets traffic; "
                                  "a rule whose only backend has weight 0 is served)")
+    INVALID_BACKEND_SHARE_DROPPED = ("invalid-backend-share-dropped",
+                                     "an HTTPRoute rule's invalid backendRef beside a valid one is dropped (its "
+                                     "share goes to the valid backend; none of it answers 500)")
     REFERENCE_GRANT_IGNORED = ("reference-grant-ignored",
                                "an HTTPRoute backendRef to another namespace is used without a ReferenceGrant")
     HTTPS_REDIRECT_IGNORED = "https-redirect-ignored", "gateway servers serve plain HTTP despite httpsRedirect"

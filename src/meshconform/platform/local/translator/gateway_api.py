@@ -181,7 +181,8 @@ def _rule(entry: _Entry, services: set[str], misbehave: Misbehaviours) -> dict[s
         refs = [b.model_copy(update={"weight": b.weight or 1}) for b in refs]
     backends = [b for b in refs if b.weight > 0]
     usable = [b for b in backends if _usable(b, namespace, services, misbehave)]
-    if not usable or len(usable) < len(backends):
+    partly_invalid = len(usable) < len(backends) and Misbehaviour.INVALID_BACKEND_SHARE_DROPPED not in misbehave
+    if not usable or partly_invalid:
         # istiod: an invalid or missing backend gets its share of 500s; with none usable every request does.
         share = 100.0 * (1 - sum(b.weight for b in usable) / sum(b.weight for b in backends)) if backends else 100.0
         rule["fault"] = {"abort": {"httpStatus": INVALID_BACKEND_STATUS, "percentage": {"value": share}}}
