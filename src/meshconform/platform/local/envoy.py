@@ -138,6 +138,10 @@ def _write_if_changed(path: Path, resources: list[dict[str, Any]], written: list
         return version
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(f'{head}, "resources": {body}}}')
+    # Unlink, then move: a rename over an existing file makes ext4 start writing the new one out at once
+    # (auto_da_alloc), which cost the suite ~1.5 s of CPU per serial run. Envoy reacts to the move only (a
+    # path_config_source watches for MovedTo), and between the two it keeps the config it has.
+    path.unlink(missing_ok=True)
     tmp.replace(path)
     written.append(True)
     return version

@@ -63,10 +63,19 @@ def evidence(files: RunFiles, pods: Iterable[Pod], hosts: Collection[str] = ()) 
     for pod in pods:
         folder = files.proxy_dir(pod) / "xds"
         if folder.exists():
-            routes = {p.name: route_excerpt(json.loads(p.read_text()), hosts) for p in folder.glob("rds-*.json")}
+            routes = {p.name: route_excerpt(discovery, hosts) for p in folder.glob("rds-*.json")
+                      if (discovery := _read_json(p)) is not None}
             result[pod.name] = {"routes": {name: r for name, r in routes.items() if r},
                                 "access_log_tail": tail(files.proxy_dir(pod) / "access.log", 10)}
     return result
+
+
+def _read_json(path: Path) -> Any:
+    """A discovery file's content, or None if it was being replaced (unlinked before the new one moves in)."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
 
 
 def route_excerpt(discovery: dict[str, Any], hosts: Collection[str]) -> list[dict[str, Any]]:
