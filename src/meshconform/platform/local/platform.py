@@ -313,7 +313,7 @@ class LocalPlatform:
             expected = envoy.write_xds(folder / "xds", target.configs[key])
             fresh = (GATEWAY_KEY if pod.is_gateway else key) in started
             if expected.changed or fresh:  # an untouched running proxy already runs (and drained) this config
-                proxies[key] = (envoy.Admin(pod.ip), expected, log, offset)
+                proxies[key] = (envoy.Admin(pod.ip, keep_alive=True), expected, log, offset)
         self.processes.raise_if_gone()  # a proxy whose keeper is gone will never take the config
         self.processes.wait_ready(target.snapshot, started, deadline, READY_DEADLINE_S, since)
         try:
