@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 from collections import Counter
 
@@ -48,7 +50,9 @@ def test_allow_nothing(mesh_platform, mesh_meshed_client, mesh_timeouts, mesh_re
                   "'*.secret' and the exact '/files/report') wins over an ALLOW that matches everything, with a "
                   "query string or without: '/files/key.secret?download=1' and '/files/report?format=pdf' are "
                   "denied; '/admi', '/files/key.secretx', '/files/secret' and '/files/open?name=.secret' (the "
-                  "suffix only in the query) pass: paths are matched without the query.", features={"Authorization"},
+                  "suffix only in the query) pass: paths are matched without the query. A DENY of any request "
+                  "principal ('*') matches nothing where no RequestAuthentication validates tokens: a request with a "
+                  "bearer token passes.", features={"Authorization"},
                   parallel=False,
                   manifests=("authorization/allow-client-get.yaml", deferred("authorization/deny-admin.yaml")))
 def test_allow_and_deny_rules(mesh_platform, mesh_config, mesh_manifests, mesh_meshed_client,
@@ -87,11 +91,14 @@ def test_allow_and_deny_rules(mesh_platform, mesh_config, mesh_manifests, mesh_m
             Request("/files/key.secret?download=1", host="echo:8080"),
             Request("/files/report?format=pdf", host="echo:8080"),
             Request("/files/open?name=.secret", host="echo:8080")])
+    token_holder = mesh_meshed_client.send([Request("/token-holders/1", host="echo:8080",
+                                                    headers={"authorization": f"Bearer {UNVERIFIED_TOKEN}"})])[0]
     mesh_result.figure("deny_rules", {"admin": admin.status, "prefix_near_miss": near_admin.status,
                                       "other": other.status, "suffix": secret.status,
                                       "suffix_near_misses": [near_secret.status, bare_secret.status],
                                       "with_query": {"suffix": secret_query.status, "exact": report_query.status,
-                                                     "suffix_in_query_only": query_only.status}})
+                                                     "suffix_in_query_only": query_only.status},
+                                      "request_principal_without_request_authentication": token_holder.status})
     assert _denied(admin), admin.summary()
     # Paths match exact, prefix `abc*`, suffix `*abc` or presence `*` (AuthorizationPolicy reference).
     assert _denied(secret), f"DENY paths '*.secret' must deny /files/key.secret: {secret.summary()}"
@@ -107,6 +114,17 @@ def test_allow_and_deny_rules(mesh_platform, mesh_config, mesh_manifests, mesh_m
     assert query_only.status == 200, \
         f"the path /files/open does not end in '.secret' (its query does): it must pass: {query_only.summary()}"
     _query_arrived(query_only, "name=.secret")
+    assert token_holder.status == 200, (
+        "DENY requestPrincipals ['*'] matches requests with a request principal, which only a token validated by a "
+        "RequestAuthentication gives; echo has none, so a request with a bearer token must pass: "
+        f"{token_holder.summary()}")
+
+
+# A well-formed JWT that no RequestAuthentication on echo validates ({"alg": "RS256"}, {"iss": ..., "sub": ...}, a
+# signature of no key): it must give the request no request principal.
+UNVERIFIED_TOKEN = ".".join(base64.urlsafe_b64encode(part).decode().rstrip("=") for part in (
+    json.dumps({"alg": "RS256", "typ": "JWT"}).encode(),
+    json.dumps({"iss": "https://unverified.meshconform.test", "sub": "someone"}).encode(), b"not-a-signature"))
 
 
 def _query_arrived(reply: Response, query: str) -> None:
