@@ -50,6 +50,7 @@ CATCHES = {
     "authz-hosts-case-sensitive": ["authz-negated-fields"],
     "authz-not-namespaces-of-workload": ["authz-negated-fields"],
     "authz-path-with-query": ["authz-allow-rules"],
+    "unverified-request-principal": ["authz-allow-rules"],
     "root-namespace-policies-ignored": ["authz-root-namespace"],
     "wildcard-without-dot-boundary": ["gateway-wildcard-near-misses"],
     "xfcc-forwarded-from-untrusted": ["xfcc-forged-untrusted"],

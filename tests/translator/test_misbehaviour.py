@@ -211,7 +211,8 @@ metadata: {name: quiet-root-deny, namespace: istio-system}
 spec:
   selector: {matchLabels: {app: quiet}}
   action: DENY
-  rules: [{to: [{operation: {paths: ["/root/*"]}}]}]
+  rules: [{to: [{operation: {paths: ["/root/*"]}}]},
+          {from: [{source: {requestPrincipals: ["*"]}}], to: [{operation: {paths: ["/token/*"]}}]}]
 ---
 apiVersion: security.istio.io/v1
 kind: RequestAuthentication
@@ -425,6 +426,13 @@ def echo_denies_secret_with_query(c: Configs) -> bool:
     assert chain is not None
     return ev.rbac_denies(chain, ev.Request("echo", path="/files/k.secret?download=1"),
                           ev.Caller("spiffe://cluster.local/ns/default/sa/client"))
+
+
+def quiet_denies(c: Configs, path: str) -> bool:
+    """Whether quiet (no RequestAuthentication selects it) denies the meshed client's request to `path`."""
+    chain = ev.filter_chain(ev.inbound_listener(c["default/quiet-0"], 8080), MUTUAL_TLS)
+    assert chain is not None
+    return ev.rbac_denies(chain, ev.Request("quiet", path=path), ev.Caller("spiffe://cluster.local/ns/default/sa/client"))
 
 
 def jwt_clock_skews(config: ProxyConfig) -> list[object]:
@@ -705,6 +713,10 @@ CASES: dict[Misbehaviour, Case] = {
          r"policies\..*$",),
         echo_denies_secret_with_query, True, False,
         proxies=("default/echo-v1-0", "default/echo-v2-0", "default/quiet-0")),
+    Misbehaviour.UNVERIFIED_REQUEST_PRINCIPAL: Case(
+        (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[\d+\]\.typed_config\.rules\."
+         r"policies\..*$",),
+        lambda c: quiet_denies(c, "/token/x"), False, True, proxies=("default/quiet-0",)),
     Misbehaviour.ROOT_NAMESPACE_POLICIES_IGNORED: Case(
         (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.http_filters\[len\]$",),
         lambda c: "envoy.filters.http.rbac.deny" in inbound_http_filters(c["default/quiet-0"]), True, False,

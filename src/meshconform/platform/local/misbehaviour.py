@@ -57,6 +57,9 @@ class Misbehaviour(StrEnum):
     ROOT_NAMESPACE_POLICIES_IGNORED = ("root-namespace-policies-ignored",
                                        "AuthorizationPolicies and RequestAuthentications in the root namespace "
                                        "(istio-system) apply to workloads of that namespace only, not mesh-wide")
+    UNVERIFIED_REQUEST_PRINCIPAL = ("unverified-request-principal",
+                                    "an AuthorizationPolicy requestPrincipals pattern matches every request on a "
+                                    "workload no RequestAuthentication covers (as if an unvalidated token gave one)")
     AUTHZ_PATH_WITH_QUERY = ("authz-path-with-query",
                              "AuthorizationPolicy paths and notPaths match the whole :path, query string included")
     EXACT_AS_PREFIX = "exact-as-prefix", "exact string matches (uri, headers, query, method, authority) act as prefixes"

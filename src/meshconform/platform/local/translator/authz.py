@@ -41,7 +41,8 @@ def rbac_filters(mesh: MeshSnapshot, pod: Pod, misbehave: Misbehaviours = frozen
     options = _Options(negations=Misbehaviour.AUTHZ_NEGATIONS_IGNORED not in misbehave,
                        hosts_ignore_case=Misbehaviour.AUTHZ_HOSTS_CASE_SENSITIVE not in misbehave,
                        not_namespaces_of=pod.namespace if Misbehaviour.AUTHZ_NOT_NAMESPACES_OF_WORKLOAD in misbehave
-                       else None, path_with_query=Misbehaviour.AUTHZ_PATH_WITH_QUERY in misbehave)
+                       else None, path_with_query=Misbehaviour.AUTHZ_PATH_WITH_QUERY in misbehave,
+                       unverified_principals=Misbehaviour.UNVERIFIED_REQUEST_PRINCIPAL in misbehave)
     filters = []
     for action in (AuthorizationAction.DENY, AuthorizationAction.ALLOW):
         chosen = [p for p in policies if p.spec.action is action]
@@ -60,12 +61,14 @@ class _Options:
     """How rules translate, each field set by rbac_filters; all but the correct translation are misbehaviours.
     `negations` False: the not* fields are dropped; `hosts_ignore_case` False: hosts match case-sensitively;
     `not_namespaces_of`: notNamespaces is decided by this namespace (the workload's own) instead of the caller's
-    certificate; `path_with_query`: paths match the whole :path, query string included."""
+    certificate; `path_with_query`: paths match the whole :path, query string included; `unverified_principals`:
+    a request principal pattern with no issuer to check it against matches every request."""
 
     negations: bool
     hosts_ignore_case: bool
     not_namespaces_of: str | None
     path_with_query: bool
+    unverified_principals: bool = False
 
 
 def _policy(rule: AuthorizationRule, issuers: list[str], options: _Options) -> dict[str, Any]:
@@ -184,6 +187,8 @@ def _source(source: AuthorizationSource, issuers: list[str], options: _Options) 
         return {"or_ids": {"ids": [make(v) for v in values]}}
 
     def request_principal(v: str) -> dict[str, Any]:
+        if options.unverified_principals and not issuers:  # misbehaviour: an unvalidated token counts
+            return {"any": True}
         return _request_principal(v, issuers)
 
     parts = []
