@@ -46,7 +46,9 @@ HOST = "outside.egress.meshconform.test"
 MAPPED_HOST = "mapped.egress.meshconform.test"  # two ports, the endpoint's own ports map, a VS naming no port
 ALT_PORT = 8081  # its second port
 HIDDEN_HOST = "hidden.egress.meshconform.test"  # registered in legacy, exported there only
-DNS_HOST = "dns.egress.meshconform.test"  # resolution DNS, its endpoint the server's address
+# Resolution DNS, its endpoint the server's address; in a domain of its own, which a wildcard VirtualService names.
+DNS_DOMAIN = "wildcard-egress.meshconform.test"
+DNS_HOST = f"dns.{DNS_DOMAIN}"
 CLIENT = ("default", "client")
 PER_CASE = 20
 TIMEOUT = 0.5  # the VirtualService's route timeout on the external host, seconds (as request-timeout's)
@@ -135,12 +137,13 @@ def test_egress_sidecar_precedence(mesh_manifests, mesh_platform, mesh_meshed_cl
                   "answers 200 from the server through its ServiceEntry cluster; an in-mesh Service still answers; "
                   f"a request the server holds {DELAY_MS} ms gets 504 UT after the route timeout; a host with "
                   f"resolution DNS ({DNS_HOST}, its endpoint the server's address) reaches the server through its "
-                  "ServiceEntry cluster although the client connected to another workload's address "
-                  f"({PER_CASE} requests per case, every one must agree).",
+                  "ServiceEntry cluster although the client connected to another workload's address, and a "
+                  f"VirtualService for *.{DNS_DOMAIN} (a wildcard) applies to it: its header match sends requests "
+                  f"to in-mesh echo ({PER_CASE} requests per case, every one must agree).",
                   features={"EgressRegistryOnly"}, manifests=(OUTSIDE, deferred(REGISTRY_ONLY)), parallel=False,
                   values={"host": HOST, "port": ENTRY_PORT, "target_port": PORT, "timeout": f"{TIMEOUT:g}s",
                           "alt_port": ALT_PORT, "mapped_host": MAPPED_HOST, "hidden_host": HIDDEN_HOST,
-                          "dns_host": DNS_HOST})
+                          "dns_host": DNS_HOST, "dns_domain": DNS_DOMAIN})
 def test_egress_registry_only(mesh_manifests, mesh_platform, mesh_meshed_client, mesh_unmeshed_client,
                               mesh_timeouts, mesh_result) -> None:
     outside = _outside(mesh_manifests, mesh_platform, mesh_unmeshed_client, mesh_timeouts)
@@ -176,6 +179,10 @@ def test_egress_registry_only(mesh_manifests, mesh_platform, mesh_meshed_client,
     elsewhere = next(w for w in mesh_platform.workloads() if w.namespace == "default" and w.deployment == "echo-v1")
     by_dns = mesh_meshed_client.send([registered(f"/dns/{i}", DNS_HOST, connect_to=elsewhere.address)
                                       for i in range(PER_CASE // 2)])
+    # A VirtualService naming *.<DNS_DOMAIN> routes the entry's host: its header match goes to echo.
+    wildcard_to_echo = mesh_meshed_client.send([
+        registered(f"/wildcard/{i}", DNS_HOST, connect_to=elsewhere.address, **{"x-to": "echo"})
+        for i in range(PER_CASE // 2)])
     # The VirtualService applies to the external host: its timeout cuts requests the server holds longer.
     held = mesh_meshed_client.send([registered(f"/held/{i}/delay/{DELAY_MS}") for i in range(PER_CASE)],
                                    concurrency=PER_CASE)
@@ -183,7 +190,8 @@ def test_egress_registry_only(mesh_manifests, mesh_platform, mesh_meshed_client,
                                     "in-mesh": outcomes(in_mesh), "held": outcomes(held),
                                     "mapped": outcomes(mapped), "mapped-alt-port": outcomes(mapped_alt),
                                     "mapped-to-echo": outcomes(to_echo), "exported-elsewhere": outcomes(hidden),
-                                    "resolution-dns": outcomes(by_dns)})
+                                    "resolution-dns": outcomes(by_dns),
+                                    "wildcard-vs-to-echo": outcomes(wildcard_to_echo)})
     assert all(r.status == 502 for r in blocked), (
         f"unregistered address under REGISTRY_ONLY: {outcomes(blocked)} (expected 502 from the client's proxy)")
     assert not any(r.answered_by == outside.name for r in blocked), "a blocked request reached the outside server"
@@ -200,6 +208,9 @@ def test_egress_registry_only(mesh_manifests, mesh_platform, mesh_meshed_client,
     assert all(r.status == 200 and r.answered_by == outside.name for r in by_dns), (
         f"{DNS_HOST} (resolution DNS) must reach its endpoint, the server, although the client connected to "
         f"{elsewhere.name}'s address: {_by(by_dns, outside.name)}")
+    assert all(r.status == 200 and r.json() and r.json().get("service") == "echo" for r in wildcard_to_echo), (
+        f"a VirtualService for *.{DNS_DOMAIN} applies to the ServiceEntry host {DNS_HOST}: its match on x-to: echo "
+        f"must reach echo: {_by(wildcard_to_echo, 'echo')}")
     assert all(r.status == 504 for r in held), f"held requests with a {TIMEOUT:g}s route timeout: {outcomes(held)}"
     assert all(r.latency < DELAY_MS / 1000 for r in held), "a held request was not cut before the server answered"
     # The mechanism, from the client's proxy (one read of its log): Istio's block_all route answered the
