@@ -242,6 +242,22 @@ spec:
   endpoints: [{address: 127.9.0.2}]
 ---
 apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: outside-wild, namespace: default}
+spec:
+  hosts: [api.wildcard.test]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 127.9.0.3}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: outside-wild, namespace: default}
+spec:
+  hosts: ["*.wildcard.test"]
+  http: [{name: wild, route: [{destination: {host: api.wildcard.test}}]}]
+---
+apiVersion: networking.istio.io/v1
 kind: Sidecar
 metadata: {name: client-registry-only, namespace: default}
 spec:
@@ -592,8 +608,8 @@ CASES: dict[Misbehaviour, Case] = {
         (ROUTES + r".*\.routes\[\d+\]\.match\.safe_regex\.regex$",),
         lambda c: ev.cluster_shares(route_to(c, ev.Request("echo", path="/x/re/1"))), {V1: 0.5, V2: 0.5}, {V2: 1.0}),
     Misbehaviour.WILDCARD_WITHOUT_DOT_BOUNDARY: Case(
-        (r"^istio-system/istio-ingressgateway:routes\..*\.domains\[\d+\]$",),
-        lambda c: gateway_answer(c, "badwild.example.com"), "not-found", "route", proxies=(GATEWAY,)),
+        (r"^[^:]+:routes\..*\.domains\[\d+\]$",),  # every wildcard domain: the gateway's, a sidecar's *.wildcard.test
+        lambda c: gateway_answer(c, "badwild.example.com"), "not-found", "route"),
     Misbehaviour.PORT_LEVEL_MTLS_IGNORED: Case(
         (LISTENER_CHAINS,), lambda c: inbound_mode(c["secure/portal-0"]), "PERMISSIVE", "STRICT",
         proxies=("secure/portal-0",)),
@@ -696,6 +712,10 @@ CASES: dict[Misbehaviour, Case] = {
         (ROUTES + r".*\.virtual_hosts(\[len\]|\[\d+\](\..*)?)$", r":clusters(\[len\]|\[\d+\](\..*)?)$"),
         lambda c: ev.route_named_in(ev.sidecar_routes(c["default/client-0"]), ev.Request("api.outside.test")),
         "default", "block_all"),
+    Misbehaviour.EGRESS_WILDCARD_VS_IGNORED: Case(
+        (ROUTES + r".*\.virtual_hosts\[\d+\]\.routes(\[len\]|\[\d+\](\..*)?)$",),
+        lambda c: ev.route_named_in(ev.sidecar_routes(c["default/client-0"]), ev.Request("api.wildcard.test")),
+        "wild", "default"),
     Misbehaviour.PASSTHROUGH_BLOCKED: Case(
         (ROUTES + r".*\.virtual_hosts\[\d+\]\.(name|routes(\[\d+\]\..*)?)$",),
         lambda c: ev.route_named_in(ev.sidecar_routes(c["default/echo-v1-0"]), ev.Request(

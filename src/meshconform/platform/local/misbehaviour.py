@@ -156,6 +156,9 @@ class Misbehaviour(StrEnum):
     REGISTRY_ONLY_IGNORED = ("registry-only-ignored",
                              "outboundTrafficPolicy REGISTRY_ONLY acts as ALLOW_ANY (unregistered hosts pass through)")
     SERVICE_ENTRIES_IGNORED = "service-entries-ignored", "ServiceEntries are dropped (no cluster, no route)"
+    EGRESS_WILDCARD_VS_IGNORED = ("egress-wildcard-vs-ignored",
+                                  "a mesh VirtualService naming a ServiceEntry host by wildcard (*.domain) does not "
+                                  "apply to it (only one naming the host exactly does)")
     DNS_AS_PASSTHROUGH = ("dns-as-passthrough",
                           "ServiceEntries with resolution DNS forward to where the client connected (as NONE does), "
                           "not to their endpoints")

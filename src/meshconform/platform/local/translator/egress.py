@@ -137,9 +137,10 @@ def entry_hosts(mesh: MeshSnapshot, namespace: str, misbehave: Misbehaviours = f
     return found
 
 
-def virtual_service_for(mesh: MeshSnapshot, host: str) -> VirtualService | None:
+def virtual_service_for(mesh: MeshSnapshot, host: str, misbehave: Misbehaviours = frozenset()
+                        ) -> VirtualService | None:
     """The mesh VirtualService for an external host: one naming it exactly, else a wildcard; the oldest wins."""
-    for exact in (True, False):
+    for exact in (True,) if Misbehaviour.EGRESS_WILDCARD_VS_IGNORED in misbehave else (True, False):
         for vs in mesh.virtual_services:
             if not vs.bound_to_mesh:
                 continue

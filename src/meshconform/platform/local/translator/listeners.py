@@ -208,7 +208,7 @@ def outbound_routes(mesh: MeshSnapshot, caller_namespace: str, misbehave: Misbeh
                           "routes": routes})
     external = egress.entry_hosts(mesh, caller_namespace, misbehave)
     for _, host, entry_port in external:
-        vs = egress.virtual_service_for(mesh, host)
+        vs = egress.virtual_service_for(mesh, host, misbehave)
         routes = RouteBuilder(vs, services, misbehave).routes(entry_port.number) if vs else [
             default_route_to(cluster_name(entry_port.number, None, host))]
         hosts.append({"name": f"{host}:{entry_port.number}", "domains": egress.entry_domains(host, entry_port.number),
