@@ -82,7 +82,8 @@ SAMPLE_VALUES: dict[str, list[dict[str, Any]]] = {
                                    "address": "10.244.0.17", "timeout": "1s", "alt_port": 8081,
                                    "mapped_host": "mapped.egress.meshconform.test",
                                    "hidden_host": "hidden.egress.meshconform.test",
-                                   "dns_host": "dns.egress.meshconform.test"}],
+                                   "dns_host": "dns.wildcard-egress.meshconform.test",
+                                   "dns_domain": "wildcard-egress.meshconform.test"}],
 }
 # Istio's Bookinfo images, by the tag Istio publishes (bookinfo/manifests/bookinfo.yaml): the only images not
 # pinned by digest.
