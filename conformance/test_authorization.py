@@ -143,7 +143,9 @@ def _query_arrived(reply: Response, query: str) -> None:
                   "its GET under /private, echo.default:8080 (not in hosts), echo.default.svc.cluster.local:8080 and "
                   "echo.default.svc.Cluster.Local:8080 (notHosts, ignoring case), the ledger-reader caller, the "
                   "meshed caller in optin to /public/* (notNamespaces) and a caller without a sidecar (no namespace "
-                  "without mTLS) are denied by RBAC; optin's caller passes outside /public/*.",
+                  "without mTLS) are denied by RBAC; optin's caller passes outside /public/*. A DENY of near misses, "
+                  "each one character away: namespaces '*n' and principals '*n/sa/client' (suffixes) deny optin's "
+                  "caller and spare default's; the exact namespace 'opt' (a prefix of optin) denies no one.",
                   features={"Authorization"}, parallel=False, manifests=("authorization/allow-negated-fields.yaml",))
 def test_negated_fields(mesh_platform, mesh_meshed_client, mesh_vantage, mesh_unmeshed_client,
                         mesh_timeouts, mesh_result) -> None:
@@ -169,17 +171,27 @@ def test_negated_fields(mesh_platform, mesh_meshed_client, mesh_vantage, mesh_un
     excluded = mesh_vantage("default/caller").send([Request("/public/1", host="echo:8080")])[0]
     outside, outside_open = mesh_vantage(OUTSIDE_DEFAULT).send([
         Request("/public/1", host="echo.default.svc:8080"), Request("/open/1", host="echo.default.svc:8080")])
+    near = ("/near/namespace-suffix", "/near/namespace-exact", "/near/principal-suffix")
+    near_default = mesh_meshed_client.send([Request(path, host="echo:8080") for path in near])
+    near_optin = mesh_vantage(OUTSIDE_DEFAULT).send([Request(path, host="echo.default.svc:8080") for path in near])
     # A path outside the DENY's /public/* and a host inside `hosts`: only `namespaces` can deny it.
     anonymous = mesh_unmeshed_client.send([Request("/anon/1", host="echo.default.svc:8080")])[0]
     passing = {"GET": get, "POST": post, "echo.default.svc:8080 (hosts prefix)": svc,
                f"{MIXED_CASE_HOST} (hosts, ignoring case)": mixed,
                "Echo.Default.Svc:8080 (hosts prefix, ignoring case)": mixed_svc,
-               f"{OUTSIDE_DEFAULT} to /open (namespaces; outside the DENY's paths)": outside_open}
+               f"{OUTSIDE_DEFAULT} to /open (namespaces; outside the DENY's paths)": outside_open,
+               "default/client to /near/namespace-suffix (DENY namespaces '*n': default ends in t)": near_default[0],
+               "default/client to /near/namespace-exact (DENY namespaces 'opt')": near_default[1],
+               "default/client to /near/principal-suffix (DENY principals '*n/sa/client')": near_default[2],
+               f"{OUTSIDE_DEFAULT} to /near/namespace-exact (DENY namespaces 'opt' is exact: not optin)":
+                   near_optin[1]}
     refused = {"DELETE (notMethods)": delete, "/private (notPaths)": private,
                "echo.default:8080 (not in hosts)": short, "echo.default.svc.cluster.local:8080 (notHosts)": fqdn,
                "echo.default.svc.Cluster.Local:8080 (notHosts, ignoring case)": mixed_fqdn,
                "ledger-reader (notPrincipals)": excluded,
                f"{OUTSIDE_DEFAULT} to /public (DENY notNamespaces default)": outside,
+               f"{OUTSIDE_DEFAULT} to /near/namespace-suffix (DENY namespaces '*n')": near_optin[0],
+               f"{OUTSIDE_DEFAULT} to /near/principal-suffix (DENY principals '*n/sa/client')": near_optin[2],
                "no sidecar (namespaces needs mTLS)": anonymous}
     mesh_result.figure("statuses", {name: reply.status for name, reply in {**passing, **refused}.items()})
     not_passed = {name: reply.summary() for name, reply in passing.items() if reply.status != 200}
