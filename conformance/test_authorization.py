@@ -195,7 +195,7 @@ def test_negated_fields(mesh_platform, mesh_meshed_client, mesh_vantage, mesh_un
                "no sidecar (namespaces needs mTLS)": anonymous}
     mesh_result.figure("statuses", {name: reply.status for name, reply in {**passing, **refused}.items()})
     not_passed = {name: reply.summary() for name, reply in passing.items() if reply.status != 200}
-    assert not not_passed, f"not allowed (a DENY's notNamespaces/notPorts, or hosts): {not_passed}"
+    assert not not_passed, f"not allowed (a DENY's not* fields or near misses, or hosts): {not_passed}"
     # The case-insensitive match was exercised only if the Host reached echo's proxy as sent.
     seen = (mixed.json() or {}).get("host")
     mesh_result.figure("mixed_case_host_at_echo", seen)
