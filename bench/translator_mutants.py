@@ -458,7 +458,7 @@ def summarize(files: list[Path], triage: Path | None) -> str:
     unreached: dict[tuple[str, str, str, int, int], dict[str, object]] = {}
     for path in files:
         data = json.loads(path.read_text())
-        earlier = {k: v for k, v in results.items()}
+        earlier = dict(results)  # a snapshot: this file's own verdicts must not match each other
         own = {_key(r) for r in data["results"]}
         for r in data["results"]:
             results[_earlier_key(earlier, own, r)] = r

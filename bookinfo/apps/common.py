@@ -78,21 +78,22 @@ def serve(app: web.Application, stop_when_abandoned: bool = False) -> None:
     timeout) stops being handled there and then, so its record is written at once; otherwise the handler runs
     to its end, as most servers do."""
     use_fast_loop()
-    binds = os.environ.get("MESHCONFORM_BIND", "127.0.0.1:9080").split(",")  # one address per port the pod declares
-    for address in binds:  # uvloop would bind port 70000 as 4464: a port out of range is named, and nothing binds
-        if not 0 < int(address.rpartition(":")[2]) < 65536:
-            raise SystemExit(f"cannot bind {address}: the port is out of range (1-65535)")
+    # One address per port the pod declares, each parsed once.
+    binds = [(host, int(port)) for host, _, port in (address.rpartition(":") for address in
+                                                       os.environ.get("MESHCONFORM_BIND", "127.0.0.1:9080").split(","))]
+    for host, port in binds:  # uvloop would bind port 70000 as 4464: a port out of range is named, and nothing binds
+        if not 0 < port < 65536:
+            raise SystemExit(f"cannot bind {host}:{port}: the port is out of range (1-65535)")
     if len(binds) == 1:
-        host, _, port = binds[0].rpartition(":")
-        web.run_app(app, host=host, port=int(port), access_log=None, print=None, shutdown_timeout=1,
+        [(host, port)] = binds
+        web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=1,
                     handler_cancellation=stop_when_abandoned)
         return
     sockets = []
-    for address in binds:
-        host, _, port = address.rpartition(":")
+    for host, port in binds:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, int(port)))
+        sock.bind((host, port))
         sockets.append(sock)
     web.run_app(app, sock=sockets, access_log=None, print=None, shutdown_timeout=1,
                 handler_cancellation=stop_when_abandoned)
