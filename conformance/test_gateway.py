@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections import Counter
 
@@ -11,7 +12,7 @@ from meshconform.suite.checks import outcomes, wait_for, wait_for_marker
 from meshconform.suite.failures import GATEWAY, failed_as, log_outcomes, records_for
 from meshconform.suite.tls import ServerCredential, issue_server_credential
 from meshconform.suite.unit import conformance_test
-from meshconform.traffic.model import Request
+from meshconform.traffic.model import Request, Response
 
 HTTP_HOST = "echo-gw.example.com"
 HOST_A, HOST_B = "a.echo.example.com", "b.echo.example.com"
@@ -35,14 +36,17 @@ def redirect_credential() -> ServerCredential:
 
 @conformance_test("gateway-host-path", "Exposed paths of a bound host reach the backend, also with the server's "
                   "port in the Host (host:80, as clients send it to a port they name); other paths and "
-                  "other hosts get the gateway's own 404 (no route, NR).", features={"GatewayHTTP"},
+                  "other hosts get the gateway's own 404 (no route, NR). The gateway is the edge: it appends the "
+                  "address it was called from to the X-Forwarded-For the client sent, which reaches the backend as "
+                  "two elements (the client's claim, then an IP address).", features={"GatewayHTTP"},
                   manifests=("gateway/echo-http.yaml",), values={"host": HTTP_HOST})
 def test_gateway_host_and_path(mesh_platform, mesh_manifests, mesh_ingress, mesh_timeouts, mesh_result) -> None:
     host = HTTP_HOST
     wait_for_marker(mesh_ingress, Request("/status/200", host=host), mesh_manifests.marker, mesh_timeouts)
-    ok, with_port, exact, other_path, other_host = mesh_ingress.send([
+    ok, with_port, exact, other_path, other_host, forwarded = mesh_ingress.send([
         Request("/status/201", host=host), Request("/status/202", host=f"{host}:80"), Request("/exact", host=host),
-        Request("/headers", host=host), Request("/status/200", host="not-bound.example.com")])
+        Request("/headers", host=host), Request("/status/200", host="not-bound.example.com"),
+        Request("/status/200", host=host, headers={"x-forwarded-for": CLAIMED_CLIENT})])
     mesh_result.figure("statuses", [ok.status, with_port.status, exact.status, other_path.status, other_host.status])
     assert ok.status == 201 and ok.json()["service"] == "echo", ok.summary()
     assert with_port.status == 202 and with_port.json()["service"] == "echo", (
@@ -50,10 +54,35 @@ def test_gateway_host_and_path(mesh_platform, mesh_manifests, mesh_ingress, mesh
     assert exact.status == 200, exact.summary()
     assert other_path.status == 404, other_path.summary()
     assert other_host.status == 404, other_host.summary()
+    _appended_peer(forwarded, mesh_result)
     # The 404s must be the gateway's own "no route" (NR), not a backend's 404 passed through.
     records = records_for(mesh_platform, [GATEWAY], [other_path, other_host], mesh_timeouts, direction="gateway")
     mesh_result.figure("gateway_log", dict(log_outcomes(records)))
     assert not failed_as(records, 404, "NR"), f"the 404s were not the gateway's no-route: {dict(log_outcomes(records))}"
+
+
+# What a client says in X-Forwarded-For (a documentation address, RFC 5737: a header value, never a destination).
+# Istio's gateway is the edge proxy (istiod sets use_remote_address on it; istio.io's "Configuring Gateway Network
+# Topology" shows the gateway's peer appended to the client's X-Forwarded-For), and a sidecar appends nothing.
+CLAIMED_CLIENT = "203.0.113.7"
+
+
+def _appended_peer(reply: Response, result) -> None:
+    echoed = reply.echoed
+    assert reply.status == 200 and echoed is not None, reply.summary()
+    elements = echoed.elements("x-forwarded-for")
+    result.figure("x_forwarded_for_at_app", elements)
+    assert len(elements) == 2 and elements[0] == CLAIMED_CLIENT and _is_address(elements[1]), (
+        f"the app saw X-Forwarded-For {elements}; the gateway must append the address it was called from to the "
+        f"client's {CLAIMED_CLIENT!r} (and the app's sidecar nothing): [{CLAIMED_CLIENT!r}, <an IP address>]")
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 @conformance_test("gateway-host-routing", "Two hosts on one gateway server reach different backends (echo v1 and "

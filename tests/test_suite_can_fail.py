@@ -35,6 +35,7 @@ CATCHES = {
     "unset-not-inherited": ["mtls-namespace-precedence"],
     "gateway-host-ignored": ["gateway-host-path", "gateway-host-routing", "gateway-tls-simple"],
     "gateway-host-port-kept": ["gateway-host-path"],
+    "gateway-xff-not-appended": ["gateway-host-path"],
     "gateway-credential-ignored": ["gateway-tls-simple", "gateway-https-redirect"],
     "gateway-first-server-hosts": ["gateway-host-routing"],
     "timeouts-ignored": ["request-timeout"],

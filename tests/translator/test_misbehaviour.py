@@ -533,6 +533,12 @@ CASES: dict[Misbehaviour, Case] = {
          r"\.strip_any_host_port$",),
         lambda c: (gateway_answer(c, "a.example.com"), gateway_answer(c, "a.example.com:80")), ("route", "route"),
         ("route", "not-found"), proxies=(GATEWAY,)),
+    Misbehaviour.GATEWAY_XFF_NOT_APPENDED: Case(
+        (r"^istio-system/istio-ingressgateway:listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config"
+         r"\.use_remote_address$",),
+        lambda c: sorted({str(f["filters"][0]["typed_config"].get("use_remote_address"))
+                          for listener in c[GATEWAY].listeners for f in listener.get("filter_chains", [])}),
+        ["True"], ["False"], proxies=(GATEWAY,)),
     Misbehaviour.GATEWAY_CREDENTIAL_IGNORED: Case(
         (r"\.common_tls_context\.tls_certificates\[0\]\.(certificate_chain|private_key)\.filename$",),
         gateway_certificate, "/certs/credential/istio-system/a-cred.pem",

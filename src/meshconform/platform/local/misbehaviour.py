@@ -26,6 +26,9 @@ class Misbehaviour(StrEnum):
     GATEWAY_HOST_PORT_KEPT = ("gateway-host-port-kept",
                               "the gateway matches a Host sent with a port (host:80) by the whole value, so no "
                               "virtual host takes it")
+    GATEWAY_XFF_NOT_APPENDED = ("gateway-xff-not-appended",
+                                "the gateway does not take its peer's address as the client's (no use_remote_address): "
+                                "X-Forwarded-For reaches the app as the client sent it, without the address appended")
     GATEWAY_FIRST_SERVER_HOSTS = ("gateway-first-server-hosts",
                                   "every server of a Gateway binds routes by the first server's hosts (a host only a "
                                   "later server names gets no route)")

@@ -327,6 +327,8 @@ def _gateway_hcm(route_name: str, config_dir: Path, log_path: Path, pod: Pod, rb
                codec_type="AUTO")
     if Misbehaviour.GATEWAY_HOST_PORT_KEPT in misbehave:
         hcm["typed_config"]["strip_any_host_port"] = False
+    if Misbehaviour.GATEWAY_XFF_NOT_APPENDED in misbehave:
+        hcm["typed_config"]["use_remote_address"] = False
     return hcm
 
 
