@@ -22,6 +22,7 @@ from meshconform.traffic.model import Request
 CALLER = "default/caller"  # pod caller-<hash>, Deployment caller, ServiceAccount ledger-reader
 CALLER_ID = "spiffe://cluster.local/ns/default/sa/ledger-reader"
 CLIENT_ID = "spiffe://cluster.local/ns/default/sa/client"
+ECHO_ID = "spiffe://cluster.local/ns/default/sa/echo"  # the server whose proxy writes the header
 FORGED_ID = "spiffe://cluster.local/ns/default/sa/ledger-reader"  # the allowed principal, claimed by a header
 FORGED_XFCC = f'By=spiffe://cluster.local/ns/default/sa/echo;Hash=00;Subject="";URI={FORGED_ID}'
 FROM_OUTSIDE = Request("/identity", host="echo.default:8080", headers={"x-forwarded-client-cert": FORGED_XFCC})
@@ -36,7 +37,8 @@ def _xfcc(reply) -> str:
 
 @conformance_test("identity-by-service-account", "A caller whose pod (caller-<hash>), Deployment (caller) and "
                   "service account (ledger-reader) names all differ reaches echo over mTLS, and echo's proxy vouches "
-                  "for spiffe://cluster.local/ns/default/sa/ledger-reader: no other name.",
+                  "for spiffe://cluster.local/ns/default/sa/ledger-reader: no other name. The header carries "
+                  "By (echo's own identity), Hash, Subject (empty for a SPIFFE certificate) and URI.",
                   features={"MTLSPermissive"}, parallel=False, manifests=("mtls/namespace-permissive.yaml",))
 def test_identity_by_service_account(mesh_vantage, mesh_platform, mesh_timeouts, mesh_result) -> None:
     caller = mesh_vantage(CALLER)
@@ -51,6 +53,14 @@ def test_identity_by_service_account(mesh_vantage, mesh_platform, mesh_timeouts,
     assert uris == {CALLER_ID}, f"the server's proxy vouched for {sorted(uris)}, not only {CALLER_ID}"
     wrong_names = [name for name in ("caller", *pods) if f"/sa/{name}" in " ".join(seen)]
     assert not wrong_names, f"identity built from {wrong_names}, not the service account: {seen}"
+    # istiod's inbound details: the current client certificate's Subject, URI and DNS, after Envoy's By and Hash
+    # (facts: identities, 'By=<server id>;Hash=...;Subject="";URI=<client id>'; a SPIFFE certificate has no DNS SAN).
+    for value in seen:
+        fields = dict(part.partition("=")[::2] for part in value.split(";"))
+        missing = {"By", "Hash", "Subject", "URI"} - set(fields)
+        assert not missing and fields["By"] == ECHO_ID, (
+            f"X-Forwarded-Client-Cert {value!r}: expected By={ECHO_ID}, Hash, Subject and URI"
+            + (f"; missing {sorted(missing)}" if missing else ""))
 
 
 @pytest.mark.parametrize("mode", ["permissive", "disable"])
