@@ -36,6 +36,7 @@ CATCHES = {
     "gateway-host-ignored": ["gateway-host-path", "gateway-host-routing", "gateway-tls-simple"],
     "gateway-host-port-kept": ["gateway-host-path"],
     "gateway-xff-not-appended": ["gateway-host-path"],
+    "xfcc-subject-dropped": ["identity-by-service-account"],
     "gateway-credential-ignored": ["gateway-tls-simple", "gateway-https-redirect"],
     "gateway-first-server-hosts": ["gateway-host-routing"],
     "timeouts-ignored": ["request-timeout"],

@@ -358,6 +358,12 @@ def faults_where(c: Configs) -> tuple[bool, bool]:
     return ev.fault(jason_route(c)) is not None, any("typed_per_filter_config" in r for r in inbound)
 
 
+def mutual_xfcc_details(c: Configs) -> object:
+    chain = ev.filter_chain(ev.inbound_listener(c["default/echo-v1-0"], 8080), MUTUAL_TLS)
+    assert chain is not None
+    return chain["filters"][0]["typed_config"]["set_current_client_cert_details"]
+
+
 def plaintext_xfcc(c: Configs) -> str:
     chain = ev.filter_chain(ev.inbound_listener(c["default/echo-v1-0"], 8080), PLAINTEXT)
     assert chain is not None
@@ -676,6 +682,9 @@ CASES: dict[Misbehaviour, Case] = {
         (r"^istio-system/istio-ingressgateway:routes\..*\.routes\[\d+\]\.(route\..*|typed_per_filter_config)$",),
         lambda c: gateway_api_answer(c, "/g/namespace/x"), "abort 500", "outbound|80||vault.secure.svc.cluster.local",
         proxies=(GATEWAY,)),
+    Misbehaviour.XFCC_SUBJECT_DROPPED: Case(
+        (r":listeners\[\d+\]\.filter_chains\[\d+\]\.filters\[0\]\.typed_config\.set_current_client_cert_details\.subject$",),
+        mutual_xfcc_details, {"subject": True, "uri": True}, {"subject": False, "uri": True}),
     Misbehaviour.XFCC_FORWARDED_FROM_UNTRUSTED: Case(
         (LISTENER_CHAINS,), plaintext_xfcc, "SANITIZE", "ALWAYS_FORWARD_ONLY"),
     Misbehaviour.OUTLIER_DETECTION_IGNORED: Case(

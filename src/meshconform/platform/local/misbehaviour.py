@@ -118,6 +118,9 @@ class Misbehaviour(StrEnum):
                                    "namespace")
     IDENTITY_FROM_DEPLOYMENT_NAME = ("identity-from-deployment-name",
                                      "SPIFFE identities name the Deployment instead of the ServiceAccount")
+    XFCC_SUBJECT_DROPPED = ("xfcc-subject-dropped",
+                            "the X-Forwarded-Client-Cert a sidecar gives its app leaves out the client certificate's "
+                            "Subject")
     XFCC_FORWARDED_FROM_UNTRUSTED = ("xfcc-forwarded-from-untrusted",
                                      "sidecars pass a plaintext caller's own X-Forwarded-Client-Cert to the app")
     WILDCARD_WITHOUT_DOT_BOUNDARY = ("wildcard-without-dot-boundary",

@@ -88,7 +88,8 @@ def inbound_listeners(mesh: MeshSnapshot, pod: Pod, certs: CertificatePaths, log
         # JWT verification first, so RBAC can read the request principal it leaves in metadata.
         rbac = [*jwt.jwt_filters(mesh, pod, misbehave), *authz.rbac_filters(mesh, pod, misbehave)]
         tls_hcm = _hcm(f"inbound_{port}", route, log, rbac, forward_client_cert_details="SANITIZE_SET",
-                       set_current_client_cert_details={"subject": True, "uri": True})
+                       set_current_client_cert_details={
+                           "subject": Misbehaviour.XFCC_SUBJECT_DROPPED not in misbehave, "uri": True})
         # A caller without mTLS has no certificate to vouch for: any XFCC it sent is dropped (Envoy strips
         # XFCC on non-mTLS connections in every mode but ALWAYS_FORWARD_ONLY, which the misbehaviour uses).
         plain_hcm = _hcm(f"inbound_{port}", route, log, rbac, forward_client_cert_details=(
