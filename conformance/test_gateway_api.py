@@ -40,7 +40,8 @@ INGRESS_PROBES = [
     ("/prefixed", "status 404"),           # PathPrefix matches whole segments: /prefix never takes /prefixed
     ("/prefix/v2", "v2"), ("/prefix/v2/x", "v2"),  # the longer prefix wins though its rule comes later
     ("/prefix/v2x", "v1"),                 # ... but /prefix/v2 is not a segment of /prefix/v2x
-    ("/exact", "v2"), ("/exact/", "status 404"), ("/exactly", "status 404"),
+    ("/exact", "v2"),  # Exact wins over an earlier rule's RegularExpression that takes the same path (precedence)
+    ("/exact/", "status 404"), ("/exactly", "status 404"),
     ("/", "status 404"),
     ("/missing-backend", "status 500"),    # a backendRef to a Service that does not exist: 500, not 404 or 503
     ("/other-kind", "status 500"),         # a backendRef of another group and kind (InvalidKind): 500
@@ -60,7 +61,8 @@ HALF_INVALID_REPEATS = 60
 
 @conformance_test("gateway-api-http-paths", "A Gateway (class istio, one HTTP listener for *.zone) and an HTTPRoute "
                   "for one hostname in it: PathPrefix matches whole path segments (/prefix takes /prefix and "
-                  "/prefix/a, never /prefixed; a trailing slash in the prefix is ignored), Exact the whole path, "
+                  "/prefix/a, never /prefixed; a trailing slash in the prefix is ignored), Exact the whole path and "
+                  "wins over an earlier rule's RegularExpression for it, "
                   "the longest prefix wins over an earlier shorter one; other paths and other hostnames get the "
                   "gateway's own 404 (NR); a rule whose backend Service does not exist, whose backend is of another "
                   "kind, or is a Service in another namespace that grants no reference (no ReferenceGrant) answers "
