@@ -71,7 +71,8 @@ HALF_INVALID_REPEATS = 60
                   f"answers 500 to half the requests (of {HALF_INVALID_REPEATS}, a count of 500s within the binomial "
                   "acceptance region, false-failure 1e-4), the rest reach the valid one; a route in another "
                   "namespace attaches, by its parentRef's namespace, to a listener admitting all namespaces, and not "
-                  "to one admitting its own (the default, Same); on a listener for one host, a "
+                  "to one admitting its own (the default, Same); a parentRef naming port 80 attaches, one naming a "
+                  "port no listener has does not; on a listener for one host, a "
                   "route for a wider wildcard serves that host only, and a route whose hostnames do not match the "
                   "listener's is not accepted; on a listener naming no host, a route serves its own hostnames and no "
                   "other.",
@@ -82,7 +83,7 @@ def test_gateway_api_http_paths(mesh_platform, mesh_manifests, mesh_ingress, mes
     host = f"paths.{zone}"
     wait_for_marker(mesh_ingress, Request("/prefix/probe", host=host), mesh_manifests.marker, mesh_timeouts)
     hosts = {"": host, "other-host": f"unbound.{zone}", "one-host": f"one.{zone}", "free-host": f"free.{zone}-other",
-             "same-host": f"same.{zone}"}
+             "same-host": f"same.{zone}", "port-80": f"port80.{zone}", "port-8080": f"port8080.{zone}"}
     probes = [(path, expected) for path, expected in INGRESS_PROBES] + [
         ("/prefix other-host", "status 404"),  # in the listener's *.<zone>, not among the route's hostnames
         ("/wider one-host", "v2"),             # a route for *.<zone> on the listener for one.<zone> serves it...
@@ -91,6 +92,8 @@ def test_gateway_api_http_paths(mesh_platform, mesh_manifests, mesh_ingress, mes
         ("/free free-host", "v1"),             # on a listener naming no host, a route serves its own hostnames...
         ("/free other-host", "status 404"),    # ... and no other
         ("/from-optin same-host", "status 404"),  # a route of optin on a listener admitting its own namespace only
+        ("/by-port port-80", "v1"),            # a parentRef naming port 80 attaches to the listeners on it...
+        ("/by-port port-8080", "status 404"),  # ... one naming a port no listener has attaches nowhere
     ]
     requests = [Request(path.partition(" ")[0], host=hosts[path.partition(" ")[2]])
                 for path, _ in probes for _ in range(REPEATS)]
