@@ -99,6 +99,7 @@ CATCHES = {
     "parent-namespace-ignored": ["gateway-api-http-paths"],
     "allowed-routes-same-ignored": ["gateway-api-http-paths"],
     "invalid-backend-share-dropped": ["gateway-api-http-paths"],
+    "parent-port-ignored": ["gateway-api-http-paths"],
     "egress-wildcard-vs-ignored": ["egress-registry-only"],
     "reference-grant-ignored": ["gateway-api-http-paths"],
     "zero-weight-backends-used": ["gateway-api-http-paths"],

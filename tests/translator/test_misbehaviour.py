@@ -60,6 +60,15 @@ spec:
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
+metadata: {name: by-port, namespace: default}
+spec:
+  parentRefs: [{name: gw, port: 8080}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /port-miss}}]
+    backendRefs: [{name: quiet, port: 80}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
 metadata: {name: s, namespace: secure}
 spec:
   parentRefs: [{name: gw, namespace: default, sectionName: all}]
@@ -674,6 +683,10 @@ CASES: dict[Misbehaviour, Case] = {
     Misbehaviour.BACKEND_KIND_IGNORED: Case(
         (r"^istio-system/istio-ingressgateway:routes\..*\.routes\[\d+\]\.(route\..*|typed_per_filter_config)$",),
         lambda c: gateway_api_answer(c, "/g/kind/x"), "abort 500", f"outbound|80||{ECHO}", proxies=(GATEWAY,)),
+    Misbehaviour.PARENT_PORT_IGNORED: Case(
+        (r"^istio-system/istio-ingressgateway:routes\..*$",),
+        lambda c: gateway_api_answer(c, "/port-miss/x"), "not-found", "outbound|80||quiet.default.svc.cluster.local",
+        proxies=(GATEWAY,)),
     Misbehaviour.INVALID_BACKEND_SHARE_DROPPED: Case(
         (r"^istio-system/istio-ingressgateway:routes\..*\.routes\[\d+\]\.typed_per_filter_config$",),
         lambda c: gateway_api_answer(c, "/g/half/x"), f"abort 500 of 0.5, else outbound|80||{ECHO}",

@@ -95,6 +95,8 @@ class Misbehaviour(StrEnum):
     ALLOWED_ROUTES_SAME_IGNORED = ("allowed-routes-same-ignored",
                                    "a Gateway API listener admitting routes of its own namespace (allowedRoutes "
                                    "Same, the default) also takes routes of other namespaces")
+    PARENT_PORT_IGNORED = ("parent-port-ignored",
+                           "an HTTPRoute parentRef's port is ignored (the route attaches to listeners on any port)")
     PARENT_NAMESPACE_IGNORED = ("parent-namespace-ignored",
                                 "an HTTPRoute parentRef's namespace is ignored (the parent is looked up in the "
                                 "route's own namespace)")

@@ -124,7 +124,8 @@ def _parents(route: gw.HTTPRoute, gateways: dict[tuple[str, str], gw.Gateway], m
         for listener in gateway.spec.listeners:
             if ref.section_name is not None and listener.name != ref.section_name:
                 continue
-            if ref.port is not None and listener.port != ref.port:
+            if (ref.port is not None and listener.port != ref.port
+                    and Misbehaviour.PARENT_PORT_IGNORED not in misbehave):
                 continue
             if Misbehaviour.ALLOWED_ROUTES_SAME_IGNORED in misbehave:
                 pass  # attached, whatever namespace the route is in
