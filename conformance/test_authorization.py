@@ -145,7 +145,8 @@ def _query_arrived(reply: Response, query: str) -> None:
                   "meshed caller in optin to /public/* (notNamespaces) and a caller without a sidecar (no namespace "
                   "without mTLS) are denied by RBAC; optin's caller passes outside /public/*. A DENY of near misses, "
                   "each one character away: namespaces '*n' and principals '*n/sa/client' (suffixes) deny optin's "
-                  "caller and spare default's; the exact namespace 'opt' (a prefix of optin) denies no one.",
+                  "caller and spare default's; the exact namespaces 'opt' and 'xoptin' (near misses of optin) deny "
+                  "no one.",
                   features={"Authorization"}, parallel=False, manifests=("authorization/allow-negated-fields.yaml",))
 def test_negated_fields(mesh_platform, mesh_meshed_client, mesh_vantage, mesh_unmeshed_client,
                         mesh_timeouts, mesh_result) -> None:
@@ -181,9 +182,9 @@ def test_negated_fields(mesh_platform, mesh_meshed_client, mesh_vantage, mesh_un
                "Echo.Default.Svc:8080 (hosts prefix, ignoring case)": mixed_svc,
                f"{OUTSIDE_DEFAULT} to /open (namespaces; outside the DENY's paths)": outside_open,
                "default/client to /near/namespace-suffix (DENY namespaces '*n': default ends in t)": near_default[0],
-               "default/client to /near/namespace-exact (DENY namespaces 'opt')": near_default[1],
+               "default/client to /near/namespace-exact (DENY namespaces 'opt', 'xoptin')": near_default[1],
                "default/client to /near/principal-suffix (DENY principals '*n/sa/client')": near_default[2],
-               f"{OUTSIDE_DEFAULT} to /near/namespace-exact (DENY namespaces 'opt' is exact: not optin)":
+               f"{OUTSIDE_DEFAULT} to /near/namespace-exact (DENY namespaces 'opt', 'xoptin' are exact: not optin)":
                    near_optin[1]}
     refused = {"DELETE (notMethods)": delete, "/private (notPaths)": private,
                "echo.default:8080 (not in hosts)": short, "echo.default.svc.cluster.local:8080 (notHosts)": fqdn,
