@@ -51,7 +51,11 @@ survivors re-run after two new checks); bench/translator_mutants-seed6-reached-2
 The whole-translator audit of 2026-12-07, about half of it: bench/translator_mutants-full-a-20261207.json and
 -full-b-20261207.json (two streams, --lock-shared), -again-20261207.json (survivors re-run after their checks),
 -unreached-20261207.json (the mutants no check reaches); `--summary` over the four, in that order with the
-unreached first, gives the README's table.)
+unreached first, gave that day's table. The whole translator, completed 2026-12-08 at 029a40d:
+bench/translator_mutants-full-a-20261208.json and -full-b-20261208.json (the 2026-12-07 verdicts carried where the
+line's text was unchanged, the rest run), -again-a/-again-b-20261208.json (the survivors re-run after this session's
+checks) and -again-manual-20261208.json (4 edits of lines those checks' misbehaviour switches rewrote, judged by
+hand); `--summary` over those five gives the README's table.)
 
 The working copy must exist: `git worktree add /tmp/mc-mutants` and `python3 -m venv .venv &&
 .venv/bin/pip install -e '.[dev]'` inside it."""
