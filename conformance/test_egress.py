@@ -181,7 +181,7 @@ def test_egress_registry_only(mesh_manifests, mesh_platform, mesh_meshed_client,
                                       for i in range(PER_CASE // 2)])
     # A VirtualService naming *.<DNS_DOMAIN> routes the entry's host: its header match goes to echo.
     wildcard_to_echo = mesh_meshed_client.send([
-        registered(f"/wildcard/{i}", DNS_HOST, connect_to=elsewhere.address, **{"x-to": "echo"})
+        registered(f"/wildcard/{i}", DNS_HOST, ENTRY_PORT, elsewhere.address, **{"x-to": "echo"})
         for i in range(PER_CASE // 2)])
     # The VirtualService applies to the external host: its timeout cuts requests the server holds longer.
     held = mesh_meshed_client.send([registered(f"/held/{i}/delay/{DELAY_MS}") for i in range(PER_CASE)],
