@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import secrets
 from collections import Counter
 
@@ -11,7 +9,7 @@ import pytest
 
 from meshconform.suite.checks import wait_for, wait_for_all
 from meshconform.suite.failures import assert_failed_as
-from meshconform.suite.jwt import JwtIssuer
+from meshconform.suite.jwt import JwtIssuer, unverifiable_token
 from meshconform.suite.unit import conformance_test, deferred
 from meshconform.traffic.model import Request, Response
 
@@ -120,11 +118,8 @@ def test_allow_and_deny_rules(mesh_platform, mesh_config, mesh_manifests, mesh_m
         f"{token_holder.summary()}")
 
 
-# A well-formed JWT that no RequestAuthentication on echo validates ({"alg": "RS256"}, {"iss": ..., "sub": ...}, a
-# signature of no key): it must give the request no request principal.
-UNVERIFIED_TOKEN = ".".join(base64.urlsafe_b64encode(part).decode().rstrip("=") for part in (
-    json.dumps({"alg": "RS256", "typ": "JWT"}).encode(),
-    json.dumps({"iss": "https://unverified.meshconform.test", "sub": "someone"}).encode(), b"not-a-signature"))
+# A well-formed JWT that no RequestAuthentication on echo validates: it must give the request no request principal.
+UNVERIFIED_TOKEN = unverifiable_token("https://unverified.meshconform.test", "someone")
 
 
 def _query_arrived(reply: Response, query: str) -> None:

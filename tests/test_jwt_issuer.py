@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from meshconform.report.redact import redact, redact_text
-from meshconform.suite.jwt import JwtIssuer
+from meshconform.suite.jwt import JwtIssuer, unverifiable_token
 
 
 def _b64decode(part: str) -> bytes:
@@ -56,3 +56,11 @@ def test_tokens_are_masked_in_what_a_report_can_hold() -> None:
     evidence = redact({"request": {"headers": {"authorization": f"Bearer {token}"}}, "body": echoed})
     assert token not in json.dumps(evidence)
     assert token not in redact_text(f"sent {token} to echo")
+
+
+def test_an_unverifiable_token_is_well_formed_and_names_its_issuer_and_subject() -> None:
+    parts = unverifiable_token("https://nobody.test", "someone").split(".")
+    decoded = [_b64decode(part) for part in parts]
+    assert len(parts) == 3 and json.loads(decoded[0])["alg"] == "RS256"
+    assert json.loads(decoded[1]) == {"iss": "https://nobody.test", "sub": "someone"}
+    assert decoded[2] == b"not-a-signature"

@@ -415,6 +415,10 @@ def _check_patterns(values: list[str], field: str) -> list[str]:
     return values
 
 
+_SOURCE_FIELDS = ("principals", "not_principals", "request_principals", "not_request_principals", "namespaces",
+                  "not_namespaces")
+
+
 class AuthorizationSource(IstioMessage):
     unmodelled = frozenset({"ipBlocks", "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks", "serviceAccounts",
                              "notServiceAccounts"})
@@ -428,11 +432,9 @@ class AuthorizationSource(IstioMessage):
 
     @model_validator(mode="after")
     def _patterns(self) -> AuthorizationSource:
-        for name in ("principals", "not_principals", "request_principals", "not_request_principals",
-                     "namespaces", "not_namespaces"):
+        for name in _SOURCE_FIELDS:
             _check_patterns(getattr(self, name), name)
-        _not_empty(self, ("principals", "not_principals", "request_principals", "not_request_principals",
-                          "namespaces", "not_namespaces"), "source")
+        _not_empty(self, _SOURCE_FIELDS, "source")
         return self
 
 

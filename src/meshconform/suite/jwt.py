@@ -24,6 +24,13 @@ def _uint(value: int) -> str:
     return _b64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
 
 
+def unverifiable_token(issuer: str, subject: str) -> str:
+    """A well-formed RS256 token whose signature is no key's: what a caller can send where nothing verifies it."""
+    header, claims = {"alg": "RS256", "typ": "JWT"}, {"iss": issuer, "sub": subject}
+    return ".".join(_b64url(part) for part in (json.dumps(header).encode(), json.dumps(claims).encode(),
+                                               b"not-a-signature"))
+
+
 @dataclass(frozen=True)
 class JwtIssuer:
     """Signs tokens as `issuer`; `kid` names the key in the JWKS."""
